@@ -1,0 +1,4 @@
+"""Embedding models, image decoding, FAISS vector indexes and index generations.
+
+A library: it never imports ``service`` or ``training`` and takes every parameter explicitly.
+"""

@@ -1,0 +1,62 @@
+"""The Embedder interface: a batch of PIL images in, L2-normalised float32 vectors out."""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What an embedding means. Two embedders with equal fingerprints produce comparable vectors."""
+
+    spec: str  # e.g. "open_clip:tiny-random"
+    dimension: int
+    weights_kind: str  # "pretrained", "checkpoint" or "random (TEST ONLY)"
+    weights_sha256: str | None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    normalisation: str = "l2"
+    centering_sha256: str | None = None  # hash of the mean vector subtracted before normalising
+
+    @property
+    def is_test_only(self) -> bool:
+        return self.weights_kind.startswith("random")
+
+    def fingerprint(self) -> str:
+        """Stable short hash of everything that changes the embedding space."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fingerprint": self.fingerprint(), "test_only": self.is_test_only}
+
+
+class Embedder(ABC):
+    """Maps images to unit vectors; ``embed`` must be deterministic for a given fingerprint."""
+
+    @property
+    @abstractmethod
+    def info(self) -> EmbedderInfo: ...
+
+    @abstractmethod
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Return an ``(len(images), dimension)`` float32 array with unit-norm rows."""
+
+    @property
+    def dimension(self) -> int:
+        return self.info.dimension
+
+    @property
+    def name(self) -> str:
+        return self.info.spec
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

@@ -1,0 +1,77 @@
+"""Index generations: ``<root>/generations/<n>/`` directories and a ``CURRENT`` pointer.
+
+Each generation holds one model's index (``fingerprint.json`` says which model, ``index.npz`` is
+the latest snapshot). Switching generations is one atomic rename of ``CURRENT``, so readers see
+either the old or the new generation, never a mix.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.vector_index import fsync_directory
+
+
+@dataclass(frozen=True)
+class Generation:
+    number: int
+    path: Path
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path / "index.npz"
+
+    @property
+    def fingerprint_path(self) -> Path:
+        return self.path / "fingerprint.json"
+
+    def model_info(self) -> dict[str, Any]:
+        return json.loads(self.fingerprint_path.read_text())
+
+    @property
+    def fingerprint(self) -> str:
+        return self.model_info()["fingerprint"]
+
+
+class Generations:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.generations_dir = self.root / "generations"
+        self.pointer = self.root / "CURRENT"
+
+    def current(self) -> Generation | None:
+        if not self.pointer.exists():
+            return None
+        number = int(self.pointer.read_text().strip())
+        return Generation(number, self.generations_dir / str(number))
+
+    def all(self) -> list[Generation]:
+        if not self.generations_dir.exists():
+            return []
+        numbers = sorted(int(p.name) for p in self.generations_dir.iterdir() if p.name.isdigit())
+        return [Generation(n, self.generations_dir / str(n)) for n in numbers]
+
+    def create(self, model_info: dict[str, Any]) -> Generation:
+        """A new, not yet current, generation directory bound to ``model_info`` (with its fingerprint)."""
+        existing = self.all()
+        number = existing[-1].number + 1 if existing else 1
+        generation = Generation(number, self.generations_dir / str(number))
+        generation.path.mkdir(parents=True, exist_ok=False)
+        _write_atomic(generation.fingerprint_path, json.dumps(model_info, indent=2, sort_keys=True))
+        return generation
+
+    def activate(self, generation: Generation) -> None:
+        _write_atomic(self.pointer, f"{generation.number}\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_directory(path.parent)

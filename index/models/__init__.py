@@ -1,0 +1,30 @@
+"""Load an :class:`~index.embedder.Embedder` from a model spec string."""
+from __future__ import annotations
+
+from index.embedder import Embedder
+from index.models.centering import CenteredEmbedder
+from index.models.errors import ModelUnavailableError
+from index.models.spec import ModelSpec, ModelSpecError, parse_model_spec
+
+__all__ = ["load_embedder", "resolve_device", "ModelSpec", "ModelSpecError", "ModelUnavailableError", "parse_model_spec"]
+
+
+def resolve_device(requested: str | None) -> str:
+    """``cuda`` when a GPU is present, else ``cpu``; an explicit request wins."""
+    if requested and requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None) -> Embedder:
+    """Load the model, then centre its embeddings on a fixed background set (see centering.py)."""
+    parsed = parse_model_spec(spec)
+    if parsed.backend == "open_clip":
+        from index.models.open_clip_backend import OpenClipEmbedder
+
+        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir)
+    else:  # parse_model_spec already rejects unknown backends
+        raise ModelSpecError(f"Unsupported backend {parsed.backend!r}")
+    return CenteredEmbedder.from_background(base)

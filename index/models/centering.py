@@ -1,0 +1,39 @@
+"""Centre embeddings on a model's mean direction before normalising.
+
+Raw embeddings share a large common component (unrelated images score cosine ~0.96 on a random
+ViT, and real CLIP is anisotropic too), so thresholds on raw cosine are fragile. Subtracting the
+mean over a fixed background set and re-normalising spreads unrelated images around 0 while exact
+and near copies stay near 1. The mean is part of the model fingerprint.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from index.embedder import Embedder, EmbedderInfo, l2_normalise
+from index.synthetic import background_set
+
+
+class CenteredEmbedder(Embedder):
+    def __init__(self, base: Embedder, mean: np.ndarray):
+        self.base = base
+        self.mean = np.asarray(mean, dtype=np.float32)
+        digest = hashlib.sha256(self.mean.tobytes()).hexdigest()
+        self._info = replace(base.info, centering_sha256=digest)
+
+    @classmethod
+    def from_background(cls, base: Embedder, images: Sequence[Image.Image] | None = None, batch_size: int = 16) -> "CenteredEmbedder":
+        images = list(images) if images is not None else background_set()
+        vectors = np.concatenate([base.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+        return cls(base, vectors.mean(axis=0))
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return self._info
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return l2_normalise(self.base.embed(images) - self.mean)

@@ -1,0 +1,15 @@
+class ModelUnavailableError(RuntimeError):
+    """The weights for a model spec cannot be loaded. The message says what was tried and what to do."""
+
+    def __init__(self, spec: str, tried: str, cause: str):
+        self.spec = spec
+        message = (
+            f"Model weights for '{spec}' are unavailable.\n"
+            f"  Tried: {tried}\n"
+            f"  Cause: {cause}\n"
+            "  Ways out: run `counterfeit model pull "
+            f"{spec}` on a machine with network access (it fills the model cache, COUNTERFEIT_MODEL_CACHE); "
+            "or point COUNTERFEIT_MODEL at a local checkpoint, e.g. 'open_clip:ViT-B-32@/path/to/checkpoint.bin'. "
+            "The service never falls back to random weights."
+        )
+        super().__init__(message)

@@ -1,0 +1,142 @@
+"""A FAISS inner-product index keyed by reference id, with a per-brand search filter.
+
+Brand filtering: one global index plus, per brand, a cached ``faiss.IDSelectorBatch`` of that
+brand's ids passed as a search parameter. FAISS then only scores the brand's vectors, so a
+filtered search returns exactly the brand's top-k (no oversampling that can come back short,
+no per-brand sub-index that multiplies memory or makes unfiltered searches loop over brands).
+The selector is rebuilt lazily after the brand's id set changes.
+
+Persistence: :meth:`save` writes one ``.npz`` file (serialised index, ids, brands, caller
+metadata) to a temp file, fsyncs it and renames it over the old one, so a crash leaves either the
+old or the new snapshot, never a torn one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+
+class VectorIndex:
+    def __init__(self, dimension: int):
+        self.dimension = dimension
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._brand_of: dict[int, str] = {}
+        self._ids_by_brand: dict[str, set[int]] = {}
+        self._selectors: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def __contains__(self, reference_id: int) -> bool:
+        return reference_id in self._brand_of
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._brand_of)
+
+    def brands(self) -> dict[str, int]:
+        with self._lock:
+            return {brand: len(ids) for brand, ids in self._ids_by_brand.items() if ids}
+
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray, brands: list[str]) -> None:
+        """Add or replace vectors; re-adding an existing id replaces it (idempotent replay)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dimension) or len(brands) != len(ids):
+            raise ValueError(f"expected {len(ids)} vectors of dimension {self.dimension} and as many brands")
+        with self._lock:
+            self.remove([int(i) for i in ids if int(i) in self._brand_of])
+            self._index.add_with_ids(vectors, ids)
+            for reference_id, brand in zip(ids.tolist(), brands):
+                self._brand_of[reference_id] = brand
+                self._ids_by_brand.setdefault(brand, set()).add(reference_id)
+                self._selectors.pop(brand, None)
+
+    def remove(self, ids: list[int]) -> int:
+        with self._lock:
+            present = [i for i in ids if i in self._brand_of]
+            if present:
+                self._index.remove_ids(np.asarray(present, dtype=np.int64))
+            for reference_id in present:
+                brand = self._brand_of.pop(reference_id)
+                self._ids_by_brand[brand].discard(reference_id)
+                self._selectors.pop(brand, None)
+            return len(present)
+
+    def _selector(self, brand: str):
+        selector = self._selectors.get(brand)
+        if selector is None:
+            ids = np.fromiter(self._ids_by_brand.get(brand, ()), dtype=np.int64)
+            selector = faiss.IDSelectorBatch(ids)
+            selector.ids_array = ids  # keep the numpy buffer alive as long as the selector
+            self._selectors[brand] = selector
+        return selector
+
+    def search(self, queries: np.ndarray, k: int, brand: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by inner product. Returns ``(similarities, ids)``; missing slots have id -1."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        with self._lock:
+            if brand is not None:
+                if not self._ids_by_brand.get(brand):
+                    return (np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64))
+                params = faiss.SearchParameters(sel=self._selector(brand))
+                return self._index.search(queries, k, params=params)
+            return self._index.search(queries, k)
+
+    def save(self, path: Path, metadata: dict[str, Any]) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            blob = faiss.serialize_index(self._index)
+            ids = np.fromiter(self._brand_of.keys(), dtype=np.int64, count=len(self._brand_of))
+            brand_names = sorted(self._ids_by_brand)
+            codes = {name: i for i, name in enumerate(brand_names)}
+            brand_codes = np.fromiter((codes[b] for b in self._brand_of.values()), dtype=np.int32, count=len(ids))
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                index=blob,
+                ids=ids,
+                brand_codes=brand_codes,
+                brand_names=np.array(json.dumps(brand_names)),
+                metadata=np.array(json.dumps(metadata)),
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_directory(path.parent)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["VectorIndex", dict[str, Any]]:
+        with np.load(Path(path), allow_pickle=False) as data:
+            index = faiss.deserialize_index(data["index"])
+            brand_names = json.loads(str(data["brand_names"]))
+            metadata = json.loads(str(data["metadata"]))
+            self = cls(index.d)
+            self._index = index
+            for reference_id, code in zip(data["ids"].tolist(), data["brand_codes"].tolist()):
+                brand = brand_names[code]
+                self._brand_of[reference_id] = brand
+                self._ids_by_brand.setdefault(brand, set()).add(reference_id)
+        if len(self._brand_of) != self._index.ntotal:
+            raise ValueError(f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids")
+        return self, metadata
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,83 @@
+"""FastAPI application factory."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import ApiError
+from service.routes import checks, references, system
+from service.runtime import Runtime
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+MULTIPART_OVERHEAD = 1 << 20  # form fields and boundaries on top of the image itself
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def _tail_change_log(runtime: Runtime) -> None:
+    """Pick up writes made by other processes (bulk import CLI, other replicas)."""
+    while True:
+        await asyncio.sleep(runtime.settings.change_poll_seconds)
+        try:
+            await run_in_threadpool(runtime.index_sync.catch_up)
+        except Exception:  # keep tailing; the next round retries
+            log.exception("Applying the change log failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = await run_in_threadpool(Runtime, settings)
+        app.state.runtime = runtime
+        tailer = asyncio.create_task(_tail_change_log(runtime))
+        try:
+            yield
+        finally:
+            tailer.cancel()
+            await run_in_threadpool(runtime.close)
+
+    app = FastAPI(
+        title="counterfeit-check",
+        version="0.1.0",
+        description="Is this product photo probably counterfeit? Evidence from brands' reference images.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def reject_oversized_bodies(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_image_bytes + MULTIPART_OVERHEAD:
+            return error_response(413, "image_too_large",
+                                  f"The request body is {length} bytes; images are limited to {settings.max_image_bytes} bytes.")
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
+        return error_response(422, "invalid_request", problems or "Invalid request.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    app.include_router(system.router)
+    app.include_router(references.router)
+    app.include_router(checks.router)
+    return app

@@ -1,0 +1,150 @@
+"""The `counterfeit` command line: serve, keys, register, check."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from service.settings import Settings
+
+app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _settings(model: str | None = None) -> Settings:
+    return Settings(**({"model": model} if model else {}))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _sessions():
+    from service.db.session import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(_settings().resolved_database_url))
+
+
+@app.command()
+def serve(host: Optional[str] = None, port: Optional[int] = None, model: Optional[str] = typer.Option(None, help="Model spec")):
+    """Run the HTTP service (uvicorn) on the embedded defaults."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(model)
+    _setup_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level, timeout_graceful_shutdown=10)
+
+
+@keys_app.command("create")
+def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
+                brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
+                name: Optional[str] = typer.Option(None, help="A note to recognise the key by")):
+    """Create an API key. Prints only the key on stdout; it is shown once."""
+    from service.auth import create_key
+    from service.db.models import Role
+    from service.errors import ApiError
+    from service.validation import validate_brand
+
+    try:
+        parsed_role = Role(role)
+        if brand:
+            validate_brand(brand)
+        with _sessions()() as session:
+            key, token = create_key(session, parsed_role, brand, name)
+    except (ValueError, ApiError) as exc:
+        err.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
+        raise typer.Exit(2)
+    err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list():
+    """List API keys (never the secrets)."""
+    from sqlalchemy import select
+
+    from service.db.models import ApiKey
+
+    with _sessions()() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            state = "revoked" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{state}\t{key.name or ''}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str):
+    """Revoke a key by its id (key_…)."""
+    from service.auth import revoke_key
+
+    with _sessions()() as session:
+        if not revoke_key(session, key_id):
+            err.print(f"[red]error:[/red] no active key {key_id}")
+            raise typer.Exit(1)
+    err.print(f"Revoked {key_id}")
+
+
+@app.command()
+def register(directory: Path = typer.Argument(..., exists=True, file_okay=False),
+             brand: str = typer.Option(...), label: str = typer.Option(...),
+             product: Optional[str] = None, source: Optional[str] = None):
+    """Bulk-import a folder of images as references. Bad files are skipped and listed at the end."""
+    from service.errors import ApiError
+    from service.registry import NewReference
+    from service.runtime import Runtime
+    from service.validation import validate_brand, validate_label
+
+    _setup_logging("warning")
+    try:
+        new = NewReference(brand=validate_brand(brand), label=validate_label(label), product=product, source=source)
+    except ApiError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    runtime = Runtime(_settings(), persist_snapshots=False)
+    created = existing = 0
+    failures: list[tuple[Path, str]] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("registering", total=len(files))
+        for path in files:
+            try:
+                _, was_created = runtime.registry.register(new, path.read_bytes())
+                created, existing = created + was_created, existing + (not was_created)
+            except ApiError as exc:
+                failures.append((path, f"{exc.code}: {exc.message}"))
+            bar.advance(task)
+    runtime.engine.dispose()
+    err.print(f"{created} registered, {existing} already present, {len(failures)} failed")
+    for path, reason in failures:
+        err.print(f"  [red]failed[/red] {path}: {reason}")
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command()
+def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None,
+          k: int = 10):
+    """Check one image against the local index and print the JSON result."""
+    from service.errors import ApiError
+    from service.runtime import Runtime
+
+    _setup_logging("warning")
+    runtime = Runtime(_settings(), persist_snapshots=False)
+    try:
+        result = runtime.checker.check(image.read_bytes(), brand, k, api_key_id="cli")
+    except ApiError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2)
+    finally:
+        runtime.engine.dispose()
+    typer.echo(json.dumps(result, indent=2))

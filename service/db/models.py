@@ -1,0 +1,116 @@
+"""SQLAlchemy 2 tables. The database is the source of truth; FAISS indexes are derived from it."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, String, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Label(str, enum.Enum):
+    authentic = "authentic"
+    counterfeit = "counterfeit"
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    brand = "brand"
+    platform = "platform"
+
+
+class Reference(Base):
+    """A brand's registered reference image: a photo of its genuine product or of a known fake."""
+
+    __tablename__ = "reference_images"
+    __table_args__ = (
+        # One live reference per (brand, image bytes): makes registration idempotent.
+        Index("uq_live_reference", "brand", "sha256", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_reference_listing", "brand", "label", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[Label] = mapped_column(Enum(Label, native_enum=False, length=16), nullable=False)
+    product: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    # Cross-platform sharing of known-fake *signals* (embeddings/hashes, never the image bytes)
+    # is opt-in per reference; the flag lives with the row so an exporter can filter on it.
+    share_signals: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    extra: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Embedding(Base):
+    """A reference's vector under one model fingerprint; lets an index be rebuilt without re-embedding."""
+
+    __tablename__ = "embeddings"
+
+    reference_id: Mapped[int] = mapped_column(ForeignKey("reference_images.id"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32, little-endian
+
+
+class ChangeOp(str, enum.Enum):
+    add = "add"
+    remove = "remove"
+
+
+class Change(Base):
+    """Append-only change log. Index replicas apply changes with ``seq`` above their snapshot's."""
+
+    __tablename__ = "changes"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a sequence number
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    op: Mapped[ChangeOp] = mapped_column(Enum(ChangeOp, native_enum=False, length=8), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Check(Base):
+    """Audit trail: every check a platform made and what we answered."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    brand_hint: Mapped[str | None] = mapped_column(String(64))
+    brand: Mapped[str | None] = mapped_column(String(64))
+    image_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    verdict: Mapped[str] = mapped_column(String(32), nullable=False)
+    probability: Mapped[float] = mapped_column(Float, nullable=False)
+    evidence_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    model_fingerprint: Mapped[str] = mapped_column(String(32), nullable=False)
+    scorer: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ApiKey(Base):
+    """API keys, stored as sha256 of the token (tokens are 256-bit random, so no slow hash is needed)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16), nullable=False)
+    brand: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,156 @@
+"""Keeps the in-memory FAISS index equal to the database by applying the change log.
+
+The database is the source of truth. Every registration or deletion commits a row in
+``changes`` together with the reference (and its embedding); :meth:`IndexSync.catch_up` applies
+all changes after the last applied sequence number. Writers call it right after their commit, a
+background task calls it periodically (picking up other processes' writes, e.g. the bulk-import
+CLI), and start-up calls it after loading the last snapshot, so a crash loses nothing that the
+database acknowledged.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.embedder import EmbedderInfo
+from index.generations import Generation, Generations
+from index.images import decode_image
+from index.vector_index import VectorIndex
+from service.blobs import BlobStore
+from service.db.models import Change, ChangeOp, Embedding, Reference
+
+log = logging.getLogger(__name__)
+CHANGE_BATCH = 5000
+
+
+class IndexModelMismatch(RuntimeError):
+    pass
+
+
+class IndexSync:
+    def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
+                 blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], snapshot_every: int,
+                 persist_snapshots: bool = True):
+        self.sessions = sessions
+        self.generations = generations
+        self.model = model
+        self.blobs = blobs
+        self.embed = embed
+        self.snapshot_every = snapshot_every
+        # Only the serving process writes snapshots; CLI processes read and catch up in memory.
+        self.persist_snapshots = persist_snapshots
+        self.index = VectorIndex(model.dimension)
+        self.generation: Generation | None = None
+        self.applied_seq = 0
+        self._unsnapshotted = 0
+        self._lock = threading.Lock()
+
+    # -- start-up ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Load the current generation's snapshot (creating generation 1 on a fresh install) and catch up."""
+        generation = self.generations.current()
+        if generation is None:
+            generation = self.generations.create(self.model.as_dict())
+            self.generations.activate(generation)
+        elif generation.fingerprint != self.model.fingerprint():
+            built_with = generation.model_info()
+            raise IndexModelMismatch(
+                f"The index (generation {generation.number}) was built with model '{built_with['spec']}' "
+                f"(fingerprint {built_with['fingerprint']}), but the service is configured with "
+                f"'{self.model.spec}' (fingerprint {self.model.fingerprint()}). Embeddings of two models are "
+                f"not comparable. Run a reindex to '{self.model.spec}', or set COUNTERFEIT_MODEL back to "
+                f"'{built_with['spec']}'."
+            )
+        self.generation = generation
+        if generation.snapshot_path.exists():
+            self.index, meta = VectorIndex.load(generation.snapshot_path)
+            self.applied_seq = int(meta["applied_seq"])
+        log.info("Index generation %d loaded: %d vectors up to change %d", generation.number, len(self.index), self.applied_seq)
+        applied = self.catch_up()
+        self.reconcile()
+        if applied:
+            self.snapshot()
+
+    def reconcile(self) -> None:
+        """Safety net after replay: embed live references missing from the index, drop ids the DB does not have."""
+        with self._lock, self.sessions() as session:
+            live = dict(session.execute(select(Reference.id, Reference.brand).where(Reference.deleted_at.is_(None))).all())
+            in_index = self.index.ids()
+            stray = sorted(in_index - live.keys())
+            missing = sorted(live.keys() - in_index)
+            if stray:
+                log.warning("Removing %d index entries with no live reference", len(stray))
+                self.index.remove(stray)
+            if missing:
+                log.warning("Adding %d live references missing from the index", len(missing))
+                self._add(session, missing)
+
+    # -- change log ---------------------------------------------------------------------------
+    def catch_up(self) -> int:
+        """Apply every change after ``applied_seq``; returns how many were applied."""
+        total = 0
+        with self._lock:
+            while True:
+                with self.sessions() as session:
+                    changes = session.scalars(
+                        select(Change).where(Change.seq > self.applied_seq).order_by(Change.seq).limit(CHANGE_BATCH)
+                    ).all()
+                    if not changes:
+                        break
+                    final_op: dict[int, ChangeOp] = {}
+                    for change in changes:  # only the last op per reference in the batch matters
+                        final_op[change.reference_id] = change.op
+                    self.index.remove([rid for rid, op in final_op.items() if op is ChangeOp.remove])
+                    self._add(session, [rid for rid, op in final_op.items() if op is ChangeOp.add])
+                    self.applied_seq = changes[-1].seq
+                    total += len(changes)
+            self._unsnapshotted += total
+            if self._unsnapshotted >= self.snapshot_every:
+                self._snapshot_locked()
+        return total
+
+    def _add(self, session: Session, reference_ids: list[int]) -> None:
+        """Add live references to the index, embedding (and storing) any that have no vector for this model."""
+        if not reference_ids:
+            return
+        fingerprint = self.model.fingerprint()
+        references = {r.id: r for r in session.scalars(
+            select(Reference).where(Reference.id.in_(reference_ids), Reference.deleted_at.is_(None)))}
+        vectors = {e.reference_id: np.frombuffer(e.vector, dtype=np.float32) for e in session.scalars(
+            select(Embedding).where(Embedding.reference_id.in_(references), Embedding.fingerprint == fingerprint))}
+        for rid in sorted(references.keys() - vectors.keys()):
+            vectors[rid] = self._embed_blob(references[rid])
+            session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vectors[rid].tobytes()))
+        session.commit()
+        ids = sorted(vectors)
+        if ids:
+            self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids])
+
+    def _embed_blob(self, reference: Reference) -> np.ndarray:
+        image = decode_image(self.blobs.get(reference.sha256), max_bytes=1 << 40, max_pixels=1 << 40)
+        return self.embed([image])[0]
+
+    # -- snapshots and reads -----------------------------------------------------------------------
+    def snapshot(self) -> None:
+        with self._lock:
+            self._snapshot_locked()
+
+    def _snapshot_locked(self) -> None:
+        assert self.generation is not None
+        if not self.persist_snapshots:
+            return
+        self.index.save(self.generation.snapshot_path, {"applied_seq": self.applied_seq, "fingerprint": self.model.fingerprint()})
+        self._unsnapshotted = 0
+
+    def search(self, vectors: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(vectors, k, brand)
+
+    def latest_seq(self) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.coalesce(func.max(Change.seq), 0))))

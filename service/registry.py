@@ -1,0 +1,151 @@
+"""Brands' reference images: register (idempotent, durable before acknowledged), read, list, delete."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.blobs import BlobStore, sha256_hex
+from service.db.models import Change, ChangeOp, Embedding, Label, Reference
+from service.embedding import ModelRunner
+from service.errors import ApiError, not_found
+from service.index_sync import IndexSync
+from service.uploads import ImageLimits, decode_upload
+
+
+@dataclass(frozen=True)
+class NewReference:
+    brand: str
+    label: Label
+    product: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] | None = None
+    share_signals: bool = False
+
+
+def reference_to_dict(reference: Reference) -> dict[str, Any]:
+    return {
+        "id": reference.id,
+        "brand": reference.brand,
+        "label": reference.label.value,
+        "product": reference.product,
+        "source": reference.source,
+        "sha256": reference.sha256,
+        "width": reference.width,
+        "height": reference.height,
+        "content_type": reference.content_type,
+        "share_signals": reference.share_signals,
+        "metadata": reference.extra,
+        "created_at": reference.created_at.isoformat(),
+    }
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except Exception:
+        raise ApiError(422, "invalid_cursor", "The cursor is not one this API returned.") from None
+
+
+class ReferenceRegistry:
+    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, runner: ModelRunner,
+                 index_sync: IndexSync, limits: ImageLimits):
+        self.sessions = sessions
+        self.blobs = blobs
+        self.runner = runner
+        self.index_sync = index_sync
+        self.limits = limits
+
+    def register(self, new: NewReference, data: bytes, content_type: str | None = None) -> tuple[Reference, bool]:
+        """Returns ``(reference, created)``. Acknowledge only after this returns: it is durable then."""
+        digest = sha256_hex(data)
+        existing = self._live_by_hash(new.brand, digest)
+        if existing is not None:
+            return self._same_or_conflict(existing, new.label), False
+        image = decode_upload(data, self.limits)
+        self.blobs.put(data)
+        vector = self.runner.embed([image])[0]
+        reference = Reference(
+            brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
+            width=image.width, height=image.height, content_type=content_type,
+            share_signals=new.share_signals, extra=new.metadata or {},
+        )
+        with self.sessions() as session:
+            try:
+                session.add(reference)
+                session.flush()
+                session.add(Embedding(reference_id=reference.id, fingerprint=self.runner.info.fingerprint(), vector=vector.tobytes()))
+                session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
+                session.commit()
+            except IntegrityError:  # a concurrent registration of the same bytes won the race
+                session.rollback()
+                existing = self._live_by_hash(new.brand, digest)
+                if existing is None:
+                    raise
+                return self._same_or_conflict(existing, new.label), False
+        self.index_sync.catch_up()
+        return reference, True
+
+    def _live_by_hash(self, brand: str, digest: str) -> Reference | None:
+        with self.sessions() as session:
+            return session.scalar(select(Reference).where(
+                Reference.brand == brand, Reference.sha256 == digest, Reference.deleted_at.is_(None)))
+
+    @staticmethod
+    def _same_or_conflict(existing: Reference, label: Label) -> Reference:
+        if existing.label != label:
+            raise ApiError(409, "label_conflict",
+                           f"These image bytes are already registered for brand '{existing.brand}' as "
+                           f"'{existing.label.value}' (reference {existing.id}). Delete that reference first to relabel it.")
+        return existing
+
+    def get(self, reference_id: int, brand_scope: str | None) -> Reference:
+        with self.sessions() as session:
+            reference = session.get(Reference, reference_id)
+        if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
+            raise not_found()
+        return reference
+
+    def image_bytes(self, reference: Reference) -> bytes:
+        return self.blobs.get(reference.sha256)
+
+    def delete(self, reference_id: int, brand_scope: str | None) -> Reference:
+        with self.sessions() as session:
+            reference = session.get(Reference, reference_id)
+            if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
+                raise not_found()
+            reference.deleted_at = datetime.now(timezone.utc)
+            session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.remove))
+            session.commit()
+        self.index_sync.catch_up()
+        return reference
+
+    def list(self, brand: str | None, label: Label | None, product: str | None, cursor: str | None,
+             limit: int) -> tuple[list[Reference], str | None]:
+        query = select(Reference).where(Reference.deleted_at.is_(None)).order_by(Reference.id).limit(limit + 1)
+        if brand:
+            query = query.where(Reference.brand == brand)
+        if label:
+            query = query.where(Reference.label == label)
+        if product:
+            query = query.where(Reference.product == product)
+        if cursor:
+            query = query.where(Reference.id > decode_cursor(cursor))
+        with self.sessions() as session:
+            rows = list(session.scalars(query))
+        next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    def by_ids(self, ids: list[int]) -> dict[int, Reference]:
+        with self.sessions() as session:
+            return {r.id: r for r in session.scalars(
+                select(Reference).where(Reference.id.in_(ids), Reference.deleted_at.is_(None)))}

@@ -1,0 +1,46 @@
+"""Liveness, readiness and what the service is running."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from service.auth import Principal, require
+from service.db.models import Reference, Role
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz():
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Model and index are loaded")
+def readyz(request: Request):
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None or runtime.index_sync.generation is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return {"status": "ready", "index_size": len(runtime.index_sync.index)}
+
+
+@router.get("/v1/info", summary="Model, index and reference counts")
+def info(request: Request, principal: Annotated[Principal, Depends(require(Role.brand, Role.platform))]):
+    runtime = request.app.state.runtime
+    model = runtime.runner.info
+    query = select(Reference.brand, Reference.label, func.count()).where(Reference.deleted_at.is_(None))
+    if principal.brand_scope():
+        query = query.where(Reference.brand == principal.brand_scope())
+    counts: dict[str, dict[str, int]] = {}
+    with runtime.sessions() as session:
+        for brand, label, count in session.execute(query.group_by(Reference.brand, Reference.label)):
+            counts.setdefault(brand, {"authentic": 0, "counterfeit": 0})[label.value] = count
+    sync = runtime.index_sync
+    return {
+        "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None},
+        "index": {"generation": sync.generation.number, "size": len(sync.index), "applied_change_seq": sync.applied_seq},
+        "references": counts,
+        "scorer": runtime.scorer.name,
+    }

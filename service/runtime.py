@@ -1,0 +1,64 @@
+"""Wires settings into the running pieces; shared by the HTTP app and the CLI."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+
+from index.generations import Generations
+from index.models import load_embedder
+from service.auth import ensure_key
+from service.blobs import BlobStore
+from service.checker import Checker
+from service.db.models import ApiKey, Role
+from service.db.session import make_engine, make_session_factory
+from service.embedding import ModelRunner
+from service.index_sync import IndexSync
+from service.registry import ReferenceRegistry
+from service.scoring import MarginScorer
+from service.settings import Settings
+from service.uploads import ImageLimits
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, persist_snapshots: bool = True):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url)
+        self.sessions = make_session_factory(self.engine)
+        self.blobs = BlobStore(settings.blob_dir)
+        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self._bootstrap_keys()
+        self._configure_torch()
+        embedder = load_embedder(settings.model, device=settings.device,
+                                 cache_dir=str(settings.model_cache) if settings.model_cache else None)
+        self.runner = ModelRunner(embedder)
+        if embedder.info.is_test_only:
+            log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", settings.model)
+        self.index_sync = IndexSync(self.sessions, Generations(settings.index_dir), embedder.info, self.blobs,
+                                    self.runner.embed, settings.snapshot_every_changes, persist_snapshots)
+        self.index_sync.open()
+        self.registry = ReferenceRegistry(self.sessions, self.blobs, self.runner, self.index_sync, self.limits)
+        self.scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature,
+                                   settings.counterfeit_threshold, settings.authentic_threshold)
+        self.checker = Checker(self.runner, self.index_sync, self.registry, self.scorer, self.limits)
+
+    def _configure_torch(self) -> None:
+        if self.settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
+
+    def _bootstrap_keys(self) -> None:
+        with self.sessions() as session:
+            if self.settings.bootstrap_admin_key:
+                ensure_key(session, self.settings.bootstrap_admin_key, Role.admin, name="bootstrap")
+            elif not session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.role == Role.admin)):
+                log.warning("No admin API key exists yet. Create one with: counterfeit keys create --role admin "
+                            "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
+
+    def close(self) -> None:
+        self.index_sync.snapshot()
+        self.engine.dispose()

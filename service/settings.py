@@ -1,0 +1,50 @@
+"""The one settings object. Every field can be set as an environment variable ``COUNTERFEIT_<NAME>``."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COUNTERFEIT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="SQLite file, image blobs and index files live here.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/counterfeit.db.")
+    model: str = Field("open_clip:ViT-B-32@laion2b_s34b_b79k", description="Model spec backend:architecture@weights.")
+    model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    bootstrap_admin_key: str | None = Field(None, description="If set, this token is ensured to exist as an admin key.")
+
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(50_000_000, gt=0)
+    default_k: int = Field(10, ge=1)
+    max_k: int = Field(100, ge=1)
+
+    # Scoring v1 thresholds (see service/scoring.py); similarities are centred cosines in [-1, 1].
+    min_match_similarity: float = Field(0.85, description="Below this no reference matches: verdict inconclusive.")
+    score_temperature: float = Field(0.05, gt=0, description="Softness of the counterfeit-vs-authentic margin.")
+    counterfeit_threshold: float = Field(0.7, description="probability >= this: likely_counterfeit.")
+    authentic_threshold: float = Field(0.3, description="probability <= this: likely_authentic.")
+
+    snapshot_every_changes: int = Field(1000, ge=1, description="Write an index snapshot after this many changes.")
+    change_poll_seconds: float = Field(1.0, gt=0, description="How often the change log is tailed for other writers.")
+    torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'counterfeit.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"

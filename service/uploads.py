@@ -1,0 +1,23 @@
+"""Turn uploaded bytes into an RGB image, mapping rejections to HTTP errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from index.images import ImageRejected, decode_image
+from service.errors import ApiError
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int
+    max_pixels: int
+
+
+def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
+    try:
+        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+    except ImageRejected as exc:
+        status = 413 if exc.too_large else (400 if exc.code == "empty_image" else 422)
+        raise ApiError(status, exc.code, exc.message) from None
