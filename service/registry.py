@@ -41,8 +41,13 @@ def reference_to_dict(reference: Reference) -> dict[str, Any]:
         "content_type": reference.content_type,
         "share_signals": reference.share_signals,
         "metadata": reference.extra,
-        "created_at": reference.created_at.isoformat(),
+        "created_at": iso_utc(reference.created_at),
     }
+
+
+def iso_utc(moment: datetime) -> str:
+    """SQLite drops the zone of stored datetimes; every datetime we store is UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def encode_cursor(last_id: int) -> str:

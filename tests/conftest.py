@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from service.db.models import Role
+from tests.helpers import Keys, ThreadedServer, create_api_key, make_settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def keys(settings) -> Keys:
+    return Keys(
+        admin=create_api_key(settings, Role.admin),
+        platform=create_api_key(settings, Role.platform),
+        brand_a=create_api_key(settings, Role.brand, "acme"),
+        brand_b=create_api_key(settings, Role.brand, "globex"),
+    )
+
+
+@pytest.fixture
+def server(settings, keys):
+    running = ThreadedServer(settings).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def admin(server, keys):
+    with server.client(keys.admin) as client:
+        yield client

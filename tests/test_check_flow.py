@@ -1,0 +1,116 @@
+"""The product loop over HTTP: register references, check copies, delete, idempotency."""
+from __future__ import annotations
+
+from tests.helpers import product_photo, resized_jpeg_copy
+
+FAKE_SEED, GENUINE_SEED, UNRELATED_SEED = 1, 4, 7
+
+
+def register(client, seed: int, label: str, brand: str = "acme", **fields):
+    return client.post("/v1/references", files={"image": (f"{seed}.png", product_photo(seed), "image/png")},
+                       data={"brand": brand, "label": label, **fields})
+
+
+def check(client, image: bytes, **fields):
+    response = client.post("/v1/check", files={"image": ("q.jpg", image, "image/jpeg")}, data=fields)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_copies_of_references_get_their_verdicts_and_evidence(server, keys, admin):
+    fake = register(admin, FAKE_SEED, "counterfeit", product="bag-1", metadata='{"listing": "x1"}')
+    genuine = register(admin, GENUINE_SEED, "authentic", product="bag-1")
+    assert fake.status_code == 201 and genuine.status_code == 201
+    assert fake.json()["metadata"] == {"listing": "x1"}
+
+    with server.client(keys.platform) as platform:
+        result = check(platform, resized_jpeg_copy(FAKE_SEED))
+        assert result["verdict"] == "likely_counterfeit"
+        assert result["counterfeit_probability"] > 0.7
+        assert result["evidence"][0]["reference_id"] == fake.json()["id"]
+        assert result["evidence"][0]["label"] == "counterfeit"
+        assert result["evidence"][0]["similarity"] > 0.9
+        assert result["brand"] == "acme"
+        assert result["model"]["weights_kind"].startswith("random")
+
+        result = check(platform, resized_jpeg_copy(GENUINE_SEED))
+        assert result["verdict"] == "likely_authentic"
+        assert result["counterfeit_probability"] < 0.3
+        assert result["evidence"][0]["reference_id"] == genuine.json()["id"]
+
+        result = check(platform, resized_jpeg_copy(UNRELATED_SEED))
+        assert result["verdict"] == "inconclusive"
+        assert all(e["similarity"] < 0.85 for e in result["evidence"])
+
+        # Brand hint restricts the search to that brand's references.
+        assert check(platform, resized_jpeg_copy(FAKE_SEED), brand="globex")["evidence"] == []
+
+
+def test_deleted_reference_is_no_longer_evidence(server, keys, admin):
+    fake_id = register(admin, FAKE_SEED, "counterfeit").json()["id"]
+    with server.client(keys.platform) as platform:
+        assert check(platform, resized_jpeg_copy(FAKE_SEED))["evidence"][0]["reference_id"] == fake_id
+        assert admin.delete(f"/v1/references/{fake_id}").status_code == 200
+        result = check(platform, resized_jpeg_copy(FAKE_SEED))
+    assert fake_id not in [e["reference_id"] for e in result["evidence"]]
+    assert result["verdict"] == "inconclusive"
+    assert admin.get(f"/v1/references/{fake_id}").status_code == 404
+    assert admin.delete(f"/v1/references/{fake_id}").status_code == 404
+
+
+def test_registration_is_idempotent_and_contradicting_label_conflicts(server, admin):
+    first = register(admin, FAKE_SEED, "counterfeit")
+    again = register(admin, FAKE_SEED, "counterfeit")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    conflict = register(admin, FAKE_SEED, "authentic")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "label_conflict"
+    # Another brand may register the same bytes independently.
+    assert register(admin, FAKE_SEED, "authentic", brand="globex").status_code == 201
+    info = admin.get("/v1/info").json()
+    assert info["references"] == {"acme": {"authentic": 0, "counterfeit": 1}, "globex": {"authentic": 1, "counterfeit": 0}}
+    assert info["index"]["size"] == 2
+
+
+def test_listing_filters_and_cursor_pagination(server, admin):
+    ids = [register(admin, seed, "authentic" if seed % 2 else "counterfeit", product=f"p{seed % 3}").json()["id"]
+           for seed in range(20, 27)]
+    register(admin, 30, "counterfeit", brand="globex")
+    seen, cursor = [], None
+    while True:
+        params = {"brand": "acme", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = admin.get("/v1/references", params=params).json()
+        assert len(page["items"]) <= 3
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    counterfeit = admin.get("/v1/references", params={"label": "counterfeit", "brand": "acme"}).json()["items"]
+    assert {i["label"] for i in counterfeit} == {"counterfeit"} and len(counterfeit) == 4
+    by_product = admin.get("/v1/references", params={"product": "p0"}).json()["items"]
+    assert {i["product"] for i in by_product} == {"p0"}
+    assert admin.get("/v1/references", params={"cursor": "!!"}).status_code == 422
+
+
+def test_reference_image_round_trips(server, admin):
+    reference = register(admin, FAKE_SEED, "counterfeit").json()
+    response = admin.get(f"/v1/references/{reference['id']}/image")
+    assert response.status_code == 200
+    assert response.content == product_photo(FAKE_SEED)
+    assert response.headers["content-type"] == "image/png"
+    assert (reference["width"], reference["height"]) == (256, 256)
+
+
+def test_health_readiness_docs_and_info(server, keys, admin):
+    with server.client() as anonymous:
+        assert anonymous.get("/healthz").json() == {"status": "ok"}
+        assert anonymous.get("/readyz").json()["status"] == "ready"
+        assert anonymous.get("/docs").status_code == 200
+        assert "/v1/check" in anonymous.get("/openapi.json").json()["paths"]
+    info = admin.get("/v1/info").json()
+    assert info["model"]["test_only"] is True
+    assert "RANDOM" in info["model"]["warning"]
+    assert info["model"]["dimension"] == 64
+    assert len(info["model"]["fingerprint"]) == 16
