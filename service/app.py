@@ -34,12 +34,14 @@ async def _tail_change_log(runtime: Runtime) -> None:
             log.exception("Applying the change log failed")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The app; ``runtime`` may be built beforehand so start-up errors surface before serving."""
+    settings = runtime.settings if runtime else (settings or Settings())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime = await run_in_threadpool(Runtime, settings)
+        nonlocal runtime
+        runtime = runtime or await run_in_threadpool(Runtime, settings)
         app.state.runtime = runtime
         tailer = asyncio.create_task(_tail_change_log(runtime))
         try:

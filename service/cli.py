@@ -16,7 +16,7 @@ from service.settings import Settings
 app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
@@ -34,6 +34,17 @@ def _sessions():
     return make_session_factory(make_engine(_settings().resolved_database_url))
 
 
+def _start_runtime(settings: Settings, persist_snapshots: bool = True):
+    """Load model and index, or exit 2 with the operator-facing message (no traceback)."""
+    from service.runtime import STARTUP_ERRORS, Runtime
+
+    try:
+        return Runtime(settings, persist_snapshots=persist_snapshots)
+    except STARTUP_ERRORS as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve(host: Optional[str] = None, port: Optional[int] = None, model: Optional[str] = typer.Option(None, help="Model spec")):
     """Run the HTTP service (uvicorn) on the embedded defaults."""
@@ -43,7 +54,8 @@ def serve(host: Optional[str] = None, port: Optional[int] = None, model: Optiona
 
     settings = _settings(model)
     _setup_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+    runtime = _start_runtime(settings)
+    uvicorn.run(create_app(runtime=runtime), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level, timeout_graceful_shutdown=10)
 
 
@@ -102,7 +114,6 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
     """Bulk-import a folder of images as references. Bad files are skipped and listed at the end."""
     from service.errors import ApiError
     from service.registry import NewReference
-    from service.runtime import Runtime
     from service.validation import validate_brand, validate_label
 
     _setup_logging("warning")
@@ -112,7 +123,7 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    runtime = Runtime(_settings(), persist_snapshots=False)
+    runtime = _start_runtime(_settings(), persist_snapshots=False)
     created = existing = 0
     failures: list[tuple[Path, str]] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
@@ -136,10 +147,9 @@ def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand:
           k: int = 10):
     """Check one image against the local index and print the JSON result."""
     from service.errors import ApiError
-    from service.runtime import Runtime
 
     _setup_logging("warning")
-    runtime = Runtime(_settings(), persist_snapshots=False)
+    runtime = _start_runtime(_settings(), persist_snapshots=False)
     try:
         result = runtime.checker.check(image.read_bytes(), brand, k, api_key_id="cli")
     except ApiError as exc:

@@ -6,20 +6,22 @@ import logging
 from sqlalchemy import func, select
 
 from index.generations import Generations
-from index.models import load_embedder
+from index.models import ModelSpecError, ModelUnavailableError, load_embedder
 from service.auth import ensure_key
 from service.blobs import BlobStore
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import make_engine, make_session_factory
 from service.embedding import ModelRunner
-from service.index_sync import IndexSync
+from service.index_sync import IndexModelMismatch, IndexSync
 from service.registry import ReferenceRegistry
 from service.scoring import MarginScorer
 from service.settings import Settings
 from service.uploads import ImageLimits
 
 log = logging.getLogger(__name__)
+# Misconfiguration the operator must fix; reported as one clear message, never a traceback.
+STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch)
 
 
 class Runtime:

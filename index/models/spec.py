@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 KNOWN_BACKENDS = ("open_clip",)
 # Architectures that are deliberately random and tiny; the value is the open_clip config name.
-TEST_ARCHITECTURES = {"tiny-random": "counterfeit-tiny-random"}
+TEST_ARCHITECTURES = {"tiny-random": "counterfeit-tiny-random", "tiny-random-b": "counterfeit-tiny-random-b"}
 
 
 class ModelSpecError(ValueError):

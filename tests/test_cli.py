@@ -1,0 +1,66 @@
+"""The `counterfeit` CLI as a user runs it (real subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+from tests.helpers import ThreadedServer, product_photo, resized_jpeg_copy
+
+
+def run_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
+           "COUNTERFEIT_TORCH_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_keys_create_prints_only_the_key_and_stores_only_its_hash(settings):
+    created = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "acme")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("cfk_") and "\n" not in token
+    assert "brand" in created.stderr
+    listed = run_cli(settings, "keys", "list")
+    key_id = listed.stdout.split("\t")[0]
+    assert "acme" in listed.stdout and token not in listed.stdout
+    database = sqlite3.connect(settings.data_dir / "counterfeit.db")
+    assert token not in str(database.execute("SELECT * FROM api_keys").fetchall())
+    database.close()
+    assert run_cli(settings, "keys", "revoke", key_id).returncode == 0
+    assert "revoked" in run_cli(settings, "keys", "list").stdout
+    bad = run_cli(settings, "keys", "create", "--role", "brand")
+    assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_bulk_register_continues_past_bad_files_and_running_server_sees_it(settings, keys, tmp_path):
+    folder = tmp_path / "fakes"
+    folder.mkdir()
+    for seed in (1, 4, 7):
+        (folder / f"photo-{seed}.png").write_bytes(product_photo(seed))
+    (folder / "broken.jpg").write_bytes(b"not really a jpeg")
+    server = ThreadedServer(settings).start()
+    try:
+        result = run_cli(settings, "register", str(folder), "--brand", "acme", "--label", "counterfeit")
+        assert result.returncode == 1  # some files failed
+        assert "3 registered" in result.stderr and "broken.jpg" in result.stderr and "not_an_image" in result.stderr
+        # The running server tails the change log and picks the import up without a restart.
+        with server.client(keys.platform) as platform:
+            for _ in range(50):
+                evidence = platform.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(4), "image/jpeg")}).json()
+                if evidence["verdict"] == "likely_counterfeit":
+                    break
+                time.sleep(0.1)
+        assert evidence["verdict"] == "likely_counterfeit"
+    finally:
+        server.stop()
+    again = run_cli(settings, "register", str(folder), "--brand", "acme", "--label", "counterfeit")
+    assert "0 registered, 3 already present" in again.stderr
+
+    query = tmp_path / "query.jpg"
+    query.write_bytes(resized_jpeg_copy(7))
+    checked = run_cli(settings, "check", str(query))
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["verdict"] == "likely_counterfeit"

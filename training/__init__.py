@@ -1,0 +1,1 @@
+"""Calibration of scores, evaluation harness and fine-tuning. Uses the ``index`` library."""
