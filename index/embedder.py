@@ -48,6 +48,11 @@ class Embedder(ABC):
         """Return an ``(len(images), dimension)`` float32 array with unit-norm rows."""
 
     @property
+    def draft_size(self) -> tuple[int, int] | None:
+        """Smallest decode size that loses nothing the model sees (JPEG draft decoding); None = full size."""
+        return None
+
+    @property
     def dimension(self) -> int:
         return self.info.dimension
 

@@ -38,7 +38,8 @@ def check_byte_size(data: bytes, max_bytes: int) -> None:
 def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None) -> Image.Image:
     """Return an RGB image decoded from ``data`` or raise :class:`ImageRejected`.
 
-    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling).
+    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); the
+    uploaded image's displayed size stays available as ``image.info["source_size"]``.
     """
     check_byte_size(data, max_bytes)
     try:
@@ -64,8 +65,11 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.load()
-        image = ImageOps.exif_transpose(image)
-        return to_rgb(image)
+        orientation = image.getexif().get(0x0112, 1)
+        image = to_rgb(ImageOps.exif_transpose(image))
+        # Draft decoding may have shrunk the pixels; record the size the uploader's image really has.
+        image.info["source_size"] = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        return image
     except ImageRejected:
         raise
     except Exception as exc:  # truncated data, corrupt streams

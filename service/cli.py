@@ -16,8 +16,16 @@ from service.settings import Settings
 app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+model_app = typer.Typer(help="Fetch and inspect embedding models.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
 err = Console(stderr=True, soft_wrap=True)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _fail(message: object, code: int = 2) -> typer.Exit:
+    """Print one clear error line (no markup parsing: messages contain brackets) and return the exit."""
+    err.print("error:", str(message), style="red", markup=False, highlight=False)
+    return typer.Exit(code)
 
 
 def _settings(model: str | None = None) -> Settings:
@@ -41,8 +49,7 @@ def _start_runtime(settings: Settings, persist_snapshots: bool = True):
     try:
         return Runtime(settings, persist_snapshots=persist_snapshots)
     except STARTUP_ERRORS as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2)
+        raise _fail(exc)
 
 
 @app.command()
@@ -76,8 +83,7 @@ def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
         with _sessions()() as session:
             key, token = create_key(session, parsed_role, brand, name)
     except (ValueError, ApiError) as exc:
-        err.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
-        raise typer.Exit(2)
+        raise _fail(getattr(exc, "message", exc))
     err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")
     typer.echo(token)
 
@@ -102,8 +108,7 @@ def keys_revoke(key_id: str):
 
     with _sessions()() as session:
         if not revoke_key(session, key_id):
-            err.print(f"[red]error:[/red] no active key {key_id}")
-            raise typer.Exit(1)
+            raise _fail(f"no active key {key_id}", 1)
     err.print(f"Revoked {key_id}")
 
 
@@ -120,8 +125,7 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
     try:
         new = NewReference(brand=validate_brand(brand), label=validate_label(label), product=product, source=source)
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2)
+        raise _fail(exc.message)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     runtime = _start_runtime(_settings(), persist_snapshots=False)
     created = existing = 0
@@ -138,7 +142,7 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
     runtime.engine.dispose()
     err.print(f"{created} registered, {existing} already present, {len(failures)} failed")
     for path, reason in failures:
-        err.print(f"  [red]failed[/red] {path}: {reason}")
+        err.print(f"  failed {path}: {reason}", markup=False, highlight=False)
     raise typer.Exit(1 if failures else 0)
 
 
@@ -153,8 +157,43 @@ def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand:
     try:
         result = runtime.checker.check(image.read_bytes(), brand, k, api_key_id="cli")
     except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2)
+        raise _fail(exc.message)
     finally:
         runtime.engine.dispose()
     typer.echo(json.dumps(result, indent=2))
+
+
+def _load_model_or_exit(spec: str | None):
+    from index.models import ModelSpecError, ModelUnavailableError, load_embedder
+
+    settings = _settings(spec)
+    try:
+        return settings, load_embedder(settings.model, device=settings.device,
+                                       cache_dir=str(settings.model_cache) if settings.model_cache else None)
+    except (ModelSpecError, ModelUnavailableError) as exc:
+        raise _fail(exc)
+
+
+@model_app.command("pull")
+def model_pull(spec: Optional[str] = typer.Argument(None, help="Model spec; default COUNTERFEIT_MODEL")):
+    """Download the model's weights into the cache (COUNTERFEIT_MODEL_CACHE), so later starts work offline."""
+    _setup_logging("warning")
+    settings, embedder = _load_model_or_exit(spec)
+    err.print(f"Model {settings.model} is ready (fingerprint {embedder.info.fingerprint()}).")
+
+
+@model_app.command("info")
+def model_info(spec: Optional[str] = typer.Argument(None, help="Model spec; default COUNTERFEIT_MODEL")):
+    """Dimension, preprocessing, parameter count, weights file and sha256, device (JSON on stdout)."""
+    _setup_logging("warning")
+    _, embedder = _load_model_or_exit(spec)
+    base = getattr(embedder, "base", embedder)
+    weights_file = getattr(base, "weights_file", None)
+    typer.echo(json.dumps({
+        **embedder.info.as_dict(),
+        "parameters": base.parameter_count,
+        "weights_file": str(weights_file) if weights_file else None,
+        "device": str(base.device),
+        "batch_size": base.batch_size,
+        "fast_preprocessing": base.fast_config is not None,
+    }, indent=2))

@@ -21,6 +21,10 @@ class ModelRunner:
     def info(self) -> EmbedderInfo:
         return self.embedder.info
 
+    @property
+    def draft_size(self) -> tuple[int, int] | None:
+        return self.embedder.draft_size
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         with self._lock:
             return self.embedder.embed(images)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -20,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import EmbedderInfo
 from index.generations import Generation, Generations
-from index.images import decode_image
 from index.vector_index import VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Embedding, Reference
+from service.uploads import ImageLimits, decode_upload
 
 log = logging.getLogger(__name__)
 CHANGE_BATCH = 5000
@@ -35,13 +36,15 @@ class IndexModelMismatch(RuntimeError):
 
 class IndexSync:
     def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
-                 blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], snapshot_every: int,
-                 persist_snapshots: bool = True):
+                 blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], limits: ImageLimits,
+                 snapshot_every: int, persist_snapshots: bool = True):
         self.sessions = sessions
         self.generations = generations
         self.model = model
         self.blobs = blobs
         self.embed = embed
+        # Blobs were validated when registered; re-embedding them must decode exactly like registration did.
+        self.decode_limits = replace(limits, max_bytes=1 << 40, max_pixels=1 << 40)
         self.snapshot_every = snapshot_every
         # Only the serving process writes snapshots; CLI processes read and catch up in memory.
         self.persist_snapshots = persist_snapshots
@@ -133,7 +136,7 @@ class IndexSync:
             self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids])
 
     def _embed_blob(self, reference: Reference) -> np.ndarray:
-        image = decode_image(self.blobs.get(reference.sha256), max_bytes=1 << 40, max_pixels=1 << 40)
+        image = decode_upload(self.blobs.get(reference.sha256), self.decode_limits)
         return self.embed([image])[0]
 
     # -- snapshots and reads -----------------------------------------------------------------------

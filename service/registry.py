@@ -77,11 +77,12 @@ class ReferenceRegistry:
         if existing is not None:
             return self._same_or_conflict(existing, new.label), False
         image = decode_upload(data, self.limits)
+        width, height = image.info["source_size"]
         self.blobs.put(data)
         vector = self.runner.embed([image])[0]
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
-            width=image.width, height=image.height, content_type=content_type,
+            width=width, height=height, content_type=content_type,
             share_signals=new.share_signals, extra=new.metadata or {},
         )
         with self.sessions() as session:

@@ -31,16 +31,17 @@ class Runtime:
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_session_factory(self.engine)
         self.blobs = BlobStore(settings.blob_dir)
-        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
         self._bootstrap_keys()
         self._configure_torch()
-        embedder = load_embedder(settings.model, device=settings.device,
+        embedder = load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size,
                                  cache_dir=str(settings.model_cache) if settings.model_cache else None)
         self.runner = ModelRunner(embedder)
+        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size)
         if embedder.info.is_test_only:
             log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", settings.model)
         self.index_sync = IndexSync(self.sessions, Generations(settings.index_dir), embedder.info, self.blobs,
-                                    self.runner.embed, settings.snapshot_every_changes, persist_snapshots)
+                                    self.runner.embed, self.limits, settings.snapshot_every_changes,
+                                    persist_snapshots)
         self.index_sync.open()
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.runner, self.index_sync, self.limits)
         self.scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature,

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     model: str = Field("open_clip:ViT-B-32@laion2b_s34b_b79k", description="Model spec backend:architecture@weights.")
     model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
+    batch_size: int = Field(32, ge=1, description="Images per model forward pass.")
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -13,11 +13,12 @@ from service.errors import ApiError
 class ImageLimits:
     max_bytes: int
     max_pixels: int
+    draft_size: tuple[int, int] | None = None  # decode JPEGs only as large as the model needs
 
 
 def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
-        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=limits.draft_size)
     except ImageRejected as exc:
         status = 413 if exc.too_large else (400 if exc.code == "empty_image" else 422)
         raise ApiError(status, exc.code, exc.message) from None

@@ -11,9 +11,9 @@ import time
 from tests.helpers import ThreadedServer, product_photo, resized_jpeg_copy
 
 
-def run_cli(settings, *args: str) -> subprocess.CompletedProcess:
+def run_cli(settings, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
-           "COUNTERFEIT_TORCH_THREADS": "1"}
+           "COUNTERFEIT_TORCH_THREADS": "1", **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300)
 
 

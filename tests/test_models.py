@@ -75,3 +75,34 @@ def test_device_is_cpu_without_a_gpu():
 
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == "cpu"
+
+
+def test_pretrained_tag_without_network_fails_fast_and_service_does_not_start(tmp_path):
+    from tests.helpers import free_port, make_settings
+    from tests.test_cli import run_cli
+
+    settings = make_settings(tmp_path / "data", model="open_clip:ViT-B-32@laion2b_s34b_b79k")
+    port = free_port()
+    # HF_HUB_OFFLINE makes "no network" immediate instead of a minute of retries.
+    result = run_cli(settings, "serve", "--port", str(port), extra_env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert "open_clip:ViT-B-32@laion2b_s34b_b79k" in result.stderr and "are unavailable" in result.stderr
+    assert "counterfeit model pull" in result.stderr and "offline-model" in result.stderr
+    assert "Traceback" not in result.stderr
+    pulled = run_cli(settings, "model", "pull", extra_env={"HF_HUB_OFFLINE": "1"})
+    assert pulled.returncode == 2 and "are unavailable" in pulled.stderr
+
+
+def test_model_info_cli_reports_the_real_weights_file(tmp_path):
+    import json
+
+    from tests.helpers import make_settings
+    from tests.test_cli import run_cli
+
+    result = run_cli(make_settings(tmp_path / "data"), "model", "info", OFFLINE_MODEL)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["dimension"] == 1280 and info["device"] == "cpu" and info["parameters"] > 4_000_000
+    assert info["weights_file"].endswith("efficientnet-lite0-57934424.pth")
+    assert info["weights_sha256"].startswith("57934424")  # the file name carries its hash prefix
+    assert info["test_only"] is False and info["preprocessing"]["crop_pct"] == 0.875

@@ -18,17 +18,17 @@ def resolve_device(requested: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None) -> Embedder:
+def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None, batch_size: int = 32) -> Embedder:
     """Load the model, then centre its embeddings on a fixed background set (see centering.py)."""
     parsed = parse_model_spec(spec)
     if parsed.backend == "open_clip":
         from index.models.open_clip_backend import OpenClipEmbedder
 
-        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir)
+        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir, batch_size=batch_size)
     elif parsed.backend == "timm":
         from index.models.timm_backend import TimmEmbedder
 
-        base = TimmEmbedder(parsed, device=resolve_device(device))
+        base = TimmEmbedder(parsed, device=resolve_device(device), batch_size=batch_size)
     else:  # parse_model_spec already rejects unknown backends
         raise ModelSpecError(f"Unsupported backend {parsed.backend!r}")
     return CenteredEmbedder.from_background(base)

