@@ -32,8 +32,8 @@ class PreprocessConfig:
     interpolation: str = "bicubic"
 
     def draft_size(self) -> tuple[int, int]:
-        """Ask JPEG decoders for at least twice the resize target, so DCT scaling stays a faithful low-pass."""
-        return (2 * self.resize_to, 2 * self.resize_to)
+        """Ask JPEG decoders for at least the resize target: DCT scaling then does most of the downscaling."""
+        return (self.resize_to, self.resize_to)
 
 
 class FastPreprocessor:

@@ -47,7 +47,7 @@ def test_fast_path_matches_library_transform(spec):
         # Pixel values span about 4.5 normalised units; allow ~1/100 of that on average.
         assert difference.mean() < 0.03, f"{name}: mean {difference.mean():.4f}"
         features = embedder.forward_batch(torch.stack([fast, reference]))
-        assert float(features[0] @ features[1]) > 0.995, name
+        assert float(features[0] @ features[1]) > 0.99, name
 
 
 def test_draft_decoding_keeps_the_true_size():
