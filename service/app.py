@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.embedding import QueueFull
 from service.errors import ApiError
 from service.routes import checks, references, system
 from service.runtime import Runtime
@@ -60,10 +62,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.middleware("http")
     async def reject_oversized_bodies(request: Request, call_next):
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_image_bytes + MULTIPART_OVERHEAD:
+        images = settings.max_batch_images if request.url.path == "/v1/check/batch" else 1
+        if length and length.isdigit() and int(length) > images * settings.max_image_bytes + MULTIPART_OVERHEAD:
             return error_response(413, "image_too_large",
                                   f"The request body is {length} bytes; images are limited to {settings.max_image_bytes} bytes.")
         return await call_next(request)
+
+    @app.middleware("http")
+    async def record_metrics(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        runtime = getattr(app.state, "runtime", None)
+        route = request.scope.get("route")
+        if runtime is not None:
+            endpoint = getattr(route, "path", "unmatched")
+            runtime.metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+            runtime.metrics.latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(QueueFull)
+    async def overloaded(_request: Request, exc: QueueFull):
+        return error_response(503, "overloaded", f"The service is at capacity ({exc}); retry shortly.",
+                              headers={"Retry-After": "1"})
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):

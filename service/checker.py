@@ -1,31 +1,54 @@
-"""The check path: decode → embed → search (brand filter) → score → audit row → answer."""
+"""The check path: decode → embed → search (brand filter) → score → audit row → answer.
+
+``check_async`` is the request path: decoding and the database run on a bounded thread pool, the
+model on the batching runner, so the event loop never decodes an image or runs the model.
+"""
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from concurrent.futures import Executor
 from typing import Any
+
+import numpy as np
 
 from service.blobs import sha256_hex
 from service.db.models import Check
-from service.embedding import ModelRunner
+from service.embedding import BatchingModelRunner
 from service.index_sync import IndexSync
+from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.scoring import Neighbour, Scorer
 from service.uploads import ImageLimits, decode_upload
 
 
 class Checker:
-    def __init__(self, runner: ModelRunner, index_sync: IndexSync, registry: ReferenceRegistry, scorer: Scorer,
-                 limits: ImageLimits):
+    def __init__(self, runner: BatchingModelRunner, index_sync: IndexSync, registry: ReferenceRegistry, scorer: Scorer,
+                 limits: ImageLimits, pool: Executor, metrics: Metrics):
         self.runner = runner
         self.index_sync = index_sync
         self.registry = registry
         self.scorer = scorer
         self.limits = limits
+        self.pool = pool
+        self.metrics = metrics
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
-        image = decode_upload(data, self.limits)
-        vector = self.runner.embed([image])
-        similarities, ids = self.index_sync.search(vector, k, brand_hint)
+        """Blocking variant (CLI)."""
+        vector = self.runner.embed([decode_upload(data, self.limits)])[0]
+        return self.answer(data, vector, brand_hint, k, api_key_id)
+
+    async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        image = await loop.run_in_executor(self.pool, decode_upload, data, self.limits)
+        vector = await asyncio.wrap_future(self.runner.submit(image))
+        return await loop.run_in_executor(self.pool, self.answer, data, vector, brand_hint, k, api_key_id)
+
+    def answer(self, data: bytes, vector: np.ndarray, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
+        started = time.perf_counter()
+        similarities, ids = self.index_sync.search(vector[None, :], k, brand_hint)
+        self.metrics.search_seconds.observe(time.perf_counter() - started)
         hits = [(int(i), float(s)) for i, s in zip(ids[0], similarities[0]) if i >= 0]
         references = self.registry.by_ids([i for i, _ in hits])
         # A reference deleted between search and lookup is simply not evidence any more.

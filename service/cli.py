@@ -139,7 +139,7 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
             except ApiError as exc:
                 failures.append((path, f"{exc.code}: {exc.message}"))
             bar.advance(task)
-    runtime.engine.dispose()
+    runtime.close()
     err.print(f"{created} registered, {existing} already present, {len(failures)} failed")
     for path, reason in failures:
         err.print(f"  failed {path}: {reason}", markup=False, highlight=False)
@@ -159,7 +159,7 @@ def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand:
     except ApiError as exc:
         raise _fail(exc.message)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     typer.echo(json.dumps(result, indent=2))
 
 

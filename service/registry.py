@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.blobs import BlobStore, sha256_hex
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference
-from service.embedding import ModelRunner
+from service.embedding import BatchingModelRunner
 from service.errors import ApiError, not_found
 from service.index_sync import IndexSync
 from service.uploads import ImageLimits, decode_upload
@@ -62,7 +62,7 @@ def decode_cursor(cursor: str) -> int:
 
 
 class ReferenceRegistry:
-    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, runner: ModelRunner,
+    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, runner: BatchingModelRunner,
                  index_sync: IndexSync, limits: ImageLimits):
         self.sessions = sessions
         self.blobs = blobs
@@ -78,8 +78,8 @@ class ReferenceRegistry:
             return self._same_or_conflict(existing, new.label), False
         image = decode_upload(data, self.limits)
         width, height = image.info["source_size"]
+        vector = self.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
         self.blobs.put(data)
-        vector = self.runner.embed([image])[0]
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
             width=width, height=height, content_type=content_type,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
@@ -12,8 +13,9 @@ from service.blobs import BlobStore
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import make_engine, make_session_factory
-from service.embedding import ModelRunner
+from service.embedding import BatchingModelRunner
 from service.index_sync import IndexModelMismatch, IndexSync
+from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.scoring import MarginScorer
 from service.settings import Settings
@@ -35,7 +37,10 @@ class Runtime:
         self._configure_torch()
         embedder = load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size,
                                  cache_dir=str(settings.model_cache) if settings.model_cache else None)
-        self.runner = ModelRunner(embedder)
+        self.metrics = Metrics()
+        self.runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
+                                          settings.embed_queue_size, self.metrics)
+        self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size)
         if embedder.info.is_test_only:
             log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", settings.model)
@@ -46,7 +51,8 @@ class Runtime:
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.runner, self.index_sync, self.limits)
         self.scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature,
                                    settings.counterfeit_threshold, settings.authentic_threshold)
-        self.checker = Checker(self.runner, self.index_sync, self.registry, self.scorer, self.limits)
+        self.checker = Checker(self.runner, self.index_sync, self.registry, self.scorer, self.limits, self.pool,
+                               self.metrics)
 
     def _configure_torch(self) -> None:
         if self.settings.torch_threads:
@@ -64,4 +70,6 @@ class Runtime:
 
     def close(self) -> None:
         self.index_sync.snapshot()
+        self.runner.close()
+        self.pool.shutdown(wait=True)
         self.engine.dispose()

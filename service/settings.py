@@ -16,7 +16,11 @@ class Settings(BaseSettings):
     model: str = Field("open_clip:ViT-B-32@laion2b_s34b_b79k", description="Model spec backend:architecture@weights.")
     model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
-    batch_size: int = Field(32, ge=1, description="Images per model forward pass.")
+    batch_size: int = Field(32, ge=1, description="Most images per model forward pass (requests are batched together).")
+    batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
+    embed_queue_size: int = Field(256, ge=1, description="Images waiting for the model before requests get 503.")
+    decode_threads: int = Field(4, ge=1, description="Threads decoding uploads and writing audit rows.")
+    max_batch_images: int = Field(32, ge=1, description="Most images in one POST /v1/check/batch.")
 
     host: str = "127.0.0.1"
     port: int = 8000

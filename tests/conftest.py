@@ -11,14 +11,24 @@ def settings(tmp_path):
     return make_settings(tmp_path / "data")
 
 
-@pytest.fixture
-def keys(settings) -> Keys:
+def _make_keys(settings) -> Keys:
     return Keys(
         admin=create_api_key(settings, Role.admin),
         platform=create_api_key(settings, Role.platform),
         brand_a=create_api_key(settings, Role.brand, "acme"),
         brand_b=create_api_key(settings, Role.brand, "globex"),
     )
+
+
+@pytest.fixture
+def keys(settings) -> Keys:
+    return _make_keys(settings)
+
+
+@pytest.fixture
+def keys_for():
+    """For tests that start a server with their own settings."""
+    return _make_keys
 
 
 @pytest.fixture

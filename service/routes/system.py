@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from service.auth import Principal, require
@@ -44,3 +45,11 @@ def info(request: Request, principal: Annotated[Principal, Depends(require(Role.
         "references": counts,
         "scorer": runtime.scorer.name,
     }
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics(request: Request):
+    runtime = request.app.state.runtime
+    sync = runtime.index_sync
+    runtime.metrics.index_size.labels(str(sync.generation.number)).set(len(sync.index))
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,23 @@
+"""Prometheus metrics. One registry per app, so several apps (tests) never collide."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("counterfeit_http_requests", "HTTP requests", ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram("counterfeit_http_request_seconds", "HTTP request latency", ["endpoint", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("counterfeit_embed_batch_size", "Images per model forward pass", buckets=BATCH_BUCKETS, registry=r)
+        self.queue_depth = Gauge("counterfeit_embed_queue_depth", "Images waiting for the model", registry=r)
+        self.embed_seconds = Histogram("counterfeit_embed_seconds", "Model time per batch", buckets=LATENCY_BUCKETS, registry=r)
+        self.search_seconds = Histogram("counterfeit_search_seconds", "Index search time per query",
+                                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1), registry=r)
+        self.rejected = Counter("counterfeit_embed_rejected", "Images refused because the queue was full", registry=r)
+        self.index_size = Gauge("counterfeit_index_vectors", "Vectors in the live index", ["generation"], registry=r)
