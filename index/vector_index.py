@@ -1,10 +1,16 @@
 """A FAISS inner-product index keyed by reference id, with a per-brand search filter.
 
+Index types: ``flat`` (exact; the default while a collection is small) and ``ivf`` (inverted
+lists over k-means cells, for large collections; ``nprobe`` cells are scanned per query). Both
+support adding and removing ids in place, which a live service needs.
+
 Brand filtering: one global index plus, per brand, a cached ``faiss.IDSelectorBatch`` of that
 brand's ids passed as a search parameter. FAISS then only scores the brand's vectors, so a
 filtered search returns exactly the brand's top-k (no oversampling that can come back short,
 no per-brand sub-index that multiplies memory or makes unfiltered searches loop over brands).
-The selector is rebuilt lazily after the brand's id set changes.
+The selector is rebuilt lazily after the brand's id set changes. On an IVF index a brand that
+holds a fraction ``f`` of the vectors is searched with ``nprobe / f`` cells (capped at all cells),
+so a selective filter still finds its k nearest instead of coming back short.
 
 Persistence: :meth:`save` writes one ``.npz`` file (serialised index, ids, brands, caller
 metadata) to a temp file, fsyncs it and renames it over the old one, so a crash leaves either the
@@ -13,6 +19,7 @@ old or the new snapshot, never a torn one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -23,14 +30,46 @@ import faiss
 import numpy as np
 
 
+INDEX_TYPES = ("flat", "ivf")
+
+
 class VectorIndex:
-    def __init__(self, dimension: int):
+    def __init__(self, dimension: int, faiss_index=None, nprobe: int = 32):
         self.dimension = dimension
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._index = faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.nprobe = nprobe
         self._brand_of: dict[int, str] = {}
         self._ids_by_brand: dict[str, set[int]] = {}
         self._selectors: dict[str, Any] = {}
         self._lock = threading.RLock()
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, brands: list[str], index_type: str = "flat",
+              nlist: int | None = None, nprobe: int = 32, train_size: int = 100_000, seed: int = 0) -> "VectorIndex":
+        """A new index of ``index_type`` holding ``vectors``; IVF cells are trained on a sample of them."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dimension = vectors.shape[1]
+        if index_type == "flat":
+            index = cls(dimension, nprobe=nprobe)
+        elif index_type == "ivf":
+            nlist = nlist or max(1, min(65536, int(4 * math.sqrt(len(vectors)))))
+            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = np.random.default_rng(seed).choice(len(vectors), size=min(train_size, len(vectors)), replace=False)
+            ivf.train(vectors[np.sort(sample)])
+            index = cls(dimension, ivf, nprobe=nprobe)
+        else:
+            raise ValueError(f"unknown index type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
+        index.add(ids, vectors, brands)
+        return index
+
+    @property
+    def index_type(self) -> str:
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
+
+    @property
+    def faiss_index(self):
+        """The underlying FAISS index (benchmarks compare against calling it directly)."""
+        return self._index
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -84,12 +123,18 @@ class VectorIndex:
         """Top-k by inner product. Returns ``(similarities, ids)``; missing slots have id -1."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         with self._lock:
+            selector, nprobe = None, self.nprobe
             if brand is not None:
-                if not self._ids_by_brand.get(brand):
+                brand_size = len(self._ids_by_brand.get(brand, ()))
+                if not brand_size:
                     return (np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64))
-                params = faiss.SearchParameters(sel=self._selector(brand))
-                return self._index.search(queries, k, params=params)
-            return self._index.search(queries, k)
+                selector = self._selector(brand)
+                nprobe = math.ceil(self.nprobe * len(self._brand_of) / brand_size)
+            if isinstance(self._index, faiss.IndexIVF):
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=min(nprobe, self._index.nlist))
+            else:
+                params = faiss.SearchParameters(sel=selector) if selector is not None else None
+            return self._index.search(queries, k, params=params)
 
     def save(self, path: Path, metadata: dict[str, Any]) -> None:
         path = Path(path)
@@ -110,6 +155,7 @@ class VectorIndex:
                 brand_codes=brand_codes,
                 brand_names=np.array(json.dumps(brand_names)),
                 metadata=np.array(json.dumps(metadata)),
+                nprobe=np.array(self.nprobe),
             )
             handle.flush()
             os.fsync(handle.fileno())
@@ -122,8 +168,7 @@ class VectorIndex:
             index = faiss.deserialize_index(data["index"])
             brand_names = json.loads(str(data["brand_names"]))
             metadata = json.loads(str(data["metadata"]))
-            self = cls(index.d)
-            self._index = index
+            self = cls(index.d, index, nprobe=int(data["nprobe"]) if "nprobe" in data else 32)
             for reference_id, code in zip(data["ids"].tolist(), data["brand_codes"].tolist()):
                 brand = brand_names[code]
                 self._brand_of[reference_id] = brand

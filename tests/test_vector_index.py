@@ -46,3 +46,28 @@ def test_re_adding_an_id_replaces_it():
     index.add([5], b[None], ["globex"])
     assert len(index) == 1 and index.brands() == {"globex": 1}
     assert index.search(b[None], 1)[1][0, 0] == 5
+
+
+def test_ivf_index_filters_removes_and_round_trips(tmp_path):
+    rng = np.random.default_rng(3)
+    centres = _unit(rng, 40, 32)
+    vectors = centres[rng.integers(0, 40, 5000)] + 0.05 * rng.standard_normal((5000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(5000) + 1
+    brands = ["small" if i % 50 == 0 else "big" for i in range(5000)]
+    index = VectorIndex.build(ids, vectors, brands, index_type="ivf", nlist=64, nprobe=8)
+    assert index.index_type == "ivf" and len(index) == 5000
+    queries = vectors[:200] + 0.01 * rng.standard_normal((200, 32)).astype(np.float32)
+    _, found = index.search(queries, 1)
+    assert (found[:, 0] == ids[:200]).mean() > 0.95
+    # A brand with 2 % of the vectors: scanned with more cells, still exactly its own top hits.
+    small = np.array([b == "small" for b in brands])
+    exact = ids[small][(queries @ vectors[small].T).argmax(axis=1)]
+    _, found = index.search(queries, 5, brand="small")
+    assert set(found.ravel()) <= set(ids[small]) and (found[:, 0] == exact).mean() > 0.95
+    index.remove([1, 2, 3])
+    assert len(index) == 4997 and 1 not in set(index.search(queries[:1], 5)[1].ravel())
+    index.save(tmp_path / "ivf.npz", {})
+    loaded, _ = VectorIndex.load(tmp_path / "ivf.npz")
+    assert loaded.index_type == "ivf" and loaded.nprobe == 8
+    assert np.array_equal(loaded.search(queries, 5)[1], index.search(queries, 5)[1])
