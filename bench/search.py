@@ -84,7 +84,7 @@ def main() -> None:
         index.nprobe = nprobe
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         ours = latencies(lambda q: index.search(q, 10), queries)
-        raw = latencies(lambda q: index.faiss_index.search(q, 10, params=params), queries)
+        raw = latencies(lambda q, p=params: index.faiss_index.search(q, 10, params=p), queries)
         branded = latencies(lambda q: index.search(q, 10, brand="brand-3"), queries[:200])
         _, found = index.search(queries, 10)
         recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact_ids)])

@@ -54,6 +54,12 @@ class Generations:
         numbers = sorted(int(p.name) for p in self.generations_dir.iterdir() if p.name.isdigit())
         return [Generation(n, self.generations_dir / str(n)) for n in numbers]
 
+    def previous(self) -> Generation | None:
+        """The newest generation older than the current one (the rollback target)."""
+        current = self.current()
+        older = [g for g in self.all() if current is None or g.number < current.number]
+        return older[-1] if older else None
+
     def create(self, model_info: dict[str, Any]) -> Generation:
         """A new, not yet current, generation directory bound to ``model_info`` (with its fingerprint)."""
         existing = self.all()

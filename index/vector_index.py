@@ -29,8 +29,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-
-INDEX_TYPES = ("flat", "ivf")
+INDEX_TYPES = ("flat", "ivf", "ivf-pq")
 
 
 class VectorIndex:
@@ -51,9 +50,15 @@ class VectorIndex:
         dimension = vectors.shape[1]
         if index_type == "flat":
             index = cls(dimension, nprobe=nprobe)
-        elif index_type == "ivf":
-            nlist = nlist or max(1, min(65536, int(4 * math.sqrt(len(vectors)))))
-            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        elif index_type in ("ivf", "ivf-pq"):
+            # ~4·sqrt(n) cells, but at least 39 training points per cell (FAISS's k-means minimum).
+            nlist = nlist or max(1, min(65536, int(4 * math.sqrt(len(vectors))), len(vectors) // 39))
+            quantizer = faiss.IndexFlatIP(dimension)
+            if index_type == "ivf":
+                ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+            else:  # compressed: 64-byte codes for 512-d (1/32 of float32), approximate scores
+                subquantizers = next(m for m in (64, 48, 32, 16, 8, 4, 2, 1) if dimension % m == 0)
+                ivf = faiss.IndexIVFPQ(quantizer, dimension, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT)
             sample = np.random.default_rng(seed).choice(len(vectors), size=min(train_size, len(vectors)), replace=False)
             ivf.train(vectors[np.sort(sample)])
             index = cls(dimension, ivf, nprobe=nprobe)
@@ -64,6 +69,8 @@ class VectorIndex:
 
     @property
     def index_type(self) -> str:
+        if isinstance(self._index, faiss.IndexIVFPQ):
+            return "ivf-pq"
         return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
 
     @property

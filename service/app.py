@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.embedding import QueueFull
 from service.errors import ApiError
-from service.routes import checks, references, system
+from service.routes import checks, jobs, references, system
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -27,11 +27,12 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 async def _tail_change_log(runtime: Runtime) -> None:
-    """Pick up writes made by other processes (bulk import CLI, other replicas)."""
+    """Pick up writes made by other processes (bulk import CLI, other replicas) and generation swaps."""
     while True:
         await asyncio.sleep(runtime.settings.change_poll_seconds)
         try:
-            await run_in_threadpool(runtime.index_sync.catch_up)
+            await run_in_threadpool(runtime.follow_generation)
+            await run_in_threadpool(runtime.serving.index_sync.catch_up)
         except Exception:  # keep tailing; the next round retries
             log.exception("Applying the change log failed")
 
@@ -102,4 +103,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(system.router)
     app.include_router(references.router)
     app.include_router(checks.router)
+    app.include_router(jobs.router)
     return app

@@ -15,39 +15,38 @@ import numpy as np
 
 from service.blobs import sha256_hex
 from service.db.models import Check
-from service.embedding import BatchingModelRunner
-from service.index_sync import IndexSync
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.scoring import Neighbour, Scorer
-from service.uploads import ImageLimits, decode_upload
+from service.serving import Serving, ServingSlot
+from service.uploads import decode_upload
 
 
 class Checker:
-    def __init__(self, runner: BatchingModelRunner, index_sync: IndexSync, registry: ReferenceRegistry, scorer: Scorer,
-                 limits: ImageLimits, pool: Executor, metrics: Metrics):
-        self.runner = runner
-        self.index_sync = index_sync
+    def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, scorer: Scorer, pool: Executor, metrics: Metrics):
+        self.slot = slot
         self.registry = registry
         self.scorer = scorer
-        self.limits = limits
         self.pool = pool
         self.metrics = metrics
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
-        vector = self.runner.embed([decode_upload(data, self.limits)])[0]
-        return self.answer(data, vector, brand_hint, k, api_key_id)
+        serving = self.slot.current
+        vector = serving.runner.embed([decode_upload(data, serving.limits)])[0]
+        return self.answer(serving, data, vector, brand_hint, k, api_key_id)
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
+        serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        image = await loop.run_in_executor(self.pool, decode_upload, data, self.limits)
-        vector = await asyncio.wrap_future(self.runner.submit(image))
-        return await loop.run_in_executor(self.pool, self.answer, data, vector, brand_hint, k, api_key_id)
+        image = await loop.run_in_executor(self.pool, decode_upload, data, serving.limits)
+        vector = await asyncio.wrap_future(serving.runner.submit(image))
+        return await loop.run_in_executor(self.pool, self.answer, serving, data, vector, brand_hint, k, api_key_id)
 
-    def answer(self, data: bytes, vector: np.ndarray, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
+    def answer(self, serving: Serving, data: bytes, vector: np.ndarray, brand_hint: str | None, k: int,
+               api_key_id: str | None) -> dict[str, Any]:
         started = time.perf_counter()
-        similarities, ids = self.index_sync.search(vector[None, :], k, brand_hint)
+        similarities, ids = serving.index_sync.search(vector[None, :], k, brand_hint)
         self.metrics.search_seconds.observe(time.perf_counter() - started)
         hits = [(int(i), float(s)) for i, s in zip(ids[0], similarities[0]) if i >= 0]
         references = self.registry.by_ids([i for i, _ in hits])
@@ -60,7 +59,7 @@ class Checker:
         check = Check(
             id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=score.brand,
             image_sha256=sha256_hex(data), verdict=score.verdict, probability=score.probability,
-            evidence_ids=[n.reference_id for n in neighbours], model_fingerprint=self.runner.info.fingerprint(),
+            evidence_ids=[n.reference_id for n in neighbours], model_fingerprint=serving.runner.info.fingerprint(),
             scorer=self.scorer.name,
         )
         with self.registry.sessions() as session:
@@ -76,7 +75,7 @@ class Checker:
                  "similarity": n.similarity}
                 for n in neighbours
             ],
-            "model": {"spec": self.runner.info.spec, "fingerprint": self.runner.info.fingerprint(),
-                      "weights_kind": self.runner.info.weights_kind},
+            "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
+                      "weights_kind": serving.runner.info.weights_kind},
             "scorer": self.scorer.name,
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ from index.generations import Generation, Generations
 from index.vector_index import VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Embedding, Reference
-from service.uploads import ImageLimits, decode_upload
+from service.uploads import ImageLimits, decode_reference_image
 
 log = logging.getLogger(__name__)
 CHANGE_BATCH = 5000
@@ -43,8 +42,7 @@ class IndexSync:
         self.model = model
         self.blobs = blobs
         self.embed = embed
-        # Blobs were validated when registered; re-embedding them must decode exactly like registration did.
-        self.decode_limits = replace(limits, max_bytes=1 << 40, max_pixels=1 << 40)
+        self.limits = limits  # re-embedding a blob must decode exactly like registration did
         self.snapshot_every = snapshot_every
         # Only the serving process writes snapshots; CLI processes read and catch up in memory.
         self.persist_snapshots = persist_snapshots
@@ -55,9 +53,9 @@ class IndexSync:
         self._lock = threading.Lock()
 
     # -- start-up ---------------------------------------------------------------------------
-    def open(self) -> None:
-        """Load the current generation's snapshot (creating generation 1 on a fresh install) and catch up."""
-        generation = self.generations.current()
+    def open(self, generation: Generation | None = None) -> None:
+        """Load a generation's snapshot (default: the current one; generation 1 on a fresh install) and catch up."""
+        generation = generation or self.generations.current()
         if generation is None:
             generation = self.generations.create(self.model.as_dict())
             self.generations.activate(generation)
@@ -128,15 +126,20 @@ class IndexSync:
         vectors = {e.reference_id: np.frombuffer(e.vector, dtype=np.float32) for e in session.scalars(
             select(Embedding).where(Embedding.reference_id.in_(references), Embedding.fingerprint == fingerprint))}
         for rid in sorted(references.keys() - vectors.keys()):
-            vectors[rid] = self._embed_blob(references[rid])
-            session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vectors[rid].tobytes()))
+            vector = self._embed_blob(references[rid])
+            if vector is not None:
+                vectors[rid] = vector
+                session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vector.tobytes()))
         session.commit()
         ids = sorted(vectors)
         if ids:
             self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids])
 
-    def _embed_blob(self, reference: Reference) -> np.ndarray:
-        image = decode_upload(self.blobs.get(reference.sha256), self.decode_limits)
+    def _embed_blob(self, reference: Reference) -> np.ndarray | None:
+        image = decode_reference_image(lambda: self.blobs.get(reference.sha256), self.limits)
+        if isinstance(image, str):  # one broken blob must not stop the index from loading
+            log.error("Reference %d cannot be indexed: %s", reference.id, image)
+            return None
         return self.embed([image])[0]
 
     # -- snapshots and reads -----------------------------------------------------------------------
@@ -155,5 +158,9 @@ class IndexSync:
         return self.index.search(vectors, k, brand)
 
     def latest_seq(self) -> int:
-        with self.sessions() as session:
-            return int(session.scalar(select(func.coalesce(func.max(Change.seq), 0))))
+        return latest_change_seq(self.sessions)
+
+
+def latest_change_seq(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.coalesce(func.max(Change.seq), 0))))

@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.blobs import BlobStore, sha256_hex
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference
-from service.embedding import BatchingModelRunner
 from service.errors import ApiError, not_found
-from service.index_sync import IndexSync
-from service.uploads import ImageLimits, decode_upload
+from service.serving import ServingSlot
+from service.uploads import decode_upload
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,10 @@ def decode_cursor(cursor: str) -> int:
 
 
 class ReferenceRegistry:
-    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, runner: BatchingModelRunner,
-                 index_sync: IndexSync, limits: ImageLimits):
+    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, slot: ServingSlot):
         self.sessions = sessions
         self.blobs = blobs
-        self.runner = runner
-        self.index_sync = index_sync
-        self.limits = limits
+        self.slot = slot
 
     def register(self, new: NewReference, data: bytes, content_type: str | None = None) -> tuple[Reference, bool]:
         """Returns ``(reference, created)``. Acknowledge only after this returns: it is durable then."""
@@ -76,9 +72,10 @@ class ReferenceRegistry:
         existing = self._live_by_hash(new.brand, digest)
         if existing is not None:
             return self._same_or_conflict(existing, new.label), False
-        image = decode_upload(data, self.limits)
+        serving = self.slot.current
+        image = decode_upload(data, serving.limits)
         width, height = image.info["source_size"]
-        vector = self.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
+        vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
         self.blobs.put(data)
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
@@ -89,7 +86,7 @@ class ReferenceRegistry:
             try:
                 session.add(reference)
                 session.flush()
-                session.add(Embedding(reference_id=reference.id, fingerprint=self.runner.info.fingerprint(), vector=vector.tobytes()))
+                session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(), vector=vector.tobytes()))
                 session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
                 session.commit()
             except IntegrityError:  # a concurrent registration of the same bytes won the race
@@ -98,7 +95,7 @@ class ReferenceRegistry:
                 if existing is None:
                     raise
                 return self._same_or_conflict(existing, new.label), False
-        self.index_sync.catch_up()
+        serving.index_sync.catch_up()
         return reference, True
 
     def _live_by_hash(self, brand: str, digest: str) -> Reference | None:
@@ -132,7 +129,7 @@ class ReferenceRegistry:
             reference.deleted_at = datetime.now(timezone.utc)
             session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.remove))
             session.commit()
-        self.index_sync.catch_up()
+        self.slot.current.index_sync.catch_up()
         return reference
 
     def list(self, brand: str | None, label: Label | None, product: str | None, cursor: str | None,

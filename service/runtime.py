@@ -7,19 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from index.generations import Generations
-from index.models import ModelSpecError, ModelUnavailableError, load_embedder
+from index.models import ModelSpecError, ModelUnavailableError
 from service.auth import ensure_key
 from service.blobs import BlobStore
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import make_engine, make_session_factory
-from service.embedding import BatchingModelRunner
-from service.index_sync import IndexModelMismatch, IndexSync
+from service.index_sync import IndexModelMismatch
+from service.jobs import JobStore
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.scoring import MarginScorer
+from service.serving import Serving, ServingSlot, load_model, open_serving
 from service.settings import Settings
-from service.uploads import ImageLimits
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
@@ -29,30 +29,50 @@ STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch)
 class Runtime:
     def __init__(self, settings: Settings, persist_snapshots: bool = True):
         self.settings = settings
+        self.persist_snapshots = persist_snapshots
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_session_factory(self.engine)
         self.blobs = BlobStore(settings.blob_dir)
+        self.generations = Generations(settings.index_dir)
+        self.jobs = JobStore(self.sessions)
         self._bootstrap_keys()
         self._configure_torch()
-        embedder = load_embedder(settings.model, device=settings.device, batch_size=settings.batch_size,
-                                 cache_dir=str(settings.model_cache) if settings.model_cache else None)
         self.metrics = Metrics()
-        self.runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
-                                          settings.embed_queue_size, self.metrics)
         self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size)
-        if embedder.info.is_test_only:
-            log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", settings.model)
-        self.index_sync = IndexSync(self.sessions, Generations(settings.index_dir), embedder.info, self.blobs,
-                                    self.runner.embed, self.limits, settings.snapshot_every_changes,
-                                    persist_snapshots)
-        self.index_sync.open()
-        self.registry = ReferenceRegistry(self.sessions, self.blobs, self.runner, self.index_sync, self.limits)
+        embedder = load_model(settings, self._model_to_serve())
+        self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder, persist_snapshots))
+        self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature,
                                    settings.counterfeit_threshold, settings.authentic_threshold)
-        self.checker = Checker(self.runner, self.index_sync, self.registry, self.scorer, self.limits, self.pool,
-                               self.metrics)
+        self.checker = Checker(self.slot, self.registry, self.scorer, self.pool, self.metrics)
+
+    @property
+    def serving(self) -> Serving:
+        return self.slot.current
+
+    def _model_to_serve(self) -> str:
+        """An explicitly configured model must match the index (else: refused, reindex); otherwise the index's model."""
+        current = self.generations.current()
+        if current is None or "model" in self.settings.model_fields_set:
+            return self.settings.model
+        return current.model_info()["spec"]
+
+    def follow_generation(self) -> bool:
+        """Swap to the generation ``CURRENT`` points at if a reindex or rollback moved it; True if swapped."""
+        current = self.generations.current()
+        serving = self.slot.current
+        if current is None or current.number == serving.index_sync.generation.number:
+            return False
+        spec = current.model_info()["spec"]
+        same_model = current.fingerprint == serving.runner.info.fingerprint()
+        embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
+        log.info("Index generation %d is current (model %s): swapping", current.number, spec)
+        new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.persist_snapshots)
+        with self.slot.lock:
+            old, self.slot.current = self.slot.current, new
+        old.runner.close()  # its queue drains first: requests already embedding there finish
+        return True
 
     def _configure_torch(self) -> None:
         if self.settings.torch_threads:
@@ -69,7 +89,6 @@ class Runtime:
                             "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
 
     def close(self) -> None:
-        self.index_sync.snapshot()
-        self.runner.close()
+        self.slot.current.close()
         self.pool.shutdown(wait=True)
         self.engine.dispose()

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     snapshot_every_changes: int = Field(1000, ge=1, description="Write an index snapshot after this many changes.")
     change_poll_seconds: float = Field(1.0, gt=0, description="How often the change log is tailed for other writers.")
+    reindex_shard_size: int = Field(256, ge=1, description="References embedded per committed reindex shard.")
+    keep_generations: int = Field(3, ge=2, description="Index generations kept on disk (for rollback).")
+    index_memory_gb: float = Field(4.0, gt=0, description="Above this, reindex compresses vectors (IVF-PQ).")
     torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
 
     @cached_property

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from PIL import Image
 
@@ -22,3 +23,13 @@ def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
     except ImageRejected as exc:
         status = 413 if exc.too_large else (400 if exc.code == "empty_image" else 422)
         raise ApiError(status, exc.code, exc.message) from None
+
+
+def decode_reference_image(load: Callable[[], bytes], limits: ImageLimits) -> Image.Image | str:
+    """A stored reference's image (accepted once, so no size limits now), or why it cannot be had."""
+    try:
+        return decode_image(load(), max_bytes=1 << 40, max_pixels=1 << 40, draft_size=limits.draft_size)
+    except FileNotFoundError:
+        return "missing_blob: the image file is not in the blob store"
+    except ImageRejected as exc:
+        return f"{exc.code}: {exc.message}"

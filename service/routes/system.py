@@ -22,15 +22,16 @@ def healthz():
 @router.get("/readyz", summary="Model and index are loaded")
 def readyz(request: Request):
     runtime = getattr(request.app.state, "runtime", None)
-    if runtime is None or runtime.index_sync.generation is None:
+    if runtime is None or runtime.serving.index_sync.generation is None:
         return JSONResponse({"status": "starting"}, status_code=503)
-    return {"status": "ready", "index_size": len(runtime.index_sync.index)}
+    return {"status": "ready", "index_size": len(runtime.serving.index_sync.index)}
 
 
 @router.get("/v1/info", summary="Model, index and reference counts")
 def info(request: Request, principal: Annotated[Principal, Depends(require(Role.brand, Role.platform))]):
     runtime = request.app.state.runtime
-    model = runtime.runner.info
+    serving = runtime.serving
+    model = serving.runner.info
     query = select(Reference.brand, Reference.label, func.count()).where(Reference.deleted_at.is_(None))
     if principal.brand_scope():
         query = query.where(Reference.brand == principal.brand_scope())
@@ -38,10 +39,11 @@ def info(request: Request, principal: Annotated[Principal, Depends(require(Role.
     with runtime.sessions() as session:
         for brand, label, count in session.execute(query.group_by(Reference.brand, Reference.label)):
             counts.setdefault(brand, {"authentic": 0, "counterfeit": 0})[label.value] = count
-    sync = runtime.index_sync
+    sync = serving.index_sync
     return {
         "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None},
-        "index": {"generation": sync.generation.number, "size": len(sync.index), "applied_change_seq": sync.applied_seq},
+        "index": {"generation": sync.generation.number, "size": len(sync.index), "type": sync.index.index_type,
+                  "applied_change_seq": sync.applied_seq},
         "references": counts,
         "scorer": runtime.scorer.name,
     }
@@ -50,6 +52,6 @@ def info(request: Request, principal: Annotated[Principal, Depends(require(Role.
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 def metrics(request: Request):
     runtime = request.app.state.runtime
-    sync = runtime.index_sync
+    sync = runtime.serving.index_sync
     runtime.metrics.index_size.labels(str(sync.generation.number)).set(len(sync.index))
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

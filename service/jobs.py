@@ -1,0 +1,111 @@
+"""Job records: one active reindex at a time, progress and cancellation through the database.
+
+A job whose process died no longer blocks a new one: on the same host a dead owner pid is seen
+at once, elsewhere after ``STALE_AFTER`` without a heartbeat. Its finished shards are reused by
+the next run (see service/reindex.py).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.models import Job
+from service.errors import ApiError, not_found
+from service.registry import iso_utc
+
+ACTIVE_STATES = ("queued", "running")
+STALE_AFTER = timedelta(seconds=60)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
+class JobStore:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    def create(self, kind: str, params: dict[str, Any]) -> Job:
+        """A queued job, or 409 if another job of this kind is alive."""
+        with self.sessions() as session:
+            for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
+                beat = _aware(job.heartbeat_at or job.created_at)
+                if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
+                    raise ApiError(409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it.")
+                job.state, job.error, job.finished_at = "failed", "abandoned: its process stopped reporting", _now()
+            job = Job(id="job_" + secrets.token_hex(8), kind=kind, state="queued", params=params, heartbeat_at=_now(),
+                      owner=_owner())
+            session.add(job)
+            session.commit()
+            return job
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+            for name, value in fields.items():
+                setattr(job, name, value)
+            job.heartbeat_at = _now()
+            session.commit()
+
+    def get(self, job_id: str) -> Job:
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+        if job is None:
+            raise not_found("job")
+        return job
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.sessions() as session:
+            return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    def request_cancel(self, job_id: str) -> Job:
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise not_found("job")
+            if job.state in ACTIVE_STATES:
+                job.cancel_requested = True
+                session.commit()
+            return job
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    remaining = max(job.total - job.done, 0)
+    eta = remaining / job.images_per_second if job.images_per_second and job.state == "running" else None
+    return {
+        "id": job.id, "kind": job.kind, "state": job.state, "params": job.params,
+        "done": job.done, "total": job.total, "embedded_this_run": job.embedded,
+        "images_per_second": job.images_per_second, "eta_seconds": round(eta, 1) if eta is not None else None,
+        "failures": job.failures, "result": job.result, "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "created_at": iso_utc(job.created_at),
+        "started_at": iso_utc(job.started_at) if job.started_at else None,
+        "finished_at": iso_utc(job.finished_at) if job.finished_at else None,
+    }

@@ -1,0 +1,224 @@
+"""Reindex: embed every live reference with a model into a new index generation, then swap.
+
+1. Load the model (unavailable weights fail the job at once; the live generation is untouched).
+2. Note the change-log position, list live references, skip those that already have an embedding
+   for this model's fingerprint (that is how a killed job resumes: embeddings are committed per
+   shard), and embed the rest — locally (decode in a thread pool overlapped with model batches)
+   or on Ray (service/ray_engine.py). A corrupt or missing blob is recorded as a failure.
+3. Build the index (flat / IVF / IVF-PQ, chosen from the collection size and the memory budget),
+   measure its recall@10 against exact search on a sample, snapshot it into a new generation.
+4. Replay the change log from the noted position (registrations and deletions made during the
+   build), then atomically repoint ``CURRENT``. Serving processes notice and swap.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Sequence
+
+import faiss
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.embedder import Embedder
+from index.generations import Generation, Generations
+from index.models import ModelSpecError, ModelUnavailableError
+from index.vector_index import INDEX_TYPES, VectorIndex
+from service.blobs import BlobStore
+from service.db.models import Embedding, Reference
+from service.index_sync import IndexSync, latest_change_seq
+from service.jobs import JobStore
+from service.serving import load_model
+from service.settings import Settings
+from service.uploads import ImageLimits, decode_reference_image
+
+log = logging.getLogger(__name__)
+ENGINES = ("local", "ray")
+EXACT_BELOW = 50_000  # vectors: under this, exact search is fast enough and needs no training
+MIN_PQ_VECTORS = 10_000  # PQ codebooks (256 centroids per sub-quantiser) need this much training data
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ReindexParams:
+    model: str
+    index_type: str = "auto"
+    engine: str = "local"
+    ray_address: str | None = None
+
+    def validate(self) -> "ReindexParams":
+        if self.index_type not in ("auto", *INDEX_TYPES):
+            raise ValueError(f"index type {self.index_type!r} is not one of auto, {', '.join(INDEX_TYPES)} "
+                             "(HNSW is not offered: FAISS HNSW cannot remove vectors, which a live index must)")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        return self
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    reference_id: int
+    sha256: str
+
+
+def choose_index_type(count: int, dimension: int, memory_gb: float) -> str:
+    """autofaiss-style: exact while small, IVF when large, IVF-PQ when float vectors exceed the budget."""
+    if count < EXACT_BELOW:
+        return "flat"
+    if count * dimension * 4 > memory_gb * 1e9 and count >= MIN_PQ_VECTORS:
+        return "ivf-pq"
+    return "ivf"
+
+
+def measure_recall(index: VectorIndex, vectors: np.ndarray, ids: np.ndarray, sample: int = 200, k: int = 10) -> float:
+    """recall@k of ``index`` against exact inner-product search, on up to ``sample`` stored vectors as queries."""
+    if len(vectors) == 0:
+        return 1.0
+    picks = np.random.default_rng(0).choice(len(vectors), size=min(sample, len(vectors)), replace=False)
+    queries = vectors[picks]
+    k = min(k, len(vectors))
+    _, exact = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    _, found = index.search(queries, k)
+    exact_ids = ids[exact]
+    return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found, exact_ids)]))
+
+
+def shards(items: Sequence[WorkItem], size: int) -> Iterator[Sequence[WorkItem]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+ShardWriter = Callable[[list[int], np.ndarray, list[dict]], None]
+
+
+def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore, limits: ImageLimits,
+                  write_shard: ShardWriter, shard_size: int, decode_threads: int) -> None:
+    """Decode shard i+1 on a thread pool while the model embeds shard i."""
+    with ThreadPoolExecutor(decode_threads, thread_name_prefix="reindex-decode") as pool:
+        batches = list(shards(items, shard_size))
+        pending = [pool.submit(decode_reference_image, lambda item=item: blobs.get(item.sha256), limits) for item in batches[0]] if batches else []
+        for number, batch in enumerate(batches):
+            decoded = [future.result() for future in pending]
+            if number + 1 < len(batches):
+                pending = [pool.submit(decode_reference_image, lambda item=item: blobs.get(item.sha256), limits) for item in batches[number + 1]]
+            good = [(item.reference_id, image) for item, image in zip(batch, decoded) if not isinstance(image, str)]
+            failures = [{"reference_id": item.reference_id, "reason": image}
+                        for item, image in zip(batch, decoded) if isinstance(image, str)]
+            vectors = embedder.embed([image for _, image in good]) if good else np.zeros((0, embedder.dimension), np.float32)
+            write_shard([rid for rid, _ in good], vectors, failures)
+
+
+class Reindexer:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, jobs: JobStore):
+        self.settings = settings
+        self.sessions = sessions
+        self.blobs = blobs
+        self.jobs = jobs
+        self.generations = Generations(settings.index_dir)
+
+    def run(self, job_id: str, params: ReindexParams) -> None:
+        """Run a created job to its end state; never raises (the job row says what happened)."""
+        started = time.monotonic()
+        self.jobs.update(job_id, state="running", started_at=datetime.now(timezone.utc))
+        try:
+            result = self._reindex(job_id, params.validate(), started)
+        except JobCancelled:
+            self.jobs.update(job_id, state="cancelled", finished_at=datetime.now(timezone.utc))
+        except (ModelSpecError, ModelUnavailableError, ValueError) as exc:
+            self.jobs.update(job_id, state="failed", error=str(exc), finished_at=datetime.now(timezone.utc))
+        except Exception as exc:  # the job must end in a state, whatever went wrong
+            log.exception("Reindex job %s failed", job_id)
+            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=datetime.now(timezone.utc))
+        else:
+            self.jobs.update(job_id, state="succeeded", result=result, finished_at=datetime.now(timezone.utc))
+
+    def _reindex(self, job_id: str, params: ReindexParams, started: float) -> dict:
+        embedder = load_model(self.settings, params.model)
+        fingerprint = embedder.info.fingerprint()
+        limits = ImageLimits(self.settings.max_image_bytes, self.settings.max_image_pixels, embedder.draft_size)
+        start_seq = latest_change_seq(self.sessions)
+        with self.sessions() as session:
+            live = session.execute(select(Reference.id, Reference.sha256).where(Reference.deleted_at.is_(None))
+                                   .order_by(Reference.id)).all()
+            embedded = set(session.scalars(select(Embedding.reference_id).where(Embedding.fingerprint == fingerprint)))
+        todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
+        progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
+        self.jobs.update(job_id, total=len(live), done=progress["done"])
+        embed_started = time.monotonic()
+
+        def write_shard(ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
+            with self.sessions() as session:  # one transaction per shard: the resume checkpoint
+                session.add_all(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vec.astype(np.float32).tobytes())
+                                for rid, vec in zip(ids, vectors))
+                session.commit()
+            progress["embedded"] += len(ids)
+            progress["done"] += len(ids) + len(failures)
+            progress["failures"] += failures
+            rate = progress["embedded"] / max(time.monotonic() - embed_started, 1e-9)
+            self.jobs.update(job_id, done=progress["done"], embedded=progress["embedded"],
+                             failures=progress["failures"], images_per_second=round(rate, 2))
+            if self.jobs.cancel_requested(job_id):
+                raise JobCancelled()
+
+        if params.engine == "ray":
+            from service.ray_engine import embed_with_ray
+
+            embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address)
+        else:
+            embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size,
+                          self.settings.decode_threads)
+
+        generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
+        sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,
+                         self.settings.snapshot_every_changes)
+        sync.open(generation)  # replays changes made during the build, then snapshots
+        sync.snapshot()
+        self.generations.activate(generation)
+        self._prune(keep=self.settings.keep_generations, current=generation)
+        return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
+                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index),
+                "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
+                "failed": len(progress["failures"])}
+
+    def _build_generation(self, embedder: Embedder, params: ReindexParams, start_seq: int) -> tuple[Generation, str, float, int]:
+        fingerprint = embedder.info.fingerprint()
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Embedding.reference_id, Embedding.vector, Reference.brand)
+                .join(Reference, Reference.id == Embedding.reference_id)
+                .where(Embedding.fingerprint == fingerprint, Reference.deleted_at.is_(None)).order_by(Embedding.reference_id)
+            ).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
+                   else np.zeros((0, embedder.dimension), np.float32))
+        brands = [r[2] for r in rows]
+        index_type = params.index_type
+        if index_type == "auto":
+            index_type = choose_index_type(len(ids), embedder.dimension, self.settings.index_memory_gb)
+        if index_type == "ivf-pq" and len(ids) < MIN_PQ_VECTORS:
+            raise ValueError(f"ivf-pq needs at least {MIN_PQ_VECTORS} vectors to train; this collection has {len(ids)}")
+        if index_type != "flat" and len(ids) < 2:
+            index_type = "flat"
+        index = VectorIndex.build(ids, vectors, brands, index_type=index_type)
+        recall = measure_recall(index, vectors, ids)
+        generation = self.generations.create(embedder.info.as_dict())
+        index.save(generation.snapshot_path, {"applied_seq": start_seq, "fingerprint": fingerprint})
+        return generation, index_type, recall, len(ids)
+
+    def _prune(self, keep: int, current: Generation) -> None:
+        import shutil
+
+        for generation in self.generations.all()[:-keep]:
+            if generation.number != current.number:
+                shutil.rmtree(generation.path, ignore_errors=True)
+
+
+def params_dict(params: ReindexParams) -> dict:
+    return asdict(params)

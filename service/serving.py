@@ -1,0 +1,65 @@
+"""The model and index generation a service answers with, swappable as one unit.
+
+Requests read ``slot.current`` once and use that :class:`Serving` throughout, so a request never
+mixes one model's embedding with another generation's index. A reindex swaps the slot after the
+new generation is complete; requests in flight finish on the old one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.embedder import Embedder
+from index.generations import Generations
+from index.models import load_embedder
+from service.blobs import BlobStore
+from service.embedding import BatchingModelRunner
+from service.index_sync import IndexSync
+from service.metrics import Metrics
+from service.settings import Settings
+from service.uploads import ImageLimits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Serving:
+    runner: BatchingModelRunner
+    index_sync: IndexSync
+    limits: ImageLimits
+
+    def close(self) -> None:
+        self.index_sync.snapshot()
+        self.runner.close()
+
+
+class ServingSlot:
+    def __init__(self, serving: Serving):
+        self.current = serving
+        self.lock = threading.Lock()  # held only while replacing ``current``
+
+
+def load_model(settings: Settings, spec: str) -> Embedder:
+    return load_embedder(spec, device=settings.device, batch_size=settings.batch_size,
+                         cache_dir=str(settings.model_cache) if settings.model_cache else None)
+
+
+def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,
+                 embedder: Embedder, persist_snapshots: bool = True) -> Serving:
+    """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
+    runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
+                                 settings.embed_queue_size, metrics)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size)
+    if embedder.info.is_test_only:
+        log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
+    index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,
+                           settings.snapshot_every_changes, persist_snapshots)
+    try:
+        index_sync.open()
+    except Exception:
+        runner.close()
+        raise
+    return Serving(runner, index_sync, limits)

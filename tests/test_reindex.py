@@ -1,0 +1,210 @@
+"""Reindex jobs: a new generation built beside the live one, swapped atomically, resumable."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from index.generations import Generations
+from index.images import decode_image
+from index.models import load_embedder
+from index.synthetic import synthetic_image
+from service.db.models import Role
+from tests.helpers import ThreadedServer, create_api_key, make_settings, png_bytes, product_photo
+from tests.test_cli import run_cli
+
+OTHER_MODEL = "open_clip:tiny-random-b"
+
+
+@lru_cache(maxsize=None)
+def large_photo(seed: int) -> bytes:
+    """Big PNGs (no JPEG draft shortcut) so a reindex takes long enough to act during it."""
+    return png_bytes(synthetic_image(seed, size=(1400, 1400)))
+
+
+def _register(client, seed: int, data: bytes | None = None, label: str = "counterfeit"):
+    response = client.post("/v1/references", files={"image": ("r.png", data or large_photo(seed), "image/png")},
+                           data={"brand": "acme", "label": label})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _wait_job(client, job_id: str, until, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if until(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job never reached the expected state: {job}")
+
+
+def _top(client, data: bytes) -> dict:
+    response = client.post("/v1/check", files={"image": ("q.png", data, "image/png")}, data={"k": "3"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def slow_reindex_server(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", reindex_shard_size=2, decode_threads=1)
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    yield server, keys, settings
+    server.stop()
+
+
+def test_reindex_to_another_model_while_serving(slow_reindex_server):
+    server, keys, settings = slow_reindex_server
+    with server.client(keys.admin) as admin:
+        ids = {seed: _register(admin, seed) for seed in range(40)}
+        old_fingerprint = admin.get("/v1/info").json()["model"]["fingerprint"]
+        check_errors, checks_done, stop = [], [0], threading.Event()
+
+        def keep_checking():  # checks must keep succeeding before, during and after the swap
+            with server.client(keys.platform) as platform:
+                while not stop.is_set():
+                    response = platform.post("/v1/check", files={"image": ("q.png", product_photo(3), "image/png")})
+                    checks_done[0] += 1
+                    if response.status_code != 200:
+                        check_errors.append(response.text)
+
+        checker = threading.Thread(target=keep_checking)
+        checker.start()
+        job_id = admin.post("/v1/reindex", json={"model": OTHER_MODEL}).json()["job_id"]
+        _wait_job(admin, job_id, lambda j: j["state"] == "running" and j["done"] >= 4)
+        second = admin.post("/v1/reindex", json={"model": OTHER_MODEL})
+        assert second.status_code == 409 and second.json()["error"]["code"] == "job_running"
+        added = _register(admin, 1000)
+        admin.delete(f"/v1/references/{ids[5]}")
+        during = admin.get(f"/v1/jobs/{job_id}").json()
+        assert during["state"] == "running", "the job ended before the changes: they were not made during it"
+        assert during["total"] == 40 and during["eta_seconds"] is not None
+        assert admin.get("/v1/info").json()["model"]["fingerprint"] == old_fingerprint  # still the old generation
+
+        job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
+        assert job["state"] == "succeeded", job
+        deadline = time.monotonic() + 30
+        while admin.get("/v1/info").json()["model"]["spec"] != OTHER_MODEL and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        checker.join()
+        info = admin.get("/v1/info").json()
+        assert info["model"]["spec"] == OTHER_MODEL and info["model"]["dimension"] == 48
+        assert info["model"]["fingerprint"] == job["result"]["fingerprint"] != old_fingerprint
+        assert info["index"]["generation"] == job["result"]["generation"] == 2
+        assert info["index"]["size"] == 40  # 40 - 1 deleted + 1 added during the build
+        assert not check_errors and checks_done[0] > 3
+        assert _top(admin, large_photo(1000))["evidence"][0]["reference_id"] == added
+        assert ids[5] not in [e["reference_id"] for e in _top(admin, large_photo(5))["evidence"]]
+        assert _top(admin, large_photo(7))["evidence"][0]["reference_id"] == ids[7]
+
+    # Roll back: the running service returns to the previous generation and its model.
+    assert run_cli(settings, "index", "rollback").returncode == 0
+    with server.client(keys.admin) as admin:
+        deadline = time.monotonic() + 30
+        while admin.get("/v1/info").json()["model"]["fingerprint"] != old_fingerprint and time.monotonic() < deadline:
+            time.sleep(0.05)
+        info = admin.get("/v1/info").json()
+        assert info["model"]["fingerprint"] == old_fingerprint and info["index"]["generation"] == 1
+        assert info["index"]["size"] == 40  # the changes made since were replayed into generation 1 too
+        assert _top(admin, large_photo(1000))["evidence"][0]["reference_id"] == added
+
+
+def test_cancel_unavailable_model_and_corrupt_blobs(server, keys, admin, settings):
+    ids = {seed: _register(admin, seed, product_photo(seed)) for seed in range(12)}
+    generations = Generations(settings.index_dir)
+
+    failed = admin.post("/v1/reindex", json={"model": "timm:efficientnet_lite0@/nonexistent/weights.pth"}).json()
+    job = _wait_job(admin, failed["job_id"], lambda j: j["state"] not in ("queued", "running"))
+    assert job["state"] == "failed" and "are unavailable" in job["error"] and "weights.pth" in job["error"]
+    assert generations.current().number == 1 and len(generations.all()) == 1
+
+    bad = admin.post("/v1/reindex", json={"index_type": "hnsw"})
+    assert bad.status_code == 422 and "cannot remove" in bad.json()["error"]["message"]
+
+    blob_dir = settings.blob_dir
+    references = {r["id"]: r for r in admin.get("/v1/references").json()["items"]}
+    corrupt, missing = ids[2], ids[3]
+    path = lambda digest: blob_dir / digest[:2] / digest[2:4] / digest  # noqa: E731
+    path(references[corrupt]["sha256"]).write_bytes(b"garbage instead of a png")
+    path(references[missing]["sha256"]).unlink()
+    job_id = admin.post("/v1/reindex", json={"model": OTHER_MODEL, "index_type": "ivf"}).json()["job_id"]
+    job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
+    assert job["state"] == "succeeded", job
+    reasons = {f["reference_id"]: f["reason"] for f in job["failures"]}
+    assert reasons.keys() == {corrupt, missing}
+    assert reasons[missing].startswith("missing_blob") and reasons[corrupt].startswith("not_an_image")
+    assert job["result"]["index_type"] == "ivf" and job["result"]["size"] == 10 and job["result"]["failed"] == 2
+    assert 0 <= job["result"]["recall_at_10"] <= 1
+
+
+def test_cancelled_job_swaps_nothing(slow_reindex_server):
+    server, keys, settings = slow_reindex_server
+    with server.client(keys.admin) as admin:
+        for seed in range(16):
+            _register(admin, seed)
+        job_id = admin.post("/v1/reindex", json={"model": OTHER_MODEL}).json()["job_id"]
+        _wait_job(admin, job_id, lambda j: j["done"] >= 2)
+        assert admin.delete(f"/v1/jobs/{job_id}").json()["cancel_requested"] is True
+        job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
+        assert job["state"] == "cancelled" and job["done"] < 16
+        assert Generations(settings.index_dir).current().number == 1
+        assert admin.post("/v1/reindex", json={"model": OTHER_MODEL}).status_code == 202  # not blocked any more
+
+
+def _job_progress(database) -> int:
+    connection = sqlite3.connect(database)
+    try:
+        row = connection.execute("SELECT done FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+        return row[0] if row else 0
+    finally:
+        connection.close()
+
+
+def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
+    settings = make_settings(tmp_path / "data", reindex_shard_size=2, decode_threads=1)
+    create_api_key(settings, Role.admin)
+    server = ThreadedServer(settings).start()
+    with server.client(create_api_key(settings, Role.admin)) as admin:
+        ids = [_register(admin, seed) for seed in range(30)]
+    server.stop()
+
+    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_REINDEX_SHARD_SIZE": "2",
+           "COUNTERFEIT_DECODE_THREADS": "1", "COUNTERFEIT_TORCH_THREADS": "1"}
+    command = [sys.executable, "-m", "service", "reindex", "--model", OTHER_MODEL]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _job_progress(settings.data_dir / "counterfeit.db") < 6 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert Generations(settings.index_dir).current().number == 1  # nothing partial swapped in
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    connection = sqlite3.connect(settings.data_dir / "counterfeit.db")
+    embedded_second_time, total = connection.execute(
+        "SELECT embedded, total FROM jobs WHERE state = 'succeeded'").fetchone()
+    stored = dict(connection.execute("SELECT reference_id, vector FROM embeddings WHERE fingerprint = ?",
+                                     (result["fingerprint"],)).fetchall())
+    connection.close()
+    assert total == 30 and 0 < embedded_second_time < 30
+    assert result["size"] == 30 and Generations(settings.index_dir).current().number == result["generation"]
+
+    # A clean run = every reference embedded from scratch by the new model.
+    model = load_embedder(OTHER_MODEL)
+    clean = model.embed([decode_image(large_photo(seed), 1 << 40, 1 << 40, draft_size=model.draft_size) for seed in range(30)])
+    resumed_vectors = np.stack([np.frombuffer(stored[rid], dtype=np.float32) for rid in ids])
+    assert np.allclose(resumed_vectors, clean, atol=1e-5)
