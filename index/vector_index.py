@@ -84,6 +84,9 @@ class VectorIndex:
     def __contains__(self, reference_id: int) -> bool:
         return reference_id in self._brand_of
 
+    def brand_of(self, reference_id: int) -> str | None:
+        return self._brand_of.get(reference_id)
+
     def ids(self) -> set[int]:
         with self._lock:
             return set(self._brand_of)

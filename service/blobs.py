@@ -20,8 +20,8 @@ class BlobStore:
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:4] / digest
 
-    def put(self, data: bytes) -> str:
-        """Store ``data`` durably (temp file, fsync, rename, fsync dir); returns its sha256."""
+    def put(self, data: bytes, durable: bool = True) -> str:
+        """Store ``data`` (temp file, rename; with ``durable`` also fsync file and dir); returns its sha256."""
         digest = sha256_hex(data)
         path = self.path_for(digest)
         if path.exists():
@@ -31,13 +31,15 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        fsync_directory(path.parent)
+        if durable:
+            fsync_directory(path.parent)
         return digest
 
     def get(self, digest: str) -> bytes:

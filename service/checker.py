@@ -1,7 +1,7 @@
-"""The check path: decode → embed → search (brand filter) → score → audit row → answer.
+"""The check path: decode + PDQ → embed → CLIP search + PDQ lookup → score → audit row → answer.
 
-``check_async`` is the request path: decoding and the database run on a bounded thread pool, the
-model on the batching runner, so the event loop never decodes an image or runs the model.
+``check_async`` is the request path: decoding, hashing and the database run on a bounded thread
+pool, the model on the batching runner, so the event loop never decodes an image or runs the model.
 """
 from __future__ import annotations
 
@@ -9,73 +9,98 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+from PIL import Image
 
-from service.blobs import sha256_hex
+from index.matching import find_matches
+from index.pdq import PdqHash, compute_pdq
+from service.blobs import BlobStore
 from service.db.models import Check
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
-from service.scoring import Neighbour, Scorer
 from service.serving import Serving, ServingSlot
-from service.uploads import decode_upload
+from service.uploads import ImageLimits, decode_upload
+from training.features import Neighbour
+from training.scoring import Scorer, Thresholds, score
+
+
+def decode_and_hash(data: bytes, limits: ImageLimits) -> tuple[Image.Image, PdqHash]:
+    image = decode_upload(data, limits)
+    return image, compute_pdq(image)
 
 
 class Checker:
-    def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, scorer: Scorer, pool: Executor, metrics: Metrics):
+    def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
+                 scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
+                 min_match_similarity: float, pool: Executor, metrics: Metrics):
         self.slot = slot
         self.registry = registry
-        self.scorer = scorer
+        self.blobs = blobs
+        self.scorer = scorer  # a callable: the active calibration can change while serving
+        self.thresholds = thresholds  # brand -> its policy's thresholds (or the global default)
+        self.min_match_similarity = min_match_similarity
         self.pool = pool
         self.metrics = metrics
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         serving = self.slot.current
-        vector = serving.runner.embed([decode_upload(data, serving.limits)])[0]
-        return self.answer(serving, data, vector, brand_hint, k, api_key_id)
+        image, pdq = decode_and_hash(data, serving.limits)
+        vector = serving.runner.embed([image])[0]
+        return self.answer(serving, data, pdq, vector, brand_hint, k, api_key_id)
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        image = await loop.run_in_executor(self.pool, decode_upload, data, serving.limits)
+        image, pdq = await loop.run_in_executor(self.pool, decode_and_hash, data, serving.limits)
         vector = await asyncio.wrap_future(serving.runner.submit(image))
-        return await loop.run_in_executor(self.pool, self.answer, serving, data, vector, brand_hint, k, api_key_id)
+        return await loop.run_in_executor(self.pool, self.answer, serving, data, pdq, vector, brand_hint, k, api_key_id)
 
-    def answer(self, serving: Serving, data: bytes, vector: np.ndarray, brand_hint: str | None, k: int,
+    def answer(self, serving: Serving, data: bytes, pdq: PdqHash, vector: np.ndarray, brand_hint: str | None, k: int,
                api_key_id: str | None) -> dict[str, Any]:
         started = time.perf_counter()
-        similarities, ids = serving.index_sync.search(vector[None, :], k, brand_hint)
+        sync = serving.index_sync
+        matches = find_matches(sync.index, sync.pdq, vector, pdq, k, brand_hint)
         self.metrics.search_seconds.observe(time.perf_counter() - started)
-        hits = [(int(i), float(s)) for i, s in zip(ids[0], similarities[0]) if i >= 0]
-        references = self.registry.by_ids([i for i, _ in hits])
+        references = self.registry.by_ids([m.reference_id for m in matches])
         # A reference deleted between search and lookup is simply not evidence any more.
         neighbours = [
-            Neighbour(rid, references[rid].brand, references[rid].label.value, references[rid].product, round(sim, 6))
-            for rid, sim in hits if rid in references
+            Neighbour(m.reference_id, references[m.reference_id].brand, references[m.reference_id].label.value,
+                      references[m.reference_id].product,
+                      round(m.clip_similarity, 6) if m.clip_similarity is not None else None, m.pdq_distance)
+            for m in matches if m.reference_id in references
         ]
-        score = self.scorer.score(neighbours, brand_hint)
+        neighbours.sort(key=lambda n: -n.strength)
+        scorer = self.scorer()
+        first_guess = neighbours[0].brand if neighbours else brand_hint
+        result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess))
+        digest = self.blobs.put(data, durable=False)  # kept so a reviewer can add it to the known-fake bank
         check = Check(
-            id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=score.brand,
-            image_sha256=sha256_hex(data), verdict=score.verdict, probability=score.probability,
+            id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
+            image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,
+            verdict=result.verdict, probability=result.probability,
             evidence_ids=[n.reference_id for n in neighbours], model_fingerprint=serving.runner.info.fingerprint(),
-            scorer=self.scorer.name,
+            scorer=scorer.name,
         )
         with self.registry.sessions() as session:
             session.add(check)
             session.commit()
         return {
             "check_id": check.id,
-            "verdict": score.verdict,
-            "counterfeit_probability": score.probability,
-            "brand": score.brand,
+            "verdict": result.verdict,
+            "counterfeit_probability": result.probability,
+            "brand": result.brand,
             "evidence": [
                 {"reference_id": n.reference_id, "brand": n.brand, "label": n.label, "product": n.product,
-                 "similarity": n.similarity}
+                 "similarity": n.clip_similarity, "clip_similarity": n.clip_similarity, "pdq_distance": n.pdq_distance,
+                 "signals": [s for s, on in (("clip", (n.clip_similarity or -1) >= self.min_match_similarity),
+                                             ("pdq", n.pdq_distance is not None)) if on]}
                 for n in neighbours
             ],
             "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
                       "weights_kind": serving.runner.info.weights_kind},
-            "scorer": self.scorer.name,
+            "scorer": scorer.name,
+            "pdq": {"hash": pdq.hex, "quality": pdq.quality},
         }

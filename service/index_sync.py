@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import EmbedderInfo
 from index.generations import Generation, Generations
+from index.pdq import PdqHash, PdqIndex
 from index.vector_index import VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Embedding, Reference
@@ -47,6 +48,7 @@ class IndexSync:
         # Only the serving process writes snapshots; CLI processes read and catch up in memory.
         self.persist_snapshots = persist_snapshots
         self.index = VectorIndex(model.dimension)
+        self.pdq = PdqIndex()  # model-independent; rebuilt from the database on open (32 bytes a reference)
         self.generation: Generation | None = None
         self.applied_seq = 0
         self._unsnapshotted = 0
@@ -75,6 +77,7 @@ class IndexSync:
         log.info("Index generation %d loaded: %d vectors up to change %d", generation.number, len(self.index), self.applied_seq)
         applied = self.catch_up()
         self.reconcile()
+        self._load_pdq()
         if applied:
             self.snapshot()
 
@@ -88,9 +91,16 @@ class IndexSync:
             if stray:
                 log.warning("Removing %d index entries with no live reference", len(stray))
                 self.index.remove(stray)
+                self.pdq.remove(stray)
             if missing:
                 log.warning("Adding %d live references missing from the index", len(missing))
                 self._add(session, missing)
+
+    def _load_pdq(self) -> None:
+        with self._lock, self.sessions() as session:
+            rows = session.execute(select(Reference.id, Reference.pdq_hash, Reference.pdq_quality).where(
+                Reference.deleted_at.is_(None), Reference.pdq_hash.is_not(None))).all()
+            self.pdq.add([rid for rid, _, _ in rows], [PdqHash.from_hex(h, q) for _, h, q in rows])
 
     # -- change log ---------------------------------------------------------------------------
     def catch_up(self) -> int:
@@ -107,7 +117,9 @@ class IndexSync:
                     final_op: dict[int, ChangeOp] = {}
                     for change in changes:  # only the last op per reference in the batch matters
                         final_op[change.reference_id] = change.op
-                    self.index.remove([rid for rid, op in final_op.items() if op is ChangeOp.remove])
+                    removed = [rid for rid, op in final_op.items() if op is ChangeOp.remove]
+                    self.index.remove(removed)
+                    self.pdq.remove(removed)
                     self._add(session, [rid for rid, op in final_op.items() if op is ChangeOp.add])
                     self.applied_seq = changes[-1].seq
                     total += len(changes)
@@ -134,6 +146,8 @@ class IndexSync:
         ids = sorted(vectors)
         if ids:
             self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids])
+        hashed = [r for r in references.values() if r.pdq_hash]
+        self.pdq.add([r.id for r in hashed], [PdqHash.from_hex(r.pdq_hash, r.pdq_quality) for r in hashed])
 
     def _embed_blob(self, reference: Reference) -> np.ndarray | None:
         image = decode_reference_image(lambda: self.blobs.get(reference.sha256), self.limits)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from index.pdq import compute_pdq
 from service.blobs import BlobStore, sha256_hex
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference
 from service.errors import ApiError, not_found
@@ -38,6 +39,7 @@ def reference_to_dict(reference: Reference) -> dict[str, Any]:
         "width": reference.width,
         "height": reference.height,
         "content_type": reference.content_type,
+        "pdq": {"hash": reference.pdq_hash, "quality": reference.pdq_quality} if reference.pdq_hash else None,
         "share_signals": reference.share_signals,
         "metadata": reference.extra,
         "created_at": iso_utc(reference.created_at),
@@ -76,10 +78,11 @@ class ReferenceRegistry:
         image = decode_upload(data, serving.limits)
         width, height = image.info["source_size"]
         vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
+        pdq = compute_pdq(image)
         self.blobs.put(data)
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
-            width=width, height=height, content_type=content_type,
+            width=width, height=height, content_type=content_type, pdq_hash=pdq.hex, pdq_quality=pdq.quality,
             share_signals=new.share_signals, extra=new.metadata or {},
         )
         with self.sessions() as session:

@@ -17,9 +17,9 @@ from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
-from service.scoring import MarginScorer
 from service.serving import Serving, ServingSlot, load_model, open_serving
 from service.settings import Settings
+from training.scoring import MarginScorer, Thresholds
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
@@ -43,9 +43,14 @@ class Runtime:
         embedder = load_model(settings, self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder, persist_snapshots))
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
-        self.scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature,
-                                   settings.counterfeit_threshold, settings.authentic_threshold)
-        self.checker = Checker(self.slot, self.registry, self.scorer, self.pool, self.metrics)
+        self.default_scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature)
+        self.scorer = self.default_scorer
+        self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
+        self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
+                               settings.min_match_similarity, self.pool, self.metrics)
+
+    def thresholds_for(self, brand: str | None) -> Thresholds:
+        return self.default_thresholds
 
     @property
     def serving(self) -> Serving:

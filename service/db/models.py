@@ -60,6 +60,8 @@ class Reference(Base):
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     content_type: Mapped[str | None] = mapped_column(String(100))
+    pdq_hash: Mapped[str | None] = mapped_column(String(64))  # hex, 256 bits
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
     # Cross-platform sharing of known-fake *signals* (embeddings/hashes, never the image bytes)
     # is opt-in per reference; the flag lives with the row so an exporter can filter on it.
     share_signals: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -107,6 +109,9 @@ class Check(Base):
     brand_hint: Mapped[str | None] = mapped_column(String(64))
     brand: Mapped[str | None] = mapped_column(String(64))
     image_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    pdq_hash: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    features: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False, default=dict)  # what the scorer saw
     verdict: Mapped[str] = mapped_column(String(32), nullable=False)
     probability: Mapped[float] = mapped_column(Float, nullable=False)
     evidence_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)

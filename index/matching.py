@@ -1,0 +1,30 @@
+"""Candidate references for a query from both signals: CLIP neighbours and PDQ near-duplicates."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.pdq import DEFAULT_MAX_DISTANCE, PdqHash, PdqIndex
+from index.vector_index import VectorIndex
+
+
+@dataclass(frozen=True)
+class Match:
+    reference_id: int
+    clip_similarity: float | None  # None: found by PDQ only, outside the CLIP top-k
+    pdq_distance: int | None  # None: no PDQ match within the threshold
+
+
+def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq: PdqHash | None, k: int,
+                 brand: str | None = None, pdq_max_distance: int = DEFAULT_MAX_DISTANCE) -> list[Match]:
+    """Top-k CLIP neighbours merged with PDQ matches (restricted to ``brand`` if given), best CLIP first."""
+    similarities, ids = vectors.search(vector[None, :], k, brand)
+    clip = {int(i): float(s) for i, s in zip(ids[0], similarities[0]) if i >= 0}
+    pdq_hits = {}
+    if pdq is not None:
+        for reference_id, distance in hashes.search(pdq, k=k + 10, max_distance=pdq_max_distance):
+            if brand is None or vectors.brand_of(reference_id) == brand:
+                pdq_hits[reference_id] = distance
+    matches = [Match(rid, clip.get(rid), pdq_hits.get(rid)) for rid in clip.keys() | pdq_hits.keys()]
+    return sorted(matches, key=lambda m: (m.clip_similarity is None, -(m.clip_similarity or 0), m.pdq_distance or 0))

@@ -1,0 +1,106 @@
+"""Scorers: evidence features → counterfeit probability → verdict (by the brand's thresholds).
+
+Shipped default, ``fused-v1`` (CLIP margin plus PDQ):
+
+* no evidence (no CLIP neighbour at or above the match similarity ``m`` and no PDQ match):
+  probability ``0.5``, verdict ``inconclusive``;
+* otherwise ``p = sigmoid((max(c, m) − max(a, m)) / T + 4·[PDQ match to a fake] − 4·[PDQ match to a
+  genuine photo])`` where ``c``/``a`` are the best CLIP similarities to counterfeit/authentic
+  references and ``T`` the temperature. A PDQ near-duplicate of a known fake is the strongest
+  evidence there is, and moves the logit by 4 (≈ ×55 in odds).
+* ``likely_counterfeit`` if ``p ≥`` the counterfeit threshold, ``likely_authentic`` if ``p ≤`` the
+  authentic threshold, else ``inconclusive``.
+
+``margin-v1`` is the same without PDQ (CLIP only). ``CalibratedScorer`` is a logistic regression
+on all features fitted by ``training.calibrate`` from labelled outcomes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from training.features import FEATURE_NAMES, Features, Neighbour, compute_features
+
+LIKELY_COUNTERFEIT = "likely_counterfeit"
+LIKELY_AUTHENTIC = "likely_authentic"
+INCONCLUSIVE = "inconclusive"
+PDQ_LOGIT = 4.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    counterfeit: float = 0.7
+    authentic: float = 0.3
+
+
+@dataclass(frozen=True)
+class Score:
+    verdict: str
+    probability: float
+    brand: str | None  # the brand the evidence points to
+    features: Features
+
+
+class Scorer(Protocol):
+    name: str
+
+    def probability(self, features: Features) -> float: ...
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 60.0), -60.0)))
+
+
+@dataclass(frozen=True)
+class MarginScorer:
+    min_match_similarity: float
+    temperature: float
+    use_pdq: bool = True
+
+    @property
+    def name(self) -> str:
+        return "fused-v1" if self.use_pdq else "margin-v1"
+
+    def probability(self, features: Features) -> float:
+        v, m = features.values, self.min_match_similarity
+        logit = (max(v["best_counterfeit_sim"], m) - max(v["best_authentic_sim"], m)) / self.temperature
+        if self.use_pdq:
+            logit += PDQ_LOGIT * (v["pdq_counterfeit_match"] - v["pdq_authentic_match"])
+        return sigmoid(logit)
+
+
+@dataclass(frozen=True)
+class CalibratedScorer:
+    version: str
+    coefficients: tuple[float, ...]
+    intercept: float
+
+    @property
+    def name(self) -> str:
+        return f"calibrated-{self.version}"
+
+    def probability(self, features: Features) -> float:
+        return sigmoid(self.intercept + sum(c * x for c, x in zip(self.coefficients, features.vector())))
+
+    def __post_init__(self) -> None:
+        if len(self.coefficients) != len(FEATURE_NAMES):
+            raise ValueError(f"calibration has {len(self.coefficients)} coefficients; the features are {len(FEATURE_NAMES)}")
+
+
+def decide(probability: float, thresholds: Thresholds) -> str:
+    if probability >= thresholds.counterfeit:
+        return LIKELY_COUNTERFEIT
+    if probability <= thresholds.authentic:
+        return LIKELY_AUTHENTIC
+    return INCONCLUSIVE
+
+
+def score(scorer: Scorer, neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float,
+          thresholds: Thresholds) -> Score:
+    features = compute_features(neighbours, brand_hint, min_match_similarity)
+    if not features.has_evidence:
+        return Score(INCONCLUSIVE, 0.5, brand_hint, features)
+    probability = round(scorer.probability(features), 6)
+    brand = features.strongest.brand if features.strongest else brand_hint
+    return Score(decide(probability, thresholds), probability, brand, features)
