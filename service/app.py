@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.embedding import QueueFull
 from service.errors import ApiError
-from service.routes import checks, jobs, references, system
+from service.routes import checks, jobs, references, reviews, system
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -32,6 +32,7 @@ async def _tail_change_log(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.settings.change_poll_seconds)
         try:
             await run_in_threadpool(runtime.follow_generation)
+            await run_in_threadpool(runtime.refresh_calibration)
             await run_in_threadpool(runtime.serving.index_sync.catch_up)
         except Exception:  # keep tailing; the next round retries
             log.exception("Applying the change log failed")
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(references.router)
     app.include_router(checks.router)
     app.include_router(jobs.router)
+    app.include_router(reviews.router)
     return app

@@ -16,10 +16,14 @@ from service.db.session import make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.metrics import Metrics
+from service.policies import PolicyStore
 from service.registry import ReferenceRegistry
+from service.reviews import ReviewService
 from service.serving import Serving, ServingSlot, load_model, open_serving
 from service.settings import Settings
-from training.scoring import MarginScorer, Thresholds
+from training.calibrate import CalibrationMismatch
+from training.calibration_store import CalibrationStore
+from training.scoring import MarginScorer, Scorer, Thresholds
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
@@ -43,14 +47,39 @@ class Runtime:
         embedder = load_model(settings, self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder, persist_snapshots))
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
+        self.policies = PolicyStore(self.sessions)
+        self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
         self.default_scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature)
-        self.scorer = self.default_scorer
+        self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
+        self.calibrations = CalibrationStore(settings.data_dir / "calibration")
+        self._calibration_stamp: tuple | None = None
+        self.refresh_calibration()
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
                                settings.min_match_similarity, self.pool, self.metrics)
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
-        return self.default_thresholds
+        return self.policies.thresholds(brand, self.default_thresholds)
+
+    def refresh_calibration(self) -> None:
+        """Use the active calibration if it was fitted for the served model; else the documented default."""
+        fingerprint = self.serving.runner.info.fingerprint()
+        stamp = (self.calibrations.stamp(), fingerprint)
+        if stamp == self._calibration_stamp:
+            return
+        self._calibration_stamp = stamp
+        try:
+            artefact = self.calibrations.load_active(fingerprint)
+        except CalibrationMismatch as exc:
+            log.error("Not using the active calibration: %s", exc)
+            artefact = None
+        if artefact is None:
+            self.scorer = self.default_scorer
+            self.default_thresholds = Thresholds(self.settings.counterfeit_threshold, self.settings.authentic_threshold)
+        else:
+            log.info("Using calibration %s", artefact.version)
+            self.scorer = artefact.scorer()
+            self.default_thresholds = Thresholds(**artefact.thresholds)
 
     @property
     def serving(self) -> Serving:

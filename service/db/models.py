@@ -155,3 +155,30 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BrandPolicy(Base):
+    """Per-brand decision thresholds (None: the global default) and review automation."""
+
+    __tablename__ = "brand_policies"
+
+    brand: Mapped[str] = mapped_column(String(64), primary_key=True)
+    counterfeit_threshold: Mapped[float | None] = mapped_column(Float)
+    authentic_threshold: Mapped[float | None] = mapped_column(Float)
+    # A review confirming a counterfeit adds the checked photo to the brand's known-fake bank at once.
+    auto_add_confirmed_counterfeits: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Review(Base):
+    """A confirmed outcome of a check: training data for calibration."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), nullable=False, index=True)
+    label: Mapped[Label] = mapped_column(Enum(Label, native_enum=False, length=16), nullable=False)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    added_reference_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -1,0 +1,54 @@
+"""Brand policies: verdict thresholds per brand (falling back to the global default) and flags."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.models import BrandPolicy
+from service.errors import ApiError
+from training.scoring import Thresholds
+
+
+class PolicyStore:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    def get(self, brand: str) -> BrandPolicy | None:
+        with self.sessions() as session:
+            return session.get(BrandPolicy, brand)
+
+    def thresholds(self, brand: str | None, default: Thresholds) -> Thresholds:
+        policy = self.get(brand) if brand else None
+        if policy is None:
+            return default
+        return Thresholds(policy.counterfeit_threshold if policy.counterfeit_threshold is not None else default.counterfeit,
+                          policy.authentic_threshold if policy.authentic_threshold is not None else default.authentic)
+
+    def put(self, brand: str, counterfeit_threshold: float | None, authentic_threshold: float | None,
+            auto_add_confirmed_counterfeits: bool) -> BrandPolicy:
+        for name, value in (("counterfeit_threshold", counterfeit_threshold), ("authentic_threshold", authentic_threshold)):
+            if value is not None and not 0 < value < 1:
+                raise ApiError(422, "invalid_policy", f"{name} must be between 0 and 1 (exclusive).")
+        if counterfeit_threshold is not None and authentic_threshold is not None and authentic_threshold >= counterfeit_threshold:
+            raise ApiError(422, "invalid_policy", "authentic_threshold must be below counterfeit_threshold.")
+        with self.sessions() as session:
+            policy = session.get(BrandPolicy, brand) or BrandPolicy(brand=brand)
+            policy.counterfeit_threshold = counterfeit_threshold
+            policy.authentic_threshold = authentic_threshold
+            policy.auto_add_confirmed_counterfeits = auto_add_confirmed_counterfeits
+            policy.updated_at = datetime.now(timezone.utc)
+            session.add(policy)
+            session.commit()
+            return policy
+
+
+def policy_to_dict(brand: str, policy: BrandPolicy | None, effective: Thresholds) -> dict[str, Any]:
+    return {
+        "brand": brand,
+        "counterfeit_threshold": policy.counterfeit_threshold if policy else None,
+        "authentic_threshold": policy.authentic_threshold if policy else None,
+        "auto_add_confirmed_counterfeits": bool(policy and policy.auto_add_confirmed_counterfeits),
+        "effective": {"counterfeit_threshold": effective.counterfeit, "authentic_threshold": effective.authentic},
+    }

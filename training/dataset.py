@@ -1,0 +1,88 @@
+"""An evaluation set anyone can rebuild offline, seeded: reference banks and transformed queries.
+
+Sources are the photos scikit-image ships plus procedural product-like images. Each source goes to
+the known-fake bank, the authentic bank, or the distractors (in no bank). Every source gets
+transformed copies as queries; a distractor's copies should come back ``inconclusive``.
+
+Layout (also listed in ``manifest.csv``)::
+
+    references/<brand>/<authentic|counterfeit>/<source>.png
+    queries/<authentic|counterfeit|distractor>/<source>--<n>.jpg
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.synthetic import synthetic_image
+from training.augment import augment
+from training.photos import packaged_photos
+
+BRANDS = ("acme", "globex", "initech", "umbrella")
+LABELS = ("counterfeit", "authentic")
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    role: str  # "reference" | "query"
+    brand: str | None
+    label: str  # counterfeit | authentic | distractor (queries)
+    source: str  # the source image's name; for queries, the reference they copy
+
+
+def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int = 3,
+                   distractor_share: float = 0.2) -> list[Item]:
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    sources = {name: image for name, image in packaged_photos().items()}
+    for i in range(procedural):
+        sources[f"product{seed}_{i}"] = synthetic_image(seed * 100_000 + i, size=(512, 512))
+    names = list(sources)
+    rng.shuffle(names)
+    n_distractors = int(len(names) * distractor_share)
+    items: list[Item] = []
+    for position, name in enumerate(names):
+        if position < n_distractors:
+            brand, label = None, "distractor"
+        else:
+            brand, label = BRANDS[position % len(BRANDS)], LABELS[position % 2]
+            path = out / "references" / brand / label / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sources[name].save(path)
+            items.append(Item(path, "reference", brand, label, name))
+        for copy in range(copies):
+            image, _ = augment(sources[name], rng, count=int(rng.integers(1, 3)))
+            path = out / "queries" / label / f"{name}--{copy}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, quality=90)
+            items.append(Item(path, "query", brand, label, name))
+    write_manifest(out / "manifest.csv", items, out)
+    return items
+
+
+def write_manifest(path: Path, items: list[Item], root: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "role", "brand", "label", "source"])
+        for item in items:
+            writer.writerow([item.path.relative_to(root), item.role, item.brand or "", item.label, item.source])
+
+
+def read_manifest(path: Path) -> list[Item]:
+    root = Path(path).parent
+    with Path(path).open() as handle:
+        return [Item(root / row["path"], row["role"], row["brand"] or None, row["label"], row["source"])
+                for row in csv.DictReader(handle)]
+
+
+def read_directories(references: Path, queries: Path) -> list[Item]:
+    """The folder layout without a manifest: labels and sources come from the paths."""
+    items = [Item(p, "reference", p.parent.parent.name, p.parent.name, p.stem)
+             for p in sorted(Path(references).glob("*/*/*")) if p.is_file()]
+    items += [Item(p, "query", None, p.parent.name, p.stem.split("--")[0])
+              for p in sorted(Path(queries).glob("*/*")) if p.is_file()]
+    return items
