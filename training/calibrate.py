@@ -92,13 +92,19 @@ def fit_calibration(features: Sequence[Sequence[float]], labels: Sequence[int], 
     x, y = np.asarray(features, dtype=float), np.asarray(labels, dtype=int)
     if len(set(y.tolist())) < 2:
         raise ValueError("calibration needs both confirmed counterfeits and confirmed authentic outcomes")
-    model = LogisticRegression(C=regularisation, max_iter=1000).fit(x, y)
-    probabilities = model.predict_proba(x)[:, 1]
+    # Standardise so the penalty treats features alike (similarity margins are ~0.05 wide, flags are 0/1),
+    # then fold the scaling back into plain coefficients: the artefact stays one linear model.
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
+    model = LogisticRegression(C=regularisation, max_iter=1000).fit((x - mean) / std, y)
+    coefficients = model.coef_[0] / std
+    intercept = float(model.intercept_[0] - (coefficients * mean).sum())
+    probabilities = 1 / (1 + np.exp(-(x @ coefficients + intercept)))
     thresholds = choose_thresholds(probabilities, y, target_precision)
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return CalibrationArtefact(
         version=version, model_fingerprint=model_fingerprint, feature_names=FEATURE_NAMES,
-        coefficients=tuple(float(c) for c in model.coef_[0]), intercept=float(model.intercept_[0]),
+        coefficients=tuple(float(c) for c in coefficients), intercept=intercept,
         thresholds={"counterfeit": thresholds.counterfeit, "authentic": thresholds.authentic},
         stats={"samples": int(len(y)), "counterfeit": int(y.sum()), "target_precision": target_precision,
                "train_ece": round(expected_calibration_error(probabilities, y), 4)},

@@ -1,0 +1,66 @@
+"""Brand policies and review feedback over HTTP."""
+from __future__ import annotations
+
+from tests.helpers import product_photo, resized_jpeg_copy
+
+
+def _check(client, data: bytes, **fields) -> dict:
+    response = client.post("/v1/check", files={"image": ("q.png", data, "image/png")}, data=fields)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, keys, admin):
+    admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")}, data={"brand": "acme", "label": "authentic"})
+    listing = product_photo(7)  # unrelated to anything registered
+    with server.client(keys.platform) as platform:
+        first = _check(platform, listing, brand="acme")
+    assert first["verdict"] == "inconclusive" and first["brand"] == "acme"
+
+    with server.client(keys.brand_b) as other_brand:
+        response = other_brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit"})
+        assert response.status_code == 404  # globex cannot see, let alone review, acme's checks
+    with server.client(keys.brand_a) as brand:
+        assert brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 403
+        assert admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+        assert brand.get("/v1/brands/acme/policy").json()["auto_add_confirmed_counterfeits"] is True
+        review = brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit", "note": "test buy"})
+        assert review.status_code == 201, review.text
+        added = review.json()["added_reference_id"]
+        assert added is not None
+        assert brand.get(f"/v1/references/{added}").json()["source"] == f"review:{first['check_id']}"
+        bad = brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "maybe"})
+        assert bad.status_code == 422
+
+    with server.client(keys.platform) as platform:
+        again = _check(platform, listing, brand="acme")
+        copy = _check(platform, resized_jpeg_copy(7), brand="acme")
+    assert again["verdict"] == "likely_counterfeit" and again["evidence"][0]["reference_id"] == added
+    assert copy["verdict"] == "likely_counterfeit"
+    assert admin.post("/v1/checks/chk_missing/review", json={"label": "authentic"}).status_code == 404
+
+
+def test_review_without_the_policy_only_records(server, keys, admin):
+    with server.client(keys.platform) as platform:
+        check = _check(platform, product_photo(7), brand="acme")
+    review = admin.post(f"/v1/checks/{check['check_id']}/review", json={"label": "counterfeit"}).json()
+    assert review["added_reference_id"] is None
+    assert admin.get("/v1/info").json()["references"] == {}
+
+
+def test_brand_thresholds_change_verdicts_and_are_validated(server, keys, admin):
+    admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")}, data={"brand": "acme", "label": "counterfeit"})
+    with server.client(keys.platform) as platform:
+        before = _check(platform, resized_jpeg_copy(1))
+        assert before["verdict"] == "likely_counterfeit" and before["counterfeit_probability"] < 0.99
+        strict = admin.put("/v1/brands/acme/policy", json={"counterfeit_threshold": 0.995, "authentic_threshold": 0.1})
+        assert strict.status_code == 200 and strict.json()["effective"]["counterfeit_threshold"] == 0.995
+        after = _check(platform, resized_jpeg_copy(1))
+    assert after["verdict"] == "inconclusive" and after["counterfeit_probability"] == before["counterfeit_probability"]
+    for body in ({"counterfeit_threshold": 1.5}, {"counterfeit_threshold": 0.4, "authentic_threshold": 0.6}):
+        response = admin.put("/v1/brands/acme/policy", json=body)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_policy"
+    with server.client(keys.brand_b) as other_brand:
+        assert other_brand.get("/v1/brands/acme/policy").status_code == 404
+    with server.client(keys.platform) as platform:
+        assert platform.get("/v1/brands/acme/policy").status_code == 403
