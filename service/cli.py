@@ -341,7 +341,8 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
                                                              help="Fit on an evaluation set instead of the review log"),
                     model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
                     target_precision: float = typer.Option(0.95, help="Precision the verdict thresholds must reach"),
-                    activate: bool = typer.Option(True, help="Make it the scorer running services use")):
+                    activate: bool = typer.Option(True, help="Make it the scorer running services use"),
+                    brand_policies: bool = typer.Option(True, help="Also set per-brand thresholds where reviews allow")):
     """Fit a calibrated scorer from confirmed outcomes (reviews) or a labelled set; save it, versioned."""
     from training.calibrate import fit_calibration
     from training.calibration_store import CalibrationStore
@@ -355,14 +356,17 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
         fingerprint = embedder.info.fingerprint()
         features, labels = training_examples(run_pipeline(_eval_items(manifest, None, None), embedder,
                                                           settings.min_match_similarity))
+        brands: list = []
     else:
         from service.reviews import review_training_examples
 
-        fingerprint, features, labels = review_training_examples(_sessions(), settings)
+        fingerprint, features, labels, brands = review_training_examples(_sessions(), settings)
     try:
         artefact = fit_calibration(features, labels, fingerprint, target_precision)
     except ValueError as exc:
         raise _fail(exc) from None
+    if brands and activate and brand_policies:
+        _apply_brand_thresholds(artefact, features, labels, brands, target_precision)
     store = CalibrationStore(settings.data_dir / "calibration")
     path = store.save_and_activate(artefact) if activate else store.directory / f"{artefact.version}.json"
     if not activate:
@@ -370,3 +374,16 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
     err.print(f"Calibration {artefact.version} from {artefact.stats['samples']} outcomes -> {path}"
               + (" (active)" if activate else ""))
     typer.echo(str(path))
+
+
+def _apply_brand_thresholds(artefact, features, labels, brands, target_precision: float) -> None:
+    from service.policies import PolicyStore
+    from training.calibrate import brand_thresholds
+
+    policies = PolicyStore(_sessions())
+    for brand, thresholds in brand_thresholds(artefact, features, labels, brands, target_precision).items():
+        current = policies.get(brand)
+        policies.put(brand, thresholds.counterfeit, thresholds.authentic,
+                     bool(current and current.auto_add_confirmed_counterfeits))
+        err.print(f"  brand {brand}: likely_counterfeit at p >= {thresholds.counterfeit:.3f}, "
+                  f"likely_authentic at p <= {thresholds.authentic:.3f}")

@@ -53,15 +53,16 @@ class ReviewService:
         return reference.id, None
 
 
-def review_training_examples(sessions: sessionmaker[Session], settings: Settings) -> tuple[str, list[list[float]], list[int]]:
-    """Features and confirmed labels of reviewed checks made with the current index's model."""
+def review_training_examples(sessions: sessionmaker[Session], settings: Settings
+                             ) -> tuple[str, list[list[float]], list[int], list[str | None]]:
+    """Features, confirmed labels and brands of reviewed checks made with the current index's model."""
     current = Generations(settings.index_dir).current()
     if current is None:
         raise ApiError(409, "no_index", "There is no index yet, so no model to calibrate for.")
     fingerprint = current.fingerprint
     with sessions() as session:
-        rows = session.execute(select(Check.features, Review.label).join(Review, Review.check_id == Check.id)
+        rows = session.execute(select(Check.features, Review.label, Check.brand).join(Review, Review.check_id == Check.id)
                                .where(Check.model_fingerprint == fingerprint)).all()
-    usable = [(features, label) for features, label in rows if features and set(FEATURE_NAMES) <= features.keys()]
-    return (fingerprint, [[features[name] for name in FEATURE_NAMES] for features, _ in usable],
-            [int(label is Label.counterfeit) for _, label in usable])
+    usable = [row for row in rows if row[0] and set(FEATURE_NAMES) <= row[0].keys()]
+    return (fingerprint, [[features[name] for name in FEATURE_NAMES] for features, _, _ in usable],
+            [int(label is Label.counterfeit) for _, label, _ in usable], [brand for _, _, brand in usable])

@@ -1,6 +1,8 @@
 """Brand policies and review feedback over HTTP."""
 from __future__ import annotations
 
+import time
+
 from tests.helpers import product_photo, resized_jpeg_copy
 
 
@@ -64,3 +66,32 @@ def test_brand_thresholds_change_verdicts_and_are_validated(server, keys, admin)
         assert other_brand.get("/v1/brands/acme/policy").status_code == 404
     with server.client(keys.platform) as platform:
         assert platform.get("/v1/brands/acme/policy").status_code == 403
+
+
+def test_reviews_train_a_calibration_that_running_services_use(server, keys, admin, settings):
+    from tests.test_cli import run_cli
+
+    fakes, genuine = range(500, 516), range(600, 616)
+    for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
+        for seed in seeds:
+            admin.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")},
+                       data={"brand": "acme", "label": label})
+    with server.client(keys.platform) as platform, server.client(keys.brand_a) as brand:
+        for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
+            for seed in seeds:
+                check = _check(platform, resized_jpeg_copy(seed), brand="acme")
+                assert check["scorer"] == "fused-v1"
+                assert brand.post(f"/v1/checks/{check['check_id']}/review", json={"label": label}).status_code == 201
+
+    result = run_cli(settings, "train", "calibrate", "--target-precision", "0.9")
+    assert result.returncode == 0, result.stderr
+    assert "brand acme" in result.stderr  # 32 reviews of both kinds: enough for acme's own thresholds
+    version = result.stdout.strip().rsplit("/", 1)[-1].removesuffix(".json")
+    policy = admin.get("/v1/brands/acme/policy").json()
+    assert policy["counterfeit_threshold"] is not None and policy["authentic_threshold"] is not None
+    with server.client(keys.platform) as platform:
+        deadline = time.monotonic() + 10
+        while (check := _check(platform, resized_jpeg_copy(503), brand="acme"))["scorer"] != f"calibrated-{version}":
+            assert time.monotonic() < deadline, check["scorer"]
+            time.sleep(0.1)
+    assert check["verdict"] == "likely_counterfeit" and check["counterfeit_probability"] > 0.5

@@ -109,3 +109,18 @@ def fit_calibration(features: Sequence[Sequence[float]], labels: Sequence[int], 
         stats={"samples": int(len(y)), "counterfeit": int(y.sum()), "target_precision": target_precision,
                "train_ece": round(expected_calibration_error(probabilities, y), 4)},
     )
+
+
+def brand_thresholds(artefact: CalibrationArtefact, features: Sequence[Sequence[float]], labels: Sequence[int],
+                     brands: Sequence[str | None], target_precision: float = 0.95,
+                     min_samples: int = 30) -> dict[str, Thresholds]:
+    """Thresholds per brand with enough confirmed outcomes of both kinds (the others keep the global ones)."""
+    scorer = artefact.scorer()
+    probabilities = np.array([scorer.probability_of(x) for x in features])
+    labels, brands = np.asarray(labels, int), np.asarray(brands, dtype=object)
+    chosen = {}
+    for brand in sorted({b for b in brands.tolist() if b}):
+        mine = brands == brand
+        if mine.sum() >= min_samples and 0 < labels[mine].sum() < mine.sum():
+            chosen[brand] = choose_thresholds(probabilities[mine], labels[mine], target_precision)
+    return chosen

@@ -81,7 +81,10 @@ class CalibratedScorer:
         return f"calibrated-{self.version}"
 
     def probability(self, features: Features) -> float:
-        return sigmoid(self.intercept + sum(c * x for c, x in zip(self.coefficients, features.vector())))
+        return self.probability_of(features.vector())
+
+    def probability_of(self, vector: Sequence[float]) -> float:
+        return sigmoid(self.intercept + sum(c * x for c, x in zip(self.coefficients, vector)))
 
     def __post_init__(self) -> None:
         if len(self.coefficients) != len(FEATURE_NAMES):
