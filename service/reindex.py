@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -213,8 +214,6 @@ class Reindexer:
         return generation, index_type, recall, len(ids)
 
     def _prune(self, keep: int, current: Generation) -> None:
-        import shutil
-
         for generation in self.generations.all()[:-keep]:
             if generation.number != current.number:
                 shutil.rmtree(generation.path, ignore_errors=True)

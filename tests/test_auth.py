@@ -83,3 +83,11 @@ def test_bad_and_revoked_keys_are_rejected(server, keys, settings):
     engine.dispose()
     with server.client(keys.platform) as client:
         assert client.get("/v1/info").status_code == 401
+
+
+def test_brand_keys_do_not_learn_the_size_of_other_brands_banks(server, keys, admin):
+    _register_acme(admin, 1)
+    with server.client(keys.brand_b) as brand_b:
+        info = brand_b.get("/v1/info").json()
+    assert "size" not in info["index"] and info["references"] == {}
+    assert admin.get("/v1/info").json()["index"]["size"] == 1

@@ -40,10 +40,12 @@ def info(request: Request, principal: Annotated[Principal, Depends(require(Role.
         for brand, label, count in session.execute(query.group_by(Reference.brand, Reference.label)):
             counts.setdefault(brand, {"authentic": 0, "counterfeit": 0})[label.value] = count
     sync = serving.index_sync
+    index = {"generation": sync.generation.number, "type": sync.index.index_type, "applied_change_seq": sync.applied_seq}
+    if not principal.brand_scope():  # a brand sees its own counts, not the size of everyone's bank
+        index["size"] = len(sync.index)
     return {
         "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None},
-        "index": {"generation": sync.generation.number, "size": len(sync.index), "type": sync.index.index_type,
-                  "applied_change_seq": sync.applied_seq},
+        "index": index,
         "references": counts,
         "scorer": runtime.scorer.name,
     }
