@@ -1,0 +1,85 @@
+"""`counterfeit reindex` and `counterfeit index list|rollback`."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from service.cli import _fail, _sessions, _settings, _setup_logging, app, err
+
+index_app = typer.Typer(help="Index generations: list, roll back.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@app.command()
+def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
+            index_type: str = typer.Option("auto", help="auto, flat, ivf or ivf-pq"),
+            engine: str = typer.Option("local", help="local or ray"),
+            ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: start one locally)")):
+    """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
+    import threading
+    import time
+
+    from service.blobs import BlobStore
+    from service.errors import ApiError
+    from service.jobs import JobStore
+    from service.reindex import Reindexer, ReindexParams, params_dict
+
+    _setup_logging("warning")
+    settings = _settings(model)
+    try:
+        params = ReindexParams(settings.model, index_type, engine, ray_address).validate()
+        jobs = JobStore(_sessions())
+        job = jobs.create("reindex", params_dict(params))
+    except (ValueError, ApiError) as exc:
+        raise _fail(getattr(exc, "message", exc)) from None
+    err.print(f"Reindex job {job.id}: model {params.model}, engine {engine}")
+    worker = threading.Thread(target=Reindexer(settings, jobs.sessions, BlobStore(settings.blob_dir), jobs).run,
+                              args=(job.id, params))
+    worker.start()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("embedding", total=None, rate="")
+        while worker.is_alive():
+            state = jobs.get(job.id)
+            bar.update(task, completed=state.done, total=state.total or None,
+                       rate=f"{state.images_per_second or 0:.1f} img/s")
+            time.sleep(0.3)
+        state = jobs.get(job.id)
+        bar.update(task, completed=state.done, total=state.total or None, rate=f"{state.images_per_second or 0:.1f} img/s")
+    for failure in state.failures:
+        err.print(f"  failed reference {failure['reference_id']}: {failure['reason']}", markup=False)
+    if state.state != "succeeded":
+        raise _fail(f"reindex {state.state}: {state.error or ''}", 1)
+    err.print(f"Generation {state.result['generation']} is live: {state.result['size']} vectors, "
+              f"{state.result['index_type']} index, recall@10 {state.result['recall_at_10']}, "
+              f"{state.embedded} embedded now ({state.total - state.embedded - len(state.failures)} reused).")
+    typer.echo(json.dumps(state.result))
+
+
+@index_app.command("list")
+def index_list():
+    """Index generations on disk; * marks the current one."""
+    from index.generations import Generations
+
+    generations = Generations(_settings().index_dir)
+    current = generations.current()
+    for generation in generations.all():
+        mark = "*" if current and generation.number == current.number else " "
+        info = generation.model_info()
+        typer.echo(f"{mark} {generation.number}\t{info['spec']}\t{info['fingerprint']}")
+
+
+@index_app.command("rollback")
+def index_rollback():
+    """Make the previous generation current again (with its model); running services follow."""
+    from index.generations import Generations
+
+    generations = Generations(_settings().index_dir)
+    previous = generations.previous()
+    if previous is None:
+        raise _fail("there is no older generation to roll back to", 1)
+    generations.activate(previous)
+    err.print(f"Generation {previous.number} ({previous.model_info()['spec']}) is current again.")

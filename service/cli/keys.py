@@ -1,0 +1,57 @@
+"""`counterfeit keys create|list|revoke`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from service.cli import _fail, _sessions, app, err
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
+                brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
+                name: Optional[str] = typer.Option(None, help="A note to recognise the key by")):
+    """Create an API key. Prints only the key on stdout; it is shown once."""
+    from service.auth import create_key
+    from service.db.models import Role
+    from service.errors import ApiError
+    from service.validation import validate_brand
+
+    try:
+        parsed_role = Role(role)
+        if brand:
+            validate_brand(brand)
+        with _sessions()() as session:
+            key, token = create_key(session, parsed_role, brand, name)
+    except (ValueError, ApiError) as exc:
+        raise _fail(getattr(exc, "message", exc))
+    err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list():
+    """List API keys (never the secrets)."""
+    from sqlalchemy import select
+
+    from service.db.models import ApiKey
+
+    with _sessions()() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            state = "revoked" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{state}\t{key.name or ''}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str):
+    """Revoke a key by its id (key_…)."""
+    from service.auth import revoke_key
+
+    with _sessions()() as session:
+        if not revoke_key(session, key_id):
+            raise _fail(f"no active key {key_id}", 1)
+    err.print(f"Revoked {key_id}")

@@ -1,0 +1,22 @@
+"""`counterfeit serve`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from service.cli import _settings, _setup_logging, _start_runtime, app
+
+
+@app.command()
+def serve(host: Optional[str] = None, port: Optional[int] = None, model: Optional[str] = typer.Option(None, help="Model spec")):
+    """Run the HTTP service (uvicorn) on the embedded defaults."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(model)
+    _setup_logging(settings.log_level)
+    runtime = _start_runtime(settings)
+    uvicorn.run(create_app(runtime=runtime), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level, timeout_graceful_shutdown=10)

@@ -1,0 +1,127 @@
+"""`counterfeit eval-set build`, `counterfeit eval` and `counterfeit train calibrate`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from service.cli import _fail, _load_model_or_exit, _sessions, _settings, _setup_logging, app, err
+
+train_app = typer.Typer(help="Fit calibrated scorers.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+eval_set_app = typer.Typer(help="Build the offline evaluation set.", no_args_is_help=True)
+app.add_typer(eval_set_app, name="eval-set")
+
+
+def _eval_items(manifest: Optional[Path], references: Optional[Path], queries: Optional[Path]):
+    from training.dataset import read_directories, read_manifest
+
+    if manifest:
+        return read_manifest(manifest)
+    if references and queries:
+        return read_directories(references, queries)
+    raise _fail("give --manifest, or both --references and --queries")
+
+
+@eval_set_app.command("build")
+def eval_set_build(out: Path = typer.Argument(..., help="Folder to write references/, queries/ and manifest.csv"),
+                   seed: int = 0, procedural: int = 60, copies: int = 3):
+    """Build a seeded evaluation set from packaged photos and procedural product images."""
+    from collections import Counter
+
+    from training.dataset import build_eval_set
+
+    items = build_eval_set(out, seed=seed, procedural=procedural, copies=copies)
+    counts = Counter(f"{i.role}s {i.label}" for i in items)
+    err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {out}")
+
+
+@app.command("eval")
+def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay=False),
+             references: Optional[Path] = typer.Option(None, exists=True, file_okay=False),
+             queries: Optional[Path] = typer.Option(None, exists=True, file_okay=False),
+             model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
+             calibration: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Calibration artefact to evaluate too"),
+             out: Path = typer.Option(Path("eval-report"), help="Where report.json and the plots go")):
+    """Evaluate matching and scoring on a labelled set: ROC-AUC, verdict precision/recall, ECE, µAP, distractors."""
+    from training.calibrate import CalibrationArtefact, CalibrationMismatch
+    from training.evaluate import evaluate_set
+    from training.plots import write_plots
+    from training.scoring import Thresholds
+
+    _setup_logging("warning")
+    items = _eval_items(manifest, references, queries)
+    settings, embedder = _load_model_or_exit(model)
+    artefact = None
+    if calibration:
+        try:
+            artefact = CalibrationArtefact.load(calibration, embedder.info.fingerprint())
+        except CalibrationMismatch as exc:
+            raise _fail(exc) from None
+    report, outcomes, names = evaluate_set(items, embedder, settings.min_match_similarity, settings.score_temperature,
+                                           Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(outcomes, names, out)
+    report["plots"] = [p.name for p in plots]
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    for name, row in report["scorers"].items():
+        err.print(f"{name:>11}: ROC-AUC {row['roc_auc']}, ECE {row['ece']}, distractors inconclusive "
+                  f"{row['distractor_inconclusive_rate']}, counterfeit precision/recall "
+                  f"{row['verdicts']['likely_counterfeit']['precision']}/{row['verdicts']['likely_counterfeit']['recall']}")
+    err.print(f"copy-match µAP {report['copy_match_micro_ap']}; report in {out / 'report.json'}")
+    typer.echo(json.dumps(report))
+
+
+@train_app.command("calibrate")
+def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                             help="Fit on an evaluation set instead of the review log"),
+                    model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
+                    target_precision: float = typer.Option(0.95, help="Precision the verdict thresholds must reach"),
+                    activate: bool = typer.Option(True, help="Make it the scorer running services use"),
+                    brand_policies: bool = typer.Option(True, help="Also set per-brand thresholds where reviews allow")):
+    """Fit a calibrated scorer from confirmed outcomes (reviews) or a labelled set; save it, versioned."""
+    from training.calibrate import fit_calibration
+    from training.calibration_store import CalibrationStore
+
+    _setup_logging("warning")
+    settings = _settings(model)
+    if manifest:
+        from training.evaluate import run_pipeline, training_examples
+
+        _, embedder = _load_model_or_exit(model)
+        fingerprint = embedder.info.fingerprint()
+        features, labels = training_examples(run_pipeline(_eval_items(manifest, None, None), embedder,
+                                                          settings.min_match_similarity))
+        brands: list = []
+    else:
+        from service.reviews import review_training_examples
+
+        fingerprint, features, labels, brands = review_training_examples(_sessions(), settings)
+    try:
+        artefact = fit_calibration(features, labels, fingerprint, target_precision)
+    except ValueError as exc:
+        raise _fail(exc) from None
+    if brands and activate and brand_policies:
+        _apply_brand_thresholds(artefact, features, labels, brands, target_precision)
+    store = CalibrationStore(settings.data_dir / "calibration")
+    path = store.save_and_activate(artefact) if activate else store.directory / f"{artefact.version}.json"
+    if not activate:
+        artefact.save(path)
+    err.print(f"Calibration {artefact.version} from {artefact.stats['samples']} outcomes -> {path}"
+              + (" (active)" if activate else ""))
+    typer.echo(str(path))
+
+
+def _apply_brand_thresholds(artefact, features, labels, brands, target_precision: float) -> None:
+    from service.policies import PolicyStore
+    from training.calibrate import brand_thresholds
+
+    policies = PolicyStore(_sessions())
+    for brand, thresholds in brand_thresholds(artefact, features, labels, brands, target_precision).items():
+        current = policies.get(brand)
+        policies.put(brand, thresholds.counterfeit, thresholds.authentic,
+                     bool(current and current.auto_add_confirmed_counterfeits))
+        err.print(f"  brand {brand}: likely_counterfeit at p >= {thresholds.counterfeit:.3f}, "
+                  f"likely_authentic at p <= {thresholds.authentic:.3f}")
