@@ -16,7 +16,7 @@ from PIL import Image
 
 from index.matching import find_matches
 from index.pdq import PdqHash, compute_pdq
-from service.blobs import BlobStore
+from service.blobs import BlobStore, sha256_hex
 from service.db.models import Check
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
@@ -34,12 +34,13 @@ def decode_and_hash(data: bytes, limits: ImageLimits) -> tuple[Image.Image, PdqH
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
-                 min_match_similarity: float, pool: Executor, metrics: Metrics):
+                 keep_image: Callable[[str | None], bool], min_match_similarity: float, pool: Executor, metrics: Metrics):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
         self.scorer = scorer  # a callable: the active calibration can change while serving
         self.thresholds = thresholds  # brand -> its policy's thresholds (or the global default)
+        self.keep_image = keep_image  # brand -> whether its policy wants checked images kept
         self.min_match_similarity = min_match_similarity
         self.pool = pool
         self.metrics = metrics
@@ -76,7 +77,9 @@ class Checker:
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
         result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess))
-        digest = self.blobs.put(data, durable=False)  # kept so a reviewer can add it to the known-fake bank
+        digest = sha256_hex(data)
+        if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
+            self.blobs.put(data, durable=False)
         check = Check(
             id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
             image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,

@@ -26,6 +26,11 @@ class PolicyStore:
         return Thresholds(policy.counterfeit_threshold if policy.counterfeit_threshold is not None else default.counterfeit,
                           policy.authentic_threshold if policy.authentic_threshold is not None else default.authentic)
 
+    def keeps_check_images(self, brand: str | None) -> bool:
+        """Checked images are stored only for brands whose confirmed counterfeits join the bank."""
+        policy = self.get(brand) if brand else None
+        return bool(policy and policy.auto_add_confirmed_counterfeits)
+
     def put(self, brand: str, counterfeit_threshold: float | None, authentic_threshold: float | None,
             auto_add_confirmed_counterfeits: bool) -> BrandPolicy:
         for name, value in (("counterfeit_threshold", counterfeit_threshold), ("authentic_threshold", authentic_threshold)):

@@ -43,7 +43,8 @@ class ReviewService:
 
     def _add_to_bank(self, check: Check) -> tuple[int | None, str | None]:
         if not self.blobs.exists(check.image_sha256):
-            return None, "the checked image is no longer stored"
+            return None, ("the checked image was not kept: the brand's policy did not add confirmed "
+                          "counterfeits to the bank when the check was made, or its retention expired")
         try:
             reference, _ = self.registry.register(
                 NewReference(brand=check.brand, label=Label.counterfeit, source=f"review:{check.id}"),

@@ -56,7 +56,7 @@ class Runtime:
         self._calibration_stamp: tuple | None = None
         self.refresh_calibration()
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
-                               settings.min_match_similarity, self.pool, self.metrics)
+                               self.policies.keeps_check_images, settings.min_match_similarity, self.pool, self.metrics)
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     reindex_shard_size: int = Field(256, ge=1, description="References embedded per committed reindex shard.")
     keep_generations: int = Field(3, ge=2, description="Index generations kept on disk (for rollback).")
     index_memory_gb: float = Field(4.0, gt=0, description="Above this, reindex compresses vectors (IVF-PQ).")
+    check_image_retention_days: float = Field(30, gt=0, description="`counterfeit gc` deletes kept check images older than this.")
     torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
 
     @cached_property

@@ -16,6 +16,10 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
     admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")}, data={"brand": "acme", "label": "authentic"})
     listing = product_photo(7)  # unrelated to anything registered
     with server.client(keys.platform) as platform:
+        unkept = _check(platform, listing, brand="acme")  # before the policy: the image is not kept
+    assert admin.post(f"/v1/checks/{unkept['check_id']}/review", json={"label": "counterfeit"}).json()["added_reference_id"] is None
+    assert admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+    with server.client(keys.platform) as platform:
         first = _check(platform, listing, brand="acme")
     assert first["verdict"] == "inconclusive" and first["brand"] == "acme"
 
@@ -23,8 +27,7 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
         response = other_brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit"})
         assert response.status_code == 404  # globex cannot see, let alone review, acme's checks
     with server.client(keys.brand_a) as brand:
-        assert brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 403
-        assert admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+        assert brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": False}).status_code == 403
         assert brand.get("/v1/brands/acme/policy").json()["auto_add_confirmed_counterfeits"] is True
         review = brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit", "note": "test buy"})
         assert review.status_code == 201, review.text
@@ -95,3 +98,28 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
             assert time.monotonic() < deadline, check["scorer"]
             time.sleep(0.1)
     assert check["verdict"] == "likely_counterfeit" and check["counterfeit_probability"] > 0.5
+
+
+def test_kept_check_images_expire_but_reference_bytes_stay(server, keys, admin, settings):
+    import sqlite3
+
+    from tests.test_cli import run_cli
+
+    admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True})
+    admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")}, data={"brand": "acme", "label": "authentic"})
+    with server.client(keys.platform) as platform:
+        kept = _check(platform, product_photo(7), brand="acme")  # only a check uses these bytes
+        shared = _check(platform, product_photo(4), brand="acme")  # a reference has the same bytes
+    path = lambda digest: settings.blob_dir / digest[:2] / digest[2:4] / digest  # noqa: E731
+    database = sqlite3.connect(settings.data_dir / "counterfeit.db")
+    digests = dict(database.execute("SELECT id, image_sha256 FROM checks").fetchall())
+    assert path(digests[kept["check_id"]]).exists() and path(digests[shared["check_id"]]).exists()
+    assert run_cli(settings, "gc").returncode == 0 and path(digests[kept["check_id"]]).exists()  # not old yet
+    database.execute("UPDATE checks SET created_at = '2020-01-01 00:00:00.000000'")
+    database.commit()
+    database.close()
+    result = run_cli(settings, "gc", "--older-than-days", "30")
+    assert result.returncode == 0 and "Removed 1 check images" in result.stderr
+    assert not path(digests[kept["check_id"]]).exists() and path(digests[shared["check_id"]]).exists()
+    review = admin.post(f"/v1/checks/{kept['check_id']}/review", json={"label": "counterfeit"}).json()
+    assert review["added_reference_id"] is None and "not kept" in review["not_added_because"]
