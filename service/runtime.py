@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
@@ -28,6 +29,7 @@ from training.scoring import MarginScorer, Scorer, Thresholds
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
 STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch)
+SWAP_RETRY_SECONDS = 60
 
 
 class Runtime:
@@ -40,6 +42,7 @@ class Runtime:
         self.blobs = BlobStore(settings.blob_dir)
         self.generations = Generations(settings.index_dir)
         self.jobs = JobStore(self.sessions)
+        self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._bootstrap_keys()
         self._configure_torch()
         self.metrics = Metrics()
@@ -98,11 +101,20 @@ class Runtime:
         serving = self.slot.current
         if current is None or current.number == serving.index_sync.generation.number:
             return False
+        failed_at = self._failed_swaps.get(current.number)
+        if failed_at is not None and time.monotonic() - failed_at < SWAP_RETRY_SECONDS:
+            return False  # keep serving the old generation; loading a model every poll would starve requests
         spec = current.model_info()["spec"]
-        same_model = current.fingerprint == serving.runner.info.fingerprint()
-        embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
-        log.info("Index generation %d is current (model %s): swapping", current.number, spec)
-        new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.persist_snapshots)
+        try:
+            same_model = current.fingerprint == serving.runner.info.fingerprint()
+            embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
+            log.info("Index generation %d is current (model %s): swapping", current.number, spec)
+            new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.persist_snapshots)
+        except Exception:
+            self._failed_swaps[current.number] = time.monotonic()
+            log.exception("Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
+                          current.number, serving.index_sync.generation.number, SWAP_RETRY_SECONDS)
+            return False
         with self.slot.lock:
             old, self.slot.current = self.slot.current, new
         old.runner.close()  # its queue drains first: requests already embedding there finish

@@ -208,3 +208,23 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     clean = model.embed([decode_image(large_photo(seed), 1 << 40, 1 << 40, draft_size=model.draft_size) for seed in range(30)])
     resumed_vectors = np.stack([np.frombuffer(stored[rid], dtype=np.float32) for rid in ids])
     assert np.allclose(resumed_vectors, clean, atol=1e-5)
+
+
+def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server, keys, admin, settings, caplog):
+    """A replica without the new model's weights stays on the old generation and does not retry every poll."""
+    import json as json_module
+
+    _register(admin, 1, product_photo(1))
+    generations = Generations(settings.index_dir)
+    broken = generations.create({**generations.current().model_info(), "spec": "timm:efficientnet_lite0@/missing.pth",
+                                 "fingerprint": "0000000000000000"})
+    assert json_module.loads(broken.fingerprint_path.read_text())["spec"].endswith("missing.pth")
+    generations.activate(broken)
+    time.sleep(1.0)  # several tailer polls
+    with server.client(keys.platform) as platform:
+        result = platform.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}).json()
+    assert result["evidence"][0]["similarity"] > 0.99
+    assert admin.get("/v1/info").json()["index"]["generation"] == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("Cannot switch to index generation" in m for m in messages) == 1  # one model load, then back-off
+    assert not any("Applying the change log failed" in m for m in messages)  # tailing went on undisturbed
