@@ -34,7 +34,8 @@ def decode_and_hash(data: bytes, limits: ImageLimits) -> tuple[Image.Image, PdqH
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
-                 keep_image: Callable[[str | None], bool], min_match_similarity: float, pool: Executor, metrics: Metrics):
+                 keep_image: Callable[[str | None], bool], min_match_similarity: float, pdq_max_distance: int,
+                 pool: Executor, metrics: Metrics):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
@@ -42,6 +43,7 @@ class Checker:
         self.thresholds = thresholds  # brand -> its policy's thresholds (or the global default)
         self.keep_image = keep_image  # brand -> whether its policy wants checked images kept
         self.min_match_similarity = min_match_similarity
+        self.pdq_max_distance = pdq_max_distance
         self.pool = pool
         self.metrics = metrics
 
@@ -63,7 +65,7 @@ class Checker:
                api_key_id: str | None) -> dict[str, Any]:
         started = time.perf_counter()
         sync = serving.index_sync
-        matches = find_matches(sync.index, sync.pdq, vector, pdq, k, brand_hint)
+        matches = find_matches(sync.index, sync.pdq, vector, pdq, k, brand_hint, self.pdq_max_distance)
         self.metrics.search_seconds.observe(time.perf_counter() - started)
         references = self.registry.by_ids([m.reference_id for m in matches])
         # A reference deleted between search and lookup is simply not evidence any more.

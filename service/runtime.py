@@ -59,7 +59,8 @@ class Runtime:
         self._calibration_stamp: tuple | None = None
         self.refresh_calibration()
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
-                               self.policies.keeps_check_images, settings.min_match_similarity, self.pool, self.metrics)
+                               self.policies.keeps_check_images, settings.min_match_similarity, settings.pdq_max_distance,
+                               self.pool, self.metrics)
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from index.pdq import DEFAULT_MAX_DISTANCE, PDQ_BITS
+from index.pdq import PDQ_BITS
 
 FEATURE_NAMES = (
     "best_counterfeit_sim",      # best CLIP (centred cosine) similarity to a counterfeit reference, floored at 0
@@ -28,7 +28,7 @@ class Neighbour:
     label: str  # "authentic" | "counterfeit"
     product: str | None
     clip_similarity: float | None
-    pdq_distance: int | None
+    pdq_distance: int | None  # set only when PDQ matched (within the configured Hamming distance)
 
     @property
     def strength(self) -> float:
@@ -47,13 +47,13 @@ class Features:
         return [self.values[name] for name in FEATURE_NAMES]
 
 
-def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float,
-                     pdq_max_distance: int = DEFAULT_MAX_DISTANCE) -> Features:
+def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float) -> Features:
+    """``pdq_distance`` is set only on PDQ matches (the matcher applied the distance threshold)."""
     values: dict[str, float] = {}
     for label in ("counterfeit", "authentic"):
         mine = [n for n in neighbours if n.label == label]
         sims = [n.clip_similarity for n in mine if n.clip_similarity is not None]
-        distances = [n.pdq_distance for n in mine if n.pdq_distance is not None and n.pdq_distance <= pdq_max_distance]
+        distances = [n.pdq_distance for n in mine if n.pdq_distance is not None]
         values[f"best_{label}_sim"] = max([0.0, *sims])
         values[f"log_n_{label}_above"] = math.log1p(sum(s >= min_match_similarity for s in sims))
         values[f"pdq_{label}_match"] = float(bool(distances))
