@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.embedding import QueueFull
 from service.errors import ApiError
-from service.routes import checks, jobs, references, reviews, system
+from service.routes import checks, jobs, references, reviews, signals, system
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -106,4 +106,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(checks.router)
     app.include_router(jobs.router)
     app.include_router(reviews.router)
+    app.include_router(signals.router)
     return app

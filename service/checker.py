@@ -21,6 +21,7 @@ from service.db.models import Check
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
+from service.signals import SharedSignalIndex
 from service.uploads import ImageLimits, decode_upload
 from training.features import Neighbour
 from training.scoring import Scorer, Thresholds, score
@@ -34,14 +35,15 @@ def decode_and_hash(data: bytes, limits: ImageLimits) -> tuple[Image.Image, PdqH
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
-                 keep_image: Callable[[str | None], bool], min_match_similarity: float, pdq_max_distance: int,
-                 pool: Executor, metrics: Metrics):
+                 keep_image: Callable[[str | None], bool], shared: SharedSignalIndex, min_match_similarity: float,
+                 pdq_max_distance: int, pool: Executor, metrics: Metrics):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
         self.scorer = scorer  # a callable: the active calibration can change while serving
         self.thresholds = thresholds  # brand -> its policy's thresholds (or the global default)
         self.keep_image = keep_image  # brand -> whether its policy wants checked images kept
+        self.shared = shared  # known-fake hashes other platforms shared
         self.min_match_similarity = min_match_similarity
         self.pdq_max_distance = pdq_max_distance
         self.pool = pool
@@ -75,6 +77,8 @@ class Checker:
                       round(m.clip_similarity, 6) if m.clip_similarity is not None else None, m.pdq_distance)
             for m in matches if m.reference_id in references
         ]
+        neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance, shared_by=signal.issuer)
+                       for signal, distance in self.shared.search(pdq, brand_hint, self.pdq_max_distance)]
         neighbours.sort(key=lambda n: -n.strength)
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
@@ -86,7 +90,7 @@ class Checker:
             id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
             image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,
             verdict=result.verdict, probability=result.probability,
-            evidence_ids=[n.reference_id for n in neighbours], model_fingerprint=serving.runner.info.fingerprint(),
+            evidence_ids=[n.reference_id for n in neighbours if n.shared_by is None], model_fingerprint=serving.runner.info.fingerprint(),
             scorer=scorer.name,
         )
         with self.registry.sessions() as session:
@@ -97,15 +101,20 @@ class Checker:
             "verdict": result.verdict,
             "counterfeit_probability": result.probability,
             "brand": result.brand,
-            "evidence": [
-                {"reference_id": n.reference_id, "brand": n.brand, "label": n.label, "product": n.product,
-                 "similarity": n.clip_similarity, "clip_similarity": n.clip_similarity, "pdq_distance": n.pdq_distance,
-                 "signals": [s for s, on in (("clip", (n.clip_similarity or -1) >= self.min_match_similarity),
-                                             ("pdq", n.pdq_distance is not None)) if on]}
-                for n in neighbours
-            ],
+            "evidence": [self._evidence(n) for n in neighbours],
             "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
                       "weights_kind": serving.runner.info.weights_kind},
             "scorer": scorer.name,
             "pdq": {"hash": pdq.hex, "quality": pdq.quality},
         }
+
+    def _evidence(self, neighbour: Neighbour) -> dict[str, Any]:
+        signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= self.min_match_similarity),
+                                          ("pdq", neighbour.pdq_distance is not None),
+                                          ("shared", neighbour.shared_by is not None)) if on]
+        item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,
+                "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
+                "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance, "signals": signals}
+        if neighbour.shared_by:
+            item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
+        return item

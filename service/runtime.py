@@ -22,6 +22,7 @@ from service.registry import ReferenceRegistry
 from service.reviews import ReviewService
 from service.serving import Serving, ServingSlot, load_model, open_serving
 from service.settings import Settings
+from service.signals import SharedSignalIndex, SignalSharing
 from training.calibrate import CalibrationMismatch
 from training.calibration_store import CalibrationStore
 from training.scoring import MarginScorer, Scorer, Thresholds
@@ -52,6 +53,10 @@ class Runtime:
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
+        self.shared_signals = SharedSignalIndex()
+        self.shared_signals.load(self.sessions)
+        self.signal_sharing = SignalSharing(self.sessions, settings.signal_issuer, settings.signal_private_key,
+                                            settings.trusted_signal_issuers, self.shared_signals)
         self.default_scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature)
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
@@ -59,8 +64,8 @@ class Runtime:
         self._calibration_stamp: tuple | None = None
         self.refresh_calibration()
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
-                               self.policies.keeps_check_images, settings.min_match_similarity, settings.pdq_max_distance,
-                               self.pool, self.metrics)
+                               self.policies.keeps_check_images, self.shared_signals, settings.min_match_similarity,
+                               settings.pdq_max_distance, self.pool, self.metrics)
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     keep_generations: int = Field(3, ge=2, description="Index generations kept on disk (for rollback).")
     index_memory_gb: float = Field(4.0, gt=0, description="Above this, reindex compresses vectors (IVF-PQ).")
     check_image_retention_days: float = Field(30, gt=0, description="`counterfeit gc` deletes kept check images older than this.")
+    signal_issuer: str = Field("counterfeit-check", description="This platform's name in exported signal bundles.")
+    signal_private_key: str | None = Field(None, description="Ed25519 key (base64) that signs exported bundles.")
+    trusted_signal_issuers: dict[str, str] = Field(default_factory=dict,
+                                                   description='JSON {"issuer": "<Ed25519 public key, base64>"} accepted on import.')
     torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
 
     @cached_property

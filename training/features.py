@@ -29,6 +29,7 @@ class Neighbour:
     product: str | None
     clip_similarity: float | None
     pdq_distance: int | None  # set only when PDQ matched (within the configured Hamming distance)
+    shared_by: str | None = None  # a known-fake signal another platform shared (reference_id is the signal's id)
 
     @property
     def strength(self) -> float:

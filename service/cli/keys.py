@@ -55,3 +55,14 @@ def keys_revoke(key_id: str):
         if not revoke_key(session, key_id):
             raise _fail(f"no active key {key_id}", 1)
     err.print(f"Revoked {key_id}")
+
+
+@app.command("signals-keygen")
+def signals_keygen():
+    """A new Ed25519 key pair for signing shared signals: private key on stdout, public key on stderr."""
+    from service.signals import generate_keypair
+
+    private, public = generate_keypair()
+    err.print(f"Public key (give it to the platforms that import your bundles): {public}")
+    err.print("Set the private key as COUNTERFEIT_SIGNAL_PRIVATE_KEY; it is not shown again.")
+    typer.echo(private)

@@ -182,3 +182,19 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(String(1000))
     added_reference_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class SharedSignal(Base):
+    """A known-fake signal another platform shared (a PDQ hash, never the image), from a signed bundle."""
+
+    __tablename__ = "shared_signals"
+    __table_args__ = (Index("ix_shared_issuer_brand", "issuer", "brand"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(200), nullable=False)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # lets exact re-uploads match too
+    pdq_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    pdq_quality: Mapped[int] = mapped_column(Integer, nullable=False)
+    product: Mapped[str | None] = mapped_column(String(200))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
