@@ -22,8 +22,7 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
     private, public = generate_keypair()
     exporter = make_settings(tmp_path / "a", signal_issuer="platform-a", signal_private_key=private)
     importer = make_settings(tmp_path / "b", trusted_signal_issuers={"platform-a": public})
-    a_admin, a_brand, a_other = (create_api_key(exporter, Role.admin), create_api_key(exporter, Role.brand, "acme"),
-                                 create_api_key(exporter, Role.brand, "globex"))
+    a_brand, a_other = create_api_key(exporter, Role.brand, "acme"), create_api_key(exporter, Role.brand, "globex")
     b_admin, b_platform = create_api_key(importer, Role.admin), create_api_key(importer, Role.platform)
     photos = packaged_photos()
     server_a, server_b = ThreadedServer(exporter).start(), ThreadedServer(importer).start()
