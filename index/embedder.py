@@ -56,10 +56,6 @@ class Embedder(ABC):
     def dimension(self) -> int:
         return self.info.dimension
 
-    @property
-    def name(self) -> str:
-        return self.info.spec
-
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)

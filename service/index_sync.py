@@ -171,10 +171,6 @@ class IndexSync:
     def search(self, vectors: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(vectors, k, brand)
 
-    def latest_seq(self) -> int:
-        return latest_change_seq(self.sessions)
-
-
 def latest_change_seq(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.coalesce(func.max(Change.seq), 0))))

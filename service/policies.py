@@ -1,6 +1,7 @@
 """Brand policies: verdict thresholds per brand (falling back to the global default) and flags."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,14 +11,22 @@ from service.db.models import BrandPolicy
 from service.errors import ApiError
 from training.scoring import Thresholds
 
+CACHE_SECONDS = 2.0  # every check reads its brand's policy; edits from other processes show within this
+
 
 class PolicyStore:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
+        self._cache: dict[str, tuple[float, BrandPolicy | None]] = {}
 
     def get(self, brand: str) -> BrandPolicy | None:
+        cached = self._cache.get(brand)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
         with self.sessions() as session:
-            return session.get(BrandPolicy, brand)
+            policy = session.get(BrandPolicy, brand)
+        self._cache[brand] = (time.monotonic(), policy)
+        return policy
 
     def thresholds(self, brand: str | None, default: Thresholds) -> Thresholds:
         policy = self.get(brand) if brand else None
@@ -46,7 +55,8 @@ class PolicyStore:
             policy.updated_at = datetime.now(timezone.utc)
             session.add(policy)
             session.commit()
-            return policy
+        self._cache.pop(brand, None)
+        return policy
 
 
 def policy_to_dict(brand: str, policy: BrandPolicy | None, effective: Thresholds) -> dict[str, Any]:

@@ -90,8 +90,11 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
     assert result.returncode == 0, result.stderr
     assert "brand acme" in result.stderr  # 32 reviews of both kinds: enough for acme's own thresholds
     version = result.stdout.strip().rsplit("/", 1)[-1].removesuffix(".json")
-    policy = admin.get("/v1/brands/acme/policy").json()
-    assert policy["counterfeit_threshold"] is not None and policy["authentic_threshold"] is not None
+    deadline = time.monotonic() + 10  # the service caches policies for a couple of seconds
+    while (policy := admin.get("/v1/brands/acme/policy").json())["counterfeit_threshold"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert policy["authentic_threshold"] is not None
     with server.client(keys.platform) as platform:
         deadline = time.monotonic() + 10
         while (check := _check(platform, resized_jpeg_copy(503), brand="acme"))["scorer"] != f"calibrated-{version}":
