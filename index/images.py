@@ -6,7 +6,11 @@ images, EXIF orientation, CMYK / 16-bit / palette / alpha converted to 8-bit RGB
 from __future__ import annotations
 
 import io
+import threading
+import time
 import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,6 +30,73 @@ class ImageRejected(ValueError):
         self.too_large = too_large
 
 
+class DecodeBusy(RuntimeError):
+    """The decode memory budget stayed exhausted for longer than a caller is willing to wait."""
+
+
+class DecodeBudget:
+    """A process-wide cap on the memory that concurrent decodes may hold at once.
+
+    A small file can decode to hundreds of megabytes (a 1-bit PNG of 50 MP is 6 KB on disk), so
+    byte limits alone do not bound memory. Each decode reserves its estimate first; one that does
+    not fit waits up to ``wait_seconds`` for others to finish and then gives up (:class:`DecodeBusy`).
+    """
+
+    def __init__(self, max_bytes: int, wait_seconds: float = 2.0):
+        self.max_bytes = max_bytes
+        self.wait_seconds = wait_seconds
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        if nbytes > self.max_bytes:
+            raise ImageRejected("too_many_pixels", f"Decoding this image needs about {nbytes >> 20} MiB; "
+                                f"the decode budget is {self.max_bytes >> 20} MiB.", too_large=True)
+        deadline = time.monotonic() + self.wait_seconds
+        with self._cond:
+            while self.in_use + nbytes > self.max_bytes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DecodeBusy(f"{self.in_use >> 20} MiB of decode memory in use")
+                self._cond.wait(remaining)
+            self.in_use += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= nbytes
+                self._cond.notify_all()
+
+
+FORMAT_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
+                      "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "ICO": "image/x-icon"}
+# Decoded images are reduced right after loading to at least this size (or the model's draft size):
+# the model and PDQ need no more, and every later copy (rotation, RGB conversion, hashing) stays small.
+WORKING_SIDE = 512
+
+
+def media_type_of(data: bytes) -> str:
+    """The media type the bytes really are (never what an uploader declared); octet-stream if unknown."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return FORMAT_MEDIA_TYPES.get(image.format or "", "application/octet-stream")
+    except Exception:
+        return "application/octet-stream"
+
+
+def decoded_bytes_estimate(image: Image.Image) -> int:
+    """Peak memory of loading ``image`` as opened (after any draft) and converting one full-size copy."""
+    if image.mode in ("1", "L", "P"):
+        per_pixel = 1
+    elif image.mode.startswith("I;16"):
+        per_pixel = 2
+    else:
+        per_pixel = 4  # Pillow keeps every multi-band 8-bit mode in 4 bytes a pixel
+    width, height = image.size
+    return width * height * (per_pixel + 4)
+
+
 def check_byte_size(data: bytes, max_bytes: int) -> None:
     if not data:
         raise ImageRejected("empty_image", "The image is empty (0 bytes).")
@@ -35,11 +106,14 @@ def check_byte_size(data: bytes, max_bytes: int) -> None:
         )
 
 
-def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None) -> Image.Image:
+def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None,
+                 budget: DecodeBudget | None = None) -> Image.Image:
     """Return an RGB image decoded from ``data`` or raise :class:`ImageRejected`.
 
-    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); the
-    uploaded image's displayed size stays available as ``image.info["source_size"]``.
+    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); other
+    formats are reduced right after loading. The uploaded image's displayed size stays available
+    as ``image.info["source_size"]`` and its real format as ``image.info["media_type"]``. With a
+    ``budget``, the decode's memory is reserved before any pixel is decoded.
     """
     check_byte_size(data, max_bytes)
     try:
@@ -58,22 +132,47 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple
             f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}.",
             too_large=True,
         )
+    media_type = FORMAT_MEDIA_TYPES.get(image.format or "", "application/octet-stream")
+    target = draft_size or (WORKING_SIDE, WORKING_SIDE)
     try:
         image.seek(0)  # animated images: first frame
-        if draft_size is not None and image.format == "JPEG":
-            image.draft("RGB", draft_size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image.load()
-        orientation = image.getexif().get(0x0112, 1)
-        image = to_rgb(ImageOps.exif_transpose(image))
-        # Draft decoding may have shrunk the pixels; record the size the uploader's image really has.
-        image.info["source_size"] = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-        return image
-    except ImageRejected:
+        if image.format == "JPEG":
+            image.draft("RGB", target)  # DCT scaling: the decoder itself produces fewer pixels
+        with budget.reserve(decoded_bytes_estimate(image)) if budget else _no_reservation():
+            image = _load_reduced(image, target)
+            orientation = image.getexif().get(0x0112, 1)
+            image = to_rgb(ImageOps.exif_transpose(image))
+    except (ImageRejected, DecodeBusy):
         raise
     except Exception as exc:  # truncated data, corrupt streams
         raise ImageRejected("corrupt_image", f"The image data could not be decoded: {exc}") from None
+    # Draft decoding and reduction shrank the pixels; record the size the uploader's image really has.
+    image.info["source_size"] = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    image.info["media_type"] = media_type
+    return image
+
+
+@contextmanager
+def _no_reservation() -> Iterator[None]:
+    yield
+
+
+def _load_reduced(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Load the pixels, then box-reduce by the largest whole factor that keeps twice ``target`` covered
+    (the margin keeps the later antialiased resize, not the box filter, in charge of the final pixels)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image.load()
+    exif = image.getexif()
+    factor = min(image.width // (2 * target[0]), image.height // (2 * target[1]))
+    if factor < 2:
+        return image
+    if image.mode in ("1", "P") or image.mode.startswith("I;16"):
+        image = to_rgb(image)  # modes Image.reduce cannot average
+    reduced = image.reduce(factor)
+    reduced.info.update(image.info)
+    reduced.getexif().update(exif)  # keep the orientation tag for exif_transpose
+    return reduced
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

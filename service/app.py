@@ -4,26 +4,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from service.embedding import QueueFull
-from service.errors import ApiError
-from service.routes import checks, jobs, references, reviews, signals, system
+from service.errors import ApiError, overloaded
+from service.middleware import Admission, BodyGuard, RequestContext, error_body
+from service.routes import audit, checks, jobs, references, reviews, signals, system
 from service.runtime import Runtime
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-MULTIPART_OVERHEAD = 1 << 20  # form fields and boundaries on top of the image itself
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(request: Request, status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, getattr(request.state, "request_id", None)), status_code=status,
+                        headers=headers)
 
 
 async def _tail_change_log(runtime: Runtime) -> None:
@@ -56,55 +59,53 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(
         title="counterfeit-check",
-        version="0.1.0",
+        version="0.2.0",
         description="Is this product photo probably counterfeit? Evidence from brands' reference images.",
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def reject_oversized_bodies(request: Request, call_next):
-        length = request.headers.get("content-length")
-        images = settings.max_batch_images if request.url.path == "/v1/check/batch" else 1
-        if length and length.isdigit() and int(length) > images * settings.max_image_bytes + MULTIPART_OVERHEAD:
-            return error_response(413, "image_too_large",
-                                  f"The request body is {length} bytes; images are limited to {settings.max_image_bytes} bytes.")
-        return await call_next(request)
+    def metrics():
+        running = getattr(app.state, "runtime", None)
+        return running.metrics if running is not None else None
 
-    @app.middleware("http")
-    async def record_metrics(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        runtime = getattr(app.state, "runtime", None)
-        route = request.scope.get("route")
-        if runtime is not None:
-            endpoint = getattr(route, "path", "unmatched")
-            runtime.metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-            runtime.metrics.latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
-        return response
+    # Added innermost first: a request meets RequestContext, then CORS, Admission, BodyGuard.
+    app.add_middleware(BodyGuard, settings=settings)
+    app.add_middleware(Admission, max_inflight=settings.max_inflight_checks, metrics=metrics)
+    if settings.cors_allow_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestContext, metrics=metrics)
 
     @app.exception_handler(QueueFull)
-    async def overloaded(_request: Request, exc: QueueFull):
-        return error_response(503, "overloaded", f"The service is at capacity ({exc}); retry shortly.",
-                              headers={"Retry-After": "1"})
+    async def queue_full(request: Request, exc: QueueFull):
+        error = overloaded(str(exc))
+        return error_response(request, error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    async def api_error(request: Request, exc: ApiError):
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
-        return error_response(422, "invalid_request", problems or "Invalid request.")
+        return error_response(request, 422, "invalid_request", problems or "Invalid request.")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 413:
+            limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+            return error_response(request, 413, "body_too_large",
+                                  f"The request body is larger than this endpoint takes ({limit} bytes).")
+        if exc.status_code == 400:  # malformed multipart or body: a field problem like any other
+            return error_response(request, 422, "invalid_request", str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout"}.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 408:
+            headers["Connection"] = "close"
+        return error_response(request, exc.status_code, code, str(exc.detail), headers or None)
 
-    app.include_router(system.router)
-    app.include_router(references.router)
-    app.include_router(checks.router)
-    app.include_router(jobs.router)
-    app.include_router(reviews.router)
-    app.include_router(signals.router)
+    for module in (system, references, checks, jobs, reviews, signals, audit):
+        app.include_router(module.router)
     return app

@@ -4,16 +4,19 @@
 * ``brand``: bound to one brand; registers, lists, reads and deletes only that brand's references
   (another brand's reference looks exactly like a missing one: 404);
 * ``platform``: checks images only.
+
+Keys may expire; a rotation issues a new key with the same role and brand and lets the old one
+keep working for an overlap, so a client can switch without downtime.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import ApiKey, Role
@@ -26,11 +29,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite drops the zone of stored datetimes; every datetime we store is UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
 @dataclass(frozen=True)
 class Principal:
-    key_id: str
+    key_id: str | None  # None: the operator's own CLI on the data directory
     role: Role
     brand: str | None
+    request_id: str | None = None
 
     def brand_scope(self) -> str | None:
         """The only brand this caller may see, or None for all (admin)."""
@@ -40,12 +53,16 @@ class Principal:
         return self.role is Role.admin or (self.role is Role.brand and self.brand == brand)
 
 
+OPERATOR = Principal(key_id=None, role=Role.admin, brand=None)  # the CLI run by whoever owns the data directory
+
+
 def create_key(session: Session, role: Role, brand: str | None = None, name: str | None = None,
-               token: str | None = None) -> tuple[ApiKey, str]:
+               token: str | None = None, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     if (role is Role.brand) != (brand is not None):
         raise ValueError("a brand key needs --brand, and only brand keys take one")
     token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=role, brand=brand, name=name)
+    key = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=role, brand=brand, name=name,
+                 expires_at=expires_at)
     session.add(key)
     session.commit()
     return key, token
@@ -61,12 +78,36 @@ def revoke_key(session: Session, key_id: str) -> bool:
     key = session.get(ApiKey, key_id)
     if key is None or key.revoked_at is not None:
         return False
-    key.revoked_at = datetime.now(timezone.utc)
+    key.revoked_at = _now()
     session.commit()
     return True
 
 
-def authenticate(session: Session, authorization: str | None) -> Principal:
+def rotate_key(session: Session, key_id: str, overlap: timedelta) -> tuple[ApiKey, str, ApiKey]:
+    """A new key like ``key_id`` (same role, brand, name, lifetime left); the old one works ``overlap`` longer.
+
+    Returns ``(new key, its token, old key)``. The caller commits (with its audit row)."""
+    old = session.get(ApiKey, key_id)
+    if old is None or old.revoked_at is not None or _expired(old):
+        raise ApiError(404, "not_found", "No such active key.")
+    if old.replaced_by is not None:
+        raise ApiError(409, "already_rotated", f"Key {key_id} was already rotated to {old.replaced_by}.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    # A key with a lifetime passes it on: rotating never extends access.
+    new = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=old.role, brand=old.brand,
+                 name=old.name, expires_at=aware(old.expires_at))
+    end_of_overlap = _now() + overlap
+    old.expires_at = min(aware(old.expires_at), end_of_overlap) if old.expires_at else end_of_overlap
+    old.replaced_by = new.id
+    session.add(new)
+    return new, token, old
+
+
+def _expired(key: ApiKey) -> bool:
+    return key.expires_at is not None and aware(key.expires_at) <= _now()
+
+
+def authenticate(session: Session, authorization: str | None, request_id: str | None = None) -> Principal:
     if not authorization:
         raise ApiError(401, "unauthenticated", "Missing API key: send 'Authorization: Bearer <key>'.",
                        headers={"WWW-Authenticate": "Bearer"})
@@ -74,23 +115,15 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthenticated", "Malformed Authorization header: expected 'Bearer <key>'.",
                        headers={"WWW-Authenticate": "Bearer"})
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(token.strip()), ApiKey.revoked_at.is_(None)))
+    key = session.scalar(select(ApiKey).where(
+        ApiKey.key_hash == hash_token(token.strip()), ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > _now())))
     if key is None:
-        raise ApiError(401, "unauthenticated", "Unknown or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(key_id=key.id, role=key.role, brand=key.brand)
+        raise ApiError(401, "unauthenticated", "Unknown, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
+    return Principal(key_id=key.id, role=key.role, brand=key.brand, request_id=request_id)
 
 
-def require(*roles: Role):
-    """FastAPI dependency: the caller, if its role is one of ``roles`` (admin always passes)."""
-    allowed = set(roles) | {Role.admin}
-
-    def dependency(request: Request) -> Principal:
-        runtime = request.app.state.runtime
-        with runtime.sessions() as session:
-            principal = authenticate(session, request.headers.get("authorization"))
-        if principal.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, "forbidden", f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.")
-        return principal
-
-    return dependency
+def rate_limit_error(retry_after: float) -> ApiError:
+    seconds = max(1, math.ceil(retry_after))
+    return ApiError(429, "rate_limited", f"Too many requests for this key; retry in {seconds} s.",
+                    headers={"Retry-After": str(seconds)})

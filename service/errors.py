@@ -1,4 +1,4 @@
-"""API errors rendered as ``{"error": {"code": ..., "message": ...}}``."""
+"""Domain errors that carry their HTTP rendering: ``{"error": {"code": ..., "message": ...}}``."""
 from __future__ import annotations
 
 
@@ -13,3 +13,8 @@ class ApiError(Exception):
 
 def not_found(what: str = "reference") -> ApiError:
     return ApiError(404, "not_found", f"No such {what}.")
+
+
+def overloaded(reason: str, retry_after: int = 1) -> ApiError:
+    return ApiError(503, "overloaded", f"The service is at capacity ({reason}); retry shortly.",
+                    headers={"Retry-After": str(retry_after)})

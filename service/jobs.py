@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.audit import audit_event
+from service.auth import OPERATOR, Principal
 from service.db.models import Job
 from service.errors import ApiError, not_found
 from service.registry import iso_utc
@@ -52,7 +54,7 @@ class JobStore:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def create(self, kind: str, params: dict[str, Any]) -> Job:
+    def create(self, kind: str, params: dict[str, Any], actor: Principal = OPERATOR) -> Job:
         """A queued job, or 409 if another job of this kind is alive."""
         with self.sessions() as session:
             for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
@@ -63,6 +65,7 @@ class JobStore:
             job = Job(id="job_" + secrets.token_hex(8), kind=kind, state="queued", params=params, heartbeat_at=_now(),
                       owner=_owner())
             session.add(job)
+            session.add(audit_event(actor, f"job.{kind}", None, job.id, **params))
             session.commit()
             return job
 
@@ -85,13 +88,14 @@ class JobStore:
         with self.sessions() as session:
             return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
-    def request_cancel(self, job_id: str) -> Job:
+    def request_cancel(self, job_id: str, actor: Principal = OPERATOR) -> Job:
         with self.sessions() as session:
             job = session.get(Job, job_id)
             if job is None:
                 raise not_found("job")
             if job.state in ACTIVE_STATES:
                 job.cancel_requested = True
+                session.add(audit_event(actor, "job.cancel", None, job.id))
                 session.commit()
             return job
 

@@ -20,4 +20,8 @@ class Metrics:
         self.search_seconds = Histogram("counterfeit_search_seconds", "Index search time per query",
                                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1), registry=r)
         self.rejected = Counter("counterfeit_embed_rejected", "Images refused because the queue was full", registry=r)
+        self.rate_limited = Counter("counterfeit_rate_limited", "Requests refused with 429, per key role", ["role"], registry=r)
+        self.admission_rejected = Counter("counterfeit_admission_rejected", "Check requests refused with 503 before their body was read",
+                                          registry=r)
+        self.decode_memory = Gauge("counterfeit_decode_memory_bytes", "Decode memory reserved right now", registry=r)
         self.index_size = Gauge("counterfeit_index_vectors", "Vectors in the live index", ["generation"], registry=r)

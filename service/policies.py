@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.audit import audit_event
+from service.auth import Principal
 from service.db.models import BrandPolicy
 from service.errors import ApiError
 from training.scoring import Thresholds
@@ -41,7 +43,7 @@ class PolicyStore:
         return bool(policy and policy.auto_add_confirmed_counterfeits)
 
     def put(self, brand: str, counterfeit_threshold: float | None, authentic_threshold: float | None,
-            auto_add_confirmed_counterfeits: bool) -> BrandPolicy:
+            auto_add_confirmed_counterfeits: bool, actor: Principal) -> BrandPolicy:
         for name, value in (("counterfeit_threshold", counterfeit_threshold), ("authentic_threshold", authentic_threshold)):
             if value is not None and not 0 < value < 1:
                 raise ApiError(422, "invalid_policy", f"{name} must be between 0 and 1 (exclusive).")
@@ -54,6 +56,9 @@ class PolicyStore:
             policy.auto_add_confirmed_counterfeits = auto_add_confirmed_counterfeits
             policy.updated_at = datetime.now(timezone.utc)
             session.add(policy)
+            session.add(audit_event(actor, "policy.update", brand, brand, counterfeit_threshold=counterfeit_threshold,
+                                    authentic_threshold=authentic_threshold,
+                                    auto_add_confirmed_counterfeits=auto_add_confirmed_counterfeits))
             session.commit()
         self._cache.pop(brand, None)
         return policy

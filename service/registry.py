@@ -1,7 +1,6 @@
 """Brands' reference images: register (idempotent, durable before acknowledged), read, list, delete."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -11,7 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.pdq import compute_pdq
+from service.audit import audit_event
+from service.auth import OPERATOR, Principal
 from service.blobs import BlobStore, sha256_hex
+from service.cursors import decode_cursor, encode_cursor
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference
 from service.errors import ApiError, not_found
 from service.serving import ServingSlot
@@ -51,25 +53,16 @@ def iso_utc(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except Exception:
-        raise ApiError(422, "invalid_cursor", "The cursor is not one this API returned.") from None
-
-
 class ReferenceRegistry:
     def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, slot: ServingSlot):
         self.sessions = sessions
         self.blobs = blobs
         self.slot = slot
 
-    def register(self, new: NewReference, data: bytes, content_type: str | None = None) -> tuple[Reference, bool]:
-        """Returns ``(reference, created)``. Acknowledge only after this returns: it is durable then."""
+    def register(self, new: NewReference, data: bytes, actor: Principal = OPERATOR) -> tuple[Reference, bool]:
+        """Returns ``(reference, created)``. Acknowledge only after this returns: it is durable then.
+
+        The stored content type is the format the bytes really are, whatever the uploader declared."""
         digest = sha256_hex(data)
         existing = self._live_by_hash(new.brand, digest)
         if existing is not None:
@@ -82,7 +75,7 @@ class ReferenceRegistry:
         self.blobs.put(data)
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
-            width=width, height=height, content_type=content_type, pdq_hash=pdq.hex, pdq_quality=pdq.quality,
+            width=width, height=height, content_type=image.info["media_type"], pdq_hash=pdq.hex, pdq_quality=pdq.quality,
             share_signals=new.share_signals, extra=new.metadata or {},
         )
         with self.sessions() as session:
@@ -91,6 +84,8 @@ class ReferenceRegistry:
                 session.flush()
                 session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(), vector=vector.tobytes()))
                 session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
+                session.add(audit_event(actor, "reference.register", reference.brand, reference.id,
+                                        label=reference.label.value, sha256=digest, source=reference.source))
                 session.commit()
             except IntegrityError:  # a concurrent registration of the same bytes won the race
                 session.rollback()
@@ -124,13 +119,15 @@ class ReferenceRegistry:
     def image_bytes(self, reference: Reference) -> bytes:
         return self.blobs.get(reference.sha256)
 
-    def delete(self, reference_id: int, brand_scope: str | None) -> Reference:
+    def delete(self, reference_id: int, actor: Principal) -> Reference:
+        brand_scope = actor.brand_scope()
         with self.sessions() as session:
             reference = session.get(Reference, reference_id)
             if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
                 raise not_found()
             reference.deleted_at = datetime.now(timezone.utc)
             session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.remove))
+            session.add(audit_event(actor, "reference.delete", reference.brand, reference.id, sha256=reference.sha256))
             session.commit()
         self.slot.current.index_sync.catch_up()
         return reference

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.generations import Generations
+from service.audit import audit_event
 from service.auth import Principal
 from service.blobs import BlobStore
 from service.db.models import Check, Label, Review
@@ -33,22 +34,24 @@ class ReviewService:
         added, reason = None, None
         policy = self.policies.get(check.brand) if check.brand else None
         if label is Label.counterfeit and policy and policy.auto_add_confirmed_counterfeits:
-            added, reason = self._add_to_bank(check)
+            added, reason = self._add_to_bank(check, principal)
         with self.sessions() as session:
             review = Review(check_id=check.id, label=label, api_key_id=principal.key_id, note=note, added_reference_id=added)
             session.add(review)
+            session.add(audit_event(principal, "check.review", check.brand, check.id, label=label.value,
+                                    added_reference_id=added))
             session.commit()
         return {"id": review.id, "check_id": check.id, "label": label.value, "brand": check.brand,
                 "added_reference_id": added, **({"not_added_because": reason} if reason else {})}
 
-    def _add_to_bank(self, check: Check) -> tuple[int | None, str | None]:
+    def _add_to_bank(self, check: Check, principal: Principal) -> tuple[int | None, str | None]:
         if not self.blobs.exists(check.image_sha256):
             return None, ("the checked image was not kept: the brand's policy did not add confirmed "
                           "counterfeits to the bank when the check was made, or its retention expired")
         try:
             reference, _ = self.registry.register(
                 NewReference(brand=check.brand, label=Label.counterfeit, source=f"review:{check.id}"),
-                self.blobs.get(check.image_sha256))
+                self.blobs.get(check.image_sha256), principal)
         except ApiError as exc:  # e.g. the same photo is registered as authentic
             return None, exc.message
         return reference.id, None

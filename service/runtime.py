@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from index.generations import Generations
+from index.images import DecodeBudget
 from index.models import ModelSpecError, ModelUnavailableError
+from service.audit import AuditLog
 from service.auth import ensure_key
 from service.blobs import BlobStore
 from service.checker import Checker
@@ -16,8 +18,10 @@ from service.db.models import ApiKey, Role
 from service.db.session import make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
+from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
 from service.policies import PolicyStore
+from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
 from service.reviews import ReviewService
 from service.serving import Serving, ServingSlot, load_model, open_serving
@@ -43,13 +47,18 @@ class Runtime:
         self.blobs = BlobStore(settings.blob_dir)
         self.generations = Generations(settings.index_dir)
         self.jobs = JobStore(self.sessions)
+        self.audit = AuditLog(self.sessions)
+        self.rate_limits = TokenBuckets()
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._bootstrap_keys()
         self._configure_torch()
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        return_large_allocations_to_os()
+        self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
         embedder = load_model(settings, self._model_to_serve())
-        self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder, persist_snapshots))
+        self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
+                                             self.decode_budget, persist_snapshots))
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
@@ -115,7 +124,8 @@ class Runtime:
             same_model = current.fingerprint == serving.runner.info.fingerprint()
             embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
-            new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.persist_snapshots)
+            new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.decode_budget,
+                               self.persist_snapshots)
         except Exception:
             self._failed_swaps[current.number] = time.monotonic()
             log.exception("Cannot switch to index generation %d; still serving generation %d (retry in %d s)",

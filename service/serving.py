@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import Embedder
 from index.generations import Generations
+from index.images import DecodeBudget
 from index.models import load_embedder
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
@@ -48,11 +49,11 @@ def load_model(settings: Settings, spec: str) -> Embedder:
 
 
 def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,
-                 embedder: Embedder, persist_snapshots: bool = True) -> Serving:
+                 embedder: Embedder, budget: DecodeBudget | None = None, persist_snapshots: bool = True) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
     runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
                                  settings.embed_queue_size, metrics)
-    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size, budget)
     if embedder.info.is_test_only:
         log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
     index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,

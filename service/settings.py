@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,21 @@ class Settings(BaseSettings):
 
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(50_000_000, gt=0)
+    max_json_bytes: int = Field(1024 * 1024, gt=0, description="Largest JSON request body (signal bundles included).")
+    decode_memory_mb: int = Field(512, ge=64, description="Memory all concurrent image decodes may hold together.")
+    decode_wait_seconds: float = Field(10.0, ge=0, description="How long a decode waits for that memory before 503.")
+    max_inflight_checks: int = Field(256, ge=1, description="Check requests admitted at once; more get 503 before their body is read.")
+    body_idle_timeout_seconds: float = Field(15.0, gt=0, description="A request body that sends nothing for this long gets 408.")
+    body_total_timeout_seconds: float = Field(120.0, gt=0, description="A request body not complete after this long gets 408.")
+    keep_alive_timeout_seconds: int = Field(5, ge=1, description="uvicorn: idle keep-alive connections are closed after this.")
+
+    # Controls a public API needs.
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics (admin keys work too).")
+    cors_allow_origins: list[str] = Field(default_factory=list, description='JSON list of origins allowed by CORS; empty: CORS off.')
+    rate_limit_admin: float = Field(50, ge=0, description="Requests per second per admin key (0: unlimited).")
+    rate_limit_brand: float = Field(20, ge=0, description="Requests per second per brand key (0: unlimited).")
+    rate_limit_platform: float = Field(500, ge=0, description="Requests per second per platform key (0: unlimited).")
+    rate_limit_burst_seconds: float = Field(2.0, gt=0, description="A key may burst this many seconds' worth of requests.")
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1)
 

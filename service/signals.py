@@ -22,6 +22,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.pdq import MIN_QUALITY, PdqHash, PdqIndex
+from service.audit import audit_event
+from service.auth import Principal
 from service.db.models import Label, Reference, SharedSignal
 from service.errors import ApiError
 
@@ -106,7 +108,7 @@ class SignalSharing:
         }
         return sign(payload, self.private_key)
 
-    def import_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+    def import_bundle(self, bundle: dict[str, Any], actor: Principal) -> dict[str, Any]:
         payload = verify(bundle, self.trusted)
         try:
             rows = [SharedSignal(issuer=payload["issuer"], brand=payload["brand"], sha256=s["sha256"],
@@ -119,6 +121,7 @@ class SignalSharing:
             session.execute(delete(SharedSignal).where(SharedSignal.issuer == payload["issuer"],
                                                        SharedSignal.brand == payload["brand"]))
             session.add_all(rows)
+            session.add(audit_event(actor, "signals.import", payload["brand"], payload["issuer"], signals=len(rows)))
             session.commit()
         self.index.load(self.sessions)
         return {"issuer": payload["issuer"], "brand": payload["brand"], "imported": len(rows)}

@@ -6,8 +6,8 @@ from typing import Callable
 
 from PIL import Image
 
-from index.images import ImageRejected, decode_image
-from service.errors import ApiError
+from index.images import DecodeBudget, DecodeBusy, ImageRejected, decode_image
+from service.errors import ApiError, overloaded
 
 
 @dataclass(frozen=True)
@@ -15,14 +15,18 @@ class ImageLimits:
     max_bytes: int
     max_pixels: int
     draft_size: tuple[int, int] | None = None  # decode JPEGs only as large as the model needs
+    budget: DecodeBudget | None = None  # process-wide decode memory shared by concurrent requests
 
 
 def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
-        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=limits.draft_size)
+        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=limits.draft_size,
+                            budget=limits.budget)
     except ImageRejected as exc:
         status = 413 if exc.too_large else (400 if exc.code == "empty_image" else 422)
         raise ApiError(status, exc.code, exc.message) from None
+    except DecodeBusy as exc:
+        raise overloaded(f"decoding too many large images: {exc}", retry_after=2) from None
 
 
 def decode_reference_image(load: Callable[[], bytes], limits: ImageLimits) -> Image.Image | str:

@@ -1,14 +1,27 @@
-"""Validation of request fields shared by the HTTP API and the CLI."""
+"""Validation of request fields shared by the HTTP API and the CLI.
+
+Every field a client sends passes through one function here before anything is written, so a
+rejected request changes nothing and a stored value can always be rendered again as JSON.
+"""
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BeforeValidator
 
 from service.db.models import Label
 from service.errors import ApiError
 
 BRAND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Ids are SQL BIGINT-compatible: anything outside 1..2^63-1 cannot name a row.
+MAX_ID = 2**63 - 1
+ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id")]
+METADATA_MAX_BYTES = 16_384
+METADATA_MAX_DEPTH = 8
 
 
 def validate_brand(brand: str) -> str:
@@ -25,17 +38,58 @@ def validate_label(label: str) -> Label:
         raise ApiError(422, "invalid_label", f"Label {label!r} is invalid: use 'authentic' or 'counterfeit'.") from None
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting outside strings, found without parsing (parsing deep input recurses)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
 def parse_metadata(text: str | None) -> dict[str, Any]:
+    """A JSON object of at most 16 KiB and 8 levels, finite numbers only (it is rendered in every listing)."""
     if text is None or text == "":
         return {}
+    if len(text.encode()) > METADATA_MAX_BYTES:  # size first: nothing large is ever parsed
+        raise ApiError(422, "invalid_metadata", f"metadata is larger than {METADATA_MAX_BYTES // 1024} KiB.")
+    if _nesting_depth(text) > METADATA_MAX_DEPTH:
+        raise ApiError(422, "invalid_metadata", f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels.")
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity
         raise ApiError(422, "invalid_metadata", f"metadata is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_metadata", "metadata must be a JSON object.")
-    if len(text) > 16_384:
-        raise ApiError(422, "invalid_metadata", "metadata is larger than 16 KiB.")
+    if not _all_finite(value):  # e.g. 1e999 parses to inf
+        raise ApiError(422, "invalid_metadata", "metadata numbers must be finite.")
     return value
 
 
@@ -44,4 +98,18 @@ def validate_optional_text(name: str, value: str | None, max_length: int) -> str
         return None
     if len(value) > max_length:
         raise ApiError(422, f"invalid_{name}", f"{name} is longer than {max_length} characters.")
+    if any(ord(char) < 32 and char not in "\t" for char in value):
+        raise ApiError(422, f"invalid_{name}", f"{name} must not contain control characters.")
     return value
+
+
+def _form_bool(value: Any) -> Any:
+    """Form booleans are the words ``true`` or ``false``; ``0``, ``yes``, ``on`` … are refused, not guessed."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be 'true' or 'false'")
+
+
+FormBool = Annotated[bool, BeforeValidator(_form_bool)]

@@ -53,7 +53,9 @@ def test_auth_matrix(server, keys, admin):
             if response.status_code != expected[caller]:
                 failures.append(f"{name} as {caller}: {response.status_code} != {expected[caller]} ({response.text[:120]})")
             elif response.status_code >= 400:
-                assert set(response.json()["error"]) == {"code", "message"}
+                error = response.json()["error"]
+                assert set(error) == {"code", "message", "request_id"}
+                assert error["request_id"] == response.headers["x-request-id"]
     assert not failures, "\n".join(failures)
 
 

@@ -41,7 +41,7 @@ REGISTRATION_CASES = [
     ("metadata not object", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "authentic", "metadata": "[1, 2]"}, 422, "invalid_metadata"),
     ("metadata not json", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "authentic", "metadata": "{oops"}, 422, "invalid_metadata"),
     ("over byte limit (checked after read)", {"image": ("big.jpg", b"\xff" * (20 * MB + 10), "image/jpeg")}, {"label": "authentic"}, 413, "image_too_large"),
-    ("over byte limit (rejected from Content-Length)", {"image": ("big.jpg", b"\xff" * (22 * MB), "image/jpeg")}, {"label": "authentic"}, 413, "image_too_large"),
+    ("over byte limit (rejected from Content-Length)", {"image": ("big.jpg", b"\xff" * (22 * MB), "image/jpeg")}, {"label": "authentic"}, 413, "body_too_large"),
     ("decompression bomb", {"image": ("bomb.png", _bomb_png(), "image/png")}, {"label": "authentic"}, 413, "too_many_pixels"),
 ]
 

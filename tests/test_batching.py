@@ -91,8 +91,9 @@ def test_batch_endpoint_keeps_order_and_isolates_bad_images(server, keys, admin)
         assert [r["index"] for r in results] == [0, 1, 2, 3]
         assert [r["status"] for r in results] == [200, 422, 200, 200]
         assert results[1]["error"]["code"] == "not_an_image" and results[1]["filename"] == "broken.jpg"
-        assert [results[i]["evidence"][0]["reference_id"] for i in (0, 2, 3)] == [ids[7], ids[1], ids[4]]
-        assert all(len(results[i]["evidence"]) == 2 for i in (0, 2, 3))
+        assert [results[i]["result"]["evidence"][0]["reference_id"] for i in (0, 2, 3)] == [ids[7], ids[1], ids[4]]
+        assert all(len(results[i]["result"]["evidence"]) == 2 for i in (0, 2, 3))
+        assert results[1]["result"] is None and results[0]["error"] is None
         too_many = [("images", (f"{i}.png", product_photo(1), "image/png")) for i in range(33)]
         assert platform.post("/v1/check/batch", files=too_many).json()["error"]["code"] == "too_many_images"
     with server.client(keys.brand_a) as brand:

@@ -115,6 +115,7 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
 
 
 def _apply_brand_thresholds(artefact, features, labels, brands, target_precision: float) -> None:
+    from service.auth import OPERATOR
     from service.policies import PolicyStore
     from training.calibrate import brand_thresholds
 
@@ -122,6 +123,6 @@ def _apply_brand_thresholds(artefact, features, labels, brands, target_precision
     for brand, thresholds in brand_thresholds(artefact, features, labels, brands, target_precision).items():
         current = policies.get(brand)
         policies.put(brand, thresholds.counterfeit, thresholds.authentic,
-                     bool(current and current.auto_add_confirmed_counterfeits))
+                     bool(current and current.auto_add_confirmed_counterfeits), OPERATOR)
         err.print(f"  brand {brand}: likely_counterfeit at p >= {thresholds.counterfeit:.3f}, "
                   f"likely_authentic at p <= {thresholds.authentic:.3f}")

@@ -131,6 +131,9 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After this moment the key stops working; set at creation or by a rotation's overlap.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[str | None] = mapped_column(String(40))  # the key a rotation issued in its place
 
 
 class Job(Base):
@@ -198,3 +201,20 @@ class SharedSignal(Base):
     pdq_quality: Mapped[int] = mapped_column(Integer, nullable=False)
     product: Mapped[str | None] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what: every state-changing action, written in the same transaction as the change."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_brand_id", "brand", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    actor_key_id: Mapped[str | None] = mapped_column(String(40))  # None: the operator's CLI
+    actor_role: Mapped[str] = mapped_column(String(16), nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    brand: Mapped[str | None] = mapped_column(String(64))  # whose data it touched; brands read their own
+    target: Mapped[str | None] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(40))

@@ -1,0 +1,34 @@
+"""HTTP routes, one module per resource. Every router uses :class:`StrictRoute`."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+
+from service.errors import ApiError
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+class StrictRoute(APIRoute):
+    """Refuses query parameters the route does not declare (a misspelt filter must not silently match all)."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+        allowed = _query_names(self.dependant)
+
+        async def strict_handler(request: Request) -> Any:
+            unknown = sorted(set(request.query_params) - allowed)
+            if unknown:
+                raise ApiError(422, "unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}; "
+                               f"this endpoint takes: {', '.join(sorted(allowed)) or 'none'}.")
+            return await handler(request)
+
+        return strict_handler

@@ -4,62 +4,62 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form
 
-from service.auth import Principal, require
-from service.db.models import Role
+from service.deps import PlatformKey, RuntimeDep
 from service.embedding import QueueFull
-from service.errors import ApiError
+from service.errors import ApiError, overloaded
+from service.routes import StrictRoute
+from service.runtime import Runtime
+from service.schemas import (
+    BatchItem,
+    BatchResult,
+    CheckBatchForm,
+    CheckForm,
+    CheckResult,
+    ErrorDetail,
+    error_responses,
+)
 from service.validation import validate_brand
 
-router = APIRouter(prefix="/v1", tags=["checks"])
-Platform = Annotated[Principal, Depends(require(Role.platform))]
+router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
 
 
-def _check_params(request: Request, brand: str | None, k: int | None) -> tuple[str | None, int]:
-    settings = request.app.state.runtime.settings
+def _check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[str | None, int]:
+    settings = runtime.settings
     k = settings.default_k if k is None else k
     if not 1 <= k <= settings.max_k:
         raise ApiError(422, "invalid_k", f"k must be between 1 and {settings.max_k}.")
     return (validate_brand(brand) if brand else None), k
 
 
-@router.post("/check", summary="How likely is this photo counterfeit, and why")
-async def check_image(
-    request: Request,
-    principal: Platform,
-    image: Annotated[UploadFile, File()],
-    brand: Annotated[str | None, Form(description="Brand hint: search only this brand's references")] = None,
-    k: Annotated[int | None, Form(description="How many neighbours to consider")] = None,
-):
-    brand, k = _check_params(request, brand, k)
-    return await request.app.state.runtime.checker.check_async(await image.read(), brand, k, principal.key_id)
+@router.post("/check", response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
+             responses=error_responses(400, 408, 413, 503))
+async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
+    brand, k = _check_params(runtime, form.brand, form.k)
+    return await runtime.checker.check_async(await form.image.read(), brand, k, principal.key_id)
 
 
-@router.post("/check/batch", summary="Check several photos in one request; results in the same order")
-async def check_batch(
-    request: Request,
-    principal: Platform,
-    images: Annotated[list[UploadFile], File(description="Up to COUNTERFEIT_MAX_BATCH_IMAGES image files")],
-    brand: Annotated[str | None, Form()] = None,
-    k: Annotated[int | None, Form()] = None,
-):
-    brand, k = _check_params(request, brand, k)
-    runtime = request.app.state.runtime
-    if len(images) > runtime.settings.max_batch_images:
-        raise ApiError(413, "too_many_images", f"{len(images)} images; one batch takes at most {runtime.settings.max_batch_images}.")
-    payloads = [await image.read() for image in images]
+@router.post("/check/batch", response_model=BatchResult,
+             summary="Check several photos in one request; results in the same order",
+             responses=error_responses(400, 408, 413, 503))
+async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
+    brand, k = _check_params(runtime, form.brand, form.k)
+    if len(form.images) > runtime.settings.max_batch_images:
+        raise ApiError(413, "too_many_images", f"{len(form.images)} images; one batch takes at most {runtime.settings.max_batch_images}.")
+    payloads = [await image.read() for image in form.images]
     outcomes = await asyncio.gather(
         *(runtime.checker.check_async(data, brand, k, principal.key_id) for data in payloads), return_exceptions=True)
     results = []
-    for index, (upload, outcome) in enumerate(zip(images, outcomes)):
+    for index, (upload, outcome) in enumerate(zip(form.images, outcomes)):
         if isinstance(outcome, QueueFull):
-            outcome = ApiError(503, "overloaded", str(outcome))
+            outcome = overloaded(str(outcome))
         if isinstance(outcome, ApiError):
-            results.append({"index": index, "filename": upload.filename, "status": outcome.status,
-                            "error": {"code": outcome.code, "message": outcome.message}})
+            results.append(BatchItem(index=index, filename=upload.filename, status=outcome.status,
+                                     error=ErrorDetail(code=outcome.code, message=outcome.message,
+                                                       request_id=principal.request_id)))
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            results.append({"index": index, "filename": upload.filename, "status": 200, **outcome})
-    return {"results": results}
+            results.append(BatchItem(index=index, filename=upload.filename, status=200, result=outcome))
+    return BatchResult(results=results)

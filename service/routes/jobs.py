@@ -4,47 +4,40 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path
 
-from service.auth import Principal, require
-from service.db.models import Role
+from service.deps import AdminKey, RuntimeDep
 from service.errors import ApiError
 from service.jobs import job_to_dict
 from service.reindex import Reindexer, ReindexParams, params_dict
+from service.routes import StrictRoute
+from service.schemas import JobAccepted, JobOut, ReindexBody, error_responses
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
-Admin = Annotated[Principal, Depends(require(Role.admin))]
-
-
-class ReindexRequest(BaseModel):
-    model: str | None = None  # default: the model being served
-    index_type: str = "auto"
-    engine: str = "local"
-    ray_address: str | None = None
+router = APIRouter(prefix="/v1", tags=["jobs"], route_class=StrictRoute)
+JobId = Annotated[str, Path(max_length=40)]
 
 
-@router.post("/reindex", status_code=202, summary="Re-embed every reference into a new index generation")
-def start_reindex(request: Request, _admin: Admin, body: ReindexRequest | None = None):
-    runtime = request.app.state.runtime
-    body = body or ReindexRequest()
+@router.post("/reindex", status_code=202, response_model=JobAccepted,
+             summary="Re-embed every reference into a new index generation", responses=error_responses(409))
+def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexBody | None, Body()] = None):
+    body = body or ReindexBody()
     try:
         params = ReindexParams(body.model or runtime.serving.runner.info.spec, body.index_type, body.engine,
                                body.ray_address).validate()
     except ValueError as exc:
         raise ApiError(422, "invalid_reindex", str(exc)) from None
-    job = runtime.jobs.create("reindex", params_dict(params))
+    job = runtime.jobs.create("reindex", params_dict(params), admin)
     reindexer = Reindexer(runtime.settings, runtime.sessions, runtime.blobs, runtime.jobs)
     threading.Thread(target=reindexer.run, args=(job.id, params), name=f"reindex-{job.id}", daemon=True).start()
-    return JSONResponse({"job_id": job.id, "state": job.state}, status_code=202)
+    return {"job_id": job.id, "state": job.state}
 
 
-@router.get("/jobs/{job_id}", summary="A job's state and progress")
-def get_job(request: Request, _admin: Admin, job_id: str):
-    return job_to_dict(request.app.state.runtime.jobs.get(job_id))
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress", responses=error_responses(404))
+def get_job(runtime: RuntimeDep, _admin: AdminKey, job_id: JobId):
+    return job_to_dict(runtime.jobs.get(job_id))
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel a job (it stops after its current shard; nothing is swapped in)")
-def cancel_job(request: Request, _admin: Admin, job_id: str):
-    return job_to_dict(request.app.state.runtime.jobs.request_cancel(job_id))
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404),
+               summary="Cancel a job (it stops after its current shard; nothing is swapped in)")
+def cancel_job(runtime: RuntimeDep, admin: AdminKey, job_id: JobId):
+    return job_to_dict(runtime.jobs.request_cancel(job_id, admin))

@@ -3,79 +3,84 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Form, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
-from service.auth import Principal, require
-from service.db.models import Role
+from index.images import media_type_of
+from service.deps import BrandKey, RuntimeDep
 from service.errors import ApiError
 from service.registry import NewReference, reference_to_dict
-from service.validation import parse_metadata, validate_brand, validate_label, validate_optional_text
+from service.routes import StrictRoute
+from service.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, error_responses
+from service.validation import (
+    ReferenceId,
+    parse_metadata,
+    validate_brand,
+    validate_label,
+    validate_optional_text,
+)
 
-router = APIRouter(prefix="/v1/references", tags=["references"])
-BrandOrAdmin = Annotated[Principal, Depends(require(Role.brand))]
+router = APIRouter(prefix="/v1/references", tags=["references"], route_class=StrictRoute)
 
 
-def _registry(request: Request):
-    return request.app.state.runtime.registry
-
-
-@router.post("", status_code=201, summary="Register a reference image (idempotent per brand and bytes)")
-def register_reference(
-    request: Request,
-    principal: BrandOrAdmin,
-    image: Annotated[UploadFile, File(description="The image file")],
-    label: Annotated[str, Form(description="authentic or counterfeit")],
-    brand: Annotated[str | None, Form(description="Defaults to the brand of a brand key")] = None,
-    product: Annotated[str | None, Form()] = None,
-    source: Annotated[str | None, Form()] = None,
-    metadata: Annotated[str | None, Form(description="A JSON object")] = None,
-    share_signals: Annotated[bool, Form(description="Allow sharing this reference's signals (not the image)")] = False,
-):
-    brand = validate_brand(brand or principal.brand or "")
+@router.post("", status_code=201, response_model=ReferenceOut,
+             summary="Register a reference image (idempotent per brand and bytes)",
+             responses={200: {"model": ReferenceOut, "description": "The same bytes were already registered with this label"},
+                        **error_responses(400, 408, 409, 413, 503)})
+async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Annotated[RegisterForm, Form()]):
+    brand = validate_brand(form.brand or principal.brand or "")
     if not principal.may_act_for(brand):
         raise ApiError(403, "forbidden", f"This key may only register references for brand '{principal.brand}'.")
     new = NewReference(
-        brand=brand, label=validate_label(label), product=validate_optional_text("product", product, 200),
-        source=validate_optional_text("source", source, 500), metadata=parse_metadata(metadata),
-        share_signals=share_signals,
+        brand=brand, label=validate_label(form.label), product=validate_optional_text("product", form.product, 200),
+        source=validate_optional_text("source", form.source, 500), metadata=parse_metadata(form.metadata),
+        share_signals=form.share_signals,
     )
-    data = image.file.read()
-    reference, created = _registry(request).register(new, data, content_type=image.content_type)
-    return JSONResponse(reference_to_dict(reference), status_code=201 if created else 200)
+    data = await form.image.read()
+    reference, created = await run_in_threadpool(runtime.registry.register, new, data, principal)
+    return JSONResponse(ReferenceOut(**reference_to_dict(reference)).model_dump(mode="json"),
+                        status_code=201 if created else 200)
 
 
-@router.get("", summary="List references (cursor pagination)")
+@router.get("", response_model=ReferencePage, summary="List references (cursor pagination)",
+            responses=error_responses())
 def list_references(
-    request: Request,
-    principal: BrandOrAdmin,
-    brand: str | None = None,
-    label: str | None = None,
-    product: str | None = None,
-    cursor: str | None = None,
+    runtime: RuntimeDep,
+    principal: BrandKey,
+    brand: Annotated[str | None, Query(max_length=64)] = None,
+    label: Annotated[str | None, Query(max_length=16)] = None,
+    product: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):
     scope = principal.brand_scope()
     if scope and brand and brand != scope:
         raise ApiError(403, "forbidden", f"This key may only list references of brand '{scope}'.")
-    rows, next_cursor = _registry(request).list(
+    rows, next_cursor = runtime.registry.list(
         scope or brand, validate_label(label) if label else None, product, cursor, limit)
     return {"items": [reference_to_dict(r) for r in rows], "next_cursor": next_cursor}
 
 
-@router.get("/{reference_id}", summary="One reference")
-def get_reference(request: Request, principal: BrandOrAdmin, reference_id: int):
-    return reference_to_dict(_registry(request).get(reference_id, principal.brand_scope()))
+@router.get("/{reference_id}", response_model=ReferenceOut, summary="One reference", responses=error_responses(404))
+def get_reference(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
+    return reference_to_dict(runtime.registry.get(reference_id, principal.brand_scope()))
 
 
-@router.get("/{reference_id}/image", summary="The reference's image bytes")
-def get_reference_image(request: Request, principal: BrandOrAdmin, reference_id: int):
-    registry = _registry(request)
-    reference = registry.get(reference_id, principal.brand_scope())
-    return Response(registry.image_bytes(reference), media_type=reference.content_type or "application/octet-stream")
+@router.get("/{reference_id}/image", summary="The reference's image bytes, as the format they really are",
+            response_class=Response,
+            responses={200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The stored image"}, **error_responses(404)})
+def get_reference_image(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
+    registry = runtime.registry
+    data = registry.image_bytes(registry.get(reference_id, principal.brand_scope()))
+    # Never the uploader's declared type: a stored "text/html" must not render in a browser.
+    return Response(data, media_type=media_type_of(data),
+                    headers={"Content-Disposition": "attachment", "Content-Security-Policy": "default-src 'none'"})
 
 
-@router.delete("/{reference_id}", summary="Delete a reference (gone from search at once)")
-def delete_reference(request: Request, principal: BrandOrAdmin, reference_id: int):
-    reference = _registry(request).delete(reference_id, principal.brand_scope())
+@router.delete("/{reference_id}", response_model=Deleted, summary="Delete a reference (gone from search at once)",
+               responses=error_responses(404))
+def delete_reference(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
+    reference = runtime.registry.delete(reference_id, principal)
     return {"id": reference.id, "deleted": True}

@@ -3,50 +3,39 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path
 
-from service.auth import Principal, require
-from service.db.models import Label, Role
-from service.errors import ApiError, not_found
+from service.deps import AdminKey, BrandKey, RuntimeDep
+from service.errors import not_found
 from service.policies import policy_to_dict
+from service.routes import StrictRoute
+from service.schemas import PolicyBody, PolicyOut, ReviewBody, ReviewOut, error_responses
 from service.validation import validate_brand
 
-router = APIRouter(prefix="/v1", tags=["reviews and policies"])
+router = APIRouter(prefix="/v1", tags=["reviews and policies"], route_class=StrictRoute)
+BrandName = Annotated[str, Path(max_length=64)]
+CheckId = Annotated[str, Path(max_length=40)]
 
 
-class PolicyBody(BaseModel):
-    counterfeit_threshold: float | None = None
-    authentic_threshold: float | None = None
-    auto_add_confirmed_counterfeits: bool = False
-
-
-class ReviewBody(BaseModel):
-    label: Label
-    note: str | None = Field(None, max_length=1000)
-
-
-@router.get("/brands/{brand}/policy", summary="A brand's decision thresholds and review automation")
-def get_policy(request: Request, principal: Annotated[Principal, Depends(require(Role.brand))], brand: str):
+@router.get("/brands/{brand}/policy", response_model=PolicyOut,
+            summary="A brand's decision thresholds and review automation", responses=error_responses(404))
+def get_policy(runtime: RuntimeDep, principal: BrandKey, brand: BrandName):
     validate_brand(brand)
     if not principal.may_act_for(brand):
         raise not_found("brand")
-    runtime = request.app.state.runtime
     return policy_to_dict(brand, runtime.policies.get(brand), runtime.thresholds_for(brand))
 
 
-@router.put("/brands/{brand}/policy", summary="Set a brand's thresholds and flags (admin)")
-def put_policy(request: Request, _admin: Annotated[Principal, Depends(require(Role.admin))], brand: str, body: PolicyBody):
+@router.put("/brands/{brand}/policy", response_model=PolicyOut, summary="Set a brand's thresholds and flags (admin)",
+            responses=error_responses())
+def put_policy(runtime: RuntimeDep, admin: AdminKey, brand: BrandName, body: PolicyBody):
     validate_brand(brand)
-    runtime = request.app.state.runtime
     policy = runtime.policies.put(brand, body.counterfeit_threshold, body.authentic_threshold,
-                                  body.auto_add_confirmed_counterfeits)
+                                  body.auto_add_confirmed_counterfeits, admin)
     return policy_to_dict(brand, policy, runtime.thresholds_for(brand))
 
 
-@router.post("/checks/{check_id}/review", status_code=201, summary="Confirm a check's true label")
-def review_check(request: Request, principal: Annotated[Principal, Depends(require(Role.brand))], check_id: str,
-                 body: ReviewBody):
-    if not check_id.startswith("chk_"):
-        raise ApiError(404, "not_found", "No such check.")
-    return request.app.state.runtime.reviews.review(check_id, body.label, principal, body.note)
+@router.post("/checks/{check_id}/review", status_code=201, response_model=ReviewOut,
+             summary="Confirm a check's true label", responses=error_responses(404, 409, 503))
+def review_check(runtime: RuntimeDep, principal: BrandKey, check_id: CheckId, body: ReviewBody):
+    return runtime.reviews.review(check_id, body.label, principal, body.note)

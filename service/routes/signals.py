@@ -1,27 +1,29 @@
 """Cross-platform sharing of known-fake signals (signed PDQ bundles, never images)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Query
 
-from service.auth import Principal, require
-from service.db.models import Role
+from service.deps import AdminKey, BrandKey, RuntimeDep
 from service.errors import not_found
+from service.routes import StrictRoute
+from service.schemas import SignalBundle, SignalImportResult, error_responses
 from service.validation import validate_brand
 
-router = APIRouter(prefix="/v1/signals", tags=["signal sharing"])
+router = APIRouter(prefix="/v1/signals", tags=["signal sharing"], route_class=StrictRoute)
 
 
-@router.get("/export", summary="A signed bundle of a brand's shareable known-fake hashes")
-def export_signals(request: Request, principal: Annotated[Principal, Depends(require(Role.brand))], brand: str | None = None):
+@router.get("/export", response_model=SignalBundle, summary="A signed bundle of a brand's shareable known-fake hashes",
+            responses=error_responses(404, 409))
+def export_signals(runtime: RuntimeDep, principal: BrandKey, brand: Annotated[str | None, Query(max_length=64)] = None):
     brand = validate_brand(brand or principal.brand or "")
     if not principal.may_act_for(brand):
         raise not_found("brand")
-    return request.app.state.runtime.signal_sharing.export(brand)
+    return runtime.signal_sharing.export(brand)
 
 
-@router.post("/import", summary="Import a bundle from a trusted issuer (replaces its previous one for the brand)")
-def import_signals(request: Request, _admin: Annotated[Principal, Depends(require(Role.admin))],
-                   bundle: Annotated[dict[str, Any], Body()]):
-    return request.app.state.runtime.signal_sharing.import_bundle(bundle)
+@router.post("/import", response_model=SignalImportResult, responses=error_responses(413),
+             summary="Import a bundle from a trusted issuer (replaces its previous one for the brand)")
+def import_signals(runtime: RuntimeDep, admin: AdminKey, bundle: SignalBundle):
+    return runtime.signal_sharing.import_bundle(bundle.model_dump(), admin)

@@ -1,35 +1,42 @@
-"""Liveness, readiness and what the service is running."""
+"""Liveness, readiness, what the service is running, and Prometheus metrics."""
 from __future__ import annotations
 
-from typing import Annotated
+import hmac
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
-from service.auth import Principal, require
+from service.auth import authenticate
 from service.db.models import Reference, Role
+from service.deps import AnyKey, RuntimeDep
+from service.errors import ApiError
+from service.routes import StrictRoute
+from service.schemas import Health, Info, Ready, error_responses
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=StrictRoute)
 
 
-@router.get("/healthz", summary="The process is alive")
-def healthz():
+# Probes are coroutines that touch neither the database nor a thread pool, so they answer at once
+# even when every worker thread is busy: an orchestrator must not restart a replica for being loaded.
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz():
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Model and index are loaded")
-def readyz(request: Request):
+@router.get("/readyz", response_model=Ready, summary="Model and index are loaded",
+            responses={503: {"model": Ready, "description": "Still starting"}})
+async def readyz(request: Request):
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None or runtime.serving.index_sync.generation is None:
-        return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "starting", "index_size": None}, status_code=503)
     return {"status": "ready", "index_size": len(runtime.serving.index_sync.index)}
 
 
-@router.get("/v1/info", summary="Model, index and reference counts")
-def info(request: Request, principal: Annotated[Principal, Depends(require(Role.brand, Role.platform))]):
-    runtime = request.app.state.runtime
+@router.get("/v1/info", response_model=Info, response_model_exclude_unset=True, summary="Model, index and reference counts", responses=error_responses())
+def info(runtime: RuntimeDep, principal: AnyKey):
     serving = runtime.serving
     model = serving.runner.info
     query = select(Reference.brand, Reference.label, func.count()).where(Reference.deleted_at.is_(None))
@@ -51,9 +58,25 @@ def info(request: Request, principal: Annotated[Principal, Depends(require(Role.
     }
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(request: Request):
-    runtime = request.app.state.runtime
+def _may_scrape(runtime, authorization: str | None) -> None:
+    """COUNTERFEIT_METRICS_TOKEN or an admin key; the figures are operators', never a tenant's."""
+    token = runtime.settings.metrics_token
+    scheme, _, presented = (authorization or "").partition(" ")
+    if token is not None and scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), token.get_secret_value().encode()):
+        return
+    with runtime.sessions() as session:
+        principal = authenticate(session, authorization)
+    if principal.role is not Role.admin:
+        raise ApiError(403, "forbidden", "Metrics need COUNTERFEIT_METRICS_TOKEN or an admin key.")
+
+
+@router.get("/metrics", summary="Prometheus metrics (metrics token or admin key)", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format"}, **error_responses()})
+async def metrics(request: Request, runtime: RuntimeDep):
+    await run_in_threadpool(_may_scrape, runtime, request.headers.get("authorization"))
     sync = runtime.serving.index_sync
     runtime.metrics.index_size.labels(str(sync.generation.number)).set(len(sync.index))
+    runtime.metrics.decode_memory.set(runtime.decode_budget.in_use)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

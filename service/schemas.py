@@ -1,0 +1,311 @@
+"""Request and response models: what the OpenAPI documents is what the API accepts and answers.
+
+Request models refuse unknown fields and coerce nothing (``0`` is not a boolean, ``"1"`` not a
+number in JSON); form fields arrive as text, so form models coerce only from text.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import UploadFile
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from service.db.models import Label
+from service.validation import FormBool
+
+Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, (str, bool)):  # "0.5" and true are not numbers
+        raise ValueError("must be a JSON number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_json_number)]
+
+
+class StrictBody(BaseModel):
+    """A JSON request body: unknown fields are refused. Fields use strict types (StrictBool,
+    StrictStr, Number) so nothing is coerced: ``0`` is not a boolean, ``"0.5"`` not a number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StrictForm(BaseModel):
+    """A multipart form: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- errors -------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable reason, e.g. invalid_metadata")
+    message: str = Field(description="What was wrong and how to fix it")
+    request_id: str | None = Field(None, description="Quote it when reporting a problem; also in X-Request-ID")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Empty image or malformed request",
+    401: "Missing, unknown, expired or revoked API key",
+    403: "The key's role or brand may not do this",
+    404: "No such resource (another brand's resource looks the same)",
+    408: "The request body was sent too slowly",
+    409: "Conflicts with the current state",
+    413: "Body, image or decoded image too large",
+    422: "Invalid fields or an image that cannot be decoded",
+    429: "Rate limit of this key exceeded (see Retry-After)",
+    500: "Unexpected error (JSON, with a request id)",
+    503: "At capacity or not ready (see Retry-After)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses plus the ones every authenticated route can give."""
+    codes = sorted({401, 403, 422, 429, 500, *statuses})
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+# ---- references ---------------------------------------------------------------------------------
+class RegisterForm(StrictForm):
+    image: UploadFile = Field(description="The image file")
+    label: str = Field(description="authentic or counterfeit")
+    brand: str | None = Field(None, description="Defaults to the brand of a brand key")
+    product: str | None = None
+    source: str | None = None
+    metadata: str | None = Field(None, description="A JSON object (≤ 16 KiB, ≤ 8 levels, finite numbers)")
+    share_signals: FormBool = Field(False, description="'true' allows sharing this reference's signals (not the image)")
+
+
+class PdqOut(BaseModel):
+    hash: str
+    quality: int
+
+
+class ReferenceOut(BaseModel):
+    id: int
+    brand: str
+    label: Label
+    product: str | None
+    source: str | None
+    sha256: str
+    width: int
+    height: int
+    content_type: str | None = Field(description="The format the stored bytes really are")
+    pdq: PdqOut | None
+    share_signals: bool
+    metadata: dict[str, Any]
+    created_at: str
+
+
+class ReferencePage(BaseModel):
+    items: list[ReferenceOut]
+    next_cursor: str | None
+
+
+class Deleted(BaseModel):
+    id: int
+    deleted: bool
+
+
+# ---- checks -------------------------------------------------------------------------------------
+class CheckForm(StrictForm):
+    image: UploadFile
+    brand: str | None = Field(None, description="Brand hint: search only this brand's references")
+    k: int | None = Field(None, description="How many neighbours to consider")
+
+
+class CheckBatchForm(StrictForm):
+    images: list[UploadFile] = Field(description="Up to COUNTERFEIT_MAX_BATCH_IMAGES image files")
+    brand: str | None = None
+    k: int | None = None
+
+
+class Evidence(BaseModel):
+    reference_id: int | None
+    brand: str
+    label: Label
+    product: str | None
+    similarity: float | None
+    clip_similarity: float | None
+    pdq_distance: int | None
+    signals: list[str]
+    shared_signal_id: int | None = None
+    shared_by: str | None = None
+
+
+class ModelRef(BaseModel):
+    spec: str
+    fingerprint: str
+    weights_kind: str
+
+
+class CheckResult(BaseModel):
+    check_id: str
+    verdict: Verdict
+    counterfeit_probability: float
+    brand: str | None
+    evidence: list[Evidence]
+    model: ModelRef
+    scorer: str
+    pdq: PdqOut
+
+
+class BatchItem(BaseModel):
+    index: int
+    filename: str | None
+    status: int = Field(description="200, or the status this image alone would have got")
+    result: CheckResult | None = None
+    error: ErrorDetail | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[BatchItem]
+
+
+# ---- reviews and policies -----------------------------------------------------------------------
+class ReviewBody(StrictBody):
+    label: Label
+    note: StrictStr | None = Field(None, max_length=1000)
+
+
+class ReviewOut(BaseModel):
+    id: int
+    check_id: str
+    label: Label
+    brand: str | None
+    added_reference_id: int | None
+    not_added_because: str | None = None
+
+
+class PolicyBody(StrictBody):
+    counterfeit_threshold: Number | None = Field(None, description="In (0, 1); null: the global default")
+    authentic_threshold: Number | None = Field(None, description="In (0, 1), below counterfeit_threshold")
+    auto_add_confirmed_counterfeits: StrictBool = False
+
+
+class EffectiveThresholds(BaseModel):
+    counterfeit_threshold: float
+    authentic_threshold: float
+
+
+class PolicyOut(BaseModel):
+    brand: str
+    counterfeit_threshold: float | None
+    authentic_threshold: float | None
+    auto_add_confirmed_counterfeits: bool
+    effective: EffectiveThresholds
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+class ReindexBody(StrictBody):
+    model: StrictStr | None = Field(None, max_length=500, description="Default: the model being served")
+    index_type: StrictStr = Field("auto", max_length=32, description="auto, flat, ivf or ivf-pq")
+    engine: StrictStr = Field("local", max_length=32, description="local or ray")
+    ray_address: StrictStr | None = Field(None, max_length=500)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    params: dict[str, Any]
+    done: int
+    total: int
+    embedded_this_run: int
+    images_per_second: float | None
+    eta_seconds: float | None
+    failures: list[dict[str, Any]]
+    result: dict[str, Any]
+    error: str | None
+    cancel_requested: bool
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+# ---- signals ------------------------------------------------------------------------------------
+class SignalItem(StrictBody):
+    sha256: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+    pdq: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+    quality: StrictInt = Field(ge=0, le=100)
+    product: StrictStr | None = Field(max_length=200)
+
+
+class SignalBundle(StrictBody):
+    format: StrictStr = Field(max_length=64)
+    issuer: StrictStr = Field(max_length=200)
+    brand: StrictStr = Field(max_length=64)
+    created_at: StrictStr = Field(max_length=64)
+    signals: list[SignalItem] = Field(max_length=100_000)
+    signature: StrictStr = Field(max_length=200)
+
+
+class SignalImportResult(BaseModel):
+    issuer: str
+    brand: str
+    imported: int
+
+
+# ---- system, audit, keys ------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "starting"]
+    index_size: int | None = None
+
+
+class IndexInfo(BaseModel):
+    generation: int
+    type: str
+    applied_change_seq: int
+    size: int | None = Field(None, description="All brands' vectors: admins and platforms only")
+
+
+class Info(BaseModel):
+    model: dict[str, Any]
+    index: IndexInfo
+    references: dict[str, dict[str, int]]
+    scorer: str
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: str
+    actor_key_id: str | None
+    actor_role: str
+    action: str
+    brand: str | None
+    target: str | None
+    details: dict[str, Any]
+    request_id: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
+class RotateBody(StrictBody):
+    overlap_hours: Number = Field(24.0, ge=0, le=24 * 30, description="How long the old key keeps working")
+
+
+class RotatedKey(BaseModel):
+    id: str
+    key: str = Field(description="The new secret; shown once")
+    role: str
+    brand: str | None
+    expires_at: str | None
+    previous_key_id: str
+    previous_key_expires_at: str

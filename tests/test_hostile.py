@@ -1,0 +1,274 @@
+"""Issue 9: hostile and careless input. Each case answers a clear 4xx (never a 5xx) and a rejected
+request changes nothing; stored rows can always be listed again."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import update
+
+from index.images import DecodeBudget, DecodeBusy, decode_image
+from service.db.models import Reference
+from service.db.session import make_engine, make_session_factory
+from tests.helpers import ThreadedServer, make_settings, png_bytes, product_photo
+from tests.test_bad_input import _state
+
+MB = 1 << 20
+
+
+def _register(client, seed=1, **fields):
+    data = {"brand": "acme", "label": "counterfeit", **fields}
+    return client.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")}, data=data)
+
+
+BAD_METADATA = [
+    ("NaN", '{"x": NaN}'),
+    ("Infinity", '{"x": Infinity}'),
+    ("-Infinity", '{"x": [-Infinity]}'),
+    ("overflowing number", '{"x": 1e999}'),
+    ("deep nesting", "[" * 100_000 + "]" * 100_000),
+    ("nesting just over the limit", '{"a":' * 9 + "1" + "}" * 9),
+    ("over 16 KiB", json.dumps({"x": "y" * 17_000})),
+    ("not an object", "[1, 2]"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_METADATA, ids=[c[0] for c in BAD_METADATA])
+def test_bad_metadata_is_refused_before_anything_is_written(server, admin, case):
+    _register(admin, 1)
+    before = _state(server, admin)
+    response = _register(admin, 2, metadata=case[1])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] in ("invalid_metadata", "invalid_request")
+    assert _state(server, admin) == before
+    assert admin.get("/v1/references").status_code == 200
+
+
+def test_metadata_at_the_limits_is_accepted(admin):
+    nested = '{"a":' * 8 + "1" + "}" * 8
+    response = _register(admin, 3, metadata=nested)
+    assert response.status_code == 201, response.text
+    assert admin.get(f"/v1/references/{response.json()['id']}").json()["metadata"] == json.loads(nested)
+
+
+def test_a_stored_non_finite_number_never_breaks_a_listing(server, admin, keys):
+    """Rows written before validation existed (or by hand) still render: non-finite numbers as null."""
+    reference_id = _register(admin, 4).json()["id"]
+    engine = make_engine(server.settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        session.execute(update(Reference).where(Reference.id == reference_id).values(extra={"x": float("nan")}))
+        session.commit()
+    engine.dispose()
+    for key in (keys.admin, keys.brand_a):
+        with server.client(key) as client:
+            listing = client.get("/v1/references")
+            assert listing.status_code == 200, listing.text
+            assert listing.json()["items"][0]["metadata"] == {"x": None}
+
+
+@pytest.mark.parametrize("path", ["/v1/references/9223372036854775808", "/v1/references/-1",
+                                  "/v1/references/99999999999999999999999999/image", "/v1/references/0"])
+def test_ids_outside_the_id_range_are_422(admin, path):
+    for method in ("GET",) if path.endswith("/image") else ("GET", "DELETE"):
+        response = admin.request(method, path)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", response.text
+
+
+@pytest.mark.parametrize("cursor", ["OTIyMzM3MjAzNjg1NDc3NTgwOA", "LTE", "%%%", "9" * 60])
+def test_cursors_outside_the_id_range_are_422(admin, cursor):
+    response = admin.get("/v1/references", params={"cursor": cursor})
+    assert response.status_code == 422 and response.json()["error"]["code"] in ("invalid_cursor", "invalid_request")
+
+
+def test_image_download_has_the_sniffed_type_and_nosniff(admin):
+    response = admin.post("/v1/references", files={"image": ("x.html", product_photo(5), "text/html")},
+                          data={"brand": "acme", "label": "authentic"})
+    assert response.status_code == 201 and response.json()["content_type"] == "image/png"
+    image = admin.get(f"/v1/references/{response.json()['id']}/image")
+    assert image.headers["content-type"] == "image/png"
+    assert image.headers["x-content-type-options"] == "nosniff"
+    assert image.headers["content-disposition"] == "attachment"
+    assert image.content == product_photo(5)
+
+
+def test_metrics_need_a_token_or_an_admin_key(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", metrics_token="scrape-secret")
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        expected = {None: 401, "wrong": 401, keys.brand_a: 403, keys.platform: 403, keys.admin: 200, "scrape-secret": 200}
+        for key, status in expected.items():
+            with server.client(key) as client:
+                response = client.get("/metrics")
+            assert response.status_code == status, (key, response.text[:200])
+        with server.client("scrape-secret") as client:
+            text = client.get("/metrics").text
+        assert "counterfeit_http_requests_total" in text and "acme" not in text  # no tenant labels
+    finally:
+        server.stop()
+
+
+def _chunks(total: int, size: int = MB, pause: float = 0.0):
+    """A chunked multipart upload (no Content-Length) whose image part goes on for ``total`` bytes."""
+    yield (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+           b"Content-Type: image/jpeg\r\n\r\n")
+    sent = 0
+    while sent < total:
+        if pause:
+            time.sleep(pause)
+        yield b"\0" * size
+        sent += size
+
+
+def test_chunked_upload_is_stopped_at_the_limit(server, keys, admin):
+    before = _state(server, admin)
+    limit = server.settings.max_image_bytes + MB
+    headers = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    with server.client(keys.platform) as client:
+        response = client.post("/v1/check", content=_chunks(limit + 8 * MB), headers=headers)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+    assert _state(server, admin) == before
+
+
+def test_slow_uploads_time_out(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", body_idle_timeout_seconds=0.5)
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        headers = {"Content-Type": "multipart/form-data; boundary=xyz"}
+        started = time.monotonic()
+        with server.client(keys.platform) as client:
+            try:
+                response = client.post("/v1/check", content=_chunks(4 * 1024, size=1024, pause=1.5), headers=headers)
+                assert response.status_code == 408 and response.json()["error"]["code"] == "request_timeout"
+            except httpx.HTTPError:
+                pass  # the server may close the connection while the client is still sending
+        assert time.monotonic() - started < 10
+    finally:
+        server.stop()
+
+
+def test_full_admission_answers_503_before_reading_the_body(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", max_inflight_checks=1, body_idle_timeout_seconds=30)
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        headers = {"Content-Type": "multipart/form-data; boundary=xyz", "Authorization": f"Bearer {keys.platform}"}
+        slow = threading.Thread(target=lambda: httpx.post(server.url + "/v1/check", headers=headers, timeout=30,
+                                                           content=_chunks(6 * 1024, size=1024, pause=0.5)))
+        slow.start()
+        time.sleep(1.0)  # the slow upload now holds the only slot
+        with server.client(keys.platform) as client:
+            started = time.monotonic()
+            response = client.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")})
+            assert response.status_code == 503 and response.headers["retry-after"] == "1"
+            assert time.monotonic() - started < 1.0
+            assert client.get("/healthz").status_code == 200
+        slow.join(timeout=30)
+        with server.client(keys.platform) as client:
+            assert client.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}).status_code == 200
+        with server.client(keys.admin) as admin:
+            assert "counterfeit_admission_rejected_total 1.0" in admin.get("/metrics").text
+    finally:
+        server.stop()
+
+
+def _one_bit_bomb(side: int = 7071) -> bytes:
+    return png_bytes(Image.new("1", (side, side)))
+
+
+def test_a_tiny_file_that_decodes_to_50_megapixels_is_decoded_reduced():
+    data = _one_bit_bomb()
+    assert len(data) < 100_000
+    image = decode_image(data, 20 * MB, 50_000_000, draft_size=(224, 224), budget=DecodeBudget(512 * MB))
+    assert image.info["source_size"] == (7071, 7071) and image.mode == "RGB"
+    assert 448 <= image.width < 1000  # reduced right after loading: every later copy is small
+
+
+def test_decode_budget_makes_excess_wait_then_gives_up():
+    budget = DecodeBudget(300 * MB, wait_seconds=0.3)
+    with budget.reserve(200 * MB):
+        with pytest.raises(DecodeBusy):
+            with budget.reserve(200 * MB):
+                pass
+    first = budget.reserve(200 * MB)
+    first.__enter__()
+    threading.Timer(0.1, lambda: first.__exit__(None, None, None)).start()
+    with budget.reserve(200 * MB):  # waited for the first to finish instead of failing
+        assert budget.in_use == 200 * MB
+    assert budget.in_use == 0
+
+
+def test_an_image_over_the_whole_decode_budget_is_413(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", decode_memory_mb=64)
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        with server.client(keys.platform) as client:
+            response = client.post("/v1/check", files={"image": ("b.png", _one_bit_bomb(), "image/png")})
+        assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_pixels"
+    finally:
+        server.stop()
+
+
+def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
+    before = _state(server, admin)
+    cases = [
+        admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True, "auto_add_confirmed_counterfeit": True}),
+        admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": 0}),
+        admin.put("/v1/brands/acme/policy", json={"counterfeit_threshold": "0.9"}),
+        admin.post("/v1/reindex", json={"index_type": "flat", "egnine": "ray"}),
+        _register(admin, 6, share_signals="0"),
+        _register(admin, 6, share_signals="yes"),
+        _register(admin, 6, colour="red"),
+        admin.get("/v1/references", params={"lable": "counterfeit"}),
+    ]
+    for response in cases:
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] in ("invalid_request", "unknown_parameter")
+    assert _state(server, admin) == before
+    assert admin.get("/v1/brands/acme/policy").json()["auto_add_confirmed_counterfeits"] is False
+    assert _register(admin, 6, share_signals="true").json()["share_signals"] is True
+
+
+def test_a_form_part_over_1_mb_is_422(server, admin):
+    before = _state(server, admin)
+    response = _register(admin, 7, product="p" * (2 * MB))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    assert _state(server, admin) == before
+
+
+def test_unexpected_errors_are_json_500s_with_the_request_id(server, admin, caplog):
+    runtime = server.server.config.app.state.runtime
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    runtime.registry.list = broken
+    response = admin.get("/v1/references", headers={"X-Request-ID": "trace-123"})
+    assert response.status_code == 500
+    assert response.json()["error"] == {"code": "internal_error", "request_id": "trace-123",
+                                        "message": "Something went wrong on our side; it has been logged."}
+    assert response.headers["x-request-id"] == "trace-123"
+    assert any("request_id=trace-123" in record.getMessage() for record in caplog.records)
+
+
+def test_cors_is_off_by_default_and_configurable(server, tmp_path, keys_for):
+    preflight = {"Origin": "https://brand.example", "Access-Control-Request-Method": "GET"}
+    with server.client() as client:
+        assert "access-control-allow-origin" not in client.options("/v1/references", headers=preflight).headers
+    settings = make_settings(tmp_path / "cors", cors_allow_origins=["https://brand.example"])
+    keys_for(settings)
+    cors = ThreadedServer(settings).start()
+    try:
+        with cors.client() as client:
+            response = client.options("/v1/references", headers=preflight)
+            assert response.headers["access-control-allow-origin"] == "https://brand.example"
+            other = client.options("/v1/references", headers={**preflight, "Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        cors.stop()
