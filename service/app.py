@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
@@ -102,10 +103,42 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return error_response(request, 422, "invalid_request", str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout"}.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method the path has, not only those of the first route that matched it
+            headers["Allow"] = ", ".join(sorted({method for route in request.app.routes if isinstance(route, APIRoute)
+                                                 and route.path_regex.match(request.url.path) for method in route.methods}))
         if exc.status_code == 408:
             headers["Connection"] = "close"
         return error_response(request, exc.status_code, code, str(exc.detail), headers or None)
 
     for module in (system, references, checks, jobs, reviews, signals, audit):
         app.include_router(module.router)
+    _complete_openapi(app, settings)
     return app
+
+
+def _complete_openapi(app: FastAPI, settings: Settings) -> None:
+    """Put what only settings or FastAPI's form-model quirks decide into the OpenAPI document.
+
+    * limits that are settings (k's maximum, images per batch);
+    * forms with files are ``multipart/form-data``: FastAPI labels a form *model* as urlencoded
+      even when it holds UploadFile fields.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        forms = schema["components"]["schemas"]
+        for name in ("CheckForm", "CheckBatchForm"):
+            forms[name]["properties"]["k"]["maximum"] = settings.max_k
+        forms["CheckBatchForm"]["properties"]["images"].update(minItems=1, maxItems=settings.max_batch_images)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                content = operation.get("requestBody", {}).get("content", {})
+                form = content.get("application/x-www-form-urlencoded")
+                if form and form["schema"]["$ref"].rsplit("/", 1)[-1] in ("RegisterForm", "CheckForm", "CheckBatchForm"):
+                    content["multipart/form-data"] = content.pop("application/x-www-form-urlencoded")
+        return schema
+
+    app.openapi = openapi

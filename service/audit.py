@@ -40,7 +40,7 @@ class AuditLog:
             query = query.where(AuditEvent.brand == brand_scope)
         if action:
             query = query.where(AuditEvent.action == action)
-        if cursor:
+        if cursor is not None:
             query = query.where(AuditEvent.id < decode_cursor(cursor))
         with self.sessions() as session:
             rows = list(session.scalars(query))

@@ -1,23 +1,23 @@
-"""Opaque list cursors: the last id a page returned, base64 so clients do not build their own."""
+"""List cursors: the last id a page returned, as decimal digits.
+
+Plain digits let the OpenAPI describe every valid cursor exactly (``^[0-9]{1,18}$``, always
+inside the 64-bit id range), so a client or a fuzzer can tell a valid cursor from an invalid one.
+"""
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 
 from service.errors import ApiError
-from service.validation import MAX_ID
+
+CURSOR_PATTERN = re.compile(r"^[0-9]{1,18}$")
+CURSOR_SCHEMA = {"pattern": CURSOR_PATTERN.pattern, "description": "next_cursor of the previous page"}
 
 
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+    return str(last_id)
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        value = int(text) if text.isdigit() and len(text) <= 19 else -1
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        value = -1
-    if not 0 <= value <= MAX_ID:
+    if not CURSOR_PATTERN.fullmatch(cursor):
         raise ApiError(422, "invalid_cursor", "The cursor is not one this API returned.")
-    return value
+    return int(cursor)

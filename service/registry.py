@@ -141,7 +141,7 @@ class ReferenceRegistry:
             query = query.where(Reference.label == label)
         if product:
             query = query.where(Reference.product == product)
-        if cursor:
+        if cursor is not None:
             query = query.where(Reference.id > decode_cursor(cursor))
         with self.sessions() as session:
             rows = list(session.scalars(query))

@@ -11,7 +11,7 @@ from fastapi import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from service.db.models import Label
-from service.validation import FormBool
+from service.validation import BRAND_SCHEMA, LABEL_SCHEMA, FormBool
 
 Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
 
@@ -72,11 +72,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # ---- references ---------------------------------------------------------------------------------
 class RegisterForm(StrictForm):
-    image: UploadFile = Field(description="The image file")
-    label: str = Field(description="authentic or counterfeit")
-    brand: str | None = Field(None, description="Defaults to the brand of a brand key")
-    product: str | None = None
-    source: str | None = None
+    image: UploadFile = Field(description="The image file (JPEG, PNG, WebP, GIF, BMP, TIFF)")
+    label: str = Field(description="authentic or counterfeit", json_schema_extra=LABEL_SCHEMA)
+    brand: str | None = Field(None, description="Defaults to the brand of a brand key", json_schema_extra=BRAND_SCHEMA)
+    product: str | None = Field(None, json_schema_extra={"maxLength": 200})
+    source: str | None = Field(None, json_schema_extra={"maxLength": 500})
     metadata: str | None = Field(None, description="A JSON object (≤ 16 KiB, ≤ 8 levels, finite numbers)")
     share_signals: FormBool = Field(False, description="'true' allows sharing this reference's signals (not the image)")
 
@@ -113,16 +113,21 @@ class Deleted(BaseModel):
 
 
 # ---- checks -------------------------------------------------------------------------------------
+# k's maximum (COUNTERFEIT_MAX_K) and the batch size are settings: service.app writes them into the OpenAPI.
+K_SCHEMA = {"minimum": 1}
+
+
 class CheckForm(StrictForm):
     image: UploadFile
-    brand: str | None = Field(None, description="Brand hint: search only this brand's references")
-    k: int | None = Field(None, description="How many neighbours to consider")
+    brand: str | None = Field(None, description="Brand hint: search only this brand's references",
+                              json_schema_extra=BRAND_SCHEMA)
+    k: int | None = Field(None, description="How many neighbours to consider", json_schema_extra=K_SCHEMA)
 
 
 class CheckBatchForm(StrictForm):
     images: list[UploadFile] = Field(description="Up to COUNTERFEIT_MAX_BATCH_IMAGES image files")
-    brand: str | None = None
-    k: int | None = None
+    brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
+    k: int | None = Field(None, json_schema_extra=K_SCHEMA)
 
 
 class Evidence(BaseModel):
@@ -183,8 +188,10 @@ class ReviewOut(BaseModel):
 
 
 class PolicyBody(StrictBody):
-    counterfeit_threshold: Number | None = Field(None, description="In (0, 1); null: the global default")
-    authentic_threshold: Number | None = Field(None, description="In (0, 1), below counterfeit_threshold")
+    counterfeit_threshold: Number | None = Field(None, description="In (0, 1); null: the global default",
+                                                 json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
+    authentic_threshold: Number | None = Field(None, description="In (0, 1), below counterfeit_threshold",
+                                               json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
     auto_add_confirmed_counterfeits: StrictBool = False
 
 
@@ -203,9 +210,10 @@ class PolicyOut(BaseModel):
 
 # ---- jobs ---------------------------------------------------------------------------------------
 class ReindexBody(StrictBody):
-    model: StrictStr | None = Field(None, max_length=500, description="Default: the model being served")
-    index_type: StrictStr = Field("auto", max_length=32, description="auto, flat, ivf or ivf-pq")
-    engine: StrictStr = Field("local", max_length=32, description="local or ray")
+    model: StrictStr | None = Field(None, max_length=500, description="A model spec; default: the model being served")
+    index_type: StrictStr = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq"]},
+                                  description="HNSW is not offered: FAISS HNSW cannot remove vectors")
+    engine: StrictStr = Field("local", json_schema_extra={"enum": ["local", "ray"]})
     ray_address: StrictStr | None = Field(None, max_length=500)
 
 
@@ -242,9 +250,9 @@ class SignalItem(StrictBody):
 
 
 class SignalBundle(StrictBody):
-    format: StrictStr = Field(max_length=64)
+    format: StrictStr = Field(json_schema_extra={"enum": ["counterfeit-signals/1"]})
     issuer: StrictStr = Field(max_length=200)
-    brand: StrictStr = Field(max_length=64)
+    brand: StrictStr = Field(json_schema_extra=BRAND_SCHEMA)
     created_at: StrictStr = Field(max_length=64)
     signals: list[SignalItem] = Field(max_length=100_000)
     signature: StrictStr = Field(max_length=200)

@@ -33,7 +33,7 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
                 response = brand.post("/v1/references", files={"image": (f"{name}.png", png_bytes(photos[name]), "image/png")},
                                       data={"label": label, "share_signals": share, "product": f"{name}-1"})
                 assert response.status_code == 201
-            bundle = brand.get("/v1/signals/export").json()
+            bundle = brand.get("/v1/signals/export", params={"brand": "acme"}).json()
         assert bundle["issuer"] == "platform-a" and bundle["brand"] == "acme" and bundle["signature"]
         assert [s["product"] for s in bundle["signals"]] == ["coffee-1"]  # only shared counterfeits
         assert set(bundle["signals"][0]) == {"sha256", "pdq", "quality", "product"}  # hashes, no pixels
@@ -67,7 +67,7 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
 
 def test_export_needs_a_signing_key_and_keygen_prints_only_the_private_key(server, keys, settings):
     with server.client(keys.brand_a) as brand:
-        response = brand.get("/v1/signals/export")
+        response = brand.get("/v1/signals/export", params={"brand": "acme"})
     assert response.status_code == 409 and response.json()["error"]["code"] == "signing_not_configured"
     generated = run_cli(settings, "signals-keygen")
     assert generated.returncode == 0 and len(generated.stdout.strip()) == 44 and "Public key" in generated.stderr

@@ -1,6 +1,7 @@
-"""`counterfeit keys create|list|revoke`."""
+"""`counterfeit keys create|list|rotate|revoke`."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Optional
 
 import typer
@@ -14,8 +15,11 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
                 brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
-                name: Optional[str] = typer.Option(None, help="A note to recognise the key by")):
+                name: Optional[str] = typer.Option(None, help="A note to recognise the key by"),
+                expires_in_days: Optional[float] = typer.Option(None, min=0.0, help="The key stops working after this")):
     """Create an API key. Prints only the key on stdout; it is shown once."""
+    from datetime import datetime, timedelta, timezone
+
     from service.auth import create_key
     from service.db.models import Role
     from service.errors import ApiError
@@ -26,7 +30,8 @@ def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
         if brand:
             validate_brand(brand)
         with _sessions()() as session:
-            key, token = create_key(session, parsed_role, brand, name)
+            expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days is not None else None
+            key, token = create_key(session, parsed_role, brand, name, expires_at=expires_at)
     except (ValueError, ApiError) as exc:
         raise _fail(getattr(exc, "message", exc))
     err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")
@@ -38,12 +43,37 @@ def keys_list():
     """List API keys (never the secrets)."""
     from sqlalchemy import select
 
+    from service.auth import aware
     from service.db.models import ApiKey
 
+    now = datetime.now(timezone.utc)
     with _sessions()() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
-            state = "revoked" if key.revoked_at else "active"
-            typer.echo(f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{state}\t{key.name or ''}")
+            expires = aware(key.expires_at)
+            state = "revoked" if key.revoked_at else "expired" if expires and expires <= now else "active"
+            until = expires.isoformat(timespec="seconds") if expires else "-"
+            typer.echo(f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{state}\t{until}\t{key.name or ''}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, help="How long the old key keeps working")):
+    """Issue a new key like KEY_ID (printed once on stdout); KEY_ID keeps working for the overlap."""
+    from datetime import timedelta
+
+    from service.audit import audit_event
+    from service.auth import OPERATOR, rotate_key
+    from service.errors import ApiError
+
+    with _sessions()() as session:
+        try:
+            new, token, old = rotate_key(session, key_id, timedelta(hours=overlap_hours))
+        except ApiError as exc:
+            raise _fail(exc.message, 1)
+        session.add(audit_event(OPERATOR, "key.rotate", new.brand, old.id, new_key_id=new.id, overlap_hours=overlap_hours))
+        session.commit()
+        err.print(f"Created {new.id} to replace {old.id}, which works until {old.expires_at.isoformat(timespec='seconds')}. "
+                  "Store the new key now; it is not shown again.")
+    typer.echo(token)
 
 
 @keys_app.command("revoke")

@@ -17,6 +17,16 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+async def refuse_empty_form_fields(request: Request) -> None:
+    """An empty form field is refused, not read as "not given": leave the field out instead.
+
+    (FastAPI drops empty form values before validation, so ``brand=`` would silently mean "all brands".)"""
+    form = await request.form()  # already parsed for the route: this is the cached form
+    empty = sorted({name for name, value in form.multi_items() if isinstance(value, str) and value == ""})
+    if empty:
+        raise ApiError(422, "invalid_request", f"Empty form field(s): {', '.join(empty)}; leave a field out to omit it.")
+
+
 class StrictRoute(APIRoute):
     """Refuses query parameters the route does not declare (a misspelt filter must not silently match all)."""
 

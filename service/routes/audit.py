@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from service.audit import audit_event
 from service.auth import rotate_key
+from service.cursors import CURSOR_SCHEMA
 from service.deps import AnyKey, BrandKey, RuntimeDep
 from service.registry import iso_utc
 from service.routes import StrictRoute
@@ -22,7 +23,7 @@ def list_audit(
     runtime: RuntimeDep,
     principal: BrandKey,
     action: Annotated[str | None, Query(max_length=40)] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(json_schema_extra=CURSOR_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):
     rows, next_cursor = runtime.audit.list(principal.brand_scope(), action, cursor, limit)

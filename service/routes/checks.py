@@ -4,12 +4,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form
 
 from service.deps import PlatformKey, RuntimeDep
 from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
-from service.routes import StrictRoute
+from service.routes import StrictRoute, refuse_empty_form_fields
 from service.runtime import Runtime
 from service.schemas import (
     BatchItem,
@@ -33,14 +33,14 @@ def _check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[s
     return (validate_brand(brand) if brand else None), k
 
 
-@router.post("/check", response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
+@router.post("/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
              responses=error_responses(400, 408, 413, 503))
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
     brand, k = _check_params(runtime, form.brand, form.k)
     return await runtime.checker.check_async(await form.image.read(), brand, k, principal.key_id)
 
 
-@router.post("/check/batch", response_model=BatchResult,
+@router.post("/check/batch", dependencies=[Depends(refuse_empty_form_fields)], response_model=BatchResult,
              summary="Check several photos in one request; results in the same order",
              responses=error_responses(400, 408, 413, 503))
 async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from index.images import media_type_of
+from service.cursors import CURSOR_SCHEMA
 from service.deps import BrandKey, RuntimeDep
 from service.errors import ApiError
 from service.registry import NewReference, reference_to_dict
-from service.routes import StrictRoute
+from service.routes import StrictRoute, refuse_empty_form_fields
 from service.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, error_responses
 from service.validation import (
+    BRAND_SCHEMA,
+    LABEL_SCHEMA,
     ReferenceId,
     parse_metadata,
     validate_brand,
@@ -24,7 +27,7 @@ from service.validation import (
 router = APIRouter(prefix="/v1/references", tags=["references"], route_class=StrictRoute)
 
 
-@router.post("", status_code=201, response_model=ReferenceOut,
+@router.post("", status_code=201, dependencies=[Depends(refuse_empty_form_fields)], response_model=ReferenceOut,
              summary="Register a reference image (idempotent per brand and bytes)",
              responses={200: {"model": ReferenceOut, "description": "The same bytes were already registered with this label"},
                         **error_responses(400, 408, 409, 413, 503)})
@@ -48,17 +51,19 @@ async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Ann
 def list_references(
     runtime: RuntimeDep,
     principal: BrandKey,
-    brand: Annotated[str | None, Query(max_length=64)] = None,
-    label: Annotated[str | None, Query(max_length=16)] = None,
+    brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
+    label: Annotated[str | None, Query(json_schema_extra=LABEL_SCHEMA)] = None,
     product: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(json_schema_extra=CURSOR_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):
     scope = principal.brand_scope()
+    if brand is not None:
+        validate_brand(brand)
     if scope and brand and brand != scope:
         raise ApiError(403, "forbidden", f"This key may only list references of brand '{scope}'.")
     rows, next_cursor = runtime.registry.list(
-        scope or brand, validate_label(label) if label else None, product, cursor, limit)
+        scope or brand, validate_label(label) if label is not None else None, product, cursor, limit)
     return {"items": [reference_to_dict(r) for r in rows], "next_cursor": next_cursor}
 
 

@@ -9,15 +9,15 @@ from service.deps import AdminKey, BrandKey, RuntimeDep
 from service.errors import not_found
 from service.routes import StrictRoute
 from service.schemas import SignalBundle, SignalImportResult, error_responses
-from service.validation import validate_brand
+from service.validation import BRAND_SCHEMA, validate_brand
 
 router = APIRouter(prefix="/v1/signals", tags=["signal sharing"], route_class=StrictRoute)
 
 
 @router.get("/export", response_model=SignalBundle, summary="A signed bundle of a brand's shareable known-fake hashes",
             responses=error_responses(404, 409))
-def export_signals(runtime: RuntimeDep, principal: BrandKey, brand: Annotated[str | None, Query(max_length=64)] = None):
-    brand = validate_brand(brand or principal.brand or "")
+def export_signals(runtime: RuntimeDep, principal: BrandKey, brand: Annotated[str, Query(json_schema_extra=BRAND_SCHEMA)]):
+    validate_brand(brand)
     if not principal.may_act_for(brand):
         raise not_found("brand")
     return runtime.signal_sharing.export(brand)

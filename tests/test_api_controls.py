@@ -1,0 +1,141 @@
+"""Issue 9: the controls a public API needs — rate limits, key expiry and rotation, the audit log —
+and an OpenAPI document that describes every answer."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from service.auth import create_key
+from service.db.models import Role
+from service.db.session import make_engine, make_session_factory
+from tests.helpers import ThreadedServer, make_settings, product_photo, resized_jpeg_copy
+from tests.test_cli import run_cli
+
+
+def _key(settings, role: Role, brand: str | None = None, expires_at: datetime | None = None) -> str:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return create_key(session, role, brand, expires_at=expires_at)[1]
+    finally:
+        engine.dispose()
+
+
+def test_rate_limits_answer_429_with_retry_after_per_key(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", rate_limit_brand=1, rate_limit_burst_seconds=3)
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        with server.client(keys.brand_a) as brand_a:
+            statuses = [brand_a.get("/v1/references").status_code for _ in range(5)]
+            assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:], statuses
+            limited = brand_a.get("/v1/references")
+            assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+            assert int(limited.headers["retry-after"]) >= 1
+        with server.client(keys.brand_b) as brand_b:  # another key has its own bucket
+            assert brand_b.get("/v1/references").status_code == 200
+        with server.client(keys.admin) as admin:
+            metrics = admin.get("/metrics").text
+        assert re.search(r'counterfeit_rate_limited_total\{role="brand"\} [2-9]', metrics), metrics[-2000:]
+    finally:
+        server.stop()
+
+
+def test_expired_keys_are_refused(server, settings):
+    expired = _key(settings, Role.platform, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    later = _key(settings, Role.platform, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
+    with server.client(expired) as client:
+        response = client.get("/v1/info")
+        assert response.status_code == 401 and "expired" in response.json()["error"]["message"]
+    with server.client(later) as client:
+        assert client.get("/v1/info").status_code == 200
+
+
+def test_rotation_overlaps_then_retires_the_old_key(server, keys, admin):
+    with server.client(keys.platform) as old:
+        rotated = old.post("/v1/keys/rotate", json={"overlap_hours": 1})
+        assert rotated.status_code == 201, rotated.text
+        body = rotated.json()
+        assert body["role"] == "platform" and body["key"].startswith("cfk_") and body["previous_key_expires_at"]
+        assert old.get("/v1/info").status_code == 200  # still works during the overlap
+        assert old.post("/v1/keys/rotate", json={}).json()["error"]["code"] == "already_rotated"
+    with server.client(body["key"]) as new:
+        assert new.get("/v1/info").status_code == 200
+        again = new.post("/v1/keys/rotate", json={"overlap_hours": 0})  # no overlap: the old one stops now
+        assert again.status_code == 201
+        assert new.get("/v1/info").status_code == 401
+    with server.client(again.json()["key"]) as newest:
+        assert newest.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).status_code == 200
+    assert admin.post("/v1/keys/rotate", json={"overlap_hours": -1}).status_code == 422
+    assert admin.post("/v1/keys/rotate", json={"overlap_hours": "1"}).status_code == 422
+
+
+def test_cli_creates_expiring_keys_and_rotates(settings):
+    created = run_cli(settings, "keys", "create", "--role", "platform", "--expires-in-days", "0")
+    assert created.returncode == 0, created.stderr
+    listed = run_cli(settings, "keys", "list").stdout
+    key_id = listed.split("\t")[0]
+    assert "\texpired\t" in listed
+    lasting = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "acme")
+    brand_id = [line for line in run_cli(settings, "keys", "list").stdout.splitlines() if "acme" in line][0].split("\t")[0]
+    rotated = run_cli(settings, "keys", "rotate", brand_id, "--overlap-hours", "2")
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip().startswith("cfk_") and rotated.stdout.strip() != lasting.stdout.strip()
+    assert run_cli(settings, "keys", "rotate", key_id).returncode == 1  # an expired key cannot be rotated
+
+
+def test_audit_log_records_who_changed_what_and_brands_see_their_own(server, keys, admin):
+    with server.client(keys.brand_a) as brand_a:
+        registered = brand_a.post("/v1/references", files={"image": ("r.png", product_photo(1), "image/png")},
+                                  data={"label": "counterfeit"}).json()
+        brand_a.delete(f"/v1/references/{registered['id']}")
+    with server.client(keys.brand_b) as brand_b:
+        brand_b.post("/v1/references", files={"image": ("r.png", product_photo(2), "image/png")},
+                     data={"label": "authentic"})
+    admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True})
+    with server.client(keys.platform) as platform:
+        check = platform.post("/v1/check", files={"image": ("q.png", product_photo(2), "image/png")}, data={"brand": "globex"}).json()
+    with server.client(keys.brand_b) as brand_b:
+        assert brand_b.post(f"/v1/checks/{check['check_id']}/review", json={"label": "authentic"}).status_code == 201
+    rejected = admin.post("/v1/references", files={"image": ("x", b"junk", "image/png")}, data={"brand": "acme", "label": "authentic"})
+    assert rejected.status_code == 422
+
+    events = admin.get("/v1/audit").json()["items"]
+    actions = [(e["action"], e["brand"]) for e in events]
+    assert actions == [("check.review", "globex"), ("policy.update", "acme"), ("reference.register", "globex"),
+                       ("reference.delete", "acme"), ("reference.register", "acme")]
+    assert all(e["actor_key_id"] and e["request_id"] for e in events)
+    assert events[-1]["target"] == str(registered["id"]) and events[-1]["actor_role"] == "brand"
+    with server.client(keys.brand_a) as brand_a:
+        own = brand_a.get("/v1/audit").json()["items"]
+        assert {e["brand"] for e in own} == {"acme"} and len(own) == 3
+        assert brand_a.get("/v1/audit", params={"action": "reference.delete"}).json()["items"][0]["target"] == str(registered["id"])
+    page = admin.get("/v1/audit", params={"limit": 2}).json()
+    rest = admin.get("/v1/audit", params={"cursor": page["next_cursor"]}).json()["items"]
+    assert [e["id"] for e in page["items"] + rest] == [e["id"] for e in events]
+    with server.client(keys.platform) as platform:
+        assert platform.get("/v1/audit").status_code == 403
+
+
+def test_openapi_documents_every_answer(server):
+    with server.client() as client:
+        spec = client.get("/openapi.json").json()
+    assert spec["components"]["schemas"]["ErrorBody"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            success = [code for code in responses if code.startswith("2")]
+            assert success, (method, path)
+            for code in success:
+                content = responses[code].get("content", {})
+                assert content, f"{method} {path} {code} documents no body"
+            if path in ("/healthz", "/readyz"):
+                continue
+            for code in ("401", "403", "422", "429", "500"):
+                assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody"), (method, path, code)
+    image = spec["paths"]["/v1/references/{reference_id}/image"]["get"]["responses"]["200"]["content"]
+    assert list(image) == ["image/*"]
+    assert "413" in spec["paths"]["/v1/check"]["post"]["responses"]
+    assert "503" in spec["paths"]["/v1/check"]["post"]["responses"]
+    register_form = spec["components"]["schemas"]["RegisterForm"]
+    assert register_form["additionalProperties"] is False
