@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import Embedder
 from index.generations import Generation, Generations
-from index.models import ModelSpecError, ModelUnavailableError
+from index.models import ModelSpecError, ModelUnavailableError, parse_model_spec
 from index.vector_index import INDEX_TYPES, VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Embedding, Reference
@@ -55,6 +55,7 @@ class ReindexParams:
     ray_address: str | None = None
 
     def validate(self) -> "ReindexParams":
+        parse_model_spec(self.model)  # a malformed spec is refused now, not as a failed job later
         if self.index_type not in ("auto", *INDEX_TYPES):
             raise ValueError(f"index type {self.index_type!r} is not one of auto, {', '.join(INDEX_TYPES)} "
                              "(HNSW is not offered: FAISS HNSW cannot remove vectors, which a live index must)")
