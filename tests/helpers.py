@@ -1,12 +1,15 @@
 """Test images and a real uvicorn server running the real app on a real socket."""
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import uvicorn
@@ -54,11 +57,11 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
-def create_api_key(settings: Settings, role: Role, brand: str | None = None) -> str:
+def create_api_key(settings: Settings, role: Role, brand: str | None = None, expires_at: datetime | None = None) -> str:
     engine = make_engine(settings.resolved_database_url)
     try:
         with make_session_factory(engine)() as session:
-            return create_key(session, role, brand)[1]
+            return create_key(session, role, brand, expires_at=expires_at)[1]
     finally:
         engine.dispose()
 
@@ -98,3 +101,13 @@ class ThreadedServer:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[ThreadedServer]:
+    """A server with these settings for the length of a ``with`` block."""
+    server = ThreadedServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -5,27 +5,15 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from service.auth import create_key
 from service.db.models import Role
-from service.db.session import make_engine, make_session_factory
-from tests.helpers import ThreadedServer, make_settings, product_photo, resized_jpeg_copy
+from tests.helpers import create_api_key, make_settings, product_photo, resized_jpeg_copy, running
 from tests.test_cli import run_cli
-
-
-def _key(settings, role: Role, brand: str | None = None, expires_at: datetime | None = None) -> str:
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            return create_key(session, role, brand, expires_at=expires_at)[1]
-    finally:
-        engine.dispose()
 
 
 def test_rate_limits_answer_429_with_retry_after_per_key(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", rate_limit_brand=1, rate_limit_burst_seconds=3)
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    try:
+    with running(settings) as server:
         with server.client(keys.brand_a) as brand_a:
             statuses = [brand_a.get("/v1/references").status_code for _ in range(5)]
             assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:], statuses
@@ -37,13 +25,11 @@ def test_rate_limits_answer_429_with_retry_after_per_key(tmp_path, keys_for):
         with server.client(keys.admin) as admin:
             metrics = admin.get("/metrics").text
         assert re.search(r'counterfeit_rate_limited_total\{role="brand"\} [2-9]', metrics), metrics[-2000:]
-    finally:
-        server.stop()
 
 
 def test_expired_keys_are_refused(server, settings):
-    expired = _key(settings, Role.platform, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    later = _key(settings, Role.platform, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
+    expired = create_api_key(settings, Role.platform, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    later = create_api_key(settings, Role.platform, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
     with server.client(expired) as client:
         response = client.get("/v1/info")
         assert response.status_code == 401 and "expired" in response.json()["error"]["message"]

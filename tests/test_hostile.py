@@ -14,7 +14,7 @@ from sqlalchemy import update
 from index.images import DecodeBudget, DecodeBusy, decode_image
 from service.db.models import Reference
 from service.db.session import make_engine, make_session_factory
-from tests.helpers import ThreadedServer, make_settings, png_bytes, product_photo
+from tests.helpers import make_settings, png_bytes, product_photo, running
 from tests.test_bad_input import _state
 
 MB = 1 << 20
@@ -98,8 +98,7 @@ def test_image_download_has_the_sniffed_type_and_nosniff(admin):
 def test_metrics_need_a_token_or_an_admin_key(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", metrics_token="scrape-secret")
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    try:
+    with running(settings) as server:
         expected = {None: 401, "wrong": 401, keys.brand_a: 403, keys.platform: 403, keys.admin: 200, "scrape-secret": 200}
         for key, status in expected.items():
             with server.client(key) as client:
@@ -108,8 +107,6 @@ def test_metrics_need_a_token_or_an_admin_key(tmp_path, keys_for):
         with server.client("scrape-secret") as client:
             text = client.get("/metrics").text
         assert "counterfeit_http_requests_total" in text and "acme" not in text  # no tenant labels
-    finally:
-        server.stop()
 
 
 def _chunks(total: int, size: int = MB, pause: float = 0.0):
@@ -137,8 +134,7 @@ def test_chunked_upload_is_stopped_at_the_limit(server, keys, admin):
 def test_slow_uploads_time_out(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", body_idle_timeout_seconds=0.5)
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    try:
+    with running(settings) as server:
         headers = {"Content-Type": "multipart/form-data; boundary=xyz"}
         started = time.monotonic()
         with server.client(keys.platform) as client:
@@ -148,15 +144,12 @@ def test_slow_uploads_time_out(tmp_path, keys_for):
             except httpx.HTTPError:
                 pass  # the server may close the connection while the client is still sending
         assert time.monotonic() - started < 10
-    finally:
-        server.stop()
 
 
 def test_full_admission_answers_503_before_reading_the_body(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", max_inflight_checks=1, body_idle_timeout_seconds=30)
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    try:
+    with running(settings) as server:
         headers = {"Content-Type": "multipart/form-data; boundary=xyz", "Authorization": f"Bearer {keys.platform}"}
         slow = threading.Thread(target=lambda: httpx.post(server.url + "/v1/check", headers=headers, timeout=30,
                                                            content=_chunks(6 * 1024, size=1024, pause=0.5)))
@@ -173,8 +166,6 @@ def test_full_admission_answers_503_before_reading_the_body(tmp_path, keys_for):
             assert client.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}).status_code == 200
         with server.client(keys.admin) as admin:
             assert "counterfeit_admission_rejected_total 1.0" in admin.get("/metrics").text
-    finally:
-        server.stop()
 
 
 def _one_bit_bomb(side: int = 7071) -> bytes:
@@ -206,13 +197,10 @@ def test_decode_budget_makes_excess_wait_then_gives_up():
 def test_an_image_over_the_whole_decode_budget_is_413(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", decode_memory_mb=64)
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    try:
+    with running(settings) as server:
         with server.client(keys.platform) as client:
             response = client.post("/v1/check", files={"image": ("b.png", _one_bit_bomb(), "image/png")})
         assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_pixels"
-    finally:
-        server.stop()
 
 
 def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
@@ -263,12 +251,9 @@ def test_cors_is_off_by_default_and_configurable(server, tmp_path, keys_for):
         assert "access-control-allow-origin" not in client.options("/v1/references", headers=preflight).headers
     settings = make_settings(tmp_path / "cors", cors_allow_origins=["https://brand.example"])
     keys_for(settings)
-    cors = ThreadedServer(settings).start()
-    try:
+    with running(settings) as cors:
         with cors.client() as client:
             response = client.options("/v1/references", headers=preflight)
             assert response.headers["access-control-allow-origin"] == "https://brand.example"
             other = client.options("/v1/references", headers={**preflight, "Origin": "https://evil.example"})
             assert "access-control-allow-origin" not in other.headers
-    finally:
-        cors.stop()
