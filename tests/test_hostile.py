@@ -257,3 +257,43 @@ def test_cors_is_off_by_default_and_configurable(server, tmp_path, keys_for):
             assert response.headers["access-control-allow-origin"] == "https://brand.example"
             other = client.options("/v1/references", headers={**preflight, "Origin": "https://evil.example"})
             assert "access-control-allow-origin" not in other.headers
+
+
+def _rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def test_concurrent_decompression_bombs_stay_within_the_memory_budget(server, keys):
+    """Four 6 KB PNGs that decode to 50 MP each cost +6.9 GB before the budget; now the whole
+    (server-in-this-process) RSS may rise at most 1 GB, and falls back afterwards."""
+    bomb = _one_bit_bomb()
+    with server.client(keys.platform) as client:
+        client.post("/v1/check", files={"image": ("w.png", product_photo(1), "image/png")})  # warm up
+    baseline, peak, done = _rss_mb(), 0.0, threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_mb())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+
+    def check(_):
+        with server.client(keys.platform) as client:
+            return client.post("/v1/check", files={"image": ("b.png", bomb, "image/png")}).status_code
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(check, range(4)))
+    done.set()
+    sampler.join()
+    assert statuses == [200] * 4
+    assert peak - baseline < 1024, f"RSS rose {peak - baseline:.0f} MB"
+    time.sleep(0.5)
+    assert _rss_mb() - baseline < 150, f"RSS stayed {_rss_mb() - baseline:.0f} MB above the baseline"
