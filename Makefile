@@ -15,5 +15,13 @@ install:
 serve: install
 	COUNTERFEIT_MODEL=$(MODEL) COUNTERFEIT_MIN_MATCH_SIMILARITY=$(MIN_MATCH) $(PYTHON) -m service serve
 
+# The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when
+# Debian's postgresql package is installed; without it the second pass is skipped, and says so.
 test: install
 	$(PYTHON) -m pytest -q
+	@if url=$$(scripts/postgres.sh); then \
+	  echo "== The suite again, on PostgreSQL ($$url)"; \
+	  COUNTERFEIT_TEST_POSTGRES_URL=$$url COUNTERFEIT_FUZZ_SECONDS=20 $(PYTHON) -m pytest -q -p no:cacheprovider; \
+	else \
+	  echo "== SKIPPED the PostgreSQL pass: no PostgreSQL server installed (apt-get install postgresql)"; \
+	fi

@@ -3,7 +3,22 @@ from __future__ import annotations
 import pytest
 
 from service.db.models import Role
-from tests.helpers import Keys, ThreadedServer, create_api_key, make_settings
+from tests.helpers import (
+    POSTGRES_URL,
+    Keys,
+    ThreadedServer,
+    create_api_key,
+    drop_test_databases,
+    make_settings,
+)
+
+
+def pytest_report_header(config):
+    return f"database: {'PostgreSQL (' + POSTGRES_URL + ')' if POSTGRES_URL else 'SQLite'}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    drop_test_databases()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
 import threading
 import time
@@ -52,9 +53,68 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Set by `make test` for its second pass: every test then runs on a fresh PostgreSQL database.
+POSTGRES_URL = os.environ.get("COUNTERFEIT_TEST_POSTGRES_URL")
+CREATED_DATABASES: list[str] = []
+
+
+def test_database_url(data_dir: Path) -> str | None:
+    """A fresh PostgreSQL database for this data directory (same directory, same database); None on SQLite."""
+    if not POSTGRES_URL:
+        return None
+    import hashlib
+
+    from sqlalchemy import create_engine, text
+
+    name = "t_" + hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:20]
+    if name not in CREATED_DATABASES:
+        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        CREATED_DATABASES.append(name)
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_test_databases() -> None:
+    if not POSTGRES_URL or not CREATED_DATABASES:
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for name in CREATED_DATABASES:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    values = {"data_dir": data_dir, "model": TEST_MODEL, "change_poll_seconds": 0.2, "torch_threads": 1, **overrides}
+    values = {"data_dir": data_dir, "model": TEST_MODEL, "change_poll_seconds": 0.2, "torch_threads": 1,
+              "database_url": test_database_url(data_dir), **overrides}
     return Settings(**values)
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a `counterfeit` subprocess needs to work on these settings' data."""
+    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
+           "COUNTERFEIT_TORCH_THREADS": "1", **extra}
+    if settings.database_url:
+        env["COUNTERFEIT_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def sql(settings: Settings, statement: str, **params) -> list[tuple]:
+    """Run one SQL statement on the settings' database (SQLite or PostgreSQL) and return its rows."""
+    from sqlalchemy import text
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def create_api_key(settings: Settings, role: Role, brand: str | None = None, expires_at: datetime | None = None) -> str:

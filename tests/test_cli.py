@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import subprocess
 import sys
 import time
 
-from tests.helpers import ThreadedServer, product_photo, resized_jpeg_copy
+from tests.helpers import ThreadedServer, cli_env, product_photo, resized_jpeg_copy, sql
 
 
 def run_cli(settings, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
-           "COUNTERFEIT_TORCH_THREADS": "1", **(extra_env or {})}
+    env = cli_env(settings, **(extra_env or {}))
     return subprocess.run([sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -26,9 +23,7 @@ def test_keys_create_prints_only_the_key_and_stores_only_its_hash(settings):
     listed = run_cli(settings, "keys", "list")
     key_id = listed.stdout.split("\t")[0]
     assert "acme" in listed.stdout and token not in listed.stdout
-    database = sqlite3.connect(settings.data_dir / "counterfeit.db")
-    assert token not in str(database.execute("SELECT * FROM api_keys").fetchall())
-    database.close()
+    assert token not in str(sql(settings, "SELECT * FROM api_keys"))
     assert run_cli(settings, "keys", "revoke", key_id).returncode == 0
     assert "revoked" in run_cli(settings, "keys", "list").stdout
     bad = run_cli(settings, "keys", "create", "--role", "brand")

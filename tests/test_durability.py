@@ -1,7 +1,6 @@
 """Nothing acknowledged is lost: across clean restarts and across kill -9."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import time
 import httpx
 
 from service.db.models import Role
-from tests.helpers import ThreadedServer, create_api_key, free_port, product_photo
+from tests.helpers import ThreadedServer, cli_env, create_api_key, free_port, product_photo
 
 
 def _register(client, seed: int, brand: str = "acme", label: str = "counterfeit") -> httpx.Response:
@@ -48,8 +47,7 @@ def test_references_survive_restart_and_changes_while_down(settings, keys):
 
 
 def _start_process(settings, port: int) -> subprocess.Popen:
-    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
-           "COUNTERFEIT_TORCH_THREADS": "1"}
+    env = cli_env(settings)
     process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

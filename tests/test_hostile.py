@@ -57,6 +57,8 @@ def test_metadata_at_the_limits_is_accepted(admin):
 
 def test_a_stored_non_finite_number_never_breaks_a_listing(server, admin, keys):
     """Rows written before validation existed (or by hand) still render: non-finite numbers as null."""
+    if server.settings.database_url:
+        pytest.skip("PostgreSQL's json type refuses NaN, so such a row cannot exist there")
     reference_id = _register(admin, 4).json()["id"]
     engine = make_engine(server.settings.resolved_database_url)
     with make_session_factory(engine)() as session:

@@ -1,8 +1,6 @@
 """The Ray engine (a local Ray instance, as CI runs it) embeds exactly like the local engine."""
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,7 @@ from service.jobs import JobStore
 from service.registry import NewReference
 from service.reindex import Reindexer, ReindexParams, params_dict
 from service.runtime import Runtime
-from tests.helpers import make_settings, product_photo
+from tests.helpers import make_settings, product_photo, sql
 
 ray = pytest.importorskip("ray", reason="the Ray engine is an optional extra: pip install -e '.[ray]'")
 OTHER_MODEL = "open_clip:tiny-random-b"
@@ -29,11 +27,8 @@ def _reindex(tmp_path, name: str, engine: str) -> dict[str, np.ndarray]:
     Reindexer(settings, runtime.sessions, runtime.blobs, jobs).run(job.id, params)
     finished = jobs.get(job.id)
     assert finished.state == "succeeded", finished.error
-    connection = sqlite3.connect(settings.data_dir / "counterfeit.db")
-    rows = connection.execute(
-        "SELECT r.sha256, e.vector FROM embeddings e JOIN reference_images r ON r.id = e.reference_id "
-        "WHERE e.fingerprint = ?", (finished.result["fingerprint"],)).fetchall()
-    connection.close()
+    rows = sql(settings, "SELECT r.sha256, e.vector FROM embeddings e JOIN reference_images r ON r.id = e.reference_id "
+                         "WHERE e.fingerprint = :f", f=finished.result["fingerprint"])
     return {sha: np.frombuffer(vector, dtype=np.float32) for sha, vector in rows}
 
 

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,7 +17,15 @@ from index.images import decode_image
 from index.models import load_embedder
 from index.synthetic import synthetic_image
 from service.db.models import Role
-from tests.helpers import ThreadedServer, create_api_key, make_settings, png_bytes, product_photo
+from tests.helpers import (
+    ThreadedServer,
+    cli_env,
+    create_api_key,
+    make_settings,
+    png_bytes,
+    product_photo,
+    sql,
+)
 from tests.test_cli import run_cli
 
 OTHER_MODEL = "open_clip:tiny-random-b"
@@ -162,13 +168,9 @@ def test_cancelled_job_swaps_nothing(slow_reindex_server):
         assert admin.post("/v1/reindex", json={"model": OTHER_MODEL}).status_code == 202  # not blocked any more
 
 
-def _job_progress(database) -> int:
-    connection = sqlite3.connect(database)
-    try:
-        row = connection.execute("SELECT done FROM jobs ORDER BY created_at DESC LIMIT 1").fetchone()
-        return row[0] if row else 0
-    finally:
-        connection.close()
+def _job_progress(settings) -> int:
+    rows = sql(settings, "SELECT done FROM jobs ORDER BY created_at DESC LIMIT 1")
+    return rows[0][0] if rows else 0
 
 
 def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
@@ -179,12 +181,11 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
         ids = [_register(admin, seed) for seed in range(30)]
     server.stop()
 
-    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_REINDEX_SHARD_SIZE": "2",
-           "COUNTERFEIT_DECODE_THREADS": "1", "COUNTERFEIT_TORCH_THREADS": "1"}
+    env = cli_env(settings, COUNTERFEIT_REINDEX_SHARD_SIZE="2", COUNTERFEIT_DECODE_THREADS="1")
     command = [sys.executable, "-m", "service", "reindex", "--model", OTHER_MODEL]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _job_progress(settings.data_dir / "counterfeit.db") < 6 and time.monotonic() < deadline:
+    while _job_progress(settings) < 6 and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
@@ -194,12 +195,8 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
-    connection = sqlite3.connect(settings.data_dir / "counterfeit.db")
-    embedded_second_time, total = connection.execute(
-        "SELECT embedded, total FROM jobs WHERE state = 'succeeded'").fetchone()
-    stored = dict(connection.execute("SELECT reference_id, vector FROM embeddings WHERE fingerprint = ?",
-                                     (result["fingerprint"],)).fetchall())
-    connection.close()
+    [(embedded_second_time, total)] = sql(settings, "SELECT embedded, total FROM jobs WHERE state = 'succeeded'")
+    stored = dict(sql(settings, "SELECT reference_id, vector FROM embeddings WHERE fingerprint = :f", f=result["fingerprint"]))
     assert total == 30 and 0 < embedded_second_time < 30
     assert result["size"] == 30 and Generations(settings.index_dir).current().number == result["generation"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 from tests.helpers import product_photo, resized_jpeg_copy
 
@@ -104,8 +105,7 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
 
 
 def test_kept_check_images_expire_but_reference_bytes_stay(server, keys, admin, settings):
-    import sqlite3
-
+    from tests.helpers import sql
     from tests.test_cli import run_cli
 
     admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True})
@@ -114,13 +114,10 @@ def test_kept_check_images_expire_but_reference_bytes_stay(server, keys, admin, 
         kept = _check(platform, product_photo(7), brand="acme")  # only a check uses these bytes
         shared = _check(platform, product_photo(4), brand="acme")  # a reference has the same bytes
     path = lambda digest: settings.blob_dir / digest[:2] / digest[2:4] / digest  # noqa: E731
-    database = sqlite3.connect(settings.data_dir / "counterfeit.db")
-    digests = dict(database.execute("SELECT id, image_sha256 FROM checks").fetchall())
+    digests = dict(sql(settings, "SELECT id, image_sha256 FROM checks"))
     assert path(digests[kept["check_id"]]).exists() and path(digests[shared["check_id"]]).exists()
     assert run_cli(settings, "gc").returncode == 0 and path(digests[kept["check_id"]]).exists()  # not old yet
-    database.execute("UPDATE checks SET created_at = '2020-01-01 00:00:00.000000'")
-    database.commit()
-    database.close()
+    sql(settings, "UPDATE checks SET created_at = :old", old=datetime(2020, 1, 1, tzinfo=timezone.utc))
     result = run_cli(settings, "gc", "--older-than-days", "30")
     assert result.returncode == 0 and "Removed 1 check images" in result.stderr
     assert not path(digests[kept["check_id"]]).exists() and path(digests[shared["check_id"]]).exists()
