@@ -12,7 +12,9 @@ MIN_MATCH ?= 0.6
 install:
 	PYTHON=$(PYTHON) EXTRAS=test,offline-model scripts/install.sh
 
+# `db upgrade` first: a data directory from an earlier release is upgraded in place (a no-op otherwise).
 serve: install
+	$(PYTHON) -m service db upgrade
 	COUNTERFEIT_MODEL=$(MODEL) COUNTERFEIT_MIN_MATCH_SIMILARITY=$(MIN_MATCH) $(PYTHON) -m service serve
 
 # The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when

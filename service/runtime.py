@@ -15,7 +15,7 @@ from service.auth import ensure_key
 from service.blobs import BlobStore
 from service.checker import Checker
 from service.db.models import ApiKey, Role
-from service.db.session import make_engine, make_session_factory
+from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.memory import return_large_allocations_to_os
@@ -33,7 +33,7 @@ from training.scoring import MarginScorer, Scorer, Thresholds
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
-STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch)
+STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch, SchemaMismatch)
 SWAP_RETRY_SECONDS = 60
 
 

@@ -1,40 +1,73 @@
-"""Schema migrations: a release-1 database is adopted and upgraded in place; the migrated schema is
-exactly what the models declare (a model change without a migration fails here)."""
+"""Schema migrations: a new database is created at the newest revision; a release-1 database (or any
+older revision) is refused until `counterfeit db upgrade`, which upgrades it in place; a database from
+a newer release is refused; the migrated schema is exactly what the models declare."""
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from service.db.models import Base
-from service.db.session import make_engine
+from service.db.session import SchemaMismatch, head_revision, make_engine, migrate
+from tests.helpers import make_settings
+from tests.test_cli import run_cli
 
 RELEASE_1_API_KEYS = """CREATE TABLE api_keys (id VARCHAR(40) NOT NULL, key_hash VARCHAR(64) NOT NULL,
     role VARCHAR(16) NOT NULL, brand VARCHAR(64), name VARCHAR(200), created_at DATETIME NOT NULL,
     revoked_at DATETIME, PRIMARY KEY (id), UNIQUE (key_hash))"""
 
 
-def test_a_release_1_database_is_upgraded_in_place(tmp_path):
-    path = tmp_path / "counterfeit.db"
+def _release_1_database(path) -> None:
+    """What release 1 (create_all, no migrations) left on disk: its tables, no version table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     legacy = sqlite3.connect(path)
-    legacy.execute("CREATE TABLE reference_images (id INTEGER PRIMARY KEY)")  # release 1 made its tables with create_all
+    legacy.execute("CREATE TABLE reference_images (id INTEGER PRIMARY KEY)")
     legacy.execute(RELEASE_1_API_KEYS)
     legacy.execute("INSERT INTO api_keys VALUES ('key_1', 'abc', 'admin', NULL, 'ops', '2026-01-01 00:00:00', NULL)")
     legacy.commit()
     legacy.close()
-    engine = make_engine(f"sqlite:///{path}")
+
+
+def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place(tmp_path):
+    settings = make_settings(tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'counterfeit.db'}")
+    _release_1_database(tmp_path / "data" / "counterfeit.db")
+    with pytest.raises(SchemaMismatch, match="counterfeit db upgrade"):
+        make_engine(settings.resolved_database_url)
+    refused = run_cli(settings, "keys", "list")
+    assert refused.returncode == 2 and "counterfeit db upgrade" in refused.stderr and "Traceback" not in refused.stderr
+    current = run_cli(settings, "db", "current")
+    assert current.returncode == 1 and "database: 0001" in current.stdout
+    upgraded = run_cli(settings, "db", "upgrade")
+    assert upgraded.returncode == 0 and f"from 0001 to {head_revision()}" in upgraded.stderr
+    assert run_cli(settings, "db", "current").returncode == 0
+    assert "already" in run_cli(settings, "db", "upgrade").stderr
+    engine = make_engine(settings.resolved_database_url)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert connection.execute(text("SELECT id, name, expires_at FROM api_keys")).all() == [("key_1", "ops", None)]
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar() == 0
     engine.dispose()
+    assert "key_1" in run_cli(settings, "keys", "list").stdout
 
 
-def test_migrations_build_exactly_the_models_schema(tmp_path):
-    make_engine(f"sqlite:///{tmp_path / 'fresh.db'}").dispose()
-    engine = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+def test_a_database_from_a_newer_release_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    engine = make_engine(url, check_schema=False)
+    migrate(engine)
+    engine.dispose()
+    raw = create_engine(url)
+    with raw.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    raw.dispose()
+    with pytest.raises(SchemaMismatch, match="newer counterfeit-check"):
+        make_engine(url)
+
+
+def test_migrations_build_exactly_the_models_schema(settings):
+    make_engine(settings.resolved_database_url).dispose()  # SQLite, or PostgreSQL on make test's second pass
+    engine = create_engine(settings.resolved_database_url)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     engine.dispose()

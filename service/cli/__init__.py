@@ -29,9 +29,12 @@ def _setup_logging(level: str) -> None:
 
 
 def _sessions():
-    from service.db.session import make_engine, make_session_factory
+    from service.db.session import SchemaMismatch, make_engine, make_session_factory
 
-    return make_session_factory(make_engine(_settings().resolved_database_url))
+    try:
+        return make_session_factory(make_engine(_settings().resolved_database_url))
+    except SchemaMismatch as exc:
+        raise _fail(exc)
 
 
 def _start_runtime(settings: Settings, persist_snapshots: bool = True):
@@ -56,4 +59,4 @@ def _load_model_or_exit(spec: str | None):
 
 
 # Register the command groups (each module adds its commands to ``app``).
-from service.cli import index, keys, maintenance, models, references, serve, training  # noqa: E402,F401
+from service.cli import db, index, keys, maintenance, models, references, serve, training  # noqa: E402,F401
