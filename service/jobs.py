@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.audit import audit_event
@@ -66,7 +67,12 @@ class JobStore:
                       owner=_owner())
             session.add(job)
             session.add(audit_event(actor, f"job.{kind}", None, job.id, **params))
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another replica created one between our look and our insert
+                session.rollback()
+                raise ApiError(409, "job_running", f"Another {kind} job was started at the same moment; "
+                               "wait for it or cancel it.") from None
             return job
 
     def update(self, job_id: str, **fields: Any) -> None:

@@ -98,7 +98,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a `counterfeit` subprocess needs to work on these settings' data."""
     env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
-           "COUNTERFEIT_TORCH_THREADS": "1", **extra}
+           "COUNTERFEIT_TORCH_THREADS": "1", "COUNTERFEIT_CHANGE_POLL_SECONDS": str(settings.change_poll_seconds), **extra}
     if settings.database_url:
         env["COUNTERFEIT_DATABASE_URL"] = settings.database_url
     return env

@@ -1,9 +1,8 @@
 """Schema migrations: a new database is created at the newest revision; a release-1 database (or any
 older revision) is refused until `counterfeit db upgrade`, which upgrades it in place; a database from
-a newer release is refused; the migrated schema is exactly what the models declare."""
+a newer release is refused; the migrated schema is exactly what the models declare. On SQLite and,
+in make test's second pass, on PostgreSQL."""
 from __future__ import annotations
-
-import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,28 +11,28 @@ from sqlalchemy import create_engine, text
 
 from service.db.models import Base
 from service.db.session import SchemaMismatch, head_revision, make_engine, migrate
-from tests.helpers import make_settings
 from tests.test_cli import run_cli
 
-RELEASE_1_API_KEYS = """CREATE TABLE api_keys (id VARCHAR(40) NOT NULL, key_hash VARCHAR(64) NOT NULL,
-    role VARCHAR(16) NOT NULL, brand VARCHAR(64), name VARCHAR(200), created_at DATETIME NOT NULL,
-    revoked_at DATETIME, PRIMARY KEY (id), UNIQUE (key_hash))"""
+
+def _release_1_database(url: str) -> None:
+    """What release 1 (create_all, before migrations) left: revision 0001's tables, no version table, a key."""
+    from alembic import command
+
+    from service.db.session import _config
+
+    engine = make_engine(url, check_schema=False)
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(text("INSERT INTO api_keys (id, key_hash, role, name, created_at) "
+                                "VALUES ('key_1', 'abc', 'admin', 'ops', '2026-01-01 00:00:00')"))
+    engine.dispose()
 
 
-def _release_1_database(path) -> None:
-    """What release 1 (create_all, no migrations) left on disk: its tables, no version table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    legacy = sqlite3.connect(path)
-    legacy.execute("CREATE TABLE reference_images (id INTEGER PRIMARY KEY)")
-    legacy.execute(RELEASE_1_API_KEYS)
-    legacy.execute("INSERT INTO api_keys VALUES ('key_1', 'abc', 'admin', NULL, 'ops', '2026-01-01 00:00:00', NULL)")
-    legacy.commit()
-    legacy.close()
-
-
-def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place(tmp_path):
-    settings = make_settings(tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'data' / 'counterfeit.db'}")
-    _release_1_database(tmp_path / "data" / "counterfeit.db")
+def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place(settings):
+    _release_1_database(settings.resolved_database_url)
     with pytest.raises(SchemaMismatch, match="counterfeit db upgrade"):
         make_engine(settings.resolved_database_url)
     refused = run_cli(settings, "keys", "list")
@@ -41,7 +40,7 @@ def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place
     current = run_cli(settings, "db", "current")
     assert current.returncode == 1 and "database: 0001" in current.stdout
     upgraded = run_cli(settings, "db", "upgrade")
-    assert upgraded.returncode == 0 and f"from 0001 to {head_revision()}" in upgraded.stderr
+    assert upgraded.returncode == 0 and f"from 0001 to {head_revision()}" in upgraded.stderr, upgraded.stderr
     assert run_cli(settings, "db", "current").returncode == 0
     assert "already" in run_cli(settings, "db", "upgrade").stderr
     engine = make_engine(settings.resolved_database_url)

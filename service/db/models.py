@@ -140,6 +140,12 @@ class Job(Base):
     """A batch job (reindex). Progress is written as it goes, so any process can report on it."""
 
     __tablename__ = "jobs"
+    __table_args__ = (
+        # At most one live job of a kind in the whole cluster: two replicas asked at the same moment
+        # cannot both insert one (the second insert fails and is answered 409).
+        Index("uq_one_live_job_per_kind", "kind", unique=True,
+              sqlite_where=text("state IN ('queued', 'running')"), postgresql_where=text("state IN ('queued', 'running')")),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -1,0 +1,107 @@
+"""Several `counterfeit serve` processes on one database and one data directory (blobs, index
+generations): what one replica writes, the others serve within the poll interval; a reindex is one
+job cluster-wide and every replica moves to the new generation without a restart.
+
+Runs on SQLite (WAL, one file shared by the processes) and, in make test's second pass, on PostgreSQL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from service.db.models import Role
+from tests.helpers import create_api_key, free_port, make_settings, product_photo
+from tests.test_durability import _start_process
+
+OTHER_MODEL = "open_clip:tiny-random-b"
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    settings = make_settings(tmp_path / "data", change_poll_seconds=0.2)
+    admin_key = create_api_key(settings, Role.admin)
+    platform_key = create_api_key(settings, Role.platform)
+    ports = [free_port(), free_port()]
+    processes = [_start_process(settings, port) for port in ports]
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports]
+    yield settings, clients, {"Authorization": f"Bearer {admin_key}"}, {"Authorization": f"Bearer {platform_key}"}
+    for client in clients:
+        client.close()
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _top(client, platform, seed):
+    evidence = client.post("/v1/check", headers=platform,
+                           files={"image": ("q.png", product_photo(seed), "image/png")}).json()["evidence"]
+    return evidence[0]["reference_id"] if evidence else None
+
+
+@pytest.mark.slow
+def test_writes_on_one_replica_are_served_by_the_other(replicas):
+    _settings, (a, b), admin, platform = replicas
+    delays = []
+    for seed in range(50):
+        registered = a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
+                            files={"image": ("r.png", product_photo(seed), "image/png")})
+        assert registered.status_code == 201, registered.text
+        acknowledged, reference_id = time.monotonic(), registered.json()["id"]
+        while _top(b, platform, seed) != reference_id:
+            assert time.monotonic() - acknowledged < 10, f"replica B never served reference {reference_id}"
+            time.sleep(0.02)
+        delays.append(time.monotonic() - acknowledged)
+    p50, p99 = np.percentile(delays, 50), np.percentile(delays, 99)
+    print(f"replica propagation over {len(delays)} registrations: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    if os.environ.get("COUNTERFEIT_REPORT_DIR"):
+        with open(os.path.join(os.environ["COUNTERFEIT_REPORT_DIR"], "replicas.json"), "w") as out:
+            json.dump({"registrations": len(delays), "p50_ms": p50 * 1000, "p99_ms": p99 * 1000}, out)
+    assert p99 < 3.0
+
+    deleted_id = a.get("/v1/references", headers=admin, params={"limit": 1}).json()["items"][0]["id"]
+    assert b.delete(f"/v1/references/{deleted_id}", headers=admin).status_code == 200
+    deadline = time.monotonic() + 5
+    while _top(a, platform, 0) == deleted_id:
+        assert time.monotonic() < deadline, "replica A still serves a reference deleted on B"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_reindex_is_one_job_cluster_wide_and_every_replica_moves_to_it(replicas):
+    _settings, (a, b), admin, platform = replicas
+    for seed in range(6):
+        a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
+               files={"image": ("r.png", product_photo(seed), "image/png")})
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(2)
+
+    def ask(client):
+        start.wait()
+        answers.append(client.post("/v1/reindex", headers=admin, json={"model": OTHER_MODEL}))
+
+    threads = [threading.Thread(target=ask, args=(client,)) for client in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [202, 409], [answer.text for answer in answers]
+    job_id = next(answer.json()["job_id"] for answer in answers if answer.status_code == 202)
+    deadline = time.monotonic() + 120
+    while (job := a.get(f"/v1/jobs/{job_id}", headers=admin).json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert job["state"] == "succeeded", job
+    for client in (a, b):  # both follow CURRENT and load the new model, without a restart
+        deadline = time.monotonic() + 20
+        while client.get("/v1/info", headers=admin).json()["model"]["spec"] != OTHER_MODEL:
+            assert time.monotonic() < deadline, "a replica kept serving the old generation"
+            time.sleep(0.2)
+        assert client.get("/v1/info", headers=admin).json()["index"]["size"] == 6
+    assert _top(b, platform, 3) is not None
