@@ -1,0 +1,54 @@
+"""The deployment files cannot be started here (no Docker engine): check what can be checked — they
+parse, name the services, volumes and files they rely on, and agree with each other and the code."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
+    compose = _compose()
+    services = compose["services"]
+    assert set(services) == {"db", "migrate", "api-1", "api-2", "lb"}
+    assert services["db"]["image"].startswith("postgres:")
+    assert services["migrate"]["command"] == ["counterfeit", "db", "upgrade"]
+    for name in ("api-1", "api-2"):
+        replica = services[name]
+        assert replica["command"] == ["counterfeit", "serve"] and replica["build"] == "."
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert replica["environment"]["COUNTERFEIT_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert "@db:5432/" in replica["environment"]["COUNTERFEIT_DATABASE_URL"]
+        assert replica["volumes"] == ["counterfeit-data:/data"]  # one blob store and index for all replicas
+    assert services["api-1"]["environment"] == services["api-2"]["environment"] == services["migrate"]["environment"]
+    assert set(compose["volumes"]) == {"postgres-data", "counterfeit-data"}
+    assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    for key in services["api-1"]["environment"]:
+        assert key.removeprefix("COUNTERFEIT_").lower() in Settings.model_fields, f"{key} is not a setting"
+
+
+def test_the_load_balancer_config_exists_and_names_every_replica():
+    lb = _compose()["services"]["lb"]
+    source = lb["volumes"][0].split(":")[0]
+    config = (ROOT / source).read_text()
+    upstreams = set(re.findall(r"server\s+([\w-]+):8000", config))
+    assert upstreams == {"api-1", "api-2"}
+    assert set(lb["depends_on"]) == upstreams
+    assert "X-Request-ID $request_id" in config and "client_header_timeout" in config
+    assert re.search(r"^\s*EXPOSE 8000", (ROOT / "Dockerfile").read_text(), re.M)
+
+
+def test_the_dockerfile_copies_what_exists():
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
