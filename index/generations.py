@@ -7,12 +7,11 @@ either the old or the new generation, never a mix.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.vector_index import fsync_directory
+from index.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -66,18 +65,8 @@ class Generations:
         number = existing[-1].number + 1 if existing else 1
         generation = Generation(number, self.generations_dir / str(number))
         generation.path.mkdir(parents=True, exist_ok=False)
-        _write_atomic(generation.fingerprint_path, json.dumps(model_info, indent=2, sort_keys=True))
+        write_atomic(generation.fingerprint_path, json.dumps(model_info, indent=2, sort_keys=True))
         return generation
 
     def activate(self, generation: Generation) -> None:
-        _write_atomic(self.pointer, f"{generation.number}\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_directory(path.parent)
+        write_atomic(self.pointer, f"{generation.number}\n")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+
+from index.atomic import atomic_writer
 
 INDEX_TYPES = ("flat", "ivf", "ivf-pq")
 
@@ -147,17 +147,13 @@ class VectorIndex:
             return self._index.search(queries, k, params=params)
 
     def save(self, path: Path, metadata: dict[str, Any]) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             blob = faiss.serialize_index(self._index)
             ids = np.fromiter(self._brand_of.keys(), dtype=np.int64, count=len(self._brand_of))
             brand_names = sorted(self._ids_by_brand)
             codes = {name: i for i, name in enumerate(brand_names)}
             brand_codes = np.fromiter((codes[b] for b in self._brand_of.values()), dtype=np.int32, count=len(ids))
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        tmp = Path(tmp_name)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_writer(Path(path)) as handle:
             np.savez(
                 handle,
                 index=blob,
@@ -167,10 +163,6 @@ class VectorIndex:
                 metadata=np.array(json.dumps(metadata)),
                 nprobe=np.array(self.nprobe),
             )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> tuple["VectorIndex", dict[str, Any]]:
@@ -188,10 +180,3 @@ class VectorIndex:
         return self, metadata
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

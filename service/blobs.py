@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
-from index.vector_index import fsync_directory
+from index.atomic import write_atomic
 
 
 def sha256_hex(data: bytes) -> str:
@@ -26,20 +24,7 @@ class BlobStore:
         path = self.path_for(digest)
         if path.exists():
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        if durable:
-            fsync_directory(path.parent)
+        write_atomic(path, data, durable)
         return digest
 
     def get(self, digest: str) -> bytes:

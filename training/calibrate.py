@@ -8,8 +8,6 @@ decision thresholds chosen for a target precision, and fit statistics.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from index.atomic import atomic_writer
 from training.features import FEATURE_NAMES
 from training.metrics import expected_calibration_error
 from training.scoring import CalibratedScorer, Thresholds
@@ -40,14 +39,8 @@ class CalibrationArtefact:
         return CalibratedScorer(self.version, self.coefficients, self.intercept)
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-")
-        with os.fdopen(fd, "w") as handle:
+        with atomic_writer(Path(path), "w") as handle:
             json.dump(asdict(self), handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, model_fingerprint: str) -> "CalibrationArtefact":

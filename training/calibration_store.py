@@ -1,9 +1,9 @@
 """Where calibration artefacts live: ``<dir>/<version>.json`` plus an ``ACTIVE`` pointer file."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from index.atomic import write_atomic
 from training.calibrate import CalibrationArtefact
 
 
@@ -15,9 +15,7 @@ class CalibrationStore:
     def save_and_activate(self, artefact: CalibrationArtefact) -> Path:
         path = self.directory / f"{artefact.version}.json"
         artefact.save(path)
-        tmp = self.pointer.with_name("ACTIVE.tmp")
-        tmp.write_text(path.name + "\n")
-        os.replace(tmp, self.pointer)
+        write_atomic(self.pointer, path.name + "\n")
         return path
 
     def active_path(self) -> Path | None:
