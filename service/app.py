@@ -35,6 +35,7 @@ async def _tail_change_log(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(runtime.settings.change_poll_seconds)
         try:
+            await run_in_threadpool(runtime.maintain)
             await run_in_threadpool(runtime.follow_generation)
             await run_in_threadpool(runtime.refresh_calibration)
             await run_in_threadpool(runtime.serving.index_sync.catch_up)

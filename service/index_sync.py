@@ -37,7 +37,7 @@ class IndexModelMismatch(RuntimeError):
 class IndexSync:
     def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
                  blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], limits: ImageLimits,
-                 snapshot_every: int, persist_snapshots: bool = True):
+                 snapshot_every: int, persist_snapshots: Callable[[], bool] = lambda: True):
         self.sessions = sessions
         self.generations = generations
         self.model = model
@@ -45,7 +45,8 @@ class IndexSync:
         self.embed = embed
         self.limits = limits  # re-embedding a blob must decode exactly like registration did
         self.snapshot_every = snapshot_every
-        # Only the serving process writes snapshots; CLI processes read and catch up in memory.
+        # Only one serving process (the lease holder) writes snapshots; CLI processes and other
+        # replicas read them and catch up in memory.
         self.persist_snapshots = persist_snapshots
         self.index = VectorIndex(model.dimension)
         self.pdq = PdqIndex()  # model-independent; rebuilt from the database on open (32 bytes a reference)
@@ -163,7 +164,7 @@ class IndexSync:
 
     def _snapshot_locked(self) -> None:
         assert self.generation is not None
-        if not self.persist_snapshots:
+        if not self.persist_snapshots():
             return
         self.index.save(self.generation.snapshot_path, {"applied_seq": self.applied_seq, "fingerprint": self.model.fingerprint()})
         self._unsnapshotted = 0

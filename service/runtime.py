@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -18,11 +19,13 @@ from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
+from service.leases import Leases, process_identity
 from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
 from service.policies import PolicyStore
 from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
+from service.retention import purge_check_images
 from service.reviews import ReviewService
 from service.serving import Serving, ServingSlot, load_model, open_serving
 from service.settings import Settings
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
 STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch, SchemaMismatch)
 SWAP_RETRY_SECONDS = 60
+MAINTENANCE_LEASE = "maintenance"
 
 
 class Runtime:
@@ -46,6 +50,10 @@ class Runtime:
         self.sessions = make_session_factory(self.engine)
         self.blobs = BlobStore(settings.blob_dir)
         self.generations = Generations(settings.index_dir)
+        # Once-only background work (snapshots, retention GC) is done by the holder of a lease; the CLI never competes.
+        self.leases = Leases(self.sessions, process_identity(), settings.lease_seconds)
+        self.is_leader = persist_snapshots and self.leases.hold(MAINTENANCE_LEASE)
+        self._next_gc = time.monotonic() + settings.gc_interval_seconds
         self.jobs = JobStore(self.sessions)
         self.audit = AuditLog(self.sessions)
         self.rate_limits = TokenBuckets()
@@ -58,7 +66,7 @@ class Runtime:
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
         embedder = load_model(settings, self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
-                                             self.decode_budget, persist_snapshots))
+                                             self.decode_budget, self._may_snapshot))
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
@@ -75,6 +83,19 @@ class Runtime:
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
                                self.policies.keeps_check_images, self.shared_signals, settings.min_match_similarity,
                                settings.pdq_max_distance, self.pool, self.metrics)
+
+    def _may_snapshot(self) -> bool:
+        return self.is_leader
+
+    def maintain(self) -> None:
+        """Each poll: renew (or take over) the maintenance lease; as its holder, run retention GC when due."""
+        if not self.persist_snapshots:
+            return
+        self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
+        if self.is_leader and time.monotonic() >= self._next_gc:
+            self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
+            removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
+            log.info("Retention GC removed %d kept check images", removed)
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)
@@ -125,7 +146,7 @@ class Runtime:
             embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
             new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.decode_budget,
-                               self.persist_snapshots)
+                               self._may_snapshot)
         except Exception:
             self._failed_swaps[current.number] = time.monotonic()
             log.exception("Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
@@ -151,6 +172,8 @@ class Runtime:
                             "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
 
     def close(self) -> None:
-        self.slot.current.close()
+        self.slot.current.close()  # the leader's last snapshot
+        if self.is_leader:
+            self.leases.release(MAINTENANCE_LEASE)  # another replica takes over at its next poll
         self.pool.shutdown(wait=True)
         self.engine.dispose()

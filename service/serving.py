@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,7 +50,8 @@ def load_model(settings: Settings, spec: str) -> Embedder:
 
 
 def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,
-                 embedder: Embedder, budget: DecodeBudget | None = None, persist_snapshots: bool = True) -> Serving:
+                 embedder: Embedder, budget: DecodeBudget | None = None,
+                 persist_snapshots: Callable[[], bool] = lambda: True) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
     runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
                                  settings.embed_queue_size, metrics)

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     counterfeit_threshold: float = Field(0.7, description="probability >= this: likely_counterfeit.")
     authentic_threshold: float = Field(0.3, description="probability <= this: likely_authentic.")
 
+    lease_seconds: float = Field(30.0, gt=0, description="How long a replica holds the lease for once-only background work.")
+    gc_interval_seconds: float = Field(3600.0, gt=0, description="How often the lease holder deletes kept check images past retention.")
     snapshot_every_changes: int = Field(1000, ge=1, description="Write an index snapshot after this many changes.")
     change_poll_seconds: float = Field(1.0, gt=0, description="How often the change log is tailed for other writers.")
     reindex_shard_size: int = Field(256, ge=1, description="References embedded per committed reindex shard.")

@@ -96,12 +96,19 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment a `counterfeit` subprocess needs to work on these settings' data."""
-    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(settings.data_dir), "COUNTERFEIT_MODEL": settings.model,
-           "COUNTERFEIT_TORCH_THREADS": "1", "COUNTERFEIT_CHANGE_POLL_SECONDS": str(settings.change_poll_seconds), **extra}
-    if settings.database_url:
-        env["COUNTERFEIT_DATABASE_URL"] = settings.database_url
-    return env
+    """The environment a `counterfeit` subprocess needs to run with exactly these settings."""
+    import json
+
+    from pydantic import SecretStr
+
+    env = {**os.environ}
+    for name, value in settings.model_dump(exclude_defaults=True).items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"COUNTERFEIT_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+    return {**env, **extra}
 
 
 def sql(settings: Settings, statement: str, **params) -> list[tuple]:

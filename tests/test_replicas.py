@@ -105,3 +105,30 @@ def test_reindex_is_one_job_cluster_wide_and_every_replica_moves_to_it(replicas)
             time.sleep(0.2)
         assert client.get("/v1/info", headers=admin).json()["index"]["size"] == 6
     assert _top(b, platform, 3) is not None
+
+
+@pytest.mark.slow
+def test_one_replica_does_the_once_only_work_and_another_takes_over_when_it_dies(tmp_path):
+    from tests.helpers import sql
+
+    settings = make_settings(tmp_path / "data", lease_seconds=1.5, change_poll_seconds=0.2)
+    ports = [free_port(), free_port()]
+    processes = [_start_process(settings, port) for port in ports]
+    try:
+        time.sleep(1.0)
+        [(holder,)] = sql(settings, "SELECT holder FROM leases WHERE name = 'maintenance'")
+        pids = [process.pid for process in processes]
+        leader = next(p for p in processes if f":{p.pid}:" in holder)
+        follower = next(p for p in processes if p is not leader)
+        assert {int(holder.split(":")[1])} <= set(pids)
+        leader.kill()  # kill -9: no clean release; the lease must expire
+        leader.wait()
+        deadline = time.monotonic() + 10
+        while f":{follower.pid}:" not in sql(settings, "SELECT holder FROM leases WHERE name = 'maintenance'")[0][0]:
+            assert time.monotonic() < deadline, "no replica took the maintenance lease over"
+            time.sleep(0.1)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)

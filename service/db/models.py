@@ -224,3 +224,16 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(80))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Lease(Base):
+    """Who does the cluster's once-only background work (snapshots, retention GC) until when.
+
+    A replica renews its lease every poll; another takes it over once it has expired (its holder
+    died or hangs), so the work is neither done twice nor stopped for longer than a lease."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
