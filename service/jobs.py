@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +20,8 @@ from service.audit import audit_event
 from service.auth import OPERATOR, Principal
 from service.db.models import Job
 from service.errors import ApiError, not_found
-from service.registry import iso_utc
+from service.timestamps import aware, iso_utc
+from service.timestamps import utcnow as _now
 
 ACTIVE_STATES = ("queued", "running")
 STALE_AFTER = timedelta(seconds=60)
@@ -43,14 +44,6 @@ def _owner_is_dead(owner: str | None) -> bool:
     return False
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
-
-
 class JobStore:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
@@ -59,7 +52,7 @@ class JobStore:
         """A queued job, or 409 if another job of this kind is alive."""
         with self.sessions() as session:
             for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
-                beat = _aware(job.heartbeat_at or job.created_at)
+                beat = aware(job.heartbeat_at or job.created_at)
                 if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
                     raise ApiError(409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it.")
                 job.state, job.error, job.finished_at = "failed", "abandoned: its process stopped reporting", _now()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Lease
+from service.timestamps import utcnow
 
 
 def process_identity() -> str:
@@ -29,7 +30,7 @@ class Leases:
 
     def hold(self, name: str) -> bool:
         """Take or renew ``name`` for one lease period; True if this process holds it now."""
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         with self.sessions() as session:
             renewed = session.execute(
                 update(Lease).where(Lease.name == name, or_(Lease.holder == self.holder, Lease.expires_at < now))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +10,7 @@ from service.audit import audit_event
 from service.auth import Principal
 from service.db.models import BrandPolicy
 from service.errors import ApiError
+from service.timestamps import utcnow
 from training.scoring import Thresholds
 
 CACHE_SECONDS = 2.0  # every check reads its brand's policy; edits from other processes show within this
@@ -54,7 +54,7 @@ class PolicyStore:
             policy.counterfeit_threshold = counterfeit_threshold
             policy.authentic_threshold = authentic_threshold
             policy.auto_add_confirmed_counterfeits = auto_add_confirmed_counterfeits
-            policy.updated_at = datetime.now(timezone.utc)
+            policy.updated_at = utcnow()
             session.add(policy)
             session.add(audit_event(actor, "policy.update", brand, brand, counterfeit_threshold=counterfeit_threshold,
                                     authentic_threshold=authentic_threshold,

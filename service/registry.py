@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from service.cursors import decode_cursor, encode_cursor
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference
 from service.errors import ApiError, not_found
 from service.serving import ServingSlot
+from service.timestamps import iso_utc, utcnow
 from service.uploads import decode_upload
 
 
@@ -46,11 +46,6 @@ def reference_to_dict(reference: Reference) -> dict[str, Any]:
         "metadata": reference.extra,
         "created_at": iso_utc(reference.created_at),
     }
-
-
-def iso_utc(moment: datetime) -> str:
-    """SQLite drops the zone of stored datetimes; every datetime we store is UTC."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
 
 
 class ReferenceRegistry:
@@ -125,7 +120,7 @@ class ReferenceRegistry:
             reference = session.get(Reference, reference_id)
             if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
                 raise not_found()
-            reference.deleted_at = datetime.now(timezone.utc)
+            reference.deleted_at = utcnow()
             session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.remove))
             session.add(audit_event(actor, "reference.delete", reference.brand, reference.id, sha256=reference.sha256))
             session.commit()

@@ -17,7 +17,6 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
 import faiss
@@ -35,6 +34,7 @@ from service.index_sync import IndexSync, latest_change_seq
 from service.jobs import JobStore
 from service.serving import load_model
 from service.settings import Settings
+from service.timestamps import utcnow
 from service.uploads import ImageLimits, decode_reference_image
 
 log = logging.getLogger(__name__)
@@ -128,18 +128,18 @@ class Reindexer:
     def run(self, job_id: str, params: ReindexParams) -> None:
         """Run a created job to its end state; never raises (the job row says what happened)."""
         started = time.monotonic()
-        self.jobs.update(job_id, state="running", started_at=datetime.now(timezone.utc))
+        self.jobs.update(job_id, state="running", started_at=utcnow())
         try:
             result = self._reindex(job_id, params.validate(), started)
         except JobCancelled:
-            self.jobs.update(job_id, state="cancelled", finished_at=datetime.now(timezone.utc))
+            self.jobs.update(job_id, state="cancelled", finished_at=utcnow())
         except (ModelSpecError, ModelUnavailableError, ValueError) as exc:
-            self.jobs.update(job_id, state="failed", error=str(exc), finished_at=datetime.now(timezone.utc))
+            self.jobs.update(job_id, state="failed", error=str(exc), finished_at=utcnow())
         except Exception as exc:  # the job must end in a state, whatever went wrong
             log.exception("Reindex job %s failed", job_id)
-            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=datetime.now(timezone.utc))
+            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
         else:
-            self.jobs.update(job_id, state="succeeded", result=result, finished_at=datetime.now(timezone.utc))
+            self.jobs.update(job_id, state="succeeded", result=result, finished_at=utcnow())
 
     def _reindex(self, job_id: str, params: ReindexParams, started: float) -> dict:
         embedder = load_model(self.settings, params.model)

@@ -8,10 +8,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import UploadFile
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 
 from service.db.models import Label
-from service.validation import BRAND_SCHEMA, LABEL_SCHEMA, FormBool
+from service.validation import BRAND_SCHEMA, LABEL_SCHEMA, NO_NUL, FormBool
 
 Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
 
@@ -23,6 +32,10 @@ def _json_number(value: Any) -> Any:
 
 
 Number = Annotated[float, BeforeValidator(_json_number)]
+
+
+# No text we keep has a NUL character, and PostgreSQL can neither store nor compare one.
+Text = Annotated[StrictStr, StringConstraints(pattern=NO_NUL)]
 
 
 class StrictBody(BaseModel):
@@ -175,7 +188,7 @@ class BatchResult(BaseModel):
 # ---- reviews and policies -----------------------------------------------------------------------
 class ReviewBody(StrictBody):
     label: Label
-    note: StrictStr | None = Field(None, max_length=1000)
+    note: Text | None = Field(None, max_length=1000)
 
 
 class ReviewOut(BaseModel):
@@ -210,11 +223,11 @@ class PolicyOut(BaseModel):
 
 # ---- jobs ---------------------------------------------------------------------------------------
 class ReindexBody(StrictBody):
-    model: StrictStr | None = Field(None, max_length=500, description="A model spec; default: the model being served")
-    index_type: StrictStr = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq"]},
+    model: Text | None = Field(None, max_length=500, description="A model spec; default: the model being served")
+    index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq"]},
                                   description="HNSW is not offered: FAISS HNSW cannot remove vectors")
-    engine: StrictStr = Field("local", json_schema_extra={"enum": ["local", "ray"]})
-    ray_address: StrictStr | None = Field(None, max_length=500)
+    engine: Text = Field("local", json_schema_extra={"enum": ["local", "ray"]})
+    ray_address: Text | None = Field(None, max_length=500)
 
 
 class JobAccepted(BaseModel):
@@ -243,19 +256,19 @@ class JobOut(BaseModel):
 
 # ---- signals ------------------------------------------------------------------------------------
 class SignalItem(StrictBody):
-    sha256: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
-    pdq: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
+    pdq: Text = Field(pattern=r"^[0-9a-f]{64}$")
     quality: StrictInt = Field(ge=0, le=100)
-    product: StrictStr | None = Field(max_length=200)
+    product: Text | None = Field(max_length=200)
 
 
 class SignalBundle(StrictBody):
-    format: StrictStr = Field(json_schema_extra={"enum": ["counterfeit-signals/1"]})
-    issuer: StrictStr = Field(max_length=200)
-    brand: StrictStr = Field(json_schema_extra=BRAND_SCHEMA)
-    created_at: StrictStr = Field(max_length=64)
+    format: Text = Field(json_schema_extra={"enum": ["counterfeit-signals/1"]})
+    issuer: Text = Field(max_length=200)
+    brand: Text = Field(json_schema_extra=BRAND_SCHEMA)
+    created_at: Text = Field(max_length=64)
     signals: list[SignalItem] = Field(max_length=100_000)
-    signature: StrictStr = Field(max_length=200)
+    signature: Text = Field(max_length=200)
 
 
 class SignalImportResult(BaseModel):

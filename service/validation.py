@@ -20,6 +20,7 @@ BRAND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Ids are SQL BIGINT-compatible: anything outside 1..2^63-1 cannot name a row.
 MAX_ID = 2**63 - 1
 ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id")]
+NO_NUL = r"^[^\x00]*$"  # for free text: PostgreSQL can neither store nor compare NUL
 # Documented in the OpenAPI; enforced here (one place), so errors keep their specific codes.
 BRAND_SCHEMA = {"pattern": BRAND_PATTERN.pattern, "maxLength": 64}
 LABEL_SCHEMA = {"enum": ["authentic", "counterfeit"]}

@@ -299,3 +299,27 @@ def test_concurrent_decompression_bombs_stay_within_the_memory_budget(server, ke
     assert peak - baseline < 1024, f"RSS rose {peak - baseline:.0f} MB"
     time.sleep(0.5)
     assert _rss_mb() - baseline < 150, f"RSS stayed {_rss_mb() - baseline:.0f} MB above the baseline"
+
+
+def test_nul_characters_are_refused_everywhere_text_goes(server, admin, keys):
+    """PostgreSQL can neither store nor compare NUL: found by the fuzzer as 500s on the PostgreSQL pass."""
+    before = _state(server, admin)
+    answers = [
+        admin.get("/v1/references", params={"product": "a\x00b"}),
+        admin.get("/v1/audit", params={"action": "x\x00"}),
+        admin.get("/v1/jobs/job_%00"),
+        admin.post("/v1/checks/chk_%00/review", json={"label": "authentic"}),
+        admin.post("/v1/reindex", json={"model": "open_clip:tiny-random\x00"}),
+        _register(admin, 8, product="p\x00"),
+    ]
+    for response in answers:
+        assert response.status_code == 422, response.text
+    assert _state(server, admin) == before
+
+
+def test_ids_beyond_32_bits_are_ordinary_misses(admin):
+    """On PostgreSQL ids were INTEGER, so 2^31 … 2^63-1 answered 500 (found by the fuzzer)."""
+    for reference_id in (2**31, 2**40, 2**63 - 1):
+        assert admin.get(f"/v1/references/{reference_id}").status_code == 404
+        assert admin.delete(f"/v1/references/{reference_id}").status_code == 404
+    assert admin.get("/v1/references", params={"cursor": str(10**17)}).json() == {"items": [], "next_cursor": None}

@@ -43,8 +43,8 @@ def keys_list():
     """List API keys (never the secrets)."""
     from sqlalchemy import select
 
-    from service.auth import aware
     from service.db.models import ApiKey
+    from service.timestamps import aware
 
     now = datetime.now(timezone.utc)
     with _sessions()() as session:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -20,9 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from service.timestamps import utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+# Ids are 64-bit everywhere (the API takes 1 … 2^63-1). SQLite's INTEGER already is, and must stay
+# spelled INTEGER for a primary key to be the rowid; PostgreSQL needs BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -51,7 +54,7 @@ class Reference(Base):
         Index("ix_reference_listing", "brand", "label", "id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     brand: Mapped[str] = mapped_column(String(64), nullable=False)
     label: Mapped[Label] = mapped_column(Enum(Label, native_enum=False, length=16), nullable=False)
     product: Mapped[str | None] = mapped_column(String(200))
@@ -75,7 +78,7 @@ class Embedding(Base):
 
     __tablename__ = "embeddings"
 
-    reference_id: Mapped[int] = mapped_column(ForeignKey("reference_images.id"), primary_key=True)
+    reference_id: Mapped[int] = mapped_column(BigId, ForeignKey("reference_images.id"), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32, little-endian
 
@@ -91,8 +94,8 @@ class Change(Base):
     __tablename__ = "changes"
     __table_args__ = {"sqlite_autoincrement": True}  # never reuse a sequence number
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    reference_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reference_id: Mapped[int] = mapped_column(BigId, nullable=False)
     brand: Mapped[str] = mapped_column(String(64), nullable=False)
     op: Mapped[ChangeOp] = mapped_column(Enum(ChangeOp, native_enum=False, length=8), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
@@ -184,12 +187,12 @@ class Review(Base):
 
     __tablename__ = "reviews"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), nullable=False, index=True)
     label: Mapped[Label] = mapped_column(Enum(Label, native_enum=False, length=16), nullable=False)
     api_key_id: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(String(1000))
-    added_reference_id: Mapped[int | None] = mapped_column(Integer)
+    added_reference_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -199,7 +202,7 @@ class SharedSignal(Base):
     __tablename__ = "shared_signals"
     __table_args__ = (Index("ix_shared_issuer_brand", "issuer", "brand"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     issuer: Mapped[str] = mapped_column(String(200), nullable=False)
     brand: Mapped[str] = mapped_column(String(64), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # lets exact re-uploads match too
@@ -215,7 +218,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_brand_id", "brand", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     actor_key_id: Mapped[str | None] = mapped_column(String(40))  # None: the operator's CLI
     actor_role: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -28,13 +28,17 @@ async def refuse_empty_form_fields(request: Request) -> None:
 
 
 class StrictRoute(APIRoute):
-    """Refuses query parameters the route does not declare (a misspelt filter must not silently match all)."""
+    """Refuses query parameters the route does not declare (a misspelt filter must not silently match all)
+    and NUL characters in any query or path parameter."""
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
         allowed = _query_names(self.dependant)
 
         async def strict_handler(request: Request) -> Any:
+            # NUL is no character a name, id or filter has, and PostgreSQL refuses to store or compare it.
+            if any("\x00" in value for value in (*request.query_params.values(), *request.path_params.values())):
+                raise ApiError(422, "invalid_request", "Query and path parameters must not contain NUL characters.")
             unknown = sorted(set(request.query_params) - allowed)
             if unknown:
                 raise ApiError(422, "unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}; "

@@ -10,9 +10,10 @@ from service.audit import audit_event
 from service.auth import rotate_key
 from service.cursors import CURSOR_SCHEMA
 from service.deps import AnyKey, BrandKey, RuntimeDep
-from service.registry import iso_utc
 from service.routes import StrictRoute
 from service.schemas import AuditPage, RotateBody, RotatedKey, error_responses
+from service.timestamps import iso_utc
+from service.validation import NO_NUL
 
 router = APIRouter(prefix="/v1", tags=["audit and keys"], route_class=StrictRoute)
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["audit and keys"], route_class=StrictRout
 def list_audit(
     runtime: RuntimeDep,
     principal: BrandKey,
-    action: Annotated[str | None, Query(max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
     cursor: Annotated[str | None, Query(json_schema_extra=CURSOR_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):

@@ -12,9 +12,10 @@ from service.jobs import job_to_dict
 from service.reindex import Reindexer, ReindexParams, params_dict
 from service.routes import StrictRoute
 from service.schemas import JobAccepted, JobOut, ReindexBody, error_responses
+from service.validation import NO_NUL
 
 router = APIRouter(prefix="/v1", tags=["jobs"], route_class=StrictRoute)
-JobId = Annotated[str, Path(max_length=40)]
+JobId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
 
 
 @router.post("/reindex", status_code=202, response_model=JobAccepted,

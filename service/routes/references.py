@@ -17,6 +17,7 @@ from service.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, 
 from service.validation import (
     BRAND_SCHEMA,
     LABEL_SCHEMA,
+    NO_NUL,
     ReferenceId,
     parse_metadata,
     validate_brand,
@@ -53,7 +54,7 @@ def list_references(
     principal: BrandKey,
     brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
     label: Annotated[str | None, Query(json_schema_extra=LABEL_SCHEMA)] = None,
-    product: Annotated[str | None, Query(max_length=200)] = None,
+    product: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     cursor: Annotated[str | None, Query(json_schema_extra=CURSOR_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):

@@ -10,11 +10,11 @@ from service.errors import not_found
 from service.policies import policy_to_dict
 from service.routes import StrictRoute
 from service.schemas import PolicyBody, PolicyOut, ReviewBody, ReviewOut, error_responses
-from service.validation import BRAND_SCHEMA, validate_brand
+from service.validation import BRAND_SCHEMA, NO_NUL, validate_brand
 
 router = APIRouter(prefix="/v1", tags=["reviews and policies"], route_class=StrictRoute)
 BrandName = Annotated[str, Path(json_schema_extra=BRAND_SCHEMA)]
-CheckId = Annotated[str, Path(max_length=40)]
+CheckId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
 
 
 @router.get("/brands/{brand}/policy", response_model=PolicyOut,
