@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from service.blobs import BlobStore
+from service.model_options import ModelOptions
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,10 @@ log = logging.getLogger(__name__)
 class EmbedActor:
     """Lives in a Ray worker: loads the model once, embeds batches of blob paths."""
 
-    def __init__(self, model: str, device: str, batch_size: int, max_image_bytes: int, max_pixels: int):
-        from index.models import load_embedder
-        from service.uploads import ImageLimits
-
-        self.embedder = load_embedder(model, device=device, batch_size=batch_size)
-        self.limits = ImageLimits(max_image_bytes, max_pixels, self.embedder.draft_size)
+    def __init__(self, model: str, options):
+        # The same adapter as the service: COUNTERFEIT_MODEL_CACHE and the image limits travel with it.
+        self.embedder = options.load(model)
+        self.limits = options.limits(self.embedder)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from pathlib import Path
@@ -62,8 +61,8 @@ def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobS
                                    for item in items])
     embedded = dataset.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={"model": model, "device": "cuda" if gpus else "cpu", "batch_size": settings.batch_size,
-                               "max_image_bytes": settings.max_image_bytes, "max_pixels": settings.max_image_pixels},
+        fn_constructor_kwargs={"model": model,
+                               "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu")},
         batch_size=settings.reindex_shard_size,
         concurrency=max(1, gpus) if gpus else 1,
         num_gpus=1 if gpus else 0,

@@ -32,7 +32,7 @@ from service.blobs import BlobStore
 from service.db.models import Embedding, Reference
 from service.index_sync import IndexSync, latest_change_seq
 from service.jobs import JobStore
-from service.serving import load_model
+from service.model_options import ModelOptions
 from service.settings import Settings
 from service.timestamps import utcnow
 from service.uploads import ImageLimits, decode_reference_image
@@ -142,9 +142,10 @@ class Reindexer:
             self.jobs.update(job_id, state="succeeded", result=result, finished_at=utcnow())
 
     def _reindex(self, job_id: str, params: ReindexParams, started: float) -> dict:
-        embedder = load_model(self.settings, params.model)
+        options = ModelOptions.from_settings(self.settings)
+        embedder = options.load(params.model)
         fingerprint = embedder.info.fingerprint()
-        limits = ImageLimits(self.settings.max_image_bytes, self.settings.max_image_pixels, embedder.draft_size)
+        limits = options.limits(embedder)
         start_seq = latest_change_seq(self.sessions)
         with self.sessions() as session:
             live = session.execute(select(Reference.id, Reference.sha256).where(Reference.deleted_at.is_(None))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,12 +23,13 @@ from service.jobs import JobStore
 from service.leases import Leases, process_identity
 from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
+from service.model_options import ModelOptions
 from service.policies import PolicyStore
 from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
 from service.retention import purge_check_images
 from service.reviews import ReviewService
-from service.serving import Serving, ServingSlot, load_model, open_serving
+from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
 from service.signals import SharedSignalIndex, SignalSharing
 from training.calibrate import CalibrationMismatch
@@ -58,13 +60,14 @@ class Runtime:
         self.audit = AuditLog(self.sessions)
         self.rate_limits = TokenBuckets()
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
+        self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
         self._bootstrap_keys()
         self._configure_torch()
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         return_large_allocations_to_os()
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
-        embedder = load_model(settings, self._model_to_serve())
+        embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
                                              self.decode_budget, self._may_snapshot))
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
@@ -140,10 +143,16 @@ class Runtime:
         failed_at = self._failed_swaps.get(current.number)
         if failed_at is not None and time.monotonic() - failed_at < SWAP_RETRY_SECONDS:
             return False  # keep serving the old generation; loading a model every poll would starve requests
+        # Replicas do not all load the new model and snapshot in the same second: each waits a random
+        # part of COUNTERFEIT_GENERATION_SWAP_JITTER_SECONDS after it first sees the new generation.
+        due = self._swap_due.setdefault(current.number, time.monotonic() + random.uniform(
+            0, self.settings.generation_swap_jitter_seconds))
+        if time.monotonic() < due:
+            return False
         spec = current.model_info()["spec"]
         try:
             same_model = current.fingerprint == serving.runner.info.fingerprint()
-            embedder = serving.runner.embedder if same_model else load_model(self.settings, spec)
+            embedder = serving.runner.embedder if same_model else ModelOptions.from_settings(self.settings).load(spec)
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
             new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.decode_budget,
                                self._may_snapshot)

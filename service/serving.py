@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.embedder import Embedder
 from index.generations import Generations
 from index.images import DecodeBudget
-from index.models import load_embedder
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
 from service.index_sync import IndexSync
 from service.metrics import Metrics
+from service.model_options import ModelOptions
 from service.settings import Settings
 from service.uploads import ImageLimits
 
@@ -44,18 +44,13 @@ class ServingSlot:
         self.lock = threading.Lock()  # held only while replacing ``current``
 
 
-def load_model(settings: Settings, spec: str) -> Embedder:
-    return load_embedder(spec, device=settings.device, batch_size=settings.batch_size,
-                         cache_dir=str(settings.model_cache) if settings.model_cache else None)
-
-
 def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,
                  embedder: Embedder, budget: DecodeBudget | None = None,
                  persist_snapshots: Callable[[], bool] = lambda: True) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
     runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
                                  settings.embed_queue_size, metrics)
-    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, embedder.draft_size, budget)
+    limits = ModelOptions.from_settings(settings).limits(embedder, budget)
     if embedder.info.is_test_only:
         log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
     index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     counterfeit_threshold: float = Field(0.7, description="probability >= this: likely_counterfeit.")
     authentic_threshold: float = Field(0.3, description="probability <= this: likely_authentic.")
 
+    generation_swap_jitter_seconds: float = Field(5.0, ge=0, description="Replicas switch to a new index generation within this, at random, not all at once.")
     lease_seconds: float = Field(30.0, gt=0, description="How long a replica holds the lease for once-only background work.")
     gc_interval_seconds: float = Field(3600.0, gt=0, description="How often the lease holder deletes kept check images past retention.")
     snapshot_every_changes: int = Field(1000, ge=1, description="Write an index snapshot after this many changes.")

@@ -91,6 +91,7 @@ def drop_test_databases() -> None:
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     values = {"data_dir": data_dir, "model": TEST_MODEL, "change_poll_seconds": 0.2, "torch_threads": 1,
+              "generation_swap_jitter_seconds": 0.0,
               "database_url": test_database_url(data_dir), **overrides}
     return Settings(**values)
 

@@ -24,7 +24,7 @@ OTHER_MODEL = "open_clip:tiny-random-b"
 
 @pytest.fixture
 def replicas(tmp_path):
-    settings = make_settings(tmp_path / "data", change_poll_seconds=0.2)
+    settings = make_settings(tmp_path / "data", change_poll_seconds=0.2, generation_swap_jitter_seconds=2.0)
     admin_key = create_api_key(settings, Role.admin)
     platform_key = create_api_key(settings, Role.platform)
     ports = [free_port(), free_port()]
@@ -128,6 +128,44 @@ def test_one_replica_does_the_once_only_work_and_another_takes_over_when_it_dies
             assert time.monotonic() < deadline, "no replica took the maintenance lease over"
             time.sleep(0.1)
     finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_replica_killed_mid_reindex_does_not_block_the_next_one(tmp_path):
+    from tests.test_reindex import large_photo
+
+    settings = make_settings(tmp_path / "data", reindex_shard_size=1, decode_threads=1)
+    admin = {"Authorization": f"Bearer {create_api_key(settings, Role.admin)}"}
+    ports = [free_port(), free_port()]
+    processes = [_start_process(settings, port) for port in ports]
+    a, b = (httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=admin, timeout=60) for port in ports)
+    try:
+        for seed in range(60):
+            assert a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
+                          files={"image": ("r.png", large_photo(seed), "image/png")}).status_code == 201
+        job_id = a.post("/v1/reindex", json={"model": OTHER_MODEL}).json()["job_id"]
+        deadline = time.monotonic() + 60
+        while b.get(f"/v1/jobs/{job_id}").json()["done"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        processes[0].kill()  # kill -9 mid-job: no clean shutdown, its job row says "running"
+        processes[0].wait()
+        assert b.get(f"/v1/jobs/{job_id}").json()["state"] == "running"
+        again = b.post("/v1/reindex", json={"model": OTHER_MODEL})
+        assert again.status_code == 202, again.text  # the dead owner is seen; its job no longer blocks
+        assert b.get(f"/v1/jobs/{job_id}").json()["state"] == "failed"
+        deadline = time.monotonic() + 120
+        while (job := b.get(f"/v1/jobs/{again.json()['job_id']}").json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert job["state"] == "succeeded" and job["result"]["size"] == 60
+    finally:
+        a.close()
+        b.close()
         for process in processes:
             if process.poll() is None:
                 process.terminate()

@@ -48,12 +48,12 @@ def _start_runtime(settings: Settings, persist_snapshots: bool = True):
 
 
 def _load_model_or_exit(spec: str | None):
-    from index.models import ModelSpecError, ModelUnavailableError, load_embedder
+    from index.models import ModelSpecError, ModelUnavailableError
+    from service.model_options import ModelOptions
 
     settings = _settings(spec)
     try:
-        return settings, load_embedder(settings.model, device=settings.device,
-                                       cache_dir=str(settings.model_cache) if settings.model_cache else None)
+        return settings, ModelOptions.from_settings(settings).load(settings.model)
     except (ModelSpecError, ModelUnavailableError) as exc:
         raise _fail(exc)
 

@@ -1,0 +1,33 @@
+"""Settings → loading a model and the image limits that go with it: the one adapter the service,
+the CLI, the reindexer and Ray actors all use (it pickles, so a Ray actor gets exactly the same)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.embedder import Embedder
+from index.images import DecodeBudget
+from index.models import load_embedder
+from service.settings import Settings
+from service.uploads import ImageLimits
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    device: str
+    batch_size: int
+    cache_dir: str | None
+    max_image_bytes: int
+    max_image_pixels: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, device: str | None = None) -> "ModelOptions":
+        return cls(device or settings.device, settings.batch_size,
+                   str(settings.model_cache) if settings.model_cache else None,
+                   settings.max_image_bytes, settings.max_image_pixels)
+
+    def load(self, spec: str) -> Embedder:
+        return load_embedder(spec, device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir)
+
+    def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:
+        """Decode exactly as registration did: the same byte and pixel limits, the model's draft size."""
+        return ImageLimits(self.max_image_bytes, self.max_image_pixels, embedder.draft_size, budget)
