@@ -35,8 +35,10 @@ def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place
     _release_1_database(settings.resolved_database_url)
     with pytest.raises(SchemaMismatch, match="counterfeit db upgrade"):
         make_engine(settings.resolved_database_url)
-    refused = run_cli(settings, "keys", "list")
-    assert refused.returncode == 2 and "counterfeit db upgrade" in refused.stderr and "Traceback" not in refused.stderr
+    for command in (("keys", "list"), ("serve", "--port", "1")):  # the service refuses before it listens
+        refused = run_cli(settings, *command)
+        assert refused.returncode == 2 and "counterfeit db upgrade" in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr
     current = run_cli(settings, "db", "current")
     assert current.returncode == 1 and "database: 0001" in current.stdout
     upgraded = run_cli(settings, "db", "upgrade")
