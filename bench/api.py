@@ -44,9 +44,10 @@ def bare_model_throughput(model: str, batch_size: int, batches: int = 3) -> floa
     return batches * batch_size / (time.perf_counter() - started)
 
 
-def start_server(data_dir: Path, model: str, port: int, admin_key: str) -> subprocess.Popen:
+def start_server(data_dir: Path, model: str, port: int, admin_key: str,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(data_dir), "COUNTERFEIT_MODEL": model,
-           "COUNTERFEIT_BOOTSTRAP_ADMIN_KEY": admin_key, "COUNTERFEIT_LOG_LEVEL": "warning"}
+           "COUNTERFEIT_BOOTSTRAP_ADMIN_KEY": admin_key, "COUNTERFEIT_LOG_LEVEL": "warning", **(extra_env or {})}
     process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):

@@ -19,20 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.api import free_port
+from bench.api import free_port, start_server
 from bench.hostile import ADMIN, photo
-
-
-def start(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("replica did not start")
 
 
 async def load(urls: list[str], clients: int, seconds: float) -> float:
@@ -62,14 +50,13 @@ def main() -> None:
     results = {}
     for replicas in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "COUNTERFEIT_DATA_DIR": tmp, "COUNTERFEIT_MODEL": args.model,
-                   "COUNTERFEIT_BOOTSTRAP_ADMIN_KEY": ADMIN, "COUNTERFEIT_LOG_LEVEL": "warning",
-                   "COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
+            env = {"COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
             if args.database_url:
                 env["COUNTERFEIT_DATABASE_URL"] = args.database_url
-                subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env=env, check=True, capture_output=True)
+                subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env={**os.environ, **env},
+                               check=True, capture_output=True)
             ports = [free_port() for _ in range(replicas)]
-            processes = [start(Path(tmp), port, env) for port in ports]
+            processes = [start_server(Path(tmp), args.model, port, ADMIN, env) for port in ports]
             urls = [f"http://127.0.0.1:{port}" for port in ports]
             try:
                 for seed in range(16):
