@@ -54,6 +54,8 @@ def test_rotation_overlaps_then_retires_the_old_key(server, keys, admin):
         assert newest.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).status_code == 200
     assert admin.post("/v1/keys/rotate", json={"overlap_hours": -1}).status_code == 422
     assert admin.post("/v1/keys/rotate", json={"overlap_hours": "1"}).status_code == 422
+    rotations = admin.get("/v1/audit", params={"action": "key.rotate"}).json()["items"]
+    assert [(e["target"], e["details"]["overlap_hours"]) for e in rotations] == [(body["id"], 0), (body["previous_key_id"], 1)]
 
 
 def test_cli_creates_expiring_keys_and_rotates(settings):

@@ -52,6 +52,8 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
                 assert platform.post("/v1/signals/import", json=bundle).status_code == 403  # admins import
             imported = admin.post("/v1/signals/import", json=bundle)
             assert imported.status_code == 200 and imported.json() == {"issuer": "platform-a", "brand": "acme", "imported": 1}
+            [event] = admin.get("/v1/audit", params={"action": "signals.import"}).json()["items"]  # rejected ones left none
+            assert (event["brand"], event["target"], event["details"]) == ("acme", "platform-a", {"signals": 1})
         with server_b.client(b_platform) as platform:
             result = platform.post("/v1/check", files={"image": ("q.jpg", _reupload(photos["coffee"]), "image/jpeg")}).json()
             unrelated = platform.post("/v1/check", files={"image": ("q.jpg", _reupload(photos["horse"]), "image/jpeg")}).json()
