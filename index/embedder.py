@@ -5,10 +5,16 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import numpy as np
 from PIL import Image
+
+from index.preprocess import PreprocessConfig
+
+# What a model batch may hold per image: model-ready ``uint8`` pixels (crop × crop × 3, from a CPU
+# worker), a decoded PIL image, or encoded bytes the model decodes on its own device.
+ModelInput = Union[np.ndarray, Image.Image, bytes]
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,41 @@ class Embedder(ABC):
     @property
     def dimension(self) -> int:
         return self.info.dimension
+
+    @property
+    def pixel_config(self) -> PreprocessConfig | None:
+        """The resize/crop that turns an image into this model's ``uint8`` input; None when only PIL images work."""
+        return None
+
+    @property
+    def decodes_on_device(self) -> bool:
+        """True when ``embed_inputs`` decodes JPEG bytes on the model's device (e.g. nvJPEG on CUDA)."""
+        return False
+
+    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
+        """One batch of mixed inputs → ``(vectors, failures)``; a failed row is zeros and ``failures[i]`` says why.
+
+        The default converts everything to PIL images; backbones override it to batch on the device."""
+        from index.images import ImageRejected, decode_image
+
+        images: list[Image.Image] = []
+        rows: list[int] = []
+        failures: dict[int, str] = {}
+        for i, item in enumerate(inputs):
+            try:
+                if isinstance(item, bytes):
+                    item = decode_image(item, 1 << 62, 1 << 62, draft_size=self.draft_size)
+                elif isinstance(item, np.ndarray):
+                    item = Image.fromarray(item)
+            except ImageRejected as exc:
+                failures[i] = f"{exc.code}: {exc.message}"
+                continue
+            images.append(item)
+            rows.append(i)
+        out = np.zeros((len(inputs), self.dimension), dtype=np.float32)
+        if images:
+            out[rows] = self.embed(images)
+        return out, failures
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

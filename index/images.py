@@ -71,7 +71,7 @@ class DecodeBudget:
 
 FORMAT_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
                       "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "ICO": "image/x-icon"}
-# Decoded images are reduced right after loading to at least this size (or the model's draft size):
+# Decoded images are reduced right after loading to at least this size (or the model's draft size if larger):
 # the model and PDQ need no more, and every later copy (rotation, RGB conversion, hashing) stays small.
 WORKING_SIDE = 512
 
@@ -106,15 +106,11 @@ def check_byte_size(data: bytes, max_bytes: int) -> None:
         )
 
 
-def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None,
-                 budget: DecodeBudget | None = None) -> Image.Image:
-    """Return an RGB image decoded from ``data`` or raise :class:`ImageRejected`.
+def _open_checked(data: bytes, max_bytes: int, max_pixels: int,
+                  draft_size: tuple[int, int] | None) -> tuple[Image.Image, tuple[int, int], tuple[int, int]]:
+    """Read the header only: byte and pixel limits checked, JPEG draft applied.
 
-    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); other
-    formats are reduced right after loading. The uploaded image's displayed size stays available
-    as ``image.info["source_size"]`` and its real format as ``image.info["media_type"]``. With a
-    ``budget``, the decode's memory is reserved before any pixel is decoded.
-    """
+    Returns the opened image, the draft target and the image's true size (before the draft)."""
     check_byte_size(data, max_bytes)
     try:
         image = Image.open(io.BytesIO(data))
@@ -132,12 +128,40 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple
             f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}.",
             too_large=True,
         )
-    media_type = FORMAT_MEDIA_TYPES.get(image.format or "", "application/octet-stream")
-    target = draft_size or (WORKING_SIDE, WORKING_SIDE)
+    # Never below WORKING_SIDE, even for a model that needs less: PDQ is hashed from this image, and
+    # a hash from a 64-pixel decode drifts far from one of the full image (tests/test_prepare.py).
+    target = (max(draft_size[0], WORKING_SIDE), max(draft_size[1], WORKING_SIDE)) if draft_size else (WORKING_SIDE, WORKING_SIDE)
     try:
         image.seek(0)  # animated images: first frame
         if image.format == "JPEG":
             image.draft("RGB", target)  # DCT scaling: the decoder itself produces fewer pixels
+    except Exception as exc:
+        raise ImageRejected("corrupt_image", f"The image data could not be decoded: {exc}") from None
+    return image, target, (width, height)
+
+
+def admit(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None) -> int:
+    """Check an upload's limits from its header alone and return the memory decoding it will need.
+
+    Cheap (no pixel is decoded), so a dispatcher can refuse bombs and reserve decode memory
+    (:class:`DecodeBudget`) before handing the bytes to a worker process.
+    """
+    image, _, _ = _open_checked(data, max_bytes, max_pixels, draft_size)
+    return decoded_bytes_estimate(image)
+
+
+def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None,
+                 budget: DecodeBudget | None = None) -> Image.Image:
+    """Return an RGB image decoded from ``data`` or raise :class:`ImageRejected`.
+
+    ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); other
+    formats are reduced right after loading. The uploaded image's displayed size stays available
+    as ``image.info["source_size"]`` and its real format as ``image.info["media_type"]``. With a
+    ``budget``, the decode's memory is reserved before any pixel is decoded.
+    """
+    image, target, (width, height) = _open_checked(data, max_bytes, max_pixels, draft_size)
+    media_type = FORMAT_MEDIA_TYPES.get(image.format or "", "application/octet-stream")
+    try:
         with budget.reserve(decoded_bytes_estimate(image)) if budget else _no_reservation():
             image = _load_reduced(image, target)
             orientation = image.getexif().get(0x0112, 1)

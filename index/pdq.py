@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from PIL import Image
 
@@ -52,6 +51,8 @@ class PdqIndex:
     """Exact Hamming search over 256-bit hashes (a binary flat scan is ~1 ms per million hashes)."""
 
     def __init__(self) -> None:
+        import faiss  # here, not at import: CPU worker processes hash images without loading FAISS
+
         self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(PDQ_BITS))
         self._ids: set[int] = set()
         self._lock = threading.RLock()

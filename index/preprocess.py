@@ -6,19 +6,24 @@ library transforms do that as several PIL/tensor passes per image. Here:
 
 * JPEGs are decoded near the needed size (``draft``: DCT scaling in the decoder, no full-size
   decode of a 12-megapixel photo that ends up as 224 × 224);
-* the centre crop is folded into the single resize (``Image.resize(box=...)``);
-* the uint8 → float conversion and normalisation run once per batch, vectorised.
+* the centre crop is folded into the single resize (``Image.resize(box=...)``), giving the
+  model's input as ``uint8`` pixels — small, cheap to pickle from a worker process;
+* the uint8 → float conversion and normalisation run once per batch, on the model's device.
 
-``tests/test_preprocess.py`` checks parity with the libraries' transforms.
+This module imports no torch at import time: CPU worker processes (index/prepare.py) use
+:func:`resize_and_crop` without paying for torch. ``tests/test_preprocess.py`` checks parity
+with the libraries' transforms.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 _RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST, "lanczos": Image.LANCZOS}
 
@@ -35,33 +40,54 @@ class PreprocessConfig:
         """Ask JPEG decoders for at least the resize target: DCT scaling then does most of the downscaling."""
         return (self.resize_to, self.resize_to)
 
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """torchvision's Resize rule: the short side becomes ``resize_to`` exactly, the long side is truncated."""
+        short, long = min(width, height), max(width, height)
+        new_long = int(self.resize_to * long / short)
+        return (self.resize_to, new_long) if width <= height else (new_long, self.resize_to)
+
+    def crop_offsets(self, resized_w: int, resized_h: int) -> tuple[int, int]:
+        """torchvision's CenterCrop offsets (left, top) inside the resized image."""
+        return int(round((resized_w - self.crop) / 2.0)), int(round((resized_h - self.crop) / 2.0))
+
+
+def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+    """One resize of exactly the region that survives the centre crop; returns ``crop × crop × 3`` uint8."""
+    width, height = image.size
+    resized_w, resized_h = config.resized_size(width, height)
+    left, top = config.crop_offsets(resized_w, resized_h)
+    sx, sy = width / resized_w, height / resized_h
+    box = (left * sx, top * sy, (left + config.crop) * sx, (top + config.crop) * sy)
+    resized = image.resize((config.crop, config.crop), _RESAMPLE[config.interpolation], box=box)
+    return np.asarray(resized.convert("RGB") if resized.mode != "RGB" else resized)
+
 
 class FastPreprocessor:
+    """PIL images or uint8 pixel batches → the normalised float tensor the model takes."""
+
     def __init__(self, config: PreprocessConfig):
+        import torch
+
         self.config = config
         self._mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(config.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
 
     def resize_and_crop(self, image: Image.Image) -> np.ndarray:
-        """One resize of exactly the region that survives the centre crop; returns HWC uint8."""
-        cfg = self.config
-        width, height = image.size
-        # Same output size rule as torchvision's Resize: short side exact, long side truncated.
-        short, long = min(width, height), max(width, height)
-        new_long = int(cfg.resize_to * long / short)
-        resized_w, resized_h = (cfg.resize_to, new_long) if width <= height else (new_long, cfg.resize_to)
-        left = int(round((resized_w - cfg.crop) / 2.0))
-        top = int(round((resized_h - cfg.crop) / 2.0))
-        sx, sy = width / resized_w, height / resized_h
-        box = (left * sx, top * sy, (left + cfg.crop) * sx, (top + cfg.crop) * sy)
-        resized = image.resize((cfg.crop, cfg.crop), _RESAMPLE[cfg.interpolation], box=box)
-        return np.asarray(resized.convert("RGB") if resized.mode != "RGB" else resized)
+        return resize_and_crop(image, self.config)
 
-    def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        batch = np.stack([self.resize_and_crop(image) for image in images])
-        return self.normalise(batch)
+    def __call__(self, images: Sequence[Image.Image]) -> "torch.Tensor":
+        return self.normalise(np.stack([self.resize_and_crop(image) for image in images]))
 
-    def normalise(self, batch: np.ndarray) -> torch.Tensor:
-        """(N, H, W, 3) uint8 → (N, 3, H, W) float32, normalised."""
-        tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
-        return (tensor - self._mean) / self._std
+    def normalise(self, batch: "np.ndarray | torch.Tensor", device: "torch.device | str | None" = None) -> "torch.Tensor":
+        """(N, H, W, 3) uint8 → (N, 3, H, W) float32, normalised; on ``device`` (uint8 travels, 4× less than float)."""
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)) if isinstance(batch, np.ndarray) else batch
+        if device is not None:
+            tensor = tensor.to(device, non_blocking=True)
+        return self.normalise_chw(tensor.permute(0, 3, 1, 2))
+
+    def normalise_chw(self, batch: "torch.Tensor") -> "torch.Tensor":
+        """(N, 3, H, W) uint8 or float in 0…255 → normalised float32, on the batch's device."""
+        mean, std = self._mean.to(batch.device), self._std.to(batch.device)
+        return (batch.float() - mean) / std

@@ -1,3 +1,4 @@
 from service.cli import app
 
-app(prog_name="counterfeit")
+if __name__ == "__main__":  # CPU worker processes are spawned: they import this module as __mp_main__
+    app(prog_name="counterfeit")

@@ -1,7 +1,11 @@
-"""The check path: decode + PDQ → embed → CLIP search + PDQ lookup → score → audit row → answer.
+"""The check path: prepare (decode + PDQ + pixels, in a CPU worker process) → embed (batched) →
+CLIP search + PDQ lookup → score → audit row (group-committed) → answer.
 
-``check_async`` is the request path: decoding, hashing and the database run on a bounded thread
-pool, the model on the batching runner, so the event loop never decodes an image or runs the model.
+``check_async`` is the request path. The event loop only awaits: a dispatch thread checks the
+header limits, reserves decode memory and hands the bytes to a CPU worker process; the model
+runs on the batching runner's thread; search and scoring run on the thread pool; the audit row
+joins the next group commit and the answer waits for that commit, so a check id a caller holds
+is always in the database.
 """
 from __future__ import annotations
 
@@ -9,34 +13,48 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import Executor
-from typing import Any, Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import numpy as np
-from PIL import Image
 
 from index.matching import find_matches
-from index.pdq import PdqHash, compute_pdq
+from index.pdq import PdqHash
+from index.prepare import CpuWorkers, Prepared
 from service.blobs import BlobStore, sha256_hex
+from service.check_log import CheckWriter
 from service.db.models import Check
+from service.embedding import EmbedFailed
+from service.errors import ApiError
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
 from service.signals import SharedSignalIndex
-from service.uploads import ImageLimits, decode_upload
+from service.uploads import prepare_upload
 from training.features import Neighbour
 from training.scoring import Scorer, Thresholds, score
 
 
-def decode_and_hash(data: bytes, limits: ImageLimits) -> tuple[Image.Image, PdqHash]:
-    image = decode_upload(data, limits)
-    return image, compute_pdq(image)
+@contextmanager
+def embed_failures_as_http() -> Iterator[None]:
+    try:
+        yield
+    except EmbedFailed as exc:  # the device decoder and Pillow both refused bytes the worker could read
+        raise ApiError(422, "corrupt_image", f"The image data could not be decoded: {exc}") from None
+
+
+@dataclass
+class Evaluated:
+    answer: dict[str, Any]
+    check: Check
 
 
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
                  keep_image: Callable[[str | None], bool], shared: SharedSignalIndex, min_match_similarity: float,
-                 pdq_max_distance: int, pool: Executor, metrics: Metrics):
+                 pdq_max_distance: int, pool: Executor, workers: CpuWorkers, check_log: CheckWriter, metrics: Metrics):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
@@ -46,29 +64,56 @@ class Checker:
         self.shared = shared  # known-fake hashes other platforms shared
         self.min_match_similarity = min_match_similarity
         self.pdq_max_distance = pdq_max_distance
-        self.pool = pool
+        self.pool = pool  # threads: dispatch to workers, search, scoring
+        self.workers = workers  # processes (or threads): decoding, PDQ, resizing
+        self.check_log = check_log
         self.metrics = metrics
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         serving = self.slot.current
-        image, pdq = decode_and_hash(data, serving.limits)
-        vector = serving.runner.embed([image])[0]
-        return self.answer(serving, data, pdq, vector, brand_hint, k, api_key_id)
+        prepared = self._prepare(serving, data)
+        with embed_failures_as_http():
+            vector = serving.runner.submit(self._model_input(serving, data, prepared)).result()
+        evaluated = self.evaluate(serving, data, prepared.pdq, vector, brand_hint, k, api_key_id)
+        self.check_log.write(evaluated.check).result()
+        return evaluated.answer
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        image, pdq = await loop.run_in_executor(self.pool, decode_and_hash, data, serving.limits)
-        vector = await asyncio.wrap_future(serving.runner.submit(image))
-        return await loop.run_in_executor(self.pool, self.answer, serving, data, pdq, vector, brand_hint, k, api_key_id)
+        prepared = await loop.run_in_executor(self.pool, self._prepare, serving, data)
+        started = time.perf_counter()
+        with embed_failures_as_http():
+            vector = await asyncio.wrap_future(serving.runner.submit(self._model_input(serving, data, prepared)))
+        self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
+        evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, prepared.pdq, vector, brand_hint, k,
+                                               api_key_id)
+        await asyncio.wrap_future(self.check_log.write(evaluated.check))
+        return evaluated.answer
 
-    def answer(self, serving: Serving, data: bytes, pdq: PdqHash, vector: np.ndarray, brand_hint: str | None, k: int,
-               api_key_id: str | None) -> dict[str, Any]:
+    def _prepare(self, serving: Serving, data: bytes) -> Prepared:
+        started = time.perf_counter()
+        prepared = prepare_upload(data, serving.limits, self.workers, serving.prepare_spec)
+        for stage, seconds in (prepared.seconds or {}).items():
+            self.metrics.stage_seconds.labels(stage).observe(seconds)
+        self.metrics.stage_seconds.labels("prepare_wait").observe(time.perf_counter() - started)
+        return prepared
+
+    @staticmethod
+    def _model_input(serving: Serving, data: bytes, prepared: Prepared):
+        model_input = prepared.model_input
+        return data if model_input is None else model_input  # None: the model decodes the bytes on its device
+
+    def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vector: np.ndarray, brand_hint: str | None,
+                 k: int, api_key_id: str | None) -> Evaluated:
+        assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
         matches = find_matches(sync.index, sync.pdq, vector, pdq, k, brand_hint, self.pdq_max_distance)
-        self.metrics.search_seconds.observe(time.perf_counter() - started)
+        searched = time.perf_counter()
+        self.metrics.search_seconds.observe(searched - started)
+        self.metrics.stage_seconds.labels("search").observe(searched - started)
         references = self.registry.by_ids([m.reference_id for m in matches])
         # A reference deleted between search and lookup is simply not evidence any more.
         neighbours = [
@@ -93,10 +138,8 @@ class Checker:
             evidence_ids=[n.reference_id for n in neighbours if n.shared_by is None], model_fingerprint=serving.runner.info.fingerprint(),
             scorer=scorer.name,
         )
-        with self.registry.sessions() as session:
-            session.add(check)
-            session.commit()
-        return {
+        self.metrics.stage_seconds.labels("score").observe(time.perf_counter() - searched)
+        answer = {
             "check_id": check.id,
             "verdict": result.verdict,
             "counterfeit_probability": result.probability,
@@ -107,6 +150,7 @@ class Checker:
             "scorer": scorer.name,
             "pdq": {"hash": pdq.hex, "quality": pdq.quality},
         }
+        return Evaluated(answer, check)
 
     def _evidence(self, neighbour: Neighbour) -> dict[str, Any]:
         signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= self.min_match_similarity),

@@ -1,9 +1,15 @@
 """Runs the model for the service: requests that arrive together share one forward pass.
 
-A dedicated worker thread takes the first queued image, waits up to ``max_wait`` for more (up to
-``max_batch``), embeds them in one call and resolves each caller's future. The queue is bounded:
-when it is full, :class:`QueueFull` is raised at once (the API answers 503 with Retry-After)
-instead of letting latency grow without bound.
+A dedicated worker thread takes the first queued input, drains whatever else is already
+waiting (up to ``max_batch``), and — only when requests are arriving fast enough that another
+is expected within ``max_wait`` — waits that long for the batch to fill. So one client is never
+slowed by a wait nobody will use, while under load batches grow on their own (the model is busy,
+inputs queue up) up to ``max_batch`` (256 on a GPU by default). Inputs are model-ready ``uint8``
+pixels from the CPU workers, encoded bytes the model decodes on its device, or PIL images
+(registration, replay); one :meth:`Embedder.embed_inputs` call takes any mix.
+
+The queue is bounded: when it is full, :class:`QueueFull` is raised at once (the API answers
+503 with Retry-After) instead of letting latency grow without bound.
 """
 from __future__ import annotations
 
@@ -16,12 +22,16 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from index.embedder import Embedder, EmbedderInfo
+from index.embedder import Embedder, EmbedderInfo, ModelInput
 from service.metrics import Metrics
 
 
 class QueueFull(RuntimeError):
     pass
+
+
+class EmbedFailed(ValueError):
+    """The model side could not use this input (e.g. bytes neither the device decoder nor Pillow could read)."""
 
 
 class BatchingModelRunner:
@@ -32,9 +42,11 @@ class BatchingModelRunner:
         self.max_wait = max_wait_seconds
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
-        self._queue: queue.Queue[tuple[Image.Image, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[ModelInput, Future] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self._last_arrival = time.monotonic()
+        self._arrival_gap = 1.0  # exponentially weighted mean seconds between submissions
         self._worker = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
         self._worker.start()
 
@@ -46,21 +58,24 @@ class BatchingModelRunner:
     def draft_size(self) -> tuple[int, int] | None:
         return self.embedder.draft_size
 
-    def submit(self, image: Image.Image) -> Future:
-        """Queue one image; the future resolves to its vector. Raises QueueFull when over capacity."""
+    def submit(self, item: ModelInput) -> Future:
+        """Queue one input; the future resolves to its vector. Raises QueueFull when over capacity."""
         with self._pending_lock:
             if self._pending >= self.max_queue:
                 self.metrics.rejected.inc()
                 raise QueueFull(f"{self._pending} images are already waiting for the model")
             self._pending += 1
             self.metrics.queue_depth.set(self._pending)
+            now = time.monotonic()
+            self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * (now - self._last_arrival)
+            self._last_arrival = now
         future: Future = Future()
-        self._queue.put((image, future))
+        self._queue.put((item, future))
         return future
 
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def embed(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
         """Blocking convenience for callers on worker threads (registration, index replay, CLI)."""
-        if not images:
+        if not len(images):
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         futures = [self.submit(image) for image in images]
         return np.stack([f.result() for f in futures])
@@ -69,18 +84,27 @@ class BatchingModelRunner:
         self._queue.put(None)
         self._worker.join(timeout=30)
 
-    def _collect(self) -> list[tuple[Image.Image, Future]] | None:
+    def _worth_waiting(self, have: int) -> bool:
+        """Wait for more only if another submission is expected within ``max_wait`` (load is high)."""
+        return have < self.max_batch and self.max_wait > 0 and self._arrival_gap < self.max_wait
+
+    def _collect(self) -> list[tuple[ModelInput, Future]] | None:
         first = self._queue.get()
         if first is None:
             return None
         batch = [first]
         deadline = time.monotonic() + self.max_wait
         while len(batch) < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._worth_waiting(len(batch)):
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
             if item is None:
                 self._queue.put(None)  # let the outer loop see the stop signal
                 break
@@ -92,15 +116,17 @@ class BatchingModelRunner:
             with self._pending_lock:
                 self._pending -= len(batch)
                 self.metrics.queue_depth.set(self._pending)
-            images = [image for image, _ in batch]
             started = time.perf_counter()
             try:
-                vectors = self.embedder.embed(images)
+                vectors, failures = self.embedder.embed_inputs([item for item, _ in batch])
             except Exception as exc:  # every caller in the batch gets the error
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
             self.metrics.embed_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(batch))
-            for (_, future), vector in zip(batch, vectors):
-                future.set_result(vector)
+            for i, ((_, future), vector) in enumerate(zip(batch, vectors)):
+                if i in failures:
+                    future.set_exception(EmbedFailed(failures[i]))
+                else:
+                    future.set_result(vector)

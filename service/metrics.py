@@ -4,7 +4,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# Where a check spends its time; bench/api.py reads these to print the per-stage breakdown.
+STAGES = ("decode", "pdq", "resize", "prepare_wait", "model_wait", "search", "score", "commit")
 
 
 class Metrics:
@@ -24,4 +26,7 @@ class Metrics:
         self.admission_rejected = Counter("counterfeit_admission_rejected", "Check requests refused with 503 before their body was read",
                                           registry=r)
         self.decode_memory = Gauge("counterfeit_decode_memory_bytes", "Decode memory reserved right now", registry=r)
+        self.stage_seconds = Histogram("counterfeit_stage_seconds", "Seconds per check spent in each stage", ["stage"],
+                                       buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5), registry=r)
+        self.commit_rows = Histogram("counterfeit_check_commit_rows", "Check rows per group commit", buckets=BATCH_BUCKETS, registry=r)
         self.index_size = Gauge("counterfeit_index_vectors", "Vectors in the live index", ["generation"], registry=r)

@@ -28,21 +28,26 @@ class EmbedActor:
 
     def __init__(self, model: str, options):
         # The same adapter as the service: COUNTERFEIT_MODEL_CACHE and the image limits travel with it.
+        from service.reindex import reindex_spec
+
         self.embedder = options.load(model)
-        self.limits = options.limits(self.embedder)
+        self.spec = reindex_spec(self.embedder, options.limits(self.embedder))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from pathlib import Path
+        # The local engine's pipeline, in the actor: worker-style decode + resize (or bytes for a
+        # GPU actor, decoded by nvJPEG), one model pass per batch.
+        from service.reindex import embed_prepared, prepare_references
 
-        from service.uploads import decode_reference_image
-
-        decoded = [decode_reference_image(lambda path=path: Path(str(path)).read_bytes(), self.limits) for path in batch["path"]]
-        good = [i for i, image in enumerate(decoded) if not isinstance(image, str)]
-        vectors = np.zeros((len(decoded), self.embedder.dimension), dtype=np.float32)
-        if good:
-            vectors[good] = self.embedder.embed([decoded[i] for i in good])
-        errors = np.array([image if isinstance(image, str) else "" for image in decoded], dtype=object)
-        return {"id": batch["id"], "vector": vectors, "error": errors}
+        ids = [int(i) for i in batch["id"]]
+        inputs, errors = prepare_references([str(p) for p in batch["path"]], self.embedder, self.spec)
+        done, vectors, failures = embed_prepared(self.embedder, ids, inputs, errors)
+        out = np.zeros((len(ids), self.embedder.dimension), dtype=np.float32)
+        reasons = {f["reference_id"]: f["reason"] for f in failures}
+        position = {rid: i for i, rid in enumerate(ids)}
+        for rid, vector in zip(done, vectors):
+            out[position[rid]] = vector
+        errors_out = np.array([reasons.get(rid, "") for rid in ids], dtype=object)
+        return {"id": batch["id"], "vector": out, "error": errors_out}
 
 
 def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobStore, write_shard,

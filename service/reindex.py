@@ -3,7 +3,8 @@
 1. Load the model (unavailable weights fail the job at once; the live generation is untouched).
 2. Note the change-log position, list live references, skip those that already have an embedding
    for this model's fingerprint (that is how a killed job resumes: embeddings are committed per
-   shard), and embed the rest — locally (decode in a thread pool overlapped with model batches)
+   shard), and embed the rest — locally (CPU worker processes decode and resize the next shard while
+   the model embeds this one; on a GPU the model decodes the bytes itself, nvJPEG)
    or on Ray (service/ray_engine.py). A corrupt or missing blob is recorded as a failure.
 3. Build the index (flat / IVF / IVF-PQ, chosen from the collection size and the memory budget),
    measure its recall@10 against exact search on a sample, snapshot it into a new generation.
@@ -15,8 +16,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import faiss
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.embedder import Embedder
 from index.generations import Generation, Generations
 from index.models import ModelSpecError, ModelUnavailableError, parse_model_spec
+from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
 from index.vector_index import INDEX_TYPES, VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Embedding, Reference
@@ -35,7 +38,7 @@ from service.jobs import JobStore
 from service.model_options import ModelOptions
 from service.settings import Settings
 from service.timestamps import utcnow
-from service.uploads import ImageLimits, decode_reference_image
+from service.uploads import ImageLimits
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
@@ -100,21 +103,79 @@ def shards(items: Sequence[WorkItem], size: int) -> Iterator[Sequence[WorkItem]]
 ShardWriter = Callable[[list[int], np.ndarray, list[dict]], None]
 
 
+def reindex_spec(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
+    """Reference images for the model: its pixels (no PDQ: registration stored it), or nothing when it decodes bytes on its device."""
+    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
+                       want_model_input=not embedder.decodes_on_device, want_pdq=False)
+
+
+def prepare_references(paths: Sequence[str], embedder: Embedder, spec: PrepareSpec) -> tuple[list, list[str | None]]:
+    """Model inputs for ``paths`` (pixels, decoded images or the bytes themselves) and per path the failure, if any."""
+    if embedder.decodes_on_device:
+        inputs: list = []
+        for path in paths:
+            try:
+                inputs.append(Path(path).read_bytes())
+            except FileNotFoundError:
+                inputs.append(None)
+        return inputs, [None if data is not None else "missing_blob: the image file is not in the blob store" for data in inputs]
+    prepared = [prepare_file(path, spec) for path in paths]
+    return [p.model_input for p in prepared], [f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared]
+
+
+def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence, errors: Sequence[str | None]
+                   ) -> tuple[list[int], np.ndarray, list[dict]]:
+    """One model pass over a shard's inputs: ``(embedded ids, their vectors, failures)``."""
+    rows = [i for i, error in enumerate(errors) if error is None]
+    vectors, failed = embedder.embed_inputs([inputs[i] for i in rows]) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
+    failures = [{"reference_id": int(ids[i]), "reason": error} for i, error in enumerate(errors) if error is not None]
+    failures += [{"reference_id": int(ids[rows[j]]), "reason": reason} for j, reason in failed.items()]
+    keep = [j for j in range(len(rows)) if j not in failed]
+    return [int(ids[rows[j]]) for j in keep], vectors[keep], failures
+
+
 def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore, limits: ImageLimits,
-                  write_shard: ShardWriter, shard_size: int, decode_threads: int) -> None:
-    """Decode shard i+1 on a thread pool while the model embeds shard i."""
-    with ThreadPoolExecutor(decode_threads, thread_name_prefix="reindex-decode") as pool:
-        batches = list(shards(items, shard_size))
-        pending = [pool.submit(decode_reference_image, lambda item=item: blobs.get(item.sha256), limits) for item in batches[0]] if batches else []
+                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers) -> None:
+    """The service's pipeline: CPU workers decode and resize shard i+1 (or the device decodes it) while the model embeds shard i."""
+    spec = reindex_spec(embedder, limits)
+    batches = list(shards(items, shard_size))
+    # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
+    readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if embedder.decodes_on_device else None
+
+    def start(batch: Sequence[WorkItem]) -> list[Future]:
+        paths = [str(blobs.path_for(item.sha256)) for item in batch]
+        if readers is not None:
+            return [readers.submit(prepare_references, [path], embedder, spec) for path in paths]
+        return [workers.submit(prepare_file, path, spec) for path in paths]
+
+    def finish(futures: list[Future]) -> tuple[list, list[str | None]]:
+        inputs, errors = [], []
+        for future in futures:
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died on this image (BrokenProcessPool): it fails alone
+                inputs.append(None)
+                errors.append(f"worker_failed: {type(exc).__name__}")
+                continue
+            if isinstance(result, Prepared):
+                inputs.append(result.model_input)
+                errors.append(f"{result.rejected[0]}: {result.rejected[1]}" if result.rejected else None)
+            else:  # prepare_references of one path
+                inputs.append(result[0][0])
+                errors.append(result[1][0])
+        return inputs, errors
+
+    try:
+        pending = start(batches[0]) if batches else []
         for number, batch in enumerate(batches):
-            decoded = [future.result() for future in pending]
+            inputs, errors = finish(pending)
             if number + 1 < len(batches):
-                pending = [pool.submit(decode_reference_image, lambda item=item: blobs.get(item.sha256), limits) for item in batches[number + 1]]
-            good = [(item.reference_id, image) for item, image in zip(batch, decoded) if not isinstance(image, str)]
-            failures = [{"reference_id": item.reference_id, "reason": image}
-                        for item, image in zip(batch, decoded) if isinstance(image, str)]
-            vectors = embedder.embed([image for _, image in good]) if good else np.zeros((0, embedder.dimension), np.float32)
-            write_shard([rid for rid, _ in good], vectors, failures)
+                pending = start(batches[number + 1])
+            ids, vectors, failures = embed_prepared(embedder, [item.reference_id for item in batch], inputs, errors)
+            write_shard(ids, vectors, failures)
+    finally:
+        if readers is not None:
+            readers.shutdown(cancel_futures=True)
 
 
 class Reindexer:
@@ -175,8 +236,11 @@ class Reindexer:
 
             embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address)
         else:
-            embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size,
-                          self.settings.decode_threads)
+            workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
+            try:
+                embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size, workers)
+            finally:
+                workers.shutdown()
 
         generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
         sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 
 from index.generations import Generations
 from index.images import DecodeBudget
+from index.prepare import CpuWorkers
 from index.models import ModelSpecError, ModelUnavailableError
 from service.audit import AuditLog
 from service.auth import ensure_key
 from service.blobs import BlobStore
+from service.check_log import CheckWriter
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
@@ -64,8 +66,13 @@ class Runtime:
         self._bootstrap_keys()
         self._configure_torch()
         self.metrics = Metrics()
-        self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         return_large_allocations_to_os()
+        # CPU-heavy image work in worker processes (one per core by default); each dispatching thread
+        # waits on one worker, so there are enough threads to keep every worker busy.
+        self.workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads,
+                                  initializer=return_large_allocations_to_os)
+        self.pool = ThreadPoolExecutor(settings.decode_threads + 2 * settings.resolved_cpu_workers, thread_name_prefix="dispatch")
+        self.check_log = CheckWriter(self.sessions, self.metrics)
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
         embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
@@ -85,7 +92,7 @@ class Runtime:
         self.refresh_calibration()
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
                                self.policies.keeps_check_images, self.shared_signals, settings.min_match_similarity,
-                               settings.pdq_max_distance, self.pool, self.metrics)
+                               settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader
@@ -185,4 +192,6 @@ class Runtime:
         if self.is_leader:
             self.leases.release(MAINTENANCE_LEASE)  # another replica takes over at its next poll
         self.pool.shutdown(wait=True)
+        self.check_log.close()  # commits what is queued
+        self.workers.shutdown()
         self.engine.dispose()

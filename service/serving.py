@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.embedder import Embedder
 from index.generations import Generations
 from index.images import DecodeBudget
+from index.prepare import PrepareSpec
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
 from service.index_sync import IndexSync
@@ -32,6 +33,7 @@ class Serving:
     runner: BatchingModelRunner
     index_sync: IndexSync
     limits: ImageLimits
+    prepare_spec: PrepareSpec  # what CPU workers make from an upload for this model
 
     def close(self) -> None:
         self.index_sync.snapshot()
@@ -48,7 +50,7 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
                  embedder: Embedder, budget: DecodeBudget | None = None,
                  persist_snapshots: Callable[[], bool] = lambda: True) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
-    runner = BatchingModelRunner(embedder, settings.batch_size, settings.batch_max_wait_ms / 1000,
+    runner = BatchingModelRunner(embedder, ModelOptions.from_settings(settings).batch_size, settings.batch_max_wait_ms / 1000,
                                  settings.embed_queue_size, metrics)
     limits = ModelOptions.from_settings(settings).limits(embedder, budget)
     if embedder.info.is_test_only:
@@ -60,4 +62,11 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
     except Exception:
         runner.close()
         raise
-    return Serving(runner, index_sync, limits)
+    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits))
+
+
+def prepare_spec_for(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
+    """Workers always hash (PDQ); they make the model's pixels too unless the model decodes the bytes on its device."""
+    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
+                       want_model_input=not embedder.decodes_on_device, want_pdq=True,
+                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -16,10 +17,18 @@ class Settings(BaseSettings):
     model: str = Field("open_clip:ViT-B-32@laion2b_s34b_b79k", description="Model spec backend:architecture@weights.")
     model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
-    batch_size: int = Field(32, ge=1, description="Most images per model forward pass (requests are batched together).")
+    batch_size: int | None = Field(None, ge=1, description="Most images per model forward pass (requests are batched "
+                                   "together); default 256 on a GPU, 32 on CPU.")
+    device_decode: Literal["auto", "on", "off"] = Field(
+        "auto", description="Decode JPEGs on the model's device (nvJPEG on CUDA); auto: on CUDA only.")
+    cpu_workers: int | None = Field(None, ge=0, description="Worker processes for decoding, PDQ and resizing "
+                                    "(default: one per core; 0: threads in the serving process).")
+    benchmark_null_forward: bool = Field(False, description="BENCHMARKS ONLY: skip the model's forward pass "
+                                         "(vectors are meaningless) to measure how fast the pipeline feeds a model.")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
     embed_queue_size: int = Field(256, ge=1, description="Images waiting for the model before requests get 503.")
-    decode_threads: int = Field(4, ge=1, description="Threads decoding uploads and writing audit rows.")
+    decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "
+                                "scoring (decoding too when cpu_workers is 0).")
     max_batch_images: int = Field(32, ge=1, description="Most images in one POST /v1/check/batch.")
 
     host: str = "127.0.0.1"
@@ -72,6 +81,12 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'counterfeit.db'}"
+
+    @property
+    def resolved_cpu_workers(self) -> int:
+        from index.prepare import default_worker_count
+
+        return default_worker_count() if self.cpu_workers is None else self.cpu_workers
 
     @property
     def blob_dir(self) -> Path:

@@ -18,17 +18,23 @@ def resolve_device(requested: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None, batch_size: int = 32) -> Embedder:
-    """Load the model, then centre its embeddings on a fixed background set (see centering.py)."""
+def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None, batch_size: int = 32,
+                  device_decode: bool | None = None, null_forward: bool = False) -> Embedder:
+    """Load the model, then centre its embeddings on a fixed background set (see centering.py).
+
+    ``device_decode``: decode JPEG bytes on the model's device (None: on CUDA only). ``null_forward``:
+    BENCHMARKS ONLY — the forward pass becomes a no-op, to measure how fast the pipeline feeds a model."""
     parsed = parse_model_spec(spec)
+    options = {"device_decode": device_decode, "null_forward": null_forward}
     if parsed.backend == "open_clip":
         from index.models.open_clip_backend import OpenClipEmbedder
 
-        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir, batch_size=batch_size)
+        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir, batch_size=batch_size,
+                                **options)
     elif parsed.backend == "timm":
         from index.models.timm_backend import TimmEmbedder
 
-        base = TimmEmbedder(parsed, device=resolve_device(device), batch_size=batch_size)
+        base = TimmEmbedder(parsed, device=resolve_device(device), batch_size=batch_size, **options)
     else:  # parse_model_spec already rejects unknown backends
         raise ModelSpecError(f"Unsupported backend {parsed.backend!r}")
     return CenteredEmbedder.from_background(base)

@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from index.embedder import Embedder, EmbedderInfo, l2_normalise
+from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
+from index.preprocess import PreprocessConfig
 from index.synthetic import background_set
 
 
@@ -41,3 +42,18 @@ class CenteredEmbedder(Embedder):
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return l2_normalise(self.base.embed(images) - self.mean)
+
+    @property
+    def pixel_config(self) -> PreprocessConfig | None:
+        return self.base.pixel_config
+
+    @property
+    def decodes_on_device(self) -> bool:
+        return self.base.decodes_on_device
+
+    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
+        vectors, failures = self.base.embed_inputs(inputs)
+        centred = l2_normalise(vectors - self.mean)
+        if failures:
+            centred[list(failures)] = 0.0
+        return centred, failures

@@ -27,10 +27,11 @@ def fast_config_from_open_clip(cfg: dict) -> PreprocessConfig | None:
 
 
 class OpenClipEmbedder(TorchImageEmbedder):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None, batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None, batch_size: int = 32,
+                 **options):
         import open_clip  # heavy import, only when this backend is used
 
-        super().__init__(device, batch_size)
+        super().__init__(device, batch_size, **options)
         self.weights_file: Path | None = None
         if spec.is_test_model or spec.weights == RANDOM_WEIGHTS:
             name = TEST_ARCHITECTURES.get(spec.architecture, spec.architecture)

@@ -58,11 +58,11 @@ def fast_config_from_timm(cfg: dict) -> PreprocessConfig | None:
 
 
 class TimmEmbedder(TorchImageEmbedder):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_size: int = 32, **options):
         import timm
         from timm.data import create_transform, resolve_data_config
 
-        super().__init__(device, batch_size)
+        super().__init__(device, batch_size, **options)
         self.weights_file = resolve_weights_file(spec)
         try:
             model = timm.create_model(spec.architecture, pretrained=False)

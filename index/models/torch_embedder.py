@@ -8,8 +8,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from index.embedder import Embedder, EmbedderInfo, l2_normalise
+from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
 from index.preprocess import FastPreprocessor, PreprocessConfig
+from index.tensor_preprocess import TensorPreprocessor
+
+NULL_FORWARD_KIND = "random (NULL FORWARD: BENCHMARK ONLY)"
 
 
 class TorchImageEmbedder(Embedder):
@@ -20,13 +23,21 @@ class TorchImageEmbedder(Embedder):
     fast_config: PreprocessConfig | None  # None when the fast path cannot reproduce the library's transform
     _info: EmbedderInfo
 
-    def __init__(self, device: str, batch_size: int = 32):
+    def __init__(self, device: str, batch_size: int = 32, device_decode: bool | None = None, null_forward: bool = False):
         self.device = torch.device(device)
         self.batch_size = batch_size
+        # Decode JPEG bytes on the model's device: worth it on CUDA (nvJPEG); on CPU Pillow's draft decoding wins.
+        self.device_decode = self.device.type == "cuda" if device_decode is None else device_decode
+        self.null_forward = null_forward
 
     def _finish_setup(self) -> None:
         self.model = self.model.eval().to(self.device)
         self._fast = FastPreprocessor(self.fast_config) if self.fast_config else None
+        self._tensor = TensorPreprocessor(self.fast_config, self.device) if self.fast_config else None
+        if self.null_forward:  # benchmarks: measure the pipeline without the model; never comparable vectors
+            from dataclasses import replace
+
+            self._info = replace(self._info, weights_kind=NULL_FORWARD_KIND)
 
     @property
     def info(self) -> EmbedderInfo:
@@ -36,6 +47,14 @@ class TorchImageEmbedder(Embedder):
     def draft_size(self) -> tuple[int, int] | None:
         """Decoders may scale JPEGs down to this size while decoding (see index.images.decode_image)."""
         return self.fast_config.draft_size() if self.fast_config else None
+
+    @property
+    def pixel_config(self) -> PreprocessConfig | None:
+        return self.fast_config
+
+    @property
+    def decodes_on_device(self) -> bool:
+        return self.device_decode and self._tensor is not None
 
     @property
     def parameter_count(self) -> int:
@@ -53,7 +72,9 @@ class TorchImageEmbedder(Embedder):
     @torch.inference_mode()
     def forward_batch(self, batch: torch.Tensor) -> np.ndarray:
         batch = batch.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":  # half precision on GPU; CPU stays float32 (autocast there is slower)
+        if self.null_forward:
+            features = batch.flatten(1)[:, : self.dimension] + 1.0  # touches the batch, costs nothing
+        elif self.device.type == "cuda":  # half precision on GPU; CPU stays float32 (autocast there is slower)
             with torch.autocast("cuda", dtype=torch.float16):
                 features = self.forward(batch)
         else:
@@ -66,3 +87,49 @@ class TorchImageEmbedder(Embedder):
         chunks = [self.forward_batch(self.preprocess(images[i : i + self.batch_size]))
                   for i in range(0, len(images), self.batch_size)]
         return np.concatenate(chunks)
+
+    @torch.inference_mode()
+    def input_tensors(self, inputs: Sequence[ModelInput]) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
+        """Mixed inputs → one normalised batch on the device, the input rows it holds, and the failures.
+
+        Pixels from CPU workers travel as uint8 and are normalised on the device; encoded bytes are
+        decoded there (nvJPEG on CUDA) in one batched call, each image the device decoder does not
+        take falling back to Pillow alone; PIL images take the fast (or the library's) transform."""
+        from index.images import ImageRejected, decode_image
+
+        assert self._fast is not None and self._tensor is not None
+        parts: dict[int, torch.Tensor] = {}
+        failures: dict[int, str] = {}
+        pixel_rows = [i for i, item in enumerate(inputs) if isinstance(item, np.ndarray)]
+        if pixel_rows:
+            stacked = self._fast.normalise(np.stack([inputs[i] for i in pixel_rows]), self.device)
+            parts.update(zip(pixel_rows, stacked))
+        byte_rows = [i for i, item in enumerate(inputs) if isinstance(item, bytes)]
+        if byte_rows:
+            decoded = self._tensor.decode([inputs[i] for i in byte_rows]) if self.device_decode else [None] * len(byte_rows)
+            for i, tensor in zip(byte_rows, decoded):
+                if tensor is None:  # Pillow fallback for this image only
+                    try:
+                        image = decode_image(inputs[i], 1 << 62, 1 << 62, draft_size=self.draft_size)
+                    except ImageRejected as exc:
+                        failures[i] = f"{exc.code}: {exc.message}"
+                        continue
+                    tensor = torch.from_numpy(np.array(self._fast.resize_and_crop(image))).permute(2, 0, 1).to(self.device)
+                parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
+        image_rows = [i for i, item in enumerate(inputs) if isinstance(item, Image.Image)]
+        if image_rows:
+            parts.update(zip(image_rows, self._fast([inputs[i] for i in image_rows]).to(self.device)))
+        rows = sorted(parts)
+        return (torch.stack([parts[i] for i in rows]) if rows else None), rows, failures
+
+    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
+        if self._fast is None or self._tensor is None:
+            return super().embed_inputs(inputs)
+        out = np.zeros((len(inputs), self.dimension), dtype=np.float32)
+        failures: dict[int, str] = {}
+        for start in range(0, len(inputs), self.batch_size):
+            batch, rows, failed = self.input_tensors(inputs[start : start + self.batch_size])
+            failures.update({start + i: reason for i, reason in failed.items()})
+            if batch is not None:
+                out[[start + i for i in rows]] = self.forward_batch(batch)
+        return out, failures

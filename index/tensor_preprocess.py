@@ -1,0 +1,101 @@
+"""JPEG bytes → the model's input tensor, decoded and resized on the model's device.
+
+On CUDA, ``torchvision.io.decode_jpeg`` decodes a whole list of JPEGs in one nvJPEG call; the
+resize (bicubic with antialiasing, the libraries' eval filter), centre crop and normalisation
+then run as tensor ops on the same device, so the pixels never visit the CPU. On CPU the same
+code runs with libjpeg (that is how its tests run here), although Pillow's draft decoding
+(index/prepare.py) is faster there: libjpeg's tensor decoder has no DCT scaling.
+
+Anything this path does not take — not a JPEG, CMYK/YCCK, a decoder error, a batch decode that
+fails — is returned as ``None`` for that image only, and the caller decodes it with Pillow.
+EXIF orientation is applied here as tensor ops (nvJPEG does not apply it), the same way
+Pillow's ``ImageOps.exif_transpose`` does.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from index.preprocess import PreprocessConfig
+
+log = logging.getLogger(__name__)
+DEVICE_DECODABLE_MODES = ("RGB", "L")  # what nvJPEG decodes to RGB reliably; CMYK/YCCK go to Pillow
+
+# EXIF orientation → the tensor op that displays the image upright (as ImageOps.exif_transpose).
+ORIENTATIONS: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
+    1: lambda x: x,
+    2: lambda x: x.flip(-1),  # FLIP_LEFT_RIGHT
+    3: lambda x: x.rot90(2, (-2, -1)),  # ROTATE_180
+    4: lambda x: x.flip(-2),  # FLIP_TOP_BOTTOM
+    5: lambda x: x.transpose(-2, -1),  # TRANSPOSE
+    6: lambda x: x.rot90(-1, (-2, -1)),  # ROTATE_270 (clockwise quarter turn)
+    7: lambda x: x.transpose(-2, -1).flip(-1).flip(-2),  # TRANSVERSE
+    8: lambda x: x.rot90(1, (-2, -1)),  # ROTATE_90
+}
+
+
+def jpeg_header(data: bytes) -> tuple[int, int] | None:
+    """``(orientation, pixels)`` when ``data`` is a JPEG this path can decode; None sends it to Pillow."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "JPEG" or image.mode not in DEVICE_DECODABLE_MODES:
+                return None
+            orientation = image.getexif().get(0x0112, 1)
+            return (orientation if orientation in ORIENTATIONS else 1), image.width * image.height
+    except Exception:
+        return None
+
+
+class TensorPreprocessor:
+    def __init__(self, config: PreprocessConfig, device: torch.device | str):
+        self.config = config
+        self.device = torch.device(device)
+
+    def decode(self, datas: Sequence[bytes]) -> list[torch.Tensor | None]:
+        """Per image: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None."""
+        headers = [jpeg_header(data) for data in datas]
+        todo = [i for i, header in enumerate(headers) if header is not None]
+        decoded = self._decode_jpegs([datas[i] for i in todo])
+        out: list[torch.Tensor | None] = [None] * len(datas)
+        for i, image in zip(todo, decoded):
+            if image is not None:
+                orientation = headers[i][0]  # type: ignore[index]
+                out[i] = self.resize_and_crop(ORIENTATIONS[orientation](image))
+        return out
+
+    def _decode_jpegs(self, datas: list[bytes]) -> list[torch.Tensor | None]:
+        if not datas:
+            return []
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in datas]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchvision's beta/deprecation notices, once per call
+            try:
+                return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device))
+            except Exception as exc:  # one bad stream fails a batched decode: retry one by one
+                log.debug("batched JPEG decode failed (%s); decoding one by one", exc)
+            out: list[torch.Tensor | None] = []
+            for tensor in encoded:
+                try:
+                    out.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device))
+                except Exception:
+                    out.append(None)
+            return out
+
+    def resize_and_crop(self, image: torch.Tensor) -> torch.Tensor:
+        """``3 × H × W`` uint8 → resized (short side exact, bicubic + antialias) and centre-cropped, 0…255 float."""
+        cfg = self.config
+        height, width = int(image.shape[-2]), int(image.shape[-1])
+        resized_w, resized_h = cfg.resized_size(width, height)
+        left, top = cfg.crop_offsets(resized_w, resized_h)
+        resized = F.interpolate(image.unsqueeze(0).float(), size=(resized_h, resized_w), mode=cfg.interpolation,
+                                antialias=cfg.interpolation in ("bicubic", "bilinear"), align_corners=False)
+        # Rounded and clamped like the uint8 image Pillow's resize produces.
+        return resized[0, :, top:top + cfg.crop, left:left + cfg.crop].round_().clamp_(0, 255)
