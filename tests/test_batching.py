@@ -98,3 +98,28 @@ def test_batch_endpoint_keeps_order_and_isolates_bad_images(server, keys, admin)
         assert platform.post("/v1/check/batch", files=too_many).json()["error"]["code"] == "too_many_images"
     with server.client(keys.brand_a) as brand:
         assert brand.post("/v1/check/batch", files=files).status_code == 403
+
+
+def test_a_lone_request_does_not_wait_for_company():
+    """The batch wait applies only while submissions arrive faster than it: one caller is not delayed."""
+    import time
+
+    import numpy as np
+
+    from index.models import load_embedder
+    from service.embedding import BatchingModelRunner
+
+    embedder = load_embedder("open_clip:tiny-random")
+    pixels = np.zeros((embedder.pixel_config.crop, embedder.pixel_config.crop, 3), dtype=np.uint8)
+    runner = BatchingModelRunner(embedder, max_batch=32, max_wait_seconds=2.0)
+    try:
+        runner.embed([pixels])  # warm-up
+        time.sleep(2.5)  # a lone client: its next request comes later than the batch wait
+        started = time.monotonic()
+        runner.embed([pixels])
+        assert time.monotonic() - started < 1.5, "a lone request waited for a batch that was never coming"
+        # Under load the wait is used: a burst submitted together shares one forward pass.
+        futures = [runner.submit(pixels) for _ in range(8)]
+        assert all(f.result(timeout=30).shape == (embedder.dimension,) for f in futures)
+    finally:
+        runner.close()

@@ -52,3 +52,16 @@ def test_the_dockerfile_copies_what_exists():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+
+
+def test_gpu_script_parses_and_runs_existing_benchmarks():
+    import re
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "bench" / "gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    modules = set(re.findall(r"python3 -m (bench\.[a-z_]+)", script.read_text()))
+    assert modules >= {"bench.embed", "bench.api", "bench.reindex"}
+    for module in modules:
+        assert (script.parent / f"{module.split('.')[1]}.py").is_file(), module

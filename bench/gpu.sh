@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every GPU figure of this project in one run (< 8 minutes on one H200-class GPU, no network).
+#
+#   bench/gpu.sh [WHEELS_DIR]
+#
+# The GPU machine has torch, torchvision and timm but not the rest: WHEELS_DIR (default .whl,
+# made by ../shared/gpu/wheels.sh) holds the other wheels and the pdqhash sdist; they are
+# installed into /tmp/site. Without WHEELS_DIR the current Python environment is used as is.
+# Output: every line on stdout (and in $OUT/gpu.log when $OUT is set), the SUMMARY lines last.
+set -u
+cd "$(dirname "$0")/.."
+WHEELS="${1:-.whl}"
+if [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl \
+    && python3 -m pip install -q --no-build-isolation --no-deps --no-cache-dir --target /tmp/site "$WHEELS"/pdqhash-*.tar.gz \
+    || { echo "installing the wheels from $WHEELS failed"; exit 1; }
+  export PYTHONPATH="/tmp/site:$PWD"
+fi
+export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:-$PWD}"
+LOG="${OUT:-/tmp}/gpu.log"
+: > "$LOG"
+MODEL="open_clip:ViT-B-32@random"   # same FLOPs as the pretrained tower; no weights to download
+CORES=$(nproc)
+run() {  # a step that fails or runs out of its time is reported and the next one still runs
+  local limit=$1; shift
+  echo "### $*" | tee -a "$LOG"
+  timeout "$limit" "$@" 2>&1 | grep -v -e "RANDOM weights" -e "No pretrained weights" | tee -a "$LOG"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || echo "STEP FAILED (exit ${PIPESTATUS[0]}): $*" | tee -a "$LOG"
+}
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee -a "$LOG"
+run 90  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 256 --batches 20 --workers "$CORES"
+run 60  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 32 --batches 40 --workers "$CORES"
+run 60  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 256 --batches 20 --device-decode off --workers "$CORES"
+run 90  python3 -m bench.embed --model "$MODEL" --device cpu --null-model --device-decode off --batch-size 64 --batches 20 --workers "1,2,8,$CORES"
+run 120 python3 -m bench.api --model "$MODEL" --device cuda --clients 16,64 --requests 3000 --summary-clients 64
+run 90  python3 -m bench.reindex --model "$MODEL" --device cuda --n 2048 --engines local
+echo "### summary" | tee -a "$LOG"
+grep -e "^SUMMARY" -e "STEP FAILED" "$LOG"
