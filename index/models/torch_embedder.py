@@ -101,6 +101,8 @@ class TorchImageEmbedder(Embedder):
         parts: dict[int, torch.Tensor] = {}
         failures: dict[int, str] = {}
         pixel_rows = [i for i, item in enumerate(inputs) if isinstance(item, np.ndarray)]
+        if len(pixel_rows) == len(inputs):  # the common case (CPU workers made every input): one stacked batch
+            return self._fast.normalise(np.stack(inputs), self.device), pixel_rows, failures
         if pixel_rows:
             stacked = self._fast.normalise(np.stack([inputs[i] for i in pixel_rows]), self.device)
             parts.update(zip(pixel_rows, stacked))
