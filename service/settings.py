@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     device_decode: Literal["auto", "on", "off"] = Field(
         "auto", description="Decode JPEGs on the model's device (nvJPEG on CUDA); auto: on CUDA only.")
     cpu_workers: int | None = Field(None, ge=0, description="Worker processes for decoding, PDQ and resizing "
-                                    "(default: one per core; 0: threads in the serving process).")
+                                    "(default: one per core, one fewer when the model runs on the CPU; 0: threads "
+                                    "in the serving process).")
     benchmark_null_forward: bool = Field(False, description="BENCHMARKS ONLY: skip the model's forward pass "
                                          "(vectors are meaningless) to measure how fast the pipeline feeds a model.")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
@@ -86,7 +87,12 @@ class Settings(BaseSettings):
     def resolved_cpu_workers(self) -> int:
         from index.prepare import default_worker_count
 
-        return default_worker_count() if self.cpu_workers is None else self.cpu_workers
+        if self.cpu_workers is not None:
+            return self.cpu_workers
+        cores = default_worker_count()
+        if self.device == "cpu" or (self.device == "auto" and not _cuda_available()):
+            return max(1, cores - 1)  # the model's own threads need a core when it runs on the CPU
+        return cores
 
     @property
     def blob_dir(self) -> Path:
@@ -95,3 +101,9 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
