@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from index.images import decode_image
+from index.images import at_least, decode_image
 from index.models import load_embedder, resolve_device
 from index.prepare import CpuWorkers, PrepareSpec, prepare
 from training.photos import packaged_photos
@@ -60,7 +60,7 @@ def bare_forward(embedder, jpegs: list[bytes], batch_size: int, batches: int) ->
 def full_path(embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3
               ) -> tuple[float, dict[str, float]]:
     """Images/second through the pipeline, and seconds per image per stage (summed over workers)."""
-    spec = PrepareSpec(draft_size=embedder.draft_size, pixels=embedder.pixel_config,
+    spec = PrepareSpec(draft_size=at_least(embedder.draft_size), pixels=embedder.pixel_config,
                        want_model_input=not embedder.decodes_on_device, want_pdq=False)
     pool = CpuWorkers(workers)
     stages: dict[str, float] = defaultdict(float)
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
     parser.add_argument("--batches", type=int, default=6)
-    parser.add_argument("--workers", default=None, help="comma-separated CPU worker process counts (default: all cores)")
+    parser.add_argument("--workers", default=None, help="comma-separated CPU worker process counts (default: the service's)")
     parser.add_argument("--device-decode", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--null-model", action="store_true", help="forward pass replaced by a no-op: the pipeline's feed rate")
     args = parser.parse_args()
@@ -118,9 +118,11 @@ def main() -> None:
     device_decode = {"auto": None, "on": True, "off": False}[args.device_decode]
     embedder = load_embedder(args.model, device=device, batch_size=batch_size, device_decode=device_decode,
                              null_forward=args.null_model)
-    from index.prepare import default_worker_count
+    from service.settings import Settings
 
-    counts = [int(n) for n in args.workers.split(",")] if args.workers else [default_worker_count()]
+    # Default: what the service would run (one worker per core, one fewer when the model is on the CPU).
+    counts = ([int(n) for n in args.workers.split(",")] if args.workers
+              else [Settings(device=device).resolved_cpu_workers])
     jpegs = real_jpegs(max(batch_size, 64))
     bare = bare_forward(embedder, jpegs, batch_size, args.batches)
     print(f"model {args.model}{' (NULL forward)' if args.null_model else ''}  device {device}  batch {batch_size}  "

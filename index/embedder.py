@@ -72,11 +72,13 @@ class Embedder(ABC):
         """True when ``embed_inputs`` decodes JPEG bytes on the model's device (e.g. nvJPEG on CUDA)."""
         return False
 
-    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
+    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
         """One batch of mixed inputs → ``(vectors, failures)``; a failed row is zeros and ``failures[i]`` says why.
 
-        The default converts everything to PIL images; backbones override it to batch on the device."""
-        from index.images import ImageRejected, decode_image
+        With a ``hashes`` dict, the PDQ hash of every *bytes* input that decoded is stored in it under
+        its position (the model decoded those bytes, so it hashes them too). The default converts
+        everything to PIL images; backbones override it to batch on the device."""
+        from index.images import ImageRejected, at_least, decode_image
 
         images: list[Image.Image] = []
         rows: list[int] = []
@@ -84,7 +86,11 @@ class Embedder(ABC):
         for i, item in enumerate(inputs):
             try:
                 if isinstance(item, bytes):
-                    item = decode_image(item, 1 << 62, 1 << 62, draft_size=self.draft_size)
+                    item = decode_image(item, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
+                    if hashes is not None:
+                        from index.pdq import compute_pdq
+
+                        hashes[i] = compute_pdq(item)
                 elif isinstance(item, np.ndarray):
                     item = Image.fromarray(item)
             except ImageRejected as exc:

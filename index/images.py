@@ -71,9 +71,15 @@ class DecodeBudget:
 
 FORMAT_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
                       "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "ICO": "image/x-icon"}
-# Decoded images are reduced right after loading to at least this size (or the model's draft size if larger):
+# Decoded images are reduced right after loading to at least this size (or the draft size asked for):
 # the model and PDQ need no more, and every later copy (rotation, RGB conversion, hashing) stays small.
 WORKING_SIDE = 512
+
+
+def at_least(draft_size: tuple[int, int] | None, side: int = WORKING_SIDE) -> tuple[int, int]:
+    """A decode target no smaller than ``side`` (the service's default ``decode_min_side``)."""
+    width, height = draft_size or (0, 0)
+    return max(width, side), max(height, side)
 
 
 def media_type_of(data: bytes) -> str:
@@ -128,9 +134,7 @@ def _open_checked(data: bytes, max_bytes: int, max_pixels: int,
             f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}.",
             too_large=True,
         )
-    # Never below WORKING_SIDE, even for a model that needs less: PDQ is hashed from this image, and
-    # a hash from a 64-pixel decode drifts far from one of the full image (tests/test_prepare.py).
-    target = (max(draft_size[0], WORKING_SIDE), max(draft_size[1], WORKING_SIDE)) if draft_size else (WORKING_SIDE, WORKING_SIDE)
+    target = draft_size or (WORKING_SIDE, WORKING_SIDE)
     try:
         image.seek(0)  # animated images: first frame
         if image.format == "JPEG":

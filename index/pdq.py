@@ -5,11 +5,20 @@ PDQ catches what CLIP is too semantic for: a re-upload of a known-fake listing p
 re-compressed, lightly cropped or watermarked) stays within a small Hamming distance, while a
 genuine product photographed differently does not. Following the PDQ documentation, matches are
 within 31 bits of 256 and hashes with quality below 50 (flat, featureless images) are ignored.
+
+The hash is computed here as matrix products, bit-compatible with the reference (``pdqhash``,
+Meta's C++): the reference's Jarosz filter (box filters along rows and columns, twice) followed by
+sampling 64 × 64 points is linear, so it equals ``A · luma · Bᵀ`` with ``A`` (64 × rows) and ``B``
+(64 × columns) the sampled rows of the squared box filters — banded, so the product touches each
+pixel about once. That is ~4× faster than the reference on a 1500 × 1000 image (whose column passes
+stride through memory) and runs unchanged as tensor ops on a GPU (index/pdq_tensor.py).
+``tests/test_pdq.py`` checks the hashes against ``pdqhash`` bit for bit.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -40,11 +49,70 @@ class PdqHash:
         return int(np.unpackbits(np.frombuffer(bytes(a ^ b for a, b in zip(self.bits, other.bits)), dtype=np.uint8)).sum())
 
 
-def compute_pdq(image: Image.Image) -> PdqHash:
-    import pdqhash
+SIDE = 64
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # the reference's weights
 
-    bits, quality = pdqhash.compute(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    return PdqHash(np.packbits(bits.astype(np.uint8)).tobytes(), int(quality))
+
+def _window(old: int) -> int:
+    return (old + 2 * SIDE - 1) // (2 * SIDE)  # the reference's computeJaroszFilterWindowSize(old, 64)
+
+
+def _box_span(o: int, length: int, full: int) -> tuple[int, int]:
+    """The reference's box1DFloat: output ``o`` averages inputs ``[lo, hi)`` (clipped at the edges)."""
+    half = (full + 2) // 2
+    return max(0, o - full + half), min(length, o + half)
+
+
+@lru_cache(maxsize=512)
+def sampled_filter(length: int) -> tuple[np.ndarray, tuple[tuple[int, int], ...]]:
+    """``64 × length``: the box filter applied twice, at the 64 decimation points; and each row's non-zero span."""
+    full = _window(length)
+    rows = np.zeros((SIDE, length), dtype=np.float64)
+    for i in range(SIDE):
+        lo, hi = _box_span(int(((i + 0.5) * length) / SIDE), length, full)  # the second pass's window ...
+        for c in range(lo, hi):  # ... averages first-pass outputs, each itself a window average
+            clo, chi = _box_span(c, length, full)
+            rows[i, clo:chi] += 1.0 / ((hi - lo) * (chi - clo))
+    nonzero = rows != 0
+    spans = tuple((int(np.argmax(r)), int(length - np.argmax(r[::-1]))) for r in nonzero)
+    return rows.astype(np.float32), spans
+
+
+@lru_cache(maxsize=1)
+def dct_matrix() -> np.ndarray:
+    """The reference's 16 × 64 DCT rows 1…16 (the DC row is left out)."""
+    i = np.arange(1, 17)[:, None]
+    j = np.arange(SIDE)[None, :]
+    return (np.sqrt(2.0 / SIDE) * np.cos((np.pi / 2 / SIDE) * i * (2 * j + 1))).astype(np.float32)
+
+
+def hash_from_small(small: np.ndarray) -> PdqHash:
+    """64 × 64 filtered luma → the hash: DCT, one bit per coefficient above the (lower) median, quality."""
+    dct = dct_matrix()
+    coefficients = (dct @ small @ dct.T).ravel()  # 16 × 16, row-major like the reference
+    median = np.sort(coefficients)[127]  # Torben's median of 256 values is the lower one
+    bits = (coefficients > median).astype(np.uint8)
+    # The reference numbers bit k = 16·i + j from the least significant end; PdqHash is most significant first.
+    return PdqHash(np.packbits(bits[::-1]).tobytes(), _quality(small))
+
+
+def _quality(small: np.ndarray) -> int:
+    # The reference truncates each scaled difference to an int before summing.
+    vertical = np.abs(np.trunc((small[:-1, :] - small[1:, :]) * 100 / 255)).sum()
+    horizontal = np.abs(np.trunc((small[:, :-1] - small[:, 1:]) * 100 / 255)).sum()
+    return min(100, int(vertical + horizontal) // 90)
+
+
+def compute_pdq(image: Image.Image) -> PdqHash:
+    rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+    luma = rgb.astype(np.float32) @ LUMA
+    height, width = luma.shape
+    rows, row_spans = sampled_filter(height)
+    cols, _ = sampled_filter(width)
+    filtered = np.empty((SIDE, width), dtype=np.float32)
+    for i, (lo, hi) in enumerate(row_spans):  # banded: each output row reads only its own band of pixels
+        filtered[i] = rows[i, lo:hi] @ luma[lo:hi]
+    return hash_from_small(filtered @ cols.T)
 
 
 class PdqIndex:

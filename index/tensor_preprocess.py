@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from index.pdq import PdqHash
+from index.pdq_tensor import pdq_of_rgb
 from index.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,11 @@ class TensorPreprocessor:
         self.config = config
         self.device = torch.device(device)
 
-    def decode(self, datas: Sequence[bytes]) -> list[torch.Tensor | None]:
-        """Per image: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None."""
+    def decode(self, datas: Sequence[bytes], hashes: dict[int, PdqHash] | None = None) -> list[torch.Tensor | None]:
+        """Per image: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None.
+
+        With ``hashes``, each decoded image's PDQ is computed on the device too (from the full,
+        upright image, as the reference hasher does) and stored under its position."""
         headers = [jpeg_header(data) for data in datas]
         todo = [i for i, header in enumerate(headers) if header is not None]
         decoded = self._decode_jpegs([datas[i] for i in todo])
@@ -66,7 +71,10 @@ class TensorPreprocessor:
         for i, image in zip(todo, decoded):
             if image is not None:
                 orientation = headers[i][0]  # type: ignore[index]
-                out[i] = self.resize_and_crop(ORIENTATIONS[orientation](image))
+                upright = ORIENTATIONS[orientation](image)
+                if hashes is not None:
+                    hashes[i] = pdq_of_rgb(upright)
+                out[i] = self.resize_and_crop(upright)
         return out
 
     def _decode_jpegs(self, datas: list[bytes]) -> list[torch.Tensor | None]:

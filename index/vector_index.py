@@ -1,8 +1,9 @@
 """A FAISS inner-product index keyed by reference id, with a per-brand search filter.
 
-Index types: ``flat`` (exact; the default while a collection is small) and ``ivf`` (inverted
-lists over k-means cells, for large collections; ``nprobe`` cells are scanned per query). Both
-support adding and removing ids in place, which a live service needs.
+Index types: ``flat`` (exact; the default while a collection is small), ``ivf`` / ``ivf-pq``
+(inverted lists over k-means cells; ``nprobe`` cells are scanned per query) and ``hnsw`` (a graph;
+removals are tombstones, brand filters scan its flat storage exactly — see index/hnsw.py). All
+support adding and removing ids while serving, which a live service needs.
 
 Brand filtering: one global index plus, per brand, a cached ``faiss.IDSelectorBatch`` of that
 brand's ids passed as a search parameter. FAISS then only scores the brand's vectors, so a
@@ -28,8 +29,10 @@ import faiss
 import numpy as np
 
 from index.atomic import atomic_writer
+from index.hnsw import TombstonedHnsw
 
-INDEX_TYPES = ("flat", "ivf", "ivf-pq")
+INDEX_TYPES = ("flat", "ivf", "ivf-pq", "hnsw")
+COMPACT_TOMBSTONE_RATIO = 0.2  # an HNSW generation with more dead labels than this should be rebuilt
 
 
 class VectorIndex:
@@ -62,6 +65,8 @@ class VectorIndex:
             sample = np.random.default_rng(seed).choice(len(vectors), size=min(train_size, len(vectors)), replace=False)
             ivf.train(vectors[np.sort(sample)])
             index = cls(dimension, ivf, nprobe=nprobe)
+        elif index_type == "hnsw":
+            index = cls(dimension, TombstonedHnsw(dimension), nprobe=nprobe)
         else:
             raise ValueError(f"unknown index type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
         index.add(ids, vectors, brands)
@@ -69,6 +74,8 @@ class VectorIndex:
 
     @property
     def index_type(self) -> str:
+        if isinstance(self._index, TombstonedHnsw):
+            return "hnsw"
         if isinstance(self._index, faiss.IndexIVFPQ):
             return "ivf-pq"
         return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
@@ -83,6 +90,13 @@ class VectorIndex:
 
     def __contains__(self, reference_id: int) -> bool:
         return reference_id in self._brand_of
+
+    @property
+    def tombstone_ratio(self) -> float:
+        """Dead labels / all labels in an HNSW graph (0 for the other types, which remove in place)."""
+        if isinstance(self._index, TombstonedHnsw) and self._index.labels:
+            return self._index.tombstones / self._index.labels
+        return 0.0
 
     def brand_of(self, reference_id: int) -> str | None:
         return self._brand_of.get(reference_id)
@@ -124,8 +138,11 @@ class VectorIndex:
         selector = self._selectors.get(brand)
         if selector is None:
             ids = np.fromiter(self._ids_by_brand.get(brand, ()), dtype=np.int64)
-            selector = faiss.IDSelectorBatch(ids)
-            selector.ids_array = ids  # keep the numpy buffer alive as long as the selector
+            if isinstance(self._index, TombstonedHnsw):  # HNSW selects by internal label
+                selector = self._index.selector_for(ids)
+            else:
+                selector = faiss.IDSelectorBatch(ids)
+                selector.ids_array = ids  # keep the numpy buffer alive as long as the selector
             self._selectors[brand] = selector
         return selector
 
@@ -140,6 +157,8 @@ class VectorIndex:
                     return (np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64))
                 selector = self._selector(brand)
                 nprobe = math.ceil(self.nprobe * len(self._brand_of) / brand_size)
+            if isinstance(self._index, TombstonedHnsw):
+                return self._index.search(queries, k, brand_selector=selector)
             if isinstance(self._index, faiss.IndexIVF):
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=min(nprobe, self._index.nlist))
             else:
@@ -148,7 +167,9 @@ class VectorIndex:
 
     def save(self, path: Path, metadata: dict[str, Any]) -> None:
         with self._lock:
-            blob = faiss.serialize_index(self._index)
+            hnsw = self._index if isinstance(self._index, TombstonedHnsw) else None
+            blob = hnsw.serialize() if hnsw else faiss.serialize_index(self._index)
+            extra = {"hnsw_label_refs": hnsw.label_refs.copy()} if hnsw else {}
             ids = np.fromiter(self._brand_of.keys(), dtype=np.int64, count=len(self._brand_of))
             brand_names = sorted(self._ids_by_brand)
             codes = {name: i for i, name in enumerate(brand_names)}
@@ -162,12 +183,16 @@ class VectorIndex:
                 brand_names=np.array(json.dumps(brand_names)),
                 metadata=np.array(json.dumps(metadata)),
                 nprobe=np.array(self.nprobe),
+                **extra,
             )
 
     @classmethod
     def load(cls, path: Path) -> tuple["VectorIndex", dict[str, Any]]:
         with np.load(Path(path), allow_pickle=False) as data:
-            index = faiss.deserialize_index(data["index"])
+            if "hnsw_label_refs" in data:
+                index = TombstonedHnsw.deserialize(data["index"], data["hnsw_label_refs"])
+            else:
+                index = faiss.deserialize_index(data["index"])
             brand_names = json.loads(str(data["brand_names"]))
             metadata = json.loads(str(data["metadata"]))
             self = cls(index.d, index, nprobe=int(data["nprobe"]) if "nprobe" in data else 32)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from index.images import admit
 from index.matching import find_matches
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
@@ -31,7 +32,7 @@ from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
 from service.signals import SharedSignalIndex
-from service.uploads import prepare_upload
+from service.uploads import prepare_upload, rejections_as_http
 from training.features import Neighbour
 from training.scoring import Scorer, Thresholds, score
 
@@ -72,22 +73,37 @@ class Checker:
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         serving = self.slot.current
-        prepared = self._prepare(serving, data)
-        with embed_failures_as_http():
-            vector = serving.runner.submit(self._model_input(serving, data, prepared)).result()
-        evaluated = self.evaluate(serving, data, prepared.pdq, vector, brand_hint, k, api_key_id)
+        if serving.runner.embedder.decodes_on_device:
+            self._admit(serving, data)
+            with embed_failures_as_http():
+                vector, pdq = serving.runner.submit(data, want_pdq=True).result()
+        else:
+            prepared = self._prepare(serving, data)
+            with embed_failures_as_http():
+                vector = serving.runner.submit(prepared.model_input).result()
+            pdq = prepared.pdq
+        evaluated = self.evaluate(serving, data, pdq, vector, brand_hint, k, api_key_id)
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self.pool, self._prepare, serving, data)
-        started = time.perf_counter()
-        with embed_failures_as_http():
-            vector = await asyncio.wrap_future(serving.runner.submit(self._model_input(serving, data, prepared)))
+        if serving.runner.embedder.decodes_on_device:
+            # On a GPU: the header is checked here, the model decodes (nvJPEG), embeds and hashes (PDQ as
+            # tensor ops) on the device; no CPU worker touches the pixels.
+            await loop.run_in_executor(self.pool, self._admit, serving, data)
+            started = time.perf_counter()
+            with embed_failures_as_http():
+                vector, pdq = await asyncio.wrap_future(serving.runner.submit(data, want_pdq=True))
+        else:
+            prepared = await loop.run_in_executor(self.pool, self._prepare, serving, data)
+            started = time.perf_counter()
+            with embed_failures_as_http():
+                vector = await asyncio.wrap_future(serving.runner.submit(prepared.model_input))
+            pdq = prepared.pdq
         self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
-        evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, prepared.pdq, vector, brand_hint, k,
+        evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint, k,
                                                api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
@@ -101,9 +117,11 @@ class Checker:
         return prepared
 
     @staticmethod
-    def _model_input(serving: Serving, data: bytes, prepared: Prepared):
-        model_input = prepared.model_input
-        return data if model_input is None else model_input  # None: the model decodes the bytes on its device
+    def _admit(serving: Serving, data: bytes) -> None:
+        """Byte and pixel limits from the header alone (the device decodes; no CPU decode memory is reserved)."""
+        limits = serving.limits
+        with rejections_as_http():
+            admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
     def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vector: np.ndarray, brand_hint: str | None,
                  k: int, api_key_id: str | None) -> Evaluated:

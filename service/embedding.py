@@ -59,8 +59,9 @@ class BatchingModelRunner:
     def draft_size(self) -> tuple[int, int] | None:
         return self.embedder.draft_size
 
-    def submit(self, item: ModelInput) -> Future:
-        """Queue one input; the future resolves to its vector. Raises QueueFull when over capacity."""
+    def submit(self, item: ModelInput, want_pdq: bool = False) -> Future:
+        """Queue one input; the future resolves to its vector — or ``(vector, PDQ hash)`` with ``want_pdq``
+        for bytes the model decodes on its device (it hashes them there too). Raises QueueFull when over capacity."""
         with self._pending_lock:
             if self._pending >= self.max_queue:
                 self.metrics.rejected.inc()
@@ -72,6 +73,7 @@ class BatchingModelRunner:
             self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * self._last_gap
             self._last_arrival = now
         future: Future = Future()
+        future.want_pdq = want_pdq  # type: ignore[attr-defined]
         self._queue.put((item, future))
         return future
 
@@ -121,8 +123,9 @@ class BatchingModelRunner:
                 self._pending -= len(batch)
                 self.metrics.queue_depth.set(self._pending)
             started = time.perf_counter()
+            hashes: dict | None = {} if any(future.want_pdq for _, future in batch) else None  # type: ignore[attr-defined]
             try:
-                vectors, failures = self.embedder.embed_inputs([item for item, _ in batch])
+                vectors, failures = self.embedder.embed_inputs([item for item, _ in batch], hashes)
             except Exception as exc:  # every caller in the batch gets the error
                 for _, future in batch:
                     future.set_exception(exc)
@@ -132,5 +135,7 @@ class BatchingModelRunner:
             for i, ((_, future), vector) in enumerate(zip(batch, vectors)):
                 if i in failures:
                     future.set_exception(EmbedFailed(failures[i]))
+                elif future.want_pdq:  # type: ignore[attr-defined]
+                    future.set_result((vector, hashes.get(i) if hashes is not None else None))
                 else:
                     future.set_result(vector)

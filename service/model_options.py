@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from index.embedder import Embedder
-from index.images import DecodeBudget
+from index.images import DecodeBudget, at_least
 from index.models import load_embedder, resolve_device
 from service.settings import Settings
 from service.uploads import ImageLimits
@@ -23,6 +23,7 @@ class ModelOptions:
     max_image_pixels: int
     device_decode: bool | None = None
     null_forward: bool = False
+    decode_min_side: int = 512
 
     @classmethod
     def from_settings(cls, settings: Settings, device: str | None = None) -> "ModelOptions":
@@ -31,12 +32,16 @@ class ModelOptions:
         batch_size = settings.batch_size or (GPU_BATCH if device.startswith("cuda") else CPU_BATCH)
         device_decode = {"auto": None, "on": True, "off": False}[settings.device_decode]
         return cls(device, batch_size, str(settings.model_cache) if settings.model_cache else None,
-                   settings.max_image_bytes, settings.max_image_pixels, device_decode, settings.benchmark_null_forward)
+                   settings.max_image_bytes, settings.max_image_pixels, device_decode, settings.benchmark_null_forward,
+                   settings.decode_min_side)
 
     def load(self, spec: str) -> Embedder:
         return load_embedder(spec, device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir,
                              device_decode=self.device_decode, null_forward=self.null_forward)
 
     def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:
-        """Decode exactly as registration did: the same byte and pixel limits, the model's draft size."""
-        return ImageLimits(self.max_image_bytes, self.max_image_pixels, embedder.draft_size, budget)
+        """Decode exactly as registration did: the same byte and pixel limits, and JPEGs decoded (draft) to at
+        least the model's input and ``decode_min_side`` — PDQ is hashed from that image, and a hash from a
+        small decode drifts from one of the full image (tests/test_prepare.py measures it)."""
+        return ImageLimits(self.max_image_bytes, self.max_image_pixels, at_least(embedder.draft_size, self.decode_min_side),
+                           budget)

@@ -60,8 +60,7 @@ class ReindexParams:
     def validate(self) -> "ReindexParams":
         parse_model_spec(self.model)  # a malformed spec is refused now, not as a failed job later
         if self.index_type not in ("auto", *INDEX_TYPES):
-            raise ValueError(f"index type {self.index_type!r} is not one of auto, {', '.join(INDEX_TYPES)} "
-                             "(HNSW is not offered: FAISS HNSW cannot remove vectors, which a live index must)")
+            raise ValueError(f"index type {self.index_type!r} is not one of auto, {', '.join(INDEX_TYPES)}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         return self
@@ -73,13 +72,17 @@ class WorkItem:
     sha256: str
 
 
+HNSW_BYTES_PER_VECTOR_OVERHEAD = 2 * 32 * 4 + 64  # the graph's links at M = 32 (level 0 has 2M), plus bookkeeping
+
+
 def choose_index_type(count: int, dimension: int, memory_gb: float) -> str:
-    """autofaiss-style: exact while small, IVF when large, IVF-PQ when float vectors exceed the budget."""
+    """Exact while small; HNSW (best recall per millisecond) while its vectors and graph fit the memory
+    budget; IVF-PQ (compressed) beyond it."""
     if count < EXACT_BELOW:
         return "flat"
-    if count * dimension * 4 > memory_gb * 1e9 and count >= MIN_PQ_VECTORS:
-        return "ivf-pq"
-    return "ivf"
+    if count * (dimension * 4 + HNSW_BYTES_PER_VECTOR_OVERHEAD) <= memory_gb * 1e9:
+        return "hnsw"
+    return "ivf-pq" if count >= MIN_PQ_VECTORS else "ivf"
 
 
 def measure_recall(index: VectorIndex, vectors: np.ndarray, ids: np.ndarray, sample: int = 200, k: int = 10) -> float:

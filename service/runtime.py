@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from index.generations import Generations
 from index.images import DecodeBudget
 from index.prepare import CpuWorkers
+from index.vector_index import COMPACT_TOMBSTONE_RATIO
 from index.models import ModelSpecError, ModelUnavailableError
 from service.audit import AuditLog
 from service.auth import ensure_key
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
 STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch, SchemaMismatch)
 SWAP_RETRY_SECONDS = 60
+COMPACTION_RETRY_SECONDS = 300
 MAINTENANCE_LEASE = "maintenance"
 
 
@@ -63,6 +66,8 @@ class Runtime:
         self.rate_limits = TokenBuckets()
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
+        self._compaction: threading.Thread | None = None
+        self._next_compaction = 0.0
         self._bootstrap_keys()
         self._configure_torch()
         self.metrics = Metrics()
@@ -102,10 +107,30 @@ class Runtime:
         if not self.persist_snapshots:
             return
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
+        if self.is_leader:
+            self._compact_if_due()
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
             removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
             log.info("Retention GC removed %d kept check images", removed)
+
+    def _compact_if_due(self) -> None:
+        """An HNSW generation keeps deleted vectors as tombstones; past COMPACT_TOMBSTONE_RATIO the lease
+        holder rebuilds it as a new generation (a reindex with the same model: stored embeddings, no
+        re-embedding), off the request path. Every replica then swaps to it like after any reindex."""
+        index = self.serving.index_sync.index
+        if index.tombstone_ratio <= COMPACT_TOMBSTONE_RATIO or time.monotonic() < self._next_compaction:
+            return
+        self._next_compaction = time.monotonic() + COMPACTION_RETRY_SECONDS  # one at a time; a failed one is retried later
+        from service.reindex import Reindexer, ReindexParams, params_dict
+
+        params = ReindexParams(self.serving.runner.info.spec, index_type="hnsw")
+        job = self.jobs.create("reindex", params_dict(params))
+        log.info("HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
+                 100 * index.tombstone_ratio, job.id)
+        reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
+        self._compaction = threading.Thread(target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True)
+        self._compaction.start()
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

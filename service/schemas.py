@@ -224,7 +224,7 @@ class PolicyOut(BaseModel):
 # ---- jobs ---------------------------------------------------------------------------------------
 class ReindexBody(StrictBody):
     model: Text | None = Field(None, max_length=500, description="A model spec; default: the model being served")
-    index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq"]},
+    index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
                                   description="HNSW is not offered: FAISS HNSW cannot remove vectors")
     engine: Text = Field("local", json_schema_extra={"enum": ["local", "ray"]})
     ray_address: Text | None = Field(None, max_length=500)

@@ -113,7 +113,12 @@ def test_worker_pixels_embed_like_the_pillow_path(embedder, photos):
 def test_pdq_on_the_reduced_image(photos):
     """The worker hashes the image decoded at the model's draft size: exactly the hash the in-process path
     stores for references, and close to the hash of a full-size decode (what another deployment computes)."""
-    draft = load_embedder(SPECS[1]).draft_size
+    from service.model_options import ModelOptions
+    from service.settings import Settings
+
+    # What the service decodes for a test model that needs only 64 pixels: the decode_min_side floor.
+    draft = ModelOptions.from_settings(Settings(device="cpu")).limits(load_embedder(SPECS[1])).draft_size
+    assert draft == (512, 512)
     spec = PrepareSpec(draft_size=draft, pixels=None, want_model_input=False)
     distances = {}
     for name, photo in photos.items():
@@ -167,3 +172,36 @@ def test_a_crashing_worker_costs_only_its_own_input(photos):
         assert good.pdq is not None and good.rejected is None
     finally:
         workers.shutdown()
+
+
+def test_serving_with_device_decoding_checks_and_hashes_on_the_model_side(tmp_path, keys_for, photos):
+    """COUNTERFEIT_DEVICE_DECODE=on (what CUDA gets by default) on CPU: the model side decodes, embeds
+    and hashes JPEG uploads; PNGs and undecodable bytes take the Pillow fallback or a 4xx; verdicts agree."""
+    from tests.helpers import ThreadedServer, make_settings
+
+    jpeg = _jpeg(photos["astronaut"], (1200, 900))
+    png = io.BytesIO()
+    photos["rocket"].save(png, "PNG")
+    answers = {}
+    for mode in ("off", "on"):
+        settings = make_settings(tmp_path / mode, device_decode=mode)
+        keys = keys_for(settings)
+        server = ThreadedServer(settings).start()
+        try:
+            with server.client(keys.admin) as admin:
+                reference = admin.post("/v1/references", files={"image": ("r.jpg", jpeg, "image/jpeg")},
+                                       data={"brand": "acme", "label": "counterfeit"}).json()["id"]
+                answers[mode] = [admin.post("/v1/check", files={"image": (name, data, "image/*")}).json()
+                                 for name, data in (("q.jpg", jpeg), ("q.png", png.getvalue()))]
+                corrupt = admin.post("/v1/check", files={"image": ("q.jpg", jpeg[:300] + b"\0" * 200, "image/jpeg")})
+                assert corrupt.status_code == 422, corrupt.text
+        finally:
+            server.stop()
+        top = answers[mode][0]["evidence"][0]
+        assert top["reference_id"] == reference and top["similarity"] > 0.99, (mode, top)
+    for on, off in zip(answers["on"], answers["off"]):
+        # The device hashes the full-size upright image, the workers a >= 512 px decode: a few bits apart.
+        from index.pdq import PdqHash
+
+        distance = PdqHash.from_hex(on["pdq"]["hash"], 100).distance(PdqHash.from_hex(off["pdq"]["hash"], 100))
+        assert distance <= 16, distance

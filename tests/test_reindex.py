@@ -135,8 +135,9 @@ def test_cancel_unavailable_model_and_corrupt_blobs(server, keys, admin, setting
     assert job["state"] == "failed" and "are unavailable" in job["error"] and "weights.pth" in job["error"]
     assert generations.current().number == 1 and len(generations.all()) == 1
 
-    bad = admin.post("/v1/reindex", json={"index_type": "hnsw"})
-    assert bad.status_code == 422 and "cannot remove" in bad.json()["error"]["message"]
+    bad = admin.post("/v1/reindex", json={"index_type": "annoy"})
+    assert bad.status_code == 422 and "is not one of" in bad.json()["error"]["message"]
+    assert generations.current().number == 1
 
     blob_dir = settings.blob_dir
     references = {r["id"]: r for r in admin.get("/v1/references").json()["items"]}
@@ -225,3 +226,39 @@ def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server
     messages = [r.getMessage() for r in caplog.records]
     assert sum("Cannot switch to index generation" in m for m in messages) == 1  # one model load, then back-off
     assert not any("Applying the change log failed" in m for m in messages)  # tailing went on undisturbed
+
+
+def test_hnsw_generation_deletes_by_tombstone_and_is_compacted_into_a_new_generation(server, keys, admin, settings):
+    """Reindex into HNSW (same model: stored embeddings, nothing re-embedded), delete a third of the
+    references: they are never evidence again, and the lease holder compacts into a new generation."""
+    ids = {seed: _register(admin, seed, product_photo(seed)) for seed in range(30)}
+    generations = Generations(settings.index_dir)
+    job_id = admin.post("/v1/reindex", json={"index_type": "hnsw"}).json()["job_id"]
+    job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
+    assert job["state"] == "succeeded" and job["result"]["index_type"] == "hnsw", job
+    assert job["embedded_this_run"] == 0  # the model's embeddings were already stored
+    deadline = time.monotonic() + 30
+    while admin.get("/v1/info").json()["index"]["type"] != "hnsw" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert admin.get("/v1/info").json()["index"] == {**admin.get("/v1/info").json()["index"], "type": "hnsw", "size": 30}
+    hnsw_generation = generations.current().number
+
+    deleted = [ids[seed] for seed in range(10)]
+    for reference_id in deleted:
+        assert admin.delete(f"/v1/references/{reference_id}").status_code in (200, 204)
+    for seed in range(10):  # a deleted reference never comes back as evidence
+        assert not {e["reference_id"] for e in _top(admin, product_photo(seed))["evidence"]} & set(deleted)
+    assert _top(admin, product_photo(12))["evidence"][0]["reference_id"] == ids[12]
+
+    # 10 of 30 labels are tombstones (> 20 %): the maintenance lease holder rebuilds the graph.
+    deadline = time.monotonic() + 120
+    while generations.current().number == hnsw_generation and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert generations.current().number > hnsw_generation, "no compaction generation appeared"
+    deadline = time.monotonic() + 30
+    while admin.get("/v1/info").json()["index"]["generation"] != generations.current().number and time.monotonic() < deadline:
+        time.sleep(0.1)
+    info = admin.get("/v1/info").json()["index"]
+    assert info["type"] == "hnsw" and info["size"] == 20
+    assert _top(admin, product_photo(12))["evidence"][0]["reference_id"] == ids[12]
+    assert not {e["reference_id"] for e in _top(admin, product_photo(3))["evidence"]} & set(deleted)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from index.vector_index import VectorIndex
 
@@ -11,12 +12,13 @@ def _unit(rng, n, d):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_filtered_search_matches_exact_filtered_scan(tmp_path):
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_filtered_search_matches_exact_filtered_scan(tmp_path, index_type):
     rng = np.random.default_rng(7)
     vectors, queries = _unit(rng, 2000, 32), _unit(rng, 50, 32)
     ids = np.arange(10, 2010)
     brands = [("acme", "globex", "initech")[i % 3] for i in range(2000)]
-    index = VectorIndex(32)
+    index = VectorIndex.build(ids[:0], vectors[:0], [], index_type=index_type)
     index.add(ids, vectors, brands)
     index.remove([int(i) for i in ids[:100]])
     alive = np.ones(2000, bool)
@@ -71,3 +73,49 @@ def test_ivf_index_filters_removes_and_round_trips(tmp_path):
     loaded, _ = VectorIndex.load(tmp_path / "ivf.npz")
     assert loaded.index_type == "ivf" and loaded.nprobe == 8
     assert np.array_equal(loaded.search(queries, 5)[1], index.search(queries, 5)[1])
+
+
+def test_hnsw_deletions_are_tombstones_that_never_come_back(tmp_path):
+    """Removed and replaced vectors stay in the graph but are never returned, across a snapshot and a compaction."""
+    rng = np.random.default_rng(3)
+    vectors = _unit(rng, 3000, 48)
+    ids = np.arange(1, 3001)
+    brands = [("acme", "globex")[i % 2] for i in range(3000)]
+    index = VectorIndex.build(ids, vectors, brands, index_type="hnsw")
+    assert index.index_type == "hnsw" and index.tombstone_ratio == 0
+    removed = [int(i) for i in ids[:900]]
+    index.remove(removed)
+    index.add([1500], vectors[0:1], ["acme"])  # re-added with another vector: its old one is a tombstone
+    assert len(index) == 2100 and 0.29 < index.tombstone_ratio < 0.32
+
+    def check(ix: VectorIndex) -> None:
+        similarities, found = ix.search(vectors[:900], 10)
+        assert not set(found.ravel().tolist()) & set(removed)
+        assert found[0, 0] == 1500 and similarities[0, 0] > 0.999  # id 1500 now holds vector 0
+        _, own = ix.search(vectors[1499:1500], 10)
+        assert 1500 not in own[0, :1]  # its old vector is no longer id 1500's
+        live = np.array([i for i in ids if i > 900 and i != 1500])
+        _, top = ix.search(vectors[live - 1][:200], 1)
+        assert (top[:, 0] == live[:200]).mean() >= 0.97  # graph recall through tombstones
+        for brand in ("acme", "globex"):  # the brand filter is exact (a scan of the brand's live labels)
+            mask = np.array([b == brand for b in brands]) & (ids > 900) & (ids != 1500)
+            candidates, candidate_ids = vectors[mask], ids[mask]
+            if brand == "acme":
+                candidates, candidate_ids = np.vstack([candidates, vectors[0:1]]), np.append(candidate_ids, 1500)
+            exact = vectors[2000:2020] @ candidates.T
+            _, got = ix.search(vectors[2000:2020], 5, brand=brand)
+            assert np.array_equal(got[:, 0], candidate_ids[exact.argmax(axis=1)])
+
+    check(index)
+    index.save(tmp_path / "hnsw.npz", {"applied_seq": 1})
+    loaded, _ = VectorIndex.load(tmp_path / "hnsw.npz")
+    assert loaded.index_type == "hnsw" and len(loaded) == 2100 and loaded.tombstone_ratio == index.tombstone_ratio
+    check(loaded)
+    compact = VectorIndex.build(*_live(loaded), index_type="hnsw")
+    assert compact.tombstone_ratio == 0 and len(compact) == 2100
+    check(compact)
+
+
+def _live(index: VectorIndex):
+    ids, vectors = index.faiss_index.live_vectors()
+    return ids, vectors, [index.brand_of(int(i)) for i in ids]

@@ -51,8 +51,8 @@ class CenteredEmbedder(Embedder):
     def decodes_on_device(self) -> bool:
         return self.base.decodes_on_device
 
-    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
-        vectors, failures = self.base.embed_inputs(inputs)
+    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
+        vectors, failures = self.base.embed_inputs(inputs, hashes)
         centred = l2_normalise(vectors - self.mean)
         if failures:
             centred[list(failures)] = 0.0

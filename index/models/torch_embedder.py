@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
+from index.pdq import PdqHash, compute_pdq
 from index.preprocess import FastPreprocessor, PreprocessConfig
 from index.tensor_preprocess import TensorPreprocessor
 
@@ -89,13 +90,14 @@ class TorchImageEmbedder(Embedder):
         return np.concatenate(chunks)
 
     @torch.inference_mode()
-    def input_tensors(self, inputs: Sequence[ModelInput]) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
+    def input_tensors(self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
+                      ) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
         """Mixed inputs → one normalised batch on the device, the input rows it holds, and the failures.
 
         Pixels from CPU workers travel as uint8 and are normalised on the device; encoded bytes are
         decoded there (nvJPEG on CUDA) in one batched call, each image the device decoder does not
         take falling back to Pillow alone; PIL images take the fast (or the library's) transform."""
-        from index.images import ImageRejected, decode_image
+        from index.images import ImageRejected, at_least, decode_image
 
         assert self._fast is not None and self._tensor is not None
         parts: dict[int, torch.Tensor] = {}
@@ -108,15 +110,21 @@ class TorchImageEmbedder(Embedder):
             parts.update(zip(pixel_rows, stacked))
         byte_rows = [i for i, item in enumerate(inputs) if isinstance(item, bytes)]
         if byte_rows:
-            decoded = self._tensor.decode([inputs[i] for i in byte_rows]) if self.device_decode else [None] * len(byte_rows)
-            for i, tensor in zip(byte_rows, decoded):
+            device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
+            decoded = (self._tensor.decode([inputs[i] for i in byte_rows], device_hashes) if self.device_decode
+                       else [None] * len(byte_rows))
+            for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
                 if tensor is None:  # Pillow fallback for this image only
                     try:
-                        image = decode_image(inputs[i], 1 << 62, 1 << 62, draft_size=self.draft_size)
+                        image = decode_image(inputs[i], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
                     except ImageRejected as exc:
                         failures[i] = f"{exc.code}: {exc.message}"
                         continue
+                    if hashes is not None:
+                        hashes[i] = compute_pdq(image)
                     tensor = torch.from_numpy(np.array(self._fast.resize_and_crop(image))).permute(2, 0, 1).to(self.device)
+                elif hashes is not None and device_hashes is not None:
+                    hashes[i] = device_hashes[position]
                 parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
         image_rows = [i for i, item in enumerate(inputs) if isinstance(item, Image.Image)]
         if image_rows:
@@ -124,13 +132,17 @@ class TorchImageEmbedder(Embedder):
         rows = sorted(parts)
         return (torch.stack([parts[i] for i in rows]) if rows else None), rows, failures
 
-    def embed_inputs(self, inputs: Sequence[ModelInput]) -> tuple[np.ndarray, dict[int, str]]:
+    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
+                     ) -> tuple[np.ndarray, dict[int, str]]:
         if self._fast is None or self._tensor is None:
-            return super().embed_inputs(inputs)
+            return super().embed_inputs(inputs, hashes)
         out = np.zeros((len(inputs), self.dimension), dtype=np.float32)
         failures: dict[int, str] = {}
         for start in range(0, len(inputs), self.batch_size):
-            batch, rows, failed = self.input_tensors(inputs[start : start + self.batch_size])
+            chunk_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
+            batch, rows, failed = self.input_tensors(inputs[start : start + self.batch_size], chunk_hashes)
+            if hashes is not None and chunk_hashes is not None:
+                hashes.update({start + i: h for i, h in chunk_hashes.items()})
             failures.update({start + i: reason for i, reason in failed.items()})
             if batch is not None:
                 out[[start + i for i in rows]] = self.forward_batch(batch)

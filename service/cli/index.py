@@ -15,7 +15,7 @@ app.add_typer(index_app, name="index")
 
 @app.command()
 def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
-            index_type: str = typer.Option("auto", help="auto, flat, ivf or ivf-pq"),
+            index_type: str = typer.Option("auto", help="auto, flat, ivf, ivf-pq or hnsw"),
             engine: str = typer.Option("local", help="local or ray"),
             ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: start one locally)")):
     """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
