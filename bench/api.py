@@ -35,7 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bare_model_throughput(model: str, batch_size: int, batches: int = 3, device: str | None = None) -> float:
+def bare_model_throughput(model: str, batch_size: int, batches: int = 8, device: str | None = None) -> float:
     embedder = load_embedder(model, batch_size=batch_size, device=device)
     return bare_forward(embedder, real_jpegs(batch_size), batch_size, batches)
 

@@ -6,7 +6,7 @@ library transforms do that as several PIL/tensor passes per image. Here:
 
 * JPEGs are decoded near the needed size (``draft``: DCT scaling in the decoder, no full-size
   decode of a 12-megapixel photo that ends up as 224 × 224);
-* the centre crop is folded into the single resize (``Image.resize(box=...)``), giving the
+* the centre crop is folded into the single resize (``Image.resize(box=..., reducing_gap=2)``), giving the
   model's input as ``uint8`` pixels — small, cheap to pickle from a worker process;
 * the uint8 → float conversion and normalisation run once per batch, on the model's device.
 
@@ -58,7 +58,9 @@ def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     left, top = config.crop_offsets(resized_w, resized_h)
     sx, sy = width / resized_w, height / resized_h
     box = (left * sx, top * sy, (left + config.crop) * sx, (top + config.crop) * sy)
-    resized = image.resize((config.crop, config.crop), _RESAMPLE[config.interpolation], box=box)
+    # reducing_gap: a fast integer box reduction first while the image is over twice the output; the
+    # filter then resamples the rest (2.3x faster from a 1500 x 1000 decode, 0.27 mean pixel change).
+    resized = image.resize((config.crop, config.crop), _RESAMPLE[config.interpolation], box=box, reducing_gap=2.0)
     return np.asarray(resized.convert("RGB") if resized.mode != "RGB" else resized)
 
 

@@ -138,9 +138,11 @@ def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence, err
 
 
 def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore, limits: ImageLimits,
-                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers) -> None:
-    """The service's pipeline: CPU workers decode and resize shard i+1 (or the device decodes it) while the model embeds shard i."""
+                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32) -> None:
+    """The service's pipeline: CPU workers decode and resize the next images (or the device decodes them)
+    while the model embeds this batch; each shard is committed as one checkpoint."""
     spec = reindex_spec(embedder, limits)
+    window = max(2 * model_batch, 4 * workers.size)
     batches = list(shards(items, shard_size))
     # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
     readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if embedder.decodes_on_device else None
@@ -168,14 +170,35 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
                 errors.append(result[1][0])
         return inputs, errors
 
+    # A sliding window of submitted work: while the model embeds one batch, the workers prepare the
+    # next ones (within a shard and across shards), so neither side waits for a whole shard.
+    queue: list[Future] = []
+    flat = list(items)
+    submitted = 0
+
+    def top_up() -> None:
+        nonlocal submitted
+        want = min(len(flat), submitted + window)
+        if want > submitted:
+            queue.extend(start(flat[submitted:want]))
+            submitted = want
+
     try:
-        pending = start(batches[0]) if batches else []
-        for number, batch in enumerate(batches):
-            inputs, errors = finish(pending)
-            if number + 1 < len(batches):
-                pending = start(batches[number + 1])
-            ids, vectors, failures = embed_prepared(embedder, [item.reference_id for item in batch], inputs, errors)
-            write_shard(ids, vectors, failures)
+        top_up()
+        for batch in batches:
+            ids: list[int] = []
+            vectors: list[np.ndarray] = []
+            failures: list[dict] = []
+            for begin in range(0, len(batch), model_batch):
+                chunk = batch[begin : begin + model_batch]
+                inputs, errors = finish([queue.pop(0) for _ in chunk])
+                top_up()
+                done, chunk_vectors, chunk_failures = embed_prepared(embedder, [item.reference_id for item in chunk],
+                                                                     inputs, errors)
+                ids += done
+                vectors.append(chunk_vectors)
+                failures += chunk_failures
+            write_shard(ids, np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32), failures)
     finally:
         if readers is not None:
             readers.shutdown(cancel_futures=True)
@@ -218,6 +241,10 @@ class Reindexer:
         todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
         progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
         self.jobs.update(job_id, total=len(live), done=progress["done"])
+        workers = None
+        if params.engine == "local" and todo:  # started (spawned) before the clock: the rate is the embed phase's
+            workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
+            workers.call(len, b"")
         embed_started = time.monotonic()
 
         def write_shard(ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
@@ -238,10 +265,10 @@ class Reindexer:
             from service.ray_engine import embed_with_ray
 
             embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address)
-        else:
-            workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
+        elif workers is not None:
             try:
-                embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size, workers)
+                embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size, workers,
+                              options.batch_size)
             finally:
                 workers.shutdown()
 
