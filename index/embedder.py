@@ -78,7 +78,7 @@ class Embedder(ABC):
         With a ``hashes`` dict, the PDQ hash of every *bytes* input that decoded is stored in it under
         its position (the model decoded those bytes, so it hashes them too). The default converts
         everything to PIL images; backbones override it to batch on the device."""
-        from index.images import ImageRejected, at_least, decode_image
+        from index.images import ImageRejected, at_least, decode_image, pdq_source
 
         images: list[Image.Image] = []
         rows: list[int] = []
@@ -90,7 +90,7 @@ class Embedder(ABC):
                     if hashes is not None:
                         from index.pdq import compute_pdq
 
-                        hashes[i] = compute_pdq(item)
+                        hashes[i] = compute_pdq(pdq_source(item))
                 elif isinstance(item, np.ndarray):
                     item = Image.fromarray(item)
             except ImageRejected as exc:

@@ -169,6 +169,7 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple
         with budget.reserve(decoded_bytes_estimate(image)) if budget else _no_reservation():
             image = _load_reduced(image, target)
             orientation = image.getexif().get(0x0112, 1)
+            hashed = reference_rgb(image)  # before our own orientation and mode handling (see reference_rgb)
             image = to_rgb(ImageOps.exif_transpose(image))
     except (ImageRejected, DecodeBusy):
         raise
@@ -177,7 +178,25 @@ def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple
     # Draft decoding and reduction shrank the pixels; record the size the uploader's image really has.
     image.info["source_size"] = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     image.info["media_type"] = media_type
+    image.info[PDQ_SOURCE] = hashed
     return image
+
+
+PDQ_SOURCE = "pdq_source"
+
+
+def reference_rgb(image: Image.Image) -> Image.Image:
+    """The pixels the reference PDQ hasher (ThreatExchange's Python, over Meta's C++) hashes: the image
+    as stored — no EXIF rotation — and any mode turned into RGB by a plain ``convert("RGB")`` (alpha
+    dropped, not composited on white; 16-bit values clipped, not scaled; greyscale stacked).
+    Exchanged PDQ hashes only match another deployment's if both hash the same pixels; our own
+    conversion (``to_rgb``, upright) stays what the model sees."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def pdq_source(image: Image.Image) -> Image.Image:
+    """The image to hash with PDQ for a decoded upload (``decode_image`` keeps it; else the image itself)."""
+    return image.info.get(PDQ_SOURCE, image)
 
 
 @contextmanager
@@ -195,8 +214,11 @@ def _load_reduced(image: Image.Image, target: tuple[int, int]) -> Image.Image:
     factor = min(image.width // (2 * target[0]), image.height // (2 * target[1]))
     if factor < 2:
         return image
-    if image.mode in ("1", "P") or image.mode.startswith("I;16"):
-        image = to_rgb(image)  # modes Image.reduce cannot average
+    # Modes Image.reduce cannot average, widened without losing what either conversion needs
+    # (alpha for ours, the raw values for the reference's): 1 → L, P → RGBA, I;16 → I.
+    widen = {"1": "L", "P": "RGBA"}.get(image.mode) or ("I" if image.mode.startswith("I;16") else None)
+    if widen:
+        image = image.convert(widen)
     reduced = image.reduce(factor)
     reduced.info.update(image.info)
     reduced.getexif().update(exif)  # keep the orientation tag for exif_transpose

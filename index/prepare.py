@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from index.images import ImageRejected, decode_image
+from index.images import ImageRejected, decode_image, pdq_source
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import PreprocessConfig, resize_and_crop
 
@@ -75,8 +75,9 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
     except ImageRejected as exc:
         return Prepared(rejected=(exc.code, exc.message, exc.too_large))
     decoded = time.perf_counter()
-    pdq = compute_pdq(image) if spec.want_pdq else None
+    pdq = compute_pdq(pdq_source(image)) if spec.want_pdq else None
     hashed = time.perf_counter()
+    image.info.pop("pdq_source", None)  # hashed; not worth pickling back
     out = Prepared(pdq=pdq, source_size=image.info.get("source_size"), media_type=image.info.get("media_type"))
     if spec.want_model_input:
         if spec.pixels is not None:

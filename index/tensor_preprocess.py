@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from index.pdq import PdqHash
-from index.pdq_tensor import pdq_of_rgb
+from index.pdq_tensor import filtered_luma, hashes_of
 from index.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -62,19 +62,21 @@ class TensorPreprocessor:
     def decode(self, datas: Sequence[bytes], hashes: dict[int, PdqHash] | None = None) -> list[torch.Tensor | None]:
         """Per image: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None.
 
-        With ``hashes``, each decoded image's PDQ is computed on the device too (from the full,
-        upright image, as the reference hasher does) and stored under its position."""
+        With ``hashes``, each decoded image's PDQ is computed on the device too (from the full image
+        as stored, before EXIF rotation, as the reference hasher does) and stored under its position."""
         headers = [jpeg_header(data) for data in datas]
         todo = [i for i, header in enumerate(headers) if header is not None]
         decoded = self._decode_jpegs([datas[i] for i in todo])
         out: list[torch.Tensor | None] = [None] * len(datas)
+        smalls: dict[int, torch.Tensor] = {}
         for i, image in zip(todo, decoded):
             if image is not None:
                 orientation = headers[i][0]  # type: ignore[index]
-                upright = ORIENTATIONS[orientation](image)
-                if hashes is not None:
-                    hashes[i] = pdq_of_rgb(upright)
-                out[i] = self.resize_and_crop(upright)
+                if hashes is not None:  # as stored, like the reference hasher (index.images.reference_rgb)
+                    smalls[i] = filtered_luma(image)
+                out[i] = self.resize_and_crop(ORIENTATIONS[orientation](image))
+        if hashes is not None:
+            hashes.update(zip(smalls, hashes_of(list(smalls.values()))))
         return out
 
     def _decode_jpegs(self, datas: list[bytes]) -> list[torch.Tensor | None]:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from index.images import pdq_source
 from index.pdq import compute_pdq
 from service.audit import audit_event
 from service.auth import OPERATOR, Principal
@@ -66,7 +67,7 @@ class ReferenceRegistry:
         image = decode_upload(data, serving.limits)
         width, height = image.info["source_size"]
         vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
-        pdq = compute_pdq(image)
+        pdq = compute_pdq(pdq_source(image))  # the reference hasher's pixels (index.images.reference_rgb)
         self.blobs.put(data)
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,

@@ -1,6 +1,8 @@
 """Our PDQ (numpy, and tensor ops for the model's device) gives the reference implementation's hashes (pdqhash)."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from PIL import Image
@@ -41,3 +43,104 @@ def test_tensor_pdq_of_a_flat_image_is_low_quality():
     flat = torch.full((3, 300, 200), 128, dtype=torch.uint8)
     blank = Image.new("RGB", (200, 300), (128, 128, 128))
     assert pdq_of_rgb(flat).quality == compute_pdq(blank).quality == reference_pdq(blank).quality == 0
+
+
+def _reference_from_bytes(data: bytes) -> PdqHash:
+    """The reference's own path from bytes: open, a plain convert to RGB (greyscale stacked), no EXIF rotation."""
+    import io
+
+    image = Image.open(io.BytesIO(data))
+    array = np.asarray(image)
+    if array.ndim == 2 and image.mode == "L":
+        array = np.stack([array] * 3, axis=2)
+    else:
+        array = np.asarray(image.convert("RGB"))
+    return reference_pdq(Image.fromarray(array))
+
+
+def _encoded_in_every_mode() -> dict[str, bytes]:
+    import io
+
+    photo = packaged_photos()["coffee"].convert("RGB").resize((400, 300))
+    alpha = Image.linear_gradient("L").resize(photo.size)
+    out = {}
+
+    def save(name: str, image: Image.Image, fmt: str = "PNG", **options) -> None:
+        buffer = io.BytesIO()
+        image.save(buffer, fmt, **options)
+        out[name] = buffer.getvalue()
+
+    save("RGB png", photo)
+    save("RGB jpeg", photo, "JPEG", quality=90)
+    save("L png", photo.convert("L"))
+    rgba = photo.copy()
+    rgba.putalpha(alpha)
+    save("RGBA png (transparent logo)", rgba)
+    la = photo.convert("L")
+    la.putalpha(alpha)
+    save("LA png", la)
+    save("P png with transparency", photo.convert("P", palette=Image.ADAPTIVE), transparency=0)
+    save("1-bit png", photo.convert("1"))
+    save("I;16 png", Image.fromarray((np.asarray(photo.convert("L"), dtype=np.uint16) * 257)))
+    save("CMYK jpeg", photo.convert("CMYK"), "JPEG", quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("EXIF-rotated jpeg", photo, "JPEG", quality=90, exif=exif.tobytes())
+    big = photo.resize((2400, 1800))
+    big_rgba = big.copy()
+    big_rgba.putalpha(alpha.resize(big.size))
+    save("RGBA png 2400x1800 (reduced before hashing)", big_rgba)
+    return out
+
+
+def test_stored_and_matched_hashes_are_the_reference_hashers_in_every_mode():
+    """Hashes we store and match (worker decode + our PDQ) equal hashes computed the reference way, mode by mode."""
+    from index.images import decode_image, pdq_source
+    from index.prepare import PrepareSpec, prepare
+
+    spec = PrepareSpec(draft_size=(512, 512), pixels=None, want_model_input=False)
+    for name, data in _encoded_in_every_mode().items():
+        reference = _reference_from_bytes(data)
+        stored = compute_pdq(pdq_source(decode_image(data, 1 << 40, 1 << 40, draft_size=(512, 512))))
+        worker = prepare(data, spec).pdq
+        assert worker == stored, name
+        limit = 12 if "reduced" in name else 0  # a 2400 px image is hashed from its 1200 px reduction
+        assert reference.distance(stored) <= limit, f"{name}: {reference.distance(stored)} bits from the reference"
+        assert abs(reference.quality - stored.quality) <= (5 if limit else 0), name
+
+
+def test_rehash_pdq_updates_legacy_hashes_and_replicas_follow(tmp_path, keys_for):
+    """A reference stored with an old-style hash (composited alpha) is re-hashed by `counterfeit rehash-pdq`;
+    the running server picks the new hash up from the change log, and the next check matches it by PDQ."""
+    from index.images import decode_image
+    from tests.helpers import ThreadedServer, make_settings, sql
+    from tests.test_cli import run_cli
+
+    logo = _encoded_in_every_mode()["RGBA png (transparent logo)"]
+    settings = make_settings(tmp_path / "data")
+    keys = keys_for(settings)
+    server = ThreadedServer(settings).start()
+    try:
+        with server.client(keys.admin) as admin:
+            reference_id = admin.post("/v1/references", files={"image": ("logo.png", logo, "image/png")},
+                                      data={"brand": "acme", "label": "counterfeit"}).json()["id"]
+            legacy = compute_pdq(decode_image(logo, 1 << 40, 1 << 40, draft_size=(512, 512)))  # the old conversion
+            assert legacy.distance(_reference_from_bytes(logo)) > 31
+            sql(settings, "UPDATE reference_images SET pdq_hash = :h, pdq_quality = :q WHERE id = :i",
+                h=legacy.hex, q=legacy.quality, i=reference_id)
+            done = run_cli(settings, "rehash-pdq")
+            assert done.returncode == 0, done.stderr
+            assert "1 PDQ hashes updated" in done.stderr
+            [(stored,)] = sql(settings, "SELECT pdq_hash FROM reference_images WHERE id = :i", i=reference_id)
+            assert stored == _reference_from_bytes(logo).hex
+            again = run_cli(settings, "rehash-pdq")
+            assert "0 PDQ hashes updated" in again.stderr
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # the server tails the change log
+                evidence = admin.post("/v1/check", files={"image": ("q.png", logo, "image/png")}).json()["evidence"]
+                if evidence and evidence[0]["pdq_distance"] == 0:
+                    break
+                time.sleep(0.2)
+            assert evidence[0]["reference_id"] == reference_id and evidence[0]["pdq_distance"] == 0
+    finally:
+        server.stop()

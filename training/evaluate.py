@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from index.embedder import Embedder
-from index.images import decode_image
+from index.images import decode_image, pdq_source
 from index.matching import find_matches
 from index.pdq import PdqIndex, compute_pdq
 from index.vector_index import VectorIndex
@@ -40,7 +40,7 @@ def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32):
     for start in range(0, len(items), batch):
         images = [decode_image(i.path.read_bytes(), BIG, BIG, draft_size=embedder.draft_size) for i in items[start:start + batch]]
         vectors.append(embedder.embed(images))
-        hashes += [compute_pdq(image) for image in images]
+        hashes += [compute_pdq(pdq_source(image)) for image in images]
     return (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32)), hashes
 
 

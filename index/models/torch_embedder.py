@@ -97,7 +97,7 @@ class TorchImageEmbedder(Embedder):
         Pixels from CPU workers travel as uint8 and are normalised on the device; encoded bytes are
         decoded there (nvJPEG on CUDA) in one batched call, each image the device decoder does not
         take falling back to Pillow alone; PIL images take the fast (or the library's) transform."""
-        from index.images import ImageRejected, at_least, decode_image
+        from index.images import ImageRejected, at_least, decode_image, pdq_source
 
         assert self._fast is not None and self._tensor is not None
         parts: dict[int, torch.Tensor] = {}
@@ -121,7 +121,7 @@ class TorchImageEmbedder(Embedder):
                         failures[i] = f"{exc.code}: {exc.message}"
                         continue
                     if hashes is not None:
-                        hashes[i] = compute_pdq(image)
+                        hashes[i] = compute_pdq(pdq_source(image))
                     tensor = torch.from_numpy(np.array(self._fast.resize_and_crop(image))).permute(2, 0, 1).to(self.device)
                 elif hashes is not None and device_hashes is not None:
                     hashes[i] = device_hashes[position]

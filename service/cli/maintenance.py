@@ -19,3 +19,28 @@ def gc(older_than_days: Optional[float] = typer.Option(None, help="Default COUNT
     days = older_than_days if older_than_days is not None else settings.check_image_retention_days
     removed = purge_check_images(_sessions(), BlobStore(settings.blob_dir), timedelta(days=days))
     err.print(f"Removed {removed} check images older than {days:g} days.")
+
+
+@app.command("rehash-pdq")
+def rehash_pdq_command():
+    """Recompute every live reference's PDQ hash the reference hasher's way; update those that differ."""
+    from index.generations import Generations
+    from index.prepare import CpuWorkers
+    from service.blobs import BlobStore
+    from service.cli import _load_model_or_exit
+    from service.model_options import ModelOptions
+    from service.rehash import rehash_pdq
+
+    settings = _settings()
+    current = Generations(settings.index_dir).current()  # the served model, as `serve` picks it
+    spec = settings.model if current is None or "model" in settings.model_fields_set else current.model_info()["spec"]
+    settings, embedder = _load_model_or_exit(spec)
+    draft = ModelOptions.from_settings(settings).limits(embedder).draft_size  # exactly what registration decodes
+    workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads)
+    try:
+        report = rehash_pdq(_sessions(), BlobStore(settings.blob_dir), draft, workers)
+    finally:
+        workers.shutdown()
+    err.print(f"Checked {report.checked} references: {report.changed} PDQ hashes updated, {report.failed} unreadable.")
+    if report.failed:
+        raise typer.Exit(1)
