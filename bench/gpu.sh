@@ -25,7 +25,8 @@ run() {  # a step that fails or runs out of its time is reported and the next on
   local limit=$1; shift
   echo "### $*" | tee -a "$LOG"
   timeout "$limit" "$@" 2>&1 | grep -v -e "RANDOM weights" -e "No pretrained weights" | tee -a "$LOG"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || echo "STEP FAILED (exit ${PIPESTATUS[0]}): $*" | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || echo "STEP FAILED (exit $rc): $*" | tee -a "$LOG"
 }
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee -a "$LOG"
 run 90  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 256 --batches 20 --workers "$CORES"

@@ -119,3 +119,11 @@ def test_hnsw_deletions_are_tombstones_that_never_come_back(tmp_path):
 def _live(index: VectorIndex):
     ids, vectors = index.faiss_index.live_vectors()
     return ids, vectors, [index.brand_of(int(i)) for i in ids]
+
+
+def test_auto_picks_hnsw_while_it_fits_the_memory_budget():
+    from service.reindex import choose_index_type
+
+    assert choose_index_type(10_000, 512, 4.0) == "flat"
+    assert choose_index_type(1_000_000, 512, 4.0) == "hnsw"  # ~2.2 GB of vectors and links
+    assert choose_index_type(1_000_000, 512, 1.0) == "ivf-pq"  # over the budget: compressed
