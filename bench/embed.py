@@ -18,7 +18,6 @@ import io
 import time
 from collections import defaultdict
 
-import numpy as np
 import torch
 
 from index.images import at_least, decode_image

@@ -106,7 +106,7 @@ def main() -> None:
             params = faiss.SearchParametersIVF(nprobe=nprobe)
             raw_index = index.faiss_index
         ours = latencies(lambda q: index.search(q, 10), queries)
-        raw = latencies(lambda q, p=params: raw_index.search(q, 10, params=p), queries)
+        raw = latencies(lambda q, p=params, r=raw_index: r.search(q, 10, params=p), queries)
         branded = latencies(lambda q: index.search(q, 10, brand="brand-3"), queries[:200])
         _, found = index.search(queries, 10)
         recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact_ids)])

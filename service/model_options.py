@@ -10,7 +10,6 @@ from index.models import load_embedder, resolve_device
 from service.settings import Settings
 from service.uploads import ImageLimits
 
-
 GPU_BATCH, CPU_BATCH = 256, 32
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from index.generations import Generations
 from index.images import DecodeBudget
+from index.models import ModelSpecError, ModelUnavailableError
 from index.prepare import CpuWorkers
 from index.vector_index import COMPACT_TOMBSTONE_RATIO
-from index.models import ModelSpecError, ModelUnavailableError
 from service.audit import AuditLog
 from service.auth import ensure_key
 from service.blobs import BlobStore

@@ -9,6 +9,7 @@ from PIL import Image
 
 from index.pdq import PdqHash, compute_pdq
 from index.pdq_tensor import pdq_of_rgb
+from training.photos import packaged_photos
 
 
 def reference_pdq(image: Image.Image) -> PdqHash:
@@ -17,7 +18,6 @@ def reference_pdq(image: Image.Image) -> PdqHash:
 
     bits, quality = pdqhash.compute(np.asarray(image.convert("RGB"), dtype=np.uint8))
     return PdqHash(np.packbits(bits.astype(np.uint8)).tobytes(), int(quality))
-from training.photos import packaged_photos
 
 
 def test_our_pdq_matches_the_reference_on_varied_sizes():

@@ -150,7 +150,9 @@ def test_worker_processes_return_what_the_function_returns(photos):
         local = prepare(data, spec)
         assert np.array_equal(got.pixels, local.pixels) and got.pdq == local.pdq and got.rejected is None
     assert remote[2].rejected is not None and remote[2].rejected[0] in ("not_an_image", "corrupt_image")
-    with pytest.raises(Exception):
+    from index.images import ImageRejected
+
+    with pytest.raises(ImageRejected):
         remote[2].raise_if_rejected()
 
 
