@@ -66,7 +66,8 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
 
 
 def prepare_spec_for(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
-    """Workers always hash (PDQ); they make the model's pixels too unless the model decodes the bytes on its device."""
+    """What CPU workers make from an upload: its PDQ hash and the model's pixels. (Where the model decodes
+    JPEGs on its device, the check path skips the workers and the model side hashes too.)"""
     return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
                        want_model_input=not embedder.decodes_on_device, want_pdq=True,
                        max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
