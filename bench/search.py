@@ -97,9 +97,7 @@ def main() -> None:
     for nprobe in (int(p) for p in args.nprobes.split(",")):
         if hnsw:  # the raw baseline: the FAISS graph searched directly, with the same tombstone filter
             index.faiss_index.ef_search = nprobe
-            params = faiss.SearchParametersHNSW(efSearch=nprobe)
-            if index.faiss_index._exclude_tombstones() is not None:
-                params.sel = index.faiss_index._exclude_tombstones()
+            params = index.faiss_index.graph_params(nprobe)  # efSearch and the tombstone filter, as the wrapper uses
             raw_index = index.faiss_index.graph
         else:
             index.nprobe = nprobe

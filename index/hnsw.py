@@ -96,12 +96,12 @@ class TombstonedHnsw:
         if brand_selector is not None:  # exact: the flat storage under the graph, only the brand's labels
             similarities, labels = self.graph.storage.search(queries, k, params=faiss.SearchParameters(sel=brand_selector))
         else:
-            similarities, labels = self.graph.search(queries, k, params=self._graph_params(max(self.ef_search, k)))
+            similarities, labels = self.graph.search(queries, k, params=self.graph_params(max(self.ef_search, k)))
         ids = self._label_refs[labels]  # label -1 (no result) indexes the last entry: fixed below
         ids[labels < 0] = -1
         return similarities, ids
 
-    def _graph_params(self, ef: int):
+    def graph_params(self, ef: int):
         """Search parameters, reused until efSearch or the tombstones change (building them per query costs more than a small search)."""
         key = (ef, self._tombstone_selector is not None or not self.tombstones)
         if self._params is None or self._params_key != key:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -73,15 +73,9 @@ class Checker:
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         serving = self.slot.current
-        if serving.runner.embedder.decodes_on_device:
-            self._admit(serving, data)
-            with embed_failures_as_http():
-                vector, pdq = serving.runner.submit(data, want_pdq=True).result()
-        else:
-            prepared = self._prepare(serving, data)
-            with embed_failures_as_http():
-                vector = serving.runner.submit(prepared.model_input).result()
-            pdq = prepared.pdq
+        future, pdq = self._dispatch(serving, data)
+        with embed_failures_as_http():
+            vector, pdq = self._vector_and_pdq(future.result(), pdq)
         evaluated = self.evaluate(serving, data, pdq, vector, brand_hint, k, api_key_id)
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
@@ -89,24 +83,31 @@ class Checker:
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        if serving.runner.embedder.decodes_on_device:
-            # On a GPU: the header is checked here, the model decodes (nvJPEG), embeds and hashes (PDQ as
-            # tensor ops) on the device; no CPU worker touches the pixels.
-            await loop.run_in_executor(self.pool, self._admit, serving, data)
-            started = time.perf_counter()
-            with embed_failures_as_http():
-                vector, pdq = await asyncio.wrap_future(serving.runner.submit(data, want_pdq=True))
-        else:
-            prepared = await loop.run_in_executor(self.pool, self._prepare, serving, data)
-            started = time.perf_counter()
-            with embed_failures_as_http():
-                vector = await asyncio.wrap_future(serving.runner.submit(prepared.model_input))
-            pdq = prepared.pdq
+        future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+        started = time.perf_counter()
+        with embed_failures_as_http():
+            vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
         self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
         evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint, k,
                                                api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
+
+    def _dispatch(self, serving: Serving, data: bytes) -> tuple[Future, PdqHash | None]:
+        """Blocking part before the model (run on a thread): queue the upload for the model.
+
+        On a GPU the header is checked here and the model side decodes (nvJPEG), embeds and hashes
+        (PDQ as tensor ops): the future gives ``(vector, pdq)``. Otherwise a CPU worker decodes,
+        hashes and resizes first: the future gives the vector, and the hash comes back with it here."""
+        if serving.runner.embedder.decodes_on_device:
+            self._admit(serving, data)
+            return serving.runner.submit(data, want_pdq=True), None
+        prepared = self._prepare(serving, data)
+        return serving.runner.submit(prepared.model_input), prepared.pdq
+
+    @staticmethod
+    def _vector_and_pdq(result: Any, pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
+        return result if pdq is None else (result, pdq)
 
     def _prepare(self, serving: Serving, data: bytes) -> Prepared:
         started = time.perf_counter()

@@ -42,7 +42,7 @@ class BatchingModelRunner:
         self.max_wait = max_wait_seconds
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
-        self._queue: queue.Queue[tuple[ModelInput, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[ModelInput, Future, bool] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._last_arrival = time.monotonic()
@@ -73,8 +73,7 @@ class BatchingModelRunner:
             self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * self._last_gap
             self._last_arrival = now
         future: Future = Future()
-        future.want_pdq = want_pdq  # type: ignore[attr-defined]
-        self._queue.put((item, future))
+        self._queue.put((item, future, want_pdq))
         return future
 
     def embed(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
@@ -94,7 +93,7 @@ class BatchingModelRunner:
         return (have < self.max_batch and self.max_wait > 0 and self._arrival_gap < self.max_wait
                 and self._last_gap < self.max_wait)
 
-    def _collect(self) -> list[tuple[ModelInput, Future]] | None:
+    def _collect(self) -> list[tuple[ModelInput, Future, bool]] | None:
         first = self._queue.get()
         if first is None:
             return None
@@ -123,19 +122,19 @@ class BatchingModelRunner:
                 self._pending -= len(batch)
                 self.metrics.queue_depth.set(self._pending)
             started = time.perf_counter()
-            hashes: dict | None = {} if any(future.want_pdq for _, future in batch) else None  # type: ignore[attr-defined]
+            hashes: dict | None = {} if any(want_pdq for _, _, want_pdq in batch) else None
             try:
-                vectors, failures = self.embedder.embed_inputs([item for item, _ in batch], hashes)
+                vectors, failures = self.embedder.embed_inputs([item for item, _, _ in batch], hashes)
             except Exception as exc:  # every caller in the batch gets the error
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(exc)
                 continue
             self.metrics.embed_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(batch))
-            for i, ((_, future), vector) in enumerate(zip(batch, vectors)):
+            for i, ((_, future, want_pdq), vector) in enumerate(zip(batch, vectors)):
                 if i in failures:
                     future.set_exception(EmbedFailed(failures[i]))
-                elif future.want_pdq:  # type: ignore[attr-defined]
+                elif want_pdq:
                     future.set_result((vector, hashes.get(i) if hashes is not None else None))
                 else:
                     future.set_result(vector)

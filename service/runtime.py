@@ -66,7 +66,6 @@ class Runtime:
         self.rate_limits = TokenBuckets()
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
-        self._compaction: threading.Thread | None = None
         self._next_compaction = 0.0
         self._bootstrap_keys()
         self._configure_torch()
@@ -129,8 +128,7 @@ class Runtime:
         log.info("HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
                  100 * index.tombstone_ratio, job.id)
         reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
-        self._compaction = threading.Thread(target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True)
-        self._compaction.start()
+        threading.Thread(target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True).start()
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

@@ -50,9 +50,10 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
                  embedder: Embedder, budget: DecodeBudget | None = None,
                  persist_snapshots: Callable[[], bool] = lambda: True) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
-    runner = BatchingModelRunner(embedder, ModelOptions.from_settings(settings).batch_size, settings.batch_max_wait_ms / 1000,
+    options = ModelOptions.from_settings(settings)
+    runner = BatchingModelRunner(embedder, options.batch_size, settings.batch_max_wait_ms / 1000,
                                  settings.embed_queue_size, metrics)
-    limits = ModelOptions.from_settings(settings).limits(embedder, budget)
+    limits = options.limits(embedder, budget)
     if embedder.info.is_test_only:
         log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
     index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,
@@ -68,6 +69,5 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
 def prepare_spec_for(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
     """What CPU workers make from an upload: its PDQ hash and the model's pixels. (Where the model decodes
     JPEGs on its device, the check path skips the workers and the model side hashes too.)"""
-    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
-                       want_model_input=not embedder.decodes_on_device, want_pdq=True,
+    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config, want_pdq=True,
                        max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
