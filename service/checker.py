@@ -72,24 +72,24 @@ class Checker:
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
-        serving = self.slot.current
-        future, pdq = self._dispatch(serving, data)
-        with embed_failures_as_http():
-            vector, pdq = self._vector_and_pdq(future.result(), pdq)
-        evaluated = self.evaluate(serving, data, pdq, vector, brand_hint, k, api_key_id)
+        with self.slot.use() as serving:
+            future, pdq = self._dispatch(serving, data)
+            with embed_failures_as_http():
+                vector, pdq = self._vector_and_pdq(future.result(), pdq)
+            evaluated = self.evaluate(serving, data, pdq, vector, brand_hint, k, api_key_id)
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
-        serving = self.slot.current  # one model and one index generation for the whole request
         loop = asyncio.get_running_loop()
-        future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
-        started = time.perf_counter()
-        with embed_failures_as_http():
-            vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
-        self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
-        evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint, k,
-                                               api_key_id)
+        with self.slot.use() as serving:  # one model and one index generation for the whole request
+            future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+            started = time.perf_counter()
+            with embed_failures_as_http():
+                vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
+            self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
+            evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint,
+                                                   k, api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
 

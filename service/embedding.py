@@ -30,6 +30,10 @@ class QueueFull(RuntimeError):
     pass
 
 
+class RunnerClosed(RuntimeError):
+    """Submitted after close(): a caller used a serving it did not hold (ServingSlot.use) — a bug, not load."""
+
+
 class EmbedFailed(ValueError):
     """The model side could not use this input (e.g. bytes neither the device decoder nor Pillow could read)."""
 
@@ -45,6 +49,7 @@ class BatchingModelRunner:
         self._queue: queue.Queue[tuple[ModelInput, Future, bool] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self._closed = False
         self._last_arrival = time.monotonic()
         self._arrival_gap = 1.0  # exponentially weighted mean seconds between submissions
         self._last_gap = 1.0  # seconds between the last two submissions
@@ -63,6 +68,8 @@ class BatchingModelRunner:
         """Queue one input; the future resolves to its vector — or ``(vector, PDQ hash)`` with ``want_pdq``
         for bytes the model decodes on its device (it hashes them there too). Raises QueueFull when over capacity."""
         with self._pending_lock:
+            if self._closed:  # queued behind the stop signal it would wait forever
+                raise RunnerClosed(f"the model runner for {self.info.spec} was stopped")
             if self._pending >= self.max_queue:
                 self.metrics.rejected.inc()
                 raise QueueFull(f"{self._pending} images are already waiting for the model")
@@ -83,9 +90,15 @@ class BatchingModelRunner:
         futures = [self.submit(image) for image in images]
         return np.stack([f.result() for f in futures])
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join(timeout=30)
+    def close(self, wait: bool = True) -> None:
+        """Stop after what is already queued; ``wait`` joins the worker (not from an event loop)."""
+        with self._pending_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        if wait:
+            self._worker.join(timeout=30)
 
     def _worth_waiting(self, have: int) -> bool:
         """Wait for more only if another submission is expected within ``max_wait``: submissions have been

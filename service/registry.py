@@ -63,10 +63,10 @@ class ReferenceRegistry:
         existing = self._live_by_hash(new.brand, digest)
         if existing is not None:
             return self._same_or_conflict(existing, new.label), False
-        serving = self.slot.current
-        image = decode_upload(data, serving.limits)
-        width, height = image.info["source_size"]
-        vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
+        with self.slot.use() as serving:
+            image = decode_upload(data, serving.limits)
+            width, height = image.info["source_size"]
+            vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
         pdq = compute_pdq(pdq_source(image))  # the reference hasher's pixels (index.images.reference_rgb)
         self.blobs.put(data)
         reference = Reference(

@@ -191,9 +191,7 @@ class Runtime:
             log.exception("Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
                           current.number, serving.index_sync.generation.number, SWAP_RETRY_SECONDS)
             return False
-        with self.slot.lock:
-            old, self.slot.current = self.slot.current, new
-        old.runner.close()  # its queue drains first: requests already embedding there finish
+        self.slot.replace(new)  # requests still holding the old serving finish on it
         return True
 
     def _configure_torch(self) -> None:

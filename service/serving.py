@@ -1,15 +1,18 @@
 """The model and index generation a service answers with, swappable as one unit.
 
-Requests read ``slot.current`` once and use that :class:`Serving` throughout, so a request never
-mixes one model's embedding with another generation's index. A reindex swaps the slot after the
-new generation is complete; requests in flight finish on the old one.
+Requests hold one :class:`Serving` for their whole life (``with slot.use() as serving``), so a
+request never mixes one model's embedding with another generation's index. A reindex swaps the
+slot after the new generation is complete; requests in flight finish on the old one, whose model
+runner is stopped only when the last of them lets go (a request that had read the old serving but
+not yet queued its image would otherwise wait forever on a stopped runner).
 """
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +37,8 @@ class Serving:
     index_sync: IndexSync
     limits: ImageLimits
     prepare_spec: PrepareSpec  # what CPU workers make from an upload for this model
+    users: int = field(default=0, compare=False)  # requests holding it (ServingSlot.use)
+    retired: bool = field(default=False, compare=False)  # replaced: stop the runner when users reaches 0
 
     def close(self) -> None:
         self.index_sync.snapshot()
@@ -43,7 +48,32 @@ class Serving:
 class ServingSlot:
     def __init__(self, serving: Serving):
         self.current = serving
-        self.lock = threading.Lock()  # held only while replacing ``current``
+        self.lock = threading.Lock()  # held only to read or replace ``current`` and count its users
+
+    @contextmanager
+    def use(self) -> Iterator[Serving]:
+        """The current serving, kept running until the caller is done with it even if a swap retires it."""
+        with self.lock:
+            serving = self.current
+            serving.users += 1
+        try:
+            yield serving
+        finally:
+            with self.lock:
+                serving.users -= 1
+                last = serving.retired and serving.users == 0
+            if last:
+                serving.runner.close(wait=False)  # on the caller's thread, maybe the event loop: no join
+
+    def replace(self, new: Serving) -> Serving:
+        """Make ``new`` current; the old one's runner stops now if idle, else when its last user is done."""
+        with self.lock:
+            old, self.current = self.current, new
+            old.retired = True
+            idle = old.users == 0
+        if idle:
+            old.runner.close()  # its queue drains first
+        return old
 
 
 def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,

@@ -123,3 +123,36 @@ def test_a_lone_request_does_not_wait_for_company():
         assert all(f.result(timeout=30).shape == (embedder.dimension,) for f in futures)
     finally:
         runner.close()
+
+
+def test_a_swap_never_strands_a_request_that_holds_the_old_serving():
+    """A request that took the serving before a generation swap but queues its image after it is still
+    embedded by the old model (it used to wait forever behind the stopped runner's stop signal)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from index.models import load_embedder
+    from service.embedding import BatchingModelRunner, RunnerClosed
+    from service.serving import ServingSlot
+
+    embedder = load_embedder("open_clip:tiny-random")
+    pixels = np.zeros((embedder.pixel_config.crop, embedder.pixel_config.crop, 3), dtype=np.uint8)
+    old = SimpleNamespace(runner=BatchingModelRunner(embedder), users=0, retired=False)
+    new = SimpleNamespace(runner=BatchingModelRunner(embedder), users=0, retired=False)
+    slot = ServingSlot(old)
+    try:
+        with slot.use() as serving:
+            assert slot.replace(new) is old and slot.current is new
+            # The swap happened between reading the serving and queueing the image (the CPU workers' time).
+            assert serving.runner.submit(pixels).result(timeout=30).shape == (embedder.dimension,)
+        with pytest.raises(RunnerClosed):  # the last user let go: the old runner is stopped, and says so
+            old.runner.submit(pixels)
+        with slot.use() as serving:
+            assert serving is new and serving.runner.submit(pixels).result(timeout=30).shape == (embedder.dimension,)
+        slot.replace(old)  # nobody holds ``new``: stopped at once
+        with pytest.raises(RunnerClosed):
+            new.runner.submit(pixels)
+    finally:
+        old.runner.close()
+        new.runner.close()
