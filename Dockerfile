@@ -26,6 +26,7 @@ WORKDIR /app
 RUN ${PYTHON} -m pip install --no-cache-dir "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 COPY pyproject.toml README.md ./
 COPY index ./index
+COPY scoring ./scoring
 COPY service ./service
 COPY training ./training
 RUN ${PYTHON} -m pip install --no-cache-dir ".[offline-model]"

@@ -17,7 +17,7 @@ stride through memory) and runs unchanged as tensor ops on a GPU (index/pdq_tens
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -32,6 +32,9 @@ MIN_QUALITY = 50
 class PdqHash:
     bits: bytes  # 32 bytes, most significant bit first
     quality: int  # 0..100
+    # The hashes of the image's 7 other rotations and mirror images (same quality), when hashed here:
+    # a query searched with all 8 finds a flipped or rotated re-upload of a known fake. Not stored or shared.
+    variants: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def hex(self) -> str:
@@ -86,14 +89,38 @@ def dct_matrix() -> np.ndarray:
     return (np.sqrt(2.0 / SIDE) * np.cos((np.pi / 2 / SIDE) * i * (2 * j + 1))).astype(np.float32)
 
 
-def hash_from_small(small: np.ndarray) -> PdqHash:
-    """64 × 64 filtered luma → the hash: DCT, one bit per coefficient above the (lower) median, quality."""
-    dct = dct_matrix()
-    coefficients = (dct @ small @ dct.T).ravel()  # 16 × 16, row-major like the reference
-    median = np.sort(coefficients)[127]  # Torben's median of 256 values is the lower one
-    bits = (coefficients > median).astype(np.uint8)
+def _bits(coefficients: np.ndarray) -> bytes:
+    """16 × 16 DCT coefficients → 32 bytes: one bit per coefficient above the (lower) median."""
+    flat = coefficients.ravel()  # row-major like the reference
+    median = np.sort(flat)[127]  # Torben's median of 256 values is the lower one
     # The reference numbers bit k = 16·i + j from the least significant end; PdqHash is most significant first.
-    return PdqHash(np.packbits(bits[::-1]).tobytes(), _quality(small))
+    return np.packbits((flat > median).astype(np.uint8)[::-1]).tobytes()
+
+
+@lru_cache(maxsize=1)
+def _parity() -> tuple[np.ndarray, np.ndarray]:
+    """Sign masks: buffer row/column ``i`` holds DCT frequency ``i + 1``, and mirroring an axis negates its odd
+    frequencies (cos((2(63 - j) + 1)·f·π/128) = (−1)^f · cos((2j + 1)·f·π/128)), i.e. the even indices."""
+    sign = np.where(np.arange(16) % 2 == 0, -1.0, 1.0).astype(np.float32)
+    return sign[:, None] * np.ones((1, 16), np.float32), np.ones((16, 1), np.float32) * sign[None, :]
+
+
+def dihedral_coefficients(coefficients: np.ndarray) -> list[np.ndarray]:
+    """The DCT of the image's 7 other dihedral transforms, from its own DCT alone (no re-filtering): mirroring
+    negates odd frequencies along that axis, a transpose transposes the matrix; the rest are compositions."""
+    flip_rows, flip_cols = _parity()  # vertical mirror (rows reversed), horizontal mirror (columns reversed)
+    c = coefficients
+    return [c * flip_cols, c * flip_rows, c * flip_rows * flip_cols,  # mirror left-right, top-bottom, rotate 180
+            c.T, (c * flip_rows * flip_cols).T,                       # transpose, anti-transpose
+            (c * flip_rows).T, (c * flip_cols).T]                     # rotate 90 one way and the other
+
+
+def hash_from_small(small: np.ndarray) -> PdqHash:
+    """64 × 64 filtered luma → the hash (DCT, median threshold) with its dihedral variants, and quality."""
+    dct = dct_matrix()
+    coefficients = dct @ small @ dct.T  # 16 × 16
+    return PdqHash(_bits(coefficients), _quality(small),
+                   tuple(_bits(variant) for variant in dihedral_coefficients(coefficients)))
 
 
 def _quality(small: np.ndarray) -> int:
@@ -152,6 +179,12 @@ class PdqIndex:
         with self._lock:
             if not self._ids:
                 return []
-            codes = np.frombuffer(query.bits, dtype=np.uint8).reshape(1, -1)
+            # The query as uploaded and, where it was hashed here, rotated and mirrored: one scan for all 8.
+            codes = np.frombuffer(b"".join((query.bits, *query.variants)), dtype=np.uint8).reshape(-1, PDQ_BITS // 8)
             distances, ids = self._index.search(codes, min(k, len(self._ids)))
-        return [(int(i), int(d)) for d, i in zip(distances[0], ids[0]) if i >= 0 and d <= max_distance]
+        best: dict[int, int] = {}
+        for row_distances, row_ids in zip(distances, ids):
+            for d, i in zip(row_distances, row_ids):
+                if i >= 0 and d <= max_distance and d < best.get(int(i), PDQ_BITS + 1):
+                    best[int(i)] = int(d)
+        return sorted(best.items(), key=lambda item: (item[1], item[0]))[:k]

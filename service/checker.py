@@ -20,9 +20,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from index.images import admit
-from index.matching import find_matches
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
+from scoring.evidence import gather_evidence
+from scoring.features import Neighbour
+from scoring.scorers import Scorer, Thresholds, score
 from service.blobs import BlobStore, sha256_hex
 from service.check_log import CheckWriter
 from service.db.models import Check
@@ -33,8 +35,6 @@ from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
 from service.signals import SharedSignalIndex
 from service.uploads import prepare_upload, rejections_as_http
-from training.features import Neighbour
-from training.scoring import Scorer, Thresholds, score
 
 
 @contextmanager
@@ -129,21 +129,11 @@ class Checker:
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
-        matches = find_matches(sync.index, sync.pdq, vector, pdq, k, brand_hint, self.pdq_max_distance)
+        neighbours = gather_evidence(sync.index, sync.pdq, vector, pdq, k, brand_hint, self.pdq_max_distance,
+                                     self.registry.by_ids, self.shared.search)
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
-        references = self.registry.by_ids([m.reference_id for m in matches])
-        # A reference deleted between search and lookup is simply not evidence any more.
-        neighbours = [
-            Neighbour(m.reference_id, references[m.reference_id].brand, references[m.reference_id].label.value,
-                      references[m.reference_id].product,
-                      round(m.clip_similarity, 6) if m.clip_similarity is not None else None, m.pdq_distance)
-            for m in matches if m.reference_id in references
-        ]
-        neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance, shared_by=signal.issuer)
-                       for signal, distance in self.shared.search(pdq, brand_hint, self.pdq_max_distance)]
-        neighbours.sort(key=lambda n: -n.strength)
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
         result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess))

@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from scoring.scorers import Thresholds
 from service.audit import audit_event
 from service.auth import Principal
 from service.db.models import BrandPolicy
 from service.errors import ApiError
 from service.timestamps import utcnow
-from training.scoring import Thresholds
 
 CACHE_SECONDS = 2.0  # every check reads its brand's policy; edits from other processes show within this
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.generations import Generations
+from scoring.features import FEATURE_NAMES
 from service.audit import audit_event
 from service.auth import Principal
 from service.blobs import BlobStore
@@ -15,7 +16,6 @@ from service.errors import ApiError, not_found
 from service.policies import PolicyStore
 from service.registry import NewReference, ReferenceRegistry
 from service.settings import Settings
-from training.features import FEATURE_NAMES
 
 
 class ReviewService:

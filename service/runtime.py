@@ -15,6 +15,8 @@ from index.images import DecodeBudget
 from index.models import ModelSpecError, ModelUnavailableError
 from index.prepare import CpuWorkers
 from index.vector_index import COMPACT_TOMBSTONE_RATIO
+from scoring.calibration import CalibrationMismatch, CalibrationStore
+from scoring.scorers import MarginScorer, Scorer, Thresholds
 from service.audit import AuditLog
 from service.auth import ensure_key
 from service.blobs import BlobStore
@@ -36,9 +38,6 @@ from service.reviews import ReviewService
 from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
 from service.signals import SharedSignalIndex, SignalSharing
-from training.calibrate import CalibrationMismatch
-from training.calibration_store import CalibrationStore
-from training.scoring import MarginScorer, Scorer, Thresholds
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.

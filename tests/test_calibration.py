@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.calibrate import CalibrationArtefact, CalibrationMismatch, choose_thresholds, fit_calibration
-from training.calibration_store import CalibrationStore
-from training.features import Neighbour, compute_features
+from scoring.calibration import CalibrationArtefact, CalibrationMismatch, CalibrationStore
+from scoring.features import Neighbour, compute_features
+from scoring.scorers import MarginScorer
+from training.calibrate import choose_thresholds, fit_calibration
 from training.metrics import expected_calibration_error, micro_average_precision
-from training.scoring import MarginScorer
 
 MIN_MATCH = 0.85
 

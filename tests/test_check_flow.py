@@ -114,3 +114,30 @@ def test_health_readiness_docs_and_info(server, keys, admin):
     assert "RANDOM" in info["model"]["warning"]
     assert info["model"]["dimension"] == 64
     assert len(info["model"]["fingerprint"]) == 16
+
+
+def test_a_mirrored_or_rotated_reupload_of_a_known_fake_is_caught(server, keys, admin):
+    """PDQ is not flip-invariant; the query is searched with its 8 dihedral hashes, so a mirrored or
+    rotated re-upload of a registered fake still matches it (and says so in the evidence)."""
+    import io
+
+    from PIL import Image
+
+    from training.photos import packaged_photos
+
+    def encoded(image: Image.Image, kind: str) -> bytes:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, kind, quality=80)
+        return buffer.getvalue()
+
+    photos = packaged_photos()
+    fake = photos["coffee"].convert("RGB").resize((480, 320))
+    fake_id = admin.post("/v1/references", files={"image": ("f.png", encoded(fake, "PNG"), "image/png")},
+                         data={"brand": "acme", "label": "counterfeit"}).json()["id"]
+    register(admin, GENUINE_SEED, "authentic")
+    with server.client(keys.platform) as platform:
+        for transpose in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90, Image.Transpose.TRANSVERSE):
+            result = check(platform, encoded(fake.transpose(transpose).resize((300, 200)), "JPEG"))
+            pdq = [e for e in result["evidence"] if e["pdq_distance"] is not None]
+            assert pdq and pdq[0]["reference_id"] == fake_id and "pdq" in pdq[0]["signals"], (transpose, result)
+            assert result["verdict"] == "likely_counterfeit", (transpose, result)

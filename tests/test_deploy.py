@@ -65,3 +65,18 @@ def test_gpu_script_parses_and_runs_existing_benchmarks():
     assert modules >= {"bench.embed", "bench.api", "bench.reindex"}
     for module in modules:
         assert (script.parent / f"{module.split('.')[1]}.py").is_file(), module
+
+
+def test_layers_import_only_downwards():
+    """index is a library (no service, no training); scoring runs on every check and needs only index."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, pkgutil, sys\n"
+            "import index, scoring\n"
+            "for package in (index, scoring):\n"
+            "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+            "        importlib.import_module(module.name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'service', 'training', 'bench'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -39,6 +39,35 @@ def test_our_pdq_matches_the_reference_on_varied_sizes():
     assert max(quality_gaps) <= 1
 
 
+def test_dihedral_variants_are_the_references_and_find_rotated_and_mirrored_copies():
+    """The 7 variants, computed from the DCT alone, are pdqhash's dihedral hashes; a rotated or mirrored
+    re-upload is far from the original hash but within the match distance of one variant."""
+    import pdqhash
+
+    from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex
+
+    for name, photo in packaged_photos().items():
+        if name == "checkerboard":  # median ties (see above)
+            continue
+        image = photo.convert("RGB").resize((517, 333))
+        ours = compute_pdq(image)
+        reference_bits, _ = pdqhash.compute_dihedral(np.asarray(image, dtype=np.uint8))
+        reference = {np.packbits(np.asarray(b, dtype=np.uint8)).tobytes() for b in reference_bits}
+        assert {ours.bits, *ours.variants} == reference, name
+        tensor = pdq_of_rgb(torch.from_numpy(np.array(image)).permute(2, 0, 1))
+        assert {tensor.bits, *tensor.variants} == reference, name
+
+        if not ours.usable:  # too flat to match on at all (clock: quality 34)
+            continue
+        index = PdqIndex()
+        index.add([7], [ours])
+        for transpose in Image.Transpose:
+            turned = compute_pdq(image.transpose(transpose))
+            assert turned.distance(ours) > DEFAULT_MAX_DISTANCE, (name, transpose)  # PDQ alone misses it ...
+            assert [i for i, _ in index.search(turned)] == [7], (name, transpose)  # ... its variants do not
+        assert index.search(PdqHash(ours.bits, ours.quality)) == [(7, 0)]  # a bare stored hash still matches
+
+
 def test_tensor_pdq_of_a_flat_image_is_low_quality():
     flat = torch.full((3, 300, 200), 128, dtype=torch.uint8)
     blank = Image.new("RGB", (200, 300), (128, 128, 128))

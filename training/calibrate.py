@@ -1,58 +1,15 @@
-"""Fit a calibrated scorer from labelled outcomes and save it as a versioned artefact.
-
-The artefact is a small JSON file: logistic-regression coefficients over
-:data:`training.features.FEATURE_NAMES`, the model fingerprint it was fitted for (features of
-another embedding model mean something else, so loading it for another fingerprint is refused),
-decision thresholds chosen for a target precision, and fit statistics.
-"""
+"""Fit a calibrated scorer from labelled outcomes: a versioned :class:`scoring.calibration.CalibrationArtefact`."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from index.atomic import atomic_writer
-from training.features import FEATURE_NAMES
+from scoring.calibration import CalibrationArtefact
+from scoring.features import FEATURE_NAMES
+from scoring.scorers import Thresholds
 from training.metrics import expected_calibration_error
-from training.scoring import CalibratedScorer, Thresholds
-
-
-class CalibrationMismatch(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class CalibrationArtefact:
-    version: str
-    model_fingerprint: str
-    feature_names: tuple[str, ...]
-    coefficients: tuple[float, ...]
-    intercept: float
-    thresholds: dict[str, float]
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def scorer(self) -> CalibratedScorer:
-        return CalibratedScorer(self.version, self.coefficients, self.intercept)
-
-    def save(self, path: Path) -> None:
-        with atomic_writer(Path(path), "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
-
-    @classmethod
-    def load(cls, path: Path, model_fingerprint: str) -> "CalibrationArtefact":
-        data = json.loads(Path(path).read_text())
-        artefact = cls(**{**data, "feature_names": tuple(data["feature_names"]), "coefficients": tuple(data["coefficients"])})
-        if artefact.model_fingerprint != model_fingerprint:
-            raise CalibrationMismatch(
-                f"calibration {artefact.version} was fitted for model fingerprint {artefact.model_fingerprint}, "
-                f"not {model_fingerprint}; refit it (`counterfeit train calibrate`) for the current model")
-        if artefact.feature_names != FEATURE_NAMES:
-            raise CalibrationMismatch(f"calibration {artefact.version} uses other features: {artefact.feature_names}")
-        return artefact
 
 
 def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, target_precision: float = 0.95) -> Thresholds:

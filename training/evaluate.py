@@ -8,19 +8,20 @@ query→reference candidates. Uses the same ``index`` pieces and scorers as the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from index.embedder import Embedder
 from index.images import decode_image, pdq_source
-from index.matching import find_matches
-from index.pdq import PdqIndex, compute_pdq
+from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
 from index.vector_index import VectorIndex
+from scoring.evidence import gather_evidence
+from scoring.features import Features, Neighbour, compute_features
+from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 from training.dataset import Item
-from training.features import Features, Neighbour, compute_features
 from training.metrics import expected_calibration_error, micro_average_precision
-from training.scoring import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 
 BIG = 1 << 40
 
@@ -53,11 +54,14 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
     query_vectors, query_hashes = _embed_all(embedder, queries)
+    facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
+
+    def describe(ids):
+        return {i: facts[i] for i in ids}
+
     outcomes = []
     for item, vector, pdq in zip(queries, query_vectors, query_hashes):
-        found = find_matches(vectors, hashes, vector, pdq, k)
-        neighbours = [Neighbour(m.reference_id, references[m.reference_id].brand, references[m.reference_id].label, None,
-                                m.clip_similarity, m.pdq_distance) for m in found]
+        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity), top,
                                      [(references[n.reference_id].source, n.strength) for n in neighbours]))
@@ -111,7 +115,7 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
                  default_thresholds: Thresholds, calibration=None) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, CLIP + PDQ, and the calibration if given."""
-    from training.scoring import MarginScorer
+    from scoring.scorers import MarginScorer
 
     scorers: dict[str, Scorer] = {"clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False),
                                   "clip_pdq": MarginScorer(min_match_similarity, temperature)}

@@ -46,10 +46,10 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
              calibration: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Calibration artefact to evaluate too"),
              out: Path = typer.Option(Path("eval-report"), help="Where report.json and the plots go")):
     """Evaluate matching and scoring on a labelled set: ROC-AUC, verdict precision/recall, ECE, µAP, distractors."""
-    from training.calibrate import CalibrationArtefact, CalibrationMismatch
+    from scoring.calibration import CalibrationArtefact, CalibrationMismatch
+    from scoring.scorers import Thresholds
     from training.evaluate import evaluate_set
     from training.plots import write_plots
-    from training.scoring import Thresholds
 
     _setup_logging("warning")
     items = _eval_items(manifest, references, queries)
@@ -82,8 +82,8 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
                     activate: bool = typer.Option(True, help="Make it the scorer running services use"),
                     brand_policies: bool = typer.Option(True, help="Also set per-brand thresholds where reviews allow")):
     """Fit a calibrated scorer from confirmed outcomes (reviews) or a labelled set; save it, versioned."""
+    from scoring.calibration import CalibrationStore
     from training.calibrate import fit_calibration
-    from training.calibration_store import CalibrationStore
 
     _setup_logging("warning")
     settings = _settings(model)

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from training.features import FEATURE_NAMES, Features, Neighbour, compute_features
+from scoring.features import FEATURE_NAMES, Features, Neighbour, compute_features
 
 LIKELY_COUNTERFEIT = "likely_counterfeit"
 LIKELY_AUTHENTIC = "likely_authentic"

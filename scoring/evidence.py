@@ -1,0 +1,53 @@
+"""One way to gather a query's evidence, for the service and the evaluation harness alike."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from index.matching import find_matches
+from index.pdq import PdqHash, PdqIndex
+from index.vector_index import VectorIndex
+from scoring.features import Neighbour
+
+
+class ReferenceFacts(Protocol):
+    """What evidence needs of a reference (a stored ``Reference`` row, an evaluation item)."""
+    brand: str
+    label: Any  # "authentic" | "counterfeit", or an enum whose ``value`` is one of them
+    product: str | None
+
+
+class SharedSignal(Protocol):
+    id: int
+    brand: str
+    product: str | None
+    issuer: str
+
+
+def gather_evidence(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq: PdqHash | None, k: int,
+                    brand_hint: str | None, pdq_max_distance: int,
+                    describe: Callable[[Sequence[int]], Mapping[int, ReferenceFacts]],
+                    shared: Callable[[PdqHash, str | None, int], Iterable[tuple[SharedSignal, int]]] | None = None,
+                    ) -> list[Neighbour]:
+    """CLIP neighbours and PDQ near-duplicates (every dihedral variant of the query) of the references,
+    plus known-fake hashes other platforms shared; strongest first. ``describe`` looks references up by
+    id: one deleted between search and lookup is simply not evidence any more."""
+    matches = find_matches(vectors, hashes, vector, pdq, k, brand_hint, pdq_max_distance)
+    facts = describe([m.reference_id for m in matches])
+    neighbours = [
+        Neighbour(m.reference_id, facts[m.reference_id].brand, _label(facts[m.reference_id].label),
+                  facts[m.reference_id].product,
+                  round(m.clip_similarity, 6) if m.clip_similarity is not None else None, m.pdq_distance)
+        for m in matches if m.reference_id in facts
+    ]
+    if shared is not None and pdq is not None:
+        neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance,
+                                 shared_by=signal.issuer)
+                       for signal, distance in shared(pdq, brand_hint, pdq_max_distance)]
+    neighbours.sort(key=lambda n: -n.strength)
+    return neighbours
+
+
+def _label(label: Any) -> str:
+    return getattr(label, "value", label)
