@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from index.pdq import PDQ_BITS
+
+if TYPE_CHECKING:
+    from scoring.lookalike import LookAlike
 
 FEATURE_NAMES = (
     "best_counterfeit_sim",      # best CLIP (centred cosine) similarity to a counterfeit reference, floored at 0
@@ -18,6 +21,8 @@ FEATURE_NAMES = (
     "pdq_counterfeit_closeness", # 1 - best distance / 256 among PDQ matches (0 when none)
     "pdq_authentic_closeness",
     "brand_agrees",              # 1 if the strongest evidence is of the hinted brand (or no hint)
+    "lookalike_applies",         # 1 if the brand's classifier applies to the query (scoring.lookalike)
+    "lookalike_logit",           # its calibrated logit (0 when it does not apply)
 )
 
 
@@ -41,14 +46,24 @@ class Neighbour:
 @dataclass(frozen=True)
 class Features:
     values: dict[str, float]
-    has_evidence: bool  # any CLIP neighbour above the match similarity, or any PDQ match
+    has_evidence: bool  # a copy (CLIP neighbour above the match similarity, PDQ match) or the brand classifier
     strongest: Neighbour | None
+    lookalike: "LookAlike | None" = None
+
+    @property
+    def regime(self) -> str | None:
+        """Which evidence decides: nearest copies, the brand's classifier, both, or nothing."""
+        copy = self.has_evidence and (self.values["pdq_counterfeit_match"] or self.values["pdq_authentic_match"]
+                                      or self.values["log_n_counterfeit_above"] or self.values["log_n_authentic_above"])
+        return {(True, True): "copy+lookalike", (True, False): "copy", (False, True): "lookalike"}.get(
+            (bool(copy), self.lookalike is not None))
 
     def vector(self) -> list[float]:
         return [self.values[name] for name in FEATURE_NAMES]
 
 
-def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float) -> Features:
+def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float,
+                     lookalike: "LookAlike | None" = None) -> Features:
     """``pdq_distance`` is set only on PDQ matches (the matcher applied the distance threshold)."""
     values: dict[str, float] = {}
     for label in ("counterfeit", "authentic"):
@@ -62,6 +77,8 @@ def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, mi
     values["margin"] = values["best_counterfeit_sim"] - values["best_authentic_sim"]
     strongest = max(neighbours, key=lambda n: n.strength, default=None)
     values["brand_agrees"] = float(brand_hint is None or (strongest is not None and strongest.brand == brand_hint))
-    has_evidence = bool(values["pdq_counterfeit_match"] or values["pdq_authentic_match"]
+    values["lookalike_applies"] = float(lookalike is not None)
+    values["lookalike_logit"] = lookalike.logit if lookalike is not None else 0.0
+    has_evidence = bool(values["pdq_counterfeit_match"] or values["pdq_authentic_match"] or lookalike is not None
                         or any(n.clip_similarity is not None and n.clip_similarity >= min_match_similarity for n in neighbours))
-    return Features(values, has_evidence, strongest)
+    return Features(values, has_evidence, strongest, lookalike)

@@ -8,6 +8,9 @@ Shipped default, ``fused-v1`` (CLIP margin plus PDQ):
   genuine photo])`` where ``c``/``a`` are the best CLIP similarities to counterfeit/authentic
   references and ``T`` the temperature. A PDQ near-duplicate of a known fake is the strongest
   evidence there is, and moves the logit by 4 (≈ ×55 in odds).
+* the look-alike regime (``scoring.lookalike``): where the brand's classifier applies, its calibrated
+  logit is added — alone when there is no copy evidence, as independent evidence beside it when
+  there is (the log-odds of independent signals add);
 * ``likely_counterfeit`` if ``p ≥`` the counterfeit threshold, ``likely_authentic`` if ``p ≤`` the
   authentic threshold, else ``inconclusive``.
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from scoring.features import FEATURE_NAMES, Features, Neighbour, compute_features
+from scoring.lookalike import LookAlike
 
 LIKELY_COUNTERFEIT = "likely_counterfeit"
 LIKELY_AUTHENTIC = "likely_authentic"
@@ -57,16 +61,21 @@ class MarginScorer:
     min_match_similarity: float
     temperature: float
     use_pdq: bool = True
+    use_lookalike: bool = True
 
     @property
     def name(self) -> str:
-        return "fused-v1" if self.use_pdq else "margin-v1"
+        if not self.use_pdq:
+            return "margin-v1"
+        return "fused-v2" if self.use_lookalike else "fused-v1"
 
     def probability(self, features: Features) -> float:
         v, m = features.values, self.min_match_similarity
         logit = (max(v["best_counterfeit_sim"], m) - max(v["best_authentic_sim"], m)) / self.temperature
         if self.use_pdq:
             logit += PDQ_LOGIT * (v["pdq_counterfeit_match"] - v["pdq_authentic_match"])
+        if self.use_lookalike:
+            logit += v["lookalike_logit"]
         return sigmoid(logit)
 
 
@@ -100,10 +109,13 @@ def decide(probability: float, thresholds: Thresholds) -> str:
 
 
 def score(scorer: Scorer, neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float,
-          thresholds: Thresholds) -> Score:
-    features = compute_features(neighbours, brand_hint, min_match_similarity)
+          thresholds: Thresholds, lookalike: LookAlike | None = None) -> Score:
+    features = compute_features(neighbours, brand_hint, min_match_similarity, lookalike)
     if not features.has_evidence:
         return Score(INCONCLUSIVE, 0.5, brand_hint, features)
     probability = round(scorer.probability(features), 6)
-    brand = features.strongest.brand if features.strongest else brand_hint
+    if features.regime == "lookalike":
+        brand = lookalike.brand
+    else:
+        brand = features.strongest.brand if features.strongest else brand_hint
     return Score(decide(probability, thresholds), probability, brand, features)

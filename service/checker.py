@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
+from scoring.lookalike import BrandProbe, look_alike
 from scoring.scorers import Scorer, Thresholds, score
 from service.blobs import BlobStore, sha256_hex
 from service.check_log import CheckWriter
@@ -55,7 +56,8 @@ class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
                  keep_image: Callable[[str | None], bool], shared: SharedSignalIndex, min_match_similarity: float,
-                 pdq_max_distance: int, pool: Executor, workers: CpuWorkers, check_log: CheckWriter, metrics: Metrics):
+                 pdq_max_distance: int, pool: Executor, workers: CpuWorkers, check_log: CheckWriter, metrics: Metrics,
+                 probes: Callable[[str], Mapping[str, BrandProbe]] = lambda fingerprint: {}):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
@@ -69,6 +71,7 @@ class Checker:
         self.workers = workers  # processes (or threads): decoding, PDQ, resizing
         self.check_log = check_log
         self.metrics = metrics
+        self.probes = probes  # model fingerprint -> brand -> its look-alike classifier
 
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
@@ -136,7 +139,9 @@ class Checker:
         self.metrics.stage_seconds.labels("search").observe(searched - started)
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
-        result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess))
+        lookalike = look_alike(self.probes(serving.runner.info.fingerprint()), neighbours, vector, brand_hint)
+        result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess),
+                       lookalike)
         digest = sha256_hex(data)
         if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
             self.blobs.put(data, durable=False)
@@ -158,6 +163,11 @@ class Checker:
                       "weights_kind": serving.runner.info.weights_kind},
             "scorer": scorer.name,
             "pdq": {"hash": pdq.hex, "quality": pdq.quality},
+            "regime": result.features.regime,
+            "classifier": None if lookalike is None else {
+                "brand": lookalike.brand, "version": lookalike.version, "probability": lookalike.probability,
+                "nearest_similarity": lookalike.nearest_similarity, "gate": lookalike.gate,
+                "cv_accuracy": lookalike.cv_accuracy, "cv_auc": lookalike.cv_auc, "references": lookalike.counts},
         }
         return Evaluated(answer, check)
 

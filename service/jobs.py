@@ -83,6 +83,11 @@ class JobStore:
             raise not_found("job")
         return job
 
+    def recent(self, kind: str | None, limit: int) -> list[Job]:
+        with self.sessions() as session:
+            query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+            return list(session.scalars(query.where(Job.kind == kind) if kind else query))
+
     def cancel_requested(self, job_id: str) -> bool:
         with self.sessions() as session:
             return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))

@@ -27,6 +27,7 @@ from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.leases import Leases, process_identity
+from service.lookalike import ProbeStore, ProbeTrainer
 from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
 from service.model_options import ModelOptions
@@ -93,20 +94,26 @@ class Runtime:
         self.calibrations = CalibrationStore(settings.data_dir / "calibration")
         self._calibration_stamp: tuple | None = None
         self.refresh_calibration()
+        self.probes = ProbeStore(self.sessions)
+        self.probe_trainer = ProbeTrainer(settings, self.sessions, self.jobs)
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
                                self.policies.keeps_check_images, self.shared_signals, settings.min_match_similarity,
-                               settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics)
+                               settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
+                               self.probes.for_model)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader
 
     def maintain(self) -> None:
         """Each poll: renew (or take over) the maintenance lease; as its holder, run retention GC when due."""
+        fingerprint = self.serving.runner.info.fingerprint()
+        self.probes.refresh(fingerprint)  # every replica scores with the classifiers the leader fitted
         if not self.persist_snapshots:
             return
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
         if self.is_leader:
             self._compact_if_due()
+            self.probe_trainer.start_if_due(fingerprint)
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
             removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))

@@ -162,6 +162,18 @@ class ModelRef(BaseModel):
     weights_kind: str
 
 
+class Classifier(BaseModel):
+    """The brand's look-alike classifier, where it applied to this photo (scoring/lookalike.py)."""
+    brand: str
+    version: str
+    probability: float = Field(description="Its calibrated probability that the photo shows a counterfeit")
+    nearest_similarity: float = Field(description="The photo's similarity to the brand's nearest reference")
+    gate: float = Field(description="The similarity from which the classifier applies (the brand's own photos' spread)")
+    cv_accuracy: float = Field(description="Cross-validated accuracy on the brand's references")
+    cv_auc: float
+    references: dict[str, int] = Field(description="References per bank it was fitted on")
+
+
 class CheckResult(BaseModel):
     check_id: str
     verdict: Verdict
@@ -171,6 +183,10 @@ class CheckResult(BaseModel):
     model: ModelRef
     scorer: str
     pdq: PdqOut
+    regime: str | None = Field(None, description="What decided: copy (near-copies of references), lookalike (the "
+                               "brand's classifier), copy+lookalike (both), or null (no evidence: inconclusive)",
+                               json_schema_extra={"enum": ["copy", "lookalike", "copy+lookalike", None]})
+    classifier: Classifier | None = None
 
 
 class BatchItem(BaseModel):
@@ -260,6 +276,10 @@ class SignalItem(StrictBody):
     pdq: Text = Field(pattern=r"^[0-9a-f]{64}$")
     quality: StrictInt = Field(ge=0, le=100)
     product: Text | None = Field(max_length=200)
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
 
 
 class SignalBundle(StrictBody):

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     pdq_max_distance: int = Field(31, ge=0, le=256, description="PDQ hashes within this Hamming distance match (of 256 bits).")
     counterfeit_threshold: float = Field(0.7, description="probability >= this: likely_counterfeit.")
     authentic_threshold: float = Field(0.3, description="probability <= this: likely_authentic.")
+    # The look-alike regime (scoring/lookalike.py): a classifier per brand over its two banks.
+    lookalike_min_per_bank: int = Field(8, ge=2, description="A brand gets a look-alike classifier once both its banks hold this many embedded references.")
+    lookalike_min_cv_auc: float = Field(0.8, ge=0.5, le=1.0, description="Below this cross-validated ROC-AUC the classifier abstains: its banks cannot be told apart.")
+    lookalike_debounce_seconds: float = Field(30.0, ge=0, description="A brand's classifier is refitted once its references stop changing for this long.")
 
     generation_swap_jitter_seconds: float = Field(5.0, ge=0, description="Replicas switch to a new index generation within this, at random, not all at once.")
     lease_seconds: float = Field(30.0, gt=0, description="How long a replica holds the lease for once-only background work.")

@@ -162,7 +162,7 @@ def test_cancelled_job_swaps_nothing(slow_reindex_server):
             _register(admin, seed)
         job_id = admin.post("/v1/reindex", json={"model": OTHER_MODEL}).json()["job_id"]
         _wait_job(admin, job_id, lambda j: j["done"] >= 2)
-        assert admin.delete(f"/v1/jobs/{job_id}").json()["cancel_requested"] is True
+        assert admin.post(f"/v1/jobs/{job_id}/cancel").json()["cancel_requested"] is True
         job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
         assert job["state"] == "cancelled" and job["done"] < 16
         assert Generations(settings.index_dir).current().number == 1

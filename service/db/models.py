@@ -182,6 +182,23 @@ class BrandPolicy(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class LookalikeProbe(Base):
+    """A brand's look-alike classifier for one model (scoring.lookalike), or why it abstains.
+
+    Kept in the database, not on one node's disk: every replica scores with the same probe."""
+
+    __tablename__ = "lookalike_probes"
+
+    brand: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # trained | abstained
+    version: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(500))  # why it abstains
+    trained_through_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # change log read up to here
+    artefact: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # BrandProbe.to_dict()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 class Review(Base):
     """A confirmed outcome of a check: training data for calibration."""
 

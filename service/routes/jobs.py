@@ -1,17 +1,17 @@
-"""Operators' batch jobs: reindex into a new generation, watch it, cancel it."""
+"""Operators' batch jobs: reindex into a new generation, watch it and the look-alike fits, cancel them."""
 from __future__ import annotations
 
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 
 from service.deps import AdminKey, RuntimeDep
 from service.errors import ApiError
 from service.jobs import job_to_dict
 from service.reindex import Reindexer, ReindexParams, params_dict
 from service.routes import StrictRoute
-from service.schemas import JobAccepted, JobOut, ReindexBody, error_responses
+from service.schemas import JobAccepted, JobOut, JobPage, ReindexBody, error_responses
 from service.validation import NO_NUL
 
 router = APIRouter(prefix="/v1", tags=["jobs"], route_class=StrictRoute)
@@ -33,12 +33,20 @@ def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexB
     return {"job_id": job.id, "state": job.state}
 
 
+@router.get("/jobs", response_model=JobPage, summary="Recent jobs, newest first (reindex, lookalike)",
+            responses=error_responses())
+def list_jobs(runtime: RuntimeDep, _admin: AdminKey,
+              kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z-]+$")] = None,
+              limit: Annotated[int, Query(ge=1, le=100)] = 20):
+    return {"items": [job_to_dict(job) for job in runtime.jobs.recent(kind, limit)]}
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress", responses=error_responses(404))
 def get_job(runtime: RuntimeDep, _admin: AdminKey, job_id: JobId):
     return job_to_dict(runtime.jobs.get(job_id))
 
 
-@router.delete("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404),
-               summary="Cancel a job (it stops after its current shard; nothing is swapped in)")
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, responses=error_responses(404),
+             summary="Cancel a job (it stops after its current shard; nothing is swapped in). The job stays listed.")
 def cancel_job(runtime: RuntimeDep, admin: AdminKey, job_id: JobId):
     return job_to_dict(runtime.jobs.request_cancel(job_id, admin))

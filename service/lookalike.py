@@ -1,0 +1,130 @@
+"""Brands' look-alike classifiers: fitted by a job after their references change, read by every replica.
+
+The maintenance lease holder looks each poll for brands whose change log moved past what their
+classifier was fitted on and that have been quiet for ``COUNTERFEIT_LOOKALIKE_DEBOUNCE_SECONDS``
+(a registration burst trains once, at its end), and runs a ``lookalike`` job for them: the stored
+embeddings of the served model (nothing is re-embedded), one fit per brand (training.lookalike),
+one row per brand and model fingerprint — a classifier, or why the brand gets none. Replicas
+reload the rows that changed; a classifier fitted for another model is never used.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scoring.lookalike import BrandProbe
+from service.db.models import Change, Embedding, Label, LookalikeProbe, Reference
+from service.errors import ApiError
+from service.jobs import JobStore
+from service.settings import Settings
+from service.timestamps import aware, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ProbeStore:
+    """The trained classifiers of one model fingerprint, reloaded when their rows change."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+        self._fingerprint: str | None = None
+        self._versions: dict[str, str] = {}
+        self._probes: dict[str, BrandProbe] = {}
+        self._lock = threading.Lock()
+
+    def for_model(self, fingerprint: str) -> dict[str, BrandProbe]:
+        if fingerprint != self._fingerprint:
+            self.refresh(fingerprint)
+        return self._probes
+
+    def refresh(self, fingerprint: str) -> None:
+        with self._lock:
+            with self.sessions() as session:
+                rows = session.execute(select(LookalikeProbe.brand, LookalikeProbe.version).where(
+                    LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.state == "trained")).all()
+                versions = {brand: version for brand, version in rows}
+                if fingerprint == self._fingerprint and versions == self._versions:
+                    return
+                changed = [b for b, v in versions.items() if self._versions.get(b) != v or fingerprint != self._fingerprint]
+                loaded = {row.brand: BrandProbe.from_dict(row.artefact) for row in session.scalars(select(LookalikeProbe).where(
+                    LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.brand.in_(changed)))}
+            keep = {b: p for b, p in self._probes.items() if b in versions and b not in loaded} if fingerprint == self._fingerprint else {}
+            self._probes = {**keep, **loaded}  # replaced whole: readers never see a half-updated dict
+            self._versions, self._fingerprint = versions, fingerprint
+
+
+def due_brands(sessions: sessionmaker[Session], fingerprint: str, debounce: timedelta) -> list[tuple[str, int]]:
+    """Brands whose references changed after their classifier was fitted and not within ``debounce``: (brand, seq)."""
+    quiet_since = utcnow() - debounce
+    with sessions() as session:
+        latest = session.execute(select(Change.brand, func.max(Change.seq), func.max(Change.created_at))
+                                 .group_by(Change.brand)).all()
+        fitted = dict(session.execute(select(LookalikeProbe.brand, LookalikeProbe.trained_through_seq)
+                                      .where(LookalikeProbe.model_fingerprint == fingerprint)).all())
+    return [(brand, int(seq)) for brand, seq, at in latest
+            if seq > fitted.get(brand, 0) and aware(at) <= quiet_since]
+
+
+class ProbeTrainer:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], jobs: JobStore):
+        self.settings = settings
+        self.sessions = sessions
+        self.jobs = jobs
+
+    def start_if_due(self, fingerprint: str) -> str | None:
+        """Start a ``lookalike`` job (on a thread) for the brands that are due; its id, or None."""
+        due = due_brands(self.sessions, fingerprint, timedelta(seconds=self.settings.lookalike_debounce_seconds))
+        if not due:
+            return None
+        try:
+            job = self.jobs.create("lookalike", {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]})
+        except ApiError:  # one is running already; the brands stay due for the next poll
+            return None
+        threading.Thread(target=self.run, args=(job.id, fingerprint, due), name="lookalike-fit", daemon=True).start()
+        return job.id
+
+    def run(self, job_id: str, fingerprint: str, due: list[tuple[str, int]]) -> None:
+        """Never raises: the job row says what happened."""
+        self.jobs.update(job_id, state="running", started_at=utcnow(), total=len(due))
+        results: dict[str, Any] = {}
+        try:
+            for done, (brand, seq) in enumerate(due, 1):
+                results[brand] = self.fit(brand, fingerprint, seq)
+                self.jobs.update(job_id, done=done, result=results)
+        except Exception as exc:  # the job must end in a state, whatever went wrong
+            log.exception("Look-alike job %s failed", job_id)
+            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+        else:
+            self.jobs.update(job_id, state="succeeded", result=results, finished_at=utcnow())
+
+    def fit(self, brand: str, fingerprint: str, seq: int) -> dict[str, Any]:
+        from training.lookalike import Abstained, fit_brand_probe
+
+        with self.sessions() as session:
+            rows = session.execute(select(Embedding.vector, Reference.label).join(Reference, Reference.id == Embedding.reference_id)
+                                   .where(Reference.brand == brand, Reference.deleted_at.is_(None),
+                                          Embedding.fingerprint == fingerprint)).all()
+        vectors = np.stack([np.frombuffer(v, dtype=np.float32) for v, _ in rows]) if rows else np.zeros((0, 1), np.float32)
+        labels = np.array([label is Label.counterfeit for _, label in rows], dtype=int)
+        outcome = fit_brand_probe(brand, vectors, labels, fingerprint, self.settings.lookalike_min_per_bank,
+                                  self.settings.lookalike_min_cv_auc, trained_through_seq=seq)
+        with self.sessions() as session:
+            row = session.get(LookalikeProbe, (brand, fingerprint)) or LookalikeProbe(brand=brand, model_fingerprint=fingerprint)
+            if isinstance(outcome, Abstained):
+                row.state, row.version, row.reason, row.artefact = "abstained", None, outcome.reason, None
+                summary = {"state": "abstained", "reason": outcome.reason, "counts": outcome.counts}
+            else:
+                row.state, row.version, row.reason, row.artefact = "trained", outcome.version, None, outcome.to_dict()
+                summary = {"state": "trained", "version": outcome.version, "cv_accuracy": outcome.cv_accuracy,
+                           "cv_auc": outcome.cv_auc, "counts": outcome.counts}
+            row.trained_through_seq, row.updated_at = seq, utcnow()
+            session.add(row)
+            session.commit()
+        log.info("Look-alike classifier for brand %s: %s", brand, summary)
+        return summary
