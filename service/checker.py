@@ -55,7 +55,7 @@ class Evaluated:
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
-                 keep_image: Callable[[str | None], bool], shared: SharedSignalIndex, min_match_similarity: float,
+                 keep_image: Callable[[str | None], bool], shared: SharedSignalIndex,
                  pdq_max_distance: int, pool: Executor, workers: CpuWorkers, check_log: CheckWriter, metrics: Metrics,
                  probes: Callable[[str], Mapping[str, BrandProbe]] = lambda fingerprint: {}):
         self.slot = slot
@@ -65,7 +65,6 @@ class Checker:
         self.thresholds = thresholds  # brand -> its policy's thresholds (or the global default)
         self.keep_image = keep_image  # brand -> whether its policy wants checked images kept
         self.shared = shared  # known-fake hashes other platforms shared
-        self.min_match_similarity = min_match_similarity
         self.pdq_max_distance = pdq_max_distance
         self.pool = pool  # threads: dispatch to workers, search, scoring
         self.workers = workers  # processes (or threads): decoding, PDQ, resizing
@@ -140,7 +139,7 @@ class Checker:
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
         lookalike = look_alike(self.probes(serving.runner.info.fingerprint()), neighbours, vector, brand_hint)
-        result = score(scorer, neighbours, brand_hint, self.min_match_similarity, self.thresholds(brand_hint or first_guess),
+        result = score(scorer, neighbours, brand_hint, serving.min_match_similarity, self.thresholds(brand_hint or first_guess),
                        lookalike)
         digest = sha256_hex(data)
         if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
@@ -158,7 +157,7 @@ class Checker:
             "verdict": result.verdict,
             "counterfeit_probability": result.probability,
             "brand": result.brand,
-            "evidence": [self._evidence(n) for n in neighbours],
+            "evidence": [self._evidence(n, serving.min_match_similarity) for n in neighbours],
             "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
                       "weights_kind": serving.runner.info.weights_kind},
             "scorer": scorer.name,
@@ -171,8 +170,9 @@ class Checker:
         }
         return Evaluated(answer, check)
 
-    def _evidence(self, neighbour: Neighbour) -> dict[str, Any]:
-        signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= self.min_match_similarity),
+    @staticmethod
+    def _evidence(neighbour: Neighbour, min_match_similarity: float) -> dict[str, Any]:
+        signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= min_match_similarity),
                                           ("pdq", neighbour.pdq_distance is not None),
                                           ("shared", neighbour.shared_by is not None)) if on]
         item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,

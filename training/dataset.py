@@ -32,6 +32,7 @@ class Item:
     brand: str | None
     label: str  # counterfeit | authentic | distractor (queries)
     source: str  # the source image's name; for queries, the reference they copy
+    transform: str = ""  # for queries: what was done to the source ("crop+flip"; "new-photo" for look-alikes)
 
 
 def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int = 3,
@@ -55,11 +56,11 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
             sources[name].save(path)
             items.append(Item(path, "reference", brand, label, name))
         for copy in range(copies):
-            image, _ = augment(sources[name], rng, count=int(rng.integers(1, 3)))
+            image, names_applied = augment(sources[name], rng, count=int(rng.integers(1, 3)))
             path = out / "queries" / label / f"{name}--{copy}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path, quality=90)
-            items.append(Item(path, "query", brand, label, name))
+            items.append(Item(path, "query", brand, label, name, "+".join(n for n in names_applied if n != "recompress")))
     write_manifest(out / "manifest.csv", items, out)
     return items
 
@@ -67,16 +68,16 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
 def write_manifest(path: Path, items: list[Item], root: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "role", "brand", "label", "source"])
+        writer.writerow(["path", "role", "brand", "label", "source", "transform"])
         for item in items:
-            writer.writerow([item.path.relative_to(root), item.role, item.brand or "", item.label, item.source])
+            writer.writerow([item.path.relative_to(root), item.role, item.brand or "", item.label, item.source, item.transform])
 
 
 def read_manifest(path: Path) -> list[Item]:
     root = Path(path).parent
     with Path(path).open() as handle:
-        return [Item(root / row["path"], row["role"], row["brand"] or None, row["label"], row["source"])
-                for row in csv.DictReader(handle)]
+        return [Item(root / row["path"], row["role"], row["brand"] or None, row["label"], row["source"],
+                     row.get("transform") or "") for row in csv.DictReader(handle)]
 
 
 def read_directories(references: Path, queries: Path) -> list[Item]:

