@@ -17,7 +17,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
 from service.middleware import Admission, BodyGuard, RequestContext, error_body
-from service.routes import audit, checks, jobs, references, reviews, signals, system
+from service.routes import audit, checks, jobs, listings, references, reviews, signals, system
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             headers["Connection"] = "close"
         return error_response(request, exc.status_code, code, str(exc.detail), headers or None)
 
-    for module in (system, references, checks, jobs, reviews, signals, audit):
+    for module in (system, references, checks, listings, jobs, reviews, signals, audit):
         app.include_router(module.router)
     _complete_openapi(app, settings)
     return app
@@ -131,14 +131,16 @@ def _complete_openapi(app: FastAPI, settings: Settings) -> None:
             return app.openapi_schema
         schema = generate()
         forms = schema["components"]["schemas"]
-        for name in ("CheckForm", "CheckBatchForm"):
+        for name in ("CheckForm", "CheckBatchForm", "ListingCheckForm"):
             forms[name]["properties"]["k"]["maximum"] = settings.max_k
         forms["CheckBatchForm"]["properties"]["images"].update(minItems=1, maxItems=settings.max_batch_images)
+        forms["ListingCheckForm"]["properties"]["images"].update(minItems=1, maxItems=settings.max_listing_images)
         for operations in schema["paths"].values():
             for operation in operations.values():
                 content = operation.get("requestBody", {}).get("content", {})
                 form = content.get("application/x-www-form-urlencoded")
-                if form and form["schema"]["$ref"].rsplit("/", 1)[-1] in ("RegisterForm", "CheckForm", "CheckBatchForm"):
+                if form and form["schema"]["$ref"].rsplit("/", 1)[-1] in ("RegisterForm", "CheckForm", "CheckBatchForm",
+                                                                      "ListingCheckForm"):
                     content["multipart/form-data"] = content.pop("application/x-www-form-urlencoded")
         return schema
 

@@ -29,8 +29,8 @@ from scoring.scorers import Scorer, Thresholds, score
 from service.blobs import BlobStore, sha256_hex
 from service.check_log import CheckWriter
 from service.db.models import Check
-from service.embedding import EmbedFailed
-from service.errors import ApiError
+from service.embedding import EmbedFailed, QueueFull
+from service.errors import ApiError, overloaded
 from service.metrics import Metrics
 from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
@@ -94,6 +94,25 @@ class Checker:
                                                    k, api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
+
+    async def check_many(self, images: list[tuple[str | None, bytes]], brand_hint: str | None, k: int,
+                         api_key_id: str | None, request_id: str | None) -> list[dict[str, Any]]:
+        """Each (file name, bytes) checked like one ``check_async`` (together they share model passes); per
+        photo its result, or the status and error it alone would have got — one bad photo fails only itself."""
+        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id) for _, data in images),
+                                        return_exceptions=True)
+        items = []
+        for index, ((filename, _), outcome) in enumerate(zip(images, outcomes)):
+            if isinstance(outcome, QueueFull):
+                outcome = overloaded(str(outcome))
+            if isinstance(outcome, ApiError):
+                items.append({"index": index, "filename": filename, "status": outcome.status,
+                              "error": {"code": outcome.code, "message": outcome.message, "request_id": request_id}})
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                items.append({"index": index, "filename": filename, "status": 200, "result": outcome})
+        return items
 
     def _dispatch(self, serving: Serving, data: bytes) -> tuple[Future, PdqHash | None]:
         """Blocking part before the model (run on a thread): queue the upload for the model.

@@ -24,7 +24,7 @@ from service.settings import Settings
 log = logging.getLogger("service.requests")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MULTIPART_OVERHEAD = 1 << 20  # form fields and boundaries on top of the images themselves
-CHECK_PATHS = ("/v1/check", "/v1/check/batch")
+CHECK_PATHS = ("/v1/check", "/v1/check/batch", "/v1/listings/check")
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store")]
 
@@ -131,6 +131,8 @@ class BodyGuard:
         s = self.settings
         if path == "/v1/check/batch":
             return s.max_batch_images * s.max_image_bytes + MULTIPART_OVERHEAD
+        if path == "/v1/listings/check":
+            return s.max_listing_images * s.max_image_bytes + MULTIPART_OVERHEAD
         if path in ("/v1/check", "/v1/references"):
             return s.max_image_bytes + MULTIPART_OVERHEAD
         return s.max_json_bytes

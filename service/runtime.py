@@ -27,6 +27,7 @@ from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.leases import Leases, process_identity
+from service.listings import ListingChecker
 from service.lookalike import ProbeStore, ProbeTrainer
 from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
@@ -36,6 +37,7 @@ from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
 from service.retention import purge_check_images
 from service.reviews import ReviewService
+from service.sellers import SellerRecords
 from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
 from service.signals import SharedSignalIndex, SignalSharing
@@ -100,6 +102,8 @@ class Runtime:
                                self.policies.keeps_check_images, self.shared_signals,
                                settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
                                self.probes.for_model)
+        self.sellers = SellerRecords(self.sessions)
+        self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader

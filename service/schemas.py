@@ -143,6 +143,20 @@ class CheckBatchForm(StrictForm):
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)
 
 
+class ListingCheckForm(StrictForm):
+    images: list[UploadFile] = Field(description="The listing's photos, up to COUNTERFEIT_MAX_LISTING_IMAGES")
+    listing_id: Text | None = Field(None, description="The platform's id of the listing", max_length=200)
+    seller_id: Text | None = Field(None, description="The platform's id of the seller (needs marketplace)", max_length=200)
+    marketplace: Text | None = Field(None, description="Where the listing is; seller ids are per marketplace",
+                                     max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    title: Text | None = Field(None, max_length=500)
+    price: float | None = Field(None, ge=0, description="Compared with the matched product's reference_price")
+    currency: Text | None = Field(None, description="ISO 4217", pattern=r"^[A-Z]{3}$")
+    url: Text | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
+    k: int | None = Field(None, json_schema_extra=K_SCHEMA)
+
+
 class Evidence(BaseModel):
     reference_id: int | None
     brand: str
@@ -205,6 +219,39 @@ class BatchResult(BaseModel):
 class ReviewBody(StrictBody):
     label: Label
     note: Text | None = Field(None, max_length=1000)
+
+
+class ListingFactor(BaseModel):
+    factor: str = Field(description="photos, seller_risk or low_price")
+    logit: float | None = Field(None, description="What it added to the log-odds")
+    detail: str
+
+
+class SellerOut(BaseModel):
+    marketplace: str
+    seller_id: str
+    risk: float = Field(description="0-1, recency-weighted (see README, Sellers)")
+    listings: int
+    likely_counterfeit: int
+    confirmed_counterfeit: int
+    brands: list[str] = Field(description="Brands of its likely or confirmed counterfeit listings")
+    first_seen: str | None
+    last_seen: str | None
+
+
+class SellerPage(BaseModel):
+    items: list[SellerOut]
+
+
+class ListingResult(BaseModel):
+    listing_check_id: str
+    listing_id: str | None
+    verdict: Verdict
+    counterfeit_probability: float
+    brand: str | None
+    factors: list[ListingFactor]
+    seller: SellerOut | None = Field(description="The seller's record before this listing")
+    photos: list[BatchItem]
 
 
 class ReviewOut(BaseModel):

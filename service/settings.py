@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "
                                 "scoring (decoding too when cpu_workers is 0).")
     max_batch_images: int = Field(32, ge=1, description="Most images in one POST /v1/check/batch.")
+    max_listing_images: int = Field(10, ge=1, description="Most photos in one POST /v1/listings/check.")
 
     host: str = "127.0.0.1"
     port: int = 8000

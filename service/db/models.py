@@ -182,6 +182,28 @@ class BrandPolicy(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class Listing(Base):
+    """A checked marketplace listing: its photos' checks combined, and who sells it (for seller risk)."""
+
+    __tablename__ = "listings"
+    __table_args__ = (Index("ix_listings_seller", "marketplace", "seller_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    listing_id: Mapped[str | None] = mapped_column(String(200))  # the platform's own id
+    seller_id: Mapped[str | None] = mapped_column(String(200))
+    marketplace: Mapped[str | None] = mapped_column(String(100))
+    brand: Mapped[str | None] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(32), nullable=False)
+    probability: Mapped[float] = mapped_column(Float, nullable=False)
+    check_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    title: Mapped[str | None] = mapped_column(String(500))
+    price: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+
+
 class LookalikeProbe(Base):
     """A brand's look-alike classifier for one model (scoring.lookalike), or why it abstains.
 

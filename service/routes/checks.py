@@ -1,23 +1,19 @@
 """Platforms check listing photos, one per request or many in one."""
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
 
 from service.deps import PlatformKey, RuntimeDep
-from service.embedding import QueueFull
-from service.errors import ApiError, overloaded
+from service.errors import ApiError
 from service.routes import StrictRoute, refuse_empty_form_fields
 from service.runtime import Runtime
 from service.schemas import (
-    BatchItem,
     BatchResult,
     CheckBatchForm,
     CheckForm,
     CheckResult,
-    ErrorDetail,
     error_responses,
 )
 from service.validation import validate_brand
@@ -33,6 +29,11 @@ def _check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[s
     return (validate_brand(brand) if brand else None), k
 
 
+def refuse_too_many(images: list, limit: int, what: str) -> None:
+    if len(images) > limit:
+        raise ApiError(413, "too_many_images", f"{len(images)} images; {what} takes at most {limit}.")
+
+
 @router.post("/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
              responses=error_responses(400, 408, 413, 503))
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
@@ -45,21 +46,6 @@ async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotat
              responses=error_responses(400, 408, 413, 503))
 async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
     brand, k = _check_params(runtime, form.brand, form.k)
-    if len(form.images) > runtime.settings.max_batch_images:
-        raise ApiError(413, "too_many_images", f"{len(form.images)} images; one batch takes at most {runtime.settings.max_batch_images}.")
-    payloads = [await image.read() for image in form.images]
-    outcomes = await asyncio.gather(
-        *(runtime.checker.check_async(data, brand, k, principal.key_id) for data in payloads), return_exceptions=True)
-    results = []
-    for index, (upload, outcome) in enumerate(zip(form.images, outcomes)):
-        if isinstance(outcome, QueueFull):
-            outcome = overloaded(str(outcome))
-        if isinstance(outcome, ApiError):
-            results.append(BatchItem(index=index, filename=upload.filename, status=outcome.status,
-                                     error=ErrorDetail(code=outcome.code, message=outcome.message,
-                                                       request_id=principal.request_id)))
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            results.append(BatchItem(index=index, filename=upload.filename, status=200, result=outcome))
-    return BatchResult(results=results)
+    refuse_too_many(form.images, runtime.settings.max_batch_images, "one batch")
+    payloads = [(image.filename, await image.read()) for image in form.images]
+    return {"results": await runtime.checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}

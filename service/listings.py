@@ -1,0 +1,90 @@
+"""Check a marketplace listing: its photos in one model pass, combined with its seller's record and price.
+
+Each photo is checked exactly as ``POST /v1/check`` does (its own audit row); the listing verdict
+is ``scoring.listing.score_listing``; the listing row (seller, marketplace, photos' check ids) is
+committed before the answer, so seller risk counts every acknowledged listing.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from scoring.listing import PhotoOutcome, score_listing
+from scoring.scorers import Thresholds
+from service.checker import Checker
+from service.db.models import Listing
+from service.errors import ApiError
+from service.registry import ReferenceRegistry
+from service.sellers import SellerRecords
+
+
+@dataclass(frozen=True)
+class ListingFacts:
+    listing_id: str | None = None
+    seller_id: str | None = None
+    marketplace: str | None = None
+    title: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    url: str | None = None
+
+
+class ListingChecker:
+    def __init__(self, sessions: sessionmaker[Session], checker: Checker, registry: ReferenceRegistry,
+                 sellers: SellerRecords, thresholds: Callable[[str | None], Thresholds]):
+        self.sessions = sessions
+        self.checker = checker
+        self.registry = registry
+        self.sellers = sellers
+        self.thresholds = thresholds
+
+    async def check(self, images: list[tuple[str | None, bytes]], facts: ListingFacts, brand_hint: str | None, k: int,
+                    api_key_id: str | None, request_id: str | None = None) -> dict[str, Any]:
+        """``images``: (file name, bytes) per photo."""
+        if facts.seller_id and not facts.marketplace:
+            raise ApiError(422, "marketplace_required", "seller_id is per marketplace: give marketplace too.")
+        photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id)
+        results = [photo["result"] for photo in photos if photo["status"] == 200]
+        if not results:  # nothing to judge the listing by: the first photo's own error
+            error = photos[0]["error"]
+            raise ApiError(photos[0]["status"], error["code"], error["message"])
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.checker.pool, self._score_and_store, results, photos, facts, brand_hint,
+                                          api_key_id)
+
+    def _score_and_store(self, results: list[dict], photos: list[dict], facts: ListingFacts, brand_hint: str | None,
+                         api_key_id: str | None) -> dict[str, Any]:
+        seller = self.sellers.risk(facts.marketplace, facts.seller_id)
+        photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
+        brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
+        score = score_listing(photo_outcomes, self.thresholds(brand), seller["risk"] if seller else None,
+                              facts.price, self._reference_price(results, facts.currency))
+        listing = Listing(
+            id="lst_" + uuid.uuid4().hex, listing_id=facts.listing_id, seller_id=facts.seller_id,
+            marketplace=facts.marketplace, brand=score.brand, verdict=score.verdict, probability=score.probability,
+            check_ids=[r["check_id"] for r in results], title=facts.title, price=facts.price, currency=facts.currency,
+            url=facts.url, api_key_id=api_key_id,
+        )
+        with self.sessions() as session:
+            session.add(listing)
+            session.commit()
+        return {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
+                "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
+                "seller": seller, "photos": photos}
+
+    def _reference_price(self, results: list[dict], currency: str | None) -> float | None:
+        """``reference_price`` of the product the strongest evidence points to, in the listing's currency."""
+        top = [e["reference_id"] for r in sorted(results, key=lambda r: -r["counterfeit_probability"])
+               for e in r["evidence"][:1] if e["reference_id"] is not None]
+        if not top:
+            return None
+        reference = self.registry.by_ids(top[:1]).get(top[0])
+        metadata = reference.extra if reference is not None else {}
+        price = metadata.get("reference_price")
+        if not isinstance(price, (int, float)) or isinstance(price, bool) or metadata.get("currency") != currency:
+            return None
+        return float(price)

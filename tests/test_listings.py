@@ -1,0 +1,99 @@
+"""Listing checks and seller risk over HTTP: photos combined by noisy-OR, seller records, brand scoping."""
+from __future__ import annotations
+
+from tests.helpers import product_photo, resized_jpeg_copy, sql
+
+FAKE, GENUINE, UNRELATED = 1, 4, 7
+
+
+def _register(admin, seed: int, label: str, brand: str = "acme", metadata: str | None = None) -> int:
+    data = {"brand": brand, "label": label, **({"metadata": metadata} if metadata else {})}
+    response = admin.post("/v1/references", files={"image": (f"{seed}.png", product_photo(seed), "image/png")}, data=data)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _listing(client, seeds: list[int], **fields):
+    files = [("images", (f"{i}.jpg", resized_jpeg_copy(seed), "image/jpeg")) for i, seed in enumerate(seeds)]
+    return client.post("/v1/listings/check", files=files, data={k: str(v) for k, v in fields.items()})
+
+
+def _count(settings, table: str) -> int:
+    return sql(settings, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_a_listing_is_judged_by_all_its_photos_and_its_seller_builds_a_record(server, keys, admin, settings):
+    _register(admin, FAKE, "counterfeit", metadata='{"reference_price": 200, "currency": "EUR"}')
+    _register(admin, GENUINE, "authentic")
+    with server.client(keys.platform) as platform:
+        # A genuine stock photo next to a photo of a known fake: the listing is counterfeit (noisy-OR).
+        mixed = _listing(platform, [GENUINE, FAKE, UNRELATED], listing_id="L1", seller_id="shop-9", marketplace="mkt",
+                         title="Bag", price=150, currency="EUR")
+        assert mixed.status_code == 200, mixed.text
+        body = mixed.json()
+        assert body["verdict"] == "likely_counterfeit" and body["brand"] == "acme" and body["listing_id"] == "L1"
+        assert [p["result"]["verdict"] for p in body["photos"]] == ["likely_authentic", "likely_counterfeit", "inconclusive"]
+        assert body["factors"][0]["factor"] == "photos" and "2 photo(s)" in body["factors"][0]["detail"]
+        assert body["seller"] is None  # nothing known of this seller before this listing
+
+        genuine = _listing(platform, [GENUINE, GENUINE], seller_id="good-shop", marketplace="mkt").json()
+        assert genuine["verdict"] == "likely_authentic", genuine
+        nothing = _listing(platform, [UNRELATED], seller_id="shop-9", marketplace="mkt").json()
+        assert nothing["verdict"] == "inconclusive" and nothing["counterfeit_probability"] == 0.5  # history alone decides nothing
+
+        # Far below the matched product's reference price (same currency): an explained extra factor.
+        cheap = _listing(platform, [FAKE], seller_id="shop-9", marketplace="mkt", price=20, currency="EUR").json()
+        assert [f["factor"] for f in cheap["factors"]] == ["photos", "seller_risk", "low_price"], cheap["factors"]
+        assert cheap["seller"]["likely_counterfeit"] == 1 and cheap["seller"]["risk"] > 0
+
+        record = platform.get("/v1/sellers/mkt/shop-9").json()
+        assert record["listings"] == 3 and record["likely_counterfeit"] == 2 and record["confirmed_counterfeit"] == 0
+        assert record["brands"] == ["acme"] and record["first_seen"] <= record["last_seen"]
+        risk_before = record["risk"]
+        # A review confirming one of its photos raises the seller's risk.
+        check_id = body["photos"][1]["result"]["check_id"]
+        assert admin.post(f"/v1/checks/{check_id}/review", json={"label": "counterfeit"}).status_code == 201
+        record = platform.get("/v1/sellers/mkt/shop-9").json()
+        assert record["confirmed_counterfeit"] == 1 and record["risk"] > risk_before
+
+        ranked = platform.get("/v1/sellers", params={"min_risk": 0.01}).json()["items"]
+        assert [(r["marketplace"], r["seller_id"]) for r in ranked] == [("mkt", "shop-9")]
+        everyone = platform.get("/v1/sellers").json()["items"]
+        assert [r["seller_id"] for r in everyone] == ["shop-9", "good-shop"]
+        assert platform.get("/v1/sellers/mkt/nobody").status_code == 404
+        assert platform.get("/v1/sellers/other-mkt/shop-9").status_code == 404  # seller ids are per marketplace
+
+    # Brands see sellers through their own brand's listings only.
+    with server.client(keys.brand_a) as acme, server.client(keys.brand_b) as globex:
+        assert acme.get("/v1/sellers/mkt/shop-9").json()["likely_counterfeit"] == 2
+        assert globex.get("/v1/sellers/mkt/shop-9").status_code == 404
+        assert globex.get("/v1/sellers").json()["items"] == []
+        assert globex.get("/v1/sellers", params={"brand": "acme"}).status_code == 403
+        assert acme.post("/v1/listings/check", files=[("images", ("a.jpg", resized_jpeg_copy(FAKE), "image/jpeg"))]).status_code == 403
+
+
+def test_bad_listing_requests_are_refused_and_write_nothing(server, keys, admin, settings):
+    _register(admin, FAKE, "counterfeit")
+    checks_before, listings_before = _count(settings, "checks"), _count(settings, "listings")
+    photo = [("images", ("a.jpg", resized_jpeg_copy(FAKE), "image/jpeg"))]
+    with server.client(keys.platform) as platform:
+        cases = [
+            ({"seller_id": "s1"}, 422, "marketplace_required"),  # a seller id means nothing without its marketplace
+            ({"colour": "red"}, 422, None),  # unknown field
+            ({"currency": "euro"}, 422, None),
+            ({"price": "-3"}, 422, None),
+            ({"url": "javascript:alert(1)"}, 422, None),
+            ({"marketplace": "a b"}, 422, None),
+        ]
+        for data, status, code in cases:
+            response = platform.post("/v1/listings/check", files=photo, data=data)
+            assert response.status_code == status, (data, response.text)
+            if code:
+                assert response.json()["error"]["code"] == code
+        too_many = [("images", (f"{i}.jpg", resized_jpeg_copy(FAKE), "image/jpeg")) for i in range(settings.max_listing_images + 1)]
+        assert platform.post("/v1/listings/check", files=too_many).status_code == 413
+        # Every photo unreadable: the photo's own error, and no listing.
+        response = platform.post("/v1/listings/check", files=[("images", ("x.jpg", b"not an image", "image/jpeg"))])
+        assert response.status_code == 422
+    assert _count(settings, "listings") == listings_before
+    assert _count(settings, "checks") == checks_before
