@@ -24,6 +24,7 @@ from service.check_log import CheckWriter
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
+from service.fetch import SafeFetcher
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.leases import Leases, process_identity
@@ -102,6 +103,8 @@ class Runtime:
                                self.policies.keeps_check_images, self.shared_signals,
                                settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
                                self.probes.for_model)
+        self.fetcher = SafeFetcher(settings.max_image_bytes, settings.fetch_timeout_seconds,
+                                   allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests)
         self.sellers = SellerRecords(self.sessions)
         self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for)
 

@@ -131,7 +131,9 @@ K_SCHEMA = {"minimum": 1}
 
 
 class CheckForm(StrictForm):
-    image: UploadFile
+    image: UploadFile | None = Field(None, description="The photo; or give image_url instead")
+    image_url: Text | None = Field(None, description="An http(s) URL the service fetches the photo from (public "
+                                   "hosts only, at most 3 redirects, size and time capped)", max_length=2000)
     brand: str | None = Field(None, description="Brand hint: search only this brand's references",
                               json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, description="How many neighbours to consider", json_schema_extra=K_SCHEMA)

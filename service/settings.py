@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "
                                 "scoring (decoding too when cpu_workers is 0).")
     max_batch_images: int = Field(32, ge=1, description="Most images in one POST /v1/check/batch.")
+    fetch_timeout_seconds: float = Field(10.0, gt=0, description="Fetching an image_url: the whole download, redirects included.")
+    unsafe_fetch_allow_loopback_for_tests: bool = Field(False, description="TESTS ONLY: let image_url fetch from loopback addresses (a local test server). Never private ranges or metadata.")
     max_listing_images: int = Field(10, ge=1, description="Most photos in one POST /v1/listings/check.")
 
     host: str = "127.0.0.1"

@@ -61,9 +61,9 @@ def test_bad_registration_is_rejected_and_writes_nothing(server, admin, case):
 
 def test_empty_body_is_rejected(server, admin):
     before = _state(server, admin)
-    for path in ("/v1/references", "/v1/check"):
+    for path, code in (("/v1/references", "invalid_request"), ("/v1/check", "image_or_url")):  # a check may give image_url
         response = admin.post(path, content=b"")
-        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+        assert response.status_code == 422 and response.json()["error"]["code"] == code
     assert _state(server, admin) == before
 
 

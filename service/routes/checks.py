@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
+from starlette.concurrency import run_in_threadpool
 
 from service.deps import PlatformKey, RuntimeDep
 from service.errors import ApiError
@@ -38,7 +39,13 @@ def refuse_too_many(images: list, limit: int, what: str) -> None:
              responses=error_responses(400, 408, 413, 503))
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
     brand, k = _check_params(runtime, form.brand, form.k)
-    return await runtime.checker.check_async(await form.image.read(), brand, k, principal.key_id)
+    if (form.image is None) == (form.image_url is None):
+        raise ApiError(422, "image_or_url", "Give exactly one of image (a file) and image_url.")
+    if form.image is not None:
+        data = await form.image.read()
+    else:
+        data = (await run_in_threadpool(runtime.fetcher.fetch, form.image_url)).data
+    return await runtime.checker.check_async(data, brand, k, principal.key_id)
 
 
 @router.post("/check/batch", dependencies=[Depends(refuse_empty_form_fields)], response_model=BatchResult,
