@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from scoring.listing import PhotoOutcome, score_listing
 from scoring.scorers import Thresholds
 from service.checker import Checker
-from service.db.models import Listing
+from service.db.models import Listing, SellerIdentifier
 from service.errors import ApiError
+from service.identifiers import KeyedIdentifier, keyed
 from service.registry import ReferenceRegistry
 from service.sellers import SellerRecords
 
@@ -31,22 +32,27 @@ class ListingFacts:
     price: float | None = None
     currency: str | None = None
     url: str | None = None
+    identifiers: dict[str, str] | None = None  # kind -> raw value, e.g. {"email": ...}: keyed before use, never stored
 
 
 class ListingChecker:
     def __init__(self, sessions: sessionmaker[Session], checker: Checker, registry: ReferenceRegistry,
-                 sellers: SellerRecords, thresholds: Callable[[str | None], Thresholds]):
+                 sellers: SellerRecords, thresholds: Callable[[str | None], Thresholds],
+                 consortium_keys: Mapping[str, bytes] | None = None, default_phone_region: str | None = None):
         self.sessions = sessions
         self.checker = checker
         self.registry = registry
         self.sellers = sellers
         self.thresholds = thresholds
+        self.consortium_keys = dict(consortium_keys or {})
+        self.default_phone_region = default_phone_region
 
     async def check(self, images: list[tuple[str | None, bytes]], facts: ListingFacts, brand_hint: str | None, k: int,
                     api_key_id: str | None, request_id: str | None = None) -> dict[str, Any]:
         """``images``: (file name, bytes) per photo."""
         if facts.seller_id and not facts.marketplace:
             raise ApiError(422, "marketplace_required", "seller_id is per marketplace: give marketplace too.")
+        keyed_ids = self._keyed(facts)  # before any photo is checked: a bad identifier writes nothing
         photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id)
         results = [photo["result"] for photo in photos if photo["status"] == 200]
         if not results:  # nothing to judge the listing by: the first photo's own error
@@ -54,11 +60,23 @@ class ListingChecker:
             raise ApiError(photos[0]["status"], error["code"], error["message"])
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.checker.pool, self._score_and_store, results, photos, facts, brand_hint,
-                                          api_key_id)
+                                          api_key_id, keyed_ids)
+
+    def _keyed(self, facts: ListingFacts) -> list[KeyedIdentifier]:
+        given = {kind: value for kind, value in (facts.identifiers or {}).items() if value is not None}
+        if not given:
+            return []
+        if not (facts.seller_id and facts.marketplace):
+            raise ApiError(422, "seller_required", "Seller identifiers describe a seller: give seller_id and marketplace.")
+        if not self.consortium_keys:
+            raise ApiError(422, "no_consortium_key", "Seller identifiers are only kept as keyed hashes, and no "
+                           "COUNTERFEIT_CONSORTIUM_KEYS is configured: leave them out.")
+        return [k for kind, value in sorted(given.items())
+                for k in keyed(kind, value, self.consortium_keys, self.default_phone_region)]
 
     def _score_and_store(self, results: list[dict], photos: list[dict], facts: ListingFacts, brand_hint: str | None,
-                         api_key_id: str | None) -> dict[str, Any]:
-        seller = self.sellers.risk(facts.marketplace, facts.seller_id)
+                         api_key_id: str | None, keyed_ids: list[KeyedIdentifier]) -> dict[str, Any]:
+        seller = self.sellers.risk(facts.marketplace, facts.seller_id, keyed_ids)
         photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
         score = score_listing(photo_outcomes, self.thresholds(brand), seller["risk"] if seller else None,
@@ -71,6 +89,8 @@ class ListingChecker:
         )
         with self.sessions() as session:
             session.add(listing)
+            session.add_all(SellerIdentifier(listing_ref=listing.id, marketplace=facts.marketplace, seller_id=facts.seller_id,
+                                             kind=k.kind, key_id=k.key_id, digest=k.digest) for k in keyed_ids)
             session.commit()
         return {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
                 "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,

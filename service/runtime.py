@@ -106,7 +106,8 @@ class Runtime:
         self.fetcher = SafeFetcher(settings.max_image_bytes, settings.fetch_timeout_seconds,
                                    allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests)
         self.sellers = SellerRecords(self.sessions)
-        self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for)
+        self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
+                                       settings.consortium_key_bytes(), settings.default_phone_region)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader

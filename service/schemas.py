@@ -155,6 +155,10 @@ class ListingCheckForm(StrictForm):
     price: float | None = Field(None, ge=0, description="Compared with the matched product's reference_price")
     currency: Text | None = Field(None, description="ISO 4217", pattern=r"^[A-Z]{3}$")
     url: Text | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    seller_email: Text | None = Field(None, max_length=320, description="Kept only as a keyed hash (HMAC under the consortium key)")
+    seller_phone: Text | None = Field(None, max_length=40, description="E.164; kept only as a keyed hash")
+    payout_account: Text | None = Field(None, max_length=80, description="Kept only as a keyed hash")
+    shop_url: Text | None = Field(None, max_length=2000, description="Kept only as a keyed hash")
     brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)
 
@@ -229,6 +233,12 @@ class ListingFactor(BaseModel):
     detail: str
 
 
+class LinkedSeller(BaseModel):
+    marketplace: str
+    seller_id: str
+    via: list[str] = Field(description="The kinds of identifier they share (email, phone, payout_account, shop_url)")
+
+
 class SellerOut(BaseModel):
     marketplace: str
     seller_id: str
@@ -239,6 +249,8 @@ class SellerOut(BaseModel):
     brands: list[str] = Field(description="Brands of its likely or confirmed counterfeit listings")
     first_seen: str | None
     last_seen: str | None
+    linked_sellers: list[LinkedSeller] = Field(default_factory=list,
+                                               description="Sellers sharing a keyed identifier; their listings count")
 
 
 class SellerPage(BaseModel):

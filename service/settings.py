@@ -1,11 +1,12 @@
 """The one settings object. Every field can be set as an environment variable ``COUNTERFEIT_<NAME>``."""
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     check_image_retention_days: float = Field(30, gt=0, description="`counterfeit gc` deletes kept check images older than this.")
     signal_issuer: str = Field("counterfeit-check", description="This platform's name in exported signal bundles.")
     signal_private_key: str | None = Field(None, description="Ed25519 key (base64) that signs exported bundles.")
+    consortium_keys: dict[str, SecretStr] = Field(default_factory=dict, description='JSON {"key id": "secret (≥ 32 bytes)"}: the keys seller identifiers are HMACed under (service/identifiers.py). Rotate by adding the new key, then removing the old one after the overlap.')
+    default_phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="Region for seller phone numbers given without a country code (e.g. DE); unset: E.164 only.")
     trusted_signal_issuers: dict[str, str] = Field(default_factory=dict,
                                                    description='JSON {"issuer": "<Ed25519 public key, base64>"} accepted on import.')
     torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
@@ -111,6 +114,19 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    def consortium_key_bytes(self) -> dict[str, bytes]:
+        return {key_id: secret.get_secret_value().encode() for key_id, secret in self.consortium_keys.items()}
+
+    @field_validator("consortium_keys")
+    @classmethod
+    def _strong_consortium_keys(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key_id, secret in keys.items():
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", key_id):
+                raise ValueError(f"consortium key id {key_id!r}: 1-32 letters, digits, '.', '_' or '-'")
+            if len(secret.get_secret_value().encode()) < 32:
+                raise ValueError(f"consortium key {key_id!r} is shorter than 32 bytes: too easy to guess")
+        return keys
 
 
 def _cuda_available() -> bool:

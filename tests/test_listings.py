@@ -97,3 +97,50 @@ def test_bad_listing_requests_are_refused_and_write_nothing(server, keys, admin,
         assert response.status_code == 422
     assert _count(settings, "listings") == listings_before
     assert _count(settings, "checks") == checks_before
+
+
+def test_sellers_sharing_an_email_are_linked_by_keyed_hashes_only_and_survive_a_key_rotation(tmp_path, keys_for, caplog):
+    """A counterfeiter reopens as another shop with the same e-mail: the new shop's listing gets the old
+    shop's risk. The e-mail is never stored or logged raw; rotating the consortium key keeps matches
+    during the overlap window (both keys), and only then drops the old key."""
+    import logging
+
+    from service.db.models import Base
+    from tests.helpers import make_settings, running
+
+    caplog.set_level(logging.DEBUG)
+    email, k1, k2 = "Fake.Seller+shop1@Example.com", "k" * 40, "q" * 40
+    settings = make_settings(tmp_path / "data", consortium_keys={"k1": k1})
+    keys = keys_for(settings)
+    with running(settings) as server, server.client(keys.admin) as admin, server.client(keys.platform) as platform:
+        _register(admin, FAKE, "counterfeit")
+        for _ in range(2):
+            assert _listing(platform, [FAKE], seller_id="old-shop", marketplace="mkt", seller_email=email).json()["verdict"] == "likely_counterfeit"
+        bad = _listing(platform, [FAKE], seller_id="x", marketplace="mkt", seller_phone="not a phone")
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_identifier"
+        no_seller = _listing(platform, [FAKE], seller_email=email)
+        assert no_seller.status_code == 422 and no_seller.json()["error"]["code"] == "seller_required"
+
+    settings = make_settings(tmp_path / "data", consortium_keys={"k1": k1, "k2": k2})  # the overlap window
+    with running(settings) as server, server.client(keys.platform) as platform:
+        # Another shop name, the same mailbox spelt differently: linked, and its listing carries the risk.
+        body = _listing(platform, [UNRELATED, FAKE], seller_id="new-shop", marketplace="mkt",
+                        seller_email="fake.seller@example.com").json()
+        assert body["seller"]["linked_sellers"] == [{"marketplace": "mkt", "seller_id": "old-shop", "via": ["email"]}]
+        assert body["seller"]["likely_counterfeit"] == 2 and body["seller"]["risk"] > 0.4
+        assert "seller_risk" in [f["factor"] for f in body["factors"]]
+
+    settings = make_settings(tmp_path / "data", consortium_keys={"k2": k2})  # k1 retired
+    with running(settings) as server, server.client(keys.platform) as platform:
+        third = _listing(platform, [UNRELATED], seller_id="third-shop", marketplace="mkt", seller_email=email).json()
+        # old-shop was keyed under k1 only; new-shop (registered in the overlap) under both: still linked.
+        assert third["seller"]["linked_sellers"] == [{"marketplace": "mkt", "seller_id": "new-shop", "via": ["email"]}]
+
+    for needle in ("fake.seller", "example.com"):
+        for table in Base.metadata.tables:
+            rows = sql(settings, f"SELECT * FROM {table}")
+            assert needle not in repr(rows).lower(), (needle, table)
+        assert needle not in caplog.text.lower()
+    stored = sql(settings, "SELECT kind, key_id, length(digest) FROM seller_identifiers ORDER BY id")
+    assert {row[0] for row in stored} == {"email"} and {row[2] for row in stored} == {64}
+    assert [row[1] for row in stored].count("k1") == 3 and [row[1] for row in stored].count("k2") == 2

@@ -204,6 +204,21 @@ class Listing(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
+class SellerIdentifier(Base):
+    """A listing's seller identifier as a keyed hash (service/identifiers.py): never the raw value."""
+
+    __tablename__ = "seller_identifiers"
+    __table_args__ = (Index("ix_seller_identifiers_digest", "key_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    listing_ref: Mapped[str] = mapped_column(ForeignKey("listings.id"), nullable=False, index=True)
+    marketplace: Mapped[str] = mapped_column(String(100), nullable=False)
+    seller_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # email | phone | payout_account | shop_url
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
 class LookalikeProbe(Base):
     """A brand's look-alike classifier for one model (scoring.lookalike), or why it abstains.
 

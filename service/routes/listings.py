@@ -24,7 +24,9 @@ SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
 async def check_listing(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]):
     brand, k = _check_params(runtime, form.brand, form.k)
     refuse_too_many(form.images, runtime.settings.max_listing_images, "a listing check")
-    facts = ListingFacts(form.listing_id, form.seller_id, form.marketplace, form.title, form.price, form.currency, form.url)
+    facts = ListingFacts(form.listing_id, form.seller_id, form.marketplace, form.title, form.price, form.currency, form.url,
+                         {"email": form.seller_email, "phone": form.seller_phone, "payout_account": form.payout_account,
+                          "shop_url": form.shop_url})
     payloads = [(image.filename, await image.read()) for image in form.images]
     return await runtime.listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
 

@@ -1,4 +1,4 @@
-"""checked marketplace listings (listing verdicts, seller risk)
+"""checked marketplace listings (listing verdicts, seller risk) and their sellers' keyed identifiers
 
 Revision ID: 0007
 Revises: 0006
@@ -36,7 +36,22 @@ def upgrade() -> None:
     op.create_index("ix_listings_seller", "listings", ["marketplace", "seller_id"])
     op.create_index("ix_listings_brand", "listings", ["brand"])
     op.create_index("ix_listings_created_at", "listings", ["created_at"])
+    op.create_table(
+        "seller_identifiers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("listing_ref", sa.String(length=40), nullable=False),
+        sa.Column("marketplace", sa.String(length=100), nullable=False),
+        sa.Column("seller_id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["listing_ref"], ["listings.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_seller_identifiers_digest", "seller_identifiers", ["key_id", "digest"])
+    op.create_index("ix_seller_identifiers_listing_ref", "seller_identifiers", ["listing_ref"])
 
 
 def downgrade() -> None:
+    op.drop_table("seller_identifiers")
     op.drop_table("listings")
