@@ -15,11 +15,13 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Check
 from service.metrics import Metrics
+from service.webhooks import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,10 @@ class CheckLogClosed(RuntimeError):
 
 
 class CheckWriter:
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics | None = None, max_rows: int = 512):
+    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics | None = None, max_rows: int = 512,
+                 on_commit: Callable[[], None] = lambda: None):
         self.sessions = sessions
+        self.on_commit = on_commit  # e.g. wake the webhook deliverer: this commit may have queued deliveries
         self.metrics = metrics or Metrics()
         self.max_rows = max_rows
         self._queue: queue.Queue[tuple[Check, Future] | None] = queue.Queue()
@@ -82,6 +86,9 @@ class CheckWriter:
         try:
             with self.sessions() as session:
                 session.add_all(check for check, _ in batch)
+                # Webhook deliveries go into the outbox in the same transaction as the checks they announce.
+                queued = sum(enqueue(session, "check.likely_counterfeit", check.brand, check_event(check))
+                             for check, _ in batch if check.verdict == "likely_counterfeit")
                 session.commit()
         except Exception as exc:  # the database refused the group: every caller in it gets the error
             log.exception("Committing %d check rows failed", len(batch))
@@ -92,3 +99,11 @@ class CheckWriter:
         self.metrics.commit_rows.observe(len(batch))
         for check_id, (_, future) in zip(ids, batch):
             future.set_result(check_id)
+        if queued:
+            self.on_commit()
+
+
+def check_event(check: Check) -> dict[str, Any]:
+    return {"check_id": check.id, "verdict": check.verdict, "counterfeit_probability": check.probability,
+            "evidence_reference_ids": list(check.evidence_ids or []), "image_sha256": check.image_sha256,
+            "pdq_hash": check.pdq_hash}

@@ -85,6 +85,28 @@ class SafeFetcher:
                 return response
         raise FetchRefused(422, "too_many_redirects", f"More than {self.max_redirects} redirects.")
 
+    def check_target(self, url: str) -> None:
+        """Refuse a URL this fetcher would refuse to connect to (e.g. a webhook target, when registered)."""
+        host, port, _ = self._check_url(url)
+        self._resolve(host, port)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        """POST to a checked, pinned address; redirects are not followed. The response status."""
+        host, port, scheme = self._check_url(url)
+        pinned, base, extensions = self._pin(url, scheme, host, port, self._resolve(host, port))
+        with httpx.Client(follow_redirects=False, trust_env=False) as client:
+            return client.post(pinned, content=body, headers={**base, **headers}, extensions=extensions,
+                               timeout=timeout).status_code
+
+    def _pin(self, url: str, scheme: str, host: str, port: int, address: str) -> tuple[str, dict[str, str], dict]:
+        """The URL with the checked address in place of the name (the connection goes there, nowhere else);
+        the Host header and TLS SNI keep the name, so virtual hosting and certificate checks still work."""
+        parts = urlsplit(url)
+        literal = f"[{address}]" if ":" in address else address
+        headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": self.user_agent}
+        return (parts._replace(netloc=f"{literal}:{port}").geturl(), headers,
+                {"sni_hostname": host} if scheme == "https" else {})
+
     def _check_url(self, url: str) -> tuple[str, int, str]:
         try:
             parts = urlsplit(url)
@@ -114,14 +136,11 @@ class SafeFetcher:
 
     def _get(self, client: httpx.Client, url: str, scheme: str, host: str, port: int, address: str,
              deadline: float) -> Fetched | str:
-        parts = urlsplit(url)
-        literal = f"[{address}]" if ":" in address else address
-        pinned = parts._replace(netloc=f"{literal}:{port}").geturl()  # connect to the checked address only
+        pinned, headers, extensions = self._pin(url, scheme, host, port, address)
+        headers["Accept"] = "image/*"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchRefused(408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
-        headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": self.user_agent, "Accept": "image/*"}
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
         try:
             with client.stream("GET", pinned, headers=headers, extensions=extensions,
                                timeout=httpx.Timeout(remaining)) as response:

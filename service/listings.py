@@ -21,6 +21,7 @@ from service.errors import ApiError
 from service.identifiers import KeyedIdentifier, keyed
 from service.registry import ReferenceRegistry
 from service.sellers import SellerRecords
+from service.webhooks import enqueue
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ListingChecker:
         self.sellers = sellers
         self.thresholds = thresholds
         self.consortium_keys = dict(consortium_keys or {})
+        self.on_event: Callable[[], None] = lambda: None  # wakes the webhook deliverer
         self.default_phone_region = default_phone_region
 
     async def check(self, images: list[tuple[str | None, bytes]], facts: ListingFacts, brand_hint: str | None, k: int,
@@ -91,7 +93,12 @@ class ListingChecker:
             session.add(listing)
             session.add_all(SellerIdentifier(listing_ref=listing.id, marketplace=facts.marketplace, seller_id=facts.seller_id,
                                              kind=k.kind, key_id=k.key_id, digest=k.digest) for k in keyed_ids)
+            if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
+                enqueue(session, "seller.risk_raised", score.brand, {
+                    "marketplace": facts.marketplace, "seller_id": facts.seller_id, "listing_check_id": listing.id,
+                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0})
             session.commit()
+        self.on_event()
         return {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
                 "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
                 "seller": seller, "photos": photos}

@@ -1,7 +1,7 @@
 """Review feedback: confirmed outcomes of checks, optionally fed straight into the known-fake bank."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from service.errors import ApiError, not_found
 from service.policies import PolicyStore
 from service.registry import NewReference, ReferenceRegistry
 from service.settings import Settings
+from service.webhooks import enqueue
 
 
 class ReviewService:
@@ -24,6 +25,7 @@ class ReviewService:
         self.blobs = blobs
         self.registry = registry
         self.policies = policies
+        self.on_event: Callable[[], None] = lambda: None  # wakes the webhook deliverer
 
     def review(self, check_id: str, label: Label, principal: Principal, note: str | None) -> dict[str, Any]:
         with self.sessions() as session:
@@ -40,7 +42,11 @@ class ReviewService:
             session.add(review)
             session.add(audit_event(principal, "check.review", check.brand, check.id, label=label.value,
                                     added_reference_id=added))
+            if label is Label.counterfeit:  # announced from the outbox, committed with the review
+                enqueue(session, "review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
+                                                                   "added_reference_id": added})
             session.commit()
+        self.on_event()
         return {"id": review.id, "check_id": check.id, "label": label.value, "brand": check.brand,
                 "added_reference_id": added, **({"not_added_because": reason} if reason else {})}
 

@@ -42,6 +42,7 @@ from service.sellers import SellerRecords
 from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
 from service.signals import SharedSignalIndex, SignalSharing
+from service.webhooks import WebhookDeliverer, WebhookRegistry
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
@@ -79,7 +80,11 @@ class Runtime:
         self.workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads,
                                   initializer=return_large_allocations_to_os)
         self.pool = ThreadPoolExecutor(settings.decode_threads + 2 * settings.resolved_cpu_workers, thread_name_prefix="dispatch")
-        self.check_log = CheckWriter(self.sessions, self.metrics)
+        self.fetcher = SafeFetcher(settings.max_image_bytes, settings.fetch_timeout_seconds,
+                                   allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests)
+        self.webhooks = WebhookRegistry(self.sessions, self.fetcher)
+        self.deliverer = WebhookDeliverer(self.sessions, self.fetcher, settings.webhook_retry_base_seconds)
+        self.check_log = CheckWriter(self.sessions, self.metrics, on_commit=self.deliverer.wake)
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
         embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
@@ -103,11 +108,10 @@ class Runtime:
                                self.policies.keeps_check_images, self.shared_signals,
                                settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
                                self.probes.for_model)
-        self.fetcher = SafeFetcher(settings.max_image_bytes, settings.fetch_timeout_seconds,
-                                   allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests)
         self.sellers = SellerRecords(self.sessions)
         self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
                                        settings.consortium_key_bytes(), settings.default_phone_region)
+        self.listings.on_event = self.reviews.on_event = self.deliverer.wake
 
     def _may_snapshot(self) -> bool:
         return self.is_leader
@@ -122,6 +126,9 @@ class Runtime:
         if self.is_leader:
             self._compact_if_due()
             self.probe_trainer.start_if_due(fingerprint)
+            self.deliverer.ensure_running()  # the outbox is delivered by one process: the lease holder
+        else:
+            self.deliverer.stop()
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
             removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
@@ -225,6 +232,7 @@ class Runtime:
                             "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
 
     def close(self) -> None:
+        self.deliverer.stop()  # what is not delivered stays in the outbox for the next lease holder
         self.slot.current.close()  # the leader's last snapshot
         if self.is_leader:
             self.leases.release(MAINTENANCE_LEASE)  # another replica takes over at its next poll

@@ -411,3 +411,44 @@ class RotatedKey(BaseModel):
     expires_at: str | None
     previous_key_id: str
     previous_key_expires_at: str
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+class WebhookBody(StrictBody):
+    url: Text = Field(max_length=2000, pattern=r"^https?://[^\s]+$", description="Public http(s) endpoint; not redirected")
+    events: list[Literal["check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed"]] = Field(
+        min_length=1, max_length=4)
+
+
+class RotateWebhookBody(StrictBody):
+    overlap_hours: float = Field(24.0, ge=0, le=720, description="How long the previous secret still signs too")
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    brand: str | None
+    created_at: str
+    previous_secret_valid_until: str | None
+    secret: str | None = Field(None, description="Shown once: at creation and at rotation")
+
+
+class WebhookPage(BaseModel):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]

@@ -219,6 +219,42 @@ class SellerIdentifier(Base):
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
+class Webhook(Base):
+    """An endpoint a brand or platform registered for events (service/webhooks.py)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    brand: Mapped[str | None] = mapped_column(String(64), index=True)  # a brand's hook: only its brand's events
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    previous_secret: Mapped[str | None] = mapped_column(String(100))  # still signs until previous_valid_until
+    previous_valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """The outbox: written in the same transaction as the event, delivered (and retried) from here."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"), nullable=False, index=True)
+    event: Mapped[str] = mapped_column(String(40), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class LookalikeProbe(Base):
     """A brand's look-alike classifier for one model (scoring.lookalike), or why it abstains.
 

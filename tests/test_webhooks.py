@@ -1,0 +1,123 @@
+"""Webhooks over HTTP: signed deliveries from the outbox, retried until accepted, scoped to the brand."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.helpers import make_settings, product_photo, resized_jpeg_copy, running
+
+
+class Receiver:
+    """A webhook endpoint on loopback that fails its first ``failures`` requests with 500."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.requests: list[tuple[dict, bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 500 if len(receiver.requests) < receiver.failures else 200
+                receiver.requests.append((dict(self.headers), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def accepted(self) -> list[tuple[dict, bytes, int]]:
+        return [r for r in self.requests if r[2] == 200]
+
+
+def _verify(secret: str, headers: dict, body: bytes) -> bool:
+    parts = [p.split("=", 1) for p in headers["Counterfeit-Signature"].split(",")]
+    timestamp = int(next(v for k, v in parts if k == "t"))
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return abs(time.time() - timestamp) < 300 and any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
+
+
+def _wait(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hook_server(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.1)
+    keys = keys_for(settings)
+    with running(settings) as server:
+        yield server, keys
+
+
+def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_brands_get_nothing(hook_server):
+    server, keys = hook_server
+    flaky, other = Receiver(failures=2), Receiver()
+    with server.client(keys.brand_a) as acme, server.client(keys.brand_b) as globex, \
+            server.client(keys.platform) as platform, server.client(keys.admin) as admin:
+        created = acme.post("/v1/webhooks", json={"url": flaky.url, "events": ["check.likely_counterfeit", "review.confirmed"]})
+        assert created.status_code == 201, created.text
+        hook = created.json()
+        assert hook["brand"] == "acme" and hook["secret"].startswith("whsec_")
+        assert acme.get("/v1/webhooks").json()["items"][0]["secret"] is None  # shown once only
+        assert globex.post("/v1/webhooks", json={"url": other.url, "events": ["check.likely_counterfeit"]}).status_code == 201
+
+        admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")},
+                   data={"brand": "acme", "label": "counterfeit"})
+        result = platform.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).json()
+        assert result["verdict"] == "likely_counterfeit"
+
+        _wait(lambda: flaky.accepted())
+        time.sleep(1.0)  # anything more that would (wrongly) arrive
+        assert [r[2] for r in flaky.requests] == [500, 500, 200]
+        headers, body, _ = flaky.accepted()[0]
+        assert len(flaky.accepted()) == 1 and _verify(hook["secret"], headers, body)
+        assert not _verify("whsec_wrong", headers, body)
+        event = json.loads(body)
+        assert event["event"] == "check.likely_counterfeit" and event["brand"] == "acme"
+        assert event["data"]["check_id"] == result["check_id"] and headers["Counterfeit-Delivery"] == event["id"]
+        assert other.requests == []  # globex's endpoint never hears of acme's checks
+
+        deliveries = acme.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
+        assert [(d["state"], d["attempts"], d["last_status"]) for d in deliveries] == [("delivered", 3, 200)]
+        assert globex.get(f"/v1/webhooks/{hook['id']}/deliveries").status_code == 404  # not its hook
+
+        # Rotation: the next delivery is signed with the new secret and, for the overlap, the old one.
+        rotated = acme.post(f"/v1/webhooks/{hook['id']}/rotate-secret", json={"overlap_hours": 1}).json()
+        assert rotated["secret"] != hook["secret"] and rotated["previous_secret_valid_until"]
+        assert acme.post(f"/v1/checks/{result['check_id']}/review", json={"label": "counterfeit"}).status_code == 201
+        _wait(lambda: len(flaky.accepted()) == 2)
+        headers, body, _ = flaky.accepted()[1]
+        assert json.loads(body)["event"] == "review.confirmed"
+        assert _verify(rotated["secret"], headers, body) and _verify(hook["secret"], headers, body)
+        assert globex.delete(f"/v1/webhooks/{hook['id']}").status_code == 404  # another brand's hook
+        assert acme.delete(f"/v1/webhooks/{hook['id']}").json()["id"] == hook["id"]
+        assert acme.get("/v1/webhooks").json()["items"] == []
+
+
+def test_bad_webhooks_are_refused(hook_server):
+    server, keys = hook_server
+    with server.client(keys.platform) as platform:
+        for body in ({"url": "http://169.254.169.254/latest", "events": ["check.likely_counterfeit"]},
+                     {"url": "http://10.0.0.8/hook", "events": ["check.likely_counterfeit"]},
+                     {"url": "https://example.com/hook", "events": ["check.maybe"]},
+                     {"url": "https://example.com/hook", "events": []},
+                     {"url": "ftp://example.com/hook", "events": ["review.confirmed"]},
+                     {"url": "https://example.com/hook", "events": ["review.confirmed"], "colour": "red"}):
+            response = platform.post("/v1/webhooks", json=body)
+            assert response.status_code == 422, (body, response.text)
+        assert platform.get("/v1/webhooks").json()["items"] == []
+        assert platform.delete("/v1/webhooks/whk_0000000000000000").status_code == 404
