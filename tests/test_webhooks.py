@@ -121,3 +121,57 @@ def test_bad_webhooks_are_refused(hook_server):
             assert response.status_code == 422, (body, response.text)
         assert platform.get("/v1/webhooks").json()["items"] == []
         assert platform.delete("/v1/webhooks/whk_0000000000000000").status_code == 404
+
+
+def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
+    """Every check answered likely_counterfeit while the receiver was down and before a SIGKILL is
+    delivered once the service is back: the outbox row was committed with the check."""
+    import signal
+
+    import httpx
+
+    from tests.helpers import free_port
+    from tests.test_durability import _start_process
+
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.2)
+    keys = keys_for(settings)
+    receiver_port = free_port()  # nothing listens there yet: every attempt before the kill fails
+    port = free_port()
+    process = _start_process(settings, port)
+    acknowledged = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            admin = {"Authorization": f"Bearer {keys.admin}"}
+            assert client.post("/v1/webhooks", headers=admin, json={
+                "url": f"http://127.0.0.1:{receiver_port}/hook", "events": ["check.likely_counterfeit"]}).status_code == 201
+            client.post("/v1/references", headers=admin, files={"image": ("f.png", product_photo(1), "image/png")},
+                        data={"brand": "acme", "label": "counterfeit"})
+            for size in range(180, 185):  # few and fast: the kill comes before the backoff grows long
+                response = client.post("/v1/check", headers={"Authorization": f"Bearer {keys.platform}"},
+                                       files={"image": ("q.jpg", resized_jpeg_copy(1, size=size), "image/jpeg")})
+                assert response.json()["verdict"] == "likely_counterfeit"
+                acknowledged.append(response.json()["check_id"])
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    class Fixed(Receiver):  # the receiver comes up on the port the hook names
+        def __init__(self):
+            super().__init__()
+            self.server.server_close()
+            handler = self.server.RequestHandlerClass
+            self.server = ThreadingHTTPServer(("127.0.0.1", receiver_port), handler)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    receiver = Fixed()
+    process = _start_process(settings, port)
+    try:
+        _wait(lambda: len({json.loads(b)["id"] for _, b, _ in receiver.accepted()}) >= len(acknowledged), timeout=60)
+        time.sleep(1.0)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    delivered = [json.loads(body) for _, body, _ in receiver.accepted()]
+    assert sorted(d["data"]["check_id"] for d in delivered) == sorted(acknowledged)  # all, and each once
