@@ -18,11 +18,13 @@ serve: install
 
 # The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when
 # Debian's postgresql package is installed; without it the second pass is skipped, and says so.
+# The fast lane (plain `pytest`), then the slow lane (server processes killed and restarted, fuzzing).
 test: install
 	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -m slow
 	@if url=$$(scripts/postgres.sh); then \
 	  echo "== The suite again, on PostgreSQL ($$url)"; \
-	  COUNTERFEIT_TEST_POSTGRES_URL=$$url COUNTERFEIT_FUZZ_SECONDS=20 $(PYTHON) -m pytest -q -p no:cacheprovider; \
+	  COUNTERFEIT_TEST_POSTGRES_URL=$$url COUNTERFEIT_FUZZ_SECONDS=20 $(PYTHON) -m pytest -q -p no:cacheprovider -m "slow or not slow"; \
 	else \
 	  echo "== SKIPPED the PostgreSQL pass: no PostgreSQL server installed (apt-get install postgresql)"; \
 	fi

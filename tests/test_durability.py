@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from service.db.models import Role
 from tests.helpers import ThreadedServer, cli_env, create_api_key, free_port, product_photo
@@ -62,6 +63,7 @@ def _start_process(settings, port: int) -> subprocess.Popen:
     raise RuntimeError("server process did not become ready")
 
 
+@pytest.mark.slow  # starts and kills a server process
 def test_kill_9_mid_burst_loses_no_acknowledged_reference(settings):
     admin_key = create_api_key(settings, Role.admin)
     headers = {"Authorization": f"Bearer {admin_key}"}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service.db.models import Role
 from tests.helpers import ThreadedServer, create_api_key, free_port, make_settings, product_photo, sql
@@ -36,6 +37,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # starts and kills a server process
 def test_kill_9_after_a_burst_of_checks_loses_no_returned_check_id(tmp_path):
     settings = make_settings(tmp_path / "data", cpu_workers=2)
     key = create_api_key(settings, Role.platform)

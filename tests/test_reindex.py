@@ -174,6 +174,7 @@ def _job_progress(settings) -> int:
     return rows[0][0] if rows else 0
 
 
+@pytest.mark.slow  # starts and kills a server process
 def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     settings = make_settings(tmp_path / "data", reindex_shard_size=2, decode_threads=1)
     create_api_key(settings, Role.admin)

@@ -123,6 +123,7 @@ def test_bad_webhooks_are_refused(hook_server):
         assert platform.delete("/v1/webhooks/whk_0000000000000000").status_code == 404
 
 
+@pytest.mark.slow  # starts and kills a server process
 def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
     """Every check answered likely_counterfeit while the receiver was down and before a SIGKILL is
     delivered once the service is back: the outbox row was committed with the check."""
