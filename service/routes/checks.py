@@ -22,7 +22,7 @@ from service.validation import validate_brand
 router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
 
 
-def _check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[str | None, int]:
+def check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[str | None, int]:
     settings = runtime.settings
     k = settings.default_k if k is None else k
     if not 1 <= k <= settings.max_k:
@@ -38,7 +38,7 @@ def refuse_too_many(images: list, limit: int, what: str) -> None:
 @router.post("/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
              responses=error_responses(400, 408, 413, 503))
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
-    brand, k = _check_params(runtime, form.brand, form.k)
+    brand, k = check_params(runtime, form.brand, form.k)
     if (form.image is None) == (form.image_url is None):
         raise ApiError(422, "image_or_url", "Give exactly one of image (a file) and image_url.")
     if form.image is not None:
@@ -52,7 +52,7 @@ async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotat
              summary="Check several photos in one request; results in the same order",
              responses=error_responses(400, 408, 413, 503))
 async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
-    brand, k = _check_params(runtime, form.brand, form.k)
+    brand, k = check_params(runtime, form.brand, form.k)
     refuse_too_many(form.images, runtime.settings.max_batch_images, "one batch")
     payloads = [(image.filename, await image.read()) for image in form.images]
     return {"results": await runtime.checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}

@@ -9,7 +9,7 @@ from service.deps import AnyKey, PlatformKey, RuntimeDep
 from service.errors import ApiError, not_found
 from service.listings import ListingFacts
 from service.routes import StrictRoute, refuse_empty_form_fields
-from service.routes.checks import _check_params, refuse_too_many
+from service.routes.checks import check_params, refuse_too_many
 from service.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
 from service.validation import BRAND_SCHEMA, NO_NUL, validate_brand
 
@@ -22,7 +22,7 @@ SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
              summary="Check a listing: its photos together, its seller's record and its price",
              responses=error_responses(400, 408, 413, 503))
 async def check_listing(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]):
-    brand, k = _check_params(runtime, form.brand, form.k)
+    brand, k = check_params(runtime, form.brand, form.k)
     refuse_too_many(form.images, runtime.settings.max_listing_images, "a listing check")
     facts = ListingFacts(form.listing_id, form.seller_id, form.marketplace, form.title, form.price, form.currency, form.url,
                          {"email": form.seller_email, "phone": form.seller_phone, "payout_account": form.payout_account,
