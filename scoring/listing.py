@@ -46,7 +46,9 @@ def _logit(p: float) -> float:
 
 
 def score_listing(photos: Sequence[PhotoOutcome], thresholds: Thresholds, seller_risk: float | None = None,
-                  price: float | None = None, reference_price: float | None = None) -> ListingScore:
+                  price: float | None = None, reference_price: float | None = None,
+                  seller_shared_by: Sequence[str] = ()) -> ListingScore:
+    """``seller_shared_by``: peers whose shared reports are part of the seller's risk (named in the factor)."""
     decided = [p for p in photos if p.has_evidence]
     brands = [p.brand for p in decided if p.brand] or [p.brand for p in photos if p.brand]
     brand = max(set(brands), key=brands.count) if brands else None
@@ -59,7 +61,8 @@ def score_listing(photos: Sequence[PhotoOutcome], thresholds: Thresholds, seller
     if seller_risk:
         logit += SELLER_LOGIT * seller_risk
         factors.append({"factor": "seller_risk", "logit": round(SELLER_LOGIT * seller_risk, 4),
-                        "detail": f"the seller's risk {seller_risk:.3f} x {SELLER_LOGIT}"})
+                        "detail": f"the seller's risk {seller_risk:.3f} x {SELLER_LOGIT}"
+                                  + (f" (includes reports shared_by: {', '.join(seller_shared_by)})" if seller_shared_by else "")})
     if price is not None and reference_price and price < LOW_PRICE_RATIO * reference_price:
         logit += PRICE_LOGIT
         factors.append({"factor": "low_price", "logit": PRICE_LOGIT,

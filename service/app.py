@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for module in (system, references, checks, listings, jobs, reviews, signals, webhooks, audit):
         app.include_router(module.router)
+    app.include_router(signals.exchange)
     _complete_openapi(app, settings)
     return app
 

@@ -30,7 +30,7 @@ def require(*roles: Role):
             raise ApiError(403, "forbidden", f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.")
         settings = runtime.settings
         rate = {Role.admin: settings.rate_limit_admin, Role.brand: settings.rate_limit_brand,
-                Role.platform: settings.rate_limit_platform}[principal.role]
+                Role.platform: settings.rate_limit_platform, Role.exchange: settings.rate_limit_platform}[principal.role]
         wait = runtime.rate_limits.take(principal.key_id or "", rate, max(1.0, rate * settings.rate_limit_burst_seconds))
         if wait:
             runtime.metrics.rate_limited.labels(principal.role.value).inc()
@@ -43,4 +43,5 @@ def require(*roles: Role):
 AdminKey = Annotated[Principal, Depends(require(Role.admin))]
 BrandKey = Annotated[Principal, Depends(require(Role.brand))]  # a brand key, or admin
 PlatformKey = Annotated[Principal, Depends(require(Role.platform))]  # a platform key, or admin
+ExchangeKey = Annotated[Principal, Depends(require(Role.exchange))]  # a peer platform's key, or admin
 AnyKey = Annotated[Principal, Depends(require(Role.brand, Role.platform))]

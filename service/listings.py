@@ -82,7 +82,8 @@ class ListingChecker:
         photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
         score = score_listing(photo_outcomes, self.thresholds(brand), seller["risk"] if seller else None,
-                              facts.price, self._reference_price(results, facts.currency))
+                              facts.price, self._reference_price(results, facts.currency),
+                              sorted({r["shared_by"] for r in seller["shared"]}) if seller else ())
         listing = Listing(
             id="lst_" + uuid.uuid4().hex, listing_id=facts.listing_id, seller_id=facts.seller_id,
             marketplace=facts.marketplace, brand=score.brand, verdict=score.verdict, probability=score.probability,

@@ -24,6 +24,7 @@ from service.check_log import CheckWriter
 from service.checker import Checker
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
+from service.feed import FeedPublisher
 from service.fetch import SafeFetcher
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
@@ -96,6 +97,8 @@ class Runtime:
         self.shared_signals.load(self.sessions)
         self.signal_sharing = SignalSharing(self.sessions, settings.signal_issuer, settings.signal_private_key,
                                             settings.trusted_signal_issuers, self.shared_signals)
+        self.feed = FeedPublisher(self.sessions, settings.signal_issuer, settings.signal_private_key,
+                                  settings.exchange_seller_ttl_days, settings.exchange_page_size)
         self.default_scorer = MarginScorer(self.serving.min_match_similarity, settings.score_temperature)
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
@@ -108,7 +111,8 @@ class Runtime:
                                self.policies.keeps_check_images, self.shared_signals,
                                settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
                                self.probes.for_model)
-        self.sellers = SellerRecords(self.sessions)
+        self.sellers = SellerRecords(self.sessions, {issuer: peer.weight for issuer, peer in settings.exchange_peers.items()
+                                                     if peer.enabled and "seller" in peer.types})
         self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
                                        settings.consortium_key_bytes(), settings.default_phone_region)
         self.listings.on_event = self.reviews.on_event = self.deliverer.wake
@@ -120,6 +124,7 @@ class Runtime:
         """Each poll: renew (or take over) the maintenance lease; as its holder, run retention GC when due."""
         fingerprint = self.serving.runner.info.fingerprint()
         self.probes.refresh(fingerprint)  # every replica scores with the classifiers the leader fitted
+        self.shared_signals.refresh_if_changed(self.sessions)  # a feed pull (another process) may have changed them
         if not self.persist_snapshots:
             return
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)

@@ -239,6 +239,16 @@ class LinkedSeller(BaseModel):
     via: list[str] = Field(description="The kinds of identifier they share (email, phone, payout_account, shop_url)")
 
 
+class SharedSellerReport(BaseModel):
+    shared_by: str = Field(description="The peer platform whose signed feed reported one of this seller's identifiers")
+    brand: str
+    status: Literal["confirmed", "likely"]
+    reason: str
+    via: list[str] = Field(description="Kinds of identifier that matched (as keyed hashes, never raw)")
+    weight: float = Field(description="How much this issuer counts (COUNTERFEIT_EXCHANGE_PEERS)")
+    expires_at: str | None
+
+
 class SellerOut(BaseModel):
     marketplace: str
     seller_id: str
@@ -251,6 +261,8 @@ class SellerOut(BaseModel):
     last_seen: str | None
     linked_sellers: list[LinkedSeller] = Field(default_factory=list,
                                                description="Sellers sharing a keyed identifier; their listings count")
+    shared: list[SharedSellerReport] = Field(default_factory=list,
+                                             description="What trusted peers' feeds report of its identifiers; counts in risk")
 
 
 class SellerPage(BaseModel):
@@ -350,6 +362,31 @@ class SignalBundle(StrictBody):
     created_at: Text = Field(max_length=64)
     signals: list[SignalItem] = Field(max_length=100_000)
     signature: Text = Field(max_length=200)
+
+
+class FeedEntryOut(BaseModel):
+    seq: int = Field(description="Position in the issuer's feed (the cursor)")
+    issuer: str
+    type: Literal["pdq", "seller"]
+    key: str = Field(description="What the entry is about; a later entry of the same key replaces it")
+    brand: str
+    op: Literal["add", "withdraw"] = Field(description="withdraw: a tombstone, drop what the key said before")
+    data: dict[str, Any] | None = Field(description="pdq: sha256, pdq, quality, product; seller: kind, key_id, "
+                                        "digest (HMAC-SHA256 under the consortium key), status, reason, expires_at")
+    published_at: str
+    signature: str = Field(description="Ed25519 over the entry's canonical JSON without this field")
+
+
+class FeedPage(BaseModel):
+    format: Literal["counterfeit-feed/1"]
+    issuer: str
+    since: int
+    next_cursor: int = Field(description="Ask for since=next_cursor next")
+    has_more: bool
+    served_at: str
+    seqs: list[int] = Field(description="The entries' seqs, in order (signed with the envelope)")
+    signature: str = Field(description="Ed25519 over the envelope's canonical JSON without this field and entries")
+    entries: list[FeedEntryOut]
 
 
 class SignalImportResult(BaseModel):

@@ -10,17 +10,23 @@ through its own brand's listings only.
 Sellers that share a keyed identifier (service/identifiers.py: the same e-mail, phone, payout
 account or shop URL under another shop name) are **linked**: a seller's risk counts its linked
 sellers' listings too, and the record names them and the kinds of identifier that link them.
+
+**Shared by other platforms** (service/feed_pull.py): a keyed identifier a trusted peer's feed
+reported for a seller with counterfeit listings there raises the risk here by ``weight × s`` (the
+peer's configured weight; s = 2 confirmed, 1 likely) until the entry expires or is withdrawn, and
+the record shows it as ``shared: [{"shared_by": <issuer>, …}]``. Only digests match: neither side
+ever sees the other's raw identifiers.
 """
 from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.models import Label, Listing, Review, SellerIdentifier
+from service.db.models import Label, Listing, Review, SellerIdentifier, SharedSellerSignal
 from service.identifiers import KeyedIdentifier
 from service.timestamps import aware, iso_utc, utcnow
 
@@ -40,12 +46,19 @@ def _confirmed_checks(session: Session, listings: Iterable[Listing]) -> set[str]
                                                              Review.label == Label.counterfeit)))
 
 
+def own_identifiers(session: Session, marketplace: str, seller_id: str,
+                    also: Iterable[KeyedIdentifier] = ()) -> dict[tuple[str, str], str]:
+    """The seller's keyed identifiers (stored, and ``also``): (key id, digest) → kind."""
+    mine = {(k.key_id, k.digest): k.kind for k in also}
+    mine.update({(key_id, digest): kind for key_id, digest, kind in session.execute(
+        select(SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind).where(
+            SellerIdentifier.marketplace == marketplace, SellerIdentifier.seller_id == seller_id))})
+    return mine
+
+
 def linked_sellers(session: Session, marketplace: str, seller_id: str,
-                   also: Iterable[KeyedIdentifier] = ()) -> dict[tuple[str, str], set[str]]:
-    """Other sellers sharing a keyed identifier with this one (its stored ones and ``also``): who → via which kinds."""
-    mine = {(k.key_id, k.digest) for k in also}
-    mine |= set(session.execute(select(SellerIdentifier.key_id, SellerIdentifier.digest).where(
-        SellerIdentifier.marketplace == marketplace, SellerIdentifier.seller_id == seller_id)).all())
+                   mine: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], set[str]]:
+    """Other sellers sharing one of ``mine`` (keyed identifiers) with this one: who → via which kinds."""
     if not mine:
         return {}
     linked: dict[tuple[str, str], set[str]] = {}
@@ -58,10 +71,37 @@ def linked_sellers(session: Session, marketplace: str, seller_id: str,
     return linked
 
 
+def shared_reports(session: Session, mine: Mapping[tuple[str, str], str], weights: Mapping[str, float],
+                   brand_scope: str | None, now: datetime) -> list[dict[str, Any]]:
+    """What trusted peers' feeds say of these identifiers: one report per issuer × brand."""
+    if not mine or not weights:
+        return []
+    query = select(SharedSellerSignal).where(SharedSellerSignal.digest.in_({digest for _, digest in mine}),
+                                             SharedSellerSignal.issuer.in_(list(weights)))
+    if brand_scope:
+        query = query.where(SharedSellerSignal.brand == brand_scope)
+    reports: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in session.scalars(query.order_by(SharedSellerSignal.seq)):
+        if (row.key_id, row.digest) not in mine or (row.expires_at is not None and aware(row.expires_at) <= now):
+            continue
+        report = reports.setdefault((row.issuer, row.brand), {
+            "shared_by": row.issuer, "brand": row.brand, "status": "likely", "via": set(), "reason": row.reason,
+            "weight": weights[row.issuer], "expires_at": None})
+        report["via"].add(mine[(row.key_id, row.digest)])
+        if row.status == "confirmed":
+            report["status"], report["reason"] = "confirmed", row.reason
+        if row.expires_at is not None:
+            report["expires_at"] = max(filter(None, [report["expires_at"], iso_utc(row.expires_at)]))
+    return [{**r, "via": sorted(r["via"])} for _, r in sorted(reports.items())]
+
+
 def summarise(marketplace: str, seller_id: str, listings: list[Listing], confirmed_checks: set[str],
-              now: datetime | None = None, linked: dict[tuple[str, str], set[str]] | None = None) -> dict[str, Any]:
+              now: datetime | None = None, linked: dict[tuple[str, str], set[str]] | None = None,
+              shared: list[dict[str, Any]] = ()) -> dict[str, Any]:
     now = now or utcnow()
     total, likely, confirmed, brands = 0.0, 0, 0, set()
+    for report in shared:  # other platforms' word: not decayed here, it expires at its issuer's expiry
+        total += report["weight"] * (2 if report["status"] == "confirmed" else 1)
     for listing in listings:
         is_confirmed = any(c in confirmed_checks for c in listing.check_ids)
         is_likely = listing.verdict == "likely_counterfeit"
@@ -79,25 +119,31 @@ def summarise(marketplace: str, seller_id: str, listings: list[Listing], confirm
         "last_seen": iso_utc(max(aware(x.created_at) for x in listings)) if listings else None,
         "linked_sellers": [{"marketplace": m, "seller_id": s, "via": sorted(kinds)}
                            for (m, s), kinds in sorted((linked or {}).items())],
+        "shared": list(shared),
     }
 
 
 class SellerRecords:
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], shared_weights: Mapping[str, float] | None = None):
         self.sessions = sessions
+        self.shared_weights = dict(shared_weights or {})  # trusted peers whose seller entries count, and how much
 
     def get(self, marketplace: str, seller_id: str, brand_scope: str | None = None,
             also: Iterable[KeyedIdentifier] = ()) -> dict[str, Any] | None:
-        """The seller's record over its own and its linked sellers' listings (those this brand may see);
-        None when there are none. ``also``: identifiers of a listing being checked, not yet stored."""
+        """The seller's record over its own and its linked sellers' listings (those this brand may see) and what
+        trusted peers shared of its identifiers; None when there is nothing. ``also``: identifiers of a listing
+        being checked, not yet stored."""
+        now = utcnow()
         with self.sessions() as session:
-            linked = linked_sellers(session, marketplace, seller_id, also)
+            mine = own_identifiers(session, marketplace, seller_id, also)
+            linked = linked_sellers(session, marketplace, seller_id, mine)
+            shared = shared_reports(session, mine, self.shared_weights, brand_scope, now)
             sellers = [(marketplace, seller_id), *linked]
             query = select(Listing).where(or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)))
             listings = list(session.scalars(query.where(Listing.brand == brand_scope) if brand_scope else query))
-            if not listings:
+            if not listings and not shared:
                 return None
-            return summarise(marketplace, seller_id, listings, _confirmed_checks(session, listings), linked=linked)
+            return summarise(marketplace, seller_id, listings, _confirmed_checks(session, listings), now, linked, shared)
 
     def risk(self, marketplace: str | None, seller_id: str | None,
              also: Iterable[KeyedIdentifier] = ()) -> dict[str, Any] | None:
@@ -108,14 +154,23 @@ class SellerRecords:
 
     def ranked(self, brand: str | None, min_risk: float, limit: int) -> list[dict[str, Any]]:
         """Sellers by risk, highest first; with ``brand``, through that brand's listings only."""
+        now = utcnow()
         with self.sessions() as session:
             query = select(Listing).where(Listing.seller_id.is_not(None), Listing.marketplace.is_not(None))
             listings = list(session.scalars(query.where(Listing.brand == brand) if brand else query))
             confirmed = _confirmed_checks(session, listings)
-        by_seller: dict[tuple[str, str], list[Listing]] = {}
-        for listing in listings:
-            by_seller.setdefault((listing.marketplace, listing.seller_id), []).append(listing)
-        now = utcnow()
-        records = [summarise(m, s, rows, confirmed, now) for (m, s), rows in by_seller.items()]
+            by_seller: dict[tuple[str, str], list[Listing]] = {}
+            for listing in listings:
+                by_seller.setdefault((listing.marketplace, listing.seller_id), []).append(listing)
+            identifiers: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+            if self.shared_weights and listings:
+                owners = {x.id: (x.marketplace, x.seller_id) for x in listings}
+                for ref, key_id, digest, kind in session.execute(select(
+                        SellerIdentifier.listing_ref, SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind)
+                        .where(SellerIdentifier.listing_ref.in_(list(owners)))):
+                    identifiers.setdefault(owners[ref], {})[(key_id, digest)] = kind
+            records = [summarise(m, s, rows, confirmed, now,
+                                 shared=shared_reports(session, identifiers.get((m, s), {}), self.shared_weights, brand, now))
+                       for (m, s), rows in by_seller.items()]
         records = [r for r in records if r["risk"] >= min_risk]
         return sorted(records, key=lambda r: (-r["risk"], r["marketplace"], r["seller_id"]))[:limit]

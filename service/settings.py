@@ -6,8 +6,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExchangePeer(BaseModel):
+    """A platform whose signed exchange feed this one pulls (``counterfeit exchange pull``), and how far it is trusted.
+
+    Its signing key is the one named for the same issuer in ``trusted_signal_issuers``: one place decides whose
+    signatures count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://[^\s]+$", description="The peer service's base URL.")
+    api_key: SecretStr = Field(description="The exchange key the peer issued to this platform.")
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0, le=1, description="How much this issuer's seller signals count in seller risk.")
+    types: list[Literal["pdq", "seller"]] = Field(["pdq", "seller"], description="Entry types taken from this issuer.")
 
 
 class Settings(BaseSettings):
@@ -91,6 +106,14 @@ class Settings(BaseSettings):
     default_phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="Region for seller phone numbers given without a country code (e.g. DE); unset: E.164 only.")
     trusted_signal_issuers: dict[str, str] = Field(default_factory=dict,
                                                    description='JSON {"issuer": "<Ed25519 public key, base64>"} accepted on import.')
+    exchange_peers: dict[str, ExchangePeer] = Field(default_factory=dict, description='JSON {"issuer": {"url": …, '
+                                                    '"api_key": …, "enabled": true, "weight": 1.0, "types": ["pdq", "seller"]}}: '
+                                                    'feeds `counterfeit exchange pull` reads.')
+    exchange_seller_ttl_days: float = Field(180, gt=0, description="A seller entry this platform publishes expires this "
+                                            "long after the seller's last counterfeit listing.")
+    exchange_page_size: int = Field(500, ge=1, le=5000, description="Most entries per feed page.")
+    exchange_max_page_age_seconds: float = Field(600, gt=0, description="A pulled page signed longer ago than this is "
+                                                 "refused (a replay).")
     torch_threads: int | None = Field(None, description="CPU threads for the model; default all cores.")
 
     @cached_property

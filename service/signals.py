@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.pdq import MIN_QUALITY, PdqHash, PdqIndex
@@ -46,6 +46,17 @@ def sign(payload: dict[str, Any], private_key_b64: str) -> dict[str, Any]:
     return {**payload, "signature": base64.b64encode(key.sign(_canonical(payload))).decode()}
 
 
+def signature_valid(signed: dict[str, Any], public_key_b64: str) -> bool:
+    """Whether ``signed["signature"]`` is the key's signature of the rest of ``signed``."""
+    payload = {k: v for k, v in signed.items() if k != "signature"}
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64)).verify(
+            base64.b64decode(str(signed.get("signature", ""))), _canonical(payload))
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+
+
 def verify(bundle: dict[str, Any], trusted: dict[str, str]) -> dict[str, Any]:
     """The payload of a bundle from a trusted issuer with a valid signature; else a 4xx."""
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT or "signature" not in bundle:
@@ -53,13 +64,9 @@ def verify(bundle: dict[str, Any], trusted: dict[str, str]) -> dict[str, Any]:
     issuer = bundle.get("issuer")
     if issuer not in trusted:
         raise ApiError(403, "untrusted_issuer", f"Issuer {issuer!r} is not in COUNTERFEIT_TRUSTED_SIGNAL_ISSUERS.")
-    payload = {k: v for k, v in bundle.items() if k != "signature"}
-    try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(trusted[issuer])).verify(
-            base64.b64decode(bundle["signature"]), _canonical(payload))
-    except (InvalidSignature, ValueError):
-        raise ApiError(422, "invalid_signature", f"The bundle's signature does not verify with {issuer}'s key.") from None
-    return payload
+    if not signature_valid(bundle, trusted[issuer]):
+        raise ApiError(422, "invalid_signature", f"The bundle's signature does not verify with {issuer}'s key.")
+    return {k: v for k, v in bundle.items() if k != "signature"}
 
 
 class SharedSignalIndex:
@@ -69,6 +76,7 @@ class SharedSignalIndex:
         self.hashes = PdqIndex()
         self.meta: dict[int, SharedSignal] = {}
         self._lock = threading.Lock()
+        self._stamp: tuple | None = None
 
     def load(self, sessions: sessionmaker[Session]) -> None:
         with sessions() as session:
@@ -77,6 +85,21 @@ class SharedSignalIndex:
         fresh.add([r.id for r in rows], [PdqHash.from_hex(r.pdq_hash, r.pdq_quality) for r in rows])
         with self._lock:
             self.hashes, self.meta = fresh, {r.id: r for r in rows}
+            self._stamp = self._stamp_of(rows)
+
+    def refresh_if_changed(self, sessions: sessionmaker[Session]) -> bool:
+        """Reload when another process (a feed pull, another replica's import) changed the rows: a delete moves
+        the count, an insert the newest import time."""
+        with sessions() as session:
+            stamp = tuple(session.execute(select(func.count(SharedSignal.id), func.max(SharedSignal.imported_at))).one())
+        if stamp == self._stamp:
+            return False
+        self.load(sessions)
+        return True
+
+    @staticmethod
+    def _stamp_of(rows: list[SharedSignal]) -> tuple:
+        return (len(rows), max((r.imported_at for r in rows), default=None))
 
     def search(self, pdq: PdqHash, brand: str | None, max_distance: int, k: int = 10) -> list[tuple[SharedSignal, int]]:
         with self._lock:
@@ -118,8 +141,8 @@ class SignalSharing:
         except (KeyError, TypeError, ValueError):
             raise ApiError(422, "invalid_bundle", "A signal in the bundle is malformed.") from None
         with self.sessions() as session:  # a bundle replaces the issuer's previous snapshot for the brand
-            session.execute(delete(SharedSignal).where(SharedSignal.issuer == payload["issuer"],
-                                                       SharedSignal.brand == payload["brand"]))
+            session.execute(delete(SharedSignal).where(SharedSignal.issuer == payload["issuer"],  # a pulled feed's stay
+                                                       SharedSignal.brand == payload["brand"], SharedSignal.entry_key.is_(None)))
             session.add_all(rows)
             session.add(audit_event(actor, "signals.import", payload["brand"], payload["issuer"], signals=len(rows)))
             session.commit()

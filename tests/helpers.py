@@ -105,13 +105,17 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 
     from pydantic import SecretStr
 
+    def reveal(value):  # secrets travel as their values (nested too: exchange peers' keys)
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
     env = {**os.environ}
     for name, value in settings.model_dump(exclude_defaults=True).items():
         if value is None:
             continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"COUNTERFEIT_{name.upper()}"] = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+        if isinstance(value, (list, dict, bool)):
+            env[f"COUNTERFEIT_{name.upper()}"] = json.dumps(value, default=reveal)
+        else:
+            env[f"COUNTERFEIT_{name.upper()}"] = reveal(value)
     return {**env, **extra}
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,10 +48,12 @@ def test_references_survive_restart_and_changes_while_down(settings, keys):
     server.stop()
 
 
-def _start_process(settings, port: int) -> subprocess.Popen:
+def _start_process(settings, port: int, log: Path | None = None) -> subprocess.Popen:
+    """A `counterfeit serve` process, once ready; its output goes to ``log`` if given (else stderr is kept)."""
     env = cli_env(settings)
-    process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    output = dict(stdout=log.open("wb"), stderr=subprocess.STDOUT) if log else dict(stdout=subprocess.DEVNULL,
+                                                                                    stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, **output)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -58,7 +61,7 @@ def _start_process(settings, port: int) -> subprocess.Popen:
                 return process
         except httpx.TransportError:
             pass
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert process.poll() is None, log.read_text()[-3000:] if log else process.stderr.read().decode()[-3000:]
         time.sleep(0.2)
     raise RuntimeError("server process did not become ready")
 

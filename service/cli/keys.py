@@ -13,7 +13,7 @@ app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("create")
-def keys_create(role: str = typer.Option(..., help="admin, brand or platform"),
+def keys_create(role: str = typer.Option(..., help="admin, brand, platform or exchange (a peer platform: reads the feed)"),
                 brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
                 name: Optional[str] = typer.Option(None, help="A note to recognise the key by"),
                 expires_in_days: Optional[float] = typer.Option(None, min=0.0, help="The key stops working after this")):

@@ -41,6 +41,7 @@ class Role(str, enum.Enum):
     admin = "admin"
     brand = "brand"
     platform = "platform"
+    exchange = "exchange"  # a peer platform: reads this platform's signed exchange feed, nothing else
 
 
 class Reference(Base):
@@ -300,6 +301,56 @@ class SharedSignal(Base):
     pdq_quality: Mapped[int] = mapped_column(Integer, nullable=False)
     product: Mapped[str | None] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    entry_key: Mapped[str | None] = mapped_column(String(200), index=True)  # from a pulled feed; None: from a bundle
+
+
+class FeedEntry(Base):
+    """One entry of this platform's exchange feed (service/feed.py), append-only; ``seq`` is the peers' cursor.
+
+    The latest entry of a ``entry_key`` is its state: ``add`` (with ``data``) or ``withdraw`` (a tombstone)."""
+
+    __tablename__ = "feed_entries"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_key: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)  # pdq | seller
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    op: Mapped[str] = mapped_column(String(16), nullable=False)  # add | withdraw
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class SharedSellerSignal(Base):
+    """A keyed seller identifier a peer's feed reported (never a raw value): raises local sellers' risk."""
+
+    __tablename__ = "shared_seller_signals"
+    __table_args__ = (Index("ix_shared_seller_digest", "key_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(200), nullable=False)
+    entry_key: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # confirmed | likely
+    reason: Mapped[str] = mapped_column(String(300), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the issuer's feed position it came from
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ExchangeCursor(Base):
+    """How far this platform has pulled each peer's feed, and how the last pull went."""
+
+    __tablename__ = "exchange_cursors"
+
+    issuer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # replayed older pages are refused
+    pulled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    skipped_entries: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class AuditEvent(Base):

@@ -1,14 +1,14 @@
-"""Cross-platform sharing of known-fake signals (signed PDQ bundles, never images)."""
+"""Cross-platform sharing of known-fake signals: signed PDQ bundles and the signed pull feed (never images)."""
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.deps import AdminKey, BrandKey, RuntimeDep
+from service.deps import AdminKey, BrandKey, ExchangeKey, RuntimeDep
 from service.errors import not_found
 from service.routes import StrictRoute
-from service.schemas import SignalBundle, SignalImportResult, error_responses
+from service.schemas import FeedPage, SignalBundle, SignalImportResult, error_responses
 from service.validation import BRAND_SCHEMA, validate_brand
 
 router = APIRouter(prefix="/v1/signals", tags=["signal sharing"], route_class=StrictRoute)
@@ -27,3 +27,14 @@ def export_signals(runtime: RuntimeDep, principal: BrandKey, brand: Annotated[st
              summary="Import a bundle from a trusted issuer (replaces its previous one for the brand)")
 def import_signals(runtime: RuntimeDep, admin: AdminKey, bundle: SignalBundle):
     return runtime.signal_sharing.import_bundle(bundle.model_dump(), admin)
+
+
+exchange = APIRouter(prefix="/v1/exchange", tags=["signal sharing"], route_class=StrictRoute)
+
+
+@exchange.get("/feed", response_model=FeedPage, responses=error_responses(409),
+              summary="This platform's signed exchange feed after a cursor (peers pull it with an exchange key)")
+def exchange_feed(runtime: RuntimeDep, peer: ExchangeKey,
+                  since: Annotated[int, Query(ge=0, le=2**63 - 1, description="The last seq already taken (0: all)")] = 0,
+                  limit: Annotated[int | None, Query(ge=1, le=5000)] = None):
+    return runtime.feed.page(since, limit)
