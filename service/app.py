@@ -17,7 +17,18 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
 from service.middleware import Admission, BodyGuard, RequestContext, error_body
-from service.routes import audit, checks, jobs, listings, references, reviews, signals, system, webhooks
+from service.routes import (
+    audit,
+    checks,
+    jobs,
+    listings,
+    references,
+    reviews,
+    scans,
+    signals,
+    system,
+    webhooks,
+)
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -111,7 +122,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             headers["Connection"] = "close"
         return error_response(request, exc.status_code, code, str(exc.detail), headers or None)
 
-    for module in (system, references, checks, listings, jobs, reviews, signals, webhooks, audit):
+    for module in (system, references, checks, listings, scans, jobs, reviews, signals, webhooks, audit):
         app.include_router(module.router)
     app.include_router(signals.exchange)
     _complete_openapi(app, settings)

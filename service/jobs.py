@@ -68,6 +68,17 @@ class JobStore:
                                "wait for it or cancel it.") from None
             return job
 
+    def adopt(self, kind: str) -> Job | None:
+        """Take over the live job of ``kind`` whose process died (its work is resumable); None if there is none."""
+        with self.sessions() as session:
+            for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
+                beat = aware(job.heartbeat_at or job.created_at)
+                if _now() - beat >= STALE_AFTER or _owner_is_dead(job.owner):
+                    job.owner, job.heartbeat_at = _owner(), _now()
+                    session.commit()
+                    return job
+        return None
+
     def update(self, job_id: str, **fields: Any) -> None:
         with self.sessions() as session:
             job = session.get(Job, job_id)

@@ -50,11 +50,13 @@ class ListingChecker:
         self.default_phone_region = default_phone_region
 
     async def check(self, images: list[tuple[str | None, bytes]], facts: ListingFacts, brand_hint: str | None, k: int,
-                    api_key_id: str | None, request_id: str | None = None) -> dict[str, Any]:
-        """``images``: (file name, bytes) per photo."""
-        if facts.seller_id and not facts.marketplace:
-            raise ApiError(422, "marketplace_required", "seller_id is per marketplace: give marketplace too.")
-        keyed_ids = self._keyed(facts)  # before any photo is checked: a bad identifier writes nothing
+                    api_key_id: str | None, request_id: str | None = None,
+                    keyed_ids: list[KeyedIdentifier] | None = None,
+                    on_stored: Callable[[Session, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """``images``: (file name, bytes) per photo. ``keyed_ids``: the seller's identifiers already keyed (a scan
+        keys them when its feed arrives); ``on_stored``: more writes for the listing's own transaction."""
+        if keyed_ids is None:
+            keyed_ids = self.key_identifiers(facts)  # before any photo is checked: a bad identifier writes nothing
         photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id)
         results = [photo["result"] for photo in photos if photo["status"] == 200]
         if not results:  # nothing to judge the listing by: the first photo's own error
@@ -62,9 +64,12 @@ class ListingChecker:
             raise ApiError(photos[0]["status"], error["code"], error["message"])
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.checker.pool, self._score_and_store, results, photos, facts, brand_hint,
-                                          api_key_id, keyed_ids)
+                                          api_key_id, keyed_ids, on_stored)
 
-    def _keyed(self, facts: ListingFacts) -> list[KeyedIdentifier]:
+    def key_identifiers(self, facts: ListingFacts) -> list[KeyedIdentifier]:
+        """The listing's seller identifiers as keyed hashes; 422 for a listing that cannot be taken as given."""
+        if facts.seller_id and not facts.marketplace:
+            raise ApiError(422, "marketplace_required", "seller_id is per marketplace: give marketplace too.")
         given = {kind: value for kind, value in (facts.identifiers or {}).items() if value is not None}
         if not given:
             return []
@@ -77,7 +82,8 @@ class ListingChecker:
                 for k in keyed(kind, value, self.consortium_keys, self.default_phone_region)]
 
     def _score_and_store(self, results: list[dict], photos: list[dict], facts: ListingFacts, brand_hint: str | None,
-                         api_key_id: str | None, keyed_ids: list[KeyedIdentifier]) -> dict[str, Any]:
+                         api_key_id: str | None, keyed_ids: list[KeyedIdentifier],
+                         on_stored: Callable[[Session, dict[str, Any]], None] | None) -> dict[str, Any]:
         seller = self.sellers.risk(facts.marketplace, facts.seller_id, keyed_ids)
         photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
@@ -98,11 +104,14 @@ class ListingChecker:
                 enqueue(session, [("seller.risk_raised", score.brand, {
                     "marketplace": facts.marketplace, "seller_id": facts.seller_id, "listing_check_id": listing.id,
                     "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0})])
+            answer = {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
+                      "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
+                      "seller": seller, "photos": photos}
+            if on_stored is not None:
+                on_stored(session, answer)
             session.commit()
         self.on_event()
-        return {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
-                "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
-                "seller": seller, "photos": photos}
+        return answer
 
     def _reference_price(self, results: list[dict], currency: str | None) -> float | None:
         """``reference_price`` of the product the strongest evidence points to, in the listing's currency."""

@@ -39,6 +39,7 @@ from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
 from service.retention import purge_check_images
 from service.reviews import ReviewService
+from service.scans import ScanService
 from service.sellers import SellerRecords
 from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
@@ -116,6 +117,8 @@ class Runtime:
         self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
                                        settings.consortium_key_bytes(), settings.default_phone_region)
         self.listings.on_event = self.reviews.on_event = self.deliverer.wake
+        self.scans = ScanService(self.sessions, self.jobs, self.listings, self.fetcher, settings.max_scan_listings,
+                                 settings.max_listing_images, self.deliverer.wake)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader
@@ -132,12 +135,23 @@ class Runtime:
             self._compact_if_due()
             self.probe_trainer.start_if_due(fingerprint)
             self.deliverer.ensure_running()  # the outbox is delivered by one process: the lease holder
+            self._resume_orphaned_scan()
         else:
             self.deliverer.stop()
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
             removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
             log.info("Retention GC removed %d kept check images", removed)
+
+    def start_scan(self, job_id: str) -> None:
+        threading.Thread(target=self.scans.run, args=(job_id,), name=f"scan-{job_id}", daemon=True).start()
+
+    def _resume_orphaned_scan(self) -> None:
+        """A scan whose process died (kill -9, a lost node) is continued here, from its unfinished listings."""
+        job = self.jobs.adopt("scan")
+        if job is not None:
+            log.info("Resuming scan %s (%d of %d listings done) after its process stopped", job.id, job.done, job.total)
+            self.start_scan(job.id)
 
     def _compact_if_due(self) -> None:
         """An HNSW generation keeps deleted vectors as tombstones; past COMPACT_TOMBSTONE_RATIO the lease

@@ -343,6 +343,60 @@ class JobOut(BaseModel):
     finished_at: str | None
 
 
+# ---- scans --------------------------------------------------------------------------------------
+class ScanForm(StrictForm):
+    feed: UploadFile = Field(description="Listings, one per row: JSONL, CSV or Parquet (see README, Scans)")
+    format: Literal["jsonl", "csv", "parquet"] | None = Field(None, description="Default: from the file name")
+    brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
+    k: int | None = Field(None, json_schema_extra=K_SCHEMA)
+
+
+class ScanAccepted(BaseModel):
+    scan_id: str
+    state: str
+    listings: int
+
+
+class ScanSummary(BaseModel):
+    states: dict[str, int] = Field(description="pending / done / failed listings")
+    verdicts: dict[str, int]
+
+
+class ScanOut(JobOut):
+    summary: ScanSummary
+
+
+class ScanResult(BaseModel):
+    row: int = Field(description="The listing's row in the feed (1-based); page with after=")
+    listing_id: str
+    seller_id: str | None
+    marketplace: str | None
+    state: Literal["pending", "done", "failed"]
+    verdict: Verdict | None
+    counterfeit_probability: float | None
+    brand: str | None
+    listing_check_id: str | None
+    error: str | None
+
+
+class ScanResultPage(BaseModel):
+    items: list[ScanResult]
+    next_after: int | None = Field(description="Pass as after= for the next page; null at the end")
+
+
+class ScanSeller(BaseModel):
+    marketplace: str | None
+    seller_id: str
+    listings: int
+    likely_counterfeit: int
+    max_probability: float
+    brands: list[str]
+
+
+class ScanSellerPage(BaseModel):
+    items: list[ScanSeller]
+
+
 # ---- signals ------------------------------------------------------------------------------------
 class SignalItem(StrictBody):
     sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")

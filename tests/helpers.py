@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -186,3 +187,19 @@ def running(settings: Settings) -> Iterator[ThreadedServer]:
         yield server
     finally:
         server.stop()
+
+
+def reply(handler, status: int, body: bytes, content_type: str) -> None:
+    """Answer an http.server request with ``body``."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def background_http(handler: type) -> tuple[ThreadingHTTPServer, str]:
+    """A loopback HTTP server with this handler, serving on a daemon thread; (server, base URL)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
 
 from service.db.models import Role
 from service.signals import generate_keypair
-from tests.helpers import create_api_key, free_port, make_settings, png_bytes, sql
+from tests.helpers import background_http, create_api_key, free_port, make_settings, png_bytes, reply, sql
 from tests.test_cli import run_cli
 from tests.test_durability import _start_process
 from tests.test_signals import _reupload
@@ -47,19 +46,12 @@ class TamperingProxy:
                     page["has_more"] = not page["has_more"]
                 elif proxy.mode == "replay":
                     page = proxy.replay
-                body = json.dumps(page).encode()
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, answer.status_code, json.dumps(page).encode(), "application/json")
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = background_http(Handler)
 
 
 def _listing(client, photo: bytes, **fields) -> dict:

@@ -59,4 +59,4 @@ def _load_model_or_exit(spec: str | None):
 
 
 # Register the command groups (each module adds its commands to ``app``).
-from service.cli import db, exchange, index, keys, maintenance, models, references, serve, training  # noqa: E402,F401
+from service.cli import db, exchange, index, keys, maintenance, models, references, scans, serve, training  # noqa: E402,F401

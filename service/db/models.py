@@ -205,6 +205,25 @@ class Listing(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
+class ScanItem(Base):
+    """One listing of a catalogue scan (service/scans.py): pending until checked; its outcome kept for queries."""
+
+    __tablename__ = "scan_items"
+    __table_args__ = (Index("ix_scan_items_job_state", "job_id", "state", "row"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    row: Mapped[int] = mapped_column(Integer, nullable=False)  # position in the feed (1-based)
+    listing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # the feed row (identifiers keyed on use)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | done | failed
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    probability: Mapped[float | None] = mapped_column(Float)
+    brand: Mapped[str | None] = mapped_column(String(64))
+    listing_check_id: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SellerIdentifier(Base):
     """A listing's seller identifier as a keyed hash (service/identifiers.py): never the raw value."""
 

@@ -1,0 +1,45 @@
+"""`counterfeit scan FEED`: check a catalogue feed in bulk here, with progress (same job as POST /v1/scans)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from service.cli import _fail, _settings, _setup_logging, _start_runtime, app, err
+
+
+@app.command()
+def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet, a listing per row"),
+         brand: Optional[str] = typer.Option(None, help="Check against this brand's references only"),
+         k: Optional[int] = typer.Option(None, help="Evidence per photo (default COUNTERFEIT_DEFAULT_K)"),
+         format: Optional[str] = typer.Option(None, help="jsonl, csv or parquet (default: from the file name)")):
+    """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
+    from service.auth import OPERATOR
+    from service.errors import ApiError
+    from service.scans import ScanParams, feed_format
+    from service.validation import validate_brand
+
+    _setup_logging("warning")
+    settings = _settings()
+    try:
+        fmt = feed_format(feed.name, format)
+        params = ScanParams(validate_brand(brand) if brand else None, k or settings.default_k)
+    except ApiError as exc:
+        raise _fail(exc.message)
+    runtime = _start_runtime(settings, persist_snapshots=False)
+    try:
+        scan_id = runtime.scans.create(feed.read_bytes(), fmt, params, OPERATOR, feed.name)
+    except ApiError as exc:
+        runtime.close()
+        raise _fail(f"{exc.code}: {exc.message}")
+    err.print(f"Scan {scan_id}", markup=False, highlight=False)
+    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("scan", total=runtime.jobs.get(scan_id).total)
+        runtime.scans.run(scan_id, on_progress=lambda job: bar.update(task, completed=job["done"]))
+    result = runtime.scans.get(scan_id)
+    runtime.close()
+    typer.echo(json.dumps({"scan_id": scan_id, "state": result["state"], **result["summary"]}))
+    raise typer.Exit(0 if result["state"] == "succeeded" else 1)

@@ -1,0 +1,310 @@
+"""Catalogue scans: a feed of listings checked in bulk as a job, results kept per listing.
+
+Feed (JSONL, CSV or Parquet; one listing per row): ``listing_id`` and ``image_urls`` (a list; in CSV
+separated by spaces or ``|``), optional ``seller_id``, ``marketplace``, ``title``, ``price``,
+``currency``, ``url``, ``seller_email``, ``seller_phone``, ``payout_account``, ``shop_url``. The whole
+feed is validated when it arrives (a bad row: 422 naming it, nothing written); seller identifiers are
+keyed then (service/identifiers.py) — the raw values are never stored, not even in the scan's rows.
+
+Each listing is checked by exactly the listing path (``ListingChecker``: photos fetched by the safe
+fetcher, one batched model pass with whatever else is being checked, listing + seller records), and
+its scan row is marked done **in the listing's own transaction**: a scan killed at any moment
+resumes (the lease holder adopts a scan whose process died) with exactly the listings that had not
+committed, none redone. Listings are checked ``CONCURRENCY`` at a time so their photos share model
+batches. One scan runs at a time in the cluster (a second is answered 409, like reindex).
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.auth import Principal
+from service.db.models import ScanItem
+from service.errors import ApiError, not_found
+from service.fetch import SafeFetcher
+from service.identifiers import KeyedIdentifier
+from service.jobs import JobStore, job_to_dict
+from service.listings import ListingChecker, ListingFacts
+from service.timestamps import utcnow
+from service.validation import NO_NUL
+from service.webhooks import enqueue
+
+log = logging.getLogger(__name__)
+CONCURRENCY = 16  # listings in flight: enough photos to fill model batches, few enough to cancel promptly
+FORMATS = ("jsonl", "csv", "parquet")
+
+
+class FeedRow(BaseModel):
+    """One listing of a scan feed; unknown columns are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    listing_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    image_urls: list[str] = Field(min_length=1)
+    seller_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
+    marketplace: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    title: str | None = Field(None, max_length=500, pattern=NO_NUL)
+    price: float | None = Field(None, ge=0)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    seller_email: str | None = Field(None, max_length=320, pattern=NO_NUL)
+    seller_phone: str | None = Field(None, max_length=40, pattern=NO_NUL)
+    payout_account: str | None = Field(None, max_length=80, pattern=NO_NUL)
+    shop_url: str | None = Field(None, max_length=2000, pattern=NO_NUL)
+
+    def facts(self) -> ListingFacts:
+        return ListingFacts(self.listing_id, self.seller_id, self.marketplace, self.title, self.price, self.currency,
+                            self.url, {"email": self.seller_email, "phone": self.seller_phone,
+                                       "payout_account": self.payout_account, "shop_url": self.shop_url})
+
+
+def _records(data: bytes, fmt: str) -> list[dict[str, Any]]:
+    """The feed's rows as dicts (empty CSV cells and nulls dropped)."""
+    if fmt == "jsonl":
+        rows = []
+        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ApiError(422, "invalid_feed", f"row {number}: not JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise ApiError(422, "invalid_feed", f"row {number}: not a JSON object")
+                rows.append(row)
+        return rows
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        rows = []
+        for row in reader:
+            if None in row:
+                raise ApiError(422, "invalid_feed", f"row {reader.line_num - 1}: more cells than the header has columns")
+            row = {k: v for k, v in row.items() if v not in ("", None)}
+            if "image_urls" in row:
+                row["image_urls"] = row["image_urls"].replace("|", " ").split()
+            rows.append(row)
+        return rows
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise ApiError(422, "invalid_feed", f"not a Parquet file ({exc})") from None
+    rows = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+    for row in rows:
+        if isinstance(row.get("image_urls"), str):
+            row["image_urls"] = row["image_urls"].replace("|", " ").split()
+    return rows
+
+
+def feed_format(filename: str | None, declared: str | None) -> str:
+    fmt = declared or (filename or "").rsplit(".", 1)[-1].lower()
+    fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise ApiError(422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name).")
+    return fmt
+
+
+@dataclass(frozen=True)
+class ScanParams:
+    brand: str | None
+    k: int
+
+
+class ScanService:
+    def __init__(self, sessions: sessionmaker[Session], jobs: JobStore, listings: ListingChecker, fetcher: SafeFetcher,
+                 max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None):
+        self.sessions = sessions
+        self.jobs = jobs
+        self.listings = listings
+        self.fetcher = fetcher
+        self.max_listings = max_listings
+        self.max_images = max_images
+        self.on_event = on_event
+        self._fetch_pool = ThreadPoolExecutor(CONCURRENCY * 2, thread_name_prefix="scan-fetch")
+
+    # ---- creating ------------------------------------------------------------------------------
+    def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None) -> str:
+        """Validate the whole feed, then store its rows and a queued job in one go; the job id."""
+        records = _records(data, fmt)
+        if not records:
+            raise ApiError(422, "invalid_feed", "The feed has no listings.")
+        if len(records) > self.max_listings:
+            raise ApiError(413, "feed_too_large", f"At most {self.max_listings} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS).")
+        items = []
+        for number, record in enumerate(records, 1):
+            try:
+                row = FeedRow.model_validate(record)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "row"
+                raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
+            if len(row.image_urls) > self.max_images:
+                raise ApiError(422, "invalid_feed", f"row {number}: more than {self.max_images} image_urls")
+            try:
+                keyed = self.listings.key_identifiers(row.facts())
+            except ApiError as exc:
+                raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
+            stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"})
+            stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
+            items.append(ScanItem(row=number, listing=stored, state="pending"))
+        job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k, "source": source,
+                                        "api_key_id": actor.key_id}, actor)
+        with self.sessions() as session:
+            for item in items:
+                item.job_id = job.id
+            session.add_all(items)
+            session.commit()
+        self.jobs.update(job.id, total=len(items))
+        return job.id
+
+    # ---- running -------------------------------------------------------------------------------
+    def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None) -> None:
+        """Check the scan's pending listings until none is left (or it is cancelled)."""
+        job = self.jobs.get(job_id)
+        params = ScanParams(job.params.get("brand_hint"), int(job.params.get("k", 5)))
+        api_key_id = job.params.get("api_key_id")
+        self.jobs.update(job_id, state="running", started_at=job.started_at or utcnow(), embedded=0)
+        started, checked = time.monotonic(), 0
+        try:
+            while True:
+                if self.jobs.cancel_requested(job_id):
+                    self.jobs.update(job_id, state="cancelled", finished_at=utcnow())
+                    return
+                with self.sessions() as session:
+                    batch = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
+                                                 .order_by(ScanItem.row).limit(CONCURRENCY)))
+                if not batch:
+                    break
+                asyncio.run(self._check_all(batch, params, api_key_id))
+                checked += len(batch)
+                self.jobs.update(job_id, done=self._finished(job_id), embedded=checked,
+                                 images_per_second=round(checked / max(time.monotonic() - started, 1e-9), 2))
+                on_progress(job_to_dict(self.jobs.get(job_id)))
+            summary = self.summary(job_id)
+            with self.sessions() as session:
+                enqueue(session, [("scan.completed", None, {"scan_id": job_id, **summary})])
+                session.commit()
+            self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self._finished(job_id))
+            self.on_event()
+        except Exception as exc:
+            log.exception("Scan %s failed", job_id)
+            self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
+
+    async def _check_all(self, batch: list[ScanItem], params: ScanParams, api_key_id: str | None) -> None:
+        await asyncio.gather(*(self._check_one(item, params, api_key_id) for item in batch))
+
+    async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None) -> None:
+        listing = item.listing
+        loop = asyncio.get_running_loop()
+        try:
+            fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
+                                             for url in listing["image_urls"]), return_exceptions=True)
+            images = [(f.url.rsplit("/", 1)[-1][:200], f.data) for f in fetched if not isinstance(f, BaseException)]
+            if not images:
+                first = fetched[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
+                raise first if isinstance(first, ApiError) else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+            facts = ListingFacts(listing["listing_id"], listing.get("seller_id"), listing.get("marketplace"),
+                                 listing.get("title"), listing.get("price"), listing.get("currency"), listing.get("url"))
+            keyed = [KeyedIdentifier(kind, key_id, digest) for kind, key_id, digest in listing.get("keyed_identifiers", [])]
+
+            def mark_done(session: Session, answer: dict[str, Any]) -> None:
+                row = session.get(ScanItem, item.id)
+                row.state, row.verdict, row.probability = "done", answer["verdict"], answer["counterfeit_probability"]
+                row.brand, row.listing_check_id, row.finished_at = answer["brand"], answer["listing_check_id"], utcnow()
+                row.error = None if len(images) == len(fetched) else f"{len(fetched) - len(images)} image(s) not fetched"
+
+            await self.listings.check(images, facts, params.brand, params.k, api_key_id, keyed_ids=keyed,
+                                      on_stored=mark_done)
+        except ApiError as exc:
+            with self.sessions() as session:
+                row = session.get(ScanItem, item.id)
+                row.state, row.error, row.finished_at = "failed", f"{exc.code}: {exc.message}"[:500], utcnow()
+                session.commit()
+
+    def _finished(self, job_id: str) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count(ScanItem.id)).where(ScanItem.job_id == job_id,
+                                                                        ScanItem.state != "pending"))
+
+    # ---- reading -------------------------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job.kind != "scan":
+            raise not_found("scan")
+        return {**job_to_dict(job), "summary": self.summary(job_id)}
+
+    def summary(self, job_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            rows = session.execute(select(ScanItem.state, ScanItem.verdict, func.count(ScanItem.id))
+                                   .where(ScanItem.job_id == job_id).group_by(ScanItem.state, ScanItem.verdict)).all()
+        verdicts: dict[str, int] = {}
+        states: dict[str, int] = {}
+        for state, verdict, count in rows:
+            states[state] = states.get(state, 0) + count
+            if verdict:
+                verdicts[verdict] = verdicts.get(verdict, 0) + count
+        return {"states": states, "verdicts": verdicts}
+
+    def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+        self.get(job_id)
+        with self.sessions() as session:
+            query = select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.row > after)
+            if verdict:
+                query = query.where(ScanItem.verdict == verdict)
+            if state:
+                query = query.where(ScanItem.state == state)
+            return [_item_dict(item) for item in session.scalars(query.order_by(ScanItem.row).limit(limit))]
+
+    def sellers(self, job_id: str) -> list[dict[str, Any]]:
+        """Per seller: listings scanned, likely counterfeit ones, the highest probability; worst first."""
+        self.get(job_id)
+        by_seller: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in self.results(job_id, None, "done", 0, self.max_listings):
+            if not item["seller_id"]:
+                continue
+            entry = by_seller.setdefault((item["marketplace"], item["seller_id"]), {
+                "marketplace": item["marketplace"], "seller_id": item["seller_id"], "listings": 0,
+                "likely_counterfeit": 0, "max_probability": 0.0, "brands": set()})
+            entry["listings"] += 1
+            if item["verdict"] == "likely_counterfeit":
+                entry["likely_counterfeit"] += 1
+                if item["brand"]:
+                    entry["brands"].add(item["brand"])
+            entry["max_probability"] = max(entry["max_probability"], item["counterfeit_probability"] or 0.0)
+        ranked = sorted(by_seller.values(), key=lambda e: (-e["likely_counterfeit"], -e["max_probability"], e["seller_id"]))
+        return [{**e, "brands": sorted(e["brands"])} for e in ranked]
+
+    def export(self, job_id: str, fmt: str) -> bytes:
+        rows = self.results(job_id, None, None, 0, self.max_listings)
+        columns = ["row", "listing_id", "seller_id", "marketplace", "state", "verdict", "counterfeit_probability", "brand",
+                   "listing_check_id", "error"]
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows]), sink)
+            return sink.getvalue()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().encode()
+
+
+def _item_dict(item: ScanItem) -> dict[str, Any]:
+    return {"row": item.row, "listing_id": item.listing["listing_id"], "seller_id": item.listing.get("seller_id"),
+            "marketplace": item.listing.get("marketplace"), "state": item.state, "verdict": item.verdict,
+            "counterfeit_probability": item.probability, "brand": item.brand, "listing_check_id": item.listing_check_id,
+            "error": item.error}

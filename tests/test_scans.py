@@ -1,0 +1,210 @@
+"""Catalogue scans over HTTP: a feed of listings with image URLs on a local server, checked as a job."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import time
+from http.server import BaseHTTPRequestHandler
+
+import httpx
+import pytest
+
+from service.db.models import Role
+from tests.helpers import (
+    background_http,
+    create_api_key,
+    free_port,
+    make_settings,
+    product_photo,
+    reply,
+    resized_jpeg_copy,
+    running,
+    sql,
+)
+from tests.test_cli import run_cli
+from tests.test_durability import _start_process
+
+FAKE, GENUINE = 1, 4
+
+
+class ImageHost:
+    """Listing photos on loopback: /img/<seed>.jpg is a resized re-upload of product photo <seed>."""
+
+    def __init__(self, delay: float = 0.0):
+        self.served = 0
+        host = self
+        cache: dict[int, bytes] = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                seed = int(self.path.rsplit("/", 1)[-1].split(".")[0])
+                body = cache.setdefault(seed, resized_jpeg_copy(seed))
+                time.sleep(delay)
+                host.served += 1
+                reply(self, 200, body, "image/jpeg")
+
+            def log_message(self, *args):
+                pass
+
+        self.server, self.url = background_http(Handler)
+
+
+def _feed(host: ImageHost, listings: int) -> tuple[list[dict], set[str]]:
+    """Every 10th listing shows the registered fake (sold by bad-seller); the rest genuine or unrelated photos."""
+    rows, fakes = [], set()
+    for i in range(listings):
+        if i % 10 == 0:
+            photos, seller = [FAKE], "bad-seller"
+            fakes.add(f"L{i}")
+        else:
+            photos, seller = [GENUINE if i % 3 else 100 + i % 7], f"shop-{i % 5}"
+        rows.append({"listing_id": f"L{i}", "seller_id": seller, "marketplace": "mkt", "price": 10.0 + i,
+                     "image_urls": [f"{host.url}/img/{seed}.jpg" for seed in photos]})
+    return rows, fakes
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def _register(client, seed: int, label: str) -> None:
+    response = client.post("/v1/references", files={"image": (f"{seed}.png", product_photo(seed), "image/png")},
+                           data={"brand": "acme", "label": label})
+    assert response.status_code == 201, response.text
+
+
+def _wait(client, scan_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        scan = client.get(f"/v1/scans/{scan_id}").json()
+        if scan["state"] in ("succeeded", "failed", "cancelled"):
+            return scan
+        assert time.monotonic() < deadline, scan
+        time.sleep(0.3)
+
+
+def test_a_scan_of_200_listings_finds_the_registered_fakes(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    host = ImageHost()
+    rows, fakes = _feed(host, 200)
+    rows.append({"listing_id": "private", "image_urls": ["http://10.0.0.1/a.jpg"]})  # refused by the fetcher: failed
+    with running(settings) as server, server.client(keys.admin) as admin, server.client(keys.platform) as platform:
+        _register(admin, FAKE, "counterfeit")
+        _register(admin, GENUINE, "authentic")
+        started = platform.post("/v1/scans", files={"feed": ("feed.jsonl", _jsonl(rows), "application/x-ndjson")})
+        assert started.status_code == 202, started.text
+        assert started.json()["listings"] == 201
+        scan_id = started.json()["scan_id"]
+        scan = _wait(platform, scan_id)
+        assert scan["state"] == "succeeded" and scan["done"] == scan["total"] == 201, scan
+        assert scan["summary"]["verdicts"]["likely_counterfeit"] == len(fakes) == 20
+        assert scan["summary"]["states"] == {"done": 200, "failed": 1}
+
+        found = []
+        after = 0
+        while after is not None:  # paged in feed order
+            page = platform.get(f"/v1/scans/{scan_id}/results",
+                                params={"verdict": "likely_counterfeit", "after": after, "limit": 7}).json()
+            found += [item["listing_id"] for item in page["items"]]
+            after = page["next_after"]
+        assert set(found) == fakes
+        [failed] = platform.get(f"/v1/scans/{scan_id}/results", params={"state": "failed"}).json()["items"]
+        assert failed["listing_id"] == "private" and "forbidden_address" in failed["error"]
+
+        sellers = platform.get(f"/v1/scans/{scan_id}/sellers").json()["items"]
+        assert sellers[0]["seller_id"] == "bad-seller" and sellers[0]["likely_counterfeit"] == 20
+        assert all(s["likely_counterfeit"] == 0 for s in sellers[1:])
+        exported = platform.get(f"/v1/scans/{scan_id}/export", params={"format": "csv"})
+        table = list(csv.DictReader(io.StringIO(exported.text)))
+        assert len(table) == 201 and {r["listing_id"] for r in table if r["verdict"] == "likely_counterfeit"} == fakes
+        import pyarrow.parquet as pq
+
+        parquet = pq.read_table(io.BytesIO(platform.get(f"/v1/scans/{scan_id}/export", params={"format": "parquet"}).content))
+        assert parquet.num_rows == 201 and "counterfeit_probability" in parquet.column_names
+        # Each listing was checked as a listing: seller records follow the scan.
+        assert platform.get("/v1/sellers/mkt/bad-seller").json()["likely_counterfeit"] == 20
+        # Brand keys do not run or read scans.
+        with server.client(keys.brand_a) as brand:
+            assert brand.get(f"/v1/scans/{scan_id}").status_code == 403
+        assert host.served == 200
+
+
+def test_bad_feeds_are_refused_and_write_nothing(server, keys, settings):
+    good = {"listing_id": "L1", "image_urls": ["http://example.com/a.jpg"]}
+    cases = [
+        ("feed.jsonl", _jsonl([good, {**good, "colour": "red"}]), "row 2: colour"),  # unknown column
+        ("feed.jsonl", _jsonl([good, {"listing_id": "L2"}]), "row 2: image_urls"),
+        ("feed.jsonl", b'{"listing_id": "L1", "image_urls": ["x"]}\nnot json', "row 2: not JSON"),
+        ("feed.jsonl", _jsonl([{**good, "seller_id": "s1"}]), "marketplace"),  # a seller id is per marketplace
+        ("feed.jsonl", _jsonl([{**good, "marketplace": "mkt", "seller_id": "s", "seller_email": "x@y.z"}]), "CONSORTIUM_KEYS"),
+        ("feed.csv", b"listing_id,image_urls\nL1,http://a/b.jpg,extra\n", "more cells"),
+        ("feed.parquet", b"PAR1 broken", "not a Parquet file"),
+        ("feed.txt", _jsonl([good]), "Feed format"),
+        ("feed.jsonl", b"", "no listings"),
+    ]
+    with server.client(keys.platform) as platform:
+        for name, body, message in cases:
+            response = platform.post("/v1/scans", files={"feed": (name, body, "application/octet-stream")})
+            assert response.status_code == 422, (name, response.text)
+            assert message in response.json()["error"]["message"], (message, response.text)
+        unknown_field = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl([good]), "x")}, data={"colour": "red"})
+        assert unknown_field.status_code == 422
+        assert platform.get("/v1/scans/job_nope").status_code == 404
+    assert sql(settings, "SELECT count(*) FROM scan_items") == [(0,)]
+    assert sql(settings, "SELECT count(*) FROM jobs WHERE kind = 'scan'") == [(0,)]
+
+
+def test_csv_feed_through_the_cli(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    host = ImageHost()
+    with running(settings) as server, server.client(keys.admin) as admin:
+        _register(admin, FAKE, "counterfeit")
+    feed = tmp_path / "feed.csv"
+    feed.write_text("listing_id,seller_id,marketplace,image_urls\n"
+                    f"A,s1,mkt,{host.url}/img/{FAKE}.jpg|{host.url}/img/{GENUINE}.jpg\nB,s2,mkt,{host.url}/img/9.jpg\n")
+    result = run_cli(settings, "scan", str(feed))
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["state"] == "succeeded" and outcome["verdicts"].get("likely_counterfeit") == 1, outcome
+    assert sorted(sql(settings, "SELECT listing_id FROM listings")) == [("A",), ("B",)]
+
+
+@pytest.mark.slow  # kills and restarts a server process
+def test_a_killed_scan_resumes_without_redoing_finished_listings(tmp_path):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, lease_seconds=2.0)
+    admin_key, platform_key = create_api_key(settings, Role.admin), create_api_key(settings, Role.platform)
+    host = ImageHost(delay=0.05)
+    rows, fakes = _feed(host, 240)
+    port = free_port()
+    process = _start_process(settings, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin:
+            _register(admin, FAKE, "counterfeit")
+            scan_id = admin.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x")}).json()["scan_id"]
+            deadline = time.monotonic() + 120
+            while admin.get(f"/v1/scans/{scan_id}").json()["done"] < 40:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        done_before = sql(settings, "SELECT count(*) FROM scan_items WHERE state != 'pending'")[0][0]
+        assert 40 <= done_before < 240
+        process = _start_process(settings, port)  # its lease holder adopts the orphaned scan
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {platform_key}"}) as platform:
+            scan = _wait(platform, scan_id)
+        assert scan["state"] == "succeeded" and scan["done"] == 240, scan
+        assert scan["summary"]["verdicts"]["likely_counterfeit"] == len(fakes)
+        # Exactly one listing record per feed row: nothing finished before the kill was checked again.
+        counts = sql(settings, "SELECT listing_id, count(*) FROM listings GROUP BY listing_id")
+        assert len(counts) == 240 and {c for _, c in counts} == {1}
+        assert scan["embedded_this_run"] <= 240 - done_before  # the resumed run checked only what was left
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
