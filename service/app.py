@@ -9,11 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
+from service import ui
 from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
 from service.middleware import Admission, BodyGuard, RequestContext, error_body
@@ -125,6 +126,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in (system, references, checks, listings, scans, jobs, reviews, signals, webhooks, audit):
         app.include_router(module.router)
     app.include_router(signals.exchange)
+    app.include_router(ui.router)
+
+    @app.exception_handler(ui.LoginRequired)
+    async def _to_login(request: Request, exc: ui.LoginRequired):
+        return RedirectResponse("/ui/login", status_code=303)
     _complete_openapi(app, settings)
     return app
 

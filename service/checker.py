@@ -171,12 +171,13 @@ class Checker:
             scorer=scorer.name,
         )
         self.metrics.stage_seconds.labels("score").observe(time.perf_counter() - searched)
+        check.evidence = [self._evidence(n, serving.min_match_similarity) for n in neighbours]
         answer = {
             "check_id": check.id,
             "verdict": result.verdict,
             "counterfeit_probability": result.probability,
             "brand": result.brand,
-            "evidence": [self._evidence(n, serving.min_match_similarity) for n in neighbours],
+            "evidence": check.evidence,
             "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
                       "weights_kind": serving.runner.info.weights_kind},
             "scorer": scorer.name,

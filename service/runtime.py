@@ -44,6 +44,7 @@ from service.sellers import SellerRecords
 from service.serving import Serving, ServingSlot, open_serving
 from service.settings import Settings
 from service.signals import SharedSignalIndex, SignalSharing
+from service.ui_sessions import UiSessions
 from service.webhooks import WebhookDeliverer, WebhookRegistry
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class Runtime:
         self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
                                        settings.consortium_key_bytes(), settings.default_phone_region)
         self.listings.on_event = self.reviews.on_event = self.deliverer.wake
+        self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
         self.scans = ScanService(self.sessions, self.jobs, self.listings, self.fetcher, settings.max_scan_listings,
                                  settings.max_listing_images, self.deliverer.wake)
 

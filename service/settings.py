@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     fetch_timeout_seconds: float = Field(10.0, gt=0, description="Fetching an image_url: the whole download, redirects included.")
     unsafe_fetch_allow_loopback_for_tests: bool = Field(False, description="TESTS ONLY: let image_url fetch from loopback addresses (a local test server). Never private ranges or metadata.")
     webhook_retry_base_seconds: float = Field(1.0, gt=0, description="First webhook retry after about this long; doubling per attempt (with jitter), at most an hour.")
+    ui_session_hours: float = Field(8, gt=0, le=720, description="How long a review-page login lasts.")
     max_scan_listings: int = Field(100_000, ge=1, description="Most listings in one scan feed.")
     max_listing_images: int = Field(10, ge=1, description="Most photos in one POST /v1/listings/check.")
 

@@ -121,6 +121,19 @@ class Check(Base):
     evidence_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
     model_fingerprint: Mapped[str] = mapped_column(String(32), nullable=False)
     scorer: Mapped[str] = mapped_column(String(64), nullable=False)
+    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # as answered: what a reviewer is shown
+
+
+class UiSession(Base):
+    """A reviewer's browser session (service/ui.py): the cookie holds a random token, stored here hashed."""
+
+    __tablename__ = "ui_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class ApiKey(Base):
