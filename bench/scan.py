@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
+import subprocess
+import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
+import httpx
 from sqlalchemy import delete
 
 from bench.embed import real_jpegs
@@ -30,22 +32,27 @@ from service.scans import ScanParams
 from service.settings import Settings
 
 
-def _serve(images: list[bytes]) -> tuple[ThreadingHTTPServer, str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = images[int(self.path.rsplit("/", 1)[-1].split(".")[0])]
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+def _serve(images: list[bytes], directory: Path) -> tuple[subprocess.Popen, str]:
+    """The photos on a static file server in its own process (a catalogue's CDN is not the service's GIL)."""
+    for i, data in enumerate(images):
+        (directory / f"{i}.jpg").write_bytes(data)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/0.jpg", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("image server did not start")
 
-        def log_message(self, *args):
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -56,8 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     images = [data + i.to_bytes(4, "big") for i, data in enumerate(real_jpegs(args.n))]  # distinct bytes each
-    server, url = _serve(images)
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as photo_dir:
+        server, url = _serve(images, Path(photo_dir))
         settings = Settings(data_dir=Path(data_dir), model=args.model, device=args.device,
                             unsafe_fetch_allow_loopback_for_tests=True)
         runtime = Runtime(settings)
@@ -85,7 +92,7 @@ def main() -> None:
         scan = runtime.scans.get(scan_id)
         assert scan["state"] == "succeeded", scan
         runtime.close()
-    server.shutdown()
+        server.terminate()
     reindex_rate, scan_rate = args.n / reindex_seconds, args.n / scan_seconds
     print(f"model {spec}; {args.n} JPEGs; reindex (local) {reindex_rate:.1f} img/s (embed phase "
           f"{reindexed.images_per_second:.1f}); scan {scan_rate:.1f} listings/s, verdicts {scan['summary']['verdicts']}")

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 import httpx
 
 from index.images import media_type_of
@@ -71,10 +73,13 @@ class SafeFetcher:
         self.max_redirects = max_redirects
         self.allow_loopback = allow_loopback
         self.user_agent = user_agent
+        # One TLS context for every fetch: building one (loading the CA bundle) per client cost more CPU than
+        # the download itself (measured: 60 % of a loopback fetch's time in a scan).
+        self._tls = ssl.create_default_context(cafile=certifi.where())
 
     def fetch(self, url: str) -> Fetched:
         deadline = time.monotonic() + self.timeout
-        with httpx.Client(follow_redirects=False, trust_env=False) as client:  # no proxies from the environment
+        with httpx.Client(follow_redirects=False, trust_env=False, verify=self._tls) as client:  # no proxies from env
             for _ in range(self.max_redirects + 1):
                 host, port, scheme = self._check_url(url)
                 address = self._resolve(host, port)
@@ -94,7 +99,7 @@ class SafeFetcher:
         """POST to a checked, pinned address; redirects are not followed. The response status."""
         host, port, scheme = self._check_url(url)
         pinned, base, extensions = self._pin(url, scheme, host, port, self._resolve(host, port))
-        with httpx.Client(follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(follow_redirects=False, trust_env=False, verify=self._tls) as client:
             return client.post(pinned, content=body, headers={**base, **headers}, extensions=extensions,
                                timeout=timeout).status_code
 

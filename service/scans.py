@@ -10,8 +10,8 @@ Each listing is checked by exactly the listing path (``ListingChecker``: photos 
 fetcher, one batched model pass with whatever else is being checked, listing + seller records), and
 its scan row is marked done **in the listing's own transaction**: a scan killed at any moment
 resumes (the lease holder adopts a scan whose process died) with exactly the listings that had not
-committed, none redone. Listings are checked ``CONCURRENCY`` at a time so their photos share model
-batches. One scan runs at a time in the cluster (a second is answered 409, like reindex).
+committed, none redone. ``CONCURRENCY`` listings are in flight so their photos share model batches.
+One scan runs at a time in the cluster (a second is answered 409, like reindex).
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ from service.validation import NO_NUL
 from service.webhooks import enqueue
 
 log = logging.getLogger(__name__)
-CONCURRENCY = 16  # listings in flight: enough photos to fill model batches, few enough to cancel promptly
+CONCURRENCY = 64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
+PAGE = 1024  # pending listings read at a time
 FORMATS = ("jsonl", "csv", "parquet")
 
 
@@ -131,7 +132,7 @@ class ScanService:
         self.max_listings = max_listings
         self.max_images = max_images
         self.on_event = on_event
-        self._fetch_pool = ThreadPoolExecutor(CONCURRENCY * 2, thread_name_prefix="scan-fetch")
+        self._fetch_pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="scan-fetch")
 
     # ---- creating ------------------------------------------------------------------------------
     def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None) -> str:
@@ -175,34 +176,41 @@ class ScanService:
         params = ScanParams(job.params.get("brand_hint"), int(job.params.get("k", 5)))
         api_key_id = job.params.get("api_key_id")
         self.jobs.update(job_id, state="running", started_at=job.started_at or utcnow(), embedded=0)
-        started, checked = time.monotonic(), 0
+        progress = _Progress(self, job_id, on_progress)
         try:
-            while True:
-                if self.jobs.cancel_requested(job_id):
-                    self.jobs.update(job_id, state="cancelled", finished_at=utcnow())
-                    return
+            while not progress.cancelled():
                 with self.sessions() as session:
-                    batch = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
-                                                 .order_by(ScanItem.row).limit(CONCURRENCY)))
-                if not batch:
+                    page = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
+                                                .order_by(ScanItem.row).limit(PAGE)))
+                if not page:
                     break
-                asyncio.run(self._check_all(batch, params, api_key_id))
-                checked += len(batch)
-                self.jobs.update(job_id, done=self._finished(job_id), embedded=checked,
-                                 images_per_second=round(checked / max(time.monotonic() - started, 1e-9), 2))
-                on_progress(job_to_dict(self.jobs.get(job_id)))
+                asyncio.run(self._check_page(page, params, api_key_id, progress))
+            if progress.cancelled():
+                self.jobs.update(job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id))
+                return
             summary = self.summary(job_id)
             with self.sessions() as session:
                 enqueue(session, [("scan.completed", None, {"scan_id": job_id, **summary})])
                 session.commit()
-            self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self._finished(job_id))
+            self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self.finished_count(job_id))
             self.on_event()
         except Exception as exc:
             log.exception("Scan %s failed", job_id)
             self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
 
-    async def _check_all(self, batch: list[ScanItem], params: ScanParams, api_key_id: str | None) -> None:
-        await asyncio.gather(*(self._check_one(item, params, api_key_id) for item in batch))
+    async def _check_page(self, page: list[ScanItem], params: ScanParams, api_key_id: str | None,
+                          progress: _Progress) -> None:
+        """A sliding window of ``CONCURRENCY`` listings in flight (not batch by batch: no waiting on the slowest)."""
+        window = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(item: ScanItem) -> None:
+            async with window:
+                if progress.cancelled():
+                    return
+                await self._check_one(item, params, api_key_id)
+                progress.advance()
+
+        await asyncio.gather(*(one(item) for item in page))
 
     async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None) -> None:
         listing = item.listing
@@ -232,7 +240,7 @@ class ScanService:
                 row.state, row.error, row.finished_at = "failed", f"{exc.code}: {exc.message}"[:500], utcnow()
                 session.commit()
 
-    def _finished(self, job_id: str) -> int:
+    def finished_count(self, job_id: str) -> int:
         with self.sessions() as session:
             return session.scalar(select(func.count(ScanItem.id)).where(ScanItem.job_id == job_id,
                                                                         ScanItem.state != "pending"))
@@ -301,6 +309,35 @@ class ScanService:
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue().encode()
+
+
+class _Progress:
+    """Counts checked listings; writes progress and reads the cancel flag at most once a second."""
+
+    def __init__(self, scans: ScanService, job_id: str, on_progress: Callable[[dict], None]):
+        self.scans, self.job_id, self.on_progress = scans, job_id, on_progress
+        self.started = time.monotonic()
+        self.checked = 0
+        self._cancelled = False
+        self._next = 0.0
+
+    def cancelled(self) -> bool:
+        self._tick()
+        return self._cancelled
+
+    def advance(self) -> None:
+        self.checked += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + 1.0
+        jobs = self.scans.jobs
+        self._cancelled = jobs.cancel_requested(self.job_id)
+        jobs.update(self.job_id, done=self.scans.finished_count(self.job_id), embedded=self.checked,
+                    images_per_second=round(self.checked / max(time.monotonic() - self.started, 1e-9), 2))
+        self.on_progress(job_to_dict(jobs.get(self.job_id)))
 
 
 def _item_dict(item: ScanItem) -> dict[str, Any]:
