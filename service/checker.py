@@ -52,6 +52,15 @@ class Evaluated:
     check: Check
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """A photo already embedded and hashed elsewhere, with the fingerprint of the model that did it."""
+
+    vector: np.ndarray
+    pdq: PdqHash
+    fingerprint: str
+
+
 class Checker:
     def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
                  scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
@@ -82,25 +91,35 @@ class Checker:
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
-    async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
+    async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None,
+                          embedded: Embedded | None = None) -> dict[str, Any]:
+        """``embedded``: the photo's vector and PDQ hash, when another pipeline (a Ray scan) already made them
+        with the served model; the rest — search, scoring, the audit row — is the same."""
         loop = asyncio.get_running_loop()
         with self.slot.use() as serving:  # one model and one index generation for the whole request
-            future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
-            started = time.perf_counter()
-            with embed_failures_as_http():
-                vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
-            self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
+            if embedded is not None:
+                if embedded.fingerprint != serving.runner.info.fingerprint():
+                    raise ApiError(503, "model_changed", "The photo was embedded with another model than the one served.")
+                vector, pdq = embedded.vector, embedded.pdq
+            else:
+                future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+                started = time.perf_counter()
+                with embed_failures_as_http():
+                    vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
+                self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
             evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint,
                                                    k, api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
 
     async def check_many(self, images: list[tuple[str | None, bytes]], brand_hint: str | None, k: int,
-                         api_key_id: str | None, request_id: str | None) -> list[dict[str, Any]]:
+                         api_key_id: str | None, request_id: str | None,
+                         embedded: list[Embedded | None] | None = None) -> list[dict[str, Any]]:
         """Each (file name, bytes) checked like one ``check_async`` (together they share model passes); per
         photo its result, or the status and error it alone would have got — one bad photo fails only itself."""
-        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id) for _, data in images),
-                                        return_exceptions=True)
+        made = embedded or [None] * len(images)
+        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id, e)
+                                          for (_, data), e in zip(images, made)), return_exceptions=True)
         items = []
         for index, ((filename, _), outcome) in enumerate(zip(images, outcomes)):
             if isinstance(outcome, QueueFull):

@@ -120,7 +120,8 @@ class Runtime:
         self.listings.on_event = self.reviews.on_event = self.deliverer.wake
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
         self.scans = ScanService(self.sessions, self.jobs, self.listings, self.fetcher, settings.max_scan_listings,
-                                 settings.max_listing_images, self.deliverer.wake)
+                                 settings.max_listing_images, self.deliverer.wake, settings,
+                                 lambda: self.serving.runner.info.spec)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader

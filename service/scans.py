@@ -36,6 +36,7 @@ from service.fetch import SafeFetcher
 from service.identifiers import KeyedIdentifier
 from service.jobs import JobStore, job_to_dict
 from service.listings import ListingChecker, ListingFacts
+from service.settings import Settings
 from service.timestamps import utcnow
 from service.validation import NO_NUL
 from service.webhooks import enqueue
@@ -124,7 +125,10 @@ class ScanParams:
 
 class ScanService:
     def __init__(self, sessions: sessionmaker[Session], jobs: JobStore, listings: ListingChecker, fetcher: SafeFetcher,
-                 max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None):
+                 max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None,
+                 settings: Settings | None = None, served_model: Callable[[], str] = lambda: ""):
+        self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
+        self.served_model = served_model
         self.sessions = sessions
         self.jobs = jobs
         self.listings = listings
@@ -170,8 +174,10 @@ class ScanService:
         return job.id
 
     # ---- running -------------------------------------------------------------------------------
-    def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None) -> None:
-        """Check the scan's pending listings until none is left (or it is cancelled)."""
+    def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None, engine: str = "local",
+            ray_address: str | None = None) -> None:
+        """Check the scan's pending listings until none is left (or it is cancelled). ``engine="ray"``: their
+        photos are fetched, prepared and embedded by Ray actors (service/ray_scan.py); the rest is the same."""
         job = self.jobs.get(job_id)
         params = ScanParams(job.params.get("brand_hint"), int(job.params.get("k", 5)))
         api_key_id = job.params.get("api_key_id")
@@ -184,7 +190,16 @@ class ScanService:
                                                 .order_by(ScanItem.row).limit(PAGE)))
                 if not page:
                     break
-                asyncio.run(self._check_page(page, params, api_key_id, progress))
+                if engine == "ray":
+                    from service.ray_scan import scan_with_ray
+
+                    async def check_batch(prepared: list[tuple[ScanItem, list]]) -> None:
+                        await self._check_page([item for item, _ in prepared], params, api_key_id, progress,
+                                               {item.id: photos for item, photos in prepared})
+
+                    scan_with_ray(page, self.served_model(), self.settings, check_batch, ray_address)
+                else:
+                    asyncio.run(self._check_page(page, params, api_key_id, progress))
             if progress.cancelled():
                 self.jobs.update(job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id))
                 return
@@ -199,7 +214,7 @@ class ScanService:
             self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
 
     async def _check_page(self, page: list[ScanItem], params: ScanParams, api_key_id: str | None,
-                          progress: _Progress) -> None:
+                          progress: _Progress, prepared: dict[int, list] | None = None) -> None:
         """A sliding window of ``CONCURRENCY`` listings in flight (not batch by batch: no waiting on the slowest)."""
         window = asyncio.Semaphore(CONCURRENCY)
 
@@ -207,21 +222,29 @@ class ScanService:
             async with window:
                 if progress.cancelled():
                     return
-                await self._check_one(item, params, api_key_id)
+                await self._check_one(item, params, api_key_id, (prepared or {}).get(item.id))
                 progress.advance()
 
         await asyncio.gather(*(one(item) for item in page))
 
-    async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None) -> None:
+    async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None,
+                         prepared: list | None = None) -> None:
+        """``prepared``: the photos as the Ray engine fetched and embedded them — (name, bytes, Embedded) or
+        the photo's error each; without it the photos are fetched here and embedded by the served model."""
         listing = item.listing
         loop = asyncio.get_running_loop()
         try:
-            fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
-                                             for url in listing["image_urls"]), return_exceptions=True)
-            images = [(f.url.rsplit("/", 1)[-1][:200], f.data) for f in fetched if not isinstance(f, BaseException)]
-            if not images:
-                first = fetched[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
+            if prepared is None:
+                fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
+                                                 for url in listing["image_urls"]), return_exceptions=True)
+                prepared = [f if isinstance(f, BaseException) else (f.url.rsplit("/", 1)[-1][:200], f.data, None)
+                            for f in fetched]
+            usable = [p for p in prepared if not isinstance(p, BaseException)]
+            if not usable:
+                first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
                 raise first if isinstance(first, ApiError) else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+            images = [(name, data) for name, data, _ in usable]
+            embedded = [e for _, _, e in usable]
             facts = ListingFacts(listing["listing_id"], listing.get("seller_id"), listing.get("marketplace"),
                                  listing.get("title"), listing.get("price"), listing.get("currency"), listing.get("url"))
             keyed = [KeyedIdentifier(kind, key_id, digest) for kind, key_id, digest in listing.get("keyed_identifiers", [])]
@@ -230,10 +253,10 @@ class ScanService:
                 row = session.get(ScanItem, item.id)
                 row.state, row.verdict, row.probability = "done", answer["verdict"], answer["counterfeit_probability"]
                 row.brand, row.listing_check_id, row.finished_at = answer["brand"], answer["listing_check_id"], utcnow()
-                row.error = None if len(images) == len(fetched) else f"{len(fetched) - len(images)} image(s) not fetched"
+                row.error = None if len(images) == len(prepared) else f"{len(prepared) - len(images)} image(s) not fetched"
 
             await self.listings.check(images, facts, params.brand, params.k, api_key_id, keyed_ids=keyed,
-                                      on_stored=mark_done)
+                                      on_stored=mark_done, embedded=embedded if any(embedded) else None)
         except ApiError as exc:
             with self.sessions() as session:
                 row = session.get(ScanItem, item.id)

@@ -208,3 +208,29 @@ def test_a_killed_scan_resumes_without_redoing_finished_listings(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.slow  # starts a local Ray instance
+def test_the_ray_engine_gives_the_local_engines_results(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    host = ImageHost()
+    with running(settings) as server, server.client(keys.admin) as admin:
+        _register(admin, FAKE, "counterfeit")
+        _register(admin, GENUINE, "authentic")
+    rows, fakes = _feed(host, 40)
+    rows = [{k: v for k, v in row.items() if k not in ("seller_id", "marketplace")} for row in rows]  # no seller history
+    rows.append({"listing_id": "private", "image_urls": ["http://10.0.0.1/a.jpg"]})
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(_jsonl(rows))
+    outcomes = {}
+    for engine in ("local", "ray"):
+        result = run_cli(settings, "scan", str(feed), "--engine", engine)
+        assert result.returncode == 0, result.stderr[-3000:]
+        scan_id = json.loads(result.stdout)["scan_id"]
+        outcomes[engine] = sorted(sql(settings, "SELECT row, state, verdict, round(probability * 1000) FROM scan_items "
+                                                "WHERE job_id = :job", job=scan_id))
+    assert outcomes["ray"] == outcomes["local"]
+    assert {row for row, _, verdict, _ in outcomes["ray"] if verdict == "likely_counterfeit"} == \
+        {int(i[1:]) + 1 for i in fakes}
+    assert outcomes["ray"][-1][1] == "failed"

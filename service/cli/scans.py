@@ -15,7 +15,9 @@ from service.cli import _fail, _settings, _setup_logging, _start_runtime, app, e
 def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet, a listing per row"),
          brand: Optional[str] = typer.Option(None, help="Check against this brand's references only"),
          k: Optional[int] = typer.Option(None, help="Evidence per photo (default COUNTERFEIT_DEFAULT_K)"),
-         format: Optional[str] = typer.Option(None, help="jsonl, csv or parquet (default: from the file name)")):
+         format: Optional[str] = typer.Option(None, help="jsonl, csv or parquet (default: from the file name)"),
+         engine: str = typer.Option("local", help="local, or ray: Ray actors fetch, prepare and embed the photos"),
+         ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: a local one)")):
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
     from service.auth import OPERATOR
     from service.errors import ApiError
@@ -24,6 +26,8 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
 
     _setup_logging("warning")
     settings = _settings()
+    if engine not in ("local", "ray"):
+        raise _fail("--engine: local or ray")
     try:
         fmt = feed_format(feed.name, format)
         params = ScanParams(validate_brand(brand) if brand else None, k or settings.default_k)
@@ -38,7 +42,8 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
     err.print(f"Scan {scan_id}", markup=False, highlight=False)
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
         task = bar.add_task("scan", total=runtime.jobs.get(scan_id).total)
-        runtime.scans.run(scan_id, on_progress=lambda job: bar.update(task, completed=job["done"]))
+        runtime.scans.run(scan_id, on_progress=lambda job: bar.update(task, completed=job["done"]), engine=engine,
+                          ray_address=ray_address)
     result = runtime.scans.get(scan_id)
     runtime.close()
     typer.echo(json.dumps({"scan_id": scan_id, "state": result["state"], **result["summary"]}))

@@ -1,0 +1,115 @@
+"""Scans on Ray: actors fetch, decode, hash (PDQ) and embed the listings' photos; the driver does the rest.
+
+Ray Data ``map_batches`` over an actor pool, one model per actor (GPU actors when the cluster has
+GPUs), each with the service's own safe fetcher and CPU preprocessing (``index.prepare.prepare``).
+The driver takes each batch of embedded photos and checks its listings exactly as the local engine
+does — search, scoring, listing and seller records, the scan row in the listing's transaction — so
+results, resumption and webhooks are the same. The actors' model must have the served model's
+fingerprint (checked per photo).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from index.pdq import PdqHash
+from service.checker import Embedded
+from service.db.models import ScanItem
+from service.errors import ApiError
+from service.fetch import SafeFetcher
+from service.model_options import ModelOptions
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+RAY_BATCH = 16  # listings per actor call
+
+
+class ScanEmbedActor:
+    """Lives in a Ray worker: loads the model once; per batch of listings fetches, prepares and embeds their photos."""
+
+    def __init__(self, model: str, options: ModelOptions, max_bytes: int, fetch_timeout: float, allow_loopback: bool):
+        from index.prepare import PrepareSpec
+
+        self.embedder = options.load(model)
+        limits = options.limits(self.embedder)
+        self.fingerprint = self.embedder.info.fingerprint()
+        self.spec = PrepareSpec(draft_size=limits.draft_size, pixels=self.embedder.pixel_config, want_pdq=True,
+                                max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+        self.fetcher = SafeFetcher(max_bytes, fetch_timeout, allow_loopback=allow_loopback)
+        self.pool = ThreadPoolExecutor(16, thread_name_prefix="ray-scan-fetch")
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from index.prepare import prepare
+
+        urls = [list(pickle.loads(u)) for u in batch["urls"]]
+        flat = [(i, url) for i, item_urls in enumerate(urls) for url in item_urls]
+        fetched = list(self.pool.map(self._fetch, [url for _, url in flat]))
+        photos: list[list[Any]] = [[] for _ in urls]
+        inputs, slots = [], []
+        for (i, _url), got in zip(flat, fetched):
+            if isinstance(got, ApiError):
+                photos[i].append((got.status, got.code, got.message))
+                continue
+            prepared = prepare(got.data, self.spec)
+            if prepared.rejected:
+                photos[i].append((413 if prepared.rejected[2] else 422, prepared.rejected[0], prepared.rejected[1]))
+                continue
+            photos[i].append(None)  # filled below with the embedded photo
+            inputs.append(prepared.model_input)
+            slots.append((i, len(photos[i]) - 1, got.url.rsplit("/", 1)[-1][:200], got.data, prepared.pdq))
+        vectors, failed = self.embedder.embed_inputs(inputs) if inputs else (np.zeros((0, 1), np.float32), {})
+        for j, (i, position, name, data, pdq) in enumerate(slots):
+            if j in failed:
+                photos[i][position] = (422, "embed_failed", str(failed[j]))
+            else:
+                photos[i][position] = (name, data, np.asarray(vectors[j], np.float32), pdq.hex, pdq.quality, self.fingerprint)
+        return {"item_id": batch["item_id"], "photos": np.array([pickle.dumps(p) for p in photos], dtype=object)}
+
+    def _fetch(self, url: str):
+        try:
+            return self.fetcher.fetch(url)
+        except ApiError as exc:
+            return exc
+
+
+def photos_of(raw: bytes) -> list[tuple[str, bytes, Embedded] | ApiError]:
+    """An actor's photos for one listing: (name, bytes, embedded) each, or the error that photo alone got."""
+    out: list[tuple[str, bytes, Embedded] | ApiError] = []
+    for photo in pickle.loads(raw):
+        if len(photo) == 3:
+            out.append(ApiError(*photo))
+        else:
+            name, data, vector, pdq_hex, quality, fingerprint = photo
+            out.append((name, data, Embedded(vector, PdqHash.from_hex(pdq_hex, quality), fingerprint)))
+    return out
+
+
+def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings,
+                  check_batch: Callable[[list[tuple[ScanItem, list]]], Any], address: str | None = None) -> None:
+    """Embed ``items``' photos on Ray and hand each returned batch to ``check_batch`` (an async callable)."""
+    import ray
+
+    if not items:
+        return
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    cpus_per_actor = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
+    by_id = {item.id: item for item in items}
+    dataset = ray.data.from_items([{"item_id": item.id, "urls": pickle.dumps(item.listing["image_urls"])}
+                                   for item in items])
+    embedded = dataset.map_batches(
+        ScanEmbedActor,
+        fn_constructor_kwargs={"model": model, "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),
+                               "max_bytes": settings.max_image_bytes, "fetch_timeout": settings.fetch_timeout_seconds,
+                               "allow_loopback": settings.unsafe_fetch_allow_loopback_for_tests},
+        batch_size=RAY_BATCH, concurrency=max(1, gpus), num_gpus=1 if gpus else 0,
+        num_cpus=None if gpus else cpus_per_actor, batch_format="numpy",
+    )
+    for batch in embedded.iter_batches(batch_size=RAY_BATCH * 4, batch_format="numpy"):
+        asyncio.run(check_batch([(by_id[int(i)], photos_of(raw)) for i, raw in zip(batch["item_id"], batch["photos"])]))
