@@ -133,6 +133,8 @@ class BodyGuard:
             return s.max_batch_images * s.max_image_bytes + MULTIPART_OVERHEAD
         if path == "/v1/listings/check":
             return s.max_listing_images * s.max_image_bytes + MULTIPART_OVERHEAD
+        if path == "/v1/scans":
+            return s.max_scan_upload_bytes
         if path in ("/v1/check", "/v1/references"):
             return s.max_image_bytes + MULTIPART_OVERHEAD
         return s.max_json_bytes

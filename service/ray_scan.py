@@ -13,15 +13,17 @@ import asyncio
 import logging
 import pickle
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from index.pdq import PdqHash
+from service.blobs import BlobStore
 from service.checker import Embedded
 from service.db.models import ScanItem
 from service.errors import ApiError
-from service.fetch import SafeFetcher
+from service.fetch import Fetched, SafeFetcher
 from service.model_options import ModelOptions
 from service.settings import Settings
 
@@ -46,10 +48,10 @@ class ScanEmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from index.prepare import prepare
 
-        urls = [list(pickle.loads(u)) for u in batch["urls"]]
-        flat = [(i, url) for i, item_urls in enumerate(urls) for url in item_urls]
-        fetched = list(self.pool.map(self._fetch, [url for _, url in flat]))
-        photos: list[list[Any]] = [[] for _ in urls]
+        sources = [pickle.loads(u) for u in batch["sources"]]  # per listing: URLs, then (name, blob path) pairs
+        flat = [(i, source) for i, item_sources in enumerate(sources) for source in item_sources]
+        fetched = list(self.pool.map(self._fetch, [source for _, source in flat]))
+        photos: list[list[Any]] = [[] for _ in sources]
         inputs, slots = [], []
         for (i, _url), got in zip(flat, fetched):
             if isinstance(got, ApiError):
@@ -70,9 +72,16 @@ class ScanEmbedActor:
                 photos[i][position] = (name, data, np.asarray(vectors[j], np.float32), pdq.hex, pdq.quality, self.fingerprint)
         return {"item_id": batch["item_id"], "photos": np.array([pickle.dumps(p) for p in photos], dtype=object)}
 
-    def _fetch(self, url: str):
+    def _fetch(self, source: str | tuple[str, str]):
+        """A URL through the safe fetcher, or a photo of the scan's archive from the (shared) blob store."""
+        if isinstance(source, tuple):
+            name, path = source
+            try:
+                return Fetched(name, Path(path).read_bytes(), "")
+            except FileNotFoundError:
+                return ApiError(422, "missing_blob", f"{name}: the archived photo is not in the blob store")
         try:
-            return self.fetcher.fetch(url)
+            return self.fetcher.fetch(source)
         except ApiError as exc:
             return exc
 
@@ -89,7 +98,7 @@ def photos_of(raw: bytes) -> list[tuple[str, bytes, Embedded] | ApiError]:
     return out
 
 
-def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings,
+def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings, blobs: BlobStore,
                   check_batch: Callable[[list[tuple[ScanItem, list]]], Any], address: str | None = None) -> None:
     """Embed ``items``' photos on Ray and hand each returned batch to ``check_batch`` (an async callable)."""
     import ray
@@ -101,8 +110,10 @@ def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings,
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus_per_actor = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
     by_id = {item.id: item for item in items}
-    dataset = ray.data.from_items([{"item_id": item.id, "urls": pickle.dumps(item.listing["image_urls"])}
-                                   for item in items])
+    dataset = ray.data.from_items([{"item_id": item.id, "sources": pickle.dumps(
+        list(item.listing["image_urls"]) + [(name, str(blobs.path_for(digest).resolve()))
+                                            for name, digest in item.listing.get("image_blobs", [])])}
+        for item in items])
     embedded = dataset.map_batches(
         ScanEmbedActor,
         fn_constructor_kwargs={"model": model, "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),

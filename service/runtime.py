@@ -121,7 +121,7 @@ class Runtime:
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
         self.scans = ScanService(self.sessions, self.jobs, self.listings, self.fetcher, settings.max_scan_listings,
                                  settings.max_listing_images, self.deliverer.wake, settings,
-                                 lambda: self.serving.runner.info.spec)
+                                 lambda: self.serving.runner.info.spec, self.blobs, settings.max_image_bytes)
 
     def _may_snapshot(self) -> bool:
         return self.is_leader

@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -30,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import Principal
+from service.blobs import BlobStore
 from service.db.models import ScanItem
 from service.errors import ApiError, not_found
 from service.fetch import SafeFetcher
@@ -53,7 +55,8 @@ class FeedRow(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     listing_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    image_urls: list[str] = Field(min_length=1)
+    image_urls: list[str] = Field(default_factory=list)
+    image_files: list[str] = Field(default_factory=list, description="names in the uploaded ZIP archive")
     seller_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
     marketplace: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")
     title: str | None = Field(None, max_length=500, pattern=NO_NUL)
@@ -91,10 +94,7 @@ def _records(data: bytes, fmt: str) -> list[dict[str, Any]]:
         for row in reader:
             if None in row:
                 raise ApiError(422, "invalid_feed", f"row {reader.line_num - 1}: more cells than the header has columns")
-            row = {k: v for k, v in row.items() if v not in ("", None)}
-            if "image_urls" in row:
-                row["image_urls"] = row["image_urls"].replace("|", " ").split()
-            rows.append(row)
+            rows.append(_split_lists({k: v for k, v in row.items() if v not in ("", None)}))
         return rows
     import pyarrow.parquet as pq
 
@@ -102,11 +102,15 @@ def _records(data: bytes, fmt: str) -> list[dict[str, Any]]:
         table = pq.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise ApiError(422, "invalid_feed", f"not a Parquet file ({exc})") from None
-    rows = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
-    for row in rows:
-        if isinstance(row.get("image_urls"), str):
-            row["image_urls"] = row["image_urls"].replace("|", " ").split()
-    return rows
+    return [_split_lists({k: v for k, v in row.items() if v is not None}) for row in table.to_pylist()]
+
+
+def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
+    """CSV (and string Parquet) cells list photos separated by spaces or ``|``."""
+    for name in ("image_urls", "image_files"):
+        if isinstance(row.get(name), str):
+            row[name] = row[name].replace("|", " ").split()
+    return row
 
 
 def feed_format(filename: str | None, declared: str | None) -> str:
@@ -115,6 +119,43 @@ def feed_format(filename: str | None, declared: str | None) -> str:
     if fmt not in FORMATS:
         raise ApiError(422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name).")
     return fmt
+
+
+class PhotoArchive:
+    """The ZIP a scan's feed names photos in: each named member is read (size-capped, so a zip bomb stops at
+    the cap) and kept in the blob store until the scan checks it; rows keep (name, sha256)."""
+
+    def __init__(self, data: bytes | None, blobs: BlobStore | None, max_image_bytes: int):
+        self.blobs = blobs
+        self.max_image_bytes = max_image_bytes
+        self.zip: zipfile.ZipFile | None = None
+        if data is not None:
+            try:
+                self.zip = zipfile.ZipFile(io.BytesIO(data))
+            except zipfile.BadZipFile:
+                raise ApiError(422, "invalid_archive", "images is not a ZIP archive.") from None
+        self.stored: dict[str, str] = {}
+
+    def store(self, name: str, row: int) -> str:
+        if name in self.stored:
+            return self.stored[name]
+        if self.zip is None or self.blobs is None:
+            raise ApiError(422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request")
+        try:
+            member = self.zip.getinfo(name)
+        except KeyError:
+            raise ApiError(422, "invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
+        if member.file_size > self.max_image_bytes:
+            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+        try:
+            with self.zip.open(member) as handle:
+                data = handle.read(self.max_image_bytes + 1)
+        except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
+            raise ApiError(422, "invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
+        if len(data) > self.max_image_bytes:  # the header lied about its size
+            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+        self.stored[name] = self.blobs.put(data)
+        return self.stored[name]
 
 
 @dataclass(frozen=True)
@@ -126,7 +167,10 @@ class ScanParams:
 class ScanService:
     def __init__(self, sessions: sessionmaker[Session], jobs: JobStore, listings: ListingChecker, fetcher: SafeFetcher,
                  max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None,
-                 settings: Settings | None = None, served_model: Callable[[], str] = lambda: ""):
+                 settings: Settings | None = None, served_model: Callable[[], str] = lambda: "",
+                 blobs: BlobStore | None = None, max_image_bytes: int = 20 * 1024 * 1024):
+        self.blobs = blobs  # photos uploaded in a scan's archive, kept until the scan checks them
+        self.max_image_bytes = max_image_bytes
         self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
         self.served_model = served_model
         self.sessions = sessions
@@ -139,8 +183,11 @@ class ScanService:
         self._fetch_pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="scan-fetch")
 
     # ---- creating ------------------------------------------------------------------------------
-    def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None) -> str:
-        """Validate the whole feed, then store its rows and a queued job in one go; the job id."""
+    def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None,
+               archive_bytes: bytes | None = None) -> str:
+        """Validate the whole feed (and store the archive's photos it names), then store its rows and a queued
+        job in one go; the job id."""
+        archive = PhotoArchive(archive_bytes, self.blobs, self.max_image_bytes)
         records = _records(data, fmt)
         if not records:
             raise ApiError(422, "invalid_feed", "The feed has no listings.")
@@ -154,13 +201,16 @@ class ScanService:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "row"
                 raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
-            if len(row.image_urls) > self.max_images:
-                raise ApiError(422, "invalid_feed", f"row {number}: more than {self.max_images} image_urls")
+            photos = len(row.image_urls) + len(row.image_files)
+            if not 1 <= photos <= self.max_images:
+                raise ApiError(422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)")
             try:
                 keyed = self.listings.key_identifiers(row.facts())
             except ApiError as exc:
                 raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
-            stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"})
+            stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url",
+                                                                "image_files"})
+            stored["image_blobs"] = [[name, archive.store(name, number)] for name in row.image_files]
             stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
             items.append(ScanItem(row=number, listing=stored, state="pending"))
         job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k, "source": source,
@@ -197,7 +247,7 @@ class ScanService:
                         await self._check_page([item for item, _ in prepared], params, api_key_id, progress,
                                                {item.id: photos for item, photos in prepared})
 
-                    scan_with_ray(page, self.served_model(), self.settings, check_batch, ray_address)
+                    scan_with_ray(page, self.served_model(), self.settings, self.blobs, check_batch, ray_address)
                 else:
                     asyncio.run(self._check_page(page, params, api_key_id, progress))
             if progress.cancelled():
@@ -239,6 +289,7 @@ class ScanService:
                                                  for url in listing["image_urls"]), return_exceptions=True)
                 prepared = [f if isinstance(f, BaseException) else (f.url.rsplit("/", 1)[-1][:200], f.data, None)
                             for f in fetched]
+                prepared += [(name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])]
             usable = [p for p in prepared if not isinstance(p, BaseException)]
             if not usable:
                 first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …

@@ -346,6 +346,7 @@ class JobOut(BaseModel):
 # ---- scans --------------------------------------------------------------------------------------
 class ScanForm(StrictForm):
     feed: UploadFile = Field(description="Listings, one per row: JSONL, CSV or Parquet (see README, Scans)")
+    images: UploadFile | None = Field(None, description="A ZIP of photos the feed's image_files name (instead of URLs)")
     format: Literal["jsonl", "csv", "parquet"] | None = Field(None, description="Default: from the file name")
     brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)

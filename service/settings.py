@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(1.0, gt=0, description="First webhook retry after about this long; doubling per attempt (with jitter), at most an hour.")
     ui_session_hours: float = Field(8, gt=0, le=720, description="How long a review-page login lasts.")
     max_scan_listings: int = Field(100_000, ge=1, description="Most listings in one scan feed.")
+    max_scan_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest POST /v1/scans body (feed and "
+                                       "image archive together).")
     max_listing_images: int = Field(10, ge=1, description="Most photos in one POST /v1/listings/check.")
 
     host: str = "127.0.0.1"

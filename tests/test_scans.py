@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler
 
 import httpx
@@ -133,11 +134,41 @@ def test_a_scan_of_200_listings_finds_the_registered_fakes(tmp_path, keys_for):
         assert host.served == 200
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_photos_uploaded_in_an_archive_instead_of_urls(server, keys, admin, settings):
+    _register(admin, FAKE, "counterfeit")
+    archive = _zip({"fake.jpg": resized_jpeg_copy(FAKE), "other.jpg": resized_jpeg_copy(9)})
+    rows = [{"listing_id": "A", "image_files": ["fake.jpg"]}, {"listing_id": "B", "image_files": ["other.jpg", "fake.jpg"]},
+            {"listing_id": "C", "image_files": ["other.jpg"]}]
+    with server.client(keys.platform) as platform:
+        missing = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl([{"listing_id": "X", "image_files": ["no.jpg"]}]), "x"),
+                                                    "images": ("p.zip", archive, "application/zip")})
+        assert missing.status_code == 422 and "not in the images archive" in missing.text
+        not_zip = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x"), "images": ("p.zip", b"PK no", "x")})
+        assert not_zip.status_code == 422 and not_zip.json()["error"]["code"] == "invalid_archive"
+        assert sql(settings, "SELECT count(*) FROM scan_items") == [(0,)]
+        started = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x"),
+                                                    "images": ("p.zip", archive, "application/zip")})
+        assert started.status_code == 202, started.text
+        scan = _wait(platform, started.json()["scan_id"])
+        results = platform.get(f"/v1/scans/{scan['id']}/results").json()["items"]
+    assert [(r["listing_id"], r["verdict"]) for r in results] == [
+        ("A", "likely_counterfeit"), ("B", "likely_counterfeit"), ("C", "inconclusive")]
+
+
 def test_bad_feeds_are_refused_and_write_nothing(server, keys, settings):
     good = {"listing_id": "L1", "image_urls": ["http://example.com/a.jpg"]}
     cases = [
         ("feed.jsonl", _jsonl([good, {**good, "colour": "red"}]), "row 2: colour"),  # unknown column
-        ("feed.jsonl", _jsonl([good, {"listing_id": "L2"}]), "row 2: image_urls"),
+        ("feed.jsonl", _jsonl([good, {"listing_id": "L2"}]), "row 2: 1 to 10 photos"),
+        ("feed.jsonl", _jsonl([{"listing_id": "L1", "image_files": ["a.jpg"]}]), "row 1: image_files needs an images archive"),
         ("feed.jsonl", b'{"listing_id": "L1", "image_urls": ["x"]}\nnot json', "row 2: not JSON"),
         ("feed.jsonl", _jsonl([{**good, "seller_id": "s1"}]), "marketplace"),  # a seller id is per marketplace
         ("feed.jsonl", _jsonl([{**good, "marketplace": "mkt", "seller_id": "s", "seller_email": "x@y.z"}]), "CONSORTIUM_KEYS"),
@@ -220,17 +251,19 @@ def test_the_ray_engine_gives_the_local_engines_results(tmp_path, keys_for):
         _register(admin, GENUINE, "authentic")
     rows, fakes = _feed(host, 40)
     rows = [{k: v for k, v in row.items() if k not in ("seller_id", "marketplace")} for row in rows]  # no seller history
+    rows.append({"listing_id": "zipped", "image_files": ["fake.jpg"]})  # from the uploaded archive
     rows.append({"listing_id": "private", "image_urls": ["http://10.0.0.1/a.jpg"]})
-    feed = tmp_path / "feed.jsonl"
+    feed, archive = tmp_path / "feed.jsonl", tmp_path / "photos.zip"
     feed.write_bytes(_jsonl(rows))
+    archive.write_bytes(_zip({"fake.jpg": resized_jpeg_copy(FAKE)}))
     outcomes = {}
     for engine in ("local", "ray"):
-        result = run_cli(settings, "scan", str(feed), "--engine", engine)
+        result = run_cli(settings, "scan", str(feed), "--engine", engine, "--images", str(archive))
         assert result.returncode == 0, result.stderr[-3000:]
         scan_id = json.loads(result.stdout)["scan_id"]
         outcomes[engine] = sorted(sql(settings, "SELECT row, state, verdict, round(probability * 1000) FROM scan_items "
                                                 "WHERE job_id = :job", job=scan_id))
     assert outcomes["ray"] == outcomes["local"]
     assert {row for row, _, verdict, _ in outcomes["ray"] if verdict == "likely_counterfeit"} == \
-        {int(i[1:]) + 1 for i in fakes}
+        {int(i[1:]) + 1 for i in fakes} | {len(rows) - 1}
     assert outcomes["ray"][-1][1] == "failed"

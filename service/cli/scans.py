@@ -16,6 +16,8 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
          brand: Optional[str] = typer.Option(None, help="Check against this brand's references only"),
          k: Optional[int] = typer.Option(None, help="Evidence per photo (default COUNTERFEIT_DEFAULT_K)"),
          format: Optional[str] = typer.Option(None, help="jsonl, csv or parquet (default: from the file name)"),
+         images: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                               help="A ZIP of the photos the feed's image_files name"),
          engine: str = typer.Option("local", help="local, or ray: Ray actors fetch, prepare and embed the photos"),
          ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: a local one)")):
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
@@ -35,7 +37,8 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
         raise _fail(exc.message)
     runtime = _start_runtime(settings, persist_snapshots=False)
     try:
-        scan_id = runtime.scans.create(feed.read_bytes(), fmt, params, OPERATOR, feed.name)
+        scan_id = runtime.scans.create(feed.read_bytes(), fmt, params, OPERATOR, feed.name,
+                                       images.read_bytes() if images else None)
     except ApiError as exc:
         runtime.close()
         raise _fail(f"{exc.code}: {exc.message}")

@@ -31,7 +31,9 @@ async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotate
     brand, k = check_params(runtime, form.brand, form.k)
     fmt = feed_format(form.feed.filename, form.format)
     data = await form.feed.read()
-    scan_id = await run_in_threadpool(runtime.scans.create, data, fmt, ScanParams(brand, k), principal, form.feed.filename)
+    archive = await form.images.read() if form.images is not None else None
+    scan_id = await run_in_threadpool(runtime.scans.create, data, fmt, ScanParams(brand, k), principal, form.feed.filename,
+                                      archive)
     runtime.start_scan(scan_id)
     return {"scan_id": scan_id, "state": "queued", "listings": runtime.scans.summary(scan_id)["states"].get("pending", 0)}
 
