@@ -254,7 +254,8 @@ class Runtime:
                             "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
 
     def close(self) -> None:
-        self.deliverer.stop()  # what is not delivered stays in the outbox for the next lease holder
+        self.scans.close()
+        self.deliverer.stop(final=True, wait=10)  # what is not delivered stays in the outbox for the next lease holder
         self.slot.current.close()  # the leader's last snapshot
         if self.is_leader:
             self.leases.release(MAINTENANCE_LEASE)  # another replica takes over at its next poll

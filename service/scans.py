@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import logging
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,11 @@ class ScanService:
         self.max_images = max_images
         self.on_event = on_event
         self._fetch_pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="scan-fetch")
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Stop running scans after their listings in flight; they stay live and the next lease holder adopts them."""
+        self._closing.set()
 
     # ---- creating ------------------------------------------------------------------------------
     def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None,
@@ -234,7 +240,7 @@ class ScanService:
         self.jobs.update(job_id, state="running", started_at=job.started_at or utcnow(), embedded=0)
         progress = _Progress(self, job_id, on_progress)
         try:
-            while not progress.cancelled():
+            while not progress.cancelled() and not self._closing.is_set():
                 with self.sessions() as session:
                     page = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
                                                 .order_by(ScanItem.row).limit(PAGE)))
@@ -253,6 +259,8 @@ class ScanService:
             if progress.cancelled():
                 self.jobs.update(job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id))
                 return
+            if self._closing.is_set():
+                return
             summary = self.summary(job_id)
             with self.sessions() as session:
                 enqueue(session, [("scan.completed", None, {"scan_id": job_id, **summary})])
@@ -270,7 +278,7 @@ class ScanService:
 
         async def one(item: ScanItem) -> None:
             async with window:
-                if progress.cancelled():
+                if progress.cancelled() or self._closing.is_set():
                     return
                 await self._check_one(item, params, api_key_id, (prepared or {}).get(item.id))
                 progress.advance()

@@ -92,16 +92,23 @@ class WebhookDeliverer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def ensure_running(self) -> None:
+        if self._closed:
+            return  # the process is shutting down: a last maintenance poll must not restart delivery
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, final: bool = False, wait: float = 0.0) -> None:
+        """Stop delivering (the lease moved, or with ``final`` the process is closing: for good)."""
+        self._closed = self._closed or final
         self._stop.set()
         self._wake.set()
+        if wait and self._thread is not None:
+            self._thread.join(wait)
 
     def wake(self) -> None:
         self._wake.set()

@@ -261,7 +261,7 @@ def test_the_ray_engine_gives_the_local_engines_results(tmp_path, keys_for):
         result = run_cli(settings, "scan", str(feed), "--engine", engine, "--images", str(archive))
         assert result.returncode == 0, result.stderr[-3000:]
         scan_id = json.loads(result.stdout)["scan_id"]
-        outcomes[engine] = sorted(sql(settings, "SELECT row, state, verdict, round(probability * 1000) FROM scan_items "
+        outcomes[engine] = sorted(sql(settings, 'SELECT "row", state, verdict, round(probability * 1000) FROM scan_items '
                                                 "WHERE job_id = :job", job=scan_id))
     assert outcomes["ray"] == outcomes["local"]
     assert {row for row, _, verdict, _ in outcomes["ray"] if verdict == "likely_counterfeit"} == \
