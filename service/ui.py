@@ -17,6 +17,7 @@ review service as ``POST /v1/checks/{id}/review``.
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -29,10 +30,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import Principal
-from service.db.models import Check, Label, Reference, Review
+from service.db.models import Check, Label, Listing, Reference, Review, ScanItem
 from service.deps import RuntimeDep
 from service.errors import ApiError, not_found
 from service.registry import NewReference
+from service.timestamps import aware
 from service.validation import NO_NUL
 
 COOKIE = "counterfeit_session"
@@ -76,7 +78,7 @@ def _visible_check(session: Session, principal: Principal, check_id: str) -> Che
     return check
 
 
-def queue(sessions: sessionmaker[Session], principal: Principal) -> dict[str, list[Check]]:
+def queue(sessions: sessionmaker[Session], principal: Principal) -> dict[str, Any]:
     with sessions() as session:
         query = select(Check).where(Check.brand.is_not(None), Check.verdict.in_(("likely_counterfeit", "inconclusive")),
                                     Check.id.not_in(select(Review.check_id)))
@@ -84,10 +86,28 @@ def queue(sessions: sessionmaker[Session], principal: Principal) -> dict[str, li
         if scope:
             query = query.where(Check.brand == scope)
         checks = list(session.scalars(query.order_by(Check.created_at.desc()).limit(2000)))
-    likely = sorted((c for c in checks if c.verdict == "likely_counterfeit"), key=lambda c: -c.probability)
-    uncertain = sorted((c for c in checks if c.verdict == "inconclusive" and c.evidence),
-                       key=lambda c: abs(c.probability - 0.5))
-    return {"likely": likely[:QUEUE_SIZE], "uncertain": uncertain[:QUEUE_SIZE]}
+        likely = sorted((c for c in checks if c.verdict == "likely_counterfeit"), key=lambda c: -c.probability)[:QUEUE_SIZE]
+        uncertain = sorted((c for c in checks if c.verdict == "inconclusive" and c.evidence),
+                           key=lambda c: abs(c.probability - 0.5))[:QUEUE_SIZE]
+        sources = _sources(session, likely + uncertain)
+    return {"likely": likely, "uncertain": uncertain, "sources": sources}
+
+
+def _sources(session: Session, checks: list[Check]) -> dict[str, str]:
+    """Where a queued check came from, when a listing check or a catalogue scan made it: check id → words."""
+    if not checks:
+        return {}
+    wanted = {c.id for c in checks}
+    since = min(aware(c.created_at) for c in checks) - timedelta(minutes=5)  # a listing is stored just after its photos
+    listings = {}
+    for listing in session.scalars(select(Listing).where(Listing.created_at >= since)):
+        for check_id in set(listing.check_ids) & wanted:
+            listings[check_id] = listing
+    scans = dict(session.execute(select(ScanItem.listing_check_id, ScanItem.job_id).where(
+        ScanItem.listing_check_id.in_({listing.id for listing in listings.values()}))).all()) if listings else {}
+    return {check_id: (f"scan {scans[listing.id]} · " if listing.id in scans else "listing ")
+            + f"{listing.listing_id or listing.id}" + (f" · seller {listing.seller_id}" if listing.seller_id else "")
+            for check_id, listing in listings.items()}
 
 
 def _page(request: Request, name: str, principal: Principal | None = None, status: int = 200, **context: Any) -> Response:

@@ -128,9 +128,13 @@ def test_a_scan_of_200_listings_finds_the_registered_fakes(tmp_path, keys_for):
         assert parquet.num_rows == 201 and "counterfeit_probability" in parquet.column_names
         # Each listing was checked as a listing: seller records follow the scan.
         assert platform.get("/v1/sellers/mkt/bad-seller").json()["likely_counterfeit"] == 20
-        # Brand keys do not run or read scans.
+        # Brand keys do not run or read scans; their reviewers see its hits in the review queue, marked as such.
         with server.client(keys.brand_a) as brand:
             assert brand.get(f"/v1/scans/{scan_id}").status_code == 403
+        with httpx.Client(base_url=str(server.client().base_url)) as browser:
+            assert browser.post("/ui/login", data={"api_key": keys.brand_a}).status_code == 303
+            likely_section = browser.get("/ui").text.split('id="uncertain"')[0]
+            assert likely_section.count(f"scan {scan_id}") == 20
         assert host.served == 200
 
 

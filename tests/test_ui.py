@@ -50,6 +50,10 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     with server.client(keys.platform) as platform:
         suspect = _check(platform, SUSPECT, brand="acme")
         assert suspect["verdict"] == "inconclusive" and suspect["brand"] == "acme" and suspect["evidence"], suspect
+        listed = platform.post("/v1/listings/check", data={"brand": "acme", "listing_id": "L-7", "seller_id": "shop-3",
+                                                           "marketplace": "mkt"},
+                               files=[("images", ("p.jpg", resized_jpeg_copy(3), "image/jpeg"))]).json()
+        listed_check = listed["photos"][0]["result"]["check_id"]
         other_brand = _check(platform, ANOTHER, brand="globex")
         assert other_brand["verdict"] == "inconclusive" and other_brand["evidence"], other_brand
     base = str(server.client(keys.platform).base_url).rstrip("/")
@@ -67,6 +71,8 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and keys.brand_a not in cookie["value"]
     queue = page.inner_text("#uncertain")
     assert suspect["check_id"] in queue and other_brand["check_id"] not in page.content()
+    row = page.locator("tr", has_text=listed_check).inner_text()
+    assert "listing L-7 · seller shop-3" in row, row  # where each item came from (an API check, a listing, a scan)
 
     page.click(f"text={suspect['check_id']}")
     page.wait_for_url(re.compile(r".*/ui/checks/chk_.*"))
