@@ -215,3 +215,32 @@ def test_two_platforms_share_known_fakes_and_sellers_through_a_signed_feed(tmp_p
         assert not any(n.decode() in dump for n in needles)
     for log in (log_a, log_b):
         assert not any(n in log.read_bytes().lower() for n in needles), log.read_text()[-2000:]
+
+
+def test_seller_entries_expire_into_tombstones_and_the_feed_pages(tmp_path, keys_for):
+    from tests.helpers import running
+
+    private, _ = generate_keypair()
+    settings = make_settings(tmp_path / "a", signal_private_key=private, consortium_keys={"k1": K_OLD},
+                             exchange_seller_ttl_days=3 / 86400, exchange_page_size=2)
+    keys = keys_for(settings)
+    photos = packaged_photos()
+    with running(settings) as server, server.client(keys.admin) as admin:
+        assert admin.post("/v1/references", data={"brand": "acme", "label": "counterfeit", "share_signals": "true"},
+                          files={"image": ("c.png", png_bytes(photos["coffee"]), "image/png")}).status_code == 201
+        for seller, email in (("s1", "one@example.com"), ("s2", "two@example.com")):
+            listing = _listing(admin, _reupload(photos["coffee"]), seller_id=seller, marketplace="m", seller_email=email)
+            assert listing["verdict"] == "likely_counterfeit"
+        pages, cursor = [], 0
+        while True:  # 3 entries in pages of 2, each envelope naming its own seqs
+            page = admin.get("/v1/exchange/feed", params={"since": cursor}).json()
+            pages.append([(e["type"], e["op"]) for e in page["entries"]])
+            assert page["seqs"] == [e["seq"] for e in page["entries"]] and page["since"] == cursor
+            cursor = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        assert [len(p) for p in pages] == [2, 1] and sorted(sum(pages, [])) == [("pdq", "add"), ("seller", "add"), ("seller", "add")]
+        time.sleep(3.5)  # past the sellers' expiry: the next read publishes their tombstones, once
+        expired = admin.get("/v1/exchange/feed", params={"since": cursor}).json()
+        assert sorted((e["type"], e["op"], e["data"]) for e in expired["entries"]) == [("seller", "withdraw", None)] * 2
+        assert admin.get("/v1/exchange/feed", params={"since": expired["next_cursor"]}).json()["entries"] == []
