@@ -167,6 +167,23 @@ def test_photos_uploaded_in_an_archive_instead_of_urls(server, keys, admin, sett
         ("A", "likely_counterfeit"), ("B", "likely_counterfeit"), ("C", "inconclusive")]
 
 
+def test_a_cancelled_scan_stops_and_keeps_what_it_finished(tmp_path, keys_for):
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    host = ImageHost(delay=0.3)
+    rows, _ = _feed(host, 300)
+    with running(settings) as server, server.client(keys.platform) as platform:
+        scan_id = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x")}).json()["scan_id"]
+        assert platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows[:1]), "x")}).status_code == 409  # one at a time
+        time.sleep(1.0)
+        cancelling = platform.post(f"/v1/scans/{scan_id}/cancel")
+        assert cancelling.status_code == 200 and cancelling.json()["cancel_requested"]
+        scan = _wait(platform, scan_id, timeout=60)
+        assert scan["state"] == "cancelled" and 0 < scan["done"] < 300, scan
+        assert scan["summary"]["states"]["pending"] == 300 - scan["done"]
+        assert platform.get(f"/v1/scans/{scan_id}/results", params={"state": "done"}).json()["items"]
+
+
 def test_bad_feeds_are_refused_and_write_nothing(server, keys, settings):
     good = {"listing_id": "L1", "image_urls": ["http://example.com/a.jpg"]}
     cases = [
