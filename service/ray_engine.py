@@ -50,18 +50,25 @@ class EmbedActor:
         return {"id": batch["id"], "vector": out, "error": errors_out}
 
 
+def connect(address: str | None) -> tuple[int, int]:
+    """Join (or start) the Ray cluster; (its GPUs, CPUs per actor when there are none)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    # CPU-only: one actor per node-sized slot, so PyTorch inside it may use those cores (Ray sets
+    # OMP_NUM_THREADS from the actor's num_cpus).
+    return gpus, max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
+
+
 def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobStore, write_shard,
                    address: str | None = None) -> None:
     import ray
 
     if not items:
         return
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    # CPU-only: one actor per node-sized slot, so PyTorch inside it may use those cores (Ray sets
-    # OMP_NUM_THREADS from the actor's num_cpus).
-    cpus_per_actor = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
+    gpus, cpus_per_actor = connect(address)
     dataset = ray.data.from_items([{"id": item.reference_id, "path": str(blobs.path_for(item.sha256).resolve())}
                                    for item in items])
     embedded = dataset.map_batches(

@@ -25,6 +25,7 @@ from service.db.models import ScanItem
 from service.errors import ApiError
 from service.fetch import Fetched, SafeFetcher
 from service.model_options import ModelOptions
+from service.ray_engine import connect
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,7 @@ def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings, blo
 
     if not items:
         return
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    cpus_per_actor = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
+    gpus, cpus_per_actor = connect(address)
     by_id = {item.id: item for item in items}
     dataset = ray.data.from_items([{"item_id": item.id, "sources": pickle.dumps(
         list(item.listing["image_urls"]) + [(name, str(blobs.path_for(digest).resolve()))
