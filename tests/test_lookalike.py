@@ -102,3 +102,34 @@ def test_new_photos_of_known_designs_get_the_brand_classifiers_verdict(lookalike
     # A classifier, not a lookup: held-out accuracy on these banks is ~0.9, so one miss in six is allowed.
     assert verdicts["counterfeit"].count("likely_counterfeit") >= 5, verdicts
     assert verdicts["authentic"].count("likely_authentic") >= 5, verdicts
+
+
+def test_a_different_image_of_another_brands_product_is_not_matched(tmp_path, keys_for):
+    """With the model's own profile (no override), other brands' products — same generator, same layout,
+    other logos and colours — find no match, while a re-upload of a registered one does (the control)."""
+    from training.lookalike_set import fake_design
+
+    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, min_match_similarity=None)
+    keys = keys_for(settings)
+    rng = np.random.default_rng(7)
+    registered = []
+    with running(settings) as server, server.client(keys.admin) as admin:
+        for seed in range(4):
+            genuine = genuine_design(seed)
+            for label, design in (("authentic", genuine), ("counterfeit", fake_design(genuine, seed, 0))):
+                product = render_product(design).convert("RGB")
+                registered.append((label, product))
+                response = admin.post("/v1/references", data={"brand": "acme", "label": label},
+                                      files={"image": ("p.jpg", _jpeg(product), "image/jpeg")})
+                assert response.status_code == 201, response.text
+        with server.client(keys.platform) as platform:
+            def check(image) -> dict:
+                return platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")}).json()
+
+            for seed in range(20, 32):  # other brands' products, photographed
+                result = check(photograph(render_product(genuine_design(seed)), rng))
+                assert result["verdict"] == "inconclusive", result
+                assert not any(e["signals"] for e in result["evidence"]), result["evidence"][:2]
+            label, product = registered[1]  # the control: a re-upload of acme's registered fake is a match
+            copy = check(product.resize((300, 300)))
+            assert copy["verdict"] == "likely_counterfeit" and "clip" in copy["evidence"][0]["signals"], copy
