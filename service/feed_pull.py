@@ -68,6 +68,11 @@ def _parse_time(value: Any) -> datetime:
         raise PageRefused(f"bad timestamp {value!r}") from None
 
 
+def _cursor_row(session: Session, issuer: str) -> ExchangeCursor:
+    """This platform's position in the issuer's feed (a fresh one at 0 before the first pull)."""
+    return session.get(ExchangeCursor, issuer) or ExchangeCursor(issuer=issuer, cursor=0, skipped_entries=0)
+
+
 class FeedPuller:
     def __init__(self, sessions: sessionmaker[Session], peers: Mapping[str, ExchangePeer], trusted: Mapping[str, str],
                  max_page_age_seconds: float, transport: httpx.BaseTransport | None = None):
@@ -84,7 +89,7 @@ class FeedPuller:
         peer = self.peers[issuer]
         report = PullReport(issuer)
         with self.sessions() as session:
-            state = session.get(ExchangeCursor, issuer) or ExchangeCursor(issuer=issuer, cursor=0, skipped_entries=0)
+            state = _cursor_row(session, issuer)
             report.cursor, last_served = state.cursor, aware(state.last_served_at)
         try:
             if issuer not in self.trusted:
@@ -151,11 +156,11 @@ class FeedPuller:
                     skipped += 1
                     report.problems.append(f"entry {seq}: {exc}")
                     log.warning("Exchange feed of %s: skipped entry %d: %s", issuer, seq, exc)
-            state = session.get(ExchangeCursor, issuer) or ExchangeCursor(issuer=issuer, skipped_entries=0)
+            state = _cursor_row(session, issuer)
             state.cursor = envelope["next_cursor"]
             state.last_served_at = _parse_time(envelope["served_at"])
             state.pulled_at = now
-            state.skipped_entries = (state.skipped_entries or 0) + skipped
+            state.skipped_entries += skipped
             state.last_error = f"skipped {skipped} corrupt entr{'y' if skipped == 1 else 'ies'}" if skipped else None
             session.add(state)
             session.commit()
@@ -220,7 +225,7 @@ class FeedPuller:
 
     def _record_error(self, issuer: str, error: str) -> None:
         with self.sessions() as session:
-            state = session.get(ExchangeCursor, issuer) or ExchangeCursor(issuer=issuer, cursor=0, skipped_entries=0)
+            state = _cursor_row(session, issuer)
             state.last_error = error
             state.pulled_at = utcnow()
             session.add(state)

@@ -64,6 +64,11 @@ class Fetched:
     data: bytes
     media_type: str
 
+    @property
+    def name(self) -> str:
+        """The file name the URL ends with (what a listing's photo is called in its results)."""
+        return self.url.rsplit("/", 1)[-1][:200]
+
 
 class SafeFetcher:
     def __init__(self, max_bytes: int, timeout: float = 10.0, max_redirects: int = 3, allow_loopback: bool = False,

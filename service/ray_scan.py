@@ -64,7 +64,7 @@ class ScanEmbedActor:
                 continue
             photos[i].append(None)  # filled below with the embedded photo
             inputs.append(prepared.model_input)
-            slots.append((i, len(photos[i]) - 1, got.url.rsplit("/", 1)[-1][:200], got.data, prepared.pdq))
+            slots.append((i, len(photos[i]) - 1, got.name, got.data, prepared.pdq))
         vectors, failed = self.embedder.embed_inputs(inputs) if inputs else (np.zeros((0, 1), np.float32), {})
         for j, (i, position, name, data, pdq) in enumerate(slots):
             if j in failed:

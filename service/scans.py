@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import Principal
 from service.blobs import BlobStore
-from service.db.models import ScanItem
+from service.db.models import Job, ScanItem
 from service.errors import ApiError, not_found
 from service.fetch import SafeFetcher
 from service.identifiers import KeyedIdentifier
@@ -41,7 +41,7 @@ from service.jobs import JobStore, job_to_dict
 from service.listings import ListingChecker, ListingFacts
 from service.settings import Settings
 from service.timestamps import utcnow
-from service.validation import NO_NUL
+from service.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
 from service.webhooks import enqueue
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ class FeedRow(BaseModel):
     image_urls: list[str] = Field(default_factory=list)
     image_files: list[str] = Field(default_factory=list, description="names in the uploaded ZIP archive")
     seller_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
-    marketplace: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    marketplace: str | None = Field(None, max_length=100, pattern=MARKETPLACE_PATTERN)
     title: str | None = Field(None, max_length=500, pattern=NO_NUL)
     price: float | None = Field(None, ge=0)
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    currency: str | None = Field(None, pattern=CURRENCY_PATTERN)
+    url: str | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
     seller_email: str | None = Field(None, max_length=320, pattern=NO_NUL)
     seller_phone: str | None = Field(None, max_length=40, pattern=NO_NUL)
     payout_account: str | None = Field(None, max_length=80, pattern=NO_NUL)
@@ -295,7 +295,7 @@ class ScanService:
             if prepared is None:
                 fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
                                                  for url in listing["image_urls"]), return_exceptions=True)
-                prepared = [f if isinstance(f, BaseException) else (f.url.rsplit("/", 1)[-1][:200], f.data, None)
+                prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None)
                             for f in fetched]
                 prepared += [(name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])]
             usable = [p for p in prepared if not isinstance(p, BaseException)]
@@ -328,11 +328,19 @@ class ScanService:
                                                                         ScanItem.state != "pending"))
 
     # ---- reading -------------------------------------------------------------------------------
-    def get(self, job_id: str) -> dict[str, Any]:
+    def _scan_job(self, job_id: str) -> Job:
         job = self.jobs.get(job_id)
         if job.kind != "scan":
             raise not_found("scan")
-        return {**job_to_dict(job), "summary": self.summary(job_id)}
+        return job
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return {**job_to_dict(self._scan_job(job_id)), "summary": self.summary(job_id)}
+
+    def cancel(self, job_id: str, actor: Principal) -> dict[str, Any]:
+        self._scan_job(job_id)
+        self.jobs.request_cancel(job_id, actor)
+        return self.get(job_id)
 
     def summary(self, job_id: str) -> dict[str, Any]:
         with self.sessions() as session:
@@ -347,7 +355,7 @@ class ScanService:
         return {"states": states, "verdicts": verdicts}
 
     def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-        self.get(job_id)
+        self._scan_job(job_id)
         with self.sessions() as session:
             query = select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.row > after)
             if verdict:
@@ -358,7 +366,6 @@ class ScanService:
 
     def sellers(self, job_id: str) -> list[dict[str, Any]]:
         """Per seller: listings scanned, likely counterfeit ones, the highest probability; worst first."""
-        self.get(job_id)
         by_seller: dict[tuple[str, str], dict[str, Any]] = {}
         for item in self.results(job_id, None, "done", 0, self.max_listings):
             if not item["seller_id"]:

@@ -20,7 +20,15 @@ from pydantic import (
 )
 
 from service.db.models import Label
-from service.validation import BRAND_SCHEMA, LABEL_SCHEMA, NO_NUL, FormBool
+from service.validation import (
+    BRAND_SCHEMA,
+    CURRENCY_PATTERN,
+    HTTP_URL_PATTERN,
+    LABEL_SCHEMA,
+    MARKETPLACE_PATTERN,
+    NO_NUL,
+    FormBool,
+)
 
 Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
 
@@ -150,11 +158,11 @@ class ListingCheckForm(StrictForm):
     listing_id: Text | None = Field(None, description="The platform's id of the listing", max_length=200)
     seller_id: Text | None = Field(None, description="The platform's id of the seller (needs marketplace)", max_length=200)
     marketplace: Text | None = Field(None, description="Where the listing is; seller ids are per marketplace",
-                                     max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+                                     max_length=100, pattern=MARKETPLACE_PATTERN)
     title: Text | None = Field(None, max_length=500)
     price: float | None = Field(None, ge=0, description="Compared with the matched product's reference_price")
-    currency: Text | None = Field(None, description="ISO 4217", pattern=r"^[A-Z]{3}$")
-    url: Text | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+    currency: Text | None = Field(None, description="ISO 4217", pattern=CURRENCY_PATTERN)
+    url: Text | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
     seller_email: Text | None = Field(None, max_length=320, description="Kept only as a keyed hash (HMAC under the consortium key)")
     seller_phone: Text | None = Field(None, max_length=40, description="E.164; kept only as a keyed hash")
     payout_account: Text | None = Field(None, max_length=80, description="Kept only as a keyed hash")
@@ -507,7 +515,7 @@ class RotatedKey(BaseModel):
 
 # ---- webhooks -----------------------------------------------------------------------------------
 class WebhookBody(StrictBody):
-    url: Text = Field(max_length=2000, pattern=r"^https?://[^\s]+$", description="Public http(s) endpoint; not redirected")
+    url: Text = Field(max_length=2000, pattern=HTTP_URL_PATTERN, description="Public http(s) endpoint; not redirected")
     events: list[Literal["check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed"]] = Field(
         min_length=1, max_length=4)
 

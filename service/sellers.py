@@ -71,17 +71,24 @@ def linked_sellers(session: Session, marketplace: str, seller_id: str,
     return linked
 
 
-def shared_reports(session: Session, mine: Mapping[tuple[str, str], str], weights: Mapping[str, float],
-                   brand_scope: str | None, now: datetime) -> list[dict[str, Any]]:
-    """What trusted peers' feeds say of these identifiers: one report per issuer × brand."""
-    if not mine or not weights:
+def shared_rows(session: Session, digests: Iterable[str], weights: Mapping[str, float],
+                brand_scope: str | None) -> list[SharedSellerSignal]:
+    """Trusted peers' seller entries for these digests (one query, however many sellers ask)."""
+    digests = set(digests)
+    if not digests or not weights:
         return []
-    query = select(SharedSellerSignal).where(SharedSellerSignal.digest.in_({digest for _, digest in mine}),
+    query = select(SharedSellerSignal).where(SharedSellerSignal.digest.in_(digests),
                                              SharedSellerSignal.issuer.in_(list(weights)))
     if brand_scope:
         query = query.where(SharedSellerSignal.brand == brand_scope)
+    return list(session.scalars(query.order_by(SharedSellerSignal.seq)))
+
+
+def shared_reports(rows: Iterable[SharedSellerSignal], mine: Mapping[tuple[str, str], str],
+                   weights: Mapping[str, float], now: datetime) -> list[dict[str, Any]]:
+    """What trusted peers' feeds say of these identifiers: one report per issuer × brand."""
     reports: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in session.scalars(query.order_by(SharedSellerSignal.seq)):
+    for row in rows:
         if (row.key_id, row.digest) not in mine or (row.expires_at is not None and aware(row.expires_at) <= now):
             continue
         report = reports.setdefault((row.issuer, row.brand), {
@@ -137,7 +144,8 @@ class SellerRecords:
         with self.sessions() as session:
             mine = own_identifiers(session, marketplace, seller_id, also)
             linked = linked_sellers(session, marketplace, seller_id, mine)
-            shared = shared_reports(session, mine, self.shared_weights, brand_scope, now)
+            rows = shared_rows(session, (digest for _, digest in mine), self.shared_weights, brand_scope)
+            shared = shared_reports(rows, mine, self.shared_weights, now)
             sellers = [(marketplace, seller_id), *linked]
             query = select(Listing).where(or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)))
             listings = list(session.scalars(query.where(Listing.brand == brand_scope) if brand_scope else query))
@@ -169,8 +177,9 @@ class SellerRecords:
                         SellerIdentifier.listing_ref, SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind)
                         .where(SellerIdentifier.listing_ref.in_(list(owners)))):
                     identifiers.setdefault(owners[ref], {})[(key_id, digest)] = kind
-            records = [summarise(m, s, rows, confirmed, now,
-                                 shared=shared_reports(session, identifiers.get((m, s), {}), self.shared_weights, brand, now))
-                       for (m, s), rows in by_seller.items()]
+            shared = shared_rows(session, (d for ids in identifiers.values() for _, d in ids), self.shared_weights, brand)
+        records = [summarise(m, s, rows, confirmed, now,
+                             shared=shared_reports(shared, identifiers.get((m, s), {}), self.shared_weights, now))
+                   for (m, s), rows in by_seller.items()]
         records = [r for r in records if r["risk"] >= min_risk]
         return sorted(records, key=lambda r: (-r["risk"], r["marketplace"], r["seller_id"]))[:limit]

@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from index.images import media_type_of
 from service.auth import Principal
 from service.db.models import Check, Label, Listing, Reference, Review, ScanItem
 from service.deps import RuntimeDep
@@ -165,15 +166,10 @@ def item_page(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: Ch
                  image_kept=runtime.blobs.exists(check.image_sha256))
 
 
-_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"),
-               (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
-
-
 def _image(data: bytes) -> Response:
-    """Stored bytes as an image, typed by their own header (never served as anything a browser would run)."""
-    kind = "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
-        (media for magic, media in _SIGNATURES if data.startswith(magic)), "application/octet-stream")
-    return Response(data, media_type=kind, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+    """Stored bytes as an image, typed by what they really are (never served as anything a browser would run)."""
+    return Response(data, media_type=media_type_of(data),
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
 
 
 @router.get("/checks/{check_id}/image")

@@ -21,6 +21,9 @@ BRAND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_ID = 2**63 - 1
 ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id")]
 NO_NUL = r"^[^\x00]*$"  # for free text: PostgreSQL can neither store nor compare NUL
+MARKETPLACE_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"  # seller ids are per marketplace
+CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217
+HTTP_URL_PATTERN = r"^https?://[^\s]+$"
 # Documented in the OpenAPI; enforced here (one place), so errors keep their specific codes.
 BRAND_SCHEMA = {"pattern": BRAND_PATTERN.pattern, "maxLength": 64}
 LABEL_SCHEMA = {"enum": ["authentic", "counterfeit"]}

@@ -11,10 +11,10 @@ from service.listings import ListingFacts
 from service.routes import StrictRoute, refuse_empty_form_fields
 from service.routes.checks import check_params, refuse_too_many
 from service.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
-from service.validation import BRAND_SCHEMA, NO_NUL, validate_brand
+from service.validation import BRAND_SCHEMA, MARKETPLACE_PATTERN, NO_NUL, validate_brand
 
 router = APIRouter(prefix="/v1", tags=["listings"], route_class=StrictRoute)
-Marketplace = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9._-]{1,100}$")]
+Marketplace = Annotated[str, Path(max_length=100, pattern=MARKETPLACE_PATTERN)]
 SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
 
 

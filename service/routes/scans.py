@@ -35,7 +35,7 @@ async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotate
     scan_id = await run_in_threadpool(runtime.scans.create, data, fmt, ScanParams(brand, k), principal, form.feed.filename,
                                       archive)
     runtime.start_scan(scan_id)
-    return {"scan_id": scan_id, "state": "queued", "listings": runtime.scans.summary(scan_id)["states"].get("pending", 0)}
+    return {"scan_id": scan_id, "state": "queued", "listings": runtime.jobs.get(scan_id).params["listings"]}
 
 
 @router.get("/{scan_id}", response_model=ScanOut, responses=error_responses(404),
@@ -75,6 +75,4 @@ def export_scan(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId,
 @router.post("/{scan_id}/cancel", response_model=ScanOut, responses=error_responses(404),
              summary="Stop a scan after the listings in flight; finished ones stay")
 def cancel_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
-    runtime.scans.get(scan_id)
-    runtime.jobs.request_cancel(scan_id, principal)
-    return runtime.scans.get(scan_id)
+    return runtime.scans.cancel(scan_id, principal)
