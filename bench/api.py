@@ -1,6 +1,7 @@
 """The real server under load: /v1/check from 1, 4, 16 and 64 concurrent clients (loopback only).
 
     python -m bench.api [--model open_clip:ViT-B-32@random] [--device cuda] [--null-model] [--clients 1,4,16,64]
+                        [--query-regions whole|default|wide]
 
 Starts `counterfeit serve` as a real process on a free loopback port, registers reference photos,
 then runs closed-loop clients (each sends its next request when the previous one answers). The
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--null-model", action="store_true")
     parser.add_argument("--summary-clients", type=int, default=16)
     parser.add_argument("--client-processes", type=int, default=1, help="load generator processes (GPU runs need several)")
+    parser.add_argument("--query-regions", default=None, help="COUNTERFEIT_QUERY_REGIONS for the server (index/regions.py); "
+                        "each region is one more model input per check")
     args = parser.parse_args()
 
     from index.models import resolve_device
@@ -128,6 +131,8 @@ def main() -> None:
            "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024", "COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
     if args.null_model:
         env["COUNTERFEIT_BENCHMARK_NULL_FORWARD"] = "true"
+    if args.query_regions:
+        env["COUNTERFEIT_QUERY_REGIONS"] = args.query_regions
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(Path(data_dir), args.model, port, key, env)
         url = f"http://127.0.0.1:{port}"
@@ -147,7 +152,9 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
 
-    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}; bare model {bare:.1f} img/s at batch {batch_size}")
+    regions = args.query_regions or os.environ.get("COUNTERFEIT_QUERY_REGIONS", "default")
+    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}; "
+          f"bare model {bare:.1f} img/s at batch {batch_size}")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for clients, (rate, latencies, errors) in rows.items():
         print(f"{clients:>8} {rate:>8.1f} {np.percentile(latencies, 50) * 1000:>8.0f} {np.percentile(latencies, 99) * 1000:>8.0f} {errors:>7}")
@@ -160,7 +167,7 @@ def main() -> None:
     print("mean ms per check by stage (decode/pdq/resize are CPU-worker time; *_wait include queueing): " + "  ".join(stages))
     summary = args.summary_clients if args.summary_clients in rows else max(rows)
     rate, latencies, _ = rows[summary]
-    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''}: throughput@{summary} / bare model = "
+    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions}: throughput@{summary} / bare model = "
           f"{rate / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 with p99 <= 250 ms); {rate:.1f} req/s, "
           f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s")
 

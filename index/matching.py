@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.pdq import DEFAULT_MAX_DISTANCE, PdqHash, PdqIndex
+from index.regions import WHOLE, Region, best_per_reference
 from index.vector_index import VectorIndex
 
 
@@ -14,17 +15,28 @@ class Match:
     reference_id: int
     clip_similarity: float | None  # None: found by PDQ only, outside the CLIP top-k
     pdq_distance: int | None  # None: no PDQ match within the threshold
+    region: str | None = None  # the query region whose similarity counts ("whole", "mirror", …)
 
 
 def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq: PdqHash | None, k: int,
-                 brand: str | None = None, pdq_max_distance: int = DEFAULT_MAX_DISTANCE) -> list[Match]:
-    """Top-k CLIP neighbours merged with PDQ matches (restricted to ``brand`` if given), best CLIP first."""
-    similarities, ids = vectors.search(vector[None, :], k, brand)
-    clip = {int(i): float(s) for i, s in zip(ids[0], similarities[0]) if i >= 0}
+                 brand: str | None = None, pdq_max_distance: int = DEFAULT_MAX_DISTANCE,
+                 regions: tuple[Region, ...] = (WHOLE,)) -> list[Match]:
+    """Top-k CLIP neighbours merged with PDQ matches (restricted to ``brand`` if given), best CLIP first.
+
+    ``vector`` is one embedding, or one row per query region (``regions``, the whole image first):
+    every region is searched in one FAISS call, and a reference counts with its best region."""
+    queries = np.atleast_2d(vector)
+    if len(queries) != len(regions):
+        raise ValueError(f"{len(queries)} query vectors for {len(regions)} regions")
+    similarities, ids = vectors.search(queries, k, brand)
+    best = best_per_reference(similarities, ids, regions)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
+    clip = {reference_id: value for reference_id, (value, _) in ranked}
+    region_of = {reference_id: region for reference_id, (_, region) in ranked}
     pdq_hits = {}
     if pdq is not None:
         for reference_id, distance in hashes.search(pdq, k=k + 10, max_distance=pdq_max_distance):
             if brand is None or vectors.brand_of(reference_id) == brand:
                 pdq_hits[reference_id] = distance
-    matches = [Match(rid, clip.get(rid), pdq_hits.get(rid)) for rid in clip.keys() | pdq_hits.keys()]
+    matches = [Match(rid, clip.get(rid), pdq_hits.get(rid), region_of.get(rid)) for rid in clip.keys() | pdq_hits.keys()]
     return sorted(matches, key=lambda m: (m.clip_similarity is None, -(m.clip_similarity or 0), m.pdq_distance or 0))

@@ -32,6 +32,7 @@ from PIL import Image
 from index.images import ImageRejected, decode_image, pdq_source
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import PreprocessConfig, resize_and_crop
+from index.regions import WHOLE, Region
 
 UNLIMITED = 1 << 62
 
@@ -46,6 +47,7 @@ class PrepareSpec:
     want_pdq: bool = True
     max_bytes: int = UNLIMITED
     max_pixels: int = UNLIMITED
+    regions: tuple[Region, ...] = (WHOLE,)  # the whole image first; the others come back in ``region_inputs``
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Prepared:
     media_type: str | None = None
     rejected: tuple[str, str, bool] | None = None  # ImageRejected (code, message, too_large); never raised across processes
     seconds: dict[str, float] | None = None  # per-stage time in the worker (decode, pdq, resize)
+    region_inputs: list[np.ndarray | Image.Image] | None = None  # model inputs of the spec's other regions
 
     def raise_if_rejected(self) -> None:
         if self.rejected is not None:
@@ -65,6 +68,11 @@ class Prepared:
     @property
     def model_input(self) -> np.ndarray | Image.Image | None:
         return self.pixels if self.pixels is not None else self.image
+
+    @property
+    def model_inputs(self) -> list[np.ndarray | Image.Image]:
+        """The whole image's model input, then each other region's."""
+        return [self.model_input, *(self.region_inputs or ())]
 
 
 def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
@@ -84,6 +92,9 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
             out.pixels = resize_and_crop(image, spec.pixels)
         else:
             out.image = image
+        others = [region.crop(image) for region in spec.regions if not region.is_whole]
+        if others:
+            out.region_inputs = [resize_and_crop(r, spec.pixels) for r in others] if spec.pixels is not None else others
     out.seconds = {"decode": decoded - started, "pdq": hashed - decoded, "resize": time.perf_counter() - hashed}
     return out
 

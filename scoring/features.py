@@ -35,6 +35,7 @@ class Neighbour:
     clip_similarity: float | None
     pdq_distance: int | None  # set only when PDQ matched (within the configured Hamming distance)
     shared_by: str | None = None  # a known-fake signal another platform shared (reference_id is the signal's id)
+    region: str | None = None  # which query region matched it by CLIP (index.regions), when one did
 
     @property
     def strength(self) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 from index.images import admit
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
+from index.regions import WHOLE, Region
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
@@ -84,10 +85,10 @@ class Checker:
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         with self.slot.use() as serving:
-            future, pdq = self._dispatch(serving, data)
+            futures, pdq = self._dispatch(serving, data)
             with embed_failures_as_http():
-                vector, pdq = self._vector_and_pdq(future.result(), pdq)
-            evaluated = self.evaluate(serving, data, pdq, vector, brand_hint, k, api_key_id)
+                vectors, pdq = self._vectors_and_pdq([f.result() for f in futures], pdq)
+            evaluated = self.evaluate(serving, data, pdq, vectors, brand_hint, k, api_key_id)
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
@@ -100,14 +101,15 @@ class Checker:
             if embedded is not None:
                 if embedded.fingerprint != serving.runner.info.fingerprint():
                     raise ApiError(503, "model_changed", "The photo was embedded with another model than the one served.")
-                vector, pdq = embedded.vector, embedded.pdq
+                vectors, pdq = embedded.vector[None, :], embedded.pdq
             else:
-                future, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+                futures, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
                 started = time.perf_counter()
                 with embed_failures_as_http():
-                    vector, pdq = self._vector_and_pdq(await asyncio.wrap_future(future), pdq)
+                    results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+                    vectors, pdq = self._vectors_and_pdq(results, pdq)
                 self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
-            evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vector, brand_hint,
+            evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vectors, brand_hint,
                                                    k, api_key_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
@@ -133,21 +135,31 @@ class Checker:
                 items.append({"index": index, "filename": filename, "status": 200, "result": outcome})
         return items
 
-    def _dispatch(self, serving: Serving, data: bytes) -> tuple[Future, PdqHash | None]:
+    def _dispatch(self, serving: Serving, data: bytes) -> tuple[list[Future], PdqHash | None]:
         """Blocking part before the model (run on a thread): queue the upload for the model.
 
         On a GPU the header is checked here and the model side decodes (nvJPEG), embeds and hashes
-        (PDQ as tensor ops): the future gives ``(vector, pdq)``. Otherwise a CPU worker decodes,
-        hashes and resizes first: the future gives the vector, and the hash comes back with it here."""
+        (PDQ as tensor ops): one future gives ``(vector, pdq)``. Otherwise a CPU worker decodes,
+        hashes, resizes and cuts the query regions first: a future per region gives its vector (the
+        runner batches them with everyone else's), and the hash comes back with them here."""
         if serving.runner.embedder.decodes_on_device:
             self._admit(serving, data)
-            return serving.runner.submit(data, want_pdq=True), None
+            return [serving.runner.submit(data, want_pdq=True)], None
         prepared = self._prepare(serving, data)
-        return serving.runner.submit(prepared.model_input), prepared.pdq
+        return serving.runner.submit_many(prepared.model_inputs), prepared.pdq
 
     @staticmethod
-    def _vector_and_pdq(result: Any, pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
-        return result if pdq is None else (result, pdq)
+    def _vectors_and_pdq(results: list[Any], pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
+        """One row per region searched (the whole image first), and the upload's hash."""
+        if pdq is None:  # decoded on the device: one result, ``(vector, pdq)``
+            (vector, pdq), = results
+            return vector[None, :], pdq
+        return np.stack(results), pdq
+
+    @staticmethod
+    def _regions(serving: Serving, vectors: np.ndarray) -> tuple[Region, ...]:
+        regions = serving.prepare_spec.regions
+        return regions if len(vectors) == len(regions) else (WHOLE,)
 
     def _prepare(self, serving: Serving, data: bytes) -> Prepared:
         started = time.perf_counter()
@@ -164,13 +176,15 @@ class Checker:
         with rejections_as_http():
             admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
-    def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vector: np.ndarray, brand_hint: str | None,
+    def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vectors: np.ndarray, brand_hint: str | None,
                  k: int, api_key_id: str | None) -> Evaluated:
+        """``vectors``: one row per query region searched, the whole image's first."""
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
-        neighbours = gather_evidence(sync.index, sync.pdq, vector, pdq, k, brand_hint, self.pdq_max_distance,
-                                     self.registry.by_ids, self.shared.search)
+        vector = vectors[0]
+        neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
+                                     self.registry.by_ids, self.shared.search, self._regions(serving, vectors))
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -216,7 +230,8 @@ class Checker:
                                           ("shared", neighbour.shared_by is not None)) if on]
         item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,
                 "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
-                "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance, "signals": signals}
+                "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance,
+                "region": neighbour.region, "signals": signals}
         if neighbour.shared_by:
             item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
         return item

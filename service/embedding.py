@@ -67,21 +67,28 @@ class BatchingModelRunner:
     def submit(self, item: ModelInput, want_pdq: bool = False) -> Future:
         """Queue one input; the future resolves to its vector — or ``(vector, PDQ hash)`` with ``want_pdq``
         for bytes the model decodes on its device (it hashes them there too). Raises QueueFull when over capacity."""
+        return self.submit_many([item], want_pdq)[0]
+
+    def submit_many(self, items: Sequence[ModelInput], want_pdq: bool = False) -> list[Future]:
+        """Queue the inputs of one request together (a photo and its query regions): all of them or, when
+        they do not fit, none (QueueFull) — half a request queued would only waste the model's time. A
+        request bigger than the whole queue is still taken when the queue is empty, so it cannot starve."""
         with self._pending_lock:
             if self._closed:  # queued behind the stop signal it would wait forever
                 raise RunnerClosed(f"the model runner for {self.info.spec} was stopped")
-            if self._pending >= self.max_queue:
+            if self._pending and self._pending + len(items) > self.max_queue:
                 self.metrics.rejected.inc()
                 raise QueueFull(f"{self._pending} images are already waiting for the model")
-            self._pending += 1
+            self._pending += len(items)
             self.metrics.queue_depth.set(self._pending)
             now = time.monotonic()
             self._last_gap = now - self._last_arrival
             self._arrival_gap = 0.9 * self._arrival_gap + 0.1 * self._last_gap
             self._last_arrival = now
-        future: Future = Future()
-        self._queue.put((item, future, want_pdq))
-        return future
+            futures: list[Future] = [Future() for _ in items]
+            for item, future in zip(items, futures):  # under the lock: one request's inputs stay together
+                self._queue.put((item, future, want_pdq))
+        return futures
 
     def embed(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
         """Blocking convenience for callers on worker threads (registration, index replay, CLI)."""

@@ -179,6 +179,8 @@ class Evidence(BaseModel):
     similarity: float | None
     clip_similarity: float | None
     pdq_distance: int | None
+    region: str | None = Field(None, description="The region of the checked photo that matched by CLIP: whole, mirror, "
+                               "centre-80 … (a region other than the whole counts 0.05 below its raw similarity)")
     signals: list[str]
     shared_signal_id: int | None = None
     shared_by: str | None = None

@@ -20,6 +20,7 @@ from index.embedder import Embedder
 from index.generations import Generations
 from index.images import DecodeBudget
 from index.prepare import PrepareSpec
+from index.regions import WHOLE, Region, query_regions
 from scoring.profile import ModelProfile, ProfileStore
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
@@ -98,7 +99,8 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
         raise
     profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
     min_match = profile.min_match_similarity if profile else settings.min_match_similarity
-    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits), profile, min_match)
+    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions)),
+                   profile, min_match)
 
 
 def min_match_for(settings: Settings, embedder: Embedder) -> float:
@@ -122,8 +124,9 @@ def model_profile(settings: Settings, embedder: Embedder) -> ModelProfile:
     return profile
 
 
-def prepare_spec_for(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
-    """What CPU workers make from an upload: its PDQ hash and the model's pixels. (Where the model decodes
-    JPEGs on its device, the check path skips the workers and the model side hashes too.)"""
+def prepare_spec_for(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
+    """What CPU workers make from an upload: its PDQ hash and the model's pixels, of the whole image and of
+    each query region. (Where the model decodes JPEGs on its device, the check path skips the workers and
+    the model side hashes too; it embeds the whole image only.)"""
     return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config, want_pdq=True,
-                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions)

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
                                  "full-size decode's (median 2); 384 halves PDQ's CPU time for median 6, max 38 bits.")
     benchmark_null_forward: bool = Field(False, description="BENCHMARKS ONLY: skip the model's forward pass "
                                          "(vectors are meaningless) to measure how fast the pipeline feeds a model.")
+    query_regions: Literal["whole", "default", "wide"] = Field(
+        "default", description="Regions of each checked photo embedded beside it (index/regions.py): whole — the "
+        "image only; default — also its mirror image and 80 % centre (flipped, screenshot and padded copies); "
+        "wide — also the 60 % centre and a screenshot-shaped box. Each region is one more model input per check; "
+        "made by the CPU workers (with device decoding on, checks embed the whole image only).")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
     embed_queue_size: int = Field(256, ge=1, description="Images waiting for the model before requests get 503.")
     decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "

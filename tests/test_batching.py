@@ -7,6 +7,8 @@ import re
 import httpx
 import pytest
 
+from index.regions import query_regions
+
 from tests.helpers import ThreadedServer, make_settings, product_photo
 
 SEEDS = list(range(300, 316))
@@ -47,7 +49,7 @@ def test_concurrent_checks_share_batches_without_mix_ups(batching_server):
         after = admin.get("/metrics").text
     batches = _metric(after, "counterfeit_embed_batch_size_count") - _metric(before, "counterfeit_embed_batch_size_count")
     images = _metric(after, "counterfeit_embed_batch_size_sum") - _metric(before, "counterfeit_embed_batch_size_sum")
-    assert images == len(SEEDS)
+    assert images == len(SEEDS) * len(query_regions(server.settings.query_regions))  # and each check's regions
     assert batches < len(SEEDS), "every image had its own forward pass: no batching happened"
     assert 'counterfeit_http_requests_total{endpoint="/v1/check",method="POST",status="200"} 16.0' in after
     assert "counterfeit_index_vectors" in after and "counterfeit_search_seconds_count" in after

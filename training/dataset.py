@@ -1,6 +1,8 @@
 """An evaluation set anyone can rebuild offline, seeded: reference banks and transformed queries.
 
-Sources are the photos scikit-image ships plus procedural product-like images. Each source goes to
+Sources are the photos scikit-image ships plus procedural ones, varied as listings are: every other
+one a product photographed on a busy background (a lettered logo, emblem, stitching: the look-alike
+set's renderer), the rest flat patterns and shapes (packaging prints). Each source goes to
 the known-fake bank, the authentic bank, or the distractors (in no bank). Every source gets
 transformed copies as queries; a distractor's copies should come back ``inconclusive``.
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from index.synthetic import synthetic_image
 from training.augment import augment
@@ -41,7 +44,7 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
     rng = np.random.default_rng(seed)
     sources = {name: image for name, image in packaged_photos().items()}
     for i in range(procedural):
-        sources[f"product{seed}_{i}"] = synthetic_image(seed * 100_000 + i, size=(512, 512))
+        sources[f"product{seed}_{i}"] = _procedural_source(seed * 100_000 + i, product=i % 2 == 0)
     names = list(sources)
     rng.shuffle(names)
     n_distractors = int(len(names) * distractor_share)
@@ -63,6 +66,14 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
             items.append(Item(path, "query", brand, label, name, "+".join(n for n in names_applied if n != "recompress")))
     write_manifest(out / "manifest.csv", items, out)
     return items
+
+
+def _procedural_source(seed: int, product: bool) -> Image.Image:
+    if not product:
+        return synthetic_image(seed, size=(512, 512))
+    from training.lookalike_set import genuine_design, photograph, render_product
+
+    return photograph(render_product(genuine_design(seed)), np.random.default_rng([seed, 7]), size=512)
 
 
 def write_manifest(path: Path, items: list[Item], root: Path) -> None:

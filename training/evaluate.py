@@ -19,6 +19,7 @@ import numpy as np
 from index.embedder import Embedder
 from index.images import decode_image, pdq_source
 from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
+from index.regions import WHOLE, Region
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
@@ -46,13 +47,15 @@ class QueryOutcome:
         return self.matches[0][0] if self.matches else None
 
 
-def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32):
+def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regions: tuple[Region, ...] = (WHOLE,)):
+    """Per item its vectors (one row per region, as the check path cuts them) and PDQ hash."""
     vectors, hashes = [], []
     for start in range(0, len(items), batch):
         images = [decode_image(i.path.read_bytes(), BIG, BIG, draft_size=embedder.draft_size) for i in items[start:start + batch]]
-        vectors.append(embedder.embed(images))
+        crops = [region.crop(image) for image in images for region in regions]
+        vectors.append(embedder.embed(crops).reshape(len(images), len(regions), -1))
         hashes += [compute_pdq(pdq_source(image)) for image in images]
-    return (np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32)), hashes
+    return (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)), hashes
 
 
 def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, min_per_bank: int = 8,
@@ -69,15 +72,17 @@ def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str
 
 
 def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
-                 lookalike: bool = True) -> list[QueryOutcome]:
+                 lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,)) -> list[QueryOutcome]:
+    """``regions``: the query regions searched (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS``)."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
     ref_vectors, ref_hashes = _embed_all(embedder, references)
+    ref_vectors = ref_vectors[:, 0]
     ids = np.arange(len(references), dtype=np.int64)
     vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references])
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
-    query_vectors, query_hashes = _embed_all(embedder, queries)
+    query_vectors, query_hashes = _embed_all(embedder, queries, regions=regions)
     probes = fit_probes(references, ref_vectors, embedder.info.fingerprint()) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
 
@@ -86,9 +91,9 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
 
     outcomes = []
     for item, vector, pdq in zip(queries, query_vectors, query_hashes):
-        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe)
+        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
-        applied = look_alike(probes, neighbours, vector, None)
+        applied = look_alike(probes, neighbours, vector[0], None)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
                                      [(references[n.reference_id].source, n.strength) for n in neighbours], applied))
     return outcomes
@@ -175,7 +180,8 @@ def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
 
 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
-                 default_thresholds: Thresholds, calibration=None) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
+                 default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,)
+                 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, CLIP + PDQ, and the calibration if given."""
     from scoring.scorers import MarginScorer
 
@@ -188,13 +194,14 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
     if calibration is not None:
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
-    outcomes = run_pipeline(items, embedder, min_match_similarity)
+    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions)
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
     positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")
     report = summarise(outcomes, list(scorers), positives)
     report["model"] = embedder.info.spec
     report["min_match_similarity"] = min_match_similarity
+    report["query_regions"] = [r.name for r in regions]
     if calibration is not None:
         report["calibration"] = calibration.version
     return report, outcomes, list(scorers)

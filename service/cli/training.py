@@ -59,6 +59,7 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
              queries: Optional[Path] = typer.Option(None, exists=True, file_okay=False),
              model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
              calibration: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Calibration artefact to evaluate too"),
+             regions: Optional[str] = typer.Option(None, help="Query regions (whole, default, wide); default COUNTERFEIT_QUERY_REGIONS"),
              out: Path = typer.Option(Path("eval-report"), help="Where report.json and the plots go")):
     """Evaluate matching and scoring on a labelled set: ROC-AUC, verdict precision/recall, ECE, µAP, distractors."""
     from scoring.calibration import CalibrationArtefact, CalibrationMismatch
@@ -75,10 +76,16 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
             artefact = CalibrationArtefact.load(calibration, embedder.info.fingerprint())
         except CalibrationMismatch as exc:
             raise _fail(exc) from None
+    from index.regions import query_regions
     from service.serving import min_match_for
 
+    try:
+        searched = query_regions(regions or settings.query_regions)
+    except ValueError as exc:
+        raise _fail(exc) from None
     report, outcomes, names = evaluate_set(items, embedder, min_match_for(settings, embedder), settings.score_temperature,
-                                           Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact)
+                                           Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact,
+                                           searched)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]
