@@ -16,6 +16,7 @@ class Match:
     clip_similarity: float | None  # None: found by PDQ only, outside the CLIP top-k
     pdq_distance: int | None  # None: no PDQ match within the threshold
     region: str | None = None  # the query region whose similarity counts ("whole", "mirror", …)
+    reference_region: int = 0  # which of the reference's vectors matched (0: its whole image; index.regions)
 
 
 def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq: PdqHash | None, k: int,
@@ -28,15 +29,16 @@ def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq
     queries = np.atleast_2d(vector)
     if len(queries) != len(regions):
         raise ValueError(f"{len(queries)} query vectors for {len(regions)} regions")
-    similarities, ids = vectors.search(queries, k, brand)
-    best = best_per_reference(similarities, ids, regions)
+    similarities, ids, matched = vectors.search_regions(queries, k, brand)
+    best = best_per_reference(similarities, ids, regions, matched)
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-    clip = {reference_id: value for reference_id, (value, _) in ranked}
-    region_of = {reference_id: region for reference_id, (_, region) in ranked}
+    clip = {reference_id: value for reference_id, (value, _, _) in ranked}
+    region_of = {reference_id: (region, number) for reference_id, (_, region, number) in ranked}
     pdq_hits = {}
     if pdq is not None:
         for reference_id, distance in hashes.search(pdq, k=k + 10, max_distance=pdq_max_distance):
             if brand is None or vectors.brand_of(reference_id) == brand:
                 pdq_hits[reference_id] = distance
-    matches = [Match(rid, clip.get(rid), pdq_hits.get(rid), region_of.get(rid)) for rid in clip.keys() | pdq_hits.keys()]
+    matches = [Match(rid, clip.get(rid), pdq_hits.get(rid), *region_of.get(rid, (None, 0)))
+               for rid in clip.keys() | pdq_hits.keys()]
     return sorted(matches, key=lambda m: (m.clip_similarity is None, -(m.clip_similarity or 0), m.pdq_distance or 0))

@@ -1,4 +1,5 @@
-"""Regions of a query photo embedded beside the whole image: its mirror image and centre crops.
+"""Regions of a photo embedded beside the whole image: a query's mirror image and centre crops, a
+reference's centre and corner crops.
 
 One global descriptor per photo cannot carry *where* the product sits: a screenshot shrinks the
 photo inside an app's chrome, a pad adds a border, a flip mirrors it. Embedding a few regions of
@@ -11,8 +12,14 @@ A region other than the whole image is a second look, and the best of several lo
 chance alone; it counts ``REGION_PENALTY`` below its raw similarity, so unrelated photos do not
 cross the match similarity more often than with the whole image alone.
 
-Presets (``COUNTERFEIT_QUERY_REGIONS``) are named here, not built from if/elif ladders; each costs
-one more model input per region per check.
+References get regions too (``COUNTERFEIT_REFERENCE_REGIONS``): a listing photo that is a large
+crop of a registered one (60–80 % of it) matches the reference's corner or centre crop far better
+than its whole image (the same set: large crops right-and-matched 0.42 → 0.74). Reference regions
+are embedded once, at registration or reindex, and stored with the embedding; in the index each is
+one more vector of its reference (index/vector_index.py).
+
+Presets are named here, not built from if/elif ladders; each region costs one more model input per
+check (query) or per registration (reference).
 """
 from __future__ import annotations
 
@@ -30,17 +37,20 @@ class Region:
     width: float = 1.0  # fraction of the image's width
     height: float = 1.0
     mirror: bool = False
+    x: float = 0.5  # where the box's centre sits, as a fraction of the image (the box is kept inside it)
+    y: float = 0.5
 
     @property
     def is_whole(self) -> bool:
         return self.width == 1.0 and self.height == 1.0 and not self.mirror
 
     def crop(self, image: Image.Image) -> Image.Image:
-        """The centred box of this region (mirrored if asked); the whole image is returned as is."""
+        """This region's box (mirrored if asked); the whole image is returned as is."""
         if self.width < 1.0 or self.height < 1.0:
             w, h = image.size
             bw, bh = max(1, round(w * self.width)), max(1, round(h * self.height))
-            left, top = (w - bw) // 2, (h - bh) // 2
+            left = min(max(round(self.x * w - bw / 2), 0), w - bw)
+            top = min(max(round(self.y * h - bh / 2), 0), h - bh)
             image = image.crop((left, top, left + bw, top + bh))
         return ImageOps.mirror(image) if self.mirror else image
 
@@ -48,12 +58,21 @@ class Region:
 WHOLE = Region("whole")
 QUERY_REGIONS: dict[str, tuple[Region, ...]] = {
     "whole": (WHOLE,),
-    # The mirror finds flipped re-uploads; the 80 % centre finds screenshots and padded photos.
-    "default": (WHOLE, Region("mirror", mirror=True), Region("centre-80", 0.8, 0.8)),
-    # Also the 60 % centre (a product photographed small) and a screenshot-shaped box (app chrome
-    # above and below a photo takes a third of the height).
-    "wide": (WHOLE, Region("mirror", mirror=True), Region("centre-80", 0.8, 0.8), Region("centre-60", 0.6, 0.6),
+    # The 80 % centre finds screenshots and padded photos: one more model input per check.
+    "default": (WHOLE, Region("centre-80", 0.8, 0.8)),
+    # Also the mirror image (flipped re-uploads beyond what dihedral PDQ catches: a flip plus an
+    # overlay), the 60 % centre (a product photographed small) and a screenshot-shaped box (app
+    # chrome above and below a photo takes a third of the height).
+    "wide": (WHOLE, Region("centre-80", 0.8, 0.8), Region("mirror", mirror=True), Region("centre-60", 0.6, 0.6),
              Region("screen", 0.8, 0.64)),
+}
+
+
+REFERENCE_REGIONS: dict[str, tuple[Region, ...]] = {
+    "whole": (WHOLE,),
+    "default": (WHOLE, Region("centre-70", 0.7, 0.7), Region("top-left", 0.7, 0.7, x=0, y=0),
+                Region("top-right", 0.7, 0.7, x=1, y=0), Region("bottom-left", 0.7, 0.7, x=0, y=1),
+                Region("bottom-right", 0.7, 0.7, x=1, y=1)),
 }
 
 
@@ -64,17 +83,44 @@ def query_regions(name: str) -> tuple[Region, ...]:
         raise ValueError(f"unknown query region preset {name!r}; known: {', '.join(QUERY_REGIONS)}") from None
 
 
-def best_per_reference(similarities: np.ndarray, ids: np.ndarray, regions: tuple[Region, ...]
-                       ) -> dict[int, tuple[float, str]]:
-    """Search results of every region (row ``r`` of ``similarities``/``ids`` is ``regions[r]``'s top-k)
-    → per reference id, its best (penalised) similarity and the region that gave it."""
-    best: dict[int, tuple[float, str]] = {}
-    for region, row_sims, row_ids in zip(regions, similarities, ids):
+def reference_regions(name: str) -> tuple[Region, ...]:
+    try:
+        return REFERENCE_REGIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown reference region preset {name!r}; known: {', '.join(REFERENCE_REGIONS)}") from None
+
+
+def crops(image: Image.Image, regions: tuple[Region, ...]) -> list[Image.Image]:
+    return [region.crop(image) for region in regions]
+
+
+def pack(region_vectors: np.ndarray) -> bytes | None:
+    """A reference's region vectors (all rows after the whole image's) as stored; None when there are none."""
+    return np.ascontiguousarray(region_vectors, dtype=np.float32).tobytes() if len(region_vectors) else None
+
+
+def unpack(data: bytes | None, dimension: int) -> np.ndarray | None:
+    return None if not data else np.frombuffer(data, dtype=np.float32).reshape(-1, dimension)
+
+
+def best_per_reference(similarities: np.ndarray, ids: np.ndarray, regions: tuple[Region, ...],
+                       reference_regions: np.ndarray | None = None) -> dict[int, tuple[float, str, int]]:
+    """Search results of every query region (row ``r`` of ``similarities``/``ids`` is ``regions[r]``'s top-k,
+    ``reference_regions`` which vector of each reference matched) → per reference id, its best (penalised)
+    similarity, the query region that gave it and the reference's region number (0: its whole image)."""
+    matched = reference_regions if reference_regions is not None else np.zeros(np.shape(ids), dtype=np.int64)
+    best: dict[int, tuple[float, str, int]] = {}
+    for region, row_sims, row_ids, row_regions in zip(regions, similarities, ids, matched):
         penalty = 0.0 if region.is_whole else REGION_PENALTY
-        for reference_id, similarity in zip(row_ids.tolist(), row_sims.tolist()):
+        for reference_id, similarity, number in zip(row_ids.tolist(), row_sims.tolist(), row_regions.tolist()):
             if reference_id < 0:
                 continue
             value = similarity - penalty
             if reference_id not in best or value > best[reference_id][0]:
-                best[reference_id] = (value, region.name)
+                best[reference_id] = (value, region.name, number)
     return best
+
+
+def region_name(regions: tuple[Region, ...], number: int) -> str:
+    """The name of a reference's ``number``-th vector under its preset (``region-<n>`` if the preset has fewer)."""
+    return regions[number].name if number < len(regions) else f"region-{number}"

@@ -13,6 +13,13 @@ The selector is rebuilt lazily after the brand's id set changes. On an IVF index
 holds a fraction ``f`` of the vectors is searched with ``nprobe / f`` cells (capped at all cells),
 so a selective filter still finds its k nearest instead of coming back short.
 
+Region vectors: a reference may carry vectors of its regions beside the whole image's
+(``index/regions.py``). FAISS labels are ``reference id × LABEL_STRIDE + region number`` (0 = the
+whole image), so one index, one brand selector and one removal cover them all; a search asks FAISS
+for enough labels to fill ``k`` distinct references, counts each reference with its best vector
+(a region ``REGION_PENALTY`` below its raw similarity) and returns reference ids, as before.
+Snapshots from before region vectors (labels = reference ids) load with stride 1 and take none.
+
 Persistence: :meth:`save` writes one ``.npz`` file (serialised index, ids, brands, caller
 metadata) to a temp file, fsyncs it and renames it over the old one, so a crash leaves either the
 old or the new snapshot, never a torn one.
@@ -30,16 +37,20 @@ import numpy as np
 
 from index.atomic import atomic_writer
 from index.hnsw import TombstonedHnsw
+from index.regions import REGION_PENALTY
 
 INDEX_TYPES = ("flat", "ivf", "ivf-pq", "hnsw")
 COMPACT_TOMBSTONE_RATIO = 0.2  # an HNSW generation with more dead labels than this should be rebuilt
+LABEL_STRIDE = 8  # FAISS label = reference id × stride + region number: up to 8 vectors per reference
 
 
 class VectorIndex:
-    def __init__(self, dimension: int, faiss_index=None, nprobe: int = 32):
+    def __init__(self, dimension: int, faiss_index=None, nprobe: int = 32, stride: int = LABEL_STRIDE):
         self.dimension = dimension
         self._index = faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.nprobe = nprobe
+        self.stride = stride  # 1: a snapshot from before region vectors (labels are reference ids)
+        self._vectors_of: dict[int, int] = {}  # reference id -> how many vectors it has (1 + its regions)
         self._brand_of: dict[int, str] = {}
         self._ids_by_brand: dict[str, set[int]] = {}
         self._selectors: dict[str, Any] = {}
@@ -47,8 +58,10 @@ class VectorIndex:
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, brands: list[str], index_type: str = "flat",
-              nlist: int | None = None, nprobe: int = 32, train_size: int = 100_000, seed: int = 0) -> "VectorIndex":
-        """A new index of ``index_type`` holding ``vectors``; IVF cells are trained on a sample of them."""
+              nlist: int | None = None, nprobe: int = 32, train_size: int = 100_000, seed: int = 0,
+              regions: "list[np.ndarray | None] | None" = None) -> "VectorIndex":
+        """A new index of ``index_type`` holding ``vectors`` (and each reference's ``regions``, if given);
+        IVF cells are trained on a sample of the whole-image vectors."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dimension = vectors.shape[1]
         if index_type == "flat":
@@ -69,7 +82,7 @@ class VectorIndex:
             index = cls(dimension, TombstonedHnsw(dimension), nprobe=nprobe)
         else:
             raise ValueError(f"unknown index type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
-        index.add(ids, vectors, brands)
+        index.add(ids, vectors, brands, regions)
         return index
 
     @property
@@ -86,6 +99,12 @@ class VectorIndex:
         return self._index
 
     def __len__(self) -> int:
+        """How many references it holds (each with one or more vectors)."""
+        return len(self._brand_of)
+
+    @property
+    def vector_count(self) -> int:
+        """How many vectors it holds: the references' whole images and their regions."""
         return int(self._index.ntotal)
 
     def __contains__(self, reference_id: int) -> bool:
@@ -109,16 +128,26 @@ class VectorIndex:
         with self._lock:
             return {brand: len(ids) for brand, ids in self._ids_by_brand.items() if ids}
 
-    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray, brands: list[str]) -> None:
-        """Add or replace vectors; re-adding an existing id replaces it (idempotent replay)."""
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray, brands: list[str],
+            regions: "list[np.ndarray | None] | None" = None) -> None:
+        """Add or replace vectors; re-adding an existing id replaces it (idempotent replay). ``regions[i]``:
+        the region vectors of reference ``ids[i]`` (``n × dimension``), or None."""
         ids = np.asarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dimension) or len(brands) != len(ids):
             raise ValueError(f"expected {len(ids)} vectors of dimension {self.dimension} and as many brands")
+        extra = [np.zeros((0, self.dimension), np.float32) if r is None or self.stride == 1 else np.asarray(r, np.float32)
+                 for r in (regions or [None] * len(ids))]
+        if len(extra) != len(ids) or any(r.ndim != 2 or r.shape[1] != self.dimension or len(r) >= self.stride for r in extra):
+            raise ValueError(f"expected per reference at most {self.stride - 1} region vectors of dimension {self.dimension}")
+        labels = np.concatenate([ids * self.stride] + [np.arange(1, len(r) + 1, dtype=np.int64) + rid * self.stride
+                                                       for rid, r in zip(ids.tolist(), extra) if len(r)])
+        stacked = np.concatenate([vectors, *(r for r in extra if len(r))]) if any(len(r) for r in extra) else vectors
         with self._lock:
             self.remove([int(i) for i in ids if int(i) in self._brand_of])
-            self._index.add_with_ids(vectors, ids)
-            for reference_id, brand in zip(ids.tolist(), brands):
+            self._index.add_with_ids(np.ascontiguousarray(stacked), labels)
+            for reference_id, brand, r in zip(ids.tolist(), brands, extra):
+                self._vectors_of[reference_id] = 1 + len(r)
                 self._brand_of[reference_id] = brand
                 self._ids_by_brand.setdefault(brand, set()).add(reference_id)
                 self._selectors.pop(brand, None)
@@ -127,17 +156,27 @@ class VectorIndex:
         with self._lock:
             present = [i for i in ids if i in self._brand_of]
             if present:
-                self._index.remove_ids(np.asarray(present, dtype=np.int64))
+                self._index.remove_ids(self._labels(present))
             for reference_id in present:
+                self._vectors_of.pop(reference_id, None)
                 brand = self._brand_of.pop(reference_id)
                 self._ids_by_brand[brand].discard(reference_id)
                 self._selectors.pop(brand, None)
             return len(present)
 
+    def _labels(self, reference_ids) -> np.ndarray:
+        """Every FAISS label of these references (their whole-image and region vectors)."""
+        return np.fromiter((rid * self.stride + r for rid in reference_ids for r in range(self._vectors_of.get(rid, 1))),
+                           dtype=np.int64)
+
+    def region_vectors(self) -> int:
+        """How many region vectors the index holds beside the whole-image ones."""
+        return sum(self._vectors_of.values()) - len(self._vectors_of)
+
     def _selector(self, brand: str):
         selector = self._selectors.get(brand)
         if selector is None:
-            ids = np.fromiter(self._ids_by_brand.get(brand, ()), dtype=np.int64)
+            ids = self._labels(self._ids_by_brand.get(brand, ()))
             if isinstance(self._index, TombstonedHnsw):  # HNSW selects by internal label
                 selector = self._index.selector_for(ids)
             else:
@@ -147,8 +186,26 @@ class VectorIndex:
         return selector
 
     def search(self, queries: np.ndarray, k: int, brand: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k by inner product. Returns ``(similarities, ids)``; missing slots have id -1."""
+        """Top-k references by inner product, each with its best vector (a region counted ``REGION_PENALTY``
+        lower). Returns ``(similarities, reference ids)``; missing slots have id -1."""
+        similarities, ids, _ = self.search_regions(queries, k, brand)
+        return similarities, ids
+
+    def search_regions(self, queries: np.ndarray, k: int, brand: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`search`, and per result which of the reference's vectors matched (0: its whole image,
+        ``n``: its ``n``-th region, in the order of its reference region preset)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        with self._lock:
+            most = max(self._vectors_of.values(), default=1)
+            similarities, labels = self._search_labels(queries, k * most, brand)
+        if self.stride == 1:
+            return similarities, labels, np.zeros(labels.shape, dtype=np.int64)
+        if most == 1:  # one vector per reference: labels map straight to ids
+            return similarities, np.where(labels >= 0, labels // self.stride, -1), np.zeros(labels.shape, dtype=np.int64)
+        return _best_per_reference(similarities, labels, self.stride, k)
+
+    def _search_labels(self, queries: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             selector, nprobe = None, self.nprobe
             if brand is not None:
@@ -171,6 +228,7 @@ class VectorIndex:
             blob = hnsw.serialize() if hnsw else faiss.serialize_index(self._index)
             extra = {"hnsw_label_refs": hnsw.label_refs.copy()} if hnsw else {}
             ids = np.fromiter(self._brand_of.keys(), dtype=np.int64, count=len(self._brand_of))
+            counts = np.fromiter((self._vectors_of.get(i, 1) for i in ids.tolist()), dtype=np.int32, count=len(ids))
             brand_names = sorted(self._ids_by_brand)
             codes = {name: i for i, name in enumerate(brand_names)}
             brand_codes = np.fromiter((codes[b] for b in self._brand_of.values()), dtype=np.int32, count=len(ids))
@@ -183,6 +241,8 @@ class VectorIndex:
                 brand_names=np.array(json.dumps(brand_names)),
                 metadata=np.array(json.dumps(metadata)),
                 nprobe=np.array(self.nprobe),
+                label_stride=np.array(self.stride),
+                vector_counts=counts,
                 **extra,
             )
 
@@ -195,13 +255,40 @@ class VectorIndex:
                 index = faiss.deserialize_index(data["index"])
             brand_names = json.loads(str(data["brand_names"]))
             metadata = json.loads(str(data["metadata"]))
-            self = cls(index.d, index, nprobe=int(data["nprobe"]) if "nprobe" in data else 32)
-            for reference_id, code in zip(data["ids"].tolist(), data["brand_codes"].tolist()):
+            stride = int(data["label_stride"]) if "label_stride" in data else 1  # 1: from before region vectors
+            self = cls(index.d, index, nprobe=int(data["nprobe"]) if "nprobe" in data else 32, stride=stride)
+            ids = data["ids"].tolist()
+            counts = data["vector_counts"].tolist() if "vector_counts" in data else [1] * len(ids)
+            for reference_id, code, count in zip(ids, data["brand_codes"].tolist(), counts):
                 brand = brand_names[code]
                 self._brand_of[reference_id] = brand
+                self._vectors_of[reference_id] = count
                 self._ids_by_brand.setdefault(brand, set()).add(reference_id)
-        if len(self._brand_of) != self._index.ntotal:
-            raise ValueError(f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids")
+        if sum(self._vectors_of.values()) != self._index.ntotal:
+            raise ValueError(f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids "
+                             f"with {sum(self._vectors_of.values())} vectors")
         return self, metadata
 
 
+
+
+def _best_per_reference(similarities: np.ndarray, labels: np.ndarray, stride: int, k: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FAISS results over labels → per query row the top-k distinct references, each with its best vector
+    (regions ``REGION_PENALTY`` below their raw similarity) and that vector's region number."""
+    out_sims = np.full((len(labels), k), -np.inf, dtype=np.float32)
+    out_ids = np.full((len(labels), k), -1, dtype=np.int64)
+    out_regions = np.zeros((len(labels), k), dtype=np.int64)
+    valid = labels >= 0
+    values = np.where(valid & (labels % stride != 0), similarities - REGION_PENALTY, similarities)
+    for row in range(len(labels)):
+        best: dict[int, tuple[float, int]] = {}
+        for label, value in zip(labels[row][valid[row]].tolist(), values[row][valid[row]].tolist()):
+            reference_id, region = divmod(label, stride)
+            if reference_id not in best or value > best[reference_id][0]:
+                best[reference_id] = (value, region)
+        ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
+        out_ids[row, :len(ranked)] = [r for r, _ in ranked]
+        out_sims[row, :len(ranked)] = [v for _, (v, _) in ranked]
+        out_regions[row, :len(ranked)] = [n for _, (_, n) in ranked]
+    return out_sims, out_ids, out_regions

@@ -7,7 +7,7 @@ import numpy as np
 
 from index.matching import find_matches
 from index.pdq import PdqHash, PdqIndex
-from index.regions import WHOLE, Region
+from index.regions import WHOLE, Region, region_name
 from index.vector_index import VectorIndex
 from scoring.features import Neighbour
 
@@ -30,10 +30,12 @@ def gather_evidence(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, 
                     brand_hint: str | None, pdq_max_distance: int,
                     describe: Callable[[Sequence[int]], Mapping[int, ReferenceFacts]],
                     shared: Callable[[PdqHash, str | None, int], Iterable[tuple[SharedSignal, int]]] | None = None,
-                    regions: tuple[Region, ...] = (WHOLE,)) -> list[Neighbour]:
+                    regions: tuple[Region, ...] = (WHOLE,), reference_regions: tuple[Region, ...] = (WHOLE,)
+                    ) -> list[Neighbour]:
     """CLIP neighbours and PDQ near-duplicates (every dihedral variant of the query) of the references,
     plus known-fake hashes other platforms shared; strongest first. ``vector`` has one row per query
-region (``regions``; index.regions), or is the whole image's embedding. ``describe`` looks references up by
+region (``regions``; index.regions), or is the whole image's embedding; ``reference_regions`` names the
+references' indexed regions. ``describe`` looks references up by
     id: one deleted between search and lookup is simply not evidence any more."""
     matches = find_matches(vectors, hashes, vector, pdq, k, brand_hint, pdq_max_distance, regions)
     facts = describe([m.reference_id for m in matches])
@@ -41,7 +43,8 @@ region (``regions``; index.regions), or is the whole image's embedding. ``descri
         Neighbour(m.reference_id, facts[m.reference_id].brand, _label(facts[m.reference_id].label),
                   facts[m.reference_id].product,
                   round(m.clip_similarity, 6) if m.clip_similarity is not None else None, m.pdq_distance,
-                  region=m.region)
+                  region=m.region,
+                  reference_region=region_name(reference_regions, m.reference_region) if m.region is not None else None)
         for m in matches if m.reference_id in facts
     ]
     if shared is not None and pdq is not None:

@@ -36,6 +36,7 @@ class Neighbour:
     pdq_distance: int | None  # set only when PDQ matched (within the configured Hamming distance)
     shared_by: str | None = None  # a known-fake signal another platform shared (reference_id is the signal's id)
     region: str | None = None  # which query region matched it by CLIP (index.regions), when one did
+    reference_region: str | None = None  # and which region of the reference ("whole", "top-left", …)
 
     @property
     def strength(self) -> float:

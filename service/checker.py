@@ -22,7 +22,7 @@ import numpy as np
 from index.images import admit
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
-from index.regions import WHOLE, Region
+from index.regions import WHOLE, Region, reference_regions
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
@@ -184,7 +184,8 @@ class Checker:
         sync = serving.index_sync
         vector = vectors[0]
         neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
-                                     self.registry.by_ids, self.shared.search, self._regions(serving, vectors))
+                                     self.registry.by_ids, self.shared.search, self._regions(serving, vectors),
+                                     reference_regions(sync.reference_regions))
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -231,7 +232,7 @@ class Checker:
         item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,
                 "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
                 "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance,
-                "region": neighbour.region, "signals": signals}
+                "region": neighbour.region, "reference_region": neighbour.reference_region, "signals": signals}
         if neighbour.shared_by:
             item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
         return item

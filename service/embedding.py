@@ -94,7 +94,7 @@ class BatchingModelRunner:
         """Blocking convenience for callers on worker threads (registration, index replay, CLI)."""
         if not len(images):
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
-        futures = [self.submit(image) for image in images]
+        futures = self.submit_many(images)
         return np.stack([f.result() for f in futures])
 
     def close(self, wait: bool = True) -> None:

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.embedder import EmbedderInfo
 from index.generations import Generation, Generations
 from index.pdq import PdqHash, PdqIndex
+from index.regions import crops, reference_regions
+from index.regions import pack as pack_regions
+from index.regions import unpack as unpack_regions
 from index.vector_index import VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Embedding, Reference
@@ -37,7 +40,8 @@ class IndexModelMismatch(RuntimeError):
 class IndexSync:
     def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
                  blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], limits: ImageLimits,
-                 snapshot_every: int, persist_snapshots: Callable[[], bool] = lambda: True):
+                 snapshot_every: int, persist_snapshots: Callable[[], bool] = lambda: True,
+                 reference_regions: str = "whole"):
         self.sessions = sessions
         self.generations = generations
         self.model = model
@@ -48,6 +52,7 @@ class IndexSync:
         # Only one serving process (the lease holder) writes snapshots; CLI processes and other
         # replicas read them and catch up in memory.
         self.persist_snapshots = persist_snapshots
+        self.reference_regions = reference_regions  # the preset a reference embedded here gets (index/regions.py)
         self.index = VectorIndex(model.dimension)
         self.pdq = PdqIndex()  # model-independent; rebuilt from the database on open (32 bytes a reference)
         self.generation: Generation | None = None
@@ -75,7 +80,11 @@ class IndexSync:
         if generation.snapshot_path.exists():
             self.index, meta = VectorIndex.load(generation.snapshot_path)
             self.applied_seq = int(meta["applied_seq"])
-        log.info("Index generation %d loaded: %d vectors up to change %d", generation.number, len(self.index), self.applied_seq)
+        log.info("Index generation %d loaded: %d references (%d vectors) up to change %d", generation.number,
+                 len(self.index), self.index.vector_count, self.applied_seq)
+        if self.index.stride == 1 and self.reference_regions != "whole":
+            log.warning("Index generation %d predates reference regions: it keeps whole-image vectors only until "
+                        "`counterfeit reindex` builds a new generation", generation.number)
         applied = self.catch_up()
         self.reconcile()
         self._load_pdq()
@@ -136,26 +145,36 @@ class IndexSync:
         fingerprint = self.model.fingerprint()
         references = {r.id: r for r in session.scalars(
             select(Reference).where(Reference.id.in_(reference_ids), Reference.deleted_at.is_(None)))}
-        vectors = {e.reference_id: np.frombuffer(e.vector, dtype=np.float32) for e in session.scalars(
-            select(Embedding).where(Embedding.reference_id.in_(references), Embedding.fingerprint == fingerprint))}
+        vectors, regions = {}, {}
+        for e in session.scalars(select(Embedding).where(Embedding.reference_id.in_(references),
+                                                         Embedding.fingerprint == fingerprint)):
+            vectors[e.reference_id] = np.frombuffer(e.vector, dtype=np.float32)
+            regions[e.reference_id] = unpack_regions(e.regions, self.model.dimension)
         for rid in sorted(references.keys() - vectors.keys()):
-            vector = self._embed_blob(references[rid])
-            if vector is not None:
-                vectors[rid] = vector
-                session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vector.tobytes()))
+            embedded = self._embed_blob(references[rid])
+            if embedded is not None:
+                vectors[rid], regions[rid] = embedded[0], embedded[1:]
+                session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=embedded[0].tobytes(),
+                                      regions=pack_regions(embedded[1:]), region_preset=self.reference_regions))
         session.commit()
         ids = sorted(vectors)
         if ids:
-            self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids])
+            self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids],
+                           [regions[i] for i in ids])
         hashed = [r for r in references.values() if r.pdq_hash]
         self.pdq.add([r.id for r in hashed], [PdqHash.from_hex(r.pdq_hash, r.pdq_quality) for r in hashed])
 
     def _embed_blob(self, reference: Reference) -> np.ndarray | None:
+        """The reference's vectors: its whole image's, then its regions'."""
         image = decode_reference_image(lambda: self.blobs.get(reference.sha256), self.limits)
         if isinstance(image, str):  # one broken blob must not stop the index from loading
             log.error("Reference %d cannot be indexed: %s", reference.id, image)
             return None
-        return self.embed([image])[0]
+        return self.reference_vectors(image)
+
+    def reference_vectors(self, image: Image.Image) -> np.ndarray:
+        """A reference image's vectors as stored and indexed: the whole image's, then each of its regions'."""
+        return self.embed(crops(image, reference_regions(self.reference_regions)))
 
     # -- snapshots and reads -----------------------------------------------------------------------
     def snapshot(self) -> None:

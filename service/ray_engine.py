@@ -26,12 +26,13 @@ log = logging.getLogger(__name__)
 class EmbedActor:
     """Lives in a Ray worker: loads the model once, embeds batches of blob paths."""
 
-    def __init__(self, model: str, options):
+    def __init__(self, model: str, options, regions: tuple = ()):
         # The same adapter as the service: COUNTERFEIT_MODEL_CACHE and the image limits travel with it.
+        from index.regions import WHOLE
         from service.reindex import reindex_spec
 
         self.embedder = options.load(model)
-        self.spec = reindex_spec(self.embedder, options.limits(self.embedder))
+        self.spec = reindex_spec(self.embedder, options.limits(self.embedder), tuple(regions) or (WHOLE,))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # The local engine's pipeline, in the actor: worker-style decode + resize (or bytes for a
@@ -40,8 +41,8 @@ class EmbedActor:
 
         ids = [int(i) for i in batch["id"]]
         inputs, errors = prepare_references([str(p) for p in batch["path"]], self.embedder, self.spec)
-        done, vectors, failures = embed_prepared(self.embedder, ids, inputs, errors)
-        out = np.zeros((len(ids), self.embedder.dimension), dtype=np.float32)
+        done, vectors, failures = embed_prepared(self.embedder, ids, inputs, errors, len(self.spec.regions))
+        out = np.zeros((len(ids), len(self.spec.regions), self.embedder.dimension), dtype=np.float32)
         reasons = {f["reference_id"]: f["reason"] for f in failures}
         position = {rid: i for i, rid in enumerate(ids)}
         for rid, vector in zip(done, vectors):
@@ -63,7 +64,8 @@ def connect(address: str | None) -> tuple[int, int]:
 
 
 def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobStore, write_shard,
-                   address: str | None = None) -> None:
+                   address: str | None = None, regions: tuple = ()) -> None:
+    """``write_shard(ids, vectors — references × regions × dimension, failures)``, as the local engine calls it."""
     import ray
 
     if not items:
@@ -73,7 +75,7 @@ def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobS
                                    for item in items])
     embedded = dataset.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={"model": model,
+        fn_constructor_kwargs={"model": model, "regions": tuple(regions),
                                "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu")},
         batch_size=settings.reindex_shard_size,
         concurrency=max(1, gpus) if gpus else 1,

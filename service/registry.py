@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.images import pdq_source
 from index.pdq import compute_pdq
+from index.regions import pack as pack_regions
 from service.audit import audit_event
 from service.auth import OPERATOR, Principal
 from service.blobs import BlobStore, sha256_hex
@@ -66,7 +67,7 @@ class ReferenceRegistry:
         with self.slot.use() as serving:
             image = decode_upload(data, serving.limits)
             width, height = image.info["source_size"]
-            vector = serving.runner.embed([image])[0]  # before any write: an overloaded model leaves nothing behind
+            vectors = serving.index_sync.reference_vectors(image)  # before any write: an overloaded model leaves nothing behind
         pdq = compute_pdq(pdq_source(image))  # the reference hasher's pixels (index.images.reference_rgb)
         self.blobs.put(data)
         reference = Reference(
@@ -78,7 +79,9 @@ class ReferenceRegistry:
             try:
                 session.add(reference)
                 session.flush()
-                session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(), vector=vector.tobytes()))
+                session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(),
+                                      vector=vectors[0].tobytes(), regions=pack_regions(vectors[1:]),
+                                      region_preset=serving.index_sync.reference_regions))
                 session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
                 session.add(audit_event(actor, "reference.register", reference.brand, reference.id,
                                         label=reference.label.value, sha256=digest, source=reference.source))

@@ -23,13 +23,16 @@ from typing import Callable, Iterator, Sequence
 
 import faiss
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import Embedder
 from index.generations import Generation, Generations
 from index.models import ModelSpecError, ModelUnavailableError, parse_model_spec
 from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
+from index.regions import WHOLE, Region, reference_regions
+from index.regions import pack as pack_regions
+from index.regions import unpack as unpack_regions
 from index.vector_index import INDEX_TYPES, VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Embedding, Reference
@@ -106,46 +109,54 @@ def shards(items: Sequence[WorkItem], size: int) -> Iterator[Sequence[WorkItem]]
 ShardWriter = Callable[[list[int], np.ndarray, list[dict]], None]
 
 
-def reindex_spec(embedder: Embedder, limits: ImageLimits) -> PrepareSpec:
-    """Reference images for the model: its pixels (no PDQ: registration stored it), or nothing when it decodes bytes on its device."""
+def reindex_spec(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
+    """Reference images for the model: its pixels and its regions' (no PDQ: registration stored it), or nothing
+    when it decodes bytes on its device — unless regions are wanted: the CPU workers cut those."""
     return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
-                       want_model_input=not embedder.decodes_on_device, want_pdq=False)
+                       want_model_input=not embedder.decodes_on_device or len(regions) > 1, want_pdq=False, regions=regions)
 
 
 def prepare_references(paths: Sequence[str], embedder: Embedder, spec: PrepareSpec) -> tuple[list, list[str | None]]:
-    """Model inputs for ``paths`` (pixels, decoded images or the bytes themselves) and per path the failure, if any."""
-    if embedder.decodes_on_device:
+    """Per path its model inputs (pixels, decoded images or the bytes themselves; the whole image first, then
+    each region's) and the failure, if any."""
+    if not spec.want_model_input:
         inputs: list = []
         for path in paths:
             try:
                 inputs.append(Path(path).read_bytes())
             except FileNotFoundError:
                 inputs.append(None)
-        return inputs, [None if data is not None else "missing_blob: the image file is not in the blob store" for data in inputs]
+        return ([[data] for data in inputs],
+                [None if data is not None else "missing_blob: the image file is not in the blob store" for data in inputs])
     prepared = [prepare_file(path, spec) for path in paths]
-    return [p.model_input for p in prepared], [f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared]
+    return [p.model_inputs for p in prepared], [f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared]
 
 
-def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence, errors: Sequence[str | None]
-                   ) -> tuple[list[int], np.ndarray, list[dict]]:
-    """One model pass over a shard's inputs: ``(embedded ids, their vectors, failures)``."""
+def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence[Sequence], errors: Sequence[str | None],
+                   regions: int = 1) -> tuple[list[int], np.ndarray, list[dict]]:
+    """One model pass over a shard's inputs (``regions`` per reference: the whole image's, then its regions'):
+    ``(embedded ids, their vectors — references × regions × dimension, failures)``."""
     rows = [i for i, error in enumerate(errors) if error is None]
-    vectors, failed = embedder.embed_inputs([inputs[i] for i in rows]) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
+    flat = [item for i in rows for item in inputs[i]]
+    vectors, failed = embedder.embed_inputs(flat) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
     failures = [{"reference_id": int(ids[i]), "reason": error} for i, error in enumerate(errors) if error is not None]
-    failures += [{"reference_id": int(ids[rows[j]]), "reason": reason} for j, reason in failed.items()]
-    keep = [j for j in range(len(rows)) if j not in failed]
-    return [int(ids[rows[j]]) for j in keep], vectors[keep], failures
+    failed_rows = {position // regions: reason for position, reason in failed.items()}  # any of its regions fails it
+    failures += [{"reference_id": int(ids[rows[j]]), "reason": reason} for j, reason in failed_rows.items()]
+    keep = [j for j in range(len(rows)) if j not in failed_rows]
+    grouped = vectors.reshape(len(rows), regions, -1) if rows else np.zeros((0, regions, embedder.dimension), np.float32)
+    return [int(ids[rows[j]]) for j in keep], grouped[keep], failures
 
 
 def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore, limits: ImageLimits,
-                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32) -> None:
-    """The service's pipeline: CPU workers decode and resize the next images (or the device decodes them)
-    while the model embeds this batch; each shard is committed as one checkpoint."""
-    spec = reindex_spec(embedder, limits)
+                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32,
+                  regions: tuple[Region, ...] = (WHOLE,)) -> None:
+    """The service's pipeline: CPU workers decode, resize and cut the regions of the next images (or the
+    device decodes them) while the model embeds this batch; each shard is committed as one checkpoint."""
+    spec = reindex_spec(embedder, limits, regions)
     window = max(2 * model_batch, 4 * workers.size)
     batches = list(shards(items, shard_size))
     # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
-    readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if embedder.decodes_on_device else None
+    readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if not spec.want_model_input else None
 
     def start(batch: Sequence[WorkItem]) -> list[Future]:
         paths = [str(blobs.path_for(item.sha256)) for item in batch]
@@ -163,7 +174,7 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
                 errors.append(f"worker_failed: {type(exc).__name__}")
                 continue
             if isinstance(result, Prepared):
-                inputs.append(result.model_input)
+                inputs.append(result.model_inputs)
                 errors.append(f"{result.rejected[0]}: {result.rejected[1]}" if result.rejected else None)
             else:  # prepare_references of one path
                 inputs.append(result[0][0])
@@ -194,11 +205,12 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
                 inputs, errors = finish([queue.pop(0) for _ in chunk])
                 top_up()
                 done, chunk_vectors, chunk_failures = embed_prepared(embedder, [item.reference_id for item in chunk],
-                                                                     inputs, errors)
+                                                                     inputs, errors, len(spec.regions))
                 ids += done
                 vectors.append(chunk_vectors)
                 failures += chunk_failures
-            write_shard(ids, np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32), failures)
+            write_shard(ids, np.concatenate(vectors) if vectors else np.zeros((0, len(spec.regions), embedder.dimension),
+                                                                           np.float32), failures)
     finally:
         if readers is not None:
             readers.shutdown(cancel_futures=True)
@@ -233,11 +245,15 @@ class Reindexer:
         embedder = options.load(params.model)
         fingerprint = embedder.info.fingerprint()
         limits = options.limits(embedder)
+        preset = self.settings.reference_regions
+        regions = reference_regions(preset)
         start_seq = latest_change_seq(self.sessions)
         with self.sessions() as session:
             live = session.execute(select(Reference.id, Reference.sha256).where(Reference.deleted_at.is_(None))
                                    .order_by(Reference.id)).all()
-            embedded = set(session.scalars(select(Embedding.reference_id).where(Embedding.fingerprint == fingerprint)))
+            # Rows embedded with other reference regions are embedded again (how older references get regions).
+            embedded = set(session.scalars(select(Embedding.reference_id).where(
+                Embedding.fingerprint == fingerprint, func.coalesce(Embedding.region_preset, "whole") == preset)))
         todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
         progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
         self.jobs.update(job_id, total=len(live), done=progress["done"])
@@ -248,9 +264,11 @@ class Reindexer:
         embed_started = time.monotonic()
 
         def write_shard(ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
+            """``vectors``: references × regions × dimension (the whole image's first)."""
             with self.sessions() as session:  # one transaction per shard: the resume checkpoint
-                session.add_all(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vec.astype(np.float32).tobytes())
-                                for rid, vec in zip(ids, vectors))
+                for rid, vecs in zip(ids, vectors):
+                    session.merge(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vecs[0].astype(np.float32).tobytes(),
+                                            regions=pack_regions(vecs[1:]), region_preset=preset))
                 session.commit()
             progress["embedded"] += len(ids)
             progress["done"] += len(ids) + len(failures)
@@ -264,23 +282,23 @@ class Reindexer:
         if params.engine == "ray":
             from service.ray_engine import embed_with_ray
 
-            embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address)
+            embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address, regions)
         elif workers is not None:
             try:
                 embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size, workers,
-                              options.batch_size)
+                              options.batch_size, regions)
             finally:
                 workers.shutdown()
 
         generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
         sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,
-                         self.settings.snapshot_every_changes)
+                         self.settings.snapshot_every_changes, reference_regions=preset)
         sync.open(generation)  # replays changes made during the build, then snapshots
         sync.snapshot()
         self.generations.activate(generation)
         self._prune(keep=self.settings.keep_generations, current=generation)
         return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
-                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index),
+                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
                 "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
                 "failed": len(progress["failures"])}
 
@@ -288,7 +306,7 @@ class Reindexer:
         fingerprint = embedder.info.fingerprint()
         with self.sessions() as session:
             rows = session.execute(
-                select(Embedding.reference_id, Embedding.vector, Reference.brand)
+                select(Embedding.reference_id, Embedding.vector, Reference.brand, Embedding.regions)
                 .join(Reference, Reference.id == Embedding.reference_id)
                 .where(Embedding.fingerprint == fingerprint, Reference.deleted_at.is_(None)).order_by(Embedding.reference_id)
             ).all()
@@ -296,14 +314,16 @@ class Reindexer:
         vectors = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
                    else np.zeros((0, embedder.dimension), np.float32))
         brands = [r[2] for r in rows]
+        regions = [unpack_regions(r[3], embedder.dimension) for r in rows]
         index_type = params.index_type
         if index_type == "auto":
-            index_type = choose_index_type(len(ids), embedder.dimension, self.settings.index_memory_gb)
+            total = len(ids) + sum(len(r) for r in regions if r is not None)  # region vectors take memory too
+            index_type = choose_index_type(total, embedder.dimension, self.settings.index_memory_gb)
         if index_type == "ivf-pq" and len(ids) < MIN_PQ_VECTORS:
             raise ValueError(f"ivf-pq needs at least {MIN_PQ_VECTORS} vectors to train; this collection has {len(ids)}")
         if index_type != "flat" and len(ids) < 2:
             index_type = "flat"
-        index = VectorIndex.build(ids, vectors, brands, index_type=index_type)
+        index = VectorIndex.build(ids, vectors, brands, index_type=index_type, regions=regions)
         recall = measure_recall(index, vectors, ids)
         generation = self.generations.create(embedder.info.as_dict())
         index.save(generation.snapshot_path, {"applied_seq": start_seq, "fingerprint": fingerprint})

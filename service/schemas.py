@@ -181,6 +181,8 @@ class Evidence(BaseModel):
     pdq_distance: int | None
     region: str | None = Field(None, description="The region of the checked photo that matched by CLIP: whole, mirror, "
                                "centre-80 … (a region other than the whole counts 0.05 below its raw similarity)")
+    reference_region: str | None = Field(None, description="The region of the reference it matched: whole, centre-70, "
+                                         "top-left … (also 0.05 below its raw similarity when not the whole)")
     signals: list[str]
     shared_signal_id: int | None = None
     shared_by: str | None = None
@@ -474,7 +476,9 @@ class IndexInfo(BaseModel):
     generation: int
     type: str
     applied_change_seq: int
-    size: int | None = Field(None, description="All brands' vectors: admins and platforms only")
+    size: int | None = Field(None, description="All brands' references in the index: admins and platforms only")
+    vectors: int | None = Field(None, description="Their vectors (whole images and reference regions): admins and "
+                                "platforms only")
 
 
 class Info(BaseModel):

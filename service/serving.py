@@ -91,7 +91,7 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
     if embedder.info.is_test_only:
         log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
     index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,
-                           settings.snapshot_every_changes, persist_snapshots)
+                           settings.snapshot_every_changes, persist_snapshots, settings.reference_regions)
     try:
         index_sync.open()
     except Exception:

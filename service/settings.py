@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         "image only; default — also its mirror image and 80 % centre (flipped, screenshot and padded copies); "
         "wide — also the 60 % centre and a screenshot-shaped box. Each region is one more model input per check; "
         "made by the CPU workers (with device decoding on, checks embed the whole image only).")
+    reference_regions: Literal["whole", "default"] = Field(
+        "default", description="Regions of each reference embedded beside it (index/regions.py) and kept in the "
+        "index as more vectors of that reference: default — its 70 % centre and four 70 % corners (listing photos "
+        "that are large crops of it); whole — none. Applies to references embedded from then on; `counterfeit "
+        "reindex` embeds older ones again. Six vectors a reference: mind the index's memory at millions.")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
     embed_queue_size: int = Field(256, ge=1, description="Images waiting for the model before requests get 503.")
     decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "

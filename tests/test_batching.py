@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from index.regions import query_regions
-
 from tests.helpers import ThreadedServer, make_settings, product_photo
 
 SEEDS = list(range(300, 316))

@@ -117,8 +117,10 @@ def test_hnsw_deletions_are_tombstones_that_never_come_back(tmp_path):
 
 
 def _live(index: VectorIndex):
-    ids, vectors = index.faiss_index.live_vectors()
-    return ids, vectors, [index.brand_of(int(i)) for i in ids]
+    labels, vectors = index.faiss_index.live_vectors()  # FAISS labels: reference id × stride + region number
+    whole = labels % index.stride == 0
+    ids = labels[whole] // index.stride
+    return ids, vectors[whole], [index.brand_of(int(i)) for i in ids]
 
 
 def test_auto_picks_hnsw_while_it_fits_the_memory_budget():

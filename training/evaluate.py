@@ -72,14 +72,16 @@ def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str
 
 
 def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
-                 lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,)) -> list[QueryOutcome]:
-    """``regions``: the query regions searched (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS``)."""
+                 lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,),
+                 reference_regions: tuple[Region, ...] = (WHOLE,)) -> list[QueryOutcome]:
+    """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
+    (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``)."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
-    ref_vectors, ref_hashes = _embed_all(embedder, references)
-    ref_vectors = ref_vectors[:, 0]
+    ref_all, ref_hashes = _embed_all(embedder, references, regions=reference_regions)
+    ref_vectors = ref_all[:, 0]
     ids = np.arange(len(references), dtype=np.int64)
-    vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references])
+    vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references], regions=list(ref_all[:, 1:]))
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
     query_vectors, query_hashes = _embed_all(embedder, queries, regions=regions)
@@ -91,7 +93,8 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
 
     outcomes = []
     for item, vector, pdq in zip(queries, query_vectors, query_hashes):
-        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions)
+        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
+                                     reference_regions=reference_regions)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         applied = look_alike(probes, neighbours, vector[0], None)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
@@ -180,8 +183,8 @@ def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
 
 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
-                 default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,)
-                 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
+                 default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,),
+                 reference_regions: tuple[Region, ...] = (WHOLE,)) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, CLIP + PDQ, and the calibration if given."""
     from scoring.scorers import MarginScorer
 
@@ -194,7 +197,7 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
     if calibration is not None:
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
-    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions)
+    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions, reference_regions=reference_regions)
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
     positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")
@@ -202,6 +205,7 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
     report["model"] = embedder.info.spec
     report["min_match_similarity"] = min_match_similarity
     report["query_regions"] = [r.name for r in regions]
+    report["reference_regions"] = [r.name for r in reference_regions]
     if calibration is not None:
         report["calibration"] = calibration.version
     return report, outcomes, list(scorers)

@@ -53,7 +53,7 @@ def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default 
         err.print(f"  failed reference {failure['reference_id']}: {failure['reason']}", markup=False)
     if state.state != "succeeded":
         raise _fail(f"reindex {state.state}: {state.error or ''}", 1)
-    err.print(f"Generation {state.result['generation']} is live: {state.result['size']} vectors, "
+    err.print(f"Generation {state.result['generation']} is live: {state.result['size']} references ({state.result.get('vectors', state.result['size'])} vectors), "
               f"{state.result['index_type']} index, recall@10 {state.result['recall_at_10']}, "
               f"{state.embedded} embedded now ({state.total - state.embedded - len(state.failures)} reused).")
     typer.echo(json.dumps(state.result))

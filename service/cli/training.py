@@ -60,6 +60,8 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
              model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
              calibration: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Calibration artefact to evaluate too"),
              regions: Optional[str] = typer.Option(None, help="Query regions (whole, default, wide); default COUNTERFEIT_QUERY_REGIONS"),
+             reference_regions: Optional[str] = typer.Option(None, help="Reference regions (whole, default); default "
+                                                             "COUNTERFEIT_REFERENCE_REGIONS"),
              out: Path = typer.Option(Path("eval-report"), help="Where report.json and the plots go")):
     """Evaluate matching and scoring on a labelled set: ROC-AUC, verdict precision/recall, ECE, µAP, distractors."""
     from scoring.calibration import CalibrationArtefact, CalibrationMismatch
@@ -77,15 +79,17 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
         except CalibrationMismatch as exc:
             raise _fail(exc) from None
     from index.regions import query_regions
+    from index.regions import reference_regions as reference_presets
     from service.serving import min_match_for
 
     try:
         searched = query_regions(regions or settings.query_regions)
+        indexed = reference_presets(reference_regions or settings.reference_regions)
     except ValueError as exc:
         raise _fail(exc) from None
     report, outcomes, names = evaluate_set(items, embedder, min_match_for(settings, embedder), settings.score_temperature,
                                            Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact,
-                                           searched)
+                                           searched, indexed)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]

@@ -82,6 +82,10 @@ class Embedding(Base):
     reference_id: Mapped[int] = mapped_column(BigId, ForeignKey("reference_images.id"), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(32), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # float32, little-endian
+    # The reference's region vectors (index/regions.py), n × dimension float32, and the preset that cut them;
+    # NULL: the whole image only (rows from before regions, or models that decode on their device).
+    regions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    region_preset: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ChangeOp(str, enum.Enum):

@@ -50,6 +50,7 @@ def info(runtime: RuntimeDep, principal: AnyKey):
     index = {"generation": sync.generation.number, "type": sync.index.index_type, "applied_change_seq": sync.applied_seq}
     if not principal.brand_scope():  # a brand sees its own counts, not the size of everyone's bank
         index["size"] = len(sync.index)
+        index["vectors"] = sync.index.vector_count  # with the references' region vectors
     return {
         "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None,
                   "min_match_similarity": serving.min_match_similarity,
@@ -79,6 +80,6 @@ def _may_scrape(runtime, authorization: str | None) -> None:
 async def metrics(request: Request, runtime: RuntimeDep):
     await run_in_threadpool(_may_scrape, runtime, request.headers.get("authorization"))
     sync = runtime.serving.index_sync
-    runtime.metrics.index_size.labels(str(sync.generation.number)).set(len(sync.index))
+    runtime.metrics.index_size.labels(str(sync.generation.number)).set(sync.index.vector_count)
     runtime.metrics.decode_memory.set(runtime.decode_budget.in_use)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
