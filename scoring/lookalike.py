@@ -61,22 +61,40 @@ class LookAlike:
     counts: dict[str, int]
 
 
+def _probed(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], brand_hint: str | None) -> list[Neighbour]:
+    """CLIP neighbours that are references of a brand with a classifier (the hinted brand, if any)."""
+    return [n for n in neighbours if n.shared_by is None and n.clip_similarity is not None
+            and n.brand in probes and (brand_hint is None or n.brand == brand_hint)]
+
+
+def gate_candidates(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], brand_hint: str | None) -> list[int]:
+    """The references whose whole-image similarity to the query the gate needs."""
+    return [n.reference_id for n in _probed(probes, neighbours, brand_hint)]
+
+
 def look_alike(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], vector: np.ndarray,
-               brand_hint: str | None) -> LookAlike | None:
+               brand_hint: str | None, whole: Mapping[int, float] | None = None) -> LookAlike | None:
     """The classifier of the hinted brand — without a hint, of the nearest brand that has one — if the
     query is close enough to that brand's references for it to know what it is looking at; else None.
 
     (Without a hint the nearest reference of all may be another brand's photo on a similar background;
-    the nearest brand *with a classifier* is the one worth asking, and its gate still has to pass.)"""
-    own = [n for n in neighbours if n.shared_by is None and n.clip_similarity is not None
-           and n.brand in probes and (brand_hint is None or n.brand == brand_hint)]
+    the nearest brand *with a classifier* is the one worth asking, and its gate still has to pass.)
+
+    ``whole``: the query's whole-image similarity to those references (``gate_candidates``). The gate was
+    set on whole-image similarities, and a region match (a crop, a corner) says nothing about whether the
+    photo shows the brand's product as a whole; without it, the evidence's similarity is used."""
+    own = _probed(probes, neighbours, brand_hint)
     if not own:
         return None
-    nearest = max(own, key=lambda n: n.clip_similarity)
+
+    def similarity(n: Neighbour) -> float:
+        return whole.get(n.reference_id, -1.0) if whole is not None else n.clip_similarity
+
+    nearest = max(own, key=similarity)
     probe = probes[nearest.brand]
-    if nearest.clip_similarity < probe.gate:
+    if similarity(nearest) < probe.gate:
         return None
     logit = probe.logit(vector)
     probability = 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
-    return LookAlike(probe.brand, probe.version, round(probability, 6), round(logit, 4), round(nearest.clip_similarity, 6),
+    return LookAlike(probe.brand, probe.version, round(probability, 6), round(logit, 4), round(similarity(nearest), 6),
                      round(probe.gate, 6), probe.cv_accuracy, probe.cv_auc, dict(probe.counts))

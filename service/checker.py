@@ -25,7 +25,7 @@ from index.prepare import CpuWorkers, Prepared
 from index.regions import WHOLE, Region, reference_regions
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
-from scoring.lookalike import BrandProbe, look_alike
+from scoring.lookalike import BrandProbe, gate_candidates, look_alike
 from scoring.scorers import Scorer, Thresholds, score
 from service.blobs import BlobStore, sha256_hex
 from service.check_log import CheckWriter
@@ -191,7 +191,9 @@ class Checker:
         self.metrics.stage_seconds.labels("search").observe(searched - started)
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
-        lookalike = look_alike(self.probes(serving.runner.info.fingerprint()), neighbours, vector, brand_hint)
+        probes = self.probes(serving.runner.info.fingerprint())
+        whole = sync.index.whole_similarities(vector, gate_candidates(probes, neighbours, brand_hint)) if probes else None
+        lookalike = look_alike(probes, neighbours, vector, brand_hint, whole)
         result = score(scorer, neighbours, brand_hint, serving.min_match_similarity, self.thresholds(brand_hint or first_guess),
                        lookalike)
         digest = sha256_hex(data)

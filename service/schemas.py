@@ -481,9 +481,15 @@ class IndexInfo(BaseModel):
                                 "platforms only")
 
 
+class RegionsInfo(BaseModel):
+    query: list[str] = Field(description="Regions of each checked photo searched (COUNTERFEIT_QUERY_REGIONS)")
+    reference: list[str] = Field(description="Regions of each reference indexed (COUNTERFEIT_REFERENCE_REGIONS)")
+
+
 class Info(BaseModel):
     model: dict[str, Any]
     index: IndexInfo
+    regions: RegionsInfo
     references: dict[str, dict[str, int]]
     scorer: str
 

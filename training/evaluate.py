@@ -23,7 +23,7 @@ from index.regions import WHOLE, Region
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
-from scoring.lookalike import BrandProbe, LookAlike, look_alike
+from scoring.lookalike import BrandProbe, LookAlike, gate_candidates, look_alike
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 from training.dataset import Item
 from training.lookalike import fit_brand_probe
@@ -96,7 +96,8 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
         neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
                                      reference_regions=reference_regions)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
-        applied = look_alike(probes, neighbours, vector[0], None)
+        whole = vectors.whole_similarities(vector[0], gate_candidates(probes, neighbours, None)) if probes else None
+        applied = look_alike(probes, neighbours, vector[0], None, whole)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
                                      [(references[n.reference_id].source, n.strength) for n in neighbours], applied))
     return outcomes

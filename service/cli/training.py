@@ -120,13 +120,16 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
     _setup_logging("warning")
     settings = _settings(model)
     if manifest:
+        from index.regions import query_regions, reference_regions
         from service.serving import min_match_for
         from training.evaluate import run_pipeline, training_examples
 
         _, embedder = _load_model_or_exit(model)
         fingerprint = embedder.info.fingerprint()
-        features, labels = training_examples(run_pipeline(_eval_items(manifest, None, None), embedder,
-                                                          min_match_for(settings, embedder)))
+        # The service's regions, so the features are those a check will have.
+        features, labels = training_examples(run_pipeline(
+            _eval_items(manifest, None, None), embedder, min_match_for(settings, embedder),
+            regions=query_regions(settings.query_regions), reference_regions=reference_regions(settings.reference_regions)))
         brands: list = []
     else:
         from service.reviews import review_training_examples

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
+from index.regions import reference_regions
 from service.auth import authenticate
 from service.db.models import Reference, Role
 from service.deps import AnyKey, RuntimeDep
@@ -56,6 +57,9 @@ def info(runtime: RuntimeDep, principal: AnyKey):
                   "min_match_similarity": serving.min_match_similarity,
                   "profile": serving.profile.to_dict() if serving.profile else None},
         "index": index,
+        "regions": {"query": ["whole"] if serving.runner.embedder.decodes_on_device  # the device embeds the whole photo
+                    else [r.name for r in serving.prepare_spec.regions],
+                    "reference": [r.name for r in reference_regions(sync.reference_regions)]},
         "references": counts,
         "scorer": runtime.scorer.name,
     }
