@@ -57,7 +57,7 @@ class Evaluated:
 class Embedded:
     """A photo already embedded and hashed elsewhere, with the fingerprint of the model that did it."""
 
-    vector: np.ndarray
+    vector: np.ndarray  # the whole photo's embedding, or one row per query region (the whole photo's first)
     pdq: PdqHash
     fingerprint: str
 
@@ -101,7 +101,7 @@ class Checker:
             if embedded is not None:
                 if embedded.fingerprint != serving.runner.info.fingerprint():
                     raise ApiError(503, "model_changed", "The photo was embedded with another model than the one served.")
-                vectors, pdq = embedded.vector[None, :], embedded.pdq
+                vectors, pdq = np.atleast_2d(embedded.vector), embedded.pdq
             else:
                 futures, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
                 started = time.perf_counter()

@@ -35,14 +35,17 @@ RAY_BATCH = 16  # listings per actor call
 class ScanEmbedActor:
     """Lives in a Ray worker: loads the model once; per batch of listings fetches, prepares and embeds their photos."""
 
-    def __init__(self, model: str, options: ModelOptions, max_bytes: int, fetch_timeout: float, allow_loopback: bool):
+    def __init__(self, model: str, options: ModelOptions, max_bytes: int, fetch_timeout: float, allow_loopback: bool,
+                 query_regions: str = "whole"):
         from index.prepare import PrepareSpec
+        from index.regions import query_regions as regions_of
 
         self.embedder = options.load(model)
         limits = options.limits(self.embedder)
         self.fingerprint = self.embedder.info.fingerprint()
+        # The query regions a check cuts (index/regions.py), so a Ray scan finds what a local one does.
         self.spec = PrepareSpec(draft_size=limits.draft_size, pixels=self.embedder.pixel_config, want_pdq=True,
-                                max_bytes=limits.max_bytes, max_pixels=limits.max_pixels)
+                                max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions_of(query_regions))
         self.fetcher = SafeFetcher(max_bytes, fetch_timeout, allow_loopback=allow_loopback)
         self.pool = ThreadPoolExecutor(16, thread_name_prefix="ray-scan-fetch")
 
@@ -63,14 +66,17 @@ class ScanEmbedActor:
                 photos[i].append((413 if prepared.rejected[2] else 422, prepared.rejected[0], prepared.rejected[1]))
                 continue
             photos[i].append(None)  # filled below with the embedded photo
-            inputs.append(prepared.model_input)
-            slots.append((i, len(photos[i]) - 1, got.name, got.data, prepared.pdq))
+            slots.append((i, len(photos[i]) - 1, got.name, got.data, prepared.pdq, len(inputs)))
+            inputs.extend(prepared.model_inputs)  # the whole photo, then its regions
         vectors, failed = self.embedder.embed_inputs(inputs) if inputs else (np.zeros((0, 1), np.float32), {})
-        for j, (i, position, name, data, pdq) in enumerate(slots):
-            if j in failed:
-                photos[i][position] = (422, "embed_failed", str(failed[j]))
+        regions = len(self.spec.regions)
+        for i, position, name, data, pdq, start in slots:
+            rows = range(start, start + regions)
+            if any(j in failed for j in rows):
+                photos[i][position] = (422, "embed_failed", next(str(failed[j]) for j in rows if j in failed))
             else:
-                photos[i][position] = (name, data, np.asarray(vectors[j], np.float32), pdq.hex, pdq.quality, self.fingerprint)
+                photos[i][position] = (name, data, np.asarray(vectors[start:start + regions], np.float32), pdq.hex,
+                                       pdq.quality, self.fingerprint)
         return {"item_id": batch["item_id"], "photos": np.array([pickle.dumps(p) for p in photos], dtype=object)}
 
     def _fetch(self, source: str | tuple[str, str]):
@@ -116,7 +122,8 @@ def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings, blo
         ScanEmbedActor,
         fn_constructor_kwargs={"model": model, "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),
                                "max_bytes": settings.max_image_bytes, "fetch_timeout": settings.fetch_timeout_seconds,
-                               "allow_loopback": settings.unsafe_fetch_allow_loopback_for_tests},
+                               "allow_loopback": settings.unsafe_fetch_allow_loopback_for_tests,
+                               "query_regions": settings.query_regions},
         batch_size=RAY_BATCH, concurrency=max(1, gpus), num_gpus=1 if gpus else 0,
         num_cpus=None if gpus else cpus_per_actor, batch_format="numpy",
     )
