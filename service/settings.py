@@ -47,9 +47,9 @@ class Settings(BaseSettings):
                                          "(vectors are meaningless) to measure how fast the pipeline feeds a model.")
     query_regions: Literal["whole", "default", "wide"] = Field(
         "default", description="Regions of each checked photo embedded beside it (index/regions.py): whole — the "
-        "image only; default — also its mirror image and 80 % centre (flipped, screenshot and padded copies); "
-        "wide — also the 60 % centre and a screenshot-shaped box. Each region is one more model input per check; "
-        "made by the CPU workers (with device decoding on, checks embed the whole image only).")
+        "image only; default — also its 80 % centre (screenshots and padded copies); wide — also its mirror image, "
+        "60 % centre and a screenshot-shaped box. Each region is one more model input per check; made by the CPU "
+        "workers (with device decoding on, checks embed the whole image only).")
     reference_regions: Literal["whole", "default"] = Field(
         "default", description="Regions of each reference embedded beside it (index/regions.py) and kept in the "
         "index as more vectors of that reference: default — its 70 % centre and four 70 % corners (listing photos "
