@@ -32,7 +32,7 @@ from PIL import Image
 from index.images import ImageRejected, decode_image, pdq_source
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import PreprocessConfig, resize_and_crop
-from index.regions import WHOLE, Region
+from index.regions import WHOLE, Region, crops
 
 UNLIMITED = 1 << 62
 
@@ -92,7 +92,7 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
             out.pixels = resize_and_crop(image, spec.pixels)
         else:
             out.image = image
-        others = [region.crop(image) for region in spec.regions if not region.is_whole]
+        others = crops(image, tuple(region for region in spec.regions if not region.is_whole))
         if others:
             out.region_inputs = [resize_and_crop(r, spec.pixels) for r in others] if spec.pixels is not None else others
     out.seconds = {"decode": decoded - started, "pdq": hashed - decoded, "resize": time.perf_counter() - hashed}
