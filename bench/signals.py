@@ -33,9 +33,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from index.pdq import PdqHash, PdqIndex, _bits, _quality, compute_pdq, dct_matrix, hash_from_small
-    from scoring.features import Neighbour
     from scoring.listing import PhotoOutcome, score_listing
-    from scoring.lookalike import BrandProbe, look_alike
+    from scoring.lookalike import BrandProbe, ProbeSet, look_alike
     from scoring.scorers import Thresholds
     from training.photos import packaged_photos
 
@@ -64,13 +63,18 @@ def main() -> None:
     rows.append((f"PDQ search, {args.hashes:,} hashes, 1 query hash", one, None))
     rows.append((f"PDQ search, {args.hashes:,} hashes, 8 dihedral query hashes", eight, eight / one))
 
-    vector = rng.standard_normal(512).astype(np.float32)
-    vector /= np.linalg.norm(vector)
-    probe = BrandProbe("acme", "fp", "v", tuple(rng.standard_normal(512).tolist()), 0.1, 0.2, 0.9, 0.95,
-                       {"authentic": 20, "counterfeit": 20})
-    neighbours = [Neighbour(i, "acme", "counterfeit" if i % 2 else "authentic", None, 0.5 - i / 100, None) for i in range(10)]
-    rows.append(("look-alike classifier applied to a query (512-d)", _p50_us(
-        lambda: look_alike({"acme": probe}, neighbours, vector, None), args.repeat), None))
+    views = rng.standard_normal((2, 512)).astype(np.float32)  # the whole photo and its 80 % centre
+    views /= np.linalg.norm(views, axis=1, keepdims=True)
+
+    def probe(brand: str) -> BrandProbe:
+        return BrandProbe(brand, "fp", "v", tuple(rng.standard_normal(512).tolist()), 0.1,
+                          tuple(rng.standard_normal(512).tolist()), 0.0, -100.0, 0.9, 0.95, {"authentic": 20, "counterfeit": 20})
+
+    hundred = ProbeSet({f"brand-{i}": probe(f"brand-{i}") for i in range(100)})
+    rows.append(("look-alike classifiers, 1 brand, query of 2 views (512-d)", _p50_us(
+        lambda: look_alike({"brand-0": hundred["brand-0"]}, views, None), args.repeat), None))
+    rows.append(("look-alike classifiers, 100 brands scored, no brand hint", _p50_us(
+        lambda: look_alike(hundred, views, None), max(20, args.repeat // 20)), None))
     photos = [PhotoOutcome(float(p), True, "acme") for p in rng.random(5)]
     rows.append(("listing score, 5 photos + seller + price", _p50_us(
         lambda: score_listing(photos, Thresholds(), 0.4, 20.0, 100.0), args.repeat), None))

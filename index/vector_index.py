@@ -205,27 +205,6 @@ class VectorIndex:
             return similarities, np.where(labels >= 0, labels // self.stride, -1), np.zeros(labels.shape, dtype=np.int64)
         return _best_per_reference(similarities, labels, self.stride, k)
 
-    def whole_similarities(self, query: np.ndarray, reference_ids: list[int]) -> dict[int, float]:
-        """The query's similarity to each reference's *whole-image* vector (no regions, no penalty): exact, by
-        a search restricted to those vectors — what a classifier gated on whole-image similarity needs."""
-        wanted = [int(i) for i in dict.fromkeys(reference_ids) if int(i) in self._brand_of]
-        if not wanted:
-            return {}
-        labels = np.asarray(wanted, dtype=np.int64) * self.stride
-        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
-        with self._lock:
-            if isinstance(self._index, TombstonedHnsw):
-                similarities, found = self._index.search(query, len(labels), brand_selector=self._index.selector_for(labels))
-            else:
-                selector = faiss.IDSelectorBatch(labels)
-                if isinstance(self._index, faiss.IndexIVF):  # every cell: the few wanted vectors may sit anywhere
-                    params = faiss.SearchParametersIVF(sel=selector, nprobe=self._index.nlist)
-                else:
-                    params = faiss.SearchParameters(sel=selector)
-                similarities, found = self._index.search(query, len(labels), params=params)
-        return {int(label) // self.stride: float(similarity)
-                for label, similarity in zip(found[0].tolist(), similarities[0].tolist()) if label >= 0}
-
     def _search_labels(self, queries: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             selector, nprobe = None, self.nprobe

@@ -7,20 +7,20 @@ nearest-neighbour vote cannot (it weighs the directions that tell the designs ap
 picture). ``training.lookalike`` fits one per brand once both banks are big enough; here it is
 applied to a query.
 
-A probe only speaks about photos of that brand's products: it applies when the query's nearest
-reference of the brand is at least as similar as the brand's own photos are to each other (the
-``gate``, a low percentile of its references' leave-one-out nearest similarities). An unrelated
-image never reaches the probe, so it stays ``inconclusive`` instead of being forced to one side.
+A probe only speaks about photos of that brand's products: it applies when the brand's membership
+model (the brand's references against other products, fitted beside it) scores the query at least as
+high as it scores most of the brand's own held-out references (the ``membership_gate``). A product of
+a brand that registered nothing never reaches the probe, so it stays ``inconclusive`` instead of being
+forced to one side. Both models see every view the service embedded of the query (its whole image and
+regions) and average their decision values over them, as they were fitted on the references' views.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 import numpy as np
-
-from scoring.features import Neighbour
 
 
 @dataclass(frozen=True)
@@ -30,21 +30,31 @@ class BrandProbe:
     version: str
     coefficients: tuple[float, ...]  # already Platt-scaled: ``coefficients · v + intercept`` is a calibrated logit
     intercept: float
-    gate: float  # the query's nearest reference of this brand must be at least this similar
+    membership_coefficients: tuple[float, ...]  # ``· v + membership_intercept``: is this the brand's product at all
+    membership_intercept: float
+    membership_gate: float  # the query's membership score must be at least this
     cv_accuracy: float  # cross-validated, on the brand's references
     cv_auc: float
     counts: dict[str, int] = field(default_factory=dict)  # references per bank it was fitted on
     trained_through_seq: int = 0  # the change-log position its banks were read at
+    format: int = 2
 
-    def logit(self, vector: np.ndarray) -> float:
-        return float(np.dot(np.asarray(self.coefficients, dtype=np.float32), vector) + self.intercept)
+    def logit(self, vectors: np.ndarray) -> float:
+        """The calibrated logit, averaged over the query's views (``vectors``: one row per view, or one vector)."""
+        return float(np.mean(np.atleast_2d(vectors) @ np.asarray(self.coefficients, dtype=np.float32)) + self.intercept)
+
+    def membership(self, vectors: np.ndarray) -> float:
+        """How far above its gate the query scores as one of the brand's products (≥ 0: the probe applies)."""
+        scores = np.atleast_2d(vectors) @ np.asarray(self.membership_coefficients, dtype=np.float32)
+        return float(np.mean(scores) + self.membership_intercept - self.membership_gate)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BrandProbe":
-        return cls(**{**data, "coefficients": tuple(data["coefficients"])})
+        return cls(**{**data, "coefficients": tuple(data["coefficients"]),
+                      "membership_coefficients": tuple(data["membership_coefficients"])})
 
 
 @dataclass(frozen=True)
@@ -54,47 +64,57 @@ class LookAlike:
     version: str
     probability: float
     logit: float
-    nearest_similarity: float
-    gate: float
+    membership: float  # the query's membership score above the brand's gate (≥ 0 here)
     cv_accuracy: float
     cv_auc: float
     counts: dict[str, int]
 
 
-def _probed(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], brand_hint: str | None) -> list[Neighbour]:
-    """CLIP neighbours that are references of a brand with a classifier (the hinted brand, if any)."""
-    return [n for n in neighbours if n.shared_by is None and n.clip_similarity is not None
-            and n.brand in probes and (brand_hint is None or n.brand == brand_hint)]
+class ProbeSet(Mapping[str, BrandProbe]):
+    """Brands' classifiers with their membership models stacked in one matrix: scoring every brand for
+    a query is one matrix product (µs for hundreds of brands), not a loop over them."""
+
+    def __init__(self, probes: Mapping[str, BrandProbe]):
+        self._probes = dict(probes)
+        self._brands = list(self._probes)
+        self._weights = (np.array([p.membership_coefficients for p in self._probes.values()], dtype=np.float32)
+                         if self._probes else np.zeros((0, 0), np.float32))
+        self._offsets = np.array([p.membership_intercept - p.membership_gate for p in self._probes.values()], dtype=np.float32)
+
+    def __getitem__(self, brand: str) -> BrandProbe:
+        return self._probes[brand]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._probes)
+
+    def __len__(self) -> int:
+        return len(self._probes)
+
+    def best_member(self, vectors: np.ndarray) -> tuple[float, BrandProbe] | None:
+        """The brand whose membership model scores the query's views highest, and by how much above its gate."""
+        if not self._probes:
+            return None
+        margins = (np.atleast_2d(vectors) @ self._weights.T).mean(axis=0) + self._offsets
+        best = int(np.argmax(margins))
+        return float(margins[best]), self._probes[self._brands[best]]
 
 
-def gate_candidates(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], brand_hint: str | None) -> list[int]:
-    """The references whose whole-image similarity to the query the gate needs."""
-    return [n.reference_id for n in _probed(probes, neighbours, brand_hint)]
+def look_alike(probes: Mapping[str, BrandProbe], vectors: np.ndarray, brand_hint: str | None) -> LookAlike | None:
+    """The classifier of the hinted brand — without a hint, of the brand whose membership model scores the
+    query highest — if the query passes that brand's membership gate; else None.
 
-
-def look_alike(probes: Mapping[str, BrandProbe], neighbours: Sequence[Neighbour], vector: np.ndarray,
-               brand_hint: str | None, whole: Mapping[int, float] | None = None) -> LookAlike | None:
-    """The classifier of the hinted brand — without a hint, of the nearest brand that has one — if the
-    query is close enough to that brand's references for it to know what it is looking at; else None.
-
-    (Without a hint the nearest reference of all may be another brand's photo on a similar background;
-    the nearest brand *with a classifier* is the one worth asking, and its gate still has to pass.)
-
-    ``whole``: the query's whole-image similarity to those references (``gate_candidates``). The gate was
-    set on whole-image similarities, and a region match (a crop, a corner) says nothing about whether the
-    photo shows the brand's product as a whole; without it, the evidence's similarity is used."""
-    own = _probed(probes, neighbours, brand_hint)
-    if not own:
+    ``vectors``: the query's views as embedded (whole image first, then its regions). Every brand with a
+    classifier is scored, not only the brands among the nearest references: the nearest reference of all
+    may be another brand's photo on a similar background."""
+    if brand_hint is not None:
+        probe = probes.get(brand_hint)
+        best = None if probe is None else (probe.membership(vectors), probe)
+    else:
+        best = (probes if isinstance(probes, ProbeSet) else ProbeSet(probes)).best_member(vectors)
+    if best is None or best[0] < 0:
         return None
-
-    def similarity(n: Neighbour) -> float:
-        return whole.get(n.reference_id, -1.0) if whole is not None else n.clip_similarity
-
-    nearest = max(own, key=similarity)
-    probe = probes[nearest.brand]
-    if similarity(nearest) < probe.gate:
-        return None
-    logit = probe.logit(vector)
+    margin, probe = best
+    logit = probe.logit(vectors)
     probability = 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
-    return LookAlike(probe.brand, probe.version, round(probability, 6), round(logit, 4), round(similarity(nearest), 6),
-                     round(probe.gate, 6), probe.cv_accuracy, probe.cv_auc, dict(probe.counts))
+    return LookAlike(probe.brand, probe.version, round(probability, 6), round(logit, 4), round(margin, 4),
+                     probe.cv_accuracy, probe.cv_auc, dict(probe.counts))

@@ -9,8 +9,11 @@ Shipped default, ``fused-v1`` (CLIP margin plus PDQ):
   references and ``T`` the temperature. A PDQ near-duplicate of a known fake is the strongest
   evidence there is, and moves the logit by 4 (≈ ×55 in odds).
 * the look-alike regime (``scoring.lookalike``): where the brand's classifier applies, its calibrated
-  logit is added — alone when there is no copy evidence, as independent evidence beside it when
-  there is (the log-odds of independent signals add);
+  logit *replaces* the CLIP margin (``fused-v3``; ``fused-v2`` added the two). Both read the same
+  embeddings, so adding them counted one piece of evidence twice, and the probe weighs it better: it
+  learned which directions tell the brand's fakes from its genuine items, where the margin compares
+  two nearest photos (look-alike set, seed 0: decided precision 0.855 → 0.882, ROC-AUC 0.891 → 0.909).
+  PDQ still adds: a near-duplicate of a known fake is independent of what the probe learned;
 * ``likely_counterfeit`` if ``p ≥`` the counterfeit threshold, ``likely_authentic`` if ``p ≤`` the
   authentic threshold, else ``inconclusive``.
 
@@ -67,15 +70,16 @@ class MarginScorer:
     def name(self) -> str:
         if not self.use_pdq:
             return "margin-v1"
-        return "fused-v2" if self.use_lookalike else "fused-v1"
+        return "fused-v3" if self.use_lookalike else "fused-v1"
 
     def probability(self, features: Features) -> float:
         v, m = features.values, self.min_match_similarity
-        logit = (max(v["best_counterfeit_sim"], m) - max(v["best_authentic_sim"], m)) / self.temperature
+        if self.use_lookalike and v["lookalike_applies"]:
+            logit = v["lookalike_logit"]
+        else:
+            logit = (max(v["best_counterfeit_sim"], m) - max(v["best_authentic_sim"], m)) / self.temperature
         if self.use_pdq:
             logit += PDQ_LOGIT * (v["pdq_counterfeit_match"] - v["pdq_authentic_match"])
-        if self.use_lookalike:
-            logit += v["lookalike_logit"]
         return sigmoid(logit)
 
 

@@ -25,7 +25,7 @@ from index.prepare import CpuWorkers, Prepared
 from index.regions import WHOLE, Region, reference_regions
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
-from scoring.lookalike import BrandProbe, gate_candidates, look_alike
+from scoring.lookalike import BrandProbe, look_alike
 from scoring.scorers import Scorer, Thresholds, score
 from service.blobs import BlobStore, sha256_hex
 from service.check_log import CheckWriter
@@ -182,7 +182,6 @@ class Checker:
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
-        vector = vectors[0]
         neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
                                      self.registry.by_ids, self.shared.search, self._regions(serving, vectors),
                                      reference_regions(sync.reference_regions))
@@ -192,8 +191,7 @@ class Checker:
         scorer = self.scorer()
         first_guess = neighbours[0].brand if neighbours else brand_hint
         probes = self.probes(serving.runner.info.fingerprint())
-        whole = sync.index.whole_similarities(vector, gate_candidates(probes, neighbours, brand_hint)) if probes else None
-        lookalike = look_alike(probes, neighbours, vector, brand_hint, whole)
+        lookalike = look_alike(probes, vectors, brand_hint)
         result = score(scorer, neighbours, brand_hint, serving.min_match_similarity, self.thresholds(brand_hint or first_guess),
                        lookalike)
         digest = sha256_hex(data)
@@ -221,7 +219,7 @@ class Checker:
             "regime": result.features.regime,
             "classifier": None if lookalike is None else {
                 "brand": lookalike.brand, "version": lookalike.version, "probability": lookalike.probability,
-                "nearest_similarity": lookalike.nearest_similarity, "gate": lookalike.gate,
+                "membership": lookalike.membership,
                 "cv_accuracy": lookalike.cv_accuracy, "cv_auc": lookalike.cv_auc, "references": lookalike.counts},
         }
         return Evaluated(answer, check)

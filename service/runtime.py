@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import numpy as np
 from sqlalchemy import func, select
 
 from index.generations import Generations
@@ -123,6 +124,11 @@ class Runtime:
                                  settings.max_listing_images, self.deliverer.wake, settings,
                                  lambda: self.serving.runner.info.spec, self.blobs, settings.max_image_bytes)
 
+    def _background_vectors(self) -> np.ndarray:
+        """The served model's background images, embedded at load: look-alike negatives (training.lookalike)."""
+        embedder = self.serving.runner.embedder
+        return getattr(embedder, "background_vectors", np.zeros((0, embedder.info.dimension), np.float32))
+
     def _may_snapshot(self) -> bool:
         return self.is_leader
 
@@ -136,7 +142,7 @@ class Runtime:
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
         if self.is_leader:
             self._compact_if_due()
-            self.probe_trainer.start_if_due(fingerprint)
+            self.probe_trainer.start_if_due(fingerprint, self._background_vectors())
             self.deliverer.ensure_running()  # the outbox is delivered by one process: the lease holder
             self._resume_orphaned_scan()
         else:

@@ -199,8 +199,9 @@ class Classifier(BaseModel):
     brand: str
     version: str
     probability: float = Field(description="Its calibrated probability that the photo shows a counterfeit")
-    nearest_similarity: float = Field(description="The photo's similarity to the brand's nearest reference")
-    gate: float = Field(description="The similarity from which the classifier applies (the brand's own photos' spread)")
+    membership: float = Field(description="How far the photo's score as one of the brand's products is above the "
+                                          "classifier's gate (≥ 0: it applies; the gate is a low percentile of the "
+                                          "brand's own held-out references)")
     cv_accuracy: float = Field(description="Cross-validated accuracy on the brand's references")
     cv_auc: float
     references: dict[str, int] = Field(description="References per bank it was fitted on")

@@ -117,8 +117,6 @@ def test_an_index_counts_a_reference_with_its_best_vector_and_keeps_its_regions_
     assert similarities[0, 0] == pytest.approx(1 - REGION_PENALTY, abs=1e-5)  # ... counted below its raw 1.0
     assert len(set(ids[0].tolist())) == 3  # distinct references, not one per vector
     assert index.search(region[1:2], 2, brand="globex")[1][0, 0] == 12  # the brand filter covers regions too
-    whole = index.whole_similarities(region[1], [10, 12, 99])  # the gate of a brand classifier: whole images only
-    assert set(whole) == {10, 12} and whole[10] == pytest.approx(float(vectors[0] @ region[1]), abs=1e-5)
     index.save(tmp_path / "ix.npz", {})
     loaded, _ = VectorIndex.load(tmp_path / "ix.npz")
     assert np.array_equal(loaded.search_regions(region[1:2], 3)[1], ids) and loaded.region_vectors() == 2
@@ -171,19 +169,3 @@ def synthetic_image_of(seed: int) -> Image.Image:
     from index.synthetic import synthetic_image
 
     return synthetic_image(seed, size=(320, 320))
-
-
-@pytest.mark.parametrize("index_type", ["flat", "ivf", "hnsw"])
-def test_whole_image_similarities_are_exact_on_every_index_type(index_type):
-    from index.vector_index import VectorIndex
-
-    rng = np.random.default_rng(1)
-    vectors = rng.standard_normal((400, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    ids = np.arange(1, 401)
-    regions = [vectors[(i + 7) % 400][None, :] if i % 3 == 0 else None for i in range(400)]
-    index = VectorIndex.build(ids, vectors, ["acme"] * 400, index_type=index_type, regions=regions)
-    query = vectors[5]
-    wanted = [3, 50, 200, 399]
-    whole = index.whole_similarities(query, wanted)
-    assert whole == pytest.approx({i: float(vectors[i - 1] @ query) for i in wanted}, abs=1e-4)

@@ -23,10 +23,10 @@ from index.regions import WHOLE, Region
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
-from scoring.lookalike import BrandProbe, LookAlike, gate_candidates, look_alike
+from scoring.lookalike import BrandProbe, LookAlike, ProbeSet, look_alike
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 from training.dataset import Item
-from training.lookalike import fit_brand_probe
+from training.lookalike import fit_brand_probe, probe_negatives
 from training.metrics import expected_calibration_error, micro_average_precision
 
 BIG = 1 << 40
@@ -58,17 +58,24 @@ def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regio
     return (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)), hashes
 
 
-def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, min_per_bank: int = 8,
-               min_cv_auc: float = 0.8) -> dict[str, BrandProbe]:
-    """Each brand's look-alike classifier, fitted as the service's job fits it (training.lookalike)."""
+def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, background: np.ndarray,
+               min_per_bank: int = 8, min_cv_auc: float = 0.8) -> ProbeSet:
+    """Each brand's look-alike classifier, fitted as the service's job fits it (training.lookalike):
+    ``vectors`` are the references' stored views (n × views × d), ``background`` the model's background
+    images, negatives beside the other brands' references."""
     probes = {}
+    views = vectors.shape[1]
     for brand in sorted({r.brand for r in references if r.brand}):
         rows = [i for i, r in enumerate(references) if r.brand == brand]
-        fitted = fit_brand_probe(brand, vectors[rows], np.array([references[i].label == "counterfeit" for i in rows], int),
-                                 fingerprint, min_per_bank, min_cv_auc)
+        others = [i for i, r in enumerate(references) if r.brand != brand]
+        labels = np.repeat(np.array([references[i].label == "counterfeit" for i in rows], int), views)
+        negatives = probe_negatives(vectors[others].reshape(-1, vectors.shape[-1]), background)
+        fitted = fit_brand_probe(brand, vectors[rows].reshape(-1, vectors.shape[-1]), labels, fingerprint,
+                                 groups=np.repeat(np.array(rows), views), negatives=negatives,
+                                 min_per_bank=min_per_bank, min_cv_auc=min_cv_auc)
         if isinstance(fitted, BrandProbe):
             probes[brand] = fitted
-    return probes
+    return ProbeSet(probes)
 
 
 def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
@@ -85,7 +92,8 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
     query_vectors, query_hashes = _embed_all(embedder, queries, regions=regions)
-    probes = fit_probes(references, ref_vectors, embedder.info.fingerprint()) if lookalike else {}
+    background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
+    probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
 
     def describe(ids):
@@ -96,8 +104,7 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
         neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
                                      reference_regions=reference_regions)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
-        whole = vectors.whole_similarities(vector[0], gate_candidates(probes, neighbours, None)) if probes else None
-        applied = look_alike(probes, neighbours, vector[0], None, whole)
+        applied = look_alike(probes, vector, None)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
                                      [(references[n.reference_id].source, n.strength) for n in neighbours], applied))
     return outcomes

@@ -1,9 +1,23 @@
 """Fit a brand's look-alike classifier (``scoring.lookalike.BrandProbe``) on its two banks' embeddings.
 
-A logistic regression on the frozen embeddings — a linear probe — with the regularisation chosen by
-stratified cross-validation, then Platt-scaled on *cross-validated* decision values, so its
-probability of a photo it has not seen is as confident as it was on held-out references, not on its
-own training points. It abstains (returns the reason) when a bank is too small or the held-out
+Two logistic regressions on the frozen embeddings — linear probes — each with its regularisation
+chosen by cross-validation grouped by reference (a reference's region vectors never sit on both sides
+of a fold, or held-out scores would flatter):
+
+* **the probe**: counterfeit bank vs authentic bank, on every stored vector of the brand's references
+  (the whole photo and its regions: six views of a product instead of one), then Platt-scaled on
+  *cross-validated* decision values, so its probability of a photo it has not seen is as confident as
+  it was on held-out references, not on its own training points;
+* **the membership model**: the brand's references vs ``negatives`` (other brands' references and the
+  model's background images). A probe only knows fakes from genuine items of *this* brand; a product
+  of a brand that registered nothing is neither, and a probe forced to answer picks a side at random.
+  Its gate is a low percentile of the brand's held-out references' membership scores: a query must
+  look at least that much like the brand's products before the probe is asked. Similarity to the
+  nearest reference could not do this: products of other brands photographed the same way are as
+  similar to a brand's references as its own new photos are (measured: 0.29 of unrelated products
+  kept ``inconclusive`` with a similarity gate, 0.85–0.96 with this one).
+
+It abstains (returns the reason) when a bank is too small, there are no negatives, or the held-out
 accuracy says the banks cannot be told apart: a brand then gets copy matching only, never a guess.
 """
 from __future__ import annotations
@@ -15,7 +29,13 @@ import numpy as np
 
 from scoring.lookalike import BrandProbe
 
-GATE_PERCENTILE = 2.0  # of the references' leave-one-out nearest similarities: a query must be as close
+MEMBERSHIP_GATE_PERCENTILE = 20.0  # of held-out references' membership scores: a query must score as high
+MAX_NEGATIVES = 3000  # other brands' vectors per fit
+REGULARISATIONS = (0.01, 0.1, 1.0, 10.0, 100.0)
+# Thousands of negatives against one brand: only weak penalties are worth trying (the strong ones
+# never won, and each try is a cross-validated fit on the largest matrix of the job).
+MEMBERSHIP_REGULARISATIONS = (1.0, 10.0, 100.0)
+PROBE_FORMAT = 2  # 2: region vectors and a membership gate (1 had a similarity gate)
 
 
 @dataclass(frozen=True)
@@ -25,30 +45,28 @@ class Abstained:
     counts: dict[str, int]
 
 
-def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_fingerprint: str,
-                    min_per_bank: int = 8, min_cv_auc: float = 0.8, trained_through_seq: int = 0,
-                    seed: int = 0) -> BrandProbe | Abstained:
-    """``labels``: 1 for the counterfeit bank, 0 for the authentic bank; ``vectors`` as the index stores them."""
+def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_fingerprint: str, *,
+                    groups: np.ndarray | None = None, negatives: np.ndarray | None = None, min_per_bank: int = 8,
+                    min_cv_auc: float = 0.8, trained_through_seq: int = 0, seed: int = 0) -> BrandProbe | Abstained:
+    """``vectors``: the brand's stored vectors (a reference may give several: its whole image and regions);
+    ``labels``: 1 for the counterfeit bank, 0 for the authentic bank, per row; ``groups``: the reference
+    each row belongs to (None: one row per reference); ``negatives``: vectors of images that are not the
+    brand's products."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     x, y = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=int)
-    counts = {"authentic": int((y == 0).sum()), "counterfeit": int((y == 1).sum())}
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    counts = {"authentic": len(set(groups[y == 0].tolist())), "counterfeit": len(set(groups[y == 1].tolist()))}
     if min(counts.values()) < min_per_bank:
         return Abstained(brand, f"too few references: {counts['authentic']} authentic and {counts['counterfeit']} "
                                 f"counterfeit, {min_per_bank} of each are needed", counts)
-    folds = StratifiedKFold(n_splits=min(5, min(counts.values())), shuffle=True, random_state=seed)
+    if negatives is None or len(negatives) == 0:
+        return Abstained(brand, "no images of other products to learn what is not this brand's", counts)
+    folds = min(5, min(counts.values()))
     mean = x.mean(axis=0)
     centred = x - mean  # the banks' own centre: the penalty then shrinks towards "no preference"
-    best = None
-    for c in (0.01, 0.1, 1.0, 10.0, 100.0):  # cross-validated regularisation (log-loss of held-out references)
-        held_out = cross_val_predict(LogisticRegression(C=c, max_iter=2000), centred, y, cv=folds,
-                                     method="decision_function")
-        loss = _log_loss(held_out, y)
-        if best is None or loss < best[0]:
-            best = (loss, c, held_out)
-    _, c, held_out = best
+    c, held_out = _cross_validated(centred, y, groups, folds, seed, class_weight=None)
     cv_auc = float(roc_auc_score(y, held_out))
     if cv_auc < min_cv_auc:
         return Abstained(brand, f"the banks are not separable enough: cross-validated ROC-AUC {cv_auc:.3f} "
@@ -60,21 +78,51 @@ def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_f
     model = LogisticRegression(C=c, max_iter=2000).fit(centred, y)
     weights = a * model.coef_[0]
     intercept = a * (float(model.intercept_[0]) - float(model.coef_[0] @ mean)) + b
+
+    negatives = np.asarray(negatives, dtype=np.float64)
+    mx = np.concatenate([x, negatives])
+    my = np.r_[np.ones(len(x), dtype=int), np.zeros(len(negatives), dtype=int)]
+    mgroups = np.concatenate([groups.astype(np.int64), -1 - np.arange(len(negatives), dtype=np.int64)])
+    mc, member_held_out = _cross_validated(mx, my, mgroups, folds, seed, class_weight="balanced",
+                                           regularisations=MEMBERSHIP_REGULARISATIONS)
+    membership = LogisticRegression(C=mc, max_iter=5000, class_weight="balanced").fit(mx, my)
+    gate = float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE))
     return BrandProbe(
         brand=brand, model_fingerprint=model_fingerprint,
         version=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
-        coefficients=tuple(float(w) for w in weights), intercept=float(intercept), gate=_gate(x),
+        coefficients=tuple(float(w) for w in weights), intercept=float(intercept),
+        membership_coefficients=tuple(float(w) for w in membership.coef_[0]),
+        membership_intercept=float(membership.intercept_[0]), membership_gate=gate,
         cv_accuracy=round(cv_accuracy, 4), cv_auc=round(cv_auc, 4), counts=counts,
-        trained_through_seq=trained_through_seq,
+        trained_through_seq=trained_through_seq, format=PROBE_FORMAT,
     )
 
 
-def _gate(x: np.ndarray) -> float:
-    """A low percentile of each reference's similarity to its nearest other reference of the brand."""
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    similarities = unit @ unit.T
-    np.fill_diagonal(similarities, -np.inf)
-    return float(np.percentile(similarities.max(axis=1), GATE_PERCENTILE))
+def probe_negatives(other_brands: np.ndarray, background: np.ndarray, limit: int = MAX_NEGATIVES,
+                    seed: int = 0) -> np.ndarray:
+    """Other brands' reference vectors (a random ``limit`` of them at most, so a fit's cost does not grow
+    with the catalogue) and the model's background images."""
+    if len(other_brands) > limit:
+        other_brands = other_brands[np.random.default_rng(seed).choice(len(other_brands), limit, replace=False)]
+    return np.concatenate([np.asarray(other_brands, np.float32).reshape(-1, background.shape[-1]),
+                           np.asarray(background, np.float32)])
+
+
+def _cross_validated(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int,
+                     class_weight: str | None, regularisations: tuple[float, ...] = REGULARISATIONS) -> tuple[float, np.ndarray]:
+    """The regularisation with the lowest held-out log-loss, and its held-out decision values."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    best = None
+    for c in regularisations:
+        held_out = cross_val_predict(LogisticRegression(C=c, max_iter=5000, class_weight=class_weight), x, y,
+                                     groups=groups, cv=splitter, method="decision_function")
+        loss = _log_loss(held_out, y)
+        if best is None or loss < best[0]:
+            best = (loss, c, held_out)
+    return best[1], best[2]
 
 
 def _log_loss(logits: np.ndarray, y: np.ndarray) -> float:

@@ -20,9 +20,13 @@ from index.synthetic import background_set
 
 
 class CenteredEmbedder(Embedder):
-    def __init__(self, base: Embedder, mean: np.ndarray):
+    def __init__(self, base: Embedder, mean: np.ndarray, background: np.ndarray | None = None):
         self.base = base
         self.mean = np.asarray(mean, dtype=np.float32)
+        # The background images' centred embeddings: generic "not a brand's product" examples for the
+        # look-alike membership models (training.lookalike), already paid for at load.
+        self.background_vectors = (l2_normalise(np.asarray(background, dtype=np.float32) - self.mean)
+                                   if background is not None else np.zeros((0, len(self.mean)), np.float32))
         digest = hashlib.sha256(self.mean.tobytes()).hexdigest()
         self._info = replace(base.info, centering_sha256=digest)
 
@@ -30,7 +34,7 @@ class CenteredEmbedder(Embedder):
     def from_background(cls, base: Embedder, images: Sequence[Image.Image] | None = None, batch_size: int = 16) -> "CenteredEmbedder":
         images = list(images) if images is not None else background_set()
         vectors = np.concatenate([base.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
-        return cls(base, vectors.mean(axis=0))
+        return cls(base, vectors.mean(axis=0), vectors)
 
     @property
     def info(self) -> EmbedderInfo:
