@@ -11,10 +11,12 @@ import numpy as np
 from PIL import Image
 
 from index.preprocess import PreprocessConfig
+from index.regions import EncodedRegion
 
 # What a model batch may hold per image: model-ready ``uint8`` pixels (crop × crop × 3, from a CPU
-# worker), a decoded PIL image, or encoded bytes the model decodes on its own device.
-ModelInput = Union[np.ndarray, Image.Image, bytes]
+# worker), a decoded PIL image, or encoded bytes the model decodes on its own device (all of it, or one
+# region of it: index.regions.EncodedRegion).
+ModelInput = Union[np.ndarray, Image.Image, bytes, EncodedRegion]
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ class Embedder(ABC):
         failures: dict[int, str] = {}
         for i, item in enumerate(inputs):
             try:
-                if isinstance(item, bytes):
+                if isinstance(item, EncodedRegion):
+                    item = item.region.crop(decode_image(item.data, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size)))
+                elif isinstance(item, bytes):
                     item = decode_image(item, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
                     if hashes is not None:
                         from index.pdq import compute_pdq

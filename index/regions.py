@@ -24,9 +24,13 @@ check (query) or per registration (reference).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    import torch
 
 REGION_PENALTY = 0.05  # subtracted from a non-whole region's similarity (see the module note)
 
@@ -44,15 +48,38 @@ class Region:
     def is_whole(self) -> bool:
         return self.width == 1.0 and self.height == 1.0 and not self.mirror
 
+    def box(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """``(left, top, right, bottom)`` of this region in an image of that size; None for all of it."""
+        if self.width >= 1.0 and self.height >= 1.0:
+            return None
+        bw, bh = max(1, round(width * self.width)), max(1, round(height * self.height))
+        left = min(max(round(self.x * width - bw / 2), 0), width - bw)
+        top = min(max(round(self.y * height - bh / 2), 0), height - bh)
+        return left, top, left + bw, top + bh
+
     def crop(self, image: Image.Image) -> Image.Image:
         """This region's box (mirrored if asked); the whole image is returned as is."""
-        if self.width < 1.0 or self.height < 1.0:
-            w, h = image.size
-            bw, bh = max(1, round(w * self.width)), max(1, round(h * self.height))
-            left = min(max(round(self.x * w - bw / 2), 0), w - bw)
-            top = min(max(round(self.y * h - bh / 2), 0), h - bh)
-            image = image.crop((left, top, left + bw, top + bh))
+        box = self.box(*image.size)
+        if box is not None:
+            image = image.crop(box)
         return ImageOps.mirror(image) if self.mirror else image
+
+    def crop_tensor(self, image: "torch.Tensor") -> "torch.Tensor":
+        """The same for a ``C × H × W`` tensor (an image decoded on the model's device)."""
+        box = self.box(int(image.shape[-1]), int(image.shape[-2]))
+        if box is not None:
+            left, top, right, bottom = box
+            image = image[..., top:bottom, left:right]
+        return image.flip(-1) if self.mirror else image
+
+
+@dataclass(frozen=True)
+class EncodedRegion:
+    """A model input: a region of an encoded upload, for models that decode on their device. A check
+    submits the upload's bytes (whole image, hashed there) and one of these per other query region;
+    the device decodes the bytes once per batch and cuts every region from the decoded pixels."""
+    data: bytes
+    region: Region
 
 
 WHOLE = Region("whole")

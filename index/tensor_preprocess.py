@@ -25,6 +25,7 @@ from PIL import Image
 from index.pdq import PdqHash
 from index.pdq_tensor import filtered_luma, hashes_of
 from index.preprocess import PreprocessConfig
+from index.regions import WHOLE, Region
 
 log = logging.getLogger(__name__)
 DEVICE_DECODABLE_MODES = ("RGB", "L")  # what nvJPEG decodes to RGB reliably; CMYK/YCCK go to Pillow
@@ -59,24 +60,39 @@ class TensorPreprocessor:
         self.config = config
         self.device = torch.device(device)
 
-    def decode(self, datas: Sequence[bytes], hashes: dict[int, PdqHash] | None = None) -> list[torch.Tensor | None]:
-        """Per image: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None.
+    def decode(self, datas: Sequence[bytes], hashes: dict[int, PdqHash] | None = None,
+               regions: Sequence[Region] | None = None) -> list[torch.Tensor | None]:
+        """Per input: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None.
 
-        With ``hashes``, each decoded image's PDQ is computed on the device too (from the full image
-        as stored, before EXIF rotation, as the reference hasher does) and stored under its position."""
-        headers = [jpeg_header(data) for data in datas]
+        ``regions``: which region of its image each input is (default: all of it). Inputs that share
+        one byte string (a query's regions) are decoded once and each region is cut from the upright
+        pixels. With ``hashes``, each decoded image's PDQ is computed on the device too (from the full
+        image as stored, before EXIF rotation, as the reference hasher does) and stored under the
+        positions of its whole-image inputs."""
+        regions = list(regions) if regions is not None else [WHOLE] * len(datas)
+        first: dict[int, int] = {}  # id(bytes) -> its position among the distinct images
+        distinct: list[bytes] = []
+        for data in datas:
+            if id(data) not in first:
+                first[id(data)] = len(distinct)
+                distinct.append(data)
+        headers = [jpeg_header(data) for data in distinct]
         todo = [i for i, header in enumerate(headers) if header is not None]
-        decoded = self._decode_jpegs([datas[i] for i in todo])
-        out: list[torch.Tensor | None] = [None] * len(datas)
+        upright: dict[int, torch.Tensor] = {}
         smalls: dict[int, torch.Tensor] = {}
-        for i, image in zip(todo, decoded):
+        for i, image in zip(todo, self._decode_jpegs([distinct[i] for i in todo])):
             if image is not None:
-                orientation = headers[i][0]  # type: ignore[index]
                 if hashes is not None:  # as stored, like the reference hasher (index.images.reference_rgb)
                     smalls[i] = filtered_luma(image)
-                out[i] = self.resize_and_crop(ORIENTATIONS[orientation](image))
-        if hashes is not None:
-            hashes.update(zip(smalls, hashes_of(list(smalls.values()))))
+                upright[i] = ORIENTATIONS[headers[i][0]](image)  # type: ignore[index]
+        if hashes is not None and smalls:
+            by_image = dict(zip(smalls, hashes_of(list(smalls.values()))))
+            hashes.update({position: by_image[first[id(data)]] for position, (data, region) in enumerate(zip(datas, regions))
+                           if region.is_whole and first[id(data)] in by_image})
+        out: list[torch.Tensor | None] = []
+        for data, region in zip(datas, regions):
+            image = upright.get(first[id(data)])
+            out.append(None if image is None else self.resize_and_crop(region.crop_tensor(image)))
         return out
 
     def _decode_jpegs(self, datas: list[bytes]) -> list[torch.Tensor | None]:

@@ -22,7 +22,7 @@ import numpy as np
 from index.images import admit
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared
-from index.regions import WHOLE, Region, reference_regions
+from index.regions import WHOLE, EncodedRegion, Region, reference_regions
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
@@ -138,22 +138,24 @@ class Checker:
     def _dispatch(self, serving: Serving, data: bytes) -> tuple[list[Future], PdqHash | None]:
         """Blocking part before the model (run on a thread): queue the upload for the model.
 
-        On a GPU the header is checked here and the model side decodes (nvJPEG), embeds and hashes
-        (PDQ as tensor ops): one future gives ``(vector, pdq)``. Otherwise a CPU worker decodes,
+        On a GPU the header is checked here and the model side decodes (nvJPEG, once per upload), cuts
+        the query regions from the decoded pixels, embeds and hashes (PDQ as tensor ops): the whole
+        image's future gives ``(vector, pdq)``, each other region's ``(vector, None)``. Otherwise a CPU worker decodes,
         hashes, resizes and cuts the query regions first: a future per region gives its vector (the
         runner batches them with everyone else's), and the hash comes back with them here."""
         if serving.runner.embedder.decodes_on_device:
             self._admit(serving, data)
-            return [serving.runner.submit(data, want_pdq=True)], None
+            regions = serving.prepare_spec.regions
+            return serving.runner.submit_many([data] + [EncodedRegion(data, region) for region in regions[1:]],
+                                              want_pdq=True), None
         prepared = self._prepare(serving, data)
         return serving.runner.submit_many(prepared.model_inputs), prepared.pdq
 
     @staticmethod
     def _vectors_and_pdq(results: list[Any], pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
         """One row per region searched (the whole image first), and the upload's hash."""
-        if pdq is None:  # decoded on the device: one result, ``(vector, pdq)``
-            (vector, pdq), = results
-            return vector[None, :], pdq
+        if pdq is None:  # decoded on the device: ``(vector, pdq)`` per region, the hash with the whole image's
+            return np.stack([vector for vector, _ in results]), results[0][1]
         return np.stack(results), pdq
 
     @staticmethod

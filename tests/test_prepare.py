@@ -83,6 +83,41 @@ def test_exif_orientation_as_tensor_ops_matches_pillow(photos, orientation):
         assert float((unturned - expected).abs().mean()) > 5.0
 
 
+def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_crops(embedder, photos, monkeypatch):
+    """A check on a device-decoding model submits the upload's bytes plus an ``EncodedRegion`` per other
+    query region: the bytes are decoded once, each region is cut from the upright pixels (EXIF applied),
+    each embeds like the CPU worker's crop of the Pillow-decoded image, and only the whole image is hashed."""
+    from index.regions import QUERY_REGIONS, EncodedRegion, crops
+    from index.tensor_preprocess import TensorPreprocessor as Decoder
+
+    regions = QUERY_REGIONS["wide"]
+    decoded_streams = []
+    original = Decoder._decode_jpegs
+    monkeypatch.setattr(Decoder, "_decode_jpegs", lambda self, datas: decoded_streams.append(len(datas)) or original(self, datas))
+    png = io.BytesIO()
+    photos["rocket"].save(png, "PNG")  # the Pillow fallback cuts the same regions
+    for name, data in [("rotated by EXIF", _with_orientation(photos["coffee"].convert("RGB").resize((900, 600)), 6)),
+                       ("PNG", png.getvalue())]:
+        decoded_streams.clear()
+        hashes: dict = {}
+        vectors, failures = embedder.embed_inputs([data] + [EncodedRegion(data, r) for r in regions[1:]], hashes)
+        assert not failures and set(hashes) == {0}, (name, failures, set(hashes))
+        expected = embedder.embed(crops(decode_image(data, BIG, BIG), regions))
+        for row, region in enumerate(regions):
+            assert float(vectors[row] @ expected[row]) >= 0.98, (name, region.name, float(vectors[row] @ expected[row]))
+        assert sum(decoded_streams) == (1 if name != "PNG" else 0), (name, decoded_streams)
+    # Pixel for pixel (a random model cannot tell a mirror image apart; the pixels can): each region's
+    # tensor is the model input the CPU worker makes from its crop.
+    data = _with_orientation(photos["coffee"].convert("RGB").resize((900, 600)), 6)
+    decoder = Decoder(embedder.pixel_config, "cpu")
+    tensors = decoder.decode([data] * len(regions), regions=list(regions))
+    upright = decode_image(data, BIG, BIG)
+    for tensor, region, crop in zip(tensors, regions, crops(upright, regions)):
+        expected = decoder.resize_and_crop(torch.from_numpy(np.array(crop)).permute(2, 0, 1))
+        assert tensor is not None and float((tensor - expected).abs().mean()) < 1.5, region.name
+    assert float((tensors[2] - tensors[0]).abs().mean()) > 5.0  # the mirror really is another input
+
+
 def test_images_the_device_decoder_refuses_fall_back_alone(embedder, photos):
     """PNG, CMYK JPEG and corrupt data in one batch with good JPEGs: each handled on its own."""
     good = _jpeg(photos["coffee"], (640, 480))

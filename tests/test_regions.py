@@ -59,11 +59,13 @@ def _flipped_with_text(image: Image.Image, seed: int) -> Image.Image:
     return text_overlay(ImageOps.mirror(image), np.random.default_rng(seed))
 
 
-@pytest.mark.parametrize("preset", ["default", "wide"])
-def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(tmp_path, keys_for, preset):
+@pytest.mark.parametrize("preset, device_decode", [("default", "off"), ("wide", "off"), ("wide", "on")])
+def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(tmp_path, keys_for, preset, device_decode):
     """With the default regions a screenshot is found by the 80 % centre and a flipped re-upload by dihedral
-    PDQ and the whole image; ``wide`` also finds a flipped photo under a sales banner by its mirror image."""
-    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, min_match_similarity=None, query_regions=preset)
+    PDQ and the whole image; ``wide`` also finds a flipped photo under a sales banner by its mirror image —
+    also when the model decodes uploads on its device (what CUDA gets) and cuts the regions there."""
+    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, min_match_similarity=None, query_regions=preset,
+                             device_decode=device_decode)
     keys = keys_for(settings)
     rng = np.random.default_rng(3)
     fakes = []

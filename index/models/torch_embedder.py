@@ -11,6 +11,7 @@ from PIL import Image
 from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import FastPreprocessor, PreprocessConfig
+from index.regions import WHOLE, EncodedRegion
 from index.tensor_preprocess import TensorPreprocessor
 
 NULL_FORWARD_KIND = "random (NULL FORWARD: BENCHMARK ONLY)"
@@ -108,22 +109,26 @@ class TorchImageEmbedder(Embedder):
         if pixel_rows:
             stacked = self._fast.normalise(np.stack([inputs[i] for i in pixel_rows]), self.device)
             parts.update(zip(pixel_rows, stacked))
-        byte_rows = [i for i, item in enumerate(inputs) if isinstance(item, bytes)]
+        byte_rows = [i for i, item in enumerate(inputs) if isinstance(item, (bytes, EncodedRegion))]
         if byte_rows:
+            datas = [inputs[i].data if isinstance(inputs[i], EncodedRegion) else inputs[i] for i in byte_rows]
+            regions = [inputs[i].region if isinstance(inputs[i], EncodedRegion) else WHOLE for i in byte_rows]
             device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
-            decoded = (self._tensor.decode([inputs[i] for i in byte_rows], device_hashes) if self.device_decode
+            decoded = (self._tensor.decode(datas, device_hashes, regions) if self.device_decode
                        else [None] * len(byte_rows))
             for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
+                region = regions[position]
                 if tensor is None:  # Pillow fallback for this image only
                     try:
-                        image = decode_image(inputs[i], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
+                        image = decode_image(datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
                     except ImageRejected as exc:
                         failures[i] = f"{exc.code}: {exc.message}"
                         continue
-                    if hashes is not None:
+                    if hashes is not None and region.is_whole:
                         hashes[i] = compute_pdq(pdq_source(image))
+                    image = region.crop(image)
                     tensor = torch.from_numpy(np.array(self._fast.resize_and_crop(image))).permute(2, 0, 1).to(self.device)
-                elif hashes is not None and device_hashes is not None:
+                elif hashes is not None and device_hashes is not None and position in device_hashes:
                     hashes[i] = device_hashes[position]
                 parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
         image_rows = [i for i, item in enumerate(inputs) if isinstance(item, Image.Image)]
