@@ -9,7 +9,7 @@ import typer
 
 from service.cli import _fail, _load_model_or_exit, _sessions, _settings, _setup_logging, app, err
 
-train_app = typer.Typer(help="Fit calibrated scorers.", no_args_is_help=True)
+train_app = typer.Typer(help="Fit calibrated scorers; fine-tune the backbone on the banks.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 eval_set_app = typer.Typer(help="Build the offline evaluation set.", no_args_is_help=True)
 app.add_typer(eval_set_app, name="eval-set")
@@ -162,3 +162,66 @@ def _apply_brand_thresholds(artefact, features, labels, brands, target_precision
                      bool(current and current.auto_add_confirmed_counterfeits), OPERATOR)
         err.print(f"  brand {brand}: likely_counterfeit at p >= {thresholds.counterfeit:.3f}, "
                   f"likely_authentic at p <= {thresholds.authentic:.3f}")
+
+
+@train_app.command("finetune")
+def train_finetune(out: Path = typer.Option(..., dir_okay=False, help="Weights file to write (a state dict)"),
+                   manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                           help="Train on an evaluation set's references instead of the service's"),
+                   model: Optional[str] = typer.Option(None, help="Model spec to start from; default COUNTERFEIT_MODEL"),
+                   epochs: int = typer.Option(6, min=1), batch_size: int = typer.Option(32, min=2),
+                   learning_rate: float = typer.Option(1e-4, min=0.0), seed: int = 0,
+                   limit: Optional[int] = typer.Option(None, min=2, help="At most this many reference photos (random)")):
+    """Fine-tune the backbone on the banks' photos (metric learning against their own transformed copies);
+    serve the result with `counterfeit reindex --model timm:<architecture>@<out>`."""
+    from index.models.spec import parse_model_spec
+    from training.finetune import finetune, save_weights
+
+    _setup_logging("warning")
+    settings, embedder = _load_model_or_exit(model)
+    spec = parse_model_spec(settings.model)
+    base = getattr(embedder, "base", embedder)
+    if spec.backend != "timm" or not hasattr(base, "model"):
+        raise _fail(f"fine-tuning writes timm weights files; {settings.model!r} is not a timm model")
+    if manifest:
+        from PIL import Image
+
+        images = [Image.open(item.path).convert("RGB") for item in _eval_items(manifest, None, None) if item.role == "reference"]
+    else:
+        images = _service_reference_photos(settings, limit, seed)
+    if limit is not None and len(images) > limit:
+        import numpy as np
+
+        images = [images[i] for i in np.random.default_rng(seed).choice(len(images), limit, replace=False)]
+    try:
+        report = finetune(base, images, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                          progress=lambda epoch, loss: err.print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}"))
+    except ValueError as exc:
+        raise _fail(exc) from None
+    path = save_weights(base, out.resolve())
+    err.print(f"Fine-tuned {spec.architecture} on {report.images} photos in {report.seconds} s "
+              f"({report.trainable_parameters:,} parameters trained) -> {path}")
+    err.print(f"Serve it with: counterfeit reindex --model timm:{spec.architecture}@{path}")
+    typer.echo(json.dumps({"weights": str(path), "model": f"timm:{spec.architecture}@{path}", **report.__dict__}))
+
+
+def _service_reference_photos(settings, limit: Optional[int], seed: int) -> list:
+    """The live references' photos from the blob store (a random ``limit`` of them)."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from index.images import ImageRejected, decode_image
+    from service.blobs import BlobStore
+    from service.db.models import Reference
+
+    with _sessions()() as session:
+        digests = list(session.scalars(select(Reference.sha256).where(Reference.deleted_at.is_(None))))
+    if limit is not None and len(digests) > limit:
+        digests = [digests[i] for i in np.random.default_rng(seed).choice(len(digests), limit, replace=False)]
+    blobs, images = BlobStore(settings.blob_dir), []
+    for digest in digests:
+        try:
+            images.append(decode_image(blobs.get(digest), settings.max_image_bytes, 1 << 62, draft_size=(512, 512)))
+        except (OSError, ImageRejected) as exc:  # a missing or corrupt blob: skipped, as reindex does
+            err.print(f"skipped reference photo {digest[:12]}: {exc}")
+    return images
