@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.helpers import make_settings, running
@@ -33,6 +34,7 @@ def _copy_margin(embedder, sources: list[Image.Image], rng: np.random.Generator)
     return float(np.mean(own - similarities.max(axis=1)))
 
 
+@pytest.mark.slow  # trains a network in a CLI process (≈ 40 s on 2 cores)
 def test_finetuning_on_the_service_references_pulls_copies_towards_their_sources(tmp_path, keys_for):
     from index.models import load_embedder
 
