@@ -100,7 +100,15 @@ def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_cro
                        ("PNG", png.getvalue())]:
         decoded_streams.clear()
         hashes: dict = {}
-        vectors, failures = embedder.embed_inputs([data] + [EncodedRegion(data, r) for r in regions[1:]], hashes)
+        pillow_decodes = []
+        with monkeypatch.context() as patch:
+            import index.images
+
+            real_decode = index.images.decode_image
+            patch.setattr(index.images, "decode_image",
+                          lambda *a, _log=pillow_decodes, _real=real_decode, **k: _log.append(1) or _real(*a, **k))
+            vectors, failures = embedder.embed_inputs([data] + [EncodedRegion(data, r) for r in regions[1:]], hashes)
+        assert len(pillow_decodes) == (1 if name == "PNG" else 0), (name, pillow_decodes)  # once for all its regions
         assert not failures and set(hashes) == {0}, (name, failures, set(hashes))
         expected = embedder.embed(crops(decode_image(data, BIG, BIG), regions))
         for row, region in enumerate(regions):

@@ -116,13 +116,19 @@ class TorchImageEmbedder(Embedder):
             device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
             decoded = (self._tensor.decode(datas, device_hashes, regions) if self.device_decode
                        else [None] * len(byte_rows))
+            fallbacks: dict[int, Image.Image | ImageRejected] = {}  # id(bytes) -> decoded once, for all its regions
             for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
                 region = regions[position]
                 if tensor is None:  # Pillow fallback for this image only
-                    try:
-                        image = decode_image(datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
-                    except ImageRejected as exc:
-                        failures[i] = f"{exc.code}: {exc.message}"
+                    key = id(datas[position])
+                    if key not in fallbacks:
+                        try:
+                            fallbacks[key] = decode_image(datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
+                        except ImageRejected as exc:
+                            fallbacks[key] = exc
+                    image = fallbacks[key]
+                    if isinstance(image, ImageRejected):
+                        failures[i] = f"{image.code}: {image.message}"
                         continue
                     if hashes is not None and region.is_whole:
                         hashes[i] = compute_pdq(pdq_source(image))
