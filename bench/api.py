@@ -1,7 +1,7 @@
 """The real server under load: /v1/check from 1, 4, 16 and 64 concurrent clients (loopback only).
 
     python -m bench.api [--model open_clip:ViT-B-32@random] [--device cuda] [--null-model] [--clients 1,4,16,64]
-                        [--query-regions whole|default|wide]
+                        [--query-regions whole|default|wide] [--local-features on|off]
 
 Starts `counterfeit serve` as a real process on a free loopback port, registers reference photos,
 then runs closed-loop clients (each sends its next request when the previous one answers). The
@@ -118,6 +118,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=1, help="load generator processes (GPU runs need several)")
     parser.add_argument("--query-regions", default=None, help="COUNTERFEIT_QUERY_REGIONS for the server (index/regions.py); "
                         "each region is one more model input per check")
+    parser.add_argument("--local-features", choices=("on", "off"), default=None,
+                        help="COUNTERFEIT_LOCAL_FEATURES for the server: keypoints per check, top-5 verification")
     args = parser.parse_args()
 
     from index.models import resolve_device
@@ -133,6 +135,8 @@ def main() -> None:
         env["COUNTERFEIT_BENCHMARK_NULL_FORWARD"] = "true"
     if args.query_regions:
         env["COUNTERFEIT_QUERY_REGIONS"] = args.query_regions
+    if args.local_features:
+        env["COUNTERFEIT_LOCAL_FEATURES"] = "true" if args.local_features == "on" else "false"
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(Path(data_dir), args.model, port, key, env)
         url = f"http://127.0.0.1:{port}"
@@ -153,6 +157,7 @@ def main() -> None:
             server.wait(timeout=60)
 
     regions = args.query_regions or os.environ.get("COUNTERFEIT_QUERY_REGIONS", "default")
+    regions += f" local-features={args.local_features or os.environ.get('COUNTERFEIT_LOCAL_FEATURES', 'default')}"
     print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}; "
           f"bare model {bare:.1f} img/s at batch {batch_size}")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")

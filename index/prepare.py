@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from index.images import ImageRejected, decode_image, pdq_source
+from index.local_features import ReferenceKeypoints, keypoint_image, reference_keypoints
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import PreprocessConfig, resize_and_crop
 from index.regions import WHOLE, Region, crops
@@ -48,6 +49,9 @@ class PrepareSpec:
     max_bytes: int = UNLIMITED
     max_pixels: int = UNLIMITED
     regions: tuple[Region, ...] = (WHOLE,)  # the whole image first; the others come back in ``region_inputs``
+    # Local features (index.local_features): "query" → the image keypoints are detected on (``keypoint_image``;
+    # the serving process detects them while the model runs), "reference" → the keypoints, the mirror's too.
+    keypoints: str | None = None
 
 
 @dataclass
@@ -60,6 +64,8 @@ class Prepared:
     rejected: tuple[str, str, bool] | None = None  # ImageRejected (code, message, too_large); never raised across processes
     seconds: dict[str, float] | None = None  # per-stage time in the worker (decode, pdq, resize)
     region_inputs: list[np.ndarray | Image.Image] | None = None  # model inputs of the spec's other regions
+    keypoint_image: np.ndarray | None = None  # grayscale, at most local_features.MAX_SIDE a side
+    keypoints: ReferenceKeypoints | None = None
 
     def raise_if_rejected(self) -> None:
         if self.rejected is not None:
@@ -95,7 +101,13 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
         others = crops(image, tuple(region for region in spec.regions if not region.is_whole))
         if others:
             out.region_inputs = [resize_and_crop(r, spec.pixels) for r in others] if spec.pixels is not None else others
-    out.seconds = {"decode": decoded - started, "pdq": hashed - decoded, "resize": time.perf_counter() - hashed}
+    resized = time.perf_counter()
+    if spec.keypoints == "query":
+        out.keypoint_image = keypoint_image(image)
+    elif spec.keypoints == "reference":
+        out.keypoints = reference_keypoints(image)
+    out.seconds = {"decode": decoded - started, "pdq": hashed - decoded, "resize": resized - hashed,
+                   "keypoint_image": time.perf_counter() - resized}
     return out
 
 

@@ -1,10 +1,12 @@
 """One way to gather a query's evidence, for the service and the evaluation harness alike."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from index.local_features import TOP_K, Keypoints, ReferenceKeypoints, verify
 from index.matching import find_matches
 from index.pdq import PdqHash, PdqIndex
 from index.regions import WHOLE, Region, region_name
@@ -30,13 +32,16 @@ def gather_evidence(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, 
                     brand_hint: str | None, pdq_max_distance: int,
                     describe: Callable[[Sequence[int]], Mapping[int, ReferenceFacts]],
                     shared: Callable[[PdqHash, str | None, int], Iterable[tuple[SharedSignal, int]]] | None = None,
-                    regions: tuple[Region, ...] = (WHOLE,), reference_regions: tuple[Region, ...] = (WHOLE,)
+                    regions: tuple[Region, ...] = (WHOLE,), reference_regions: tuple[Region, ...] = (WHOLE,),
+                    keypoints: Keypoints | None = None,
+                    reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]] | None = None,
                     ) -> list[Neighbour]:
     """CLIP neighbours and PDQ near-duplicates (every dihedral variant of the query) of the references,
     plus known-fake hashes other platforms shared; strongest first. ``vector`` has one row per query
 region (``regions``; index.regions), or is the whole image's embedding; ``reference_regions`` names the
 references' indexed regions. ``describe`` looks references up by
-    id: one deleted between search and lookup is simply not evidence any more."""
+    id: one deleted between search and lookup is simply not evidence any more. With the query's ``keypoints``,
+    the top CLIP candidates are verified against ``reference_keypoints`` (:func:`verify_top`)."""
     matches = find_matches(vectors, hashes, vector, pdq, k, brand_hint, pdq_max_distance, regions)
     facts = describe([m.reference_id for m in matches])
     neighbours = [
@@ -47,12 +52,31 @@ references' indexed regions. ``describe`` looks references up by
                   reference_region=region_name(reference_regions, m.reference_region) if m.region is not None else None)
         for m in matches if m.reference_id in facts
     ]
+    if keypoints is not None and reference_keypoints is not None:
+        neighbours = verify_top(neighbours, keypoints, reference_keypoints)
     if shared is not None and pdq is not None:
         neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance,
                                  shared_by=signal.issuer)
                        for signal, distance in shared(pdq, brand_hint, pdq_max_distance)]
     neighbours.sort(key=lambda n: -n.strength)
     return neighbours
+
+
+def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
+               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]]) -> list[Neighbour]:
+    """Local-feature verification (index.local_features) of the ``TOP_K`` CLIP candidates, skipped when PDQ
+    already matched one: the cost stays bounded, and a near-duplicate needs no second proof."""
+    if any(n.pdq_distance is not None for n in neighbours):
+        return neighbours
+    candidates = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
+    stored = reference_keypoints([n.reference_id for n in candidates])
+    checked = {}
+    for neighbour in candidates:
+        if neighbour.reference_id in stored:
+            result = verify(keypoints, stored[neighbour.reference_id])
+            checked[neighbour.reference_id] = replace(neighbour, inliers=result.inliers, inlier_coverage=result.coverage,
+                                                      local_match=result.verified)
+    return [checked.get(n.reference_id, n) for n in neighbours]
 
 
 def _label(label: Any) -> str:

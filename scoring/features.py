@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
+from index.local_features import DOMINANCE
 from index.pdq import PDQ_BITS
 
 if TYPE_CHECKING:
@@ -23,6 +24,12 @@ FEATURE_NAMES = (
     "brand_agrees",              # 1 if the strongest evidence is of the hinted brand (or no hint)
     "lookalike_applies",         # 1 if the brand's classifier applies to the query (scoring.lookalike)
     "lookalike_logit",           # its calibrated logit (0 when it does not apply)
+    "local_counterfeit_match",   # 1 if a counterfeit candidate is a verified geometric copy (index.local_features)
+    "local_authentic_match",
+    "local_counterfeit_inliers", # log1p(inliers of the best verified counterfeit candidate; 0 when none)
+    "local_authentic_inliers",
+    "local_counterfeit_coverage",# its inlier coverage (inliers over the keypoints a copy should show; 0 when none)
+    "local_authentic_coverage",
 )
 
 
@@ -37,18 +44,23 @@ class Neighbour:
     shared_by: str | None = None  # a known-fake signal another platform shared (reference_id is the signal's id)
     region: str | None = None  # which query region matched it by CLIP (index.regions), when one did
     reference_region: str | None = None  # and which region of the reference ("whole", "top-left", …)
+    inliers: int | None = None  # set where its keypoints were verified against the query's (index.local_features)
+    inlier_coverage: float | None = None
+    local_match: bool = False  # a verified geometric copy (inliers and coverage above the signal's thresholds)
 
     @property
     def strength(self) -> float:
-        """For ordering evidence: CLIP similarity, or PDQ closeness for PDQ-only matches."""
+        """For ordering evidence: CLIP similarity, PDQ closeness for PDQ matches, and for a verified geometric
+        copy 0.9 + 0.1 × coverage (as sure as a near PDQ match: 1 in 48 unrelated photos verifies)."""
         pdq = 1 - self.pdq_distance / PDQ_BITS if self.pdq_distance is not None else -1.0
-        return max(self.clip_similarity if self.clip_similarity is not None else -1.0, pdq)
+        local = 0.9 + 0.1 * min(self.inlier_coverage or 0.0, 1.0) if self.local_match else -1.0
+        return max(self.clip_similarity if self.clip_similarity is not None else -1.0, pdq, local)
 
 
 @dataclass(frozen=True)
 class Features:
     values: dict[str, float]
-    has_evidence: bool  # a copy (CLIP neighbour above the match similarity, PDQ match) or the brand classifier
+    has_evidence: bool  # a copy (CLIP neighbour above the match similarity, PDQ match, verified keypoints) or the brand classifier
     strongest: Neighbour | None
     lookalike: "LookAlike | None" = None
 
@@ -56,6 +68,7 @@ class Features:
     def regime(self) -> str | None:
         """Which evidence decides: nearest copies, the brand's classifier, both, or nothing."""
         copy = self.has_evidence and (self.values["pdq_counterfeit_match"] or self.values["pdq_authentic_match"]
+                                      or self.values["local_counterfeit_match"] or self.values["local_authentic_match"]
                                       or self.values["log_n_counterfeit_above"] or self.values["log_n_authentic_above"])
         return {(True, True): "copy+lookalike", (True, False): "copy", (False, True): "lookalike"}.get(
             (bool(copy), self.lookalike is not None))
@@ -76,11 +89,19 @@ def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, mi
         values[f"log_n_{label}_above"] = math.log1p(sum(s >= min_match_similarity for s in sims))
         values[f"pdq_{label}_match"] = float(bool(distances))
         values[f"pdq_{label}_closeness"] = 1 - min(distances) / PDQ_BITS if distances else 0.0
+        verified = max((n for n in mine if n.local_match), key=lambda n: n.inliers or 0, default=None)
+        other = max((n.inliers or 0 for n in neighbours if n.label != label), default=0)
+        if verified is not None and other >= DOMINANCE * (verified.inliers or 0):
+            verified = None  # both banks' photos match about as well: contradictory, not a copy of one of them
+        values[f"local_{label}_match"] = float(verified is not None)
+        values[f"local_{label}_inliers"] = math.log1p(verified.inliers or 0) if verified else 0.0
+        values[f"local_{label}_coverage"] = verified.inlier_coverage or 0.0 if verified else 0.0
     values["margin"] = values["best_counterfeit_sim"] - values["best_authentic_sim"]
     strongest = max(neighbours, key=lambda n: n.strength, default=None)
     values["brand_agrees"] = float(brand_hint is None or (strongest is not None and strongest.brand == brand_hint))
     values["lookalike_applies"] = float(lookalike is not None)
     values["lookalike_logit"] = lookalike.logit if lookalike is not None else 0.0
     has_evidence = bool(values["pdq_counterfeit_match"] or values["pdq_authentic_match"] or lookalike is not None
+                        or values["local_counterfeit_match"] or values["local_authentic_match"]
                         or any(n.clip_similarity is not None and n.clip_similarity >= min_match_similarity for n in neighbours))
     return Features(values, has_evidence, strongest, lookalike)

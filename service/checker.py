@@ -14,14 +14,15 @@ import time
 import uuid
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
 from index.images import admit
+from index.local_features import MAX_SIDE, Keypoints, detect
 from index.pdq import PdqHash
-from index.prepare import CpuWorkers, Prepared
+from index.prepare import CpuWorkers, Prepared, PrepareSpec
 from index.regions import WHOLE, EncodedRegion, Region, reference_regions
 from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
@@ -85,10 +86,11 @@ class Checker:
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         with self.slot.use() as serving:
-            futures, pdq = self._dispatch(serving, data)
+            futures, pdq, gray = self._dispatch(serving, data)
+            keypoints = detect(gray) if gray is not None else None
             with embed_failures_as_http():
                 vectors, pdq = self._vectors_and_pdq([f.result() for f in futures], pdq)
-            evaluated = self.evaluate(serving, data, pdq, vectors, brand_hint, k, api_key_id)
+            evaluated = self.evaluate(serving, data, pdq, vectors, brand_hint, k, api_key_id, keypoints)
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
@@ -101,16 +103,20 @@ class Checker:
             if embedded is not None:
                 if embedded.fingerprint != serving.runner.info.fingerprint():
                     raise ApiError(503, "model_changed", "The photo was embedded with another model than the one served.")
-                vectors, pdq = np.atleast_2d(embedded.vector), embedded.pdq
+                vectors, pdq, keypoints = np.atleast_2d(embedded.vector), embedded.pdq, None
             else:
-                futures, pdq = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+                futures, pdq, gray = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
+                # Keypoints are detected while the model runs, on the loop's default executor: not on
+                # ``self.pool``, whose threads may be waiting for it (evaluate runs there).
+                detecting = loop.run_in_executor(None, self._detect, gray) if gray is not None else None
                 started = time.perf_counter()
                 with embed_failures_as_http():
                     results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
                     vectors, pdq = self._vectors_and_pdq(results, pdq)
                 self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
+                keypoints = await detecting if detecting is not None else None
             evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vectors, brand_hint,
-                                                   k, api_key_id)
+                                                   k, api_key_id, keypoints)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
 
@@ -135,21 +141,30 @@ class Checker:
                 items.append({"index": index, "filename": filename, "status": 200, "result": outcome})
         return items
 
-    def _dispatch(self, serving: Serving, data: bytes) -> tuple[list[Future], PdqHash | None]:
+    def _detect(self, gray: np.ndarray) -> Keypoints:
+        started = time.perf_counter()
+        keypoints = detect(gray)
+        self.metrics.stage_seconds.labels("keypoints").observe(time.perf_counter() - started)
+        return keypoints
+
+    def _dispatch(self, serving: Serving, data: bytes) -> tuple[list[Future], PdqHash | None, np.ndarray | None]:
         """Blocking part before the model (run on a thread): queue the upload for the model.
 
         On a GPU the header is checked here and the model side decodes (nvJPEG, once per upload), cuts
         the query regions from the decoded pixels, embeds and hashes (PDQ as tensor ops): the whole
-        image's future gives ``(vector, pdq)``, each other region's ``(vector, None)``. Otherwise a CPU worker decodes,
-        hashes, resizes and cuts the query regions first: a future per region gives its vector (the
-        runner batches them with everyone else's), and the hash comes back with them here."""
+        image's future gives ``(vector, pdq)``, each other region's ``(vector, None)``; meanwhile a CPU worker makes
+        the small grayscale image keypoints are detected on (:meth:`_keypoint_image`). Otherwise a CPU worker decodes, hashes,
+        resizes and cuts the query regions first: a future per region gives its vector (the runner batches
+        them with everyone else's); the hash and the small grayscale image keypoints are detected on come
+        back with them here."""
         if serving.runner.embedder.decodes_on_device:
             self._admit(serving, data)
             regions = serving.prepare_spec.regions
-            return serving.runner.submit_many([data] + [EncodedRegion(data, region) for region in regions[1:]],
-                                              want_pdq=True), None
+            futures = serving.runner.submit_many([data] + [EncodedRegion(data, region) for region in regions[1:]],
+                                                 want_pdq=True)
+            return futures, None, self._keypoint_image(serving, data) if serving.prepare_spec.keypoints else None
         prepared = self._prepare(serving, data)
-        return serving.runner.submit_many(prepared.model_inputs), prepared.pdq
+        return serving.runner.submit_many(prepared.model_inputs), prepared.pdq, prepared.keypoint_image
 
     @staticmethod
     def _vectors_and_pdq(results: list[Any], pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
@@ -163,9 +178,17 @@ class Checker:
         regions = serving.prepare_spec.regions
         return regions if len(vectors) == len(regions) else (WHOLE,)
 
-    def _prepare(self, serving: Serving, data: bytes) -> Prepared:
+    def _keypoint_image(self, serving: Serving, data: bytes) -> np.ndarray | None:
+        """For models that decode on their device: a CPU decode just for keypoints, made while the device
+        decodes and embeds. JPEG DCT scaling decodes straight to ``MAX_SIDE`` (an eighth of a large photo's
+        pixels), so it costs a fraction of the full decode that path avoids."""
+        spec = replace(serving.prepare_spec, draft_size=(MAX_SIDE, MAX_SIDE), pixels=None, want_model_input=False,
+                       want_pdq=False)
+        return self._prepare(serving, data, spec).keypoint_image
+
+    def _prepare(self, serving: Serving, data: bytes, spec: PrepareSpec | None = None) -> Prepared:
         started = time.perf_counter()
-        prepared = prepare_upload(data, serving.limits, self.workers, serving.prepare_spec)
+        prepared = prepare_upload(data, serving.limits, self.workers, spec or serving.prepare_spec)
         for stage, seconds in (prepared.seconds or {}).items():
             self.metrics.stage_seconds.labels(stage).observe(seconds)
         self.metrics.stage_seconds.labels("prepare_wait").observe(time.perf_counter() - started)
@@ -179,14 +202,15 @@ class Checker:
             admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
     def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vectors: np.ndarray, brand_hint: str | None,
-                 k: int, api_key_id: str | None) -> Evaluated:
-        """``vectors``: one row per query region searched, the whole image's first."""
+                 k: int, api_key_id: str | None, keypoints: Keypoints | None = None) -> Evaluated:
+        """``vectors``: one row per query region searched, the whole image's first; ``keypoints``: the upload's,
+        where local-feature verification is on."""
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
         neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
                                      self.registry.by_ids, self.shared.search, self._regions(serving, vectors),
-                                     reference_regions(sync.reference_regions))
+                                     reference_regions(sync.reference_regions), keypoints, self.registry.keypoints)
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -230,11 +254,13 @@ class Checker:
     def _evidence(neighbour: Neighbour, min_match_similarity: float) -> dict[str, Any]:
         signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= min_match_similarity),
                                           ("pdq", neighbour.pdq_distance is not None),
+                                          ("local", neighbour.local_match),
                                           ("shared", neighbour.shared_by is not None)) if on]
         item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,
                 "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
                 "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance,
-                "region": neighbour.region, "reference_region": neighbour.reference_region, "signals": signals}
+                "region": neighbour.region, "reference_region": neighbour.reference_region,
+                "inliers": neighbour.inliers, "inlier_coverage": neighbour.inlier_coverage, "signals": signals}
         if neighbour.shared_by:
             item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
         return item

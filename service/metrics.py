@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # Where a check spends its time; bench/api.py reads these to print the per-stage breakdown.
-STAGES = ("decode", "pdq", "resize", "prepare_wait", "model_wait", "search", "score", "commit")
+STAGES = ("decode", "pdq", "resize", "keypoint_image", "prepare_wait", "model_wait", "keypoints", "search", "score", "commit")
 
 
 class Metrics:

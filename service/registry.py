@@ -9,13 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.images import pdq_source
+from index.local_features import ReferenceKeypoints, reference_keypoints
 from index.pdq import compute_pdq
 from index.regions import pack as pack_regions
 from service.audit import audit_event
 from service.auth import OPERATOR, Principal
 from service.blobs import BlobStore, sha256_hex
 from service.cursors import decode_cursor, encode_cursor
-from service.db.models import Change, ChangeOp, Embedding, Label, Reference
+from service.db.models import Change, ChangeOp, Embedding, Label, Reference, ReferenceKeypointsRow
 from service.errors import ApiError, not_found
 from service.serving import ServingSlot
 from service.timestamps import iso_utc, utcnow
@@ -69,6 +70,7 @@ class ReferenceRegistry:
             width, height = image.info["source_size"]
             vectors = serving.index_sync.reference_vectors(image)  # before any write: an overloaded model leaves nothing behind
         pdq = compute_pdq(pdq_source(image))  # the reference hasher's pixels (index.images.reference_rgb)
+        keypoints = reference_keypoints(image)  # model-independent: kept across reindexes
         self.blobs.put(data)
         reference = Reference(
             brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
@@ -82,6 +84,7 @@ class ReferenceRegistry:
                 session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(),
                                       vector=vectors[0].tobytes(), regions=pack_regions(vectors[1:]),
                                       region_preset=serving.index_sync.reference_regions))
+                session.add(ReferenceKeypointsRow(reference_id=reference.id, data=keypoints.to_bytes()))
                 session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
                 session.add(audit_event(actor, "reference.register", reference.brand, reference.id,
                                         label=reference.label.value, sha256=digest, source=reference.source))
@@ -146,6 +149,13 @@ class ReferenceRegistry:
             rows = list(session.scalars(query))
         next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
         return rows[:limit], next_cursor
+
+    def keypoints(self, ids: list[int]) -> dict[int, ReferenceKeypoints]:
+        """Stored keypoints of these references (those registered before keypoints were kept have none)."""
+        with self.sessions() as session:
+            rows = session.execute(select(ReferenceKeypointsRow.reference_id, ReferenceKeypointsRow.data)
+                                   .where(ReferenceKeypointsRow.reference_id.in_(ids))).all()
+        return {row.reference_id: ReferenceKeypoints.from_bytes(row.data) for row in rows}
 
     def by_ids(self, ids: list[int]) -> dict[int, Reference]:
         with self.sessions() as session:

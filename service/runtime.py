@@ -102,7 +102,7 @@ class Runtime:
                                             settings.trusted_signal_issuers, self.shared_signals)
         self.feed = FeedPublisher(self.sessions, settings.signal_issuer, settings.signal_private_key,
                                   settings.exchange_seller_ttl_days, settings.exchange_page_size)
-        self.default_scorer = MarginScorer(self.serving.min_match_similarity, settings.score_temperature)
+        self.default_scorer = self._default_scorer()
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
         self.calibrations = CalibrationStore(settings.data_dir / "calibration")
@@ -182,6 +182,10 @@ class Runtime:
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)
 
+    def _default_scorer(self) -> MarginScorer:
+        return MarginScorer(self.serving.min_match_similarity, self.settings.score_temperature,
+                            use_local=self.settings.local_features)
+
     def refresh_calibration(self) -> None:
         """Use the active calibration if it was fitted for the served model; else the documented default."""
         fingerprint = self.serving.runner.info.fingerprint()
@@ -190,7 +194,7 @@ class Runtime:
             return
         self._calibration_stamp = stamp
         # The default scorer's notion of a copy is the served model's (a swap may bring another model).
-        self.default_scorer = MarginScorer(self.serving.min_match_similarity, self.settings.score_temperature)
+        self.default_scorer = self._default_scorer()
         try:
             artefact = self.calibrations.load_active(fingerprint)
         except CalibrationMismatch as exc:

@@ -183,7 +183,12 @@ class Evidence(BaseModel):
                                "centre-80 … (a region other than the whole counts 0.05 below its raw similarity)")
     reference_region: str | None = Field(None, description="The region of the reference it matched: whole, centre-70, "
                                          "top-left … (also 0.05 below its raw similarity when not the whole)")
-    signals: list[str]
+    inliers: int | None = Field(None, description="Keypoint matches consistent with one geometric transform, where "
+                                "this candidate was verified by local features (index/local_features.py)")
+    inlier_coverage: float | None = Field(None, description="Those inliers over the keypoints a copy should show")
+    signals: list[str] = Field(description="What matched: clip (similarity at or above the model's match similarity), "
+                               "pdq (near-duplicate hash), local (verified geometric copy), shared (another "
+                               "platform's known-fake hash)")
     shared_signal_id: int | None = None
     shared_by: str | None = None
 

@@ -99,7 +99,8 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
         raise
     profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
     min_match = profile.min_match_similarity if profile else settings.min_match_similarity
-    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions)),
+    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions),
+                                                                settings.local_features),
                    profile, min_match)
 
 
@@ -124,9 +125,11 @@ def model_profile(settings: Settings, embedder: Embedder) -> ModelProfile:
     return profile
 
 
-def prepare_spec_for(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
+def prepare_spec_for(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,),
+                     keypoints: bool = False) -> PrepareSpec:
     """What CPU workers make from an upload: its PDQ hash and the model's pixels, of the whole image and of
-    each query region. (Where the model decodes JPEGs on its device, the check path skips the workers and
+    each query region, and its keypoints where local-feature verification is on. (Where the model decodes JPEGs on its device, the check path skips the workers and
     the model side hashes too; it embeds the whole image only.)"""
     return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config, want_pdq=True,
-                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions)
+                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions,
+                       keypoints="query" if keypoints else None)

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         "index as more vectors of that reference: default — its 70 % centre and four 70 % corners (listing photos "
         "that are large crops of it); whole — none. Applies to references embedded from then on; `counterfeit "
         "reindex` embeds older ones again. Six vectors a reference: mind the index's memory at millions.")
+    local_features: bool = Field(True, description="Verify the top CLIP candidates of each check with SIFT keypoints "
+                                 "and RANSAC (index/local_features.py) when no PDQ near-duplicate matched: a geometric "
+                                 "copy (screenshot, big crop, pad, overlay, mirror image) counts as a match even where its "
+                                 "embedding fell below the match similarity. Keypoints of references are computed at "
+                                 "registration (`counterfeit backfill-keypoints` for older ones).")
     batch_max_wait_ms: float = Field(5.0, ge=0, description="How long the first queued image waits for others to join its batch.")
     embed_queue_size: int = Field(256, ge=1, description="Images waiting for the model before requests get 503.")
     decode_threads: int = Field(4, ge=1, description="Threads dispatching uploads to the CPU workers, searching and "

@@ -33,7 +33,12 @@ def test_eval_set_eval_and_calibration_from_it(tmp_path):
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report == json.loads(result.stdout)
     assert report["queries"] == len(queries) and report["distractor_queries"] == sum(r["label"] == "distractor" for r in queries)
-    assert set(report["scorers"]) == {"clip_only", "clip_pdq", "fused", "calibrated"}  # the ablation, and a fit
+    assert set(report["scorers"]) == {"clip_only", "clip_pdq", "clip_pdq_local", "fused", "calibrated"}  # ablation, fit
+    assert report["local_features"] is True
+    # Keypoint verification decides copies the test model's embedding misses, and decides them right.
+    with_local, without = report["scorers"]["clip_pdq_local"]["decided"], report["scorers"]["clip_pdq"]["decided"]
+    print("decided with/without local features", with_local, without)
+    assert with_local["coverage"] > without["coverage"] and with_local["precision"] >= 0.9, (with_local, without)
     families = {"crop", "big_crop", "text", "emoji", "screenshot", "colour", "padding", "flip"}
     assert set(report["per_transform"]) <= families and len(report["per_transform"]) >= 6, report["per_transform"]
     assert sum(row["queries"] for row in report["per_transform"].values()) >= len(queries)  # two-transform queries count twice

@@ -94,7 +94,9 @@ def test_new_photos_of_known_designs_get_the_brand_classifiers_verdict(lookalike
             for _ in range(6):  # new photos: other framing, background, light; never registered
                 body = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(photograph(product, rng)), "image/jpeg")}).json()
                 if body["classifier"] is not None:
-                    assert body["regime"] == "lookalike" and body["classifier"]["brand"] == "acme", body
+                    # The rendered artwork is flat, so a new photo of it may also verify by keypoints against a
+                    # registered photo of the same design (index.local_features): then both regimes decide.
+                    assert body["regime"] in ("lookalike", "copy+lookalike") and body["classifier"]["brand"] == "acme", body
                     assert body["classifier"]["references"] == {"authentic": PER_BANK, "counterfeit": PER_BANK}
                     assert body["classifier"]["membership"] >= 0
                 verdicts[label].append(body["verdict"])

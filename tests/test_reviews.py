@@ -84,7 +84,7 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
         for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
             for seed in seeds:
                 check = _check(platform, resized_jpeg_copy(seed), brand="acme")
-                assert check["scorer"] == "fused-v3"
+                assert check["scorer"] == "fused-v4"
                 assert brand.post(f"/v1/checks/{check['check_id']}/review", json={"label": label}).status_code == 201
 
     result = run_cli(settings, "train", "calibrate", "--target-precision", "0.9")

@@ -1,6 +1,7 @@
 """Evaluation harness: run the matching and scoring pipeline on an evaluation set and report.
 
-For each scorer of the ablation (CLIP only, + PDQ, + the brands' look-alike classifiers): 3-way
+For each scorer of the ablation (CLIP only, + PDQ, + local-feature verification, + the brands'
+look-alike classifiers): 3-way
 verdict accuracy, precision and coverage of decided verdicts, counterfeit-score ROC-AUC, precision/recall of each verdict, expected calibration
 error (over queries whose source is in a bank), and the share of distractor queries (source in
 no bank) that come back ``inconclusive``. Scorer-independent: copy-match µAP over all
@@ -12,12 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from index.embedder import Embedder
-from index.images import decode_image, pdq_source
+from index.images import at_least, decode_image, pdq_source
+from index.local_features import query_keypoints, reference_keypoints
 from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
 from index.regions import WHOLE, Region
 from index.vector_index import VectorIndex
@@ -47,15 +50,19 @@ class QueryOutcome:
         return self.matches[0][0] if self.matches else None
 
 
-def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regions: tuple[Region, ...] = (WHOLE,)):
-    """Per item its vectors (one row per region, as the check path cuts them) and PDQ hash."""
-    vectors, hashes = [], []
+def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regions: tuple[Region, ...] = (WHOLE,),
+               keypoints: Callable[[Image.Image], Any] | None = None):
+    """Per item its vectors (one row per region, as the check path cuts them), PDQ hash and, with ``keypoints``
+    (index.local_features), its keypoints."""
+    vectors, hashes, points = [], [], []
     for start in range(0, len(items), batch):
-        images = [decode_image(i.path.read_bytes(), BIG, BIG, draft_size=embedder.draft_size) for i in items[start:start + batch]]
+        images = [decode_image(i.path.read_bytes(), BIG, BIG, draft_size=at_least(embedder.draft_size))
+                  for i in items[start:start + batch]]
         crops = [region.crop(image) for image in images for region in regions]
         vectors.append(embedder.embed(crops).reshape(len(images), len(regions), -1))
         hashes += [compute_pdq(pdq_source(image)) for image in images]
-    return (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)), hashes
+        points += [keypoints(image) if keypoints is not None else None for image in images]
+    return (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)), hashes, points
 
 
 def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, background: np.ndarray,
@@ -80,18 +87,21 @@ def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str
 
 def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
                  lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,)) -> list[QueryOutcome]:
+                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True) -> list[QueryOutcome]:
     """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
-    (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``)."""
+    (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``);
+    ``local_features``: verify the top candidates by keypoints (``COUNTERFEIT_LOCAL_FEATURES``)."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
-    ref_all, ref_hashes = _embed_all(embedder, references, regions=reference_regions)
+    ref_all, ref_hashes, ref_points = _embed_all(embedder, references, regions=reference_regions,
+                                                 keypoints=reference_keypoints if local_features else None)
     ref_vectors = ref_all[:, 0]
     ids = np.arange(len(references), dtype=np.int64)
     vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references], regions=list(ref_all[:, 1:]))
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
-    query_vectors, query_hashes = _embed_all(embedder, queries, regions=regions)
+    query_vectors, query_hashes, query_points = _embed_all(embedder, queries, regions=regions,
+                                                           keypoints=query_keypoints if local_features else None)
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
     probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
@@ -99,10 +109,14 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     def describe(ids):
         return {i: facts[i] for i in ids}
 
+    def stored_keypoints(ids):
+        return {i: ref_points[i] for i in ids}
+
     outcomes = []
-    for item, vector, pdq in zip(queries, query_vectors, query_hashes):
+    for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
         neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
-                                     reference_regions=reference_regions)
+                                     reference_regions=reference_regions, keypoints=points,
+                                     reference_keypoints=stored_keypoints if local_features else None)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         applied = look_alike(probes, vector, None)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
@@ -192,20 +206,26 @@ def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
                  default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,)) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
-    """Run every scorer we ship on the set: CLIP only, CLIP + PDQ, and the calibration if given."""
+                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True
+                 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
+    """Run every scorer we ship on the set: CLIP only, + PDQ, + local features, + the brands' look-alike
+    classifiers (the default), and the calibration if given."""
     from scoring.scorers import MarginScorer
 
     # The ablation: each signal added in turn; "fused" is what the service runs by default.
     scorers: dict[str, Scorer] = {
-        "clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False, use_lookalike=False),
-        "clip_pdq": MarginScorer(min_match_similarity, temperature, use_lookalike=False),
-        "fused": MarginScorer(min_match_similarity, temperature)}
+        "clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False, use_lookalike=False, use_local=False),
+        "clip_pdq": MarginScorer(min_match_similarity, temperature, use_lookalike=False, use_local=False),
+        "clip_pdq_local": MarginScorer(min_match_similarity, temperature, use_lookalike=False),
+        "fused": MarginScorer(min_match_similarity, temperature, use_local=local_features)}
+    if not local_features:
+        del scorers["clip_pdq_local"]
     thresholds = {name: default_thresholds for name in scorers}
     if calibration is not None:
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
-    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions, reference_regions=reference_regions)
+    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions, reference_regions=reference_regions,
+                            local_features=local_features)
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
     positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")
@@ -214,6 +234,7 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
     report["min_match_similarity"] = min_match_similarity
     report["query_regions"] = [r.name for r in regions]
     report["reference_regions"] = [r.name for r in reference_regions]
+    report["local_features"] = local_features
     if calibration is not None:
         report["calibration"] = calibration.version
     return report, outcomes, list(scorers)

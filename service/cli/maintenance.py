@@ -44,3 +44,21 @@ def rehash_pdq_command():
     err.print(f"Checked {report.checked} references: {report.changed} PDQ hashes updated, {report.failed} unreadable.")
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command("backfill-keypoints")
+def backfill_keypoints_command():
+    """Compute the keypoints of live references registered before local-feature verification (from their blobs)."""
+    from index.prepare import CpuWorkers
+    from service.blobs import BlobStore
+    from service.rehash import backfill_keypoints
+
+    settings = _settings()
+    workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads)
+    try:
+        report = backfill_keypoints(_sessions(), BlobStore(settings.blob_dir), workers)
+    finally:
+        workers.shutdown()
+    err.print(f"{report.missing} references had no keypoints: {report.added} added, {report.failed} unreadable.")
+    if report.failed:
+        raise typer.Exit(1)

@@ -89,7 +89,7 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
         raise _fail(exc) from None
     report, outcomes, names = evaluate_set(items, embedder, min_match_for(settings, embedder), settings.score_temperature,
                                            Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact,
-                                           searched, indexed)
+                                           searched, indexed, settings.local_features)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]

@@ -88,6 +88,16 @@ class Embedding(Base):
     region_preset: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
+class ReferenceKeypointsRow(Base):
+    """A reference's SIFT keypoints and its mirror image's (index.local_features), packed; model-independent,
+    so computed once at registration and kept across reindexes."""
+
+    __tablename__ = "reference_keypoints"
+
+    reference_id: Mapped[int] = mapped_column(BigId, ForeignKey("reference_images.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
 class ChangeOp(str, enum.Enum):
     add = "add"
     remove = "remove"

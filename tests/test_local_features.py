@@ -1,0 +1,114 @@
+"""Local-feature verification (index/local_features.py): geometric copies of real photos verify, unrelated
+photos do not; over HTTP a screenshot or mirrored re-upload that
+CLIP cannot place is decided by the stored keypoints, which `counterfeit backfill-keypoints` restores."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from index.local_features import FORMAT, ReferenceKeypoints, query_keypoints, reference_keypoints, verify
+from tests.helpers import make_settings, running, sql
+from tests.test_cli import run_cli
+from training.augment import big_crop, emoji_overlay, padding, screenshot, text_overlay
+from training.photos import packaged_photos
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "horse", "coins")  # clock: 4 keypoints, nothing to verify
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, Image.Image]:
+    every = packaged_photos()
+    return {name: every[name] for name in PHOTOS}
+
+
+def _copies(image: Image.Image, seed: int) -> dict[str, Image.Image]:
+    rng = np.random.default_rng(seed)
+    return {"screenshot": screenshot(image, rng), "mirror+text": text_overlay(ImageOps.mirror(image), rng),
+            "big_crop": big_crop(image, rng), "padding": padding(image, rng), "emoji": emoji_overlay(image, rng)}
+
+
+def test_copies_of_real_photos_verify_and_unrelated_photos_do_not(photos):
+    references = {name: reference_keypoints(image) for name, image in photos.items()}
+    for seed, (name, image) in enumerate(photos.items()):
+        for transform, copy in _copies(image, seed).items():
+            result = verify(query_keypoints(copy), references[name])
+            assert result.verified, (name, transform, result)
+            assert result.mirrored == transform.startswith("mirror"), (name, transform, result)
+        for other in photos:
+            if other != name:
+                result = verify(query_keypoints(image), references[other])
+                assert not result.verified, (name, other, result)
+
+
+def test_keypoints_pack_compactly_and_refuse_another_format(photos):
+    keypoints = reference_keypoints(photos["astronaut"])
+    packed = keypoints.to_bytes()
+    assert len(packed) <= 2 * (8 + 500 * (8 + 128)) + 1 and 50 <= len(keypoints.plain) <= 500
+    again = ReferenceKeypoints.from_bytes(packed)
+    assert np.array_equal(again.plain.points, keypoints.plain.points)
+    assert np.array_equal(again.mirrored.descriptors, keypoints.mirrored.descriptors)
+    assert again.plain.size == keypoints.plain.size
+    with pytest.raises(ValueError, match="format"):
+        ReferenceKeypoints.from_bytes(bytes([FORMAT + 1]) + packed[1:])
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("device_decode", ["off", "on"])
+def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_restores_them(tmp_path, keys_for, photos,
+                                                                                              device_decode):
+    """The match similarity is set out of CLIP's reach, so only PDQ and keypoints can decide. A screenshot of
+    a registered fake and a mirrored, captioned genuine photo (PDQ misses both) are decided by verification;
+    an unrelated photo stays inconclusive. Without stored keypoints the screenshot is undecided; the backfill
+    command computes them from the blobs and the next check is decided again. Also where the model decodes
+    uploads on its device (what CUDA gets): a small CPU decode then makes the keypoints."""
+    settings = make_settings(tmp_path / "data", min_match_similarity=0.999, query_regions="whole",
+                             device_decode=device_decode)
+    keys = keys_for(settings)
+    names = list(photos)
+    ids = {}
+    with running(settings) as server:
+        with server.client(keys.admin) as admin:
+            for position, name in enumerate(names[:4]):
+                label = "counterfeit" if position % 2 == 0 else "authentic"
+                response = admin.post("/v1/references", data={"brand": "acme", "label": label},
+                                      files={"image": (f"{name}.jpg", _jpeg(photos[name]), "image/jpeg")})
+                assert response.status_code == 201, response.text
+                ids[name] = response.json()["id"]
+        assert sql(settings, "SELECT count(*) FROM reference_keypoints")[0][0] == 4
+
+        with server.client(keys.platform) as platform:
+            def check(image: Image.Image) -> dict:
+                response = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")})
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            rng = np.random.default_rng(11)
+            fake = check(screenshot(photos[names[0]], rng))
+            top = fake["evidence"][0]
+            assert fake["verdict"] == "likely_counterfeit" and fake["regime"] == "copy", fake
+            assert top["reference_id"] == ids[names[0]] and top["signals"] == ["local"], top
+            assert top["inliers"] >= 10 and 0 < top["inlier_coverage"] <= 1, top
+            genuine = check(text_overlay(ImageOps.mirror(photos[names[1]]), rng))
+            assert genuine["verdict"] == "likely_authentic", genuine
+            assert genuine["evidence"][0]["reference_id"] == ids[names[1]], genuine
+            unrelated = check(photos[names[5]])
+            assert unrelated["verdict"] == "inconclusive" and unrelated["regime"] is None, unrelated
+            assert all("local" not in e["signals"] for e in unrelated["evidence"])
+
+            sql(settings, "DELETE FROM reference_keypoints")  # as for references registered before keypoints
+            before = check(screenshot(photos[names[0]], np.random.default_rng(11)))
+            assert before["verdict"] == "inconclusive", before
+            assert all(e["inliers"] is None for e in before["evidence"])
+            backfilled = run_cli(settings, "backfill-keypoints")
+            assert backfilled.returncode == 0, backfilled.stderr
+            assert "4 references had no keypoints: 4 added, 0 unreadable" in backfilled.stderr
+            after = check(screenshot(photos[names[0]], np.random.default_rng(11)))
+            assert after["verdict"] == "likely_counterfeit" and after["evidence"][0]["signals"] == ["local"], after
