@@ -49,6 +49,11 @@ MIN_COVERAGE = 0.15
 MIN_SHOWN = 0.25  # a copy shows much of the reference (a 60 % crop: 0.36 of its area); one detail far less
 MAX_SCALE_CHANGE = 5.0  # a transform that shrinks or grows more than this is a degenerate fit
 TOP_K = 5  # candidates verified per check (by CLIP similarity)
+# Plus the references whose PDQ hash is nearest, when close but beyond a PDQ match: a sticker or a caption
+# moves a copy's embedding out of CLIP's top 10 yet leaves its hash far closer than an unrelated photo's
+# (unrelated hashes differ in ~128 of 256 bits; copy set seed 0, emoji copies CLIP lost: 34–76).
+PDQ_CANDIDATES = 3
+PDQ_CANDIDATE_DISTANCE = 90
 # A verified copy counts for its label only with at least 1/DOMINANCE times the inliers of any candidate
 # of the other label: a copy of one photo matches it far better than any other photo, while a new photo of
 # an artwork both banks hold (20–35 inliers against each of its photos) is contradictory evidence.

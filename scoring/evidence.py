@@ -6,7 +6,14 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from index.local_features import TOP_K, Keypoints, ReferenceKeypoints, verify
+from index.local_features import (
+    PDQ_CANDIDATE_DISTANCE,
+    PDQ_CANDIDATES,
+    TOP_K,
+    Keypoints,
+    ReferenceKeypoints,
+    verify,
+)
 from index.matching import find_matches
 from index.pdq import PdqHash, PdqIndex
 from index.regions import WHOLE, Region, region_name
@@ -52,8 +59,17 @@ references' indexed regions. ``describe`` looks references up by
                   reference_region=region_name(reference_regions, m.reference_region) if m.region is not None else None)
         for m in matches if m.reference_id in facts
     ]
-    if keypoints is not None and reference_keypoints is not None:
+    if keypoints is not None and reference_keypoints is not None and not any(n.pdq_distance is not None for n in neighbours):
+        # Verification is skipped when PDQ matched: a near-duplicate needs no second proof.
         neighbours = verify_top(neighbours, keypoints, reference_keypoints)
+        seen = {n.reference_id for n in neighbours}
+        near = [rid for rid, _ in (hashes.search(pdq, PDQ_CANDIDATES, PDQ_CANDIDATE_DISTANCE) if pdq is not None else ())
+                if rid not in seen and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
+        if near:
+            facts = describe(near)
+            found = [Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
+                     for rid in near if rid in facts]
+            neighbours += [n for n in verify_top(found, keypoints, reference_keypoints, by_clip=False) if n.local_match]
     if shared is not None and pdq is not None:
         neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance,
                                  shared_by=signal.issuer)
@@ -63,12 +79,12 @@ references' indexed regions. ``describe`` looks references up by
 
 
 def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
-               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]]) -> list[Neighbour]:
-    """Local-feature verification (index.local_features) of the ``TOP_K`` CLIP candidates, skipped when PDQ
-    already matched one: the cost stays bounded, and a near-duplicate needs no second proof."""
-    if any(n.pdq_distance is not None for n in neighbours):
-        return neighbours
-    candidates = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
+               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]],
+               by_clip: bool = True) -> list[Neighbour]:
+    """Local-feature verification (index.local_features) of the ``TOP_K`` CLIP candidates (``by_clip``), or of
+    all of ``neighbours``: the cost stays bounded."""
+    candidates = (sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
+                  if by_clip else neighbours)
     stored = reference_keypoints([n.reference_id for n in candidates])
     checked = {}
     for neighbour in candidates:

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from index.local_features import FORMAT, ReferenceKeypoints, query_keypoints, reference_keypoints, verify
 from tests.helpers import make_settings, running, sql
 from tests.test_cli import run_cli
-from training.augment import big_crop, emoji_overlay, padding, screenshot, text_overlay
+from training.augment import big_crop, crop, emoji_overlay, padding, screenshot, text_overlay
 from training.photos import packaged_photos
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "horse", "coins")  # clock: 4 keypoints, nothing to verify
@@ -112,3 +112,41 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             assert "4 references had no keypoints: 4 added, 0 unreadable" in backfilled.stderr
             after = check(screenshot(photos[names[0]], np.random.default_rng(11)))
             assert after["verdict"] == "likely_counterfeit" and after["evidence"][0]["signals"] == ["local"], after
+
+
+def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photos):
+    """A sticker can push a copy out of CLIP's top candidates while its PDQ hash stays far closer than an
+    unrelated photo's (yet beyond a PDQ match): such references are verified too, and only a verified one
+    becomes evidence. Real photos, PDQ and keypoints; the CLIP vectors are made to point elsewhere."""
+    from types import SimpleNamespace
+
+    from index.images import pdq_source
+    from index.local_features import PDQ_CANDIDATE_DISTANCE
+    from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
+    from index.vector_index import VectorIndex
+    from scoring.evidence import gather_evidence
+
+    names = list(photos)
+    source = photos[names[0]]
+    copy = crop(emoji_overlay(source, np.random.default_rng(1)), np.random.default_rng(0), 0.06, 0.06)  # 58 bits
+    hashes = PdqIndex()
+    hashes.add(list(range(len(names))), [compute_pdq(pdq_source(photos[name])) for name in names])
+    query_hash = compute_pdq(pdq_source(copy))
+    distance = query_hash.distance(compute_pdq(pdq_source(source)))
+    assert DEFAULT_MAX_DISTANCE < distance <= PDQ_CANDIDATE_DISTANCE, distance  # near, but no PDQ match
+    basis = np.eye(len(names), 8, dtype=np.float32)
+    vectors = VectorIndex.build(np.arange(len(names), dtype=np.int64), basis, ["acme"] * len(names))
+    facts = {i: SimpleNamespace(brand="acme", label="counterfeit", product=None) for i in range(len(names))}
+    stored = {i: reference_keypoints(photos[name]) for i, name in enumerate(names)}
+
+    def evidence(points):
+        return gather_evidence(vectors, hashes, basis[1], query_hash, 1, None, DEFAULT_MAX_DISTANCE,
+                               lambda ids: {i: facts[i] for i in ids}, keypoints=points,
+                               reference_keypoints=lambda ids: {i: stored[i] for i in ids})
+
+    without = evidence(None)
+    assert [n.reference_id for n in without] == [1]  # CLIP's one candidate is another photo
+    found = evidence(query_keypoints(copy))
+    verified = [n for n in found if n.local_match]
+    assert [n.reference_id for n in verified] == [0] and verified[0].clip_similarity is None, found
+    assert all(n.reference_id in (0, 1) for n in found)  # unverified hash neighbours are not evidence
