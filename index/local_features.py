@@ -98,7 +98,6 @@ class Verification:
     inliers: int
     coverage: float
     mirrored: bool  # the query matched the reference's mirror image
-    matches: int = 0  # tentative matches (ratio test) RANSAC chose the inliers from
     shown: float = 0.0  # share of the reference's area the transform puts inside the query
 
     @property
@@ -181,7 +180,7 @@ def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verificat
     height, width = query.size
     visible = int(((projected[:, 0] >= 0) & (projected[:, 0] < width)
                    & (projected[:, 1] >= 0) & (projected[:, 1] < height)).sum())
-    return Verification(inliers, round(inliers / max(min(visible, len(query)), 1), 4), mirrored, len(good),
+    return Verification(inliers, round(inliers / max(min(visible, len(query)), 1), 4), mirrored,
                         round(_shown(transform, query.size, reference.size), 4))
 
 

@@ -48,7 +48,8 @@ def gather_evidence(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, 
 region (``regions``; index.regions), or is the whole image's embedding; ``reference_regions`` names the
 references' indexed regions. ``describe`` looks references up by
     id: one deleted between search and lookup is simply not evidence any more. With the query's ``keypoints``,
-    the top CLIP candidates are verified against ``reference_keypoints`` (:func:`verify_top`)."""
+    the top CLIP candidates are verified against ``reference_keypoints`` (:func:`verify_top`), and so are the
+    references whose hash is near but no PDQ match (:func:`_verified_hash_neighbours`)."""
     matches = find_matches(vectors, hashes, vector, pdq, k, brand_hint, pdq_max_distance, regions)
     facts = describe([m.reference_id for m in matches])
     neighbours = [
@@ -62,14 +63,8 @@ references' indexed regions. ``describe`` looks references up by
     if keypoints is not None and reference_keypoints is not None and not any(n.pdq_distance is not None for n in neighbours):
         # Verification is skipped when PDQ matched: a near-duplicate needs no second proof.
         neighbours = verify_top(neighbours, keypoints, reference_keypoints)
-        seen = {n.reference_id for n in neighbours}
-        near = [rid for rid, _ in (hashes.search(pdq, PDQ_CANDIDATES, PDQ_CANDIDATE_DISTANCE) if pdq is not None else ())
-                if rid not in seen and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
-        if near:
-            facts = describe(near)
-            found = [Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
-                     for rid in near if rid in facts]
-            neighbours += [n for n in verify_top(found, keypoints, reference_keypoints, by_clip=False) if n.local_match]
+        neighbours += _verified_hash_neighbours(vectors, hashes, pdq, brand_hint, describe, keypoints, reference_keypoints,
+                                                {n.reference_id for n in neighbours})
     if shared is not None and pdq is not None:
         neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance,
                                  shared_by=signal.issuer)
@@ -93,6 +88,24 @@ def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
             checked[neighbour.reference_id] = replace(neighbour, inliers=result.inliers, inlier_coverage=result.coverage,
                                                       local_match=result.verified)
     return [checked.get(n.reference_id, n) for n in neighbours]
+
+
+def _verified_hash_neighbours(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash | None, brand_hint: str | None,
+                              describe: Callable[[Sequence[int]], Mapping[int, ReferenceFacts]], keypoints: Keypoints,
+                              reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]],
+                              seen: set[int]) -> list[Neighbour]:
+    """The ``PDQ_CANDIDATES`` references with the nearest hashes within ``PDQ_CANDIDATE_DISTANCE`` that are not
+    candidates already, verified by keypoints; only verified ones are returned (a near hash alone is no evidence)."""
+    if pdq is None:
+        return []
+    near = [rid for rid, _ in hashes.search(pdq, PDQ_CANDIDATES, PDQ_CANDIDATE_DISTANCE)
+            if rid not in seen and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
+    if not near:
+        return []
+    facts = describe(near)
+    found = [Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
+             for rid in near if rid in facts]
+    return [n for n in verify_top(found, keypoints, reference_keypoints, by_clip=False) if n.local_match]
 
 
 def _label(label: Any) -> str:
