@@ -157,8 +157,8 @@ def main() -> None:
             server.wait(timeout=60)
 
     regions = args.query_regions or os.environ.get("COUNTERFEIT_QUERY_REGIONS", "default")
-    regions += f" local-features={args.local_features or os.environ.get('COUNTERFEIT_LOCAL_FEATURES', 'default')}"
-    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}; "
+    local = args.local_features or os.environ.get("COUNTERFEIT_LOCAL_FEATURES", "default")
+    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}, local features {local}; "
           f"bare model {bare:.1f} img/s at batch {batch_size}")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for clients, (rate, latencies, errors) in rows.items():
@@ -172,7 +172,7 @@ def main() -> None:
     print("mean ms per check by stage (decode/pdq/resize are CPU-worker time; *_wait include queueing): " + "  ".join(stages))
     summary = args.summary_clients if args.summary_clients in rows else max(rows)
     rate, latencies, _ = rows[summary]
-    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions}: throughput@{summary} / bare model = "
+    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions} local-features={local}: throughput@{summary} / bare model = "
           f"{rate / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 with p99 <= 250 ms); {rate:.1f} req/s, "
           f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s")
 

@@ -7,18 +7,19 @@ query are matched to those of each of the top-k CLIP candidates (Lowe's ratio te
 descriptors), and RANSAC fits a similarity transform (rotation, uniform scale, translation) to the
 matches. A copy has many matches that agree on one transform.
 
-Three checks keep unrelated photos out:
+Four checks keep unrelated photos out (the last one, needing labels, is applied in scoring.features):
 
 * **inliers** — matches consistent with the fitted transform, at least ``MIN_INLIERS``;
-* **shown** — the share of the reference's keypoints that the transform puts inside the query, at
-  least ``MIN_SHOWN``. A listing photo that copies a reference shows most of it; unrelated products
-  drawn alike (a symmetric emblem, the same template) match on one *detail*, and the fitted transform
-  then blows that detail up to the whole query (measured: 2 of 12 other brands' product photos had
-  11–15 inliers, showing 11–15 % of the reference; copies show ≥ 54 %);
+* **shown** — the share of the reference's area that the transform puts inside the query, at least
+  ``MIN_SHOWN``. A listing photo that copies a reference shows most of it; unrelated products drawn
+  alike (a symmetric emblem, the same template) match on one *detail*, and the fitted transform then
+  blows that detail up to the whole query (measured: 2 of 12 other brands' product photos had 11–15
+  inliers, showing 4–5 % of the reference's area; copies show ≥ 40 %);
 * **coverage** — inliers over the keypoints that *should* be visible: the reference's keypoints that
   the transform maps inside the query, or the query's own, whichever is fewer. A reference whose
   picture contains another image (a product shot over a stock photo) otherwise verifies against that
-  image alone (generated copy set: distractors' best inliers up to 370 without coverage, ≤ 16 with).
+  image alone (generated copy set: distractors' best inliers up to 370 without coverage, ≤ 16 with);
+* **dominance** — no candidate of the other label has ``DOMINANCE`` times the inliers (see there).
 
 What it cannot do: verification proves that most of the *picture* is a copy, not the product. Two
 products shot on the same richly textured backdrop verify against each other when the backdrop's

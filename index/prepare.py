@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from PIL import Image
@@ -51,7 +51,7 @@ class PrepareSpec:
     regions: tuple[Region, ...] = (WHOLE,)  # the whole image first; the others come back in ``region_inputs``
     # Local features (index.local_features): "query" → the image keypoints are detected on (``keypoint_image``;
     # the serving process detects them while the model runs), "reference" → the keypoints, the mirror's too.
-    keypoints: str | None = None
+    keypoints: Literal["query", "reference"] | None = None
 
 
 @dataclass

@@ -74,20 +74,25 @@ references' indexed regions. ``describe`` looks references up by
 
 
 def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
-               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]],
-               by_clip: bool = True) -> list[Neighbour]:
-    """Local-feature verification (index.local_features) of the ``TOP_K`` CLIP candidates (``by_clip``), or of
-    all of ``neighbours``: the cost stays bounded."""
-    candidates = (sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
-                  if by_clip else neighbours)
+               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]]) -> list[Neighbour]:
+    """``neighbours`` with the ``TOP_K`` CLIP candidates verified by local features (index.local_features):
+    the cost stays bounded."""
+    candidates = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
+    checked = {n.reference_id: n for n in _verified(candidates, keypoints, reference_keypoints)}
+    return [checked.get(n.reference_id, n) for n in neighbours]
+
+
+def _verified(candidates: list[Neighbour], keypoints: Keypoints,
+              reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]]) -> list[Neighbour]:
+    """Each candidate with stored keypoints, with its verification's inliers, coverage and verdict."""
     stored = reference_keypoints([n.reference_id for n in candidates])
-    checked = {}
+    out = []
     for neighbour in candidates:
         if neighbour.reference_id in stored:
             result = verify(keypoints, stored[neighbour.reference_id])
-            checked[neighbour.reference_id] = replace(neighbour, inliers=result.inliers, inlier_coverage=result.coverage,
-                                                      local_match=result.verified)
-    return [checked.get(n.reference_id, n) for n in neighbours]
+            out.append(replace(neighbour, inliers=result.inliers, inlier_coverage=result.coverage,
+                               local_match=result.verified))
+    return out
 
 
 def _verified_hash_neighbours(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash | None, brand_hint: str | None,
@@ -105,7 +110,7 @@ def _verified_hash_neighbours(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHa
     facts = describe(near)
     found = [Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
              for rid in near if rid in facts]
-    return [n for n in verify_top(found, keypoints, reference_keypoints, by_clip=False) if n.local_match]
+    return [n for n in _verified(found, keypoints, reference_keypoints) if n.local_match]
 
 
 def _label(label: Any) -> str:

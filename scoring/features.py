@@ -91,11 +91,11 @@ def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, mi
         values[f"pdq_{label}_closeness"] = 1 - min(distances) / PDQ_BITS if distances else 0.0
         verified = max((n for n in mine if n.local_match), key=lambda n: n.inliers or 0, default=None)
         other = max((n.inliers or 0 for n in neighbours if n.label != label), default=0)
-        if verified is not None and other >= DOMINANCE * (verified.inliers or 0):
+        if verified is not None and other >= DOMINANCE * verified.inliers:
             verified = None  # both banks' photos match about as well: contradictory, not a copy of one of them
         values[f"local_{label}_match"] = float(verified is not None)
-        values[f"local_{label}_inliers"] = math.log1p(verified.inliers or 0) if verified else 0.0
-        values[f"local_{label}_coverage"] = verified.inlier_coverage or 0.0 if verified else 0.0
+        values[f"local_{label}_inliers"] = math.log1p(verified.inliers) if verified else 0.0
+        values[f"local_{label}_coverage"] = verified.inlier_coverage if verified else 0.0
     values["margin"] = values["best_counterfeit_sim"] - values["best_authentic_sim"]
     strongest = max(neighbours, key=lambda n: n.strength, default=None)
     values["brand_agrees"] = float(brand_hint is None or (strongest is not None and strongest.brand == brand_hint))

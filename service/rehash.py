@@ -11,12 +11,13 @@ reference's hash from its blob in the CPU workers, updates the rows that differ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.images import at_least
-from index.prepare import CpuWorkers, PrepareSpec, prepare_file
+from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
 from service.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Reference, ReferenceKeypointsRow
 
@@ -36,9 +37,7 @@ def rehash_pdq(sessions: sessionmaker[Session], blobs: BlobStore, draft_size: tu
                                       Reference.pdq_quality).where(Reference.deleted_at.is_(None))
                                .order_by(Reference.id)).all()
     report = RehashReport()
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        prepared = list(workers.map(prepare_file, [str(blobs.path_for(r.sha256)) for r in part], [spec] * len(part)))
+    for part, prepared in _prepared_chunks(rows, blobs, workers, spec, chunk):
         report.checked += len(part)
         with sessions() as session:  # one transaction per chunk: rows and their change records together
             for row, result in zip(part, prepared):
@@ -74,9 +73,7 @@ def backfill_keypoints(sessions: sessionmaker[Session], blobs: BlobStore, worker
             ReferenceKeypointsRow, ReferenceKeypointsRow.reference_id == Reference.id).where(
             Reference.deleted_at.is_(None), ReferenceKeypointsRow.reference_id.is_(None)).order_by(Reference.id)).all()
     report = KeypointsReport(missing=len(rows))
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        prepared = list(workers.map(prepare_file, [str(blobs.path_for(r.sha256)) for r in part], [spec] * len(part)))
+    for part, prepared in _prepared_chunks(rows, blobs, workers, spec, chunk):
         with sessions() as session:
             for row, result in zip(part, prepared):
                 if result.rejected or result.keypoints is None:
@@ -86,3 +83,12 @@ def backfill_keypoints(sessions: sessionmaker[Session], blobs: BlobStore, worker
                 report.added += 1
             session.commit()
     return report
+
+
+def _prepared_chunks(rows: Sequence[Any], blobs: BlobStore, workers: CpuWorkers, spec: PrepareSpec,
+                     chunk: int) -> Iterator[tuple[Sequence[Any], list[Prepared]]]:
+    """Rows (with ``sha256``) in chunks, each with what the workers made from its blobs: one transaction
+    per chunk keeps a long run's progress."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        yield part, list(workers.map(prepare_file, [str(blobs.path_for(r.sha256)) for r in part], [spec] * len(part)))
