@@ -18,6 +18,7 @@ from index.matching import find_matches
 from index.pdq import PdqHash, PdqIndex
 from index.regions import WHOLE, Region, region_name
 from index.vector_index import VectorIndex
+from scoring import distinctiveness
 from scoring.features import Neighbour
 
 
@@ -42,15 +43,18 @@ def gather_evidence(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, 
                     regions: tuple[Region, ...] = (WHOLE,), reference_regions: tuple[Region, ...] = (WHOLE,),
                     keypoints: Keypoints | None = None,
                     reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]] | None = None,
-                    ) -> list[Neighbour]:
+                    min_distinctiveness: float = 0.0) -> list[Neighbour]:
     """CLIP neighbours and PDQ near-duplicates (every dihedral variant of the query) of the references,
     plus known-fake hashes other platforms shared; strongest first. ``vector`` has one row per query
 region (``regions``; index.regions), or is the whole image's embedding; ``reference_regions`` names the
 references' indexed regions. ``describe`` looks references up by
     id: one deleted between search and lookup is simply not evidence any more. With the query's ``keypoints``,
     the top CLIP candidates are verified against ``reference_keypoints`` (:func:`verify_top`), and so are the
-    references whose hash is near but no PDQ match (:func:`_verified_hash_neighbours`)."""
-    matches = find_matches(vectors, hashes, vector, pdq, k, brand_hint, pdq_max_distance, regions)
+    references whose hash is near but no PDQ match (:func:`_verified_hash_neighbours`). Every CLIP neighbour gets
+    its distinctiveness over the ``distinctiveness.DEPTH`` nearest, whatever ``k`` (:func:`_with_distinctiveness`);
+    the k best CLIP neighbours are kept, with every PDQ match and verified copy."""
+    matches = find_matches(vectors, hashes, vector, pdq, max(k, distinctiveness.DEPTH), brand_hint, pdq_max_distance,
+                           regions)
     facts = describe([m.reference_id for m in matches])
     neighbours = [
         Neighbour(m.reference_id, facts[m.reference_id].brand, _label(facts[m.reference_id].label),
@@ -63,14 +67,33 @@ references' indexed regions. ``describe`` looks references up by
     if keypoints is not None and reference_keypoints is not None and not any(n.pdq_distance is not None for n in neighbours):
         # Verification is skipped when PDQ matched: a near-duplicate needs no second proof.
         neighbours = verify_top(neighbours, keypoints, reference_keypoints)
-        neighbours += _verified_hash_neighbours(vectors, hashes, pdq, brand_hint, describe, keypoints, reference_keypoints,
-                                                {n.reference_id for n in neighbours})
+        neighbours = _verified_hash_neighbours(vectors, hashes, pdq, brand_hint, describe, keypoints, reference_keypoints,
+                                               neighbours)
+    neighbours = _with_distinctiveness(neighbours, min_distinctiveness, k)
     if shared is not None and pdq is not None:
         neighbours += [Neighbour(signal.id, signal.brand, "counterfeit", signal.product, None, distance,
                                  shared_by=signal.issuer)
                        for signal, distance in shared(pdq, brand_hint, pdq_max_distance)]
     neighbours.sort(key=lambda n: -n.strength)
     return neighbours
+
+
+def _with_distinctiveness(neighbours: list[Neighbour], min_distinctiveness: float, k: int) -> list[Neighbour]:
+    """Each CLIP neighbour's distinctiveness against the other banks' neighbours (brand and label differ);
+    one below ``min_distinctiveness`` is crowded unless PDQ or keypoints confirmed it. Then only the ``k`` best
+    CLIP neighbours stay, plus the PDQ matches and verified copies beyond them."""
+    clip = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)
+    kept = {n.reference_id for n in clip[:k]}
+    out = []
+    for n in neighbours:
+        if n.clip_similarity is not None:
+            others = [o.clip_similarity for o in clip if (o.brand, o.label) != (n.brand, n.label)]
+            stand_out = round(n.clip_similarity - distinctiveness.background(others), 6)
+            confirmed = n.pdq_distance is not None or n.local_match
+            n = replace(n, distinctiveness=stand_out, crowded=stand_out < min_distinctiveness and not confirmed)
+        if n.reference_id in kept or n.pdq_distance is not None or n.local_match or n.clip_similarity is None:
+            out.append(n)
+    return out
 
 
 def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
@@ -98,19 +121,24 @@ def _verified(candidates: list[Neighbour], keypoints: Keypoints,
 def _verified_hash_neighbours(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash | None, brand_hint: str | None,
                               describe: Callable[[Sequence[int]], Mapping[int, ReferenceFacts]], keypoints: Keypoints,
                               reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]],
-                              seen: set[int]) -> list[Neighbour]:
-    """The ``PDQ_CANDIDATES`` references with the nearest hashes within ``PDQ_CANDIDATE_DISTANCE`` that are not
-    candidates already, verified by keypoints; only verified ones are returned (a near hash alone is no evidence)."""
+                              neighbours: list[Neighbour]) -> list[Neighbour]:
+    """``neighbours`` plus the ``PDQ_CANDIDATES`` references with the nearest hashes within
+    ``PDQ_CANDIDATE_DISTANCE`` that were not verified yet, verified by keypoints: a verified one replaces its
+    CLIP neighbour (a lower one than the top candidates) or joins; an unverified one adds nothing (a near
+    hash alone is no evidence)."""
+    checked = {n.reference_id for n in neighbours if n.inliers is not None}
     if pdq is None:
-        return []
+        return neighbours
     near = [rid for rid, _ in hashes.search(pdq, PDQ_CANDIDATES, PDQ_CANDIDATE_DISTANCE)
-            if rid not in seen and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
+            if rid not in checked and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
     if not near:
-        return []
-    facts = describe(near)
-    found = [Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
-             for rid in near if rid in facts]
-    return [n for n in _verified(found, keypoints, reference_keypoints) if n.local_match]
+        return neighbours
+    by_id = {n.reference_id: n for n in neighbours}
+    facts = describe([rid for rid in near if rid not in by_id])
+    found = [by_id.get(rid) or Neighbour(rid, facts[rid].brand, _label(facts[rid].label), facts[rid].product, None, None)
+             for rid in near if rid in by_id or rid in facts]
+    verified = {n.reference_id: n for n in _verified(found, keypoints, reference_keypoints) if n.local_match}
+    return [verified.pop(n.reference_id, n) for n in neighbours] + list(verified.values())
 
 
 def _label(label: Any) -> str:

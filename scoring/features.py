@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from scoring.lookalike import LookAlike
 
 FEATURE_NAMES = (
-    "best_counterfeit_sim",      # best CLIP (centred cosine) similarity to a counterfeit reference, floored at 0
+    "best_counterfeit_sim",      # best CLIP (centred cosine) similarity to a counterfeit reference, floored at 0;
+                                 # a crowded neighbour's (scoring.distinctiveness) counts at most the match similarity
     "best_authentic_sim",        # the same for authentic references
     "margin",                    # best_counterfeit_sim - best_authentic_sim
     "log_n_counterfeit_above",   # log1p(number of counterfeit references above the match similarity)
@@ -47,6 +48,12 @@ class Neighbour:
     inliers: int | None = None  # set where its keypoints were verified against the query's (index.local_features)
     inlier_coverage: float | None = None
     local_match: bool = False  # a verified geometric copy (inliers and coverage above the signal's thresholds)
+    distinctiveness: float | None = None  # how far its CLIP similarity stands out (scoring.distinctiveness)
+    crowded: bool = False  # below the model's min distinctiveness: no copy evidence by CLIP alone
+
+    def clip_match(self, min_match_similarity: float) -> bool:
+        """Copy evidence by CLIP: at or above the match similarity and not crowded."""
+        return self.clip_similarity is not None and self.clip_similarity >= min_match_similarity and not self.crowded
 
     @property
     def strength(self) -> float:
@@ -83,10 +90,13 @@ def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, mi
     values: dict[str, float] = {}
     for label in ("counterfeit", "authentic"):
         mine = [n for n in neighbours if n.label == label]
-        sims = [n.clip_similarity for n in mine if n.clip_similarity is not None]
+        # A crowded neighbour is as near as the match similarity at most: the margin scorer floors both banks'
+        # best at it, so a crowded match neither decides nor outweighs a real one of the other bank.
+        sims = [min(n.clip_similarity, min_match_similarity) if n.crowded else n.clip_similarity
+                for n in mine if n.clip_similarity is not None]
         distances = [n.pdq_distance for n in mine if n.pdq_distance is not None]
         values[f"best_{label}_sim"] = max([0.0, *sims])
-        values[f"log_n_{label}_above"] = math.log1p(sum(s >= min_match_similarity for s in sims))
+        values[f"log_n_{label}_above"] = math.log1p(sum(n.clip_match(min_match_similarity) for n in mine))
         values[f"pdq_{label}_match"] = float(bool(distances))
         values[f"pdq_{label}_closeness"] = 1 - min(distances) / PDQ_BITS if distances else 0.0
         verified = max((n for n in mine if n.local_match), key=lambda n: n.inliers or 0, default=None)
@@ -103,5 +113,5 @@ def compute_features(neighbours: Sequence[Neighbour], brand_hint: str | None, mi
     values["lookalike_logit"] = lookalike.logit if lookalike is not None else 0.0
     has_evidence = bool(values["pdq_counterfeit_match"] or values["pdq_authentic_match"] or lookalike is not None
                         or values["local_counterfeit_match"] or values["local_authentic_match"]
-                        or any(n.clip_similarity is not None and n.clip_similarity >= min_match_similarity for n in neighbours))
+                        or any(n.clip_match(min_match_similarity) for n in neighbours))
     return Features(values, has_evidence, strongest, lookalike)

@@ -18,7 +18,7 @@ from typing import Any
 
 from index.atomic import atomic_writer
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: min_distinctiveness (scoring.distinctiveness)
 SHIPPED = Path(__file__).with_name("profiles.json")  # derived here for the backbones this project runs offline
 
 
@@ -27,6 +27,7 @@ class ModelProfile:
     model_fingerprint: str
     model: str
     min_match_similarity: float
+    min_distinctiveness: float = 0.0  # how far a CLIP match must stand out of its neighbourhood (scoring.distinctiveness)
     stats: dict[str, Any] = field(default_factory=dict)  # the distributions it was derived from
     version: int = PROFILE_VERSION
 

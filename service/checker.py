@@ -210,7 +210,8 @@ class Checker:
         sync = serving.index_sync
         neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
                                      self.registry.by_ids, self.shared.search, self._regions(serving, vectors),
-                                     reference_regions(sync.reference_regions), keypoints, self.registry.keypoints)
+                                     reference_regions(sync.reference_regions), keypoints, self.registry.keypoints,
+                                     serving.min_distinctiveness)
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -252,7 +253,7 @@ class Checker:
 
     @staticmethod
     def _evidence(neighbour: Neighbour, min_match_similarity: float) -> dict[str, Any]:
-        signals = [name for name, on in (("clip", (neighbour.clip_similarity or -1) >= min_match_similarity),
+        signals = [name for name, on in (("clip", neighbour.clip_match(min_match_similarity)),
                                           ("pdq", neighbour.pdq_distance is not None),
                                           ("local", neighbour.local_match),
                                           ("shared", neighbour.shared_by is not None)) if on]
@@ -260,7 +261,8 @@ class Checker:
                 "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
                 "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance,
                 "region": neighbour.region, "reference_region": neighbour.reference_region,
-                "inliers": neighbour.inliers, "inlier_coverage": neighbour.inlier_coverage, "signals": signals}
+                "inliers": neighbour.inliers, "inlier_coverage": neighbour.inlier_coverage,
+                "distinctiveness": neighbour.distinctiveness, "signals": signals}
         if neighbour.shared_by:
             item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
         return item

@@ -186,7 +186,11 @@ class Evidence(BaseModel):
     inliers: int | None = Field(None, description="Keypoint matches consistent with one geometric transform, where "
                                 "this candidate was verified by local features (index/local_features.py)")
     inlier_coverage: float | None = Field(None, description="Those inliers over the keypoints a copy should show")
-    signals: list[str] = Field(description="What matched: clip (similarity at or above the model's match similarity), "
+    distinctiveness: float | None = Field(None, description="How far its CLIP similarity stands out of the photo's "
+                                          "neighbourhood: minus the mean of the 4 nearest photos of other banks "
+                                          "(scoring/distinctiveness.py)")
+    signals: list[str] = Field(description="What matched: clip (similarity at or above the model's match similarity, "
+                               "and distinctiveness at or above the model's), "
                                "pdq (near-duplicate hash), local (verified geometric copy), shared (another "
                                "platform's known-fake hash)")
     shared_signal_id: int | None = None

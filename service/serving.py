@@ -41,6 +41,7 @@ class Serving:
     prepare_spec: PrepareSpec  # what CPU workers make from an upload for this model
     profile: ModelProfile | None  # None: COUNTERFEIT_MIN_MATCH_SIMILARITY overrides it
     min_match_similarity: float  # where a copy begins for this model (its profile, or the setting)
+    min_distinctiveness: float = 0.0  # how far a CLIP match must stand out (scoring.distinctiveness)
     users: int = field(default=0, compare=False)  # requests holding it (ServingSlot.use)
     retired: bool = field(default=False, compare=False)  # replaced: stop the runner when users reaches 0
 
@@ -98,17 +99,25 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
         runner.close()
         raise
     profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
-    min_match = profile.min_match_similarity if profile else settings.min_match_similarity
+    min_match, min_distinct = copy_bar(settings, profile)
     return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions),
                                                                 settings.local_features),
-                   profile, min_match)
+                   profile, min_match, min_distinct)
 
 
-def min_match_for(settings: Settings, embedder: Embedder) -> float:
-    """Where a copy begins: COUNTERFEIT_MIN_MATCH_SIMILARITY if set, else the model's profile."""
-    if settings.min_match_similarity is not None:
-        return settings.min_match_similarity
-    return model_profile(settings, embedder).min_match_similarity
+def copy_bar(settings: Settings, profile: ModelProfile | None) -> tuple[float, float]:
+    """(min match similarity, min distinctiveness): the settings where set, else the model's profile. A set
+    COUNTERFEIT_MIN_MATCH_SIMILARITY replaces the profile, so distinctiveness is then off unless set too."""
+    if profile is None:
+        assert settings.min_match_similarity is not None
+        return settings.min_match_similarity, settings.min_distinctiveness or 0.0
+    distinct = settings.min_distinctiveness if settings.min_distinctiveness is not None else profile.min_distinctiveness
+    return profile.min_match_similarity, distinct
+
+
+def copy_bar_for(settings: Settings, embedder: Embedder) -> tuple[float, float]:
+    """Where a copy begins, (min match similarity, min distinctiveness): the settings, else the model's profile."""
+    return copy_bar(settings, None if settings.min_match_similarity is not None else model_profile(settings, embedder))
 
 
 def model_profile(settings: Settings, embedder: Embedder) -> ModelProfile:

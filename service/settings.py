@@ -101,6 +101,7 @@ class Settings(BaseSettings):
 
     # Scoring v1 thresholds (see service/scoring.py); similarities are centred cosines in [-1, 1].
     min_match_similarity: float | None = Field(None, description="Below this no reference matches (a copy). Unset: the served model's profile (scoring/profile.py), derived from data for each model.")
+    min_distinctiveness: float | None = Field(None, ge=0, description="How far a CLIP match must stand out of the query's neighbourhood to be a copy by CLIP alone (scoring/distinctiveness.py). Unset: the model's profile, or 0 (off) where COUNTERFEIT_MIN_MATCH_SIMILARITY overrides the profile.")
     score_temperature: float = Field(0.05, gt=0, description="Softness of the counterfeit-vs-authentic margin.")
     pdq_max_distance: int = Field(31, ge=0, le=256, description="PDQ hashes within this Hamming distance match (of 256 bits).")
     counterfeit_threshold: float = Field(0.7, description="probability >= this: likely_counterfeit.")

@@ -135,6 +135,7 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
     distance = query_hash.distance(compute_pdq(pdq_source(source)))
     assert DEFAULT_MAX_DISTANCE < distance <= PDQ_CANDIDATE_DISTANCE, distance  # near, but no PDQ match
     basis = np.eye(len(names), 8, dtype=np.float32)
+    basis[0] = -basis[1]  # the copy's source is the least similar of all to CLIP: not even a CLIP neighbour
     vectors = VectorIndex.build(np.arange(len(names), dtype=np.int64), basis, ["acme"] * len(names))
     facts = {i: SimpleNamespace(brand="acme", label="counterfeit", product=None) for i in range(len(names))}
     stored = {i: reference_keypoints(photos[name]) for i, name in enumerate(names)}
@@ -148,5 +149,6 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
     assert [n.reference_id for n in without] == [1]  # CLIP's one candidate is another photo
     found = evidence(query_keypoints(copy))
     verified = [n for n in found if n.local_match]
-    assert [n.reference_id for n in verified] == [0] and verified[0].clip_similarity is None, found
+    # Found by its hash: CLIP has it last (similarity -1) or not at all.
+    assert [n.reference_id for n in verified] == [0] and (verified[0].clip_similarity or -1.0) == -1.0, found
     assert all(n.reference_id in (0, 1) for n in found)  # unverified hash neighbours are not evidence

@@ -16,6 +16,10 @@ def test_the_shipped_profiles_are_what_derivation_gives_and_separate_copies_from
     derived = derive_profile(embedder)
     shipped = ProfileStore(SHIPPED.parent / "no-such-dir").get(embedder.info.fingerprint())
     assert shipped is not None and shipped.min_match_similarity == derived.min_match_similarity, (shipped, derived)
+    assert shipped.min_distinctiveness == derived.min_distinctiveness, (shipped, derived)
+    # 99 in 100 profile copies that CLIP matches stand out by at least it; the median stands out far more.
+    p1, p10, p50 = derived.stats["copy_distinctiveness_p1_p10_p50"]
+    assert 0 < derived.min_distinctiveness <= p1 < p10 < p50
     stats = derived.stats
     assert stats["unrelated_p50"] < 0.2 < derived.min_match_similarity < stats["copy_p50"] + 0.1
     assert 0.4 < stats["copies_above"] <= 1.0 and set(stats["copies_above_per_family"]) >= {"screenshot", "flip", "padding"}
@@ -39,6 +43,7 @@ def test_serving_without_a_setting_uses_the_models_profile_and_derives_one_for_a
     with running(settings) as server, server.client(keys.admin) as admin:
         model = admin.get("/v1/info").json()["model"]
     assert model["min_match_similarity"] == 0.65 and model["profile"]["model_fingerprint"] == model["fingerprint"]
+    assert model["min_distinctiveness"] == model["profile"]["min_distinctiveness"] == 0.1
 
     # A model nobody shipped a profile for gets one derived at start, stored under its fingerprint.
     import scoring.profile
@@ -60,3 +65,7 @@ def test_serving_without_a_setting_uses_the_models_profile_and_derives_one_for_a
     with running(explicit) as server, server.client(keys.admin) as admin:
         model = admin.get("/v1/info").json()["model"]
     assert model["min_match_similarity"] == 0.9 and model["profile"] is None
+    assert model["min_distinctiveness"] == 0.0  # the profile is replaced: distinctiveness too, unless set
+    both = make_settings(tmp_path / "data2", min_match_similarity=0.9, min_distinctiveness=0.05)
+    with running(both) as server, server.client(keys.admin) as admin:
+        assert admin.get("/v1/info").json()["model"]["min_distinctiveness"] == 0.05

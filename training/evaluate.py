@@ -87,10 +87,12 @@ def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str
 
 def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
                  lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True) -> list[QueryOutcome]:
+                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True,
+                 min_distinctiveness: float = 0.0) -> list[QueryOutcome]:
     """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
     (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``);
-    ``local_features``: verify the top candidates by keypoints (``COUNTERFEIT_LOCAL_FEATURES``)."""
+    ``local_features``: verify the top candidates by keypoints (``COUNTERFEIT_LOCAL_FEATURES``);
+    ``min_distinctiveness``: the model's (scoring.distinctiveness), as the service reads it from the profile."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
     ref_all, ref_hashes, ref_points = _embed_all(embedder, references, regions=reference_regions,
@@ -116,7 +118,8 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
     for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
         neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
                                      reference_regions=reference_regions, keypoints=points,
-                                     reference_keypoints=stored_keypoints if local_features else None)
+                                     reference_keypoints=stored_keypoints if local_features else None,
+                                     min_distinctiveness=min_distinctiveness)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         applied = look_alike(probes, vector, None)
         outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
@@ -206,8 +209,8 @@ def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
 
 def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
                  default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True
-                 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
+                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True,
+                 min_distinctiveness: float = 0.0) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, + PDQ, + local features, + the brands' look-alike
     classifiers (the default), and the calibration if given."""
     from scoring.scorers import MarginScorer
@@ -225,13 +228,14 @@ def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
     outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions, reference_regions=reference_regions,
-                            local_features=local_features)
+                            local_features=local_features, min_distinctiveness=min_distinctiveness)
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
     positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")
     report = summarise(outcomes, list(scorers), positives)
     report["model"] = embedder.info.spec
     report["min_match_similarity"] = min_match_similarity
+    report["min_distinctiveness"] = min_distinctiveness
     report["query_regions"] = [r.name for r in regions]
     report["reference_regions"] = [r.name for r in reference_regions]
     report["local_features"] = local_features

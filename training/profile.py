@@ -6,6 +6,9 @@ ship with scikit-image. Copies: each of those sources under each transform famil
 source. ``min_match_similarity`` is the 99.5th percentile of the unrelated pairs: on this model,
 1 unrelated pair in 200 reaches it — the precision-first choice; what share of copies clear it is
 recorded (``copies_above``), so a weak backbone shows as weak instead of getting a lowered bar.
+``min_distinctiveness`` (scoring.distinctiveness): how far those copies stand out of their neighbourhood
+(their source against the other sources), at the 1st percentile — 99 in 100 copies CLIP matches stay
+copies, while a new photo that is merely as near to one product as to the others does not.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from index.embedder import Embedder
 from index.synthetic import background_set
+from scoring import distinctiveness
 from scoring.profile import ModelProfile
 from training.augment import AUGMENTATIONS, recompress
 from training.photos import packaged_photos
@@ -36,8 +40,13 @@ def derive_profile(embedder: Embedder, procedural: int = 40, batch: int = 32) ->
             copies.append(recompress(AUGMENTATIONS[name](source, rng), rng))
             owners.append(i)
             names.append(name)
-    copy_similarities = np.einsum("ij,ij->i", _embed(embedder, copies, batch), source_vectors[owners])
+    to_sources = _embed(embedder, copies, batch) @ source_vectors.T
+    copy_similarities = to_sources[np.arange(len(copies)), owners]
     threshold = math.ceil(float(np.percentile(unrelated, UNRELATED_PERCENTILE)) * 100) / 100
+    others = np.delete(to_sources.reshape(-1), np.ravel_multi_index((np.arange(len(copies)), owners), to_sources.shape))
+    others = others.reshape(len(copies), len(sources) - 1)
+    stand_out = copy_similarities - np.array([distinctiveness.background(row) for row in others])
+    matched = stand_out[copy_similarities >= threshold]
     per_family = {name: round(float(np.mean(copy_similarities[np.array(names) == name] >= threshold)), 3)
                   for name in families}
     stats = {
@@ -48,9 +57,12 @@ def derive_profile(embedder: Embedder, procedural: int = 40, batch: int = 32) ->
         "copy_p50": round(float(np.median(copy_similarities)), 4),
         "copies_above": round(float(np.mean(copy_similarities >= threshold)), 4),
         "copies_above_per_family": per_family,
+        "copy_distinctiveness_p1_p10_p50": [round(float(np.percentile(matched, q)), 4) for q in (1, 10, 50)]
+        if len(matched) else None,
     }
     return ModelProfile(model_fingerprint=embedder.info.fingerprint(), model=embedder.info.spec,
-                        min_match_similarity=threshold, stats=stats)
+                        min_match_similarity=threshold,
+                        min_distinctiveness=distinctiveness.min_distinctiveness(matched), stats=stats)
 
 
 def _embed(embedder: Embedder, images: list, batch: int) -> np.ndarray:

@@ -80,16 +80,17 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
             raise _fail(exc) from None
     from index.regions import query_regions
     from index.regions import reference_regions as reference_presets
-    from service.serving import min_match_for
+    from service.serving import copy_bar_for
 
     try:
         searched = query_regions(regions or settings.query_regions)
         indexed = reference_presets(reference_regions or settings.reference_regions)
     except ValueError as exc:
         raise _fail(exc) from None
-    report, outcomes, names = evaluate_set(items, embedder, min_match_for(settings, embedder), settings.score_temperature,
+    min_match, min_distinct = copy_bar_for(settings, embedder)
+    report, outcomes, names = evaluate_set(items, embedder, min_match, settings.score_temperature,
                                            Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact,
-                                           searched, indexed, settings.local_features)
+                                           searched, indexed, settings.local_features, min_distinct)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]
@@ -121,14 +122,15 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
     settings = _settings(model)
     if manifest:
         from index.regions import query_regions, reference_regions
-        from service.serving import min_match_for
+        from service.serving import copy_bar_for
         from training.evaluate import run_pipeline, training_examples
 
         _, embedder = _load_model_or_exit(model)
         fingerprint = embedder.info.fingerprint()
         # The service's regions, so the features are those a check will have.
+        min_match, min_distinct = copy_bar_for(settings, embedder)
         features, labels = training_examples(run_pipeline(
-            _eval_items(manifest, None, None), embedder, min_match_for(settings, embedder),
+            _eval_items(manifest, None, None), embedder, min_match, min_distinctiveness=min_distinct,
             regions=query_regions(settings.query_regions), reference_regions=reference_regions(settings.reference_regions)))
         brands: list = []
     else:

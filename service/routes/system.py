@@ -55,6 +55,7 @@ def info(runtime: RuntimeDep, principal: AnyKey):
     return {
         "model": {**model.as_dict(), "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None,
                   "min_match_similarity": serving.min_match_similarity,
+                  "min_distinctiveness": serving.min_distinctiveness,
                   "profile": serving.profile.to_dict() if serving.profile else None},
         "index": index,
         "regions": {"query": ["whole"] if serving.runner.embedder.decodes_on_device  # the device embeds the whole photo
