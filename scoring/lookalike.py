@@ -9,7 +9,8 @@ applied to a query.
 
 A probe only speaks about photos of that brand's products: it applies when the brand's membership
 model (the brand's references against other products, fitted beside it) scores the query at least as
-high as it scores most of the brand's own held-out references (the ``membership_gate``). A product of
+high as it scores most of the brand's own held-out references, and higher than 199 in 200 held-out other
+products (the ``membership_gate``). A product of
 a brand that registered nothing never reaches the probe, so it stays ``inconclusive`` instead of being
 forced to one side. Both models see every view the service embedded of the query (its whole image and
 regions) and average their decision values over them, as they were fitted on the references' views.

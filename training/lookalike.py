@@ -11,11 +11,13 @@ of a fold, or held-out scores would flatter):
 * **the membership model**: the brand's references vs ``negatives`` (other brands' references and the
   model's background images). A probe only knows fakes from genuine items of *this* brand; a product
   of a brand that registered nothing is neither, and a probe forced to answer picks a side at random.
-  Its gate is a low percentile of the brand's held-out references' membership scores: a query must
-  look at least that much like the brand's products before the probe is asked. Similarity to the
-  nearest reference could not do this: products of other brands photographed the same way are as
-  similar to a brand's references as its own new photos are (measured: 0.29 of unrelated products
-  kept ``inconclusive`` with a similarity gate, 0.85–0.96 with this one).
+  Its gate is a low percentile of the brand's held-out references' membership scores, raised where
+  needed to the 99.5th percentile of the held-out *other products'* scores: a query must look at least
+  that much like the brand's products, and score above 199 in 200 other products, before the probe is
+  asked. Similarity to the nearest reference could not do this: products of other brands
+  photographed the same way are as similar to a brand's references as its own new photos are
+  (measured: 0.29 of unrelated products kept ``inconclusive`` with a similarity gate, 0.85–0.96 with
+  this one).
 
 It abstains (returns the reason) when a bank is too small, there are no negatives, or the held-out
 accuracy says the banks cannot be told apart: a brand then gets copy matching only, never a guess.
@@ -30,12 +32,13 @@ import numpy as np
 from scoring.lookalike import BrandProbe
 
 MEMBERSHIP_GATE_PERCENTILE = 20.0  # of held-out references' membership scores: a query must score as high
+OTHER_PRODUCTS_GATE_PERCENTILE = 99.5  # of held-out other products' scores: the gate is at least this high
 MAX_NEGATIVES = 3000  # other brands' vectors per fit
 REGULARISATIONS = (0.01, 0.1, 1.0, 10.0, 100.0)
 # Thousands of negatives against one brand: only weak penalties are worth trying (the strong ones
 # never won, and each try is a cross-validated fit on the largest matrix of the job).
 MEMBERSHIP_REGULARISATIONS = (1.0, 10.0, 100.0)
-PROBE_FORMAT = 2  # 2: region vectors and a membership gate (1 had a similarity gate)
+PROBE_FORMAT = 3  # 3: the gate also clears other products (2: own references only; 1: a similarity gate)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,10 @@ def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_f
     mc, member_held_out = _cross_validated(mx, my, mgroups, folds, seed, class_weight="balanced",
                                            regularisations=MEMBERSHIP_REGULARISATIONS)
     membership = LogisticRegression(C=mc, max_iter=5000, class_weight="balanced").fit(mx, my)
-    gate = float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE))
+    # The gate: as high as most of the brand's own held-out references score, and never below what 1 in 200
+    # held-out other products reaches — where the brand's products and others overlap, precision wins.
+    gate = max(float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE)),
+               float(np.percentile(member_held_out[my == 0], OTHER_PRODUCTS_GATE_PERCENTILE)))
     return BrandProbe(
         brand=brand, model_fingerprint=model_fingerprint,
         version=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
