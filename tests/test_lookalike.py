@@ -149,3 +149,6 @@ def test_a_different_image_of_another_brands_product_is_not_matched(tmp_path, ke
             label, product = registered[1]  # the control: a re-upload of acme's registered fake is a match
             copy = check(product.resize((300, 300)))
             assert copy["verdict"] == "likely_counterfeit" and "clip" in copy["evidence"][0]["signals"], copy
+            # It stands out of its neighbourhood (scoring.distinctiveness) by at least the model's bar.
+            bar = admin.get("/v1/info").json()["model"]["min_distinctiveness"]
+            assert bar > 0 and copy["evidence"][0]["distinctiveness"] >= bar, (bar, copy["evidence"][0])
