@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ class VectorIndex:
         self.nprobe = nprobe
         self.stride = stride  # 1: a snapshot from before region vectors (labels are reference ids)
         self._vectors_of: dict[int, int] = {}  # reference id -> how many vectors it has (1 + its regions)
+        # how many references have each number of vectors: a search reads the largest in O(1), not by
+        # scanning every reference (≈ 10 ms a query at a million references)
+        self._widths: Counter[int] = Counter()
         self._brand_of: dict[int, str] = {}
         self._ids_by_brand: dict[str, set[int]] = {}
         self._selectors: dict[str, Any] = {}
@@ -147,7 +151,7 @@ class VectorIndex:
             self.remove([int(i) for i in ids if int(i) in self._brand_of])
             self._index.add_with_ids(np.ascontiguousarray(stacked), labels)
             for reference_id, brand, r in zip(ids.tolist(), brands, extra):
-                self._vectors_of[reference_id] = 1 + len(r)
+                self._count_vectors(reference_id, 1 + len(r))
                 self._brand_of[reference_id] = brand
                 self._ids_by_brand.setdefault(brand, set()).add(reference_id)
                 self._selectors.pop(brand, None)
@@ -158,11 +162,23 @@ class VectorIndex:
             if present:
                 self._index.remove_ids(self._labels(present))
             for reference_id in present:
-                self._vectors_of.pop(reference_id, None)
+                self._forget_vectors(reference_id)
                 brand = self._brand_of.pop(reference_id)
                 self._ids_by_brand[brand].discard(reference_id)
                 self._selectors.pop(brand, None)
             return len(present)
+
+    def _count_vectors(self, reference_id: int, count: int) -> None:
+        self._forget_vectors(reference_id)
+        self._vectors_of[reference_id] = count
+        self._widths[count] += 1
+
+    def _forget_vectors(self, reference_id: int) -> None:
+        count = self._vectors_of.pop(reference_id, None)
+        if count is not None:
+            self._widths[count] -= 1
+            if not self._widths[count]:
+                del self._widths[count]
 
     def _labels(self, reference_ids) -> np.ndarray:
         """Every FAISS label of these references (their whole-image and region vectors)."""
@@ -171,7 +187,7 @@ class VectorIndex:
 
     def region_vectors(self) -> int:
         """How many region vectors the index holds beside the whole-image ones."""
-        return sum(self._vectors_of.values()) - len(self._vectors_of)
+        return sum(width * n for width, n in self._widths.items()) - len(self._vectors_of)
 
     def _selector(self, brand: str):
         selector = self._selectors.get(brand)
@@ -197,7 +213,7 @@ class VectorIndex:
         ``n``: its ``n``-th region, in the order of its reference region preset)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         with self._lock:
-            most = max(self._vectors_of.values(), default=1)
+            most = max(self._widths, default=1)
             similarities, labels = self._search_labels(queries, k * most, brand)
         if self.stride == 1:
             return similarities, labels, np.zeros(labels.shape, dtype=np.int64)
@@ -262,7 +278,7 @@ class VectorIndex:
             for reference_id, code, count in zip(ids, data["brand_codes"].tolist(), counts):
                 brand = brand_names[code]
                 self._brand_of[reference_id] = brand
-                self._vectors_of[reference_id] = count
+                self._count_vectors(reference_id, count)
                 self._ids_by_brand.setdefault(brand, set()).add(reference_id)
         if sum(self._vectors_of.values()) != self._index.ntotal:
             raise ValueError(f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids "
