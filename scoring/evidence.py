@@ -14,7 +14,7 @@ from index.local_features import (
     ReferenceKeypoints,
     verify,
 )
-from index.matching import find_matches
+from index.matching import MATCH_EXTRA, find_matches, pdq_matches
 from index.pdq import PdqHash, PdqIndex
 from index.regions import WHOLE, Region, region_name
 from index.vector_index import VectorIndex
@@ -53,8 +53,7 @@ references' indexed regions. ``describe`` looks references up by
     references whose hash is near but no PDQ match (:func:`_verified_hash_neighbours`). Every CLIP neighbour gets
     its distinctiveness over the ``distinctiveness.DEPTH`` nearest, whatever ``k`` (:func:`_with_distinctiveness`);
     the k best CLIP neighbours are kept, with every PDQ match and verified copy."""
-    matches = find_matches(vectors, hashes, vector, pdq, max(k, distinctiveness.DEPTH), brand_hint, pdq_max_distance,
-                           regions)
+    matches = find_matches(vectors, hashes, vector, pdq, _depth(k), brand_hint, pdq_max_distance, regions)
     facts = describe([m.reference_id for m in matches])
     neighbours = [
         Neighbour(m.reference_id, facts[m.reference_id].brand, _label(facts[m.reference_id].label),
@@ -76,6 +75,18 @@ references' indexed regions. ``describe`` looks references up by
                        for signal, distance in shared(pdq, brand_hint, pdq_max_distance)]
     neighbours.sort(key=lambda n: -n.strength)
     return neighbours
+
+
+def _depth(k: int) -> int:
+    """How many CLIP neighbours are searched for a caller's ``k``: distinctiveness reads the ``DEPTH`` nearest."""
+    return max(k, distinctiveness.DEPTH)
+
+
+def verification_skipped(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash, k: int, brand_hint: str | None,
+                         pdq_max_distance: int) -> bool:
+    """Whether :func:`gather_evidence` will skip keypoint verification for this hash (a PDQ match: a near-duplicate
+    needs no second proof) — known before the model runs, so the caller need not detect the query's keypoints."""
+    return bool(pdq_matches(vectors, hashes, pdq, _depth(k) + MATCH_EXTRA, brand_hint, pdq_max_distance))
 
 
 def _with_distinctiveness(neighbours: list[Neighbour], min_distinctiveness: float, k: int) -> list[Neighbour]:

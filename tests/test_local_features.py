@@ -4,6 +4,7 @@ CLIP cannot place is decided by the stored keypoints, which `counterfeit backfil
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -99,9 +100,17 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             genuine = check(text_overlay(ImageOps.mirror(photos[names[1]]), rng))
             assert genuine["verdict"] == "likely_authentic", genuine
             assert genuine["evidence"][0]["reference_id"] == ids[names[1]], genuine
+            detections = _keypoint_detections(server, keys.admin)
             unrelated = check(photos[names[5]])
             assert unrelated["verdict"] == "inconclusive" and unrelated["regime"] is None, unrelated
             assert all("local" not in e["signals"] for e in unrelated["evidence"])
+            assert _keypoint_detections(server, keys.admin) == detections + 1
+            # A re-upload matches by PDQ, which needs no second proof: on the CPU path its hash is known before
+            # the model runs, so its keypoints are not even detected (on the device path they are, unused).
+            reupload = check(photos[names[2]])
+            assert reupload["verdict"] == "likely_counterfeit" and "pdq" in reupload["evidence"][0]["signals"], reupload
+            assert reupload["evidence"][0]["inliers"] is None
+            assert _keypoint_detections(server, keys.admin) == detections + 1 + (device_decode == "on")
 
             sql(settings, "DELETE FROM reference_keypoints")  # as for references registered before keypoints
             before = check(screenshot(photos[names[0]], np.random.default_rng(11)))
@@ -112,6 +121,13 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             assert "4 references had no keypoints: 4 added, 0 unreadable" in backfilled.stderr
             after = check(screenshot(photos[names[0]], np.random.default_rng(11)))
             assert after["verdict"] == "likely_counterfeit" and after["evidence"][0]["signals"] == ["local"], after
+
+
+def _keypoint_detections(server, admin_key: str) -> int:
+    with server.client(admin_key) as admin:
+        text = admin.get("/metrics").text
+    found = re.search(r'^counterfeit_stage_seconds_count\{stage="keypoints"\} ([0-9.e+]+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0
 
 
 def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photos):
