@@ -34,6 +34,6 @@ run 60  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 32 --
 run 60  python3 -m bench.embed --model "$MODEL" --device cuda --batch-size 256 --batches 20 --device-decode off --workers "$CORES"
 run 90  python3 -m bench.embed --model "$MODEL" --device cpu --null-model --device-decode off --batch-size 64 --batches 20 --workers "1,2,8,$CORES"
 run 150 python3 -m bench.api --model "$MODEL" --device cuda --clients 16,64 --requests 4096 --summary-clients 64 --client-processes 4
-run 90  python3 -m bench.reindex --model "$MODEL" --device cuda --n 2048 --engines local
+run 90  python3 -m bench.reindex --model "$MODEL" --device cuda --n 2048 --engines local --rounds 1
 echo "### summary" | tee -a "$LOG"
 grep -e "^SUMMARY" -e "STEP FAILED" "$LOG"

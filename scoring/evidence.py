@@ -93,7 +93,7 @@ def _with_distinctiveness(neighbours: list[Neighbour], min_distinctiveness: floa
     """Each CLIP neighbour's distinctiveness against the other banks' neighbours (brand and label differ);
     one below ``min_distinctiveness`` is crowded unless PDQ or keypoints confirmed it. Then only the ``k`` best
     CLIP neighbours stay, plus the PDQ matches and verified copies beyond them."""
-    clip = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)
+    clip = _clip_ranked(neighbours)
     kept = {n.reference_id for n in clip[:k]}
     out = []
     for n in neighbours:
@@ -107,11 +107,16 @@ def _with_distinctiveness(neighbours: list[Neighbour], min_distinctiveness: floa
     return out
 
 
+def _clip_ranked(neighbours: list[Neighbour]) -> list[Neighbour]:
+    """The CLIP neighbours, most similar first."""
+    return sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)
+
+
 def verify_top(neighbours: list[Neighbour], keypoints: Keypoints,
                reference_keypoints: Callable[[Sequence[int]], Mapping[int, ReferenceKeypoints]]) -> list[Neighbour]:
     """``neighbours`` with the ``TOP_K`` CLIP candidates verified by local features (index.local_features):
     the cost stays bounded."""
-    candidates = sorted((n for n in neighbours if n.clip_similarity is not None), key=lambda n: -n.clip_similarity)[:TOP_K]
+    candidates = _clip_ranked(neighbours)[:TOP_K]
     checked = {n.reference_id: n for n in _verified(candidates, keypoints, reference_keypoints)}
     return [checked.get(n.reference_id, n) for n in neighbours]
 
@@ -137,9 +142,9 @@ def _verified_hash_neighbours(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHa
     ``PDQ_CANDIDATE_DISTANCE`` that were not verified yet, verified by keypoints: a verified one replaces its
     CLIP neighbour (a lower one than the top candidates) or joins; an unverified one adds nothing (a near
     hash alone is no evidence)."""
-    checked = {n.reference_id for n in neighbours if n.inliers is not None}
     if pdq is None:
         return neighbours
+    checked = {n.reference_id for n in neighbours if n.inliers is not None}
     near = [rid for rid, _ in hashes.search(pdq, PDQ_CANDIDATES, PDQ_CANDIDATE_DISTANCE)
             if rid not in checked and (brand_hint is None or vectors.brand_of(rid) == brand_hint)]
     if not near:

@@ -65,6 +65,16 @@ def test_gpu_script_parses_and_runs_existing_benchmarks():
     assert modules >= {"bench.embed", "bench.api", "bench.reindex"}
     for module in modules:
         assert (script.parent / f"{module.split('.')[1]}.py").is_file(), module
+    # Every flag the script passes is one the benchmark takes (a renamed flag would fail only on the GPU machine).
+    import sys
+
+    for module in modules:
+        flags = {flag for line in re.findall(rf"python3 -m {re.escape(module)} (.*)", script.read_text())
+                 for flag in re.findall(r"(--[a-z-]+)", line)}
+        usage = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                               cwd=script.parent.parent)
+        assert usage.returncode == 0, usage.stderr
+        assert flags <= set(re.findall(r"(--[a-z-]+)", usage.stdout)), (module, flags)
 
 
 def test_layers_import_only_downwards():

@@ -124,6 +124,11 @@ def test_an_index_counts_a_reference_with_its_best_vector_and_keeps_its_regions_
     assert np.array_equal(loaded.search_regions(region[1:2], 3)[1], ids) and loaded.region_vectors() == 2
     loaded.remove([10])
     assert len(loaded) == 2 and loaded.vector_count == 2 and 10 not in loaded.search(region, 3)[1]
+    # The widest reference is gone: searches read one vector per reference again, and see a new wide one.
+    assert loaded.search(vectors[1:3], 1)[1][:, 0].tolist() == [11, 12]
+    loaded.add([13], vectors[3:4], ["acme"], regions=[region[:1]])
+    similarities, ids, matched = loaded.search_regions(region[:1], 2)
+    assert ids[0, 0] == 13 and matched[0, 0] == 1 and len(set(ids[0].tolist())) == 2
 
 
 def test_reference_regions_survive_a_restart_and_a_reindex(tmp_path, keys_for):

@@ -43,8 +43,9 @@ def derive_profile(embedder: Embedder, procedural: int = 40, batch: int = 32) ->
     to_sources = _embed(embedder, copies, batch) @ source_vectors.T
     copy_similarities = to_sources[np.arange(len(copies)), owners]
     threshold = math.ceil(float(np.percentile(unrelated, UNRELATED_PERCENTILE)) * 100) / 100
-    others = np.delete(to_sources.reshape(-1), np.ravel_multi_index((np.arange(len(copies)), owners), to_sources.shape))
-    others = others.reshape(len(copies), len(sources) - 1)
+    own = np.zeros(to_sources.shape, dtype=bool)
+    own[np.arange(len(copies)), owners] = True
+    others = to_sources[~own].reshape(len(copies), len(sources) - 1)  # each copy's similarity to the other sources
     stand_out = copy_similarities - np.array([distinctiveness.background(row) for row in others])
     matched = stand_out[copy_similarities >= threshold]
     per_family = {name: round(float(np.mean(copy_similarities[np.array(names) == name] >= threshold)), 3)
