@@ -56,12 +56,12 @@ def bare_forward(embedder, jpegs: list[bytes], batch_size: int, batches: int) ->
     return batches * batch_size / (time.perf_counter() - started)
 
 
-def full_path(embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3,
-              nice: int = 0) -> tuple[float, dict[str, float]]:
+def full_path(embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3
+              ) -> tuple[float, dict[str, float]]:
     """Images/second through the pipeline, and seconds per image per stage (summed over workers)."""
     spec = PrepareSpec(draft_size=at_least(embedder.draft_size), pixels=embedder.pixel_config,
                        want_model_input=not embedder.decodes_on_device, want_pdq=False)
-    pool = CpuWorkers(workers, nice=nice)
+    pool = CpuWorkers(workers)
     stages: dict[str, float] = defaultdict(float)
     try:
         def submit(i: int) -> list:
@@ -110,8 +110,6 @@ def main() -> None:
     parser.add_argument("--workers", default=None, help="comma-separated CPU worker process counts (default: the service's)")
     parser.add_argument("--device-decode", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--null-model", action="store_true", help="forward pass replaced by a no-op: the pipeline's feed rate")
-    parser.add_argument("--nice", type=int, default=None, help="the workers' niceness (default: the service's, "
-                        "COUNTERFEIT_CPU_WORKER_NICE: 10 when the model runs on the CPU)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -122,18 +120,16 @@ def main() -> None:
     from service.settings import Settings
 
     # Default: what the service would run (one worker per core, one fewer when the model is on the CPU).
-    settings = Settings(device=device)
-    counts = [int(n) for n in args.workers.split(",")] if args.workers else [settings.resolved_cpu_workers]
-    nice = args.nice if args.nice is not None else settings.resolved_cpu_worker_nice
+    counts = ([int(n) for n in args.workers.split(",")] if args.workers
+              else [Settings(device=device).resolved_cpu_workers])
     jpegs = real_jpegs(max(batch_size, 64))
     bare = bare_forward(embedder, jpegs, batch_size, args.batches)
     print(f"model {args.model}{' (NULL forward)' if args.null_model else ''}  device {device}  batch {batch_size}  "
-          f"torch threads {torch.get_num_threads()}  device decode {embedder.decodes_on_device}  jpeg sizes {SIZES}  "
-          f"worker nice {nice}")
+          f"torch threads {torch.get_num_threads()}  device decode {embedder.decodes_on_device}  jpeg sizes {SIZES}")
     print(f"bare forward                  {bare:9.1f} img/s")
     rates = {}
     for workers in counts:
-        rate, per_image = full_path(embedder, jpegs, batch_size, args.batches, workers, nice=nice)
+        rate, per_image = full_path(embedder, jpegs, batch_size, args.batches, workers)
         rates[workers] = rate
         breakdown = "  ".join(f"{stage} {seconds * 1000:.2f}" for stage, seconds in per_image.items())
         print(f"full path, {workers:2d} worker processes {rate:9.1f} img/s   ms/image (CPU time per worker): {breakdown}")
