@@ -2,9 +2,11 @@
 parse, name the services, volumes and files they rely on, and agree with each other and the code."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from service.settings import Settings
@@ -90,3 +92,22 @@ def test_layers_import_only_downwards():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'service', 'training', 'bench'}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("COUNTERFEIT_TEST_POSTGRES_URL")), reason="no database in it: the SQLite pass ran it")
+def test_gpu_script_runs_every_step_end_to_end_on_the_cpu(tmp_path):
+    """The GPU machine is lent for minutes: every step of bench/gpu.sh runs here first (CPU, tiny model, small
+    counts) and prints its summary line, so a broken step is found before GPU time is spent on it."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "OUT": str(tmp_path), "GPU_BENCH_DEVICE": "cpu", "GPU_BENCH_MODEL": "open_clip:tiny-random",
+           "GPU_BENCH_SMALL": "1"}
+    run = subprocess.run(["bash", "bench/gpu.sh", str(tmp_path / "no-wheels")], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=1500)
+    log = (tmp_path / "gpu.log").read_text()
+    assert run.returncode == 0 and "STEP FAILED" not in log, log[-4000:]
+    summaries = [line for line in log.splitlines() if line.startswith("SUMMARY")]
+    assert [line.split()[1] for line in summaries[:6]] == ["embed", "embed", "embed", "embed-feed", "api", "reindex"], summaries
