@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -73,6 +74,11 @@ class Keypoints:
 
     def __len__(self) -> int:
         return len(self.points)
+
+    @cached_property
+    def root_sift(self) -> np.ndarray:
+        """The descriptors as RootSIFT, made once however many candidates they are matched against."""
+        return _root_sift(self.descriptors)
 
 
 @dataclass(frozen=True)
@@ -160,13 +166,11 @@ def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verificat
 
     if len(query) < 3 or len(reference) < 3:
         return NOT_VERIFIED
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
-    pairs = matcher.knnMatch(_root_sift(query.descriptors), _root_sift(reference.descriptors), k=2)
-    good = [first for first, second in (p for p in pairs if len(p) == 2) if first.distance < RATIO * second.distance]
-    if len(good) < 4:
+    query_index, train_index = _ratio_matches(query, reference)
+    if len(query_index) < 4:
         return NOT_VERIFIED
-    source = query.points[[m.queryIdx for m in good]]
-    target = reference.points[[m.trainIdx for m in good]]
+    source = query.points[query_index]
+    target = reference.points[train_index]
     transform, inlier_mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
                                                          ransacReprojThreshold=RANSAC_PIXELS)
     if transform is None or inlier_mask is None:
@@ -183,6 +187,27 @@ def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verificat
                    & (projected[:, 1] >= 0) & (projected[:, 1] < height)).sum())
     return Verification(inliers, round(inliers / max(min(visible, len(query)), 1), 4), mirrored,
                         round(_shown(transform, query.size, reference.size), 4))
+
+
+def _ratio_matches(query: Keypoints, reference: Keypoints) -> tuple[np.ndarray, np.ndarray]:
+    """Lowe's ratio test on the two nearest reference descriptors of each query descriptor (Euclidean on
+    RootSIFT): ``(query indices, reference indices)`` of the matches that pass, in query order.
+
+    What ``cv2.BFMatcher(NORM_L2).knnMatch(k=2)`` gives, from one matrix product: the distances come from the
+    dot products (‖q‖² + ‖r‖² − 2 q·r), a single BLAS call instead of OpenCV's per-pair loop and 500 Python
+    match objects."""
+    q, r = query.root_sift, reference.root_sift
+    # Per row, the squared distance less the query's own ‖q‖² (the same for the whole row: ranks alike).
+    partial = (r * r).sum(axis=1)[None, :] - 2.0 * (q @ r.T)
+    rows = np.arange(len(q))
+    best = partial.argmin(axis=1)
+    nearest = partial[rows, best]
+    partial[rows, best] = np.inf
+    runner_up = partial.min(axis=1)
+    own = (q * q).sum(axis=1)
+    first, second = np.sqrt(np.maximum(nearest + own, 0.0)), np.sqrt(np.maximum(runner_up + own, 0.0))
+    good = np.flatnonzero(first < RATIO * second)
+    return good, best[good]
 
 
 def _shown(transform: np.ndarray, query_size: tuple[int, int], reference_size: tuple[int, int]) -> float:

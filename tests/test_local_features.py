@@ -44,6 +44,32 @@ def test_copies_of_real_photos_verify_and_unrelated_photos_do_not(photos):
                 assert not result.verified, (name, other, result)
 
 
+def test_ratio_matches_are_opencvs_brute_force_knn_matches(photos):
+    """The matrix-product matcher finds exactly the pairs cv2.BFMatcher(NORM_L2).knnMatch(k=2) + the ratio test do,
+    for copies (many matches) and unrelated photos (few)."""
+    import cv2
+
+    from index.local_features import RATIO, _ratio_matches, _root_sift
+
+    references = [reference_keypoints(image) for image in photos.values()]
+    compared = matched = 0
+    for seed, image in enumerate(photos.values()):
+        for query in (query_keypoints(image), query_keypoints(screenshot(image, np.random.default_rng(seed)))):
+            for reference in references:
+                for side in (reference.plain, reference.mirrored):
+                    if len(query) < 2 or len(side) < 2:
+                        continue
+                    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(query.descriptors),
+                                                                _root_sift(side.descriptors), k=2)
+                    expected = [(a.queryIdx, a.trainIdx) for a, b in (p for p in pairs if len(p) == 2)
+                                if a.distance < RATIO * b.distance]
+                    query_index, train_index = _ratio_matches(query, side)
+                    assert list(zip(query_index.tolist(), train_index.tolist())) == expected
+                    compared += 1
+                    matched += len(expected)
+    assert compared >= 100 and matched >= 1000
+
+
 def test_keypoints_pack_compactly_and_refuse_another_format(photos):
     keypoints = reference_keypoints(photos["astronaut"])
     packed = keypoints.to_bytes()
