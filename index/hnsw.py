@@ -20,8 +20,8 @@ import numpy as np
 
 HNSW_M = 32  # graph degree: 32 is the usual recall/memory balance for 512-d embeddings
 # A better-built graph is cheaper to search: at 1 M x 512 (clustered, 5 % tombstoned) efConstruction
-# 160 reaches recall@10 0.955 at efSearch 48 with p99 1.7 ms on one core, where 80 needed efSearch 128
-# (p99 3.6 ms) for the same recall. The build costs twice as long (24 min vs 13 min per million on 2
+# 160 reaches recall@10 0.955 at efSearch 48 with p99 1.7–2.0 ms on one core, where 80 needed efSearch 128
+# (p99 3.6 ms) for the same recall. The build costs twice as long (24–30 min vs 13 min per million on 2
 # cores), which a reindex job pays off the request path.
 EF_CONSTRUCTION = 160
 EF_SEARCH = 48

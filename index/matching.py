@@ -19,7 +19,7 @@ class Match:
     reference_region: int = 0  # which of the reference's vectors matched (0: its whole image; index.regions)
 
 
-MATCH_EXTRA = 10  # PDQ matches looked at beyond k: other brands' may come first when a brand is given
+_BRAND_SLACK = 10  # PDQ matches looked at beyond k: other brands' may come first when a brand is given
 
 
 def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq: PdqHash | None, k: int,
@@ -37,7 +37,7 @@ def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
     clip = {reference_id: value for reference_id, (value, _, _) in ranked}
     region_of = {reference_id: (region, number) for reference_id, (_, region, number) in ranked}
-    pdq_hits = pdq_matches(vectors, hashes, pdq, k + MATCH_EXTRA, brand, pdq_max_distance) if pdq is not None else {}
+    pdq_hits = pdq_matches(vectors, hashes, pdq, k, brand, pdq_max_distance) if pdq is not None else {}
     matches = [Match(rid, clip.get(rid), pdq_hits.get(rid), *region_of.get(rid, (None, 0)))
                for rid in clip.keys() | pdq_hits.keys()]
     return sorted(matches, key=lambda m: (m.clip_similarity is None, -(m.clip_similarity or 0), m.pdq_distance or 0))
@@ -45,7 +45,8 @@ def find_matches(vectors: VectorIndex, hashes: PdqIndex, vector: np.ndarray, pdq
 
 def pdq_matches(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash, k: int, brand: str | None = None,
                 max_distance: int = DEFAULT_MAX_DISTANCE) -> dict[int, int]:
-    """Reference id → Hamming distance of the (at most ``k``) references whose hash matches ``pdq`` within
-    ``max_distance``, restricted to ``brand`` if given."""
-    return {reference_id: distance for reference_id, distance in hashes.search(pdq, k=k, max_distance=max_distance)
+    """Reference id → Hamming distance of the references whose hash matches ``pdq`` within ``max_distance``,
+    restricted to ``brand`` if given: among the ``k`` nearest hashes and a few more (other brands' may come first)."""
+    return {reference_id: distance for reference_id, distance
+            in hashes.search(pdq, k=k + _BRAND_SLACK, max_distance=max_distance)
             if brand is None or vectors.brand_of(reference_id) == brand}

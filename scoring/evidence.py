@@ -14,7 +14,7 @@ from index.local_features import (
     ReferenceKeypoints,
     verify,
 )
-from index.matching import MATCH_EXTRA, find_matches, pdq_matches
+from index.matching import find_matches, pdq_matches
 from index.pdq import PdqHash, PdqIndex
 from index.regions import WHOLE, Region, region_name
 from index.vector_index import VectorIndex
@@ -86,7 +86,7 @@ def verification_skipped(vectors: VectorIndex, hashes: PdqIndex, pdq: PdqHash, k
                          pdq_max_distance: int) -> bool:
     """Whether :func:`gather_evidence` will skip keypoint verification for this hash (a PDQ match: a near-duplicate
     needs no second proof) — known before the model runs, so the caller need not detect the query's keypoints."""
-    return bool(pdq_matches(vectors, hashes, pdq, _depth(k) + MATCH_EXTRA, brand_hint, pdq_max_distance))
+    return bool(pdq_matches(vectors, hashes, pdq, _depth(k), brand_hint, pdq_max_distance))
 
 
 def _with_distinctiveness(neighbours: list[Neighbour], min_distinctiveness: float, k: int) -> list[Neighbour]:
