@@ -49,6 +49,18 @@ def stage_breakdown(metrics_text: str) -> dict[str, tuple[float, float]]:
     return {stage: (float(sums[stage]), float(counts.get(stage, 0))) for stage in sums}
 
 
+def settle(admin: httpx.Client, timeout: float = 300.0) -> None:
+    """Wait for the look-alike fit the registrations start (debounce 0 here) to end, so the load measures
+    checks alone: with the default 30 s debounce it would start in the middle of the load levels."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = admin.get("/v1/jobs", params={"kind": "lookalike"}).raise_for_status().json()["items"]
+        if jobs and all(job["state"] not in ("queued", "running") for job in jobs):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the look-alike fit the registrations started did not end")
+
+
 def start_server(data_dir: Path, model: str, port: int, admin_key: str,
                  extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(data_dir), "COUNTERFEIT_MODEL": model,
@@ -131,7 +143,8 @@ def main() -> None:
     payloads = real_jpegs(40)
     port, key = free_port(), "bench-admin-key"
     env = {"COUNTERFEIT_DEVICE": device, "COUNTERFEIT_BATCH_SIZE": str(batch_size), "COUNTERFEIT_MAX_INFLIGHT_CHECKS": "1024",
-           "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024", "COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
+           "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024", "COUNTERFEIT_RATE_LIMIT_ADMIN": "0",
+           "COUNTERFEIT_LOOKALIKE_DEBOUNCE_SECONDS": "0"}
     if args.null_model:
         env["COUNTERFEIT_BENCHMARK_NULL_FORWARD"] = "true"
     if args.query_regions:
@@ -148,6 +161,7 @@ def main() -> None:
                 for i, data in enumerate(payloads[:10]):
                     admin.post("/v1/references", files={"image": ("r.jpg", data, "image/jpeg")},
                                data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"}).raise_for_status()
+                settle(admin)
                 asyncio.run(load(url, key, payloads, 2, 2))  # warm-up
                 before = stage_breakdown(admin.get("/metrics").text)
                 rows = {}

@@ -4,8 +4,9 @@
     python -m bench.embed --null-model --workers 1,2      # how fast the pipeline alone can feed a model
 
 The bare figure is the model's forward pass alone on an already-preprocessed batch, on the device.
-The full figure starts from JPEG bytes of mixed sizes and runs the service's pipeline: CPU worker
-processes decode (JPEG draft), resize and crop to ``uint8`` pixels, prefetching the next batches
+The full figure starts from JPEG bytes of mixed sizes and runs the reindex pipeline for whole images
+(``service.reindex.reindex_spec``): CPU worker processes decode (JPEG draft to the model's size: no PDQ
+is hashed here, unlike checks, which decode to >= 512 px), resize and crop to ``uint8`` pixels, prefetching the next batches
 while the model runs this one (or, where the model decodes on its device — nvJPEG on CUDA — the
 bytes go straight to it). Per-stage time is printed per image; the summary gives full/bare.
 With ``--null-model`` the forward pass is a no-op: the figure is the pipeline's feed rate, and
@@ -20,9 +21,10 @@ from collections import defaultdict
 
 import torch
 
-from index.images import at_least, decode_image
+from index.images import decode_image
 from index.models import load_embedder, resolve_device
-from index.prepare import CpuWorkers, PrepareSpec, prepare
+from index.prepare import CpuWorkers, prepare
+from service.reindex import reindex_spec
 from training.photos import packaged_photos
 
 SIZES = [(640, 480), (1024, 768), (1600, 1200), (3000, 2000), (480, 640), (800, 800)]
@@ -59,8 +61,7 @@ def bare_forward(embedder, jpegs: list[bytes], batch_size: int, batches: int) ->
 def full_path(embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3
               ) -> tuple[float, dict[str, float]]:
     """Images/second through the pipeline, and seconds per image per stage (summed over workers)."""
-    spec = PrepareSpec(draft_size=at_least(embedder.draft_size), pixels=embedder.pixel_config,
-                       want_model_input=not embedder.decodes_on_device, want_pdq=False)
+    spec = reindex_spec(embedder)  # what a reindex prepares for a whole image (no PDQ: decoded at the model's size)
     pool = CpuWorkers(workers)
     stages: dict[str, float] = defaultdict(float)
     try:

@@ -24,6 +24,7 @@ check (query) or per registration (reference).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -115,6 +116,20 @@ def reference_regions(name: str) -> tuple[Region, ...]:
         return REFERENCE_REGIONS[name]
     except KeyError:
         raise ValueError(f"unknown reference region preset {name!r}; known: {', '.join(REFERENCE_REGIONS)}") from None
+
+
+def draft_for_regions(draft_size: tuple[int, int] | None, regions: tuple[Region, ...]) -> tuple[int, int] | None:
+    """The smallest JPEG decode target that still gives the model full resolution in every region.
+
+    A region keeping a fraction ``f`` of a side is resized from ``f`` of the decoded pixels, so the decode
+    needs ``1 / f`` of the model's size there (a 70 % corner of a 224-pixel decode would be upsampled to
+    224). Paths that hash PDQ decode larger anyway (``images.at_least``); the others — reindex, the embed
+    pipeline — need no more than this, and DCT scaling makes a smaller target much cheaper: a 3000 × 2000
+    JPEG decodes at 1/8 (375 × 250) for the whole image, at 1/4 for 70 % regions, instead of at 1/2."""
+    if draft_size is None:
+        return None
+    fraction = min(min(region.width, region.height, 1.0) for region in regions)
+    return tuple(ceil(side / fraction) for side in draft_size)  # type: ignore[return-value]
 
 
 def crops(image: Image.Image, regions: tuple[Region, ...]) -> list[Image.Image]:

@@ -27,12 +27,12 @@ class EmbedActor:
     """Lives in a Ray worker: loads the model once, embeds batches of blob paths."""
 
     def __init__(self, model: str, options, regions: tuple = ()):
-        # The same adapter as the service: COUNTERFEIT_MODEL_CACHE and the image limits travel with it.
+        # The same adapter as the service: COUNTERFEIT_MODEL_CACHE travels with it.
         from index.regions import WHOLE
         from service.reindex import reindex_spec
 
         self.embedder = options.load(model)
-        self.spec = reindex_spec(self.embedder, options.limits(self.embedder), tuple(regions) or (WHOLE,))
+        self.spec = reindex_spec(self.embedder, tuple(regions) or (WHOLE,))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # The local engine's pipeline, in the actor: worker-style decode + resize (or bytes for a

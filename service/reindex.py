@@ -30,7 +30,7 @@ from index.embedder import Embedder
 from index.generations import Generation, Generations
 from index.models import ModelSpecError, ModelUnavailableError, parse_model_spec
 from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
-from index.regions import WHOLE, Region, reference_regions
+from index.regions import WHOLE, Region, draft_for_regions, reference_regions
 from index.regions import pack as pack_regions
 from index.regions import unpack as unpack_regions
 from index.vector_index import INDEX_TYPES, VectorIndex
@@ -41,7 +41,6 @@ from service.jobs import JobStore
 from service.model_options import ModelOptions
 from service.settings import Settings
 from service.timestamps import utcnow
-from service.uploads import ImageLimits
 
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
@@ -109,10 +108,11 @@ def shards(items: Sequence[WorkItem], size: int) -> Iterator[Sequence[WorkItem]]
 ShardWriter = Callable[[list[int], np.ndarray, list[dict]], None]
 
 
-def reindex_spec(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
+def reindex_spec(embedder: Embedder, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
     """Reference images for the model: its pixels and its regions' (no PDQ: registration stored it), or nothing
-    when it decodes bytes on its device — unless regions are wanted: the CPU workers cut those."""
-    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config,
+    when it decodes bytes on its device — unless regions are wanted: the CPU workers cut those. Decoded only as
+    large as the model and the regions need (no PDQ here, so not the ≥ 512 px uploads are decoded to)."""
+    return PrepareSpec(draft_size=draft_for_regions(embedder.draft_size, regions), pixels=embedder.pixel_config,
                        want_model_input=not embedder.decodes_on_device or len(regions) > 1, want_pdq=False, regions=regions)
 
 
@@ -147,12 +147,12 @@ def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence[Sequ
     return [int(ids[rows[j]]) for j in keep], grouped[keep], failures
 
 
-def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore, limits: ImageLimits,
+def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore,
                   write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32,
                   regions: tuple[Region, ...] = (WHOLE,)) -> None:
     """The service's pipeline: CPU workers decode, resize and cut the regions of the next images (or the
     device decodes them) while the model embeds this batch; each shard is committed as one checkpoint."""
-    spec = reindex_spec(embedder, limits, regions)
+    spec = reindex_spec(embedder, regions)
     window = max(2 * model_batch, 4 * workers.size)
     batches = list(shards(items, shard_size))
     # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
@@ -285,7 +285,7 @@ class Reindexer:
             embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address, regions)
         elif workers is not None:
             try:
-                embed_locally(todo, embedder, self.blobs, limits, write_shard, self.settings.reindex_shard_size, workers,
+                embed_locally(todo, embedder, self.blobs, write_shard, self.settings.reindex_shard_size, workers,
                               options.batch_size, regions)
             finally:
                 workers.shutdown()

@@ -3,6 +3,7 @@ are found by the region that holds the photo, over HTTP with the offline backbon
 from __future__ import annotations
 
 import io
+from math import ceil
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from index.regions import (
     WHOLE,
     Region,
     best_per_reference,
+    draft_for_regions,
     query_regions,
 )
 from tests.helpers import make_settings, running, sql
@@ -49,6 +51,32 @@ def test_workers_cut_each_region_from_the_decoded_image():
     assert np.abs(whole.astype(int) - mirror[:, ::-1].astype(int)).max() <= 2
     assert not np.array_equal(whole, centre)
     assert prepare(buffer.getvalue(), PrepareSpec(draft_size=None, pixels=config)).region_inputs is None
+
+
+def test_a_reindex_decodes_only_as_large_as_its_regions_need():
+    """No PDQ is hashed in a reindex, so references are decoded near the model's size (not the >= 512 px of
+    uploads): the whole image alone at the model's draft, 70 % regions at 1/0.7 of it so that no region is
+    upsampled. Every region's vector stays that of the same region cut from a full-size decode."""
+    from index.models import load_embedder
+    from service.reindex import reindex_spec
+    from training.photos import packaged_photos
+
+    embedder = load_embedder(OFFLINE_MODEL)
+    side = embedder.draft_size[0]
+    regions = REFERENCE_REGIONS["default"]
+    assert reindex_spec(embedder).draft_size == embedder.draft_size
+    assert reindex_spec(embedder, regions).draft_size == (ceil(side / 0.7), ceil(side / 0.7))
+    assert draft_for_regions(None, regions) is None  # models without a fast path: the decoder's default
+
+    photo = packaged_photos()["coffee"].convert("RGB").resize((3000, 2000))
+    data = _jpeg(photo)
+    prepared = prepare(data, reindex_spec(embedder, regions))
+    ours, failures = embedder.embed_inputs(prepared.model_inputs)
+    full = Image.open(io.BytesIO(data)).convert("RGB")  # every pixel, no DCT scaling
+    reference = embedder.embed([region.crop(full) for region in regions])
+    assert not failures
+    cosines = (ours * reference).sum(axis=1)
+    assert cosines.min() >= 0.99, dict(zip([r.name for r in regions], cosines.round(4)))
 
 
 def _shot(image: Image.Image, seed: int) -> Image.Image:

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from index.generations import Generations
-from index.images import decode_image
 from index.models import load_embedder
+from index.prepare import prepare
+from index.regions import reference_regions
 from index.synthetic import synthetic_image
 from service.db.models import Role
+from service.reindex import reindex_spec
 from tests.helpers import (
     ThreadedServer,
     cli_env,
@@ -202,9 +204,11 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     assert total == 30 and 0 < embedded_second_time < 30
     assert result["size"] == 30 and Generations(settings.index_dir).current().number == result["generation"]
 
-    # A clean run = every reference embedded from scratch by the new model.
+    # A clean run = every reference prepared (decoded at the size its regions need) and embedded from scratch
+    # by the new model.
     model = load_embedder(OTHER_MODEL)
-    clean = model.embed([decode_image(large_photo(seed), 1 << 40, 1 << 40, draft_size=model.draft_size) for seed in range(30)])
+    spec = reindex_spec(model, reference_regions(settings.reference_regions))
+    clean, _ = model.embed_inputs([prepare(large_photo(seed), spec).model_inputs[0] for seed in range(30)])
     resumed_vectors = np.stack([np.frombuffer(stored[rid], dtype=np.float32) for rid in ids])
     assert np.allclose(resumed_vectors, clean, atol=1e-5)
 
