@@ -35,10 +35,10 @@ run() {  # a step that fails or runs out of its time is reported and the next on
   [ "$rc" -eq 0 ] || echo "STEP FAILED (exit $rc): $*" | tee -a "$LOG"
 }
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee -a "$LOG"
-run 90  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --workers "$CORES"
-run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 32 --batches $((BATCHES * 2)) --workers "$CORES"
-run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --device-decode off --workers "$CORES"
-run 90  python3 -m bench.embed --model "$MODEL" --device cpu --null-model --device-decode off --batch-size 64 --batches "$BATCHES" --workers "1,2,8,$CORES"
+run 90  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --workers "$CORES" --rounds 1
+run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 32 --batches $((BATCHES * 2)) --workers "$CORES" --rounds 1
+run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --device-decode off --workers "$CORES" --rounds 1
+run 90  python3 -m bench.embed --model "$MODEL" --device cpu --null-model --device-decode off --batch-size 64 --batches "$BATCHES" --workers "1,2,8,$CORES" --rounds 1
 run 150 python3 -m bench.api --model "$MODEL" --device "$DEVICE" --clients 16,64 --requests "$REQUESTS" --summary-clients 64 --client-processes 4
 run 90  python3 -m bench.reindex --model "$MODEL" --device "$DEVICE" --n "$REFERENCES" --engines local --rounds 1
 echo "### summary" | tee -a "$LOG"
