@@ -129,7 +129,8 @@ def draft_for_regions(draft_size: tuple[int, int] | None, regions: tuple[Region,
     if draft_size is None:
         return None
     fraction = min(min(region.width, region.height, 1.0) for region in regions)
-    return tuple(ceil(side / fraction) for side in draft_size)  # type: ignore[return-value]
+    width, height = draft_size
+    return ceil(width / fraction), ceil(height / fraction)
 
 
 def crops(image: Image.Image, regions: tuple[Region, ...]) -> list[Image.Image]:
