@@ -6,9 +6,9 @@
 The bare figure is the model's forward pass alone on an already-preprocessed batch, on the device.
 The full figure starts from JPEG bytes of mixed sizes and runs the reindex pipeline for whole images
 (``service.reindex.reindex_spec``): CPU worker processes decode (JPEG draft to the model's size: no PDQ
-is hashed here, unlike checks, which decode to >= 512 px), resize and crop to ``uint8`` pixels, prefetching the next batches
-while the model runs this one (or, where the model decodes on its device — nvJPEG on CUDA — the
-bytes go straight to it). Per-stage time is printed per image; the summary gives full/bare.
+is hashed here, unlike checks, which decode to >= 512 px), resize and crop to ``uint8`` pixels,
+prefetching the next batches while the model runs this one (or, where the model decodes on its
+device — nvJPEG on CUDA — the bytes go straight to it). Per-stage time is printed per image; the summary gives full/bare.
 With ``--null-model`` the forward pass is a no-op: the figure is the pipeline's feed rate, and
 the summary compares the first and last worker counts.
 """
@@ -149,14 +149,15 @@ def main() -> None:
         feeds.append(rates[last] / rates[first])
         bares.append(bare)
         bests.append(max(rates.values()))
-    spread = f" ({min(ratios):.2f}-{max(ratios):.2f} over {args.rounds} rounds)" if args.rounds > 1 else ""
+    summarised = feeds if args.null_model else ratios
+    spread = f" ({min(summarised):.2f}-{max(summarised):.2f} over {args.rounds} rounds)" if args.rounds > 1 else ""
     if args.null_model:
-        spread = f" ({min(feeds):.2f}-{max(feeds):.2f} over {args.rounds} rounds)" if args.rounds > 1 else ""
         print(f"SUMMARY embed-feed {args.model} {device}: null-model feed {rates[first]:.1f} img/s with {first} workers, "
               f"{rates[last]:.1f} with {last}: x{median(feeds):.2f}{spread} (goal >= 1.7 from 1 to 2)")
     else:
         print(f"SUMMARY embed {args.model} {device}: full/bare = {median(ratios):.2f}{spread} (goal >= 0.96 CPU, "
               f">= 0.8 GPU); bare {median(bares):.1f} img/s, full {median(bests):.1f} img/s at batch {batch_size}")
+
 
 if __name__ == "__main__":
     main()
