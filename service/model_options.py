@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from index.embedder import Embedder
 from index.images import DecodeBudget, at_least
 from index.models import load_embedder, resolve_device
+from service.model_artefacts import DatabaseArtefacts
 from service.settings import Settings
 from service.uploads import ImageLimits
 
@@ -23,6 +24,9 @@ class ModelOptions:
     device_decode: bool | None = None
     null_forward: bool = False
     decode_min_side: int = 512
+    # The database that holds derived model artefacts (service.model_artefacts): a URL, so the options still
+    # pickle for Ray actors, which open it themselves.
+    database_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, device: str | None = None) -> "ModelOptions":
@@ -32,11 +36,25 @@ class ModelOptions:
         device_decode = {"auto": None, "on": True, "off": False}[settings.device_decode]
         return cls(device, batch_size, str(settings.model_cache) if settings.model_cache else None,
                    settings.max_image_bytes, settings.max_image_pixels, device_decode, settings.benchmark_null_forward,
-                   settings.decode_min_side)
+                   settings.decode_min_side, settings.resolved_database_url)
 
     def load(self, spec: str) -> Embedder:
+        """The model, centred with the artefacts every process of this deployment shares (stored in the
+        database by the first one that needed them, unless the package ships them)."""
+        if self.database_url is None:
+            return self._load(spec, None)
+        from service.db.session import make_engine, make_session_factory
+        from service.model_artefacts import DatabaseArtefacts
+
+        engine = make_engine(self.database_url)
+        try:
+            return self._load(spec, DatabaseArtefacts(make_session_factory(engine)))
+        finally:
+            engine.dispose()
+
+    def _load(self, spec: str, artefacts: DatabaseArtefacts | None) -> Embedder:
         return load_embedder(spec, device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir,
-                             device_decode=self.device_decode, null_forward=self.null_forward)
+                             device_decode=self.device_decode, null_forward=self.null_forward, artefacts=artefacts)
 
     def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:
         """Decode exactly as registration did: the same byte and pixel limits, and JPEGs decoded (draft) to at

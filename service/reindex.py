@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.embedder import Embedder
 from index.generations import Generation, Generations
-from index.models import ModelSpecError, ModelUnavailableError, parse_model_spec
+from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError, parse_model_spec
 from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
 from index.regions import WHOLE, Region, draft_for_regions, reference_regions
 from index.regions import pack as pack_regions
@@ -232,7 +232,7 @@ class Reindexer:
             result = self._reindex(job_id, params.validate(), started)
         except JobCancelled:
             self.jobs.update(job_id, state="cancelled", finished_at=utcnow())
-        except (ModelSpecError, ModelUnavailableError, ValueError) as exc:
+        except (ModelSpecError, ModelUnavailableError, ModelIdentityError, ValueError) as exc:
             self.jobs.update(job_id, state="failed", error=str(exc), finished_at=utcnow())
         except Exception as exc:  # the job must end in a state, whatever went wrong
             log.exception("Reindex job %s failed", job_id)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from index.generations import Generations
 from index.images import DecodeBudget
-from index.models import ModelSpecError, ModelUnavailableError
+from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
 from index.prepare import CpuWorkers
 from index.vector_index import COMPACT_TOMBSTONE_RATIO
 from scoring.calibration import CalibrationMismatch, CalibrationStore
@@ -50,7 +50,7 @@ from service.webhooks import WebhookDeliverer, WebhookRegistry
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
-STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, IndexModelMismatch, SchemaMismatch)
+STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, ModelIdentityError, IndexModelMismatch, SchemaMismatch)
 SWAP_RETRY_SECONDS = 60
 COMPACTION_RETRY_SECONDS = 300
 MAINTENANCE_LEASE = "maintenance"

@@ -26,6 +26,7 @@ from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
 from service.index_sync import IndexSync
 from service.metrics import Metrics
+from service.model_artefacts import DatabaseArtefacts
 from service.model_options import ModelOptions
 from service.settings import Settings
 from service.uploads import ImageLimits
@@ -98,7 +99,7 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
     except Exception:
         runner.close()
         raise
-    profile = None if settings.min_match_similarity is not None else model_profile(settings, embedder)
+    profile = None if settings.min_match_similarity is not None else model_profile(settings, sessions, embedder)
     min_match, min_distinct = copy_bar(settings, profile)
     return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions),
                                                                 settings.local_features),
@@ -115,21 +116,22 @@ def copy_bar(settings: Settings, profile: ModelProfile | None) -> tuple[float, f
     return profile.min_match_similarity, distinct
 
 
-def copy_bar_for(settings: Settings, embedder: Embedder) -> tuple[float, float]:
+def copy_bar_for(settings: Settings, sessions: sessionmaker[Session], embedder: Embedder) -> tuple[float, float]:
     """Where a copy begins, (min match similarity, min distinctiveness): the settings, else the model's profile."""
-    return copy_bar(settings, None if settings.min_match_similarity is not None else model_profile(settings, embedder))
+    return copy_bar(settings, None if settings.min_match_similarity is not None
+                    else model_profile(settings, sessions, embedder))
 
 
-def model_profile(settings: Settings, embedder: Embedder) -> ModelProfile:
-    """The model's stored or shipped profile, else derived now (once per model; seconds) and stored."""
-    store = ProfileStore(settings.data_dir / "profiles")
+def model_profile(settings: Settings, sessions: sessionmaker[Session], embedder: Embedder) -> ModelProfile:
+    """The model's stored or shipped profile, else derived now (once per model and deployment; seconds) and
+    stored in the database, where every other replica finds it."""
+    store = ProfileStore(DatabaseArtefacts(sessions))
     profile = store.get(embedder.info.fingerprint())
     if profile is None:
         from training.profile import derive_profile
 
         log.info("No similarity profile for %s yet: deriving one from the offline images", embedder.info.spec)
-        profile = derive_profile(embedder)
-        store.save(profile)
+        profile = store.save(derive_profile(embedder))
     log.info("Model %s: a copy begins at similarity %.2f (its profile)", embedder.info.spec, profile.min_match_similarity)
     return profile
 

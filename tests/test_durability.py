@@ -48,9 +48,9 @@ def test_references_survive_restart_and_changes_while_down(settings, keys):
     server.stop()
 
 
-def _start_process(settings, port: int, log: Path | None = None) -> subprocess.Popen:
+def _start_process(settings, port: int, log: Path | None = None, **extra_env: str) -> subprocess.Popen:
     """A `counterfeit serve` process, once ready; its output goes to ``log`` if given (else stderr is kept)."""
-    env = cli_env(settings)
+    env = cli_env(settings, **extra_env)
     output = dict(stdout=log.open("wb"), stderr=subprocess.STDOUT) if log else dict(stdout=subprocess.DEVNULL,
                                                                                     stderr=subprocess.PIPE)
     process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, **output)

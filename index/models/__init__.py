@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from index.embedder import Embedder
+from index.models.artefacts import ArtefactStore, resolve_artefacts
 from index.models.centering import CenteredEmbedder
-from index.models.errors import ModelUnavailableError
+from index.models.errors import ModelIdentityError, ModelUnavailableError
 from index.models.spec import ModelSpec, ModelSpecError, parse_model_spec
 
-__all__ = ["load_embedder", "resolve_device", "ModelSpec", "ModelSpecError", "ModelUnavailableError", "parse_model_spec"]
+__all__ = ["load_embedder", "resolve_device", "ArtefactStore", "ModelSpec", "ModelSpecError", "ModelIdentityError",
+           "ModelUnavailableError", "parse_model_spec"]
 
 
 def resolve_device(requested: str | None) -> str:
@@ -19,10 +21,12 @@ def resolve_device(requested: str | None) -> str:
 
 
 def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None, batch_size: int = 32,
-                  device_decode: bool | None = None, null_forward: bool = False) -> Embedder:
-    """Load the model, then centre its embeddings on a fixed background set (see centering.py).
+                  device_decode: bool | None = None, null_forward: bool = False,
+                  artefacts: ArtefactStore | None = None) -> Embedder:
+    """Load the model, then centre its embeddings on its stored mean (see centering.py, artefacts.py).
 
-    ``device_decode``: decode JPEG bytes on the model's device (None: on CUDA only). ``null_forward``:
+    ``artefacts``: where this deployment keeps derived model artefacts (shipped ones are read first; without
+    a store, a model nobody shipped them for derives them in this process). ``device_decode``: decode JPEG bytes on the model's device (None: on CUDA only). ``null_forward``:
     BENCHMARKS ONLY — the forward pass becomes a no-op, to measure how fast the pipeline feeds a model."""
     parsed = parse_model_spec(spec)
     options = {"device_decode": device_decode, "null_forward": null_forward}
@@ -37,4 +41,4 @@ def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = 
         base = TimmEmbedder(parsed, device=resolve_device(device), batch_size=batch_size, **options)
     else:  # parse_model_spec already rejects unknown backends
         raise ModelSpecError(f"Unsupported backend {parsed.backend!r}")
-    return CenteredEmbedder.from_background(base)
+    return CenteredEmbedder(base, resolve_artefacts(base, artefacts))

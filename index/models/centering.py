@@ -3,11 +3,11 @@
 Raw embeddings share a large common component (unrelated images score cosine ~0.96 on a random
 ViT, and real CLIP is anisotropic too), so thresholds on raw cosine are fragile. Subtracting the
 mean over a fixed background set and re-normalising spreads unrelated images around 0 while exact
-and near copies stay near 1. The mean is part of the model fingerprint.
+and near copies stay near 1. The mean is part of the model fingerprint; it is a stored artefact
+(index.models.artefacts), never recomputed per process.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import Sequence
 
@@ -15,26 +15,19 @@ import numpy as np
 from PIL import Image
 
 from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
+from index.models.artefacts import ModelArtefacts
 from index.preprocess import PreprocessConfig
-from index.synthetic import background_set
 
 
 class CenteredEmbedder(Embedder):
-    def __init__(self, base: Embedder, mean: np.ndarray, background: np.ndarray | None = None):
+    def __init__(self, base: Embedder, artefacts: ModelArtefacts):
         self.base = base
-        self.mean = np.asarray(mean, dtype=np.float32)
+        self.artefacts = artefacts
+        self.mean = np.asarray(artefacts.mean, dtype=np.float32)
         # The background images' centred embeddings: generic "not a brand's product" examples for the
-        # look-alike membership models (training.lookalike), already paid for at load.
-        self.background_vectors = (l2_normalise(np.asarray(background, dtype=np.float32) - self.mean)
-                                   if background is not None else np.zeros((0, len(self.mean)), np.float32))
-        digest = hashlib.sha256(self.mean.tobytes()).hexdigest()
-        self._info = replace(base.info, centering_sha256=digest)
-
-    @classmethod
-    def from_background(cls, base: Embedder, images: Sequence[Image.Image] | None = None, batch_size: int = 16) -> "CenteredEmbedder":
-        images = list(images) if images is not None else background_set()
-        vectors = np.concatenate([base.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
-        return cls(base, vectors.mean(axis=0), vectors)
+        # look-alike membership models (scoring.lookalike), stored with the mean.
+        self.background_vectors = l2_normalise(np.asarray(artefacts.background, dtype=np.float32) - self.mean)
+        self._info = replace(base.info, centering_sha256=artefacts.centering_sha256)
 
     @property
     def info(self) -> EmbedderInfo:

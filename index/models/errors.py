@@ -15,3 +15,7 @@ class ModelUnavailableError(RuntimeError):
             "The service never falls back to random weights."
         )
         super().__init__(message)
+
+
+class ModelIdentityError(RuntimeError):
+    """The loaded model does not compute the embedding space its stored artefacts describe."""

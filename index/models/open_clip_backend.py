@@ -1,6 +1,8 @@
 """open_clip image towers: pretrained tags, local checkpoints, and random-weight test/benchmark models."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from index.embedder import EmbedderInfo
 from index.models.errors import ModelUnavailableError
 from index.models.spec import RANDOM_WEIGHTS, TEST_ARCHITECTURES, ModelSpec
 from index.models.torch_embedder import TorchImageEmbedder
-from index.models.weights import file_sha256, state_dict_sha256
+from index.models.weights import file_sha256
 from index.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,15 @@ def fast_config_from_open_clip(cfg: dict) -> PreprocessConfig | None:
     return PreprocessConfig(resize_to=size, crop=size, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
 
 
+def random_weights_sha256(model_config: dict) -> str:
+    """Seeded random weights are named by what makes them (seed, architecture), not by their bytes: torch's
+    vectorised init kernels round differently per CPU instruction set (AVX-512 vs the default kernels give
+    other last bits), so the bytes would give every CPU kind another model identity. The probe check
+    (index.models.artefacts) verifies that this process's weights compute the stored embedding space."""
+    canonical = json.dumps({"init": "torch.manual_seed", "seed": RANDOM_SEED, "config": model_config}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class OpenClipEmbedder(TorchImageEmbedder):
     def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None, batch_size: int = 32,
                  **options):
@@ -37,9 +48,9 @@ class OpenClipEmbedder(TorchImageEmbedder):
             name = TEST_ARCHITECTURES.get(spec.architecture, spec.architecture)
             if spec.is_test_model:
                 open_clip.add_model_config(_CONFIG_DIR / f"{name}.json")
-            torch.manual_seed(RANDOM_SEED)  # same random weights in every process
+            torch.manual_seed(RANDOM_SEED)  # same random weights in every process (to the last bits on one CPU kind)
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
-            weights_kind, weights_sha = "random (TEST ONLY)", state_dict_sha256(model)
+            weights_kind, weights_sha = "random (TEST ONLY)", random_weights_sha256(open_clip.get_model_config(name))
             log.warning("Model %s has RANDOM weights: for tests and benchmarks only, its verdicts mean nothing.", spec)
         else:
             model, preprocess, weights_kind, weights_sha = self._load_weights(open_clip, spec, cache_dir)

@@ -16,14 +16,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 class WeightsMismatchError(ValueError):
     pass
 

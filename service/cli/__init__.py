@@ -48,13 +48,14 @@ def _start_runtime(settings: Settings, persist_snapshots: bool = True):
 
 
 def _load_model_or_exit(spec: str | None):
-    from index.models import ModelSpecError, ModelUnavailableError
+    from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
+    from service.db.session import SchemaMismatch
     from service.model_options import ModelOptions
 
     settings = _settings(spec)
     try:
         return settings, ModelOptions.from_settings(settings).load(settings.model)
-    except (ModelSpecError, ModelUnavailableError) as exc:
+    except (ModelSpecError, ModelUnavailableError, ModelIdentityError, SchemaMismatch) as exc:
         raise _fail(exc)
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _load_model_or_exit, _setup_logging, app, err
+from service.cli import _load_model_or_exit, _sessions, _setup_logging, app, err
 
 model_app = typer.Typer(help="Fetch and inspect embedding models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -14,10 +14,15 @@ app.add_typer(model_app, name="model")
 
 @model_app.command("pull")
 def model_pull(spec: Optional[str] = typer.Argument(None, help="Model spec; default COUNTERFEIT_MODEL")):
-    """Download the model's weights into the cache (COUNTERFEIT_MODEL_CACHE), so later starts work offline."""
+    """Download the model's weights into the cache (COUNTERFEIT_MODEL_CACHE), so later starts work offline, and
+    store its derived artefacts and similarity profile in the database (once per model: every replica reads them)."""
+    from service.serving import model_profile
+
     _setup_logging("warning")
     settings, embedder = _load_model_or_exit(spec)
-    err.print(f"Model {settings.model} is ready (fingerprint {embedder.info.fingerprint()}).")
+    profile = model_profile(settings, _sessions(), embedder)
+    err.print(f"Model {settings.model} is ready (fingerprint {embedder.info.fingerprint()}; "
+              f"a copy begins at similarity {profile.min_match_similarity:.2f}).")
 
 
 @model_app.command("info")

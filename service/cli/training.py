@@ -87,7 +87,7 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
         indexed = reference_presets(reference_regions or settings.reference_regions)
     except ValueError as exc:
         raise _fail(exc) from None
-    min_match, min_distinct = copy_bar_for(settings, embedder)
+    min_match, min_distinct = copy_bar_for(settings, _sessions(), embedder)
     report, outcomes, names = evaluate_set(items, embedder, min_match, settings.score_temperature,
                                            Thresholds(settings.counterfeit_threshold, settings.authentic_threshold), artefact,
                                            searched, indexed, settings.local_features, min_distinct)
@@ -128,7 +128,7 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
         _, embedder = _load_model_or_exit(model)
         fingerprint = embedder.info.fingerprint()
         # The service's regions, so the features are those a check will have.
-        min_match, min_distinct = copy_bar_for(settings, embedder)
+        min_match, min_distinct = copy_bar_for(settings, _sessions(), embedder)
         features, labels = training_examples(run_pipeline(
             _eval_items(manifest, None, None), embedder, min_match, min_distinctiveness=min_distinct,
             regions=query_regions(settings.query_regions), reference_regions=reference_regions(settings.reference_regions)))

@@ -427,3 +427,16 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ModelArtefact(Base):
+    """A model's derived artefacts (index.models.artefacts) and similarity profiles (scoring.profile), written
+    once by the first process that needs them and read by every other: every replica, on any CPU or GPU,
+    centres with the same stored mean, so all of them name the same embedding space."""
+
+    __tablename__ = "model_artefacts"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
