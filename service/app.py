@@ -19,6 +19,7 @@ from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
 from service.middleware import Admission, BodyGuard, RequestContext, error_body
 from service.routes import (
+    ReadableJSONResponse,
     audit,
     checks,
     jobs,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.2.0",
         description="Is this product photo probably counterfeit? Evidence from brands' reference images.",
         lifespan=lifespan,
+        default_response_class=ReadableJSONResponse,
     )
 
     def metrics():

@@ -44,4 +44,5 @@ AdminKey = Annotated[Principal, Depends(require(Role.admin))]
 BrandKey = Annotated[Principal, Depends(require(Role.brand))]  # a brand key, or admin
 PlatformKey = Annotated[Principal, Depends(require(Role.platform))]  # a platform key, or admin
 ExchangeKey = Annotated[Principal, Depends(require(Role.exchange))]  # a peer platform's key, or admin
-AnyKey = Annotated[Principal, Depends(require(Role.brand, Role.platform))]
+AnyKey = Annotated[Principal, Depends(require(Role.brand, Role.platform))]  # a brand's or platform's key, or admin
+EveryKey = Annotated[Principal, Depends(require(*Role))]  # any valid key, an exchange peer's too (its own key's rotation)

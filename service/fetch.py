@@ -70,6 +70,19 @@ class Fetched:
         return self.url.rsplit("/", 1)[-1][:200]
 
 
+def _check_host_name(host: str) -> None:
+    """Refuse a host no resolver can look up (empty or over-long labels: ``a..b``, ``.x``, a 64-character label)
+    before the resolver's IDNA encoding raises UnicodeError on it. IP literals pass as they are."""
+    if host.startswith("[") or host.replace(".", "").isdigit() or ":" in host:
+        return
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError as exc:
+        raise FetchRefused(422, "invalid_url", f"The URL's host name is invalid ({exc}).") from None
+    if not encoded or len(encoded) > 253 or any(not 1 <= len(label) <= 63 for label in encoded.split(b".")):
+        raise FetchRefused(422, "invalid_url", "The URL's host name is invalid (an empty or over-long label).")
+
+
 class SafeFetcher:
     def __init__(self, max_bytes: int, timeout: float = 10.0, max_redirects: int = 3, allow_loopback: bool = False,
                  user_agent: str = "counterfeit-check/1 (+image fetch)"):
@@ -129,13 +142,14 @@ class SafeFetcher:
             raise FetchRefused(422, "invalid_url", "The URL has no host.")
         if parts.username or parts.password:
             raise FetchRefused(422, "invalid_url", "URLs with credentials are not fetched.")
+        _check_host_name(parts.hostname)
         return parts.hostname, port or (443 if parts.scheme == "https" else 80), parts.scheme
 
     def _resolve(self, host: str, port: int) -> str:
         """One resolution; every address must be allowed (a name with one private address is refused)."""
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror:
+        except (socket.gaierror, UnicodeError):  # UnicodeError: a name IDNA cannot encode
             raise FetchRefused(422, "unresolvable_host", f"Cannot resolve {host}.") from None
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
         for address in addresses:

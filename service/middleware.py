@@ -25,7 +25,10 @@ log = logging.getLogger("service.requests")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MULTIPART_OVERHEAD = 1 << 20  # form fields and boundaries on top of the images themselves
 CHECK_PATHS = ("/v1/check", "/v1/check/batch", "/v1/listings/check")
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+# same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" even on the review page's own
+# forms, and the forms must refuse that opaque origin (login CSRF from a sandboxed frame or data: page uses it).
+# Other sites still get no Referer.
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
                     (b"cache-control", b"no-store")]
 
 

@@ -336,7 +336,9 @@ class PolicyOut(BaseModel):
 class ReindexBody(StrictBody):
     model: Text | None = Field(None, max_length=500, description="A model spec; default: the model being served")
     index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
-                                  description="HNSW is not offered: FAISS HNSW cannot remove vectors")
+                                  description="auto: exact flat under 50,000 vectors, HNSW while it fits "
+                                              "COUNTERFEIT_INDEX_MEMORY_GB (deletions are tombstones, compacted past "
+                                              "20 %), IVF-PQ beyond")
     engine: Text = Field("local", json_schema_extra={"enum": ["local", "ray"]})
     ray_address: Text | None = Field(None, max_length=500)
 

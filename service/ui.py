@@ -60,8 +60,12 @@ Reviewer = Annotated[tuple[Principal, str], Depends(reviewer)]
 
 
 def _same_origin(request: Request) -> None:
+    """A form posted from another site is refused: an ``Origin`` other than this host, the opaque ``null``
+    origin (a sandboxed frame or a data: page can post with it: login CSRF), or a browser's own word that the
+    request is cross-site (``Sec-Fetch-Site``). Clients that send neither header are no browser."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+    if cross_site or (origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))):
         raise ApiError(403, "cross_origin", "A form from another site cannot act here.")
 
 

@@ -19,7 +19,17 @@ from service.errors import ApiError
 BRAND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Ids are SQL BIGINT-compatible: anything outside 1..2^63-1 cannot name a row.
 MAX_ID = 2**63 - 1
-ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id")]
+ID_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _id_digits(value: Any) -> Any:
+    """Ids in paths are plain digits: ``+5``, `` 5``, ``05`` or ``5.0`` name no row (int() would take them)."""
+    if isinstance(value, str) and not ID_DIGITS.fullmatch(value):
+        raise ValueError("must be digits 1-9 followed by 0-9 (no sign, spaces or leading zeros)")
+    return value
+
+
+ReferenceId = Annotated[int, BeforeValidator(_id_digits), Path(ge=1, le=MAX_ID, description="A reference id")]
 NO_NUL = r"^[^\x00]*$"  # for free text: PostgreSQL can neither store nor compare NUL
 MARKETPLACE_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"  # seller ids are per marketplace
 CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217
@@ -71,14 +81,27 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def _all_finite(value: Any) -> bool:
+def unstorable_text(value: str) -> str | None:
+    """Why ``value`` cannot be stored by every database and sent back as UTF-8 JSON, or None when it can."""
+    if "\x00" in value:
+        return "a NUL character"  # PostgreSQL can neither store nor compare it
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "an unpaired surrogate (not a Unicode character)"  # e.g. JSON "\ud800": no UTF-8 encodes it
+    return None
+
+
+def _json_problem(value: Any) -> str | None:
+    """The first value in parsed JSON that could not be stored and rendered again: a non-finite number or
+    unstorable text (keys too)."""
     if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_all_finite(v) for v in value)
-    return True
+        return None if math.isfinite(value) else "numbers must be finite"
+    if isinstance(value, str):
+        reason = unstorable_text(value)
+        return f"text must not contain {reason}" if reason else None
+    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    return next((problem for child in children if (problem := _json_problem(child))), None)
 
 
 def parse_metadata(text: str | None) -> dict[str, Any]:
@@ -95,8 +118,9 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
         raise ApiError(422, "invalid_metadata", f"metadata is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_metadata", "metadata must be a JSON object.")
-    if not _all_finite(value):  # e.g. 1e999 parses to inf
-        raise ApiError(422, "invalid_metadata", "metadata numbers must be finite.")
+    problem = _json_problem(value)  # e.g. 1e999 parses to inf; "\ud800" to a lone surrogate
+    if problem:
+        raise ApiError(422, "invalid_metadata", f"metadata {problem}.")
     return value
 
 
@@ -107,6 +131,9 @@ def validate_optional_text(name: str, value: str | None, max_length: int) -> str
         raise ApiError(422, f"invalid_{name}", f"{name} is longer than {max_length} characters.")
     if any(ord(char) < 32 and char not in "\t" for char in value):
         raise ApiError(422, f"invalid_{name}", f"{name} must not contain control characters.")
+    reason = unstorable_text(value)
+    if reason:
+        raise ApiError(422, f"invalid_{name}", f"{name} must not contain {reason}.")
     return value
 
 

@@ -127,3 +127,16 @@ def test_openapi_documents_every_answer(server):
     assert "503" in spec["paths"]["/v1/check"]["post"]["responses"]
     register_form = spec["components"]["schemas"]["RegisterForm"]
     assert register_form["additionalProperties"] is False
+
+
+def test_every_role_rotates_its_own_key_an_exchange_peer_too(server, settings):
+    """The README says any key rotates itself; an exchange peer's key answered 403."""
+    peer = create_api_key(settings, Role.exchange)
+    with server.client(peer) as client:
+        rotated = client.post("/v1/keys/rotate", json={"overlap_hours": 0})
+        assert rotated.status_code == 201, rotated.text
+        assert rotated.json()["role"] == "exchange"
+    with server.client(rotated.json()["key"]) as client:  # authenticated (409: this platform signs no feed)
+        assert client.get("/v1/exchange/feed").status_code == 409
+    with server.client(peer) as client:
+        assert client.get("/v1/exchange/feed").status_code == 401

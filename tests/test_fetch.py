@@ -98,6 +98,9 @@ def test_check_by_image_url_over_http(tmp_path, keys_for, origin):
         both = platform.post("/v1/check", data={"image_url": f"{origin}/hop"}, files={"image": ("q.jpg", PHOTO, "image/jpeg")})
         assert both.status_code == 422 and both.json()["error"]["code"] == "image_or_url"
         assert platform.post("/v1/check", data={"brand": "acme"}).json()["error"]["code"] == "image_or_url"
+        for url in ("http://a..b/x", "http://.x/", f"http://{'a' * 64}.com/", "http://-/"):  # were UnicodeError 500s
+            bad_host = platform.post("/v1/check", data={"image_url": url})
+            assert bad_host.status_code == 422 and bad_host.json()["error"]["code"] in ("invalid_url", "unresolvable_host")
         assert sql(settings, "SELECT count(*) FROM checks")[0][0] == before  # refusals write nothing
     # The default: loopback is refused like any private address.
     settings = make_settings(tmp_path / "data2")

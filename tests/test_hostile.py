@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from index.images import DecodeBudget, DecodeBusy, decode_image
 from service.db.models import Reference
@@ -34,6 +34,10 @@ BAD_METADATA = [
     ("nesting just over the limit", '{"a":' * 9 + "1" + "}" * 9),
     ("over 16 KiB", json.dumps({"x": "y" * 17_000})),
     ("not an object", "[1, 2]"),
+    ("an unpaired surrogate", '{"a": "\\ud800"}'),
+    ("an unpaired surrogate in a key", '{"\\udfff": 1}'),
+    ("a reversed surrogate pair", '{"a": ["ok", "\\udc00\\ud800"]}'),
+    ("NUL inside a string", '{"a": "x\\u0000y"}'),
 ]
 
 
@@ -70,6 +74,43 @@ def test_a_stored_non_finite_number_never_breaks_a_listing(server, admin, keys):
             listing = client.get("/v1/references")
             assert listing.status_code == 200, listing.text
             assert listing.json()["items"][0]["metadata"] == {"x": None}
+
+
+def test_a_stored_unpaired_surrogate_never_breaks_a_listing_or_a_read(server, admin, keys):
+    """A row written before text was validated (it answered 500 and broke the brand's listing for good) now
+    reads back with U+FFFD in place of the surrogate; a valid pair next to it is kept."""
+    reference_id = _register(admin, 4).json()["id"]
+    engine = make_engine(server.settings.resolved_database_url)
+    stored = '{"a": "\\ud800", "ok": "\\ud83d\\ude00"}'
+    try:
+        with engine.begin() as connection:
+            value = "CAST(:m AS JSON)" if engine.dialect.name == "postgresql" else ":m"
+            connection.execute(text(f"UPDATE reference_images SET metadata = {value} WHERE id = :i"),
+                               {"m": stored, "i": reference_id})
+    except Exception as exc:  # PostgreSQL may refuse such text itself: then no such row can exist there
+        pytest.skip(f"the database refuses the row: {exc}")
+    finally:
+        engine.dispose()
+    for key in (keys.admin, keys.brand_a):
+        with server.client(key) as client:
+            for path in ("/v1/references", f"/v1/references/{reference_id}"):
+                response = client.get(path)
+                assert response.status_code == 200, response.text
+                body = response.json()
+                metadata = body["items"][0]["metadata"] if "items" in body else body["metadata"]
+                assert metadata == {"a": "\ufffd", "ok": "\U0001f600"}
+
+
+@pytest.mark.parametrize("spelling", ["+{id}", "%20{id}", "0{id}", "{id}.0", "{id}%20", "%2B{id}"])
+def test_ids_are_plain_digits_and_other_spellings_name_no_row(server, admin, spelling):
+    """`DELETE /v1/references/+5` deleted reference 5: int() takes a sign, spaces and leading zeros."""
+    reference_id = _register(admin, 5).json()["id"]
+    before = _state(server, admin)
+    for method in ("GET", "DELETE"):
+        response = admin.request(method, "/v1/references/" + spelling.format(id=reference_id))
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", response.text
+    assert _state(server, admin) == before
+    assert admin.get(f"/v1/references/{reference_id}").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/v1/references/9223372036854775808", "/v1/references/-1",

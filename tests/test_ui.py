@@ -113,3 +113,16 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     other.wait_for_url(f"{base}/ui/login")
     with httpx.Client(base_url=base, cookies=session, follow_redirects=False) as stale:
         assert stale.get("/ui").status_code == 303
+
+
+def test_login_from_another_site_or_an_opaque_origin_is_refused(server, keys):
+    """Login CSRF: a page elsewhere (or a sandboxed frame / data: page, whose Origin is "null") must not log
+    a victim's browser into the attacker's account."""
+    base = f"http://127.0.0.1:{server.port}"
+    with httpx.Client(base_url=base, follow_redirects=False) as browser:
+        for headers in ({"Origin": "null"}, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            response = browser.post("/ui/login", data={"api_key": keys.brand_a}, headers=headers)
+            assert response.status_code == 403 and "set-cookie" not in response.headers, (headers, response.text)
+        same_site = browser.post("/ui/login", data={"api_key": keys.brand_a},
+                                 headers={"Origin": base, "Sec-Fetch-Site": "same-origin"})
+        assert same_site.status_code == 303 and "set-cookie" in same_site.headers

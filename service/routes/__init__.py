@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
@@ -15,6 +16,28 @@ def _query_names(dependant: Dependant) -> set[str]:
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with every unpaired surrogate replaced by U+FFFD (keys too)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_readable(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+class ReadableJSONResponse(JSONResponse):
+    """Renders any stored row, even one written before its text was validated: an unpaired surrogate (which no
+    UTF-8 encodes) becomes U+FFFD instead of a 500 on every later list and read of that row."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return super().render(_readable(content))
 
 
 async def refuse_empty_form_fields(request: Request) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from service.audit import audit_event
 from service.auth import rotate_key
 from service.cursors import CURSOR_SCHEMA
-from service.deps import AnyKey, BrandKey, RuntimeDep
+from service.deps import BrandKey, EveryKey, RuntimeDep
 from service.routes import StrictRoute
 from service.schemas import AuditPage, RotateBody, RotatedKey, error_responses
 from service.timestamps import iso_utc
@@ -36,7 +36,7 @@ def list_audit(
 
 @router.post("/keys/rotate", status_code=201, response_model=RotatedKey, responses=error_responses(409),
              summary="Issue a new key like the calling one; the calling key keeps working for the overlap")
-def rotate_own_key(runtime: RuntimeDep, principal: AnyKey, body: Annotated[RotateBody | None, Body()] = None):
+def rotate_own_key(runtime: RuntimeDep, principal: EveryKey, body: Annotated[RotateBody | None, Body()] = None):
     body = body or RotateBody()
     with runtime.sessions() as session:
         new, token, old = rotate_key(session, principal.key_id or "", timedelta(hours=body.overlap_hours))
