@@ -32,3 +32,6 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path_for(digest).exists()
+
+    def delete(self, digest: str) -> None:
+        self.path_for(digest).unlink(missing_ok=True)

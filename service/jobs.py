@@ -10,7 +10,7 @@ import os
 import secrets
 import socket
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,18 +48,18 @@ class JobStore:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def create(self, kind: str, params: dict[str, Any], actor: Principal = OPERATOR) -> Job:
-        """A queued job, or 409 if another job of this kind is alive."""
+    def create(self, kind: str, params: dict[str, Any], actor: Principal = OPERATOR,
+               add_rows: Callable[[Session, Job], None] | None = None) -> Job:
+        """A queued job, or 409 if another job of this kind is alive. ``add_rows`` adds the job's input (e.g. a
+        scan's listings) in the same transaction: a job is never committed without the input it was accepted with."""
         with self.sessions() as session:
-            for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
-                beat = aware(job.heartbeat_at or job.created_at)
-                if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
-                    raise ApiError(409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it.")
-                job.state, job.error, job.finished_at = "failed", "abandoned: its process stopped reporting", _now()
+            self._retire_dead_or_refuse(session, kind)
             job = Job(id="job_" + secrets.token_hex(8), kind=kind, state="queued", params=params, heartbeat_at=_now(),
                       owner=_owner())
             session.add(job)
             session.add(audit_event(actor, f"job.{kind}", None, job.id, **params))
+            if add_rows is not None:
+                add_rows(session, job)
             try:
                 session.commit()
             except IntegrityError:  # another replica created one between our look and our insert
@@ -67,6 +67,20 @@ class JobStore:
                 raise ApiError(409, "job_running", f"Another {kind} job was started at the same moment; "
                                "wait for it or cancel it.") from None
             return job
+
+    def refuse_if_running(self, kind: str) -> None:
+        """409 now if a job of ``kind`` is alive: for requests that would otherwise write input before creating it."""
+        with self.sessions() as session:
+            self._retire_dead_or_refuse(session, kind)
+            session.commit()
+
+    @staticmethod
+    def _retire_dead_or_refuse(session: Session, kind: str) -> None:
+        for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
+            beat = aware(job.heartbeat_at or job.created_at)
+            if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
+                raise ApiError(409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it.")
+            job.state, job.error, job.finished_at = "failed", "abandoned: its process stopped reporting", _now()
 
     def adopt(self, kind: str) -> Job | None:
         """Take over the live job of ``kind`` whose process died (its work is resumable); None if there is none."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import logging
 import threading
 import time
@@ -32,13 +31,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import Principal
-from service.blobs import BlobStore
+from service.blobs import BlobStore, sha256_hex
 from service.db.models import Job, ScanItem
 from service.errors import ApiError, not_found
 from service.fetch import SafeFetcher
 from service.identifiers import KeyedIdentifier
 from service.jobs import JobStore, job_to_dict
 from service.listings import ListingChecker, ListingFacts
+from service.scan_feed import read_feed
 from service.settings import Settings
 from service.timestamps import utcnow
 from service.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
@@ -47,13 +47,10 @@ from service.webhooks import enqueue
 log = logging.getLogger(__name__)
 CONCURRENCY = 64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
 PAGE = 1024  # pending listings read at a time
-FORMATS = ("jsonl", "csv", "parquet")
-
-
 class FeedRow(BaseModel):
     """One listing of a scan feed; unknown columns are refused."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     listing_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     image_urls: list[str] = Field(default_factory=list)
@@ -75,56 +72,11 @@ class FeedRow(BaseModel):
                                        "payout_account": self.payout_account, "shop_url": self.shop_url})
 
 
-def _records(data: bytes, fmt: str) -> list[dict[str, Any]]:
-    """The feed's rows as dicts (empty CSV cells and nulls dropped)."""
-    if fmt == "jsonl":
-        rows = []
-        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ApiError(422, "invalid_feed", f"row {number}: not JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise ApiError(422, "invalid_feed", f"row {number}: not a JSON object")
-                rows.append(row)
-        return rows
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-        rows = []
-        for row in reader:
-            if None in row:
-                raise ApiError(422, "invalid_feed", f"row {reader.line_num - 1}: more cells than the header has columns")
-            rows.append(_split_lists({k: v for k, v in row.items() if v not in ("", None)}))
-        return rows
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise ApiError(422, "invalid_feed", f"not a Parquet file ({exc})") from None
-    return [_split_lists({k: v for k, v in row.items() if v is not None}) for row in table.to_pylist()]
-
-
-def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
-    """CSV (and string Parquet) cells list photos separated by spaces or ``|``."""
-    for name in ("image_urls", "image_files"):
-        if isinstance(row.get(name), str):
-            row[name] = row[name].replace("|", " ").split()
-    return row
-
-
-def feed_format(filename: str | None, declared: str | None) -> str:
-    fmt = declared or (filename or "").rsplit(".", 1)[-1].lower()
-    fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise ApiError(422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name).")
-    return fmt
-
-
 class PhotoArchive:
-    """The ZIP a scan's feed names photos in: each named member is read (size-capped, so a zip bomb stops at
-    the cap) and kept in the blob store until the scan checks it; rows keep (name, sha256)."""
+    """The ZIP a scan's feed names photos in. While the feed is validated only the members' names and declared
+    sizes are checked (nothing is read or written); once the whole request is accepted, :meth:`store` reads each
+    named member (size-capped, so a zip bomb stops at the cap) into the blob store, and :meth:`discard` removes
+    what it wrote if the request still fails. Rows keep (name, sha256)."""
 
     def __init__(self, data: bytes | None, blobs: BlobStore | None, max_image_bytes: int):
         self.blobs = blobs
@@ -135,11 +87,11 @@ class PhotoArchive:
                 self.zip = zipfile.ZipFile(io.BytesIO(data))
             except zipfile.BadZipFile:
                 raise ApiError(422, "invalid_archive", "images is not a ZIP archive.") from None
-        self.stored: dict[str, str] = {}
+        self.named: dict[str, int] = {}  # member name -> the first row naming it
+        self.stored: dict[str, str] = {}  # member name -> sha256, once stored
+        self.written: list[str] = []  # blobs this request created (not ones that were there already)
 
-    def store(self, name: str, row: int) -> str:
-        if name in self.stored:
-            return self.stored[name]
+    def check(self, name: str, row: int) -> None:
         if self.zip is None or self.blobs is None:
             raise ApiError(422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request")
         try:
@@ -148,15 +100,38 @@ class PhotoArchive:
             raise ApiError(422, "invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
         if member.file_size > self.max_image_bytes:
             raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+        self.named.setdefault(name, row)
+
+    def store(self) -> dict[str, str]:
+        """Every named member into the blob store; on a bad member, what was written is removed again."""
         try:
-            with self.zip.open(member) as handle:
+            for name, row in self.named.items():
+                self.stored[name] = self._store(name, row)
+        except Exception:
+            self.discard()
+            raise
+        return self.stored
+
+    def _store(self, name: str, row: int) -> str:
+        assert self.zip is not None and self.blobs is not None
+        try:
+            with self.zip.open(self.zip.getinfo(name)) as handle:
                 data = handle.read(self.max_image_bytes + 1)
         except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
             raise ApiError(422, "invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
         if len(data) > self.max_image_bytes:  # the header lied about its size
             raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
-        self.stored[name] = self.blobs.put(data)
-        return self.stored[name]
+        digest = sha256_hex(data)
+        if not self.blobs.exists(digest):
+            self.written.append(self.blobs.put(data))
+        return digest
+
+    def discard(self) -> None:
+        """Remove the blobs this request wrote (the request was refused after all)."""
+        assert self.blobs is not None or not self.written
+        for digest in self.written:
+            self.blobs.delete(digest)
+        self.written.clear()
 
 
 @dataclass(frozen=True)
@@ -191,43 +166,50 @@ class ScanService:
     # ---- creating ------------------------------------------------------------------------------
     def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None,
                archive_bytes: bytes | None = None) -> str:
-        """Validate the whole feed (and store the archive's photos it names), then store its rows and a queued
-        job in one go; the job id."""
+        """Validate the whole feed as a stream (a bad row: 422 naming it), then store the archive's photos it names,
+        then its rows and a queued job in one transaction; the job id. A refused request leaves nothing behind."""
         archive = PhotoArchive(archive_bytes, self.blobs, self.max_image_bytes)
-        records = _records(data, fmt)
-        if not records:
+        items = [self._feed_item(number, record, archive) for number, record in read_feed(data, fmt, self.max_listings)]
+        if not items:
             raise ApiError(422, "invalid_feed", "The feed has no listings.")
-        if len(records) > self.max_listings:
-            raise ApiError(413, "feed_too_large", f"At most {self.max_listings} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS).")
-        items = []
-        for number, record in enumerate(records, 1):
-            try:
-                row = FeedRow.model_validate(record)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "row"
-                raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
-            photos = len(row.image_urls) + len(row.image_files)
-            if not 1 <= photos <= self.max_images:
-                raise ApiError(422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)")
-            try:
-                keyed = self.listings.key_identifiers(row.facts())
-            except ApiError as exc:
-                raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
-            stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url",
-                                                                "image_files"})
-            stored["image_blobs"] = [[name, archive.store(name, number)] for name in row.image_files]
-            stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
-            items.append(ScanItem(row=number, listing=stored, state="pending"))
-        job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k, "source": source,
-                                        "api_key_id": actor.key_id}, actor)
-        with self.sessions() as session:
+        self.jobs.refuse_if_running("scan")  # before the archive's photos are written, not only after
+        stored = archive.store()
+        for item in items:
+            item.listing["image_blobs"] = [[name, stored[name]] for name in item.listing.pop("image_files", [])]
+
+        def add_items(session: Session, job: Job) -> None:
+            job.total = len(items)
             for item in items:
                 item.job_id = job.id
             session.add_all(items)
-            session.commit()
-        self.jobs.update(job.id, total=len(items))
+
+        try:
+            job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k,
+                                            "source": source, "api_key_id": actor.key_id}, actor, add_items)
+        except Exception:
+            archive.discard()
+            raise
         return job.id
+
+    def _feed_item(self, number: int, record: dict[str, Any], archive: PhotoArchive) -> ScanItem:
+        try:
+            row = FeedRow.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "row"
+            raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
+        photos = len(row.image_urls) + len(row.image_files)
+        if not 1 <= photos <= self.max_images:
+            raise ApiError(422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)")
+        try:
+            keyed = self.listings.key_identifiers(row.facts())
+        except ApiError as exc:
+            raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
+        for name in row.image_files:
+            archive.check(name, number)
+        stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"})
+        stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
+        return ScanItem(row=number, listing=stored, state="pending")
 
     # ---- running -------------------------------------------------------------------------------
     def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None, engine: str = "local",

@@ -48,15 +48,16 @@ Text = Annotated[StrictStr, StringConstraints(pattern=NO_NUL)]
 
 class StrictBody(BaseModel):
     """A JSON request body: unknown fields are refused. Fields use strict types (StrictBool,
-    StrictStr, Number) so nothing is coerced: ``0`` is not a boolean, ``"0.5"`` not a number."""
+    StrictStr, Number) so nothing is coerced: ``0`` is not a boolean, ``"0.5"`` not a number; no number is
+    infinite or NaN."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StrictForm(BaseModel):
-    """A multipart form: unknown fields are refused."""
+    """A multipart form: unknown fields are refused, and so are numbers like ``inf`` or ``1e999``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ---- errors -------------------------------------------------------------------------------------

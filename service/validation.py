@@ -92,7 +92,7 @@ def unstorable_text(value: str) -> str | None:
     return None
 
 
-def _json_problem(value: Any) -> str | None:
+def json_problem(value: Any) -> str | None:
     """The first value in parsed JSON that could not be stored and rendered again: a non-finite number or
     unstorable text (keys too)."""
     if isinstance(value, float):
@@ -101,7 +101,7 @@ def _json_problem(value: Any) -> str | None:
         reason = unstorable_text(value)
         return f"text must not contain {reason}" if reason else None
     children = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
-    return next((problem for child in children if (problem := _json_problem(child))), None)
+    return next((problem for child in children if (problem := json_problem(child))), None)
 
 
 def parse_metadata(text: str | None) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
         raise ApiError(422, "invalid_metadata", f"metadata is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_metadata", "metadata must be a JSON object.")
-    problem = _json_problem(value)  # e.g. 1e999 parses to inf; "\ud800" to a lone surrogate
+    problem = json_problem(value)  # e.g. 1e999 parses to inf; "\ud800" to a lone surrogate
     if problem:
         raise ApiError(422, "invalid_metadata", f"metadata {problem}.")
     return value

@@ -197,6 +197,16 @@ def test_bad_feeds_are_refused_and_write_nothing(server, keys, settings):
         ("feed.parquet", b"PAR1 broken", "not a Parquet file"),
         ("feed.txt", _jsonl([good]), "Feed format"),
         ("feed.jsonl", b"", "no listings"),
+        # issue 25: each of these answered 500, or was stored (Infinity on SQLite)
+        ("feed.jsonl", _jsonl([good]) + b'\n{"listing_id": "L2", "image_urls": ["x"], "price": Infinity}', "row 2: not JSON"),
+        ("feed.jsonl", _jsonl([{**good, "price": 1e308}]).replace(b"1e+308", b"1e999"), "row 1: numbers must be finite"),
+        ("feed.jsonl", _jsonl([good]) + b'\n{"listing_id": "L\xff"}', "row 2: not UTF-8"),
+        ("feed.jsonl", b'{"listing_id": "L1", "title": "\\ud800", "image_urls": ["x"]}', "row 1: text must not contain"),
+        ("feed.csv", b"listing_id,image_urls,price\nL1,http://a/b.jpg,inf\n", "row 1: price"),
+        ("feed.csv", b"listing_id,image_urls,price\nL1,http://a/b.jpg,1e999\n", "row 1: price"),
+        ("feed.csv", b"listing_id,image_urls,listing_id\nL1,http://a/b.jpg,L2\n", "'listing_id' more than once"),
+        ("feed.csv", b"listing_id,image_urls\nL1,http://a/b.jpg\nL\xe9,http://a/c.jpg\n", "line 3: not UTF-8"),
+        ("feed.csv", b"listing_id,image_urls,title\nL1,http://a/b.jpg," + b"t" * 140_000 + b"\n", "row 1: not CSV"),
     ]
     with server.client(keys.platform) as platform:
         for name, body, message in cases:
@@ -207,6 +217,64 @@ def test_bad_feeds_are_refused_and_write_nothing(server, keys, settings):
         assert unknown_field.status_code == 422
         assert platform.get("/v1/scans/job_nope").status_code == 404
     assert sql(settings, "SELECT count(*) FROM scan_items") == [(0,)]
+    assert sql(settings, "SELECT count(*) FROM jobs WHERE kind = 'scan'") == [(0,)]
+
+
+def _blob_files(settings) -> set:
+    return {p.relative_to(settings.data_dir) for p in settings.blob_dir.rglob("*") if p.is_file()}
+
+
+def test_a_refused_scan_leaves_no_archive_photo_behind(tmp_path, keys_for):
+    """Archive members were written while the feed was still being validated: a 422 on the last row or a 409
+    (a scan running) left them on disk for good."""
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    archive = _zip({f"p{i}.jpg": resized_jpeg_copy(100 + i) for i in range(20)})
+    rows = [{"listing_id": f"L{i}", "image_files": [f"p{i}.jpg"]} for i in range(20)]
+    with running(settings) as server, server.client(keys.platform) as platform:
+        before = _blob_files(settings)
+        bad_last_row = _jsonl(rows[:-1] + [{"listing_id": "L19", "image_files": ["p19.jpg"], "price": -1}])
+        refused = platform.post("/v1/scans", files={"feed": ("f.jsonl", bad_last_row, "x"), "images": ("p.zip", archive, "x")})
+        assert refused.status_code == 422 and "row 20" in refused.text, refused.text
+        assert _blob_files(settings) == before
+        held = ImageHost(delay=0.5)
+        running_rows, _ = _feed(held, 30)
+        assert platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(running_rows), "x")}).status_code == 202
+        busy = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x"), "images": ("p.zip", archive, "x")})
+        assert busy.status_code == 409, busy.text
+        assert _blob_files(settings) == before
+    assert sql(settings, "SELECT count(*) FROM jobs WHERE kind = 'scan'") == [(1,)]
+
+
+def test_a_feed_of_millions_of_rows_is_refused_before_it_is_decoded(server, keys, settings):
+    """A 2,000,000-row zstd Parquet of a few KB decoded to +1.42 GB before the listing cap answered: its row
+    count is read from the footer, and JSONL stops at the first row past the cap."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from service.scan_feed import read_feed
+
+    rows = 2_000_000
+    table = pa.table({"listing_id": pa.array(["L1"] * rows), "image_urls": pa.array(["http://example.com/a.jpg"] * rows)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    del table
+    feed = buffer.getvalue()
+    assert len(feed) < 200_000
+    pool = pa.default_memory_pool()
+    peak_before = pool.max_memory()
+    with pytest.raises(Exception, match="At most 1000 listings"):
+        next(read_feed(feed, "parquet", 1000))
+    assert pool.max_memory() - peak_before < 16 << 20  # nothing was decoded
+    jsonl = b'{"listing_id": "L1", "image_urls": ["http://example.com/a.jpg"]}\n' * 5000
+    decoded = 0
+    with pytest.raises(Exception, match="At most 1000 listings"):
+        for _ in read_feed(jsonl, "jsonl", 1000):
+            decoded += 1
+    assert decoded == 1000
+    with server.client(keys.platform) as platform:
+        response = platform.post("/v1/scans", files={"feed": ("f.parquet", feed, "x")})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "feed_too_large", response.text
     assert sql(settings, "SELECT count(*) FROM jobs WHERE kind = 'scan'") == [(0,)]
 
 

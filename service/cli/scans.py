@@ -23,7 +23,8 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
     from service.auth import OPERATOR
     from service.errors import ApiError
-    from service.scans import ScanParams, feed_format
+    from service.scan_feed import feed_format
+    from service.scans import ScanParams
     from service.validation import validate_brand
 
     _setup_logging("warning")

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from service.deps import PlatformKey, RuntimeDep
 from service.routes import StrictRoute, refuse_empty_form_fields
 from service.routes.checks import check_params
-from service.scans import ScanParams, feed_format
+from service.scan_feed import feed_format
+from service.scans import ScanParams
 from service.schemas import (
     ScanAccepted,
     ScanForm,
