@@ -37,6 +37,7 @@ class Principal:
     role: Role
     brand: str | None
     request_id: str | None = None
+    platform: str | None = None  # a platform key's tenant
 
     def brand_scope(self) -> str | None:
         """The only brand this caller may see, or None for all (admin)."""
@@ -49,13 +50,19 @@ class Principal:
 OPERATOR = Principal(key_id=None, role=Role.admin, brand=None)  # the CLI run by whoever owns the data directory
 
 
+DEFAULT_PLATFORM = "default"
+
+
 def create_key(session: Session, role: Role, brand: str | None = None, name: str | None = None,
-               token: str | None = None, expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+               token: str | None = None, expires_at: datetime | None = None,
+               platform: str | None = None) -> tuple[ApiKey, str]:
     if (role is Role.brand) != (brand is not None):
         raise ValueError("a brand key needs --brand, and only brand keys take one")
+    if platform is not None and role is not Role.platform:
+        raise ValueError("only platform keys belong to a platform (--platform)")
     token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=role, brand=brand, name=name,
-                 expires_at=expires_at)
+                 expires_at=expires_at, platform=(platform or DEFAULT_PLATFORM) if role is Role.platform else None)
     session.add(key)
     session.commit()
     return key, token
@@ -88,7 +95,7 @@ def rotate_key(session: Session, key_id: str, overlap: timedelta) -> tuple[ApiKe
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     # A key with a lifetime passes it on: rotating never extends access.
     new = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=old.role, brand=old.brand,
-                 name=old.name, expires_at=aware(old.expires_at))
+                 platform=old.platform, name=old.name, expires_at=aware(old.expires_at))
     end_of_overlap = _now() + overlap
     old.expires_at = min(aware(old.expires_at), end_of_overlap) if old.expires_at else end_of_overlap
     old.replaced_by = new.id
@@ -113,7 +120,7 @@ def authenticate(session: Session, authorization: str | None, request_id: str | 
         or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > _now())))
     if key is None:
         raise ApiError(401, "unauthenticated", "Unknown, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(key_id=key.id, role=key.role, brand=key.brand, request_id=request_id)
+    return Principal(key_id=key.id, role=key.role, brand=key.brand, request_id=request_id, platform=key.platform)
 
 
 def rate_limit_error(retry_after: float) -> ApiError:

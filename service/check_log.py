@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Check
 from service.metrics import Metrics
-from service.webhooks import enqueue
+from service.webhooks import Event, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class CheckWriter:
             with self.sessions() as session:
                 session.add_all(check for check, _ in batch)
                 # Webhook deliveries go into the outbox in the same transaction as the checks they announce.
-                queued = enqueue(session, [("check.likely_counterfeit", check.brand, check_event(check))
+                queued = enqueue(session, [Event("check.likely_counterfeit", check.brand, check_event(check), check.api_key_id)
                                            for check, _ in batch if check.verdict == "likely_counterfeit"])
                 session.commit()
         except Exception as exc:  # the database refused the group: every caller in it gets the error

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -24,6 +25,10 @@ from urllib.parse import urlsplit
 from service.errors import ApiError
 
 KINDS = ("email", "phone", "payout_account", "shop_url")
+
+
+# Control, format (bidi overrides, zero-width), surrogate and private-use characters, and separators.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class KeyedIdentifier:
 def normalise(kind: str, value: str, default_region: str | None = None) -> str:
     """The canonical form two spellings of one identifier share; 422 for a value that is none."""
     value = value.strip()
+    hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
+    if hidden:  # e.g. U+202E turns "moc.live@x" into what reads as "x@evil.com": no identifier has them
+        raise ApiError(422, "invalid_identifier", f"{'seller_' + kind if kind in ('email', 'phone') else kind} contains an invisible or "
+                       f"control character (U+{ord(hidden[0]):04X}).")
     if kind == "email":
         local, at, domain = value.lower().rpartition("@")
         if not at or not local or "." not in domain:

@@ -21,7 +21,7 @@ from service.errors import ApiError
 from service.identifiers import KeyedIdentifier, keyed
 from service.registry import ReferenceRegistry
 from service.sellers import SellerRecords
-from service.webhooks import enqueue
+from service.webhooks import Event, enqueue
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,9 @@ class ListingChecker:
             session.add_all(SellerIdentifier(listing_ref=listing.id, marketplace=facts.marketplace, seller_id=facts.seller_id,
                                              kind=k.kind, key_id=k.key_id, digest=k.digest) for k in keyed_ids)
             if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
-                enqueue(session, [("seller.risk_raised", score.brand, {
+                enqueue(session, [Event("seller.risk_raised", score.brand, {
                     "marketplace": facts.marketplace, "seller_id": facts.seller_id, "listing_check_id": listing.id,
-                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0})])
+                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0}, api_key_id)])
             answer = {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
                       "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
                       "seller": seller, "photos": photos}

@@ -16,7 +16,7 @@ from service.errors import ApiError, not_found
 from service.policies import PolicyStore
 from service.registry import NewReference, ReferenceRegistry
 from service.settings import Settings
-from service.webhooks import enqueue
+from service.webhooks import Event, enqueue
 
 
 class ReviewService:
@@ -43,8 +43,8 @@ class ReviewService:
             session.add(audit_event(principal, "check.review", check.brand, check.id, label=label.value,
                                     added_reference_id=added))
             if label is Label.counterfeit:  # announced from the outbox, committed with the review
-                enqueue(session, [("review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
-                                                                     "added_reference_id": added})])
+                enqueue(session, [Event("review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
+                                                                          "added_reference_id": added}, check.api_key_id)])
             session.commit()
         self.on_event()
         return {"id": review.id, "check_id": check.id, "label": label.value, "brand": check.brand,

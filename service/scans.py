@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.auth import Principal
+from service.auth import DEFAULT_PLATFORM, OPERATOR, Principal
 from service.blobs import BlobStore, sha256_hex
-from service.db.models import Job, ScanItem
+from service.db.models import Job, Role, ScanItem
 from service.errors import ApiError, not_found
 from service.fetch import SafeFetcher
 from service.identifiers import KeyedIdentifier
@@ -42,7 +42,7 @@ from service.scan_feed import read_feed
 from service.settings import Settings
 from service.timestamps import utcnow
 from service.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
-from service.webhooks import enqueue
+from service.webhooks import Event, enqueue
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
@@ -185,7 +185,9 @@ class ScanService:
 
         try:
             job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k,
-                                            "source": source, "api_key_id": actor.key_id}, actor, add_items)
+                                            "source": source, "api_key_id": actor.key_id,
+                                            "platform": actor.platform if actor.role is Role.platform else None},
+                                   actor, add_items)
         except Exception:
             archive.discard()
             raise
@@ -245,7 +247,7 @@ class ScanService:
                 return
             summary = self.summary(job_id)
             with self.sessions() as session:
-                enqueue(session, [("scan.completed", None, {"scan_id": job_id, **summary})])
+                enqueue(session, [Event("scan.completed", None, {"scan_id": job_id, **summary}, api_key_id)])
                 session.commit()
             self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self.finished_count(job_id))
             self.on_event()
@@ -310,19 +312,21 @@ class ScanService:
                                                                         ScanItem.state != "pending"))
 
     # ---- reading -------------------------------------------------------------------------------
-    def _scan_job(self, job_id: str) -> Job:
+    def _scan_job(self, job_id: str, caller: Principal) -> Job:
+        """The scan, if ``caller`` may see it: a platform key only its own platform's scans (404 otherwise)."""
         job = self.jobs.get(job_id)
-        if job.kind != "scan":
+        owner = job.params.get("platform", DEFAULT_PLATFORM)  # scans from before tenants: the default platform's
+        if job.kind != "scan" or (caller.role is Role.platform and owner != caller.platform):
             raise not_found("scan")
         return job
 
-    def get(self, job_id: str) -> dict[str, Any]:
-        return {**job_to_dict(self._scan_job(job_id)), "summary": self.summary(job_id)}
+    def get(self, job_id: str, caller: Principal = OPERATOR) -> dict[str, Any]:
+        return {**job_to_dict(self._scan_job(job_id, caller)), "summary": self.summary(job_id)}
 
     def cancel(self, job_id: str, actor: Principal) -> dict[str, Any]:
-        self._scan_job(job_id)
+        self._scan_job(job_id, actor)
         self.jobs.request_cancel(job_id, actor)
-        return self.get(job_id)
+        return self.get(job_id, actor)
 
     def summary(self, job_id: str) -> dict[str, Any]:
         with self.sessions() as session:
@@ -336,8 +340,9 @@ class ScanService:
                 verdicts[verdict] = verdicts.get(verdict, 0) + count
         return {"states": states, "verdicts": verdicts}
 
-    def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-        self._scan_job(job_id)
+    def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int,
+                caller: Principal = OPERATOR) -> list[dict[str, Any]]:
+        self._scan_job(job_id, caller)
         with self.sessions() as session:
             query = select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.row > after)
             if verdict:
@@ -346,10 +351,10 @@ class ScanService:
                 query = query.where(ScanItem.state == state)
             return [_item_dict(item) for item in session.scalars(query.order_by(ScanItem.row).limit(limit))]
 
-    def sellers(self, job_id: str) -> list[dict[str, Any]]:
+    def sellers(self, job_id: str, caller: Principal = OPERATOR) -> list[dict[str, Any]]:
         """Per seller: listings scanned, likely counterfeit ones, the highest probability; worst first."""
         by_seller: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in self.results(job_id, None, "done", 0, self.max_listings):
+        for item in self.results(job_id, None, "done", 0, self.max_listings, caller):
             if not item["seller_id"]:
                 continue
             entry = by_seller.setdefault((item["marketplace"], item["seller_id"]), {
@@ -364,8 +369,8 @@ class ScanService:
         ranked = sorted(by_seller.values(), key=lambda e: (-e["likely_counterfeit"], -e["max_probability"], e["seller_id"]))
         return [{**e, "brands": sorted(e["brands"])} for e in ranked]
 
-    def export(self, job_id: str, fmt: str) -> bytes:
-        rows = self.results(job_id, None, None, 0, self.max_listings)
+    def export(self, job_id: str, fmt: str, caller: Principal = OPERATOR) -> bytes:
+        rows = self.results(job_id, None, None, 0, self.max_listings, caller)
         columns = ["row", "listing_id", "seller_id", "marketplace", "state", "verdict", "counterfeit_probability", "brand",
                    "listing_check_id", "error"]
         if fmt == "parquet":

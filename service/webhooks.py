@@ -3,8 +3,10 @@
 * **Outbox.** An event's deliveries are rows written in the *same transaction* as what the event is
   about (the check row, the review, the listing): if that commits, its deliveries exist, whatever
   crashes next; if it does not, nothing is sent. The maintenance lease holder delivers due rows.
-* **Scoping.** A brand's endpoint receives only events about its own brand; a platform's or an
-  admin's endpoint receives every event it subscribed to.
+* **Scoping.** An endpoint belongs to a brand, a platform tenant or the operator (an admin key's). A
+  brand's receives only events about its own brand; a platform's only events its own keys caused (its
+  checks, listings and scans, and reviews of its checks); the operator's every event it subscribed to.
+  Each owner sees and manages only its own endpoints (an admin: all); another owner's id is 404.
 * **Signature.** ``Counterfeit-Signature: t=<unix seconds>,v1=<hex>`` with
   ``hex = HMAC-SHA256(secret, "<t>." + body)`` — the receiver recomputes it and rejects old ``t``
   (replays). During a secret rotation the header carries a second ``v1`` made with the previous
@@ -26,6 +28,7 @@ import random
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable
 
@@ -33,7 +36,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.models import Webhook, WebhookDelivery
+from service.auth import Principal
+from service.db.models import ApiKey, Role, Webhook, WebhookDelivery
 from service.errors import ApiError
 from service.fetch import SafeFetcher
 from service.timestamps import aware, iso_utc, utcnow
@@ -45,21 +49,45 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 3600.0
 
 
-def enqueue(session: Session, events: Iterable[tuple[str, str | None, dict[str, Any]]]) -> int:
-    """Add a delivery per ``(event, brand, payload)`` for every live endpoint subscribed to the event that
-    may see that brand's data. Call inside the transaction that records the events (one query for the
-    endpoints, however many events: a group commit carries many checks); returns how many were queued."""
+@dataclass(frozen=True)
+class Event:
+    name: str
+    brand: str | None  # whose data it is about
+    payload: dict[str, Any]
+    caused_by_key: str | None = None  # the API key whose request caused it: its platform tenant may hear of it
+
+
+def _receives(hook: Webhook, event: Event, platform_of: dict[str, str | None]) -> bool:
+    if event.name not in hook.events:
+        return False
+    if hook.brand is not None:
+        return hook.brand == event.brand
+    if hook.platform is not None:
+        return event.caused_by_key is not None and platform_of.get(event.caused_by_key) == hook.platform
+    return True  # the operator's endpoint
+
+
+def enqueue(session: Session, events: Iterable[Event]) -> int:
+    """Add a delivery per event for every live endpoint subscribed to it whose owner may see it. Call inside
+    the transaction that records the events (one query for the endpoints and one for the causing keys' tenants,
+    however many events: a group commit carries many checks); returns how many were queued."""
     events = list(events)
     if not events:
         return 0
     hooks = session.scalars(select(Webhook).where(Webhook.deleted_at.is_(None))).all()
+    keys = {event.caused_by_key for event in events if event.caused_by_key}
+    platform_of: dict[str, str | None] = {}
+    if keys and any(hook.platform for hook in hooks):
+        platform_of = {key_id: platform for key_id, platform in
+                       session.execute(select(ApiKey.id, ApiKey.platform).where(ApiKey.id.in_(keys)))}
     now = utcnow()
     queued = 0
-    for event, brand, payload in events:
+    for event in events:
+        name, brand, payload = event.name, event.brand, event.payload
         for hook in hooks:
-            if event in hook.events and hook.brand in (None, brand):
-                session.add(WebhookDelivery(id="dlv_" + secrets.token_hex(10), webhook_id=hook.id, event=event,
-                                            payload={"event": event, "brand": brand, "at": iso_utc(now), "data": payload},
+            if _receives(hook, event, platform_of):
+                session.add(WebhookDelivery(id="dlv_" + secrets.token_hex(10), webhook_id=hook.id, event=name,
+                                            payload={"event": name, "brand": brand, "at": iso_utc(now), "data": payload},
                                             state="pending", attempts=0, next_attempt_at=now))
                 queued += 1
     return queued
@@ -174,42 +202,52 @@ class WebhookRegistry:
         self.sessions = sessions
         self.fetcher = fetcher
 
-    def create(self, url: str, events: Iterable[str], brand: str | None, api_key_id: str | None) -> dict[str, Any]:
+    def create(self, url: str, events: Iterable[str], owner: Principal) -> dict[str, Any]:
         events = sorted(set(events))
         unknown = [e for e in events if e not in EVENTS]
         if not events or unknown:
             raise ApiError(422, "invalid_events", f"events must be a non-empty list of: {', '.join(EVENTS)}.")
         self.fetcher.check_target(url)  # public https/http targets only, like image URLs
-        hook = Webhook(id="whk_" + secrets.token_hex(8), brand=brand, url=url, events=events,
-                       secret="whsec_" + secrets.token_urlsafe(32), api_key_id=api_key_id)
+        hook = Webhook(id="whk_" + secrets.token_hex(8), brand=owner.brand_scope(),
+                       platform=owner.platform if owner.role is Role.platform else None, url=url, events=events,
+                       secret="whsec_" + secrets.token_urlsafe(32), api_key_id=owner.key_id)
         with self.sessions() as session:
             session.add(hook)
             session.commit()
             return {**self.describe(hook), "secret": hook.secret}
 
-    def mine(self, brand: str | None) -> list[Webhook]:
+    @staticmethod
+    def _owned_by(caller: Principal):
+        """The SQL condition for the endpoints ``caller`` owns (an admin: every one)."""
+        if caller.role is Role.brand:
+            return Webhook.brand == caller.brand
+        if caller.role is Role.platform:
+            return (Webhook.platform == caller.platform) & Webhook.brand.is_(None)
+        return Webhook.id.is_not(None)
+
+    def mine(self, caller: Principal) -> list[Webhook]:
         with self.sessions() as session:
-            query = select(Webhook).where(Webhook.deleted_at.is_(None))
-            query = query.where(Webhook.brand == brand) if brand else query.where(Webhook.brand.is_(None))
+            query = select(Webhook).where(Webhook.deleted_at.is_(None), self._owned_by(caller))
             return list(session.scalars(query.order_by(Webhook.created_at)))
 
-    def get(self, webhook_id: str, brand: str | None) -> Webhook:
+    def get(self, webhook_id: str, caller: Principal) -> Webhook:
         with self.sessions() as session:
-            hook = session.get(Webhook, webhook_id)
-        if hook is None or hook.deleted_at is not None or hook.brand != brand:
+            hook = session.scalar(select(Webhook).where(Webhook.id == webhook_id, Webhook.deleted_at.is_(None),
+                                                        self._owned_by(caller)))
+        if hook is None:
             raise ApiError(404, "not_found", "No such webhook.")
         return hook
 
-    def delete(self, webhook_id: str, brand: str | None) -> dict[str, Any]:
-        self.get(webhook_id, brand)
+    def delete(self, webhook_id: str, caller: Principal) -> dict[str, Any]:
+        self.get(webhook_id, caller)
         with self.sessions() as session:
             hook = session.get(Webhook, webhook_id)
             hook.deleted_at = utcnow()
             session.commit()
             return self.describe(hook)
 
-    def rotate(self, webhook_id: str, brand: str | None, overlap_hours: float) -> dict[str, Any]:
-        self.get(webhook_id, brand)
+    def rotate(self, webhook_id: str, caller: Principal, overlap_hours: float) -> dict[str, Any]:
+        self.get(webhook_id, caller)
         with self.sessions() as session:
             hook = session.get(Webhook, webhook_id)
             hook.previous_secret, hook.secret = hook.secret, "whsec_" + secrets.token_urlsafe(32)
@@ -217,8 +255,8 @@ class WebhookRegistry:
             session.commit()
             return {**self.describe(hook), "secret": hook.secret}
 
-    def deliveries(self, webhook_id: str, brand: str | None, limit: int) -> list[dict[str, Any]]:
-        self.get(webhook_id, brand)
+    def deliveries(self, webhook_id: str, caller: Principal, limit: int) -> list[dict[str, Any]]:
+        self.get(webhook_id, caller)
         with self.sessions() as session:
             rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
                                    .order_by(WebhookDelivery.created_at.desc()).limit(limit)).all()

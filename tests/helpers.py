@@ -133,11 +133,12 @@ def sql(settings: Settings, statement: str, **params) -> list[tuple]:
         engine.dispose()
 
 
-def create_api_key(settings: Settings, role: Role, brand: str | None = None, expires_at: datetime | None = None) -> str:
+def create_api_key(settings: Settings, role: Role, brand: str | None = None, expires_at: datetime | None = None,
+                   platform: str | None = None) -> str:
     engine = make_engine(settings.resolved_database_url)
     try:
         with make_session_factory(engine)() as session:
-            return create_key(session, role, brand, expires_at=expires_at)[1]
+            return create_key(session, role, brand, expires_at=expires_at, platform=platform)[1]
     finally:
         engine.dispose()
 

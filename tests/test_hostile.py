@@ -257,6 +257,13 @@ def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
         _register(admin, 6, share_signals="yes"),
         _register(admin, 6, colour="red"),
         admin.get("/v1/references", params={"lable": "counterfeit"}),
+        # duplicated fields (issue 25): which one would count?
+        _register(admin, 6, label=["authentic", "counterfeit"]),
+        admin.post("/v1/references", data={"brand": "acme", "label": "authentic"},
+                   files=[("image", ("a.png", product_photo(6), "image/png")), ("image", ("b.png", product_photo(7), "image/png"))]),
+        admin.get("/v1/references", params=[("label", "counterfeit"), ("label", "authentic")]),
+        admin.put("/v1/brands/acme/policy", headers={"content-type": "application/json"},
+                  content=b'{"auto_add_confirmed_counterfeits": false, "auto_add_confirmed_counterfeits": true}'),
     ]
     for response in cases:
         assert response.status_code == 422, response.text

@@ -82,6 +82,9 @@ def test_bad_listing_requests_are_refused_and_write_nothing(server, keys, admin,
             ({"colour": "red"}, 422, None),  # unknown field
             ({"currency": "euro"}, 422, None),
             ({"price": "-3"}, 422, None),
+            ({"price": "inf"}, 422, None),  # issue 25: accepted
+            ({"price": "1e999"}, 422, None),
+            ({"title": ["a", "b"]}, 422, None),  # a field twice
             ({"url": "javascript:alert(1)"}, 422, None),
             ({"marketplace": "a b"}, 422, None),
         ]
@@ -118,6 +121,9 @@ def test_sellers_sharing_an_email_are_linked_by_keyed_hashes_only_and_survive_a_
             assert _listing(platform, [FAKE], seller_id="old-shop", marketplace="mkt", seller_email=email).json()["verdict"] == "likely_counterfeit"
         bad = _listing(platform, [FAKE], seller_id="x", marketplace="mkt", seller_phone="not a phone")
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_identifier"
+        for hidden in ("\u202e@evil.com", "moc.live\u202e@x.com", "a\u200b@b.com"):  # bidi override, zero width
+            bad = _listing(platform, [FAKE], seller_id="x", marketplace="mkt", seller_email=hidden)
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_identifier", bad.text
         no_seller = _listing(platform, [FAKE], seller_email=email)
         assert no_seller.status_code == 422 and no_seller.json()["error"]["code"] == "seller_required"
 

@@ -356,3 +356,32 @@ def test_the_ray_engine_gives_the_local_engines_results(tmp_path, keys_for):
     assert {row for row, _, verdict, _ in outcomes["ray"] if verdict == "likely_counterfeit"} == \
         {int(i[1:]) + 1 for i in fakes} | {len(rows) - 1}
     assert outcomes["ray"][-1][1] == "failed"
+
+
+def test_a_platform_sees_only_its_own_scans_and_hears_only_of_their_completion(tmp_path, keys_for):
+    """Scans, their results, sellers, exports and cancel were open to every platform key, and scan.completed
+    went to every platform's webhooks."""
+    from service.db.models import Role
+    from tests.helpers import create_api_key
+    from tests.test_webhooks import Receiver, _wait
+
+    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True)
+    keys = keys_for(settings)
+    other_platform = create_api_key(settings, Role.platform, platform="marketplace-b")
+    mine, theirs = Receiver(), Receiver()
+    archive = _zip({"a.jpg": resized_jpeg_copy(FAKE)})
+    with running(settings) as server, server.client(keys.platform) as a, server.client(other_platform) as b, \
+            server.client(keys.admin) as admin:
+        assert a.post("/v1/webhooks", json={"url": mine.url, "events": ["scan.completed"]}).status_code == 201
+        assert b.post("/v1/webhooks", json={"url": theirs.url, "events": ["scan.completed"]}).status_code == 201
+        started = a.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl([{"listing_id": "A", "image_files": ["a.jpg"]}]), "x"),
+                                             "images": ("p.zip", archive, "application/zip")})
+        scan_id = started.json()["scan_id"]
+        _wait(lambda: mine.accepted(), timeout=60)
+        time.sleep(1.0)
+        assert theirs.requests == [] and json.loads(mine.accepted()[0][1])["data"]["scan_id"] == scan_id
+        for path in ("", "/results", "/sellers", "/export"):
+            assert b.get(f"/v1/scans/{scan_id}{path}").status_code == 404, path
+            assert a.get(f"/v1/scans/{scan_id}{path}").status_code == 200, path
+            assert admin.get(f"/v1/scans/{scan_id}{path}").status_code == 200, path
+        assert b.post(f"/v1/scans/{scan_id}/cancel").status_code == 404

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.helpers import make_settings, product_photo, resized_jpeg_copy, running
+from service.db.models import Role
+from tests.helpers import create_api_key, make_settings, product_photo, resized_jpeg_copy, running
 
 
 class Receiver:
@@ -179,3 +180,39 @@ def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
         process.wait(timeout=30)
     delivered = [json.loads(body) for _, body, _ in receiver.accepted()]
     assert sorted(d["data"]["check_id"] for d in delivered) == sorted(acknowledged)  # all, and each once
+
+
+def test_platforms_are_tenants_of_their_webhooks_and_hear_only_of_their_own_events(hook_server):
+    """Any platform key listed, read, deleted and re-keyed every other platform's (and the operator's)
+    webhooks: rotate-secret handed it the victim's new secret, so it could forge deliveries. The admin got 404
+    on brands' webhooks. Each owner now sees its own; the admin sees all; events reach their owner only."""
+    server, keys = hook_server
+    other_platform = create_api_key(server.settings, Role.platform, platform="marketplace-b")
+    mine, theirs, operators = Receiver(), Receiver(), Receiver()
+    events = ["check.likely_counterfeit", "scan.completed"]
+    with server.client(keys.platform) as a, server.client(other_platform) as b, server.client(keys.admin) as admin, \
+            server.client(keys.brand_a) as acme:
+        hook_a = a.post("/v1/webhooks", json={"url": mine.url, "events": events}).json()
+        hook_b = b.post("/v1/webhooks", json={"url": theirs.url, "events": events}).json()
+        hook_admin = admin.post("/v1/webhooks", json={"url": operators.url, "events": events}).json()
+        hook_acme = acme.post("/v1/webhooks", json={"url": Receiver().url, "events": ["review.confirmed"]}).json()
+        assert [h["id"] for h in a.get("/v1/webhooks").json()["items"]] == [hook_a["id"]]
+        assert [h["id"] for h in b.get("/v1/webhooks").json()["items"]] == [hook_b["id"]]
+        assert {h["id"] for h in admin.get("/v1/webhooks").json()["items"]} == {
+            hook_a["id"], hook_b["id"], hook_admin["id"], hook_acme["id"]}
+        for foreign in (hook_a, hook_admin, hook_acme):  # platform b on everyone else's hooks: 404, nothing changes
+            assert b.get(f"/v1/webhooks/{foreign['id']}/deliveries").status_code == 404
+            assert b.post(f"/v1/webhooks/{foreign['id']}/rotate-secret", json={}).status_code == 404
+            assert b.delete(f"/v1/webhooks/{foreign['id']}").status_code == 404
+        assert acme.get(f"/v1/webhooks/{hook_a['id']}/deliveries").status_code == 404
+        assert admin.get(f"/v1/webhooks/{hook_acme['id']}/deliveries").status_code == 200  # the admin sees brands' too
+        assert len(admin.get("/v1/webhooks").json()["items"]) == 4
+
+        admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")},
+                   data={"brand": "acme", "label": "counterfeit"})
+        checked = a.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).json()
+        assert checked["verdict"] == "likely_counterfeit"
+        _wait(lambda: mine.accepted() and operators.accepted())
+        time.sleep(1.0)  # anything more that would (wrongly) arrive
+        assert [json.loads(r[1])["data"]["check_id"] for r in mine.accepted()] == [checked["check_id"]]
+        assert len(operators.accepted()) == 1 and theirs.requests == []

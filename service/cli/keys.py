@@ -15,6 +15,8 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="admin, brand, platform or exchange (a peer platform: reads the feed)"),
                 brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
+                platform: Optional[str] = typer.Option(None, help="The platform (tenant) a platform key belongs to; "
+                                                       "default 'default'. Platforms never see each other's data"),
                 name: Optional[str] = typer.Option(None, help="A note to recognise the key by"),
                 expires_in_days: Optional[float] = typer.Option(None, min=0.0, help="The key stops working after this")):
     """Create an API key. Prints only the key on stdout; it is shown once."""
@@ -29,9 +31,11 @@ def keys_create(role: str = typer.Option(..., help="admin, brand, platform or ex
         parsed_role = Role(role)
         if brand:
             validate_brand(brand)
+        if platform:
+            validate_brand(platform)  # the same shape as a brand name
         with _sessions()() as session:
             expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days is not None else None
-            key, token = create_key(session, parsed_role, brand, name, expires_at=expires_at)
+            key, token = create_key(session, parsed_role, brand, name, expires_at=expires_at, platform=platform)
     except (ValueError, ApiError) as exc:
         raise _fail(getattr(exc, "message", exc))
     err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")

@@ -159,6 +159,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16), nullable=False)
     brand: Mapped[str | None] = mapped_column(String(64))
+    # The platform tenant a platform key belongs to: what it creates (webhooks, scans) is that platform's only.
+    platform: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -273,6 +275,9 @@ class Webhook(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     brand: Mapped[str | None] = mapped_column(String(64), index=True)  # a brand's hook: only its brand's events
+    # A platform tenant's hook: only events its own keys' checks, listings and scans caused. Neither set: the
+    # operator's (an admin key's) hook, which receives every event it subscribed to.
+    platform: Mapped[str | None] = mapped_column(String(64), index=True)
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
     events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     secret: Mapped[str] = mapped_column(String(100), nullable=False)

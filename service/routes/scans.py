@@ -41,23 +41,23 @@ async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotate
 
 @router.get("/{scan_id}", response_model=ScanOut, responses=error_responses(404),
             summary="A scan's progress (done, total, rate, ETA) and counts by state and verdict")
-def get_scan(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId):
-    return runtime.scans.get(scan_id)
+def get_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
+    return runtime.scans.get(scan_id, principal)
 
 
 @router.get("/{scan_id}/results", response_model=ScanResultPage, responses=error_responses(404),
             summary="The scan's listings in feed order, filtered by verdict or state")
-def scan_results(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId,
+def scan_results(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId,
                  verdict: Verdict | None = None, state: Literal["pending", "done", "failed"] | None = None,
                  after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
-    items = runtime.scans.results(scan_id, verdict, state, after, limit)
+    items = runtime.scans.results(scan_id, verdict, state, after, limit, principal)
     return {"items": items, "next_after": items[-1]["row"] if len(items) == limit else None}
 
 
 @router.get("/{scan_id}/sellers", response_model=ScanSellerPage, responses=error_responses(404),
             summary="Per seller: listings scanned, likely counterfeit ones, the highest probability (worst first)")
-def scan_sellers(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId):
-    return {"items": runtime.scans.sellers(scan_id)}
+def scan_sellers(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
+    return {"items": runtime.scans.sellers(scan_id, principal)}
 
 
 @router.get("/{scan_id}/export", response_class=Response, responses={
@@ -65,9 +65,9 @@ def scan_sellers(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId):
                       "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
           "description": "Every listing's outcome"}, **error_responses(404)},
             summary="Every listing's outcome as CSV or Parquet")
-def export_scan(runtime: RuntimeDep, _principal: PlatformKey, scan_id: ScanId,
+def export_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId,
                 format: Literal["csv", "parquet"] = "csv"):
-    body = runtime.scans.export(scan_id, format)
+    body = runtime.scans.export(scan_id, format, principal)
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return Response(body, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{scan_id}.{format}"'})
