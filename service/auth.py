@@ -43,6 +43,10 @@ class Principal:
         """The only brand this caller may see, or None for all (admin)."""
         return self.brand if self.role is Role.brand else None
 
+    def platform_scope(self) -> str | None:
+        """The only platform tenant whose data this caller may see, or None (admin, brands: every platform's)."""
+        return self.platform if self.role is Role.platform else None
+
     def may_act_for(self, brand: str) -> bool:
         return self.role is Role.admin or (self.role is Role.brand and self.brand == brand)
 

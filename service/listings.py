@@ -85,7 +85,7 @@ class ListingChecker:
     def _score_and_store(self, results: list[dict], photos: list[dict], facts: ListingFacts, brand_hint: str | None,
                          api_key_id: str | None, keyed_ids: list[KeyedIdentifier],
                          on_stored: Callable[[Session, dict[str, Any]], None] | None) -> dict[str, Any]:
-        seller = self.sellers.risk(facts.marketplace, facts.seller_id, keyed_ids)
+        seller = self.sellers.risk(facts.marketplace, facts.seller_id, keyed_ids, self.sellers.platform_of(api_key_id))
         photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
         score = score_listing(photo_outcomes, self.thresholds(brand), seller["risk"] if seller else None,

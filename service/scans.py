@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import DEFAULT_PLATFORM, OPERATOR, Principal
 from service.blobs import BlobStore, sha256_hex
-from service.db.models import Job, Role, ScanItem
+from service.db.models import Job, ScanItem
 from service.errors import ApiError, not_found
 from service.fetch import SafeFetcher
 from service.identifiers import KeyedIdentifier
@@ -186,7 +186,7 @@ class ScanService:
         try:
             job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k,
                                             "source": source, "api_key_id": actor.key_id,
-                                            "platform": actor.platform if actor.role is Role.platform else None},
+                                            "platform": actor.platform_scope()},
                                    actor, add_items)
         except Exception:
             archive.discard()
@@ -316,7 +316,7 @@ class ScanService:
         """The scan, if ``caller`` may see it: a platform key only its own platform's scans (404 otherwise)."""
         job = self.jobs.get(job_id)
         owner = job.params.get("platform", DEFAULT_PLATFORM)  # scans from before tenants: the default platform's
-        if job.kind != "scan" or (caller.role is Role.platform and owner != caller.platform):
+        if job.kind != "scan" or (caller.platform_scope() is not None and owner != caller.platform_scope()):
             raise not_found("scan")
         return job
 

@@ -5,7 +5,8 @@ whose photo a review confirmed counterfeit, 1 for a listing checked ``likely_cou
 otherwise, and ``w_i = 0.5 ^ (age in days / RISK_HALF_LIFE_DAYS)``: three recent likely fakes (or
 one recent confirmed and one likely) put a seller above 0.6; a seller quiet for months fades.
 Computed from the listings table when asked, so it is never stale. A brand key sees a seller
-through its own brand's listings only.
+through its own brand's listings only (on every platform); a platform key through its own platform's
+listings only: what other platforms know reaches it through the signed exchange feed alone.
 
 Sellers that share a keyed identifier (service/identifiers.py: the same e-mail, phone, payout
 account or shop URL under another shop name) are **linked**: a seller's risk counts its linked
@@ -26,7 +27,7 @@ from typing import Any, Iterable, Mapping
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.models import Label, Listing, Review, SellerIdentifier, SharedSellerSignal
+from service.db.models import ApiKey, Label, Listing, Review, SellerIdentifier, SharedSellerSignal
 from service.identifiers import KeyedIdentifier
 from service.timestamps import aware, iso_utc, utcnow
 
@@ -46,25 +47,40 @@ def _confirmed_checks(session: Session, listings: Iterable[Listing]) -> set[str]
                                                              Review.label == Label.counterfeit)))
 
 
+def of_platform(platform: str | None):
+    """The SQL condition for listings a platform tenant made (None: every platform's)."""
+    if platform is None:
+        return Listing.id.is_not(None)
+    return Listing.api_key_id.in_(select(ApiKey.id).where(ApiKey.platform == platform))
+
+
+def _identifiers_of_platform(platform: str | None):
+    return SellerIdentifier.listing_ref.in_(select(Listing.id).where(of_platform(platform))) if platform else \
+        SellerIdentifier.listing_ref.is_not(None)
+
+
 def own_identifiers(session: Session, marketplace: str, seller_id: str,
-                    also: Iterable[KeyedIdentifier] = ()) -> dict[tuple[str, str], str]:
-    """The seller's keyed identifiers (stored, and ``also``): (key id, digest) → kind."""
+                    also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[tuple[str, str], str]:
+    """The seller's keyed identifiers (stored from ``platform``'s listings, and ``also``): (key id, digest) → kind."""
     mine = {(k.key_id, k.digest): k.kind for k in also}
     mine.update({(key_id, digest): kind for key_id, digest, kind in session.execute(
         select(SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind).where(
-            SellerIdentifier.marketplace == marketplace, SellerIdentifier.seller_id == seller_id))})
+            SellerIdentifier.marketplace == marketplace, SellerIdentifier.seller_id == seller_id,
+            _identifiers_of_platform(platform)))})
     return mine
 
 
 def linked_sellers(session: Session, marketplace: str, seller_id: str,
-                   mine: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], set[str]]:
-    """Other sellers sharing one of ``mine`` (keyed identifiers) with this one: who → via which kinds."""
+                   mine: Mapping[tuple[str, str], str], platform: str | None = None) -> dict[tuple[str, str], set[str]]:
+    """Other sellers (of ``platform``'s listings) sharing one of ``mine`` (keyed identifiers) with this one: who →
+    via which kinds."""
     if not mine:
         return {}
     linked: dict[tuple[str, str], set[str]] = {}
     rows = session.execute(select(SellerIdentifier.marketplace, SellerIdentifier.seller_id, SellerIdentifier.kind,
                                   SellerIdentifier.key_id, SellerIdentifier.digest)
-                           .where(SellerIdentifier.digest.in_({digest for _, digest in mine}))).all()
+                           .where(SellerIdentifier.digest.in_({digest for _, digest in mine}),
+                                  _identifiers_of_platform(platform))).all()
     for other_marketplace, other_seller, kind, key_id, digest in rows:
         if (key_id, digest) in mine and (other_marketplace, other_seller) != (marketplace, seller_id):
             linked.setdefault((other_marketplace, other_seller), set()).add(kind)
@@ -136,35 +152,46 @@ class SellerRecords:
         self.shared_weights = dict(shared_weights or {})  # trusted peers whose seller entries count, and how much
 
     def get(self, marketplace: str, seller_id: str, brand_scope: str | None = None,
-            also: Iterable[KeyedIdentifier] = ()) -> dict[str, Any] | None:
-        """The seller's record over its own and its linked sellers' listings (those this brand may see) and what
-        trusted peers shared of its identifiers; None when there is nothing. ``also``: identifiers of a listing
-        being checked, not yet stored."""
+            also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[str, Any] | None:
+        """The seller's record over its own and its linked sellers' listings (those this brand, or this platform,
+        may see) and what trusted peers shared of its identifiers; None when there is nothing. ``also``:
+        identifiers of a listing being checked, not yet stored."""
         now = utcnow()
         with self.sessions() as session:
-            mine = own_identifiers(session, marketplace, seller_id, also)
-            linked = linked_sellers(session, marketplace, seller_id, mine)
+            mine = own_identifiers(session, marketplace, seller_id, also, platform)
+            linked = linked_sellers(session, marketplace, seller_id, mine, platform)
             rows = shared_rows(session, (digest for _, digest in mine), self.shared_weights, brand_scope)
             shared = shared_reports(rows, mine, self.shared_weights, now)
             sellers = [(marketplace, seller_id), *linked]
-            query = select(Listing).where(or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)))
+            query = select(Listing).where(or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)),
+                                          of_platform(platform))
             listings = list(session.scalars(query.where(Listing.brand == brand_scope) if brand_scope else query))
             if not listings and not shared:
                 return None
             return summarise(marketplace, seller_id, listings, _confirmed_checks(session, listings), now, linked, shared)
 
+    def platform_of(self, api_key_id: str | None) -> str | None:
+        """The platform tenant of the key that made a listing (None: an admin's or the operator's, all platforms)."""
+        if api_key_id is None:
+            return None
+        with self.sessions() as session:
+            return session.scalar(select(ApiKey.platform).where(ApiKey.id == api_key_id))
+
     def risk(self, marketplace: str | None, seller_id: str | None,
-             also: Iterable[KeyedIdentifier] = ()) -> dict[str, Any] | None:
-        """The seller's record before a new listing is scored (all brands: a platform-side feature)."""
+             also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[str, Any] | None:
+        """The seller's record before a new listing is scored (all brands, the checking platform's listings: a
+        platform-side feature)."""
         if not marketplace or not seller_id:
             return None
-        return self.get(marketplace, seller_id, also=also)
+        return self.get(marketplace, seller_id, also=also, platform=platform)
 
-    def ranked(self, brand: str | None, min_risk: float, limit: int) -> list[dict[str, Any]]:
-        """Sellers by risk, highest first; with ``brand``, through that brand's listings only."""
+    def ranked(self, brand: str | None, min_risk: float, limit: int, platform: str | None = None) -> list[dict[str, Any]]:
+        """Sellers by risk, highest first; with ``brand``, through that brand's listings only; with ``platform``,
+        through that platform's."""
         now = utcnow()
         with self.sessions() as session:
-            query = select(Listing).where(Listing.seller_id.is_not(None), Listing.marketplace.is_not(None))
+            query = select(Listing).where(Listing.seller_id.is_not(None), Listing.marketplace.is_not(None),
+                                          of_platform(platform))
             listings = list(session.scalars(query.where(Listing.brand == brand) if brand else query))
             confirmed = _confirmed_checks(session, listings)
             by_seller: dict[tuple[str, str], list[Listing]] = {}

@@ -209,7 +209,7 @@ class WebhookRegistry:
             raise ApiError(422, "invalid_events", f"events must be a non-empty list of: {', '.join(EVENTS)}.")
         self.fetcher.check_target(url)  # public https/http targets only, like image URLs
         hook = Webhook(id="whk_" + secrets.token_hex(8), brand=owner.brand_scope(),
-                       platform=owner.platform if owner.role is Role.platform else None, url=url, events=events,
+                       platform=owner.platform_scope(), url=url, events=events,
                        secret="whsec_" + secrets.token_urlsafe(32), api_key_id=owner.key_id)
         with self.sessions() as session:
             session.add(hook)

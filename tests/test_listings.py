@@ -150,3 +150,26 @@ def test_sellers_sharing_an_email_are_linked_by_keyed_hashes_only_and_survive_a_
     stored = sql(settings, "SELECT kind, key_id, length(digest) FROM seller_identifiers ORDER BY id")
     assert {row[0] for row in stored} == {"email"} and {row[2] for row in stored} == {64}
     assert [row[1] for row in stored].count("k1") == 3 and [row[1] for row in stored].count("k2") == 2
+
+
+def test_a_platform_sees_only_its_own_listings_seller_records(server, keys, admin, settings):
+    """Seller records were built from every platform's listings: another platform's key read them, and its
+    listings were scored with them. Cross-platform knowledge moves only through the signed exchange feed."""
+    from service.db.models import Role
+    from tests.helpers import create_api_key
+
+    other_platform = create_api_key(settings, Role.platform, platform="marketplace-b")
+    _register(admin, FAKE, "counterfeit")
+    with server.client(keys.platform) as a, server.client(other_platform) as b, server.client(keys.brand_a) as acme:
+        for i in range(2):
+            assert _listing(a, [FAKE], seller_id="bad-shop", marketplace="mkt", listing_id=f"A{i}").json()["verdict"] == "likely_counterfeit"
+        assert a.get("/v1/sellers/mkt/bad-shop").json()["listings"] == 2
+        assert admin.get("/v1/sellers/mkt/bad-shop").json()["listings"] == 2
+        assert acme.get("/v1/sellers/mkt/bad-shop").json()["listings"] == 2  # its brand's listings, on any platform
+        assert b.get("/v1/sellers/mkt/bad-shop").status_code == 404
+        assert b.get("/v1/sellers").json()["items"] == []
+        assert [s["seller_id"] for s in a.get("/v1/sellers").json()["items"]] == ["bad-shop"]
+        first_at_b = _listing(b, [UNRELATED], seller_id="bad-shop", marketplace="mkt", listing_id="B0").json()
+        assert first_at_b["seller"] is None  # A's record of the seller is not B's
+        assert b.get("/v1/sellers/mkt/bad-shop").json()["listings"] == 1
+        assert a.get("/v1/sellers/mkt/bad-shop").json()["listings"] == 2

@@ -34,14 +34,15 @@ async def check_listing(runtime: RuntimeDep, principal: PlatformKey, form: Annot
 @router.get("/sellers/{marketplace}/{seller_id}", response_model=SellerOut, responses=error_responses(404),
             summary="A seller's record: listings, likely and confirmed counterfeits, risk, brands affected")
 def get_seller(runtime: RuntimeDep, principal: AnyKey, marketplace: Marketplace, seller_id: SellerId):
-    record = runtime.sellers.get(marketplace, seller_id, principal.brand_scope())
+    record = runtime.sellers.get(marketplace, seller_id, principal.brand_scope(), platform=principal.platform_scope())
     if record is None:
         raise not_found("seller")
     return record
 
 
 @router.get("/sellers", response_model=SellerPage, responses=error_responses(),
-            summary="Sellers by risk, highest first (a brand key: through its own brand's listings)")
+            summary="Sellers by risk, highest first (a brand key: through its own brand's listings; a platform key: "
+                    "its own platform's)")
 def list_sellers(runtime: RuntimeDep, principal: AnyKey,
                  brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
                  min_risk: Annotated[float, Query(ge=0, le=1)] = 0.0,
@@ -51,4 +52,4 @@ def list_sellers(runtime: RuntimeDep, principal: AnyKey,
         brand = validate_brand(brand)
         if scope and brand != scope:
             raise ApiError(403, "other_brand", "A brand key sees its own brand's sellers only.")
-    return {"items": runtime.sellers.ranked(scope or brand, min_risk, limit)}
+    return {"items": runtime.sellers.ranked(scope or brand, min_risk, limit, principal.platform_scope())}
