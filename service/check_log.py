@@ -17,6 +17,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Check
@@ -85,10 +86,18 @@ class CheckWriter:
         ids = [check.id for check, _ in batch]  # read now: committed objects are expired
         try:
             with self.sessions() as session:
-                session.add_all(check for check, _ in batch)
+                # A check whose id is already stored was recorded before (a scan redoing a listing after a crash
+                # derives the same ids): it is not written, announced or queued for review a second time.
+                stored = set(session.scalars(select(Check.id).where(Check.id.in_(ids))))
+                first: dict[str, Check] = {}  # (and an id twice in one group is written once)
+                for check, _ in batch:
+                    if check.id not in stored:
+                        first.setdefault(check.id, check)
+                new = list(first.values())
+                session.add_all(new)
                 # Webhook deliveries go into the outbox in the same transaction as the checks they announce.
                 queued = enqueue(session, [Event("check.likely_counterfeit", check.brand, check_event(check), check.api_key_id)
-                                           for check, _ in batch if check.verdict == "likely_counterfeit"])
+                                           for check in new if check.verdict == "likely_counterfeit"])
                 session.commit()
         except Exception as exc:  # the database refused the group: every caller in it gets the error
             log.exception("Committing %d check rows failed", len(batch))

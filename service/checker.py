@@ -95,9 +95,10 @@ class Checker:
         return evaluated.answer
 
     async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None,
-                          embedded: Embedded | None = None) -> dict[str, Any]:
+                          embedded: Embedded | None = None, check_id: str | None = None) -> dict[str, Any]:
         """``embedded``: the photo's vector and PDQ hash, when another pipeline (a Ray scan) already made them
-        with the served model; the rest — search, scoring, the audit row — is the same."""
+        with the served model; the rest — search, scoring, the audit row — is the same. ``check_id``: the id to
+        record it under, for work that may be redone after a crash (a scan): a stored id is not recorded twice."""
         loop = asyncio.get_running_loop()
         with self.slot.use() as serving:  # one model and one index generation for the whole request
             if embedded is not None:
@@ -117,18 +118,20 @@ class Checker:
                 self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
                 keypoints = await detecting if detecting is not None else None
             evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vectors, brand_hint,
-                                                   k, api_key_id, keypoints)
+                                                   k, api_key_id, keypoints, check_id)
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
 
     async def check_many(self, images: list[tuple[str | None, bytes]], brand_hint: str | None, k: int,
                          api_key_id: str | None, request_id: str | None,
-                         embedded: list[Embedded | None] | None = None) -> list[dict[str, Any]]:
+                         embedded: list[Embedded | None] | None = None,
+                         check_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Each (file name, bytes) checked like one ``check_async`` (together they share model passes); per
         photo its result, or the status and error it alone would have got — one bad photo fails only itself."""
         made = embedded or [None] * len(images)
-        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id, e)
-                                          for (_, data), e in zip(images, made)), return_exceptions=True)
+        ids = check_ids or [None] * len(images)
+        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id, e, check_id)
+                                          for (_, data), e, check_id in zip(images, made, ids)), return_exceptions=True)
         items = []
         for index, ((filename, _), outcome) in enumerate(zip(images, outcomes)):
             if isinstance(outcome, QueueFull):
@@ -215,7 +218,8 @@ class Checker:
             admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
     def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vectors: np.ndarray, brand_hint: str | None,
-                 k: int, api_key_id: str | None, keypoints: Keypoints | None = None) -> Evaluated:
+                 k: int, api_key_id: str | None, keypoints: Keypoints | None = None,
+                 check_id: str | None = None) -> Evaluated:
         """``vectors``: one row per query region searched, the whole image's first; ``keypoints``: the upload's,
         where local-feature verification is on."""
         assert pdq is not None  # workers always hash uploads
@@ -238,7 +242,7 @@ class Checker:
         if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
             self.blobs.put(data, durable=False)
         check = Check(
-            id="chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
+            id=check_id or "chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
             image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,
             verdict=result.verdict, probability=result.probability,
             evidence_ids=[n.reference_id for n in neighbours if n.shared_by is None], model_fingerprint=serving.runner.info.fingerprint(),

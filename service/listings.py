@@ -53,12 +53,13 @@ class ListingChecker:
                     api_key_id: str | None, request_id: str | None = None,
                     keyed_ids: list[KeyedIdentifier] | None = None,
                     on_stored: Callable[[Session, dict[str, Any]], None] | None = None,
-                    embedded: list[Embedded | None] | None = None) -> dict[str, Any]:
+                    embedded: list[Embedded | None] | None = None,
+                    check_ids: list[str] | None = None) -> dict[str, Any]:
         """``images``: (file name, bytes) per photo. ``keyed_ids``: the seller's identifiers already keyed (a scan
         keys them when its feed arrives); ``on_stored``: more writes for the listing's own transaction."""
         if keyed_ids is None:
             keyed_ids = self.key_identifiers(facts)  # before any photo is checked: a bad identifier writes nothing
-        photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id, embedded)
+        photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id, embedded, check_ids)
         results = [photo["result"] for photo in photos if photo["status"] == 200]
         if not results:  # nothing to judge the listing by: the first photo's own error
             error = photos[0]["error"]

@@ -104,14 +104,43 @@ class Admission:
             if metrics is not None:
                 metrics.admission_rejected.inc()
             request_id = scope.get("state", {}).get("request_id")
+            # Read (and drop) the body before answering: a server that closes a connection with unread bytes in
+            # its receive buffer makes the kernel send a reset, and the client loses the 503 and its Retry-After
+            # (1,580 of 2,376 refusals at 320 clients). Nothing is kept, parsed or decoded.
+            drained = await _drain(receive, DRAIN_MAX_BYTES, DRAIN_SECONDS)
             return await send_json(send, 503, error_body(
                 "overloaded", f"{self.inflight} checks are in progress; retry shortly.", request_id),
-                {"Retry-After": "1", "Connection": "close"})
+                {"Retry-After": "1"} if drained else {"Retry-After": "1", "Connection": "close"})
         self.inflight += 1  # one event loop: no lock needed
         try:
             await self.app(scope, receive, send)
         finally:
             self.inflight -= 1
+
+
+DRAIN_MAX_BYTES = 64 << 20  # a refused upload larger than this is cut off (its client may then see a reset)
+DRAIN_SECONDS = 5.0
+
+
+async def _drain(receive: Receive, max_bytes: int, seconds: float) -> bool:
+    """Receive and discard the request body; True when all of it arrived within the bounds."""
+
+    async def read_all() -> bool:
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False  # the client went away
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+            if received > max_bytes:
+                return False
+
+    try:
+        return await _within(seconds, read_all())
+    except asyncio.TimeoutError:
+        return False
 
 
 async def _within(seconds: float, awaitable):

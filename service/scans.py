@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import logging
 import threading
@@ -70,6 +71,11 @@ class FeedRow(BaseModel):
         return ListingFacts(self.listing_id, self.seller_id, self.marketplace, self.title, self.price, self.currency,
                             self.url, {"email": self.seller_email, "phone": self.seller_phone,
                                        "payout_account": self.payout_account, "shop_url": self.shop_url})
+
+
+def scan_check_id(job_id: str, item_id: int, photo: int) -> str:
+    """A scan photo's check id, derived from where it is in the scan (so a redo derives the same one)."""
+    return "chk_" + hashlib.sha256(f"{job_id}:{item_id}:{photo}".encode()).hexdigest()[:32]
 
 
 class PhotoArchive:
@@ -283,6 +289,10 @@ class ScanService:
                             for f in fetched]
                 prepared += [(name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])]
             usable = [p for p in prepared if not isinstance(p, BaseException)]
+            # The same ids whenever this listing is checked: a scan resumed after a crash that redoes a listing
+            # whose check rows (but not the listing) had committed records, announces and queues them once.
+            check_ids = [scan_check_id(item.job_id, item.id, position)
+                         for position, p in enumerate(prepared) if not isinstance(p, BaseException)]
             if not usable:
                 first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
                 raise first if isinstance(first, ApiError) else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
@@ -299,7 +309,8 @@ class ScanService:
                 row.error = None if len(images) == len(prepared) else f"{len(prepared) - len(images)} image(s) not fetched"
 
             await self.listings.check(images, facts, params.brand, params.k, api_key_id, keyed_ids=keyed,
-                                      on_stored=mark_done, embedded=embedded if any(embedded) else None)
+                                      on_stored=mark_done, embedded=embedded if any(embedded) else None,
+                                      check_ids=check_ids)
         except ApiError as exc:
             with self.sessions() as session:
                 row = session.get(ScanItem, item.id)

@@ -104,3 +104,33 @@ def test_concurrent_checks_share_commits(tmp_path, keys_for):
     assert commits < rows, "every check row had its own commit"
     assert len({row[0] for row in sql(settings, "SELECT id FROM checks")}) == 48
     assert {r.json()["check_id"] for r in responses} == {row[0] for row in sql(settings, "SELECT id FROM checks")}
+
+
+def test_a_check_recorded_again_under_its_id_is_written_and_announced_once(settings):
+    """A scan redoing a listing after a crash checks its photos again under the same ids: the second time
+    writes no row (no second review item) and queues no second webhook delivery."""
+    from service.check_log import CheckWriter
+    from service.db.models import Check, Webhook
+    from service.db.session import make_engine, make_session_factory
+
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        session.add(Webhook(id="whk_0000000000000001", url="https://example.com/h", events=["check.likely_counterfeit"],
+                            secret="whsec_x"))
+        session.commit()
+    writer = CheckWriter(sessions)
+    try:
+        def check(check_id: str) -> Check:
+            return Check(id=check_id, image_sha256="0" * 64, verdict="likely_counterfeit", probability=0.99,
+                         model_fingerprint="f", scorer="s", brand="acme")
+
+        assert writer.write(check("chk_scan_a")).result(timeout=30) == "chk_scan_a"
+        assert writer.write(check("chk_scan_a")).result(timeout=30) == "chk_scan_a"  # the redo: answered, not rewritten
+        futures = [writer.write(check(i)) for i in ("chk_scan_b", "chk_scan_a", "chk_scan_b")]  # in one group, too
+        assert [f.result(timeout=30) for f in futures] == ["chk_scan_b", "chk_scan_a", "chk_scan_b"]
+    finally:
+        writer.close()
+        engine.dispose()
+    assert sql(settings, "SELECT id FROM checks ORDER BY id") == [("chk_scan_a",), ("chk_scan_b",)]
+    assert sql(settings, "SELECT count(*) FROM webhook_deliveries") == [(2,)]

@@ -296,19 +296,28 @@ def test_csv_feed_through_the_cli(tmp_path, keys_for):
 
 @pytest.mark.slow  # kills and restarts a server process
 def test_a_killed_scan_resumes_without_redoing_finished_listings(tmp_path):
+    """kill -9 twice mid-scan: every listing is recorded once, and so is every photo's check row (a review queue
+    item) and its webhook delivery; a listing whose checks had committed but not the listing is redone under the
+    same check ids (issue 25: 214 check rows for 200 photos)."""
+    from tests.test_webhooks import Receiver
+
     settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, lease_seconds=2.0)
     admin_key, platform_key = create_api_key(settings, Role.admin), create_api_key(settings, Role.platform)
     host = ImageHost(delay=0.05)
     rows, fakes = _feed(host, 240)
     port = free_port()
     process = _start_process(settings, port)
+    receiver = Receiver()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                          headers={"Authorization": f"Bearer {admin_key}"}) as admin:
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin, \
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                             headers={"Authorization": f"Bearer {platform_key}"}) as platform:
             _register(admin, FAKE, "counterfeit")
-            scan_id = admin.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x")}).json()["scan_id"]
+            assert platform.post("/v1/webhooks", json={"url": receiver.url, "events": ["check.likely_counterfeit"]}).status_code == 201
+            scan_id = platform.post("/v1/scans", files={"feed": ("f.jsonl", _jsonl(rows), "x")}).json()["scan_id"]
             deadline = time.monotonic() + 120
-            while admin.get(f"/v1/scans/{scan_id}").json()["done"] < 40:
+            while platform.get(f"/v1/scans/{scan_id}").json()["done"] < 40:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         os.kill(process.pid, signal.SIGKILL)
@@ -318,13 +327,26 @@ def test_a_killed_scan_resumes_without_redoing_finished_listings(tmp_path):
         process = _start_process(settings, port)  # its lease holder adopts the orphaned scan
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                           headers={"Authorization": f"Bearer {platform_key}"}) as platform:
+            deadline = time.monotonic() + 120
+            while platform.get(f"/v1/scans/{scan_id}").json()["done"] < done_before + 40:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            os.kill(process.pid, signal.SIGKILL)  # the second kill, in the resumed run
+            process.wait()
+        process = _start_process(settings, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {platform_key}"}) as platform:
             scan = _wait(platform, scan_id)
         assert scan["state"] == "succeeded" and scan["done"] == 240, scan
         assert scan["summary"]["verdicts"]["likely_counterfeit"] == len(fakes)
         # Exactly one listing record per feed row: nothing finished before the kill was checked again.
         counts = sql(settings, "SELECT listing_id, count(*) FROM listings GROUP BY listing_id")
         assert len(counts) == 240 and {c for _, c in counts} == {1}
-        assert scan["embedded_this_run"] <= 240 - done_before  # the resumed run checked only what was left
+        # One check row per photo (each listing has one), and at most one delivery per likely counterfeit photo.
+        assert sql(settings, "SELECT count(*) FROM checks") == [(240,)]
+        assert sql(settings, "SELECT count(DISTINCT id) FROM checks") == [(240,)]
+        deliveries = sql(settings, "SELECT count(*) FROM webhook_deliveries WHERE event = 'check.likely_counterfeit'")[0][0]
+        assert deliveries == len(fakes), deliveries
     finally:
         process.terminate()
         process.wait(timeout=30)
