@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
+from typing import Iterator
 
 from index.atomic import write_atomic
 
@@ -35,3 +37,10 @@ class BlobStore:
 
     def delete(self, digest: str) -> None:
         self.path_for(digest).unlink(missing_ok=True)
+
+    def older_than(self, seconds: float) -> Iterator[str]:
+        """Digests of the stored blobs last written more than ``seconds`` ago (temp files are skipped)."""
+        cutoff = time.time() - seconds
+        for path in self.root.glob("??/??/*"):
+            if len(path.name) == 64 and path.is_file() and path.stat().st_mtime < cutoff:
+                yield path.name

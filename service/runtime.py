@@ -38,7 +38,7 @@ from service.model_options import ModelOptions
 from service.policies import PolicyStore
 from service.ratelimit import TokenBuckets
 from service.registry import ReferenceRegistry
-from service.retention import purge_check_images
+from service.retention import collect_orphan_blobs, purge_check_images
 from service.reviews import ReviewService
 from service.scans import ScanService
 from service.sellers import SellerRecords
@@ -150,7 +150,8 @@ class Runtime:
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
             removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
-            log.info("Retention GC removed %d kept check images", removed)
+            orphans = collect_orphan_blobs(self.sessions, self.blobs)
+            log.info("Retention GC removed %d kept check images and %d blobs nothing refers to", removed, orphans)
 
     def start_scan(self, job_id: str) -> None:
         threading.Thread(target=self.scans.run, args=(job_id,), name=f"scan-{job_id}", daemon=True).start()

@@ -54,10 +54,18 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class StrictForm(BaseModel):
-    """A multipart form: unknown fields are refused, and so are numbers like ``inf`` or ``1e999``."""
+def _non_empty_text_fields(schema: dict[str, Any]) -> None:
+    """Form fields are never empty (service.routes.refuse_empty_form_fields): say so in the OpenAPI."""
+    for field in schema.get("properties", {}).values():
+        for variant in field.get("anyOf", [field]):
+            if variant.get("type") == "string" and variant.get("format") != "binary":
+                variant.setdefault("minLength", 1)
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+class StrictForm(BaseModel):
+    """A multipart form: unknown and empty fields are refused, and so are numbers like ``inf`` or ``1e999``."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra=_non_empty_text_fields)
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -142,7 +150,8 @@ K_SCHEMA = {"minimum": 1}
 class CheckForm(StrictForm):
     image: UploadFile | None = Field(None, description="The photo; or give image_url instead")
     image_url: Text | None = Field(None, description="An http(s) URL the service fetches the photo from (public "
-                                   "hosts only, at most 3 redirects, size and time capped)", max_length=2000)
+                                   "hosts only, at most 3 redirects, size and time capped)", max_length=2000,
+                                   json_schema_extra={"pattern": HTTP_URL_PATTERN})  # enforced by the fetcher
     brand: str | None = Field(None, description="Brand hint: search only this brand's references",
                               json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, description="How many neighbours to consider", json_schema_extra=K_SCHEMA)
@@ -334,8 +343,13 @@ class PolicyOut(BaseModel):
 
 
 # ---- jobs ---------------------------------------------------------------------------------------
+MODEL_SPEC_PATTERN = r"^(open_clip|timm):[^\s@]+(@\S+)?$"
+
+
 class ReindexBody(StrictBody):
-    model: Text | None = Field(None, max_length=500, description="A model spec; default: the model being served")
+    model: Text | None = Field(None, max_length=500, description="A model spec, backend:architecture@weights "
+                               "(e.g. open_clip:ViT-B-32@laion2b_s34b_b79k); default: the model being served",
+                               json_schema_extra={"pattern": MODEL_SPEC_PATTERN})  # enforced by parse_model_spec
     index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
                                   description="auto: exact flat under 50,000 vectors, HNSW while it fits "
                                               "COUNTERFEIT_INDEX_MEMORY_GB (deletions are tombstones, compacted past "

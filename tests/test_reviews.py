@@ -123,3 +123,23 @@ def test_kept_check_images_expire_but_reference_bytes_stay(server, keys, admin, 
     assert not path(digests[kept["check_id"]]).exists() and path(digests[shared["check_id"]]).exists()
     review = admin.post(f"/v1/checks/{kept['check_id']}/review", json={"label": "counterfeit"}).json()
     assert review["added_reference_id"] is None and "not kept" in review["not_added_because"]
+
+
+def test_blobs_nothing_refers_to_are_collected_once_an_hour_old(server, admin, settings):
+    """A crash between writing a blob and committing its row, or a refused request, leaves bytes no row names:
+    `gc` (and the lease holder's GC) removes them once past the grace an in-flight request may need."""
+    import os
+
+    from service.blobs import BlobStore
+    from tests.test_cli import run_cli
+
+    blobs = BlobStore(settings.blob_dir)
+    referenced = admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")},
+                            data={"brand": "acme", "label": "authentic"}).json()["sha256"]
+    old_orphan, young_orphan = blobs.put(b"left by a crash"), blobs.put(b"a request in flight")
+    two_hours_ago = time.time() - 7200
+    for digest in (referenced, old_orphan):
+        os.utime(blobs.path_for(digest), (two_hours_ago, two_hours_ago))
+    result = run_cli(settings, "gc")
+    assert result.returncode == 0 and "and 1 blobs nothing refers to" in result.stderr, result.stderr
+    assert blobs.exists(referenced) and blobs.exists(young_orphan) and not blobs.exists(old_orphan)

@@ -11,14 +11,17 @@ from service.cli import _sessions, _settings, app, err
 
 @app.command()
 def gc(older_than_days: Optional[float] = typer.Option(None, help="Default COUNTERFEIT_CHECK_IMAGE_RETENTION_DAYS")):
-    """Delete kept check images past their retention (never bytes a reference uses)."""
+    """Delete kept check images past their retention (never bytes a reference uses), and blobs nothing refers to
+    (left by a crash or a refused request) once an hour old."""
     from service.blobs import BlobStore
-    from service.retention import purge_check_images
+    from service.retention import collect_orphan_blobs, purge_check_images
 
     settings = _settings()
     days = older_than_days if older_than_days is not None else settings.check_image_retention_days
-    removed = purge_check_images(_sessions(), BlobStore(settings.blob_dir), timedelta(days=days))
-    err.print(f"Removed {removed} check images older than {days:g} days.")
+    sessions, blobs = _sessions(), BlobStore(settings.blob_dir)
+    removed = purge_check_images(sessions, blobs, timedelta(days=days))
+    orphans = collect_orphan_blobs(sessions, blobs)
+    err.print(f"Removed {removed} check images older than {days:g} days and {orphans} blobs nothing refers to.")
 
 
 @app.command("rehash-pdq")
