@@ -1,12 +1,43 @@
 """Per-key token buckets: each API key may make ``rate`` requests a second, bursting to ``burst``.
 
-Buckets live in the process; with several replicas each enforces the limit on its own share of
-the traffic (a load balancer spreading a key over N replicas allows up to N × the rate).
+On PostgreSQL the buckets are rows every replica shares (:class:`SharedTokenBuckets`: one atomic
+statement a request, timed by the database's clock), so N replicas behind a load balancer still allow
+the key its rate, not N × it. On SQLite (one host, usually one process) they live in the process.
 """
 from __future__ import annotations
 
 import threading
 import time
+
+from sqlalchemy import Engine, text
+
+# Refill, spend if a whole token is there, and say whether it was: one statement, one round trip, atomic per key.
+_TAKE = text("""
+INSERT INTO rate_buckets AS b (key, tokens, updated, allowed)
+VALUES (:key, :burst - 1, EXTRACT(EPOCH FROM clock_timestamp()), true)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = LEAST(:burst, b.tokens + (EXTRACT(EPOCH FROM clock_timestamp()) - b.updated) * :rate)
+             - CASE WHEN LEAST(:burst, b.tokens + (EXTRACT(EPOCH FROM clock_timestamp()) - b.updated) * :rate) >= 1
+                    THEN 1 ELSE 0 END,
+    updated = EXTRACT(EPOCH FROM clock_timestamp()),
+    allowed = LEAST(:burst, b.tokens + (EXTRACT(EPOCH FROM clock_timestamp()) - b.updated) * :rate) >= 1
+RETURNING tokens, allowed
+""")
+
+
+class SharedTokenBuckets:
+    """Token buckets in PostgreSQL (table ``rate_buckets``), shared by every replica."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def take(self, key: str, rate: float, burst: float) -> float:
+        """Spend one token; returns 0 if allowed, else the seconds until a token is there."""
+        if rate <= 0:
+            return 0.0  # unlimited
+        with self.engine.begin() as connection:
+            tokens, allowed = connection.execute(_TAKE, {"key": key, "rate": rate, "burst": burst}).one()
+        return 0.0 if allowed else (1 - tokens) / rate
 
 
 class TokenBuckets:

@@ -36,7 +36,7 @@ from service.memory import return_large_allocations_to_os
 from service.metrics import Metrics
 from service.model_options import ModelOptions
 from service.policies import PolicyStore
-from service.ratelimit import TokenBuckets
+from service.ratelimit import SharedTokenBuckets, TokenBuckets
 from service.registry import ReferenceRegistry
 from service.retention import collect_orphan_blobs, purge_check_images
 from service.reviews import ReviewService
@@ -71,7 +71,9 @@ class Runtime:
         self._next_gc = time.monotonic() + settings.gc_interval_seconds
         self.jobs = JobStore(self.sessions)
         self.audit = AuditLog(self.sessions)
-        self.rate_limits = TokenBuckets()
+        # Shared by every replica on PostgreSQL; on SQLite, per process.
+        self.rate_limits = (SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql"
+                            else TokenBuckets())
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
         self._next_compaction = 0.0

@@ -29,7 +29,7 @@ def _id_digits(value: Any) -> Any:
     return value
 
 
-ReferenceId = Annotated[int, BeforeValidator(_id_digits), Path(ge=1, le=MAX_ID, description="A reference id")]
+ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id"), BeforeValidator(_id_digits)]
 NO_NUL = r"^[^\x00]*$"  # for free text: PostgreSQL can neither store nor compare NUL
 MARKETPLACE_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"  # seller ids are per marketplace
 CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from service.db.models import Role
 from tests.helpers import create_api_key, make_settings, product_photo, resized_jpeg_copy, running
 from tests.test_cli import run_cli
@@ -140,3 +142,40 @@ def test_every_role_rotates_its_own_key_an_exchange_peer_too(server, settings):
         assert client.get("/v1/exchange/feed").status_code == 409
     with server.client(peer) as client:
         assert client.get("/v1/exchange/feed").status_code == 401
+
+
+def test_a_keys_rate_holds_across_three_replicas(tmp_path):
+    """Buckets were per process: N replicas let a key make N × its rate. On PostgreSQL they are shared rows."""
+    import threading
+    import time
+
+    from tests.helpers import ThreadedServer, make_settings
+
+    settings = make_settings(tmp_path / "data", rate_limit_brand=5, rate_limit_burst_seconds=1.0)
+    if not settings.database_url:
+        pytest.skip("SQLite serves one host: buckets are per process there (the PostgreSQL pass runs this)")
+    key = create_api_key(settings, Role.brand, "acme")
+    replicas = [ThreadedServer(settings).start() for _ in range(3)]
+    allowed, refused = [], []
+    try:
+        started = time.monotonic()
+
+        def hammer(server) -> None:
+            with server.client(key) as client:
+                while time.monotonic() - started < 4.0:
+                    response = client.get("/v1/references", params={"limit": 1})
+                    (allowed if response.status_code == 200 else refused).append(response)
+                    if response.status_code == 429:
+                        assert int(response.headers["retry-after"]) >= 1
+
+        threads = [threading.Thread(target=hammer, args=(server,)) for server in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    finally:
+        for server in replicas:
+            server.stop()
+    expected = 5 + 5 * elapsed  # the burst, then the rate
+    assert refused and abs(len(allowed) - expected) <= 0.1 * expected, (len(allowed), expected, len(refused))

@@ -445,3 +445,14 @@ class ModelArtefact(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class RateBucket(Base):
+    """A key's token bucket, shared by every replica on PostgreSQL (service.ratelimit.SharedTokenBuckets)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float, nullable=False)
+    updated: Mapped[float] = mapped_column(Float, nullable=False)  # seconds since the epoch, the database's clock
+    allowed: Mapped[bool] = mapped_column(Boolean, nullable=False)
