@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from service import ui
+from service.change_notify import ChangeListener, listen_url
 from service.embedding import QueueFull
 from service.errors import ApiError, overloaded
 from service.middleware import Admission, BodyGuard, RequestContext, error_body
@@ -44,16 +45,30 @@ def error_response(request: Request, status: int, code: str, message: str,
 
 
 async def _tail_change_log(runtime: Runtime) -> None:
-    """Pick up writes made by other processes (bulk import CLI, other replicas) and generation swaps."""
-    while True:
-        await asyncio.sleep(runtime.settings.change_poll_seconds)
-        try:
-            await run_in_threadpool(runtime.maintain)
-            await run_in_threadpool(runtime.follow_generation)
-            await run_in_threadpool(runtime.refresh_calibration)
-            await run_in_threadpool(runtime.serving.index_sync.catch_up)
-        except Exception:  # keep tailing; the next round retries
-            log.exception("Applying the change log failed")
+    """Pick up writes made by other processes (bulk import CLI, other replicas) and generation swaps: every poll
+    interval, and on PostgreSQL also the moment a change commits (service.change_notify: then only the log)."""
+    loop = asyncio.get_running_loop()
+    pushed = asyncio.Event()
+    url = listen_url(runtime.settings.resolved_database_url)
+    listener = ChangeListener(url, lambda: loop.call_soon_threadsafe(pushed.set)).start() if url else None
+    next_round = loop.time() + runtime.settings.change_poll_seconds
+    try:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(pushed.wait(), max(0.0, next_round - loop.time()))
+            pushed.clear()
+            try:
+                if loop.time() >= next_round:
+                    next_round = loop.time() + runtime.settings.change_poll_seconds
+                    await run_in_threadpool(runtime.maintain)
+                    await run_in_threadpool(runtime.follow_generation)
+                    await run_in_threadpool(runtime.refresh_calibration)
+                await run_in_threadpool(runtime.serving.index_sync.catch_up)
+            except Exception:  # keep tailing; the next round retries
+                log.exception("Applying the change log failed")
+    finally:
+        if listener is not None:
+            await run_in_threadpool(listener.stop)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -170,3 +170,31 @@ def test_a_replica_killed_mid_reindex_does_not_block_the_next_one(tmp_path):
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_on_postgresql_a_write_reaches_the_other_replica_by_notification_not_by_poll(tmp_path):
+    """LISTEN/NOTIFY: with a 30 s poll, only the notification can bring the registration to replica B at once."""
+    from tests.helpers import ThreadedServer
+
+    settings = make_settings(tmp_path / "data", change_poll_seconds=30.0)
+    if not settings.database_url:
+        pytest.skip("SQLite has no notifications: its replicas poll (the PostgreSQL pass runs this)")
+    admin = create_api_key(settings, Role.admin)
+    a, b = ThreadedServer(settings).start(), ThreadedServer(settings).start()
+    try:
+        with a.client(admin) as first, b.client(admin) as second:
+            time.sleep(0.5)  # both listening
+            delays = []
+            for seed in range(10):
+                before = second.get("/readyz").json()["index_size"]
+                assert first.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
+                                  files={"image": ("r.png", product_photo(500 + seed), "image/png")}).status_code == 201
+                acknowledged = time.monotonic()
+                while second.get("/readyz").json()["index_size"] <= before:
+                    assert time.monotonic() - acknowledged < 5, "no notification reached replica B"
+                    time.sleep(0.005)
+                delays.append(time.monotonic() - acknowledged)
+    finally:
+        a.stop()
+        b.stop()
+    assert max(delays) < 5
