@@ -111,3 +111,66 @@ def test_gpu_script_runs_every_step_end_to_end_on_the_cpu(tmp_path):
     assert run.returncode == 0 and "STEP FAILED" not in log, log[-4000:]
     summaries = [line for line in log.splitlines() if line.startswith("SUMMARY")]
     assert [line.split()[1] for line in summaries[:6]] == ["embed", "embed", "embed", "embed-feed", "api", "reindex"], summaries
+
+
+K8S = Path(__file__).parent.parent / "deploy" / "k8s"
+
+
+def _k8s_documents() -> list[dict]:
+    import yaml
+
+    return [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_kubernetes_manifests_are_valid_against_the_kubernetes_schemas():
+    """Offline (no cluster here): every document against the API schemas kubernetes-validate ships, strict
+    (an unknown or misspelt field fails)."""
+    import kubernetes_validate
+
+    documents = _k8s_documents()
+    kinds = sorted(doc["kind"] for doc in documents)
+    assert kinds == ["CronJob", "CronJob", "Deployment", "Deployment", "HorizontalPodAutoscaler", "Job",
+                     "PersistentVolumeClaim", "Service"], kinds
+    for doc in documents:
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+
+
+def test_kubernetes_manifests_fit_the_service_they_deploy():
+    """What schemas cannot see: the probes, commands, settings, names and labels must be this service's."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.settings import Settings
+
+    documents = _k8s_documents()
+    by_kind: dict[str, list[dict]] = {}
+    for doc in documents:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    pods = [d["spec"]["template"]["spec"] for d in by_kind["Deployment"] + by_kind["Job"]]
+    pods += [c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in by_kind["CronJob"]]
+    settings = {f"COUNTERFEIT_{name.upper()}" for name in Settings.model_fields}
+    runner = CliRunner()
+    for pod in pods:
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])}
+        assert claims <= {by_kind["PersistentVolumeClaim"][0]["metadata"]["name"]}
+        for container in pod["containers"]:
+            assert container["command"][0] == "counterfeit"
+            assert runner.invoke(app, [*container["command"][1:], "--help"]).exit_code == 0, container["command"]
+            unknown = {e["name"] for e in container["env"]} - settings
+            assert not unknown, f"not settings of the service: {unknown}"
+    for deployment in by_kind["Deployment"]:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        service = by_kind["Service"][0]
+        assert service["spec"]["selector"].items() <= pod_labels.items()  # the Service reaches every replica
+    [migrate] = by_kind["Job"]
+    assert migrate["spec"]["template"]["spec"]["containers"][0]["command"] == ["counterfeit", "db", "upgrade"]
+    assert {tuple(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
+            for c in by_kind["CronJob"]} == {("counterfeit", "exchange", "pull"), ("counterfeit", "gc")}
+    [hpa] = by_kind["HorizontalPodAutoscaler"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] in {d["metadata"]["name"] for d in by_kind["Deployment"]}
+    gpu = [d for d in by_kind["Deployment"] if "nvidia.com/gpu" in d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]]
+    assert len(gpu) == 1 and {"name": "COUNTERFEIT_DEVICE", "value": "cuda"} in gpu[0]["spec"]["template"]["spec"]["containers"][0]["env"]
