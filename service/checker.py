@@ -10,6 +10,7 @@ is always in the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from concurrent.futures import Executor, Future
@@ -28,7 +29,7 @@ from scoring.evidence import gather_evidence, verification_skipped
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
 from scoring.scorers import Scorer, Thresholds, score
-from service.blobs import BlobStore, sha256_hex
+from service.blobs import BlobStore, BlobStoreUnavailable, sha256_hex
 from service.check_log import CheckWriter
 from service.db.models import Check
 from service.embedding import EmbedFailed, QueueFull
@@ -38,6 +39,8 @@ from service.registry import ReferenceRegistry
 from service.serving import Serving, ServingSlot
 from service.signals import SharedSignalIndex
 from service.uploads import prepare_upload, rejections_as_http
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -240,7 +243,10 @@ class Checker:
                        lookalike)
         digest = sha256_hex(data)
         if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
-            self.blobs.put(data, durable=False)
+            try:
+                self.blobs.put(data, durable=False)
+            except BlobStoreUnavailable:  # the check still answers; only this photo cannot join the bank later
+                log.warning("Could not keep check image %s: the image store is unavailable", digest)
         check = Check(
             id=check_id or "chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
             image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,

@@ -20,7 +20,7 @@ from scoring.calibration import CalibrationMismatch, CalibrationStore
 from scoring.scorers import MarginScorer, Scorer, Thresholds
 from service.audit import AuditLog
 from service.auth import ensure_key
-from service.blobs import BlobStore
+from service.blobs import open_blob_store
 from service.check_log import CheckWriter
 from service.checker import Checker
 from service.db.models import ApiKey, Role
@@ -63,7 +63,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_session_factory(self.engine)
-        self.blobs = BlobStore(settings.blob_dir)
+        self.blobs = open_blob_store(settings.blob_url, settings.blob_dir)
         self.generations = Generations(settings.index_dir)
         # Once-only background work (snapshots, retention GC) is done by the holder of a lease; the CLI never competes.
         self.leases = Leases(self.sessions, process_identity(), settings.lease_seconds)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     unsafe_fetch_allow_loopback_for_tests: bool = Field(False, description="TESTS ONLY: let image_url fetch from loopback addresses (a local test server). Never private ranges or metadata.")
     webhook_retry_base_seconds: float = Field(1.0, gt=0, description="First webhook retry after about this long; doubling per attempt (with jitter), at most an hour.")
     ui_session_hours: float = Field(8, gt=0, le=720, description="How long a review-page login lasts.")
+    blob_url: str = Field("", description="Where images are kept: empty for <data dir>/blobs, or s3://bucket/prefix "
+                          "(the standard AWS_* variables configure the client: AWS_ENDPOINT_URL, keys, region); the "
+                          "local directory is then this replica's cache.")
     max_scan_listings: int = Field(100_000, ge=1, description="Most listings in one scan feed.")
     max_scan_upload_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest POST /v1/scans body (feed and "
                                        "image archive together).")

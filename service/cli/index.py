@@ -22,7 +22,7 @@ def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default 
     import threading
     import time
 
-    from service.blobs import BlobStore
+    from service.blobs import open_blob_store
     from service.errors import ApiError
     from service.jobs import JobStore
     from service.reindex import Reindexer, ReindexParams, params_dict
@@ -36,7 +36,7 @@ def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default 
     except (ValueError, ApiError) as exc:
         raise _fail(getattr(exc, "message", exc)) from None
     err.print(f"Reindex job {job.id}: model {params.model}, engine {engine}")
-    worker = threading.Thread(target=Reindexer(settings, jobs.sessions, BlobStore(settings.blob_dir), jobs).run,
+    worker = threading.Thread(target=Reindexer(settings, jobs.sessions, open_blob_store(settings.blob_url, settings.blob_dir), jobs).run,
                               args=(job.id, params))
     worker.start()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),

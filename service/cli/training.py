@@ -213,14 +213,14 @@ def _service_reference_photos(settings, limit: Optional[int], seed: int) -> list
     from sqlalchemy import select
 
     from index.images import ImageRejected, decode_image
-    from service.blobs import BlobStore
+    from service.blobs import open_blob_store
     from service.db.models import Reference
 
     with _sessions()() as session:
         digests = list(session.scalars(select(Reference.sha256).where(Reference.deleted_at.is_(None))))
     if limit is not None and len(digests) > limit:
         digests = [digests[i] for i in np.random.default_rng(seed).choice(len(digests), limit, replace=False)]
-    blobs, images = BlobStore(settings.blob_dir), []
+    blobs, images = open_blob_store(settings.blob_url, settings.blob_dir), []
     for digest in digests:
         try:
             images.append(decode_image(blobs.get(digest), settings.max_image_bytes, 1 << 62, draft_size=(512, 512)))

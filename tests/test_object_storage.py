@@ -1,0 +1,126 @@
+"""Blobs in an S3-protocol bucket (COUNTERFEIT_BLOB_URL), against moto's standalone server on loopback.
+
+Replicas with separate local data directories share one database and one bucket (no shared filesystem);
+each local directory is only a cache. An unreachable store answers 503 with Retry-After and loses nothing
+that was acknowledged.
+"""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.db.models import Role
+from tests.helpers import create_api_key, free_port, make_settings, product_photo, running
+
+BUCKET = "counterfeit-test"
+
+
+class S3Server:
+    """moto's standalone S3 server in its own process (``moto_server``), so it can be killed like a real one."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "S3Server":
+        executable = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and self.process.poll() is None, "moto_server did not start"
+                time.sleep(0.1)
+        self.client().create_bucket(Bucket=BUCKET)
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url)
+
+    def keys(self) -> list[str]:
+        return [item["Key"] for item in self.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    server = S3Server(free_port())
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", server.url)):
+        monkeypatch.setenv(name, value)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.kill()
+
+
+def _two_replicas(tmp_path, **overrides):
+    first = make_settings(tmp_path / "a", blob_url=f"s3://{BUCKET}/blobs", **overrides)
+    database = first.database_url or f"sqlite:///{tmp_path / 'shared.db'}"
+    first = first.model_copy(update={"database_url": database})
+    return first, first.model_copy(update={"data_dir": tmp_path / "b"})
+
+
+def test_replicas_without_a_shared_filesystem_share_blobs_through_the_bucket(tmp_path, s3):
+    settings_a, settings_b = _two_replicas(tmp_path)
+    admin = create_api_key(settings_a, Role.admin)
+    platform = create_api_key(settings_a, Role.platform)
+    with running(settings_a) as a, a.client(admin) as on_a:
+        registered = on_a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
+                               files={"image": ("r.png", product_photo(3), "image/png")})
+        assert registered.status_code == 201, registered.text
+        reference = registered.json()
+    assert f"blobs/{reference['sha256'][:2]}/{reference['sha256'][2:4]}/{reference['sha256']}" in s3.keys()
+    assert not (settings_b.blob_dir).exists()  # replica B has never seen it
+    with running(settings_b) as b, b.client(admin) as on_b, b.client(platform) as checker:
+        image = on_b.get(f"/v1/references/{reference['id']}/image")
+        assert image.status_code == 200 and image.content == product_photo(3)  # from the bucket
+        check = checker.post("/v1/check", files={"image": ("q.png", product_photo(3), "image/png")}).json()
+        assert check["evidence"][0]["reference_id"] == reference["id"]
+    assert (settings_b.blob_dir / reference["sha256"][:2] / reference["sha256"][2:4] / reference["sha256"]).exists()
+
+
+def test_an_object_store_outage_answers_503_and_loses_nothing_acknowledged(tmp_path, s3):
+    settings, _ = _two_replicas(tmp_path)
+    admin = create_api_key(settings, Role.admin)
+    acknowledged = {}
+    with running(settings) as server, server.client(admin) as client:
+        def register(seed: int) -> httpx.Response:
+            return client.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
+                               files={"image": ("r.png", product_photo(seed), "image/png")})
+
+        for seed in range(3):
+            acknowledged[seed] = register(seed).json()["id"]
+        s3.kill()  # kill -9 the store mid-traffic
+        before = client.get("/v1/info").json()["references"]
+        for seed in range(3, 6):
+            refused = register(seed)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "storage_unavailable" and refused.headers["retry-after"]
+        assert client.get("/v1/info").json()["references"] == before  # nothing was committed
+        s3.start()  # back (moto keeps nothing across a restart: only this replica's cache has the old bytes)
+        for seed in range(3, 6):
+            response = register(seed)
+            assert response.status_code == 201, response.text
+            acknowledged[seed] = response.json()["id"]
+        listed = {item["id"] for item in client.get("/v1/references", params={"limit": 100}).json()["items"]}
+        assert set(acknowledged.values()) <= listed
+        for reference_id in acknowledged.values():
+            assert client.get(f"/v1/references/{reference_id}/image").status_code == 200
