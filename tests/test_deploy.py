@@ -21,7 +21,7 @@ def _compose() -> dict:
 def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"db", "migrate", "api-1", "api-2", "lb"}
+    assert set(services) == {"db", "minio", "minio-bucket", "migrate", "api-1", "api-2", "lb"}
     assert services["db"]["image"].startswith("postgres:")
     assert services["migrate"]["command"] == ["counterfeit", "db", "upgrade"]
     for name in ("api-1", "api-2"):
@@ -30,12 +30,20 @@ def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
         assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert replica["environment"]["COUNTERFEIT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "@db:5432/" in replica["environment"]["COUNTERFEIT_DATABASE_URL"]
-        assert replica["volumes"] == ["counterfeit-data:/data"]  # one blob store and index for all replicas
+        assert replica["volumes"] == ["counterfeit-data:/data"]  # one index for all replicas (blobs: the bucket)
+        assert replica["environment"]["COUNTERFEIT_BLOB_URL"] == "s3://counterfeit/blobs"
+        assert replica["environment"]["AWS_ENDPOINT_URL"] == "http://minio:9000"
     assert services["api-1"]["environment"] == services["api-2"]["environment"] == services["migrate"]["environment"]
-    assert set(compose["volumes"]) == {"postgres-data", "counterfeit-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "minio-data", "counterfeit-data"}
+    bucket = services["minio-bucket"]
+    assert "mc mb -p local/counterfeit" in bucket["entrypoint"][-1]  # the bucket COUNTERFEIT_BLOB_URL names
+    assert services["migrate"]["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
     assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
     for key in services["api-1"]["environment"]:
-        assert key.removeprefix("COUNTERFEIT_").lower() in Settings.model_fields, f"{key} is not a setting"
+        if key.startswith("AWS_"):  # the S3 client's standard settings (botocore reads them)
+            assert key in {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}, key
+        else:
+            assert key.removeprefix("COUNTERFEIT_").lower() in Settings.model_fields, f"{key} is not a setting"
 
 
 def test_the_load_balancer_config_exists_and_names_every_replica():

@@ -124,3 +124,65 @@ def test_an_object_store_outage_answers_503_and_loses_nothing_acknowledged(tmp_p
         assert set(acknowledged.values()) <= listed
         for reference_id in acknowledged.values():
             assert client.get(f"/v1/references/{reference_id}/image").status_code == 200
+
+
+@pytest.mark.slow  # three server processes
+def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_bucket(tmp_path, s3):
+    """The fleet of issue 27: three `counterfeit serve` processes, each with its own local data directory, one
+    database, one bucket, no shared filesystem; the third runs torch's scalar kernels (another CPU generation).
+    None refuses the index; what one writes the others serve; a store outage is 503s, then recovery."""
+    from tests.test_durability import _start_process
+
+    settings_a, _ = _two_replicas(tmp_path, change_poll_seconds=0.2)
+    fleet = [settings_a.model_copy(update={"data_dir": tmp_path / name}) for name in ("a", "b", "c")]
+    admin = {"Authorization": f"Bearer {create_api_key(settings_a, Role.admin)}"}
+    platform = {"Authorization": f"Bearer {create_api_key(settings_a, Role.platform)}"}
+    ports = [free_port() for _ in fleet]
+    processes = []
+    try:
+        for settings, port, extra in zip(fleet, ports, ({}, {}, {"ATEN_CPU_CAPABILITY": "default"})):
+            processes.append(_start_process(settings, port, **extra))  # ready: no "run a reindex" refusal
+        a, b, c = (httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for port in ports)
+        assert len({client.get("/v1/info", headers=admin).json()["model"]["fingerprint"] for client in (a, b, c)}) == 1
+
+        def top(client, seed):
+            evidence = client.post("/v1/check", headers=platform,
+                                   files={"image": ("q.png", product_photo(seed), "image/png")}).json()["evidence"]
+            return evidence[0]["reference_id"] if evidence else None
+
+        def eventually(condition, what: str, seconds: float = 10.0):
+            deadline = time.monotonic() + seconds
+            while not condition():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.05)
+
+        reference = a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
+                           files={"image": ("r.png", product_photo(11), "image/png")}).json()
+        for client, name in ((b, "B"), (c, "C")):
+            eventually(lambda client=client: top(client, 11) == reference["id"], f"replica {name} never found it")
+        image = c.get(f"/v1/references/{reference['id']}/image", headers=admin)
+        assert image.status_code == 200 and image.content == product_photo(11)
+        assert c.delete(f"/v1/references/{reference['id']}", headers=admin).status_code == 200
+        eventually(lambda: top(a, 11) != reference["id"], "replica A still serves a reference deleted on C")
+
+        acknowledged = []
+        s3.kill()
+        for seed in range(20, 23):
+            refused = b.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
+                             files={"image": ("r.png", product_photo(seed), "image/png")})
+            assert refused.status_code == 503 and refused.headers["retry-after"], refused.text
+        s3.start()
+        for seed in range(20, 23):
+            registered = b.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
+                                files={"image": ("r.png", product_photo(seed), "image/png")})
+            assert registered.status_code == 201, registered.text
+            acknowledged.append(registered.json()["id"])
+        for seed, reference_id in zip(range(20, 23), acknowledged):
+            eventually(lambda seed=seed, rid=reference_id: top(a, seed) == rid and top(c, seed) == rid,
+                       f"reference {reference_id} missing on A or C")
+        for client in (a, b, c):
+            client.close()
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
