@@ -7,6 +7,7 @@ either the old or the new generation, never a mix.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class Generations:
         self.generations_dir = self.root / "generations"
         self.pointer = self.root / "CURRENT"
 
+    def get(self, number: int) -> Generation:
+        return Generation(number, self.generations_dir / str(number))
+
     def current(self) -> Generation | None:
         if not self.pointer.exists():
             return None
@@ -59,12 +63,20 @@ class Generations:
         older = [g for g in self.all() if current is None or g.number < current.number]
         return older[-1] if older else None
 
-    def create(self, model_info: dict[str, Any]) -> Generation:
-        """A new, not yet current, generation directory bound to ``model_info`` (with its fingerprint)."""
+    def create(self, model_info: dict[str, Any], after: int = 0) -> Generation:
+        """A new, not yet current, generation directory bound to ``model_info`` (with its fingerprint), numbered
+        above every local one and above ``after`` (the deployment's current number, which other disks may hold)."""
         existing = self.all()
-        number = existing[-1].number + 1 if existing else 1
-        generation = Generation(number, self.generations_dir / str(number))
-        generation.path.mkdir(parents=True, exist_ok=False)
+        number = max(existing[-1].number if existing else 0, after) + 1
+        return self.adopt(number, model_info)
+
+    def adopt(self, number: int, model_info: dict[str, Any]) -> Generation:
+        """Generation ``number`` as another process made it: its directory, bound to ``model_info``; a local
+        directory of that number bound to another model is this disk's stale copy and is replaced."""
+        generation = self.get(number)
+        if generation.fingerprint_path.exists() and generation.fingerprint != model_info["fingerprint"]:
+            shutil.rmtree(generation.path)
+        generation.path.mkdir(parents=True, exist_ok=True)
         write_atomic(generation.fingerprint_path, json.dumps(model_info, indent=2, sort_keys=True))
         return generation
 

@@ -64,6 +64,14 @@ class BlobStore:
     def delete(self, digest: str) -> None:
         self.path_for(digest).unlink(missing_ok=True)
 
+    def share_file(self, name: str, path: Path) -> None:
+        """Make a local file (an index snapshot) available to every replica under ``name``: a local directory
+        is shared only by processes that share the disk, so there is nothing to do."""
+
+    def fetch_file(self, name: str, path: Path) -> bool:
+        """Copy what :meth:`share_file` shared under ``name`` to ``path``; False when there is nothing to fetch."""
+        return False
+
     def older_than(self, seconds: float) -> Iterator[str]:
         """Digests of the stored blobs last written more than ``seconds`` ago (temp files are skipped)."""
         cutoff = time.time() - seconds
@@ -135,11 +143,37 @@ class S3BlobStore(BlobStore):
         self._call("delete_object", Key=self._key(digest))
         super().delete(digest)
 
+    def _file_key(self, name: str) -> str:
+        return f"{self.prefix}/files/{name}" if self.prefix else f"files/{name}"
+
+    def share_file(self, name: str, path: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:  # multipart for large snapshots
+            self.s3.upload_file(str(path), self.bucket, self._file_key(name))
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreUnavailable(exc) from exc
+
+    def fetch_file(self, name: str, path: Path) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        partial = path.with_name(path.name + ".part")
+        try:
+            self.s3.download_file(self.bucket, self._file_key(name), str(partial))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise BlobStoreUnavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise BlobStoreUnavailable(exc) from exc
+        partial.replace(path)
+        return True
+
     def older_than(self, seconds: float) -> Iterator[str]:
         cutoff = datetime.fromtimestamp(time.time() - seconds, timezone.utc)
         token = None
         while True:
-            page = self._call("list_objects_v2", Prefix=f"{self.prefix}/" if self.prefix else "",
+            page = self._call("list_objects_v2", Prefix=f"{self.prefix}/" if self.prefix else "",  # files/: not 64 hex
                               **({"ContinuationToken": token} if token else {}))
             for item in page.get("Contents", []):
                 name = item["Key"].rsplit("/", 1)[-1]

@@ -41,7 +41,7 @@ class IndexSync:
     def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
                  blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], limits: ImageLimits,
                  snapshot_every: int, persist_snapshots: Callable[[], bool] = lambda: True,
-                 reference_regions: str = "whole"):
+                 reference_regions: str = "whole", share_snapshot: Callable[[Generation], None] = lambda g: None):
         self.sessions = sessions
         self.generations = generations
         self.model = model
@@ -52,6 +52,10 @@ class IndexSync:
         # Only one serving process (the lease holder) writes snapshots; CLI processes and other
         # replicas read them and catch up in memory.
         self.persist_snapshots = persist_snapshots
+        # Replicas without this disk fetch the snapshot from the shared store (service.generation_store); shared
+        # after the lock is released, since an upload may take a while.
+        self.share_snapshot = share_snapshot
+        self._share_due = False
         self.reference_regions = reference_regions  # the preset a reference embedded here gets (index/regions.py)
         self.index = VectorIndex(model.dimension)
         self.pdq = PdqIndex()  # model-independent; rebuilt from the database on open (32 bytes a reference)
@@ -136,6 +140,7 @@ class IndexSync:
             self._unsnapshotted += total
             if self._unsnapshotted >= self.snapshot_every:
                 self._snapshot_locked()
+        self._share_if_due()
         return total
 
     def _add(self, session: Session, reference_ids: list[int]) -> None:
@@ -180,6 +185,15 @@ class IndexSync:
     def snapshot(self) -> None:
         with self._lock:
             self._snapshot_locked()
+        self._share_if_due()
+
+    def _share_if_due(self) -> None:
+        if self._share_due and self.generation is not None:
+            self._share_due = False
+            try:
+                self.share_snapshot(self.generation)
+            except Exception:  # the local snapshot is written; sharing is retried with the next one
+                log.exception("Sharing the snapshot of index generation %d failed", self.generation.number)
 
     def _snapshot_locked(self) -> None:
         assert self.generation is not None
@@ -187,6 +201,7 @@ class IndexSync:
             return
         self.index.save(self.generation.snapshot_path, {"applied_seq": self.applied_seq, "fingerprint": self.model.fingerprint()})
         self._unsnapshotted = 0
+        self._share_due = True
 
     def search(self, vectors: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(vectors, k, brand)

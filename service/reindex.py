@@ -36,6 +36,7 @@ from index.regions import unpack as unpack_regions
 from index.vector_index import INDEX_TYPES, VectorIndex
 from service.blobs import BlobStore
 from service.db.models import Embedding, Reference
+from service.generation_store import GenerationStore
 from service.index_sync import IndexSync, latest_change_seq
 from service.jobs import JobStore
 from service.model_options import ModelOptions
@@ -296,6 +297,7 @@ class Reindexer:
         sync.open(generation)  # replays changes made during the build, then snapshots
         sync.snapshot()
         self.generations.activate(generation)
+        GenerationStore(self.sessions, self.generations, self.blobs).publish(generation)  # every replica follows
         self._prune(keep=self.settings.keep_generations, current=generation)
         return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
                 "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
@@ -325,7 +327,8 @@ class Reindexer:
             index_type = "flat"
         index = VectorIndex.build(ids, vectors, brands, index_type=index_type, regions=regions)
         recall = measure_recall(index, vectors, ids)
-        generation = self.generations.create(embedder.info.as_dict())
+        pointer = GenerationStore(self.sessions, self.generations, self.blobs).pointer()
+        generation = self.generations.create(embedder.info.as_dict(), after=pointer.number if pointer else 0)
         index.save(generation.snapshot_path, {"applied_seq": start_seq, "fingerprint": fingerprint})
         return generation, index_type, recall, len(ids)
 

@@ -27,6 +27,7 @@ from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.feed import FeedPublisher
 from service.fetch import SafeFetcher
+from service.generation_store import GenerationStore
 from service.index_sync import IndexModelMismatch
 from service.jobs import JobStore
 from service.leases import Leases, process_identity
@@ -92,9 +93,14 @@ class Runtime:
         self.deliverer = WebhookDeliverer(self.sessions, self.fetcher, settings.webhook_retry_base_seconds)
         self.check_log = CheckWriter(self.sessions, self.metrics, on_commit=self.deliverer.wake)
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
+        # The deployment's current generation (a reindex on another disk moves it): adopted, with its snapshot.
+        self.generation_store = GenerationStore(self.sessions, self.generations, self.blobs)
+        self.generation_store.adopt_current()
         embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
         self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
                                              self.decode_budget, self._may_snapshot))
+        if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
+            self.generation_store.publish(self.slot.current.index_sync.generation)
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
@@ -223,7 +229,11 @@ class Runtime:
         return current.model_info()["spec"]
 
     def follow_generation(self) -> bool:
-        """Swap to the generation ``CURRENT`` points at if a reindex or rollback moved it; True if swapped."""
+        """Swap to the deployment's current generation if a reindex or rollback moved it; True if swapped."""
+        try:
+            self.generation_store.adopt_current()  # another disk's reindex: adopt it here (fetching its snapshot)
+        except Exception:
+            log.exception("Cannot adopt the deployment's current index generation yet")
         current = self.generations.current()
         serving = self.slot.current
         if current is None or current.number == serving.index_sync.generation.number:

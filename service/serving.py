@@ -24,6 +24,7 @@ from index.regions import WHOLE, Region, query_regions
 from scoring.profile import ModelProfile, ProfileStore
 from service.blobs import BlobStore
 from service.embedding import BatchingModelRunner
+from service.generation_store import GenerationStore
 from service.index_sync import IndexSync
 from service.metrics import Metrics
 from service.model_artefacts import DatabaseArtefacts
@@ -92,8 +93,10 @@ def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: Blo
     limits = options.limits(embedder, budget)
     if embedder.info.is_test_only:
         log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
-    index_sync = IndexSync(sessions, Generations(settings.index_dir), embedder.info, blobs, runner.embed, limits,
-                           settings.snapshot_every_changes, persist_snapshots, settings.reference_regions)
+    generations = Generations(settings.index_dir)
+    index_sync = IndexSync(sessions, generations, embedder.info, blobs, runner.embed, limits,
+                           settings.snapshot_every_changes, persist_snapshots, settings.reference_regions,
+                           GenerationStore(sessions, generations, blobs).share_snapshot)
     try:
         index_sync.open()
     except Exception:

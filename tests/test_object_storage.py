@@ -186,3 +186,39 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_reindex_on_one_disk_moves_every_replica_and_a_new_one_starts_from_the_shared_snapshot(tmp_path, s3, caplog):
+    """The current generation is the database's (index_pointer) and its snapshot is in the bucket: replica B,
+    on its own disk, follows A's reindex to another model; replica C, started on an empty disk afterwards,
+    fetches that generation's snapshot instead of building it."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    settings_a, settings_b = _two_replicas(tmp_path, change_poll_seconds=0.2, generation_swap_jitter_seconds=0.0)
+    # C names no model: it serves the deployment's (an explicitly configured other model is refused, as ever).
+    settings_c = type(settings_a).model_validate({**settings_a.model_dump(exclude={"model"}, exclude_unset=True),
+                                                  "data_dir": tmp_path / "c"})
+    admin = create_api_key(settings_a, Role.admin)
+    with running(settings_a) as a, running(settings_b) as b, a.client(admin) as on_a, b.client(admin) as on_b:
+        ids = [on_a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
+                         files={"image": ("r.png", product_photo(seed), "image/png")}).json()["id"] for seed in range(4)]
+        job = on_a.post("/v1/reindex", json={"model": "open_clip:tiny-random-b", "index_type": "flat"}).json()["job_id"]
+        deadline = time.monotonic() + 120
+        while on_a.get(f"/v1/jobs/{job}").json()["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert on_a.get(f"/v1/jobs/{job}").json()["state"] == "succeeded"
+        for client, name in ((on_a, "A"), (on_b, "B")):
+            while client.get("/v1/info").json()["model"]["spec"] != "open_clip:tiny-random-b":
+                assert time.monotonic() < deadline, f"replica {name} did not follow the reindex"
+                time.sleep(0.2)
+        generation = on_a.get("/v1/info").json()["index"]["generation"]
+        assert on_b.get("/v1/info").json()["index"]["generation"] == generation
+    assert any(key.startswith(f"blobs/files/generations/{generation}/") for key in s3.keys())
+    caplog.clear()
+    with running(settings_c) as c, c.client(admin) as on_c:
+        info = on_c.get("/v1/info").json()
+        assert info["model"]["spec"] == "open_clip:tiny-random-b" and info["index"]["generation"] == generation
+        assert {item["id"] for item in on_c.get("/v1/references").json()["items"]} == set(ids)
+    assert any("Fetched the snapshot of index generation" in r.getMessage() for r in caplog.records)

@@ -223,6 +223,13 @@ def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server
                                  "fingerprint": "0000000000000000"})
     assert json_module.loads(broken.fingerprint_path.read_text())["spec"].endswith("missing.pth")
     generations.activate(broken)
+    from service.blobs import BlobStore
+    from service.db.session import make_engine, make_session_factory
+    from service.generation_store import GenerationStore
+
+    engine = make_engine(settings.resolved_database_url)
+    GenerationStore(make_session_factory(engine), generations, BlobStore(settings.blob_dir)).publish(broken)  # as a reindex does
+    engine.dispose()
     time.sleep(1.0)  # several tailer polls
     with server.client(keys.platform) as platform:
         result = platform.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}).json()

@@ -76,10 +76,14 @@ def index_list():
 def index_rollback():
     """Make the previous generation current again (with its model); running services follow."""
     from index.generations import Generations
+    from service.blobs import open_blob_store
+    from service.generation_store import GenerationStore
 
-    generations = Generations(_settings().index_dir)
+    settings = _settings()
+    generations = Generations(settings.index_dir)
     previous = generations.previous()
     if previous is None:
         raise _fail("there is no older generation to roll back to", 1)
     generations.activate(previous)
+    GenerationStore(_sessions(), generations, open_blob_store(settings.blob_url, settings.blob_dir)).publish(previous)
     err.print(f"Generation {previous.number} ({previous.model_info()['spec']}) is current again.")

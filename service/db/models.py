@@ -456,3 +456,14 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float, nullable=False)
     updated: Mapped[float] = mapped_column(Float, nullable=False)  # seconds since the epoch, the database's clock
     allowed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class IndexPointer(Base):
+    """The current index generation of the whole deployment (service.generation_store): one row, id 1."""
+
+    __tablename__ = "index_pointer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    model_info: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # the generation's fingerprint.json
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
