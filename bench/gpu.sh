@@ -35,6 +35,7 @@ run() {  # a step that fails or runs out of its time is reported and the next on
   [ "$rc" -eq 0 ] || echo "STEP FAILED (exit $rc): $*" | tee -a "$LOG"
 }
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee -a "$LOG"
+run 60  python3 -m bench.identity --model "$MODEL" --device "$DEVICE"   # an fp16 replica serves a CPU-built index
 run 90  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --workers "$CORES" --rounds 1
 run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 32 --batches $((BATCHES * 2)) --workers "$CORES" --rounds 1
 run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --device-decode off --workers "$CORES" --rounds 1

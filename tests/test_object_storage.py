@@ -130,10 +130,11 @@ def test_an_object_store_outage_answers_503_and_loses_nothing_acknowledged(tmp_p
 def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_bucket(tmp_path, s3):
     """The fleet of issue 27: three `counterfeit serve` processes, each with its own local data directory, one
     database, one bucket, no shared filesystem; the third runs torch's scalar kernels (another CPU generation).
-    None refuses the index; what one writes the others serve; a store outage is 503s, then recovery."""
+    None refuses the index; what one writes the others serve; a store outage is 503s, then recovery; a reindex
+    on one moves all three."""
     from tests.test_durability import _start_process
 
-    settings_a, _ = _two_replicas(tmp_path, change_poll_seconds=0.2)
+    settings_a, _ = _two_replicas(tmp_path, change_poll_seconds=0.2, generation_swap_jitter_seconds=0.0)
     fleet = [settings_a.model_copy(update={"data_dir": tmp_path / name}) for name in ("a", "b", "c")]
     admin = {"Authorization": f"Bearer {create_api_key(settings_a, Role.admin)}"}
     platform = {"Authorization": f"Bearer {create_api_key(settings_a, Role.platform)}"}
@@ -180,7 +181,17 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
         for seed, reference_id in zip(range(20, 23), acknowledged):
             eventually(lambda seed=seed, rid=reference_id: top(a, seed) == rid and top(c, seed) == rid,
                        f"reference {reference_id} missing on A or C")
+
+        # A reindex to another model on C: every replica, each on its own disk, swaps to it.
+        job = c.post("/v1/reindex", headers=admin, json={"model": "open_clip:tiny-random-b", "index_type": "flat"})
+        assert job.status_code == 202, job.text
+        eventually(lambda: c.get(f"/v1/jobs/{job.json()['job_id']}", headers=admin).json()["state"] == "succeeded",
+                   "the reindex did not succeed", 120)
+        for client, name in ((a, "A"), (b, "B"), (c, "C")):
+            eventually(lambda client=client: client.get("/v1/info", headers=admin).json()["model"]["spec"]
+                       == "open_clip:tiny-random-b", f"replica {name} did not swap", 60)
         for client in (a, b, c):
+            assert top(client, 21) == acknowledged[1]  # the new generation serves what was acknowledged
             client.close()
     finally:
         for process in processes:
