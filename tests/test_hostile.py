@@ -273,6 +273,24 @@ def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
     assert _register(admin, 6, share_signals="true").json()["share_signals"] is True
 
 
+def test_form_text_that_is_not_utf8_is_refused_not_stored_as_mojibake(server, admin):
+    """Starlette decoded invalid UTF-8 form text as Latin-1: 'caf\\xe9' was stored as 'café' nobody typed."""
+    before = _state(server, admin)
+    boundary = "xyzzy"
+    for name, value, filename in (("product", b"caf\xe9 \xff", b"r.png"), ("product", b"ok", b"r\xff.png")):
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\ncounterfeit\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"brand\"\r\n\r\nacme\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").encode() + value + (
+                f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"").encode() + filename + (
+                b"\"\r\nContent-Type: image/png\r\n\r\n" + product_photo(8) + f"\r\n--{boundary}--\r\n".encode())
+        response = admin.post("/v1/references", content=body,
+                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert response.status_code == 422 and "not valid utf-8" in response.json()["error"]["message"], response.text
+    assert _state(server, admin) == before
+    accepted = _register(admin, 8, product="café ☕")
+    assert accepted.status_code == 201 and accepted.json()["product"] == "café ☕"
+
+
 def test_a_form_part_over_1_mb_is_422(server, admin):
     before = _state(server, admin)
     response = _register(admin, 7, product="p" * (2 * MB))
