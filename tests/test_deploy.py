@@ -30,11 +30,11 @@ def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
         assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert replica["environment"]["COUNTERFEIT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "@db:5432/" in replica["environment"]["COUNTERFEIT_DATABASE_URL"]
-        assert replica["volumes"] == ["counterfeit-data:/data"]  # one index for all replicas (blobs: the bucket)
+        assert replica["volumes"] == [f"{name}-cache:/data"]  # its own cache: images and snapshots are in the bucket
         assert replica["environment"]["COUNTERFEIT_BLOB_URL"] == "s3://counterfeit/blobs"
         assert replica["environment"]["AWS_ENDPOINT_URL"] == "http://minio:9000"
     assert services["api-1"]["environment"] == services["api-2"]["environment"] == services["migrate"]["environment"]
-    assert set(compose["volumes"]) == {"postgres-data", "minio-data", "counterfeit-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "minio-data", "api-1-cache", "api-2-cache"}
     bucket = services["minio-bucket"]
     assert "mc mb -p local/counterfeit" in bucket["entrypoint"][-1]  # the bucket COUNTERFEIT_BLOB_URL names
     assert services["migrate"]["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
@@ -137,8 +137,7 @@ def test_kubernetes_manifests_are_valid_against_the_kubernetes_schemas():
 
     documents = _k8s_documents()
     kinds = sorted(doc["kind"] for doc in documents)
-    assert kinds == ["CronJob", "CronJob", "Deployment", "Deployment", "HorizontalPodAutoscaler", "Job",
-                     "PersistentVolumeClaim", "Service"], kinds
+    assert kinds == ["CronJob", "CronJob", "Deployment", "Deployment", "HorizontalPodAutoscaler", "Job", "Service"], kinds
     for doc in documents:
         kubernetes_validate.validate(doc, "1.30.0", strict=True)
 
@@ -158,14 +157,17 @@ def test_kubernetes_manifests_fit_the_service_they_deploy():
     pods += [c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in by_kind["CronJob"]]
     settings = {f"COUNTERFEIT_{name.upper()}" for name in Settings.model_fields}
     runner = CliRunner()
+    aws = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}  # botocore's own
     for pod in pods:
-        claims = {v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])}
-        assert claims <= {by_kind["PersistentVolumeClaim"][0]["metadata"]["name"]}
+        # No shared filesystem: every volume is the pod's own cache; images and snapshots are in the bucket.
+        assert all("emptyDir" in volume for volume in pod.get("volumes", [])), pod.get("volumes")
         for container in pod["containers"]:
             assert container["command"][0] == "counterfeit"
             assert runner.invoke(app, [*container["command"][1:], "--help"]).exit_code == 0, container["command"]
-            unknown = {e["name"] for e in container["env"]} - settings
+            unknown = {e["name"] for e in container["env"]} - settings - aws
             assert not unknown, f"not settings of the service: {unknown}"
+            if container["command"] != ["counterfeit", "db", "upgrade"]:
+                assert {"COUNTERFEIT_BLOB_URL", "COUNTERFEIT_DATABASE_URL"} <= {e["name"] for e in container["env"]}
     for deployment in by_kind["Deployment"]:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
