@@ -15,12 +15,7 @@ import json
 import numpy as np
 
 from index.models import load_embedder
-from index.models.artefacts import PROBE_MIN_COSINE, probe_cosines
-
-
-class MemoryStore(dict):
-    def put_if_absent(self, key: str, data: bytes) -> bytes:
-        return self.setdefault(key, data)
+from index.models.artefacts import PROBE_MIN_COSINE, MemoryArtefactStore, probe_cosines
 
 
 def main() -> None:
@@ -28,7 +23,7 @@ def main() -> None:
     parser.add_argument("--model", default="open_clip:ViT-B-32@random")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
-    store = MemoryStore()
+    store = MemoryArtefactStore()
     reference = load_embedder(args.model, device="cpu", artefacts=store)
     replica = load_embedder(args.model, device=args.device, artefacts=store)  # raises below PROBE_MIN_COSINE
     cosines = probe_cosines(replica.base, reference.artefacts)

@@ -12,7 +12,7 @@ import pytest
 
 import index.models.artefacts as artefacts_module
 from index.models import ModelIdentityError, load_embedder
-from index.models.artefacts import ModelArtefacts, base_key, probe_cosines
+from index.models.artefacts import MemoryArtefactStore, ModelArtefacts, base_key, probe_cosines
 from service.db.models import Role
 from service.model_options import ModelOptions
 from tests.helpers import TEST_MODEL, create_api_key, free_port, make_settings, product_photo, sql
@@ -52,14 +52,14 @@ def test_the_fingerprint_is_the_same_under_every_cpu_capability_and_thread_count
             assert run[spec]["probe_cosine"] >= 0.999, (spec, run)
 
 
-class CountingStore(dict):
-    """An in-memory ArtefactStore that counts writes."""
+class CountingStore(MemoryArtefactStore):
+    """Counts writes."""
 
     writes = 0
 
     def put_if_absent(self, key: str, data: bytes) -> bytes:
         self.writes += 1
-        return self.setdefault(key, data)
+        return super().put_if_absent(key, data)
 
 
 def test_a_model_nobody_shipped_artefacts_for_derives_them_once_and_every_later_process_reads_them(

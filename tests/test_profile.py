@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from index.models import load_embedder
+from index.models.artefacts import MemoryArtefactStore
 from scoring.profile import ModelProfile, ProfileStore, profile_key
 from tests.helpers import make_settings, running, sql
 from training.profile import derive_profile
@@ -28,13 +29,8 @@ def test_the_shipped_profiles_are_what_derivation_gives_and_separate_copies_from
     assert 0.4 < stats["copies_above"] <= 1.0 and set(stats["copies_above_per_family"]) >= {"screenshot", "flip", "padding"}
 
 
-class MemoryStore(dict):
-    def put_if_absent(self, key: str, data: bytes) -> bytes:
-        return self.setdefault(key, data)
-
-
 def test_a_profile_is_used_only_for_the_model_it_was_derived_for(tmp_path):
-    memory = MemoryStore()
+    memory = MemoryArtefactStore()
     store = ProfileStore(memory, shipped=tmp_path / "none.json")
     profile = ModelProfile(model_fingerprint="aaaa", model="x", min_match_similarity=0.5)
     assert store.save(profile) == profile and store.get("aaaa") == profile

@@ -9,16 +9,15 @@ they must get 404 (or 403 where the role may never use the endpoint), never the 
 """
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import time
-import zipfile
 
 import pytest
 
 from service.db.models import Role
 from tests.helpers import create_api_key, make_settings, product_photo, resized_jpeg_copy, running
+from tests.test_scans import _zip
 from tests.test_webhooks import Receiver
 
 CALLERS = ("none", "platform_a", "platform_b", "brand_a", "brand_b", "exchange", "admin")
@@ -33,14 +32,6 @@ def only(status: int, *allowed: str, others: int = 403, none: int = 401, **speci
     """``status`` for the ``allowed`` callers (and admin), ``others`` for the rest, 401 without a key."""
     return {caller: (none if caller == NONE else special.get(caller, status if caller in (*allowed, AD) else others))
             for caller in CALLERS}
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 class World:

@@ -52,6 +52,13 @@ class ArtefactStore(Protocol):
         ...
 
 
+class MemoryArtefactStore(dict):
+    """An :class:`ArtefactStore` in this process's memory: one process's loads agree (tests, benchmarks)."""
+
+    def put_if_absent(self, key: str, data: bytes) -> bytes:
+        return self.setdefault(key, data)
+
+
 def base_key(info: EmbedderInfo) -> str:
     """The artefacts' key: everything that defines the model before centring (spec, weights hash,
     preprocessing, dimension, normalisation). It depends on no arithmetic, so every host computes it."""
