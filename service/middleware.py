@@ -87,8 +87,8 @@ class RequestContext:
 
 
 class Admission:
-    """Refuses check requests beyond ``max_inflight`` with 503 + Retry-After *before* reading their
-    bodies, so overload costs neither upload bandwidth, decoding nor memory."""
+    """Refuses check requests beyond ``max_inflight`` with 503 + Retry-After before parsing or decoding their
+    bodies, so overload costs neither decoding nor memory (the bytes are read and dropped, see ``_drain``)."""
 
     def __init__(self, app: ASGIApp, max_inflight: int, metrics: Callable[[], Metrics | None]):
         self.app = app

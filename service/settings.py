@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(1024 * 1024, gt=0, description="Largest JSON request body (signal bundles included).")
     decode_memory_mb: int = Field(512, ge=64, description="Memory all concurrent image decodes may hold together.")
     decode_wait_seconds: float = Field(10.0, ge=0, description="How long a decode waits for that memory before 503.")
-    max_inflight_checks: int = Field(256, ge=1, description="Check requests admitted at once; more get 503 before their body is read.")
+    max_inflight_checks: int = Field(256, ge=1, description="Check requests admitted at once; more get 503 (their body is dropped unparsed).")
     body_idle_timeout_seconds: float = Field(15.0, gt=0, description="A request body that sends nothing for this long gets 408.")
     body_total_timeout_seconds: float = Field(120.0, gt=0, description="A request body not complete after this long gets 408.")
     keep_alive_timeout_seconds: int = Field(5, ge=1, description="uvicorn: idle keep-alive connections are closed after this.")
