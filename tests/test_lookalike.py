@@ -51,7 +51,7 @@ def _fitted_brands(admin, brands: set[str], timeout: float = 120) -> dict[str, l
 
 @pytest.fixture
 def lookalike_server(tmp_path, keys_for):
-    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, lookalike_debounce_seconds=1.0)
+    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, lookalike_debounce_seconds=3.0)  # registrations under load stay one burst
     keys = keys_for(settings)
     with running(settings) as server:
         yield server, keys, settings
