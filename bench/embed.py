@@ -5,7 +5,7 @@
 
 The bare figure is the model's forward pass alone on an already-preprocessed batch, on the device.
 The full figure starts from JPEG bytes of mixed sizes and runs the reindex pipeline for whole images
-(``service.reindex.reindex_spec``): CPU worker processes decode (JPEG draft to the model's size: no PDQ
+(``service.jobs.reindex.reindex_spec``): CPU worker processes decode (JPEG draft to the model's size: no PDQ
 is hashed here, unlike checks, which decode to >= 512 px), resize and crop to ``uint8`` pixels,
 prefetching the next batches while the model runs this one (or, where the model decodes on its
 device — nvJPEG on CUDA — the bytes go straight to it). Per-stage time is printed per image; the summary gives full/bare.
@@ -25,7 +25,7 @@ import torch
 from index.images import decode_image
 from index.models import load_embedder, resolve_device
 from index.prepare import CpuWorkers, prepare
-from service.reindex import reindex_spec
+from service.jobs.reindex import reindex_spec
 from training.photos import packaged_photos
 
 SIZES = [(640, 480), (1024, 768), (1600, 1200), (3000, 2000), (480, 640), (800, 800)]

@@ -23,9 +23,9 @@ from bench.embed import bare_forward, real_jpegs
 from index.models import load_embedder
 from index.regions import reference_regions
 from service.db.models import Embedding, Label
-from service.jobs import JobStore
-from service.registry import NewReference
-from service.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.store import JobStore
+from service.references.registry import NewReference
 from service.runtime import Runtime
 from service.settings import Settings
 

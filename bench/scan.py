@@ -23,12 +23,12 @@ import httpx
 from sqlalchemy import delete
 
 from bench.embed import real_jpegs
-from service.auth import OPERATOR
+from service.core.auth import OPERATOR
 from service.db.models import Embedding, Label
-from service.registry import NewReference
-from service.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.scans import ScanParams
+from service.references.registry import NewReference
 from service.runtime import Runtime
-from service.scans import ScanParams
 from service.settings import Settings
 
 

@@ -5,7 +5,7 @@
   probability of each photo that had evidence, ``P = 1 − Π (1 − p_i)``. Photos without evidence say
   nothing and are left out; a listing none of whose photos had evidence is ``inconclusive`` (0.5),
   whatever its seller's record — a seller's history alone does not make a photo counterfeit.
-* **Seller risk** (0 … 1, ``service.sellers``) adds ``SELLER_LOGIT × risk`` to the log-odds: a
+* **Seller risk** (0 … 1, ``service.marketplace.sellers``) adds ``SELLER_LOGIT × risk`` to the log-odds: a
   seller with confirmed counterfeits is more likely to be selling another.
 * **Price**: below ``LOW_PRICE_RATIO`` of the matched product's ``reference_price`` (in the listing's
   currency, from the reference's metadata) adds ``PRICE_LOGIT``.

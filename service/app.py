@@ -14,12 +14,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
-from service import ui
-from service.change_notify import ChangeListener, listen_url
-from service.embedding import QueueFull
-from service.errors import ApiError, overloaded
-from service.middleware import Admission, BodyGuard, RequestContext, error_body
-from service.routes import (
+from service.api import ui
+from service.api.middleware import Admission, BodyGuard, RequestContext, error_body
+from service.api.routes import (
     ReadableJSONResponse,
     audit,
     checks,
@@ -32,7 +29,10 @@ from service.routes import (
     system,
     webhooks,
 )
+from service.core.change_notify import ChangeListener, listen_url
+from service.core.errors import ApiError, overloaded
 from service.runtime import Runtime
+from service.serving.embedding import QueueFull
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def error_response(request: Request, status: int, code: str, message: str,
 
 async def _tail_change_log(runtime: Runtime) -> None:
     """Pick up writes made by other processes (bulk import CLI, other replicas) and generation swaps: every poll
-    interval, and on PostgreSQL also the moment a change commits (service.change_notify: then only the log)."""
+    interval, and on PostgreSQL also the moment a change commits (service.core.change_notify: then only the log)."""
     loop = asyncio.get_running_loop()
     pushed = asyncio.Event()
     url = listen_url(runtime.settings.resolved_database_url)

@@ -18,36 +18,36 @@ from index.prepare import CpuWorkers
 from index.vector_index import COMPACT_TOMBSTONE_RATIO
 from scoring.calibration import CalibrationMismatch, CalibrationStore
 from scoring.scorers import MarginScorer, Scorer, Thresholds
-from service.audit import AuditLog
-from service.auth import ensure_key
-from service.blobs import open_blob_store
-from service.check_log import CheckWriter
-from service.checker import Checker
+from service.api.ui_sessions import UiSessions
+from service.checks.check_log import CheckWriter
+from service.checks.checker import Checker
+from service.checks.lookalike import ProbeStore, ProbeTrainer
+from service.checks.policies import PolicyStore
+from service.checks.reviews import ReviewService
+from service.core.audit import AuditLog
+from service.core.auth import ensure_key
+from service.core.blobs import open_blob_store
+from service.core.fetch import SafeFetcher
+from service.core.leases import Leases, process_identity
+from service.core.metrics import Metrics
+from service.core.ratelimit import SharedTokenBuckets, TokenBuckets
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
-from service.feed import FeedPublisher
-from service.fetch import SafeFetcher
-from service.generation_store import GenerationStore
-from service.index_sync import IndexModelMismatch
-from service.jobs import JobStore
-from service.leases import Leases, process_identity
-from service.listings import ListingChecker
-from service.lookalike import ProbeStore, ProbeTrainer
-from service.memory import return_large_allocations_to_os
-from service.metrics import Metrics
-from service.model_options import ModelOptions
-from service.policies import PolicyStore
-from service.ratelimit import SharedTokenBuckets, TokenBuckets
-from service.registry import ReferenceRegistry
-from service.retention import collect_orphan_blobs, purge_check_images
-from service.reviews import ReviewService
-from service.scans import ScanService
-from service.sellers import SellerRecords
-from service.serving import Serving, ServingSlot, open_serving
+from service.exchange.feed import FeedPublisher
+from service.exchange.signals import SharedSignalIndex, SignalSharing
+from service.exchange.webhooks import WebhookDeliverer, WebhookRegistry
+from service.jobs.retention import collect_orphan_blobs, purge_check_images
+from service.jobs.scans import ScanService
+from service.jobs.store import JobStore
+from service.marketplace.listings import ListingChecker
+from service.marketplace.sellers import SellerRecords
+from service.references.registry import ReferenceRegistry
+from service.serving.generation_store import GenerationStore
+from service.serving.index_sync import IndexModelMismatch
+from service.serving.memory import return_large_allocations_to_os
+from service.serving.model_options import ModelOptions
+from service.serving.runner import Serving, ServingSlot, open_serving
 from service.settings import Settings
-from service.signals import SharedSignalIndex, SignalSharing
-from service.ui_sessions import UiSessions
-from service.webhooks import WebhookDeliverer, WebhookRegistry
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
@@ -179,7 +179,7 @@ class Runtime:
         if index.tombstone_ratio <= COMPACT_TOMBSTONE_RATIO or time.monotonic() < self._next_compaction:
             return
         self._next_compaction = time.monotonic() + COMPACTION_RETRY_SECONDS  # one at a time; a failed one is retried later
-        from service.reindex import Reindexer, ReindexParams, params_dict
+        from service.jobs.reindex import Reindexer, ReindexParams, params_dict
 
         params = ReindexParams(self.serving.runner.info.spec, index_type="hnsw")
         job = self.jobs.create("reindex", params_dict(params))

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     check_image_retention_days: float = Field(30, gt=0, description="`counterfeit gc` deletes kept check images older than this.")
     signal_issuer: str = Field("counterfeit-check", description="This platform's name in exported signal bundles.")
     signal_private_key: str | None = Field(None, description="Ed25519 key (base64) that signs exported bundles.")
-    consortium_keys: dict[str, SecretStr] = Field(default_factory=dict, description='JSON {"key id": "secret (≥ 32 bytes)"}: the keys seller identifiers are HMACed under (service/identifiers.py). Rotate by adding the new key, then removing the old one after the overlap.')
+    consortium_keys: dict[str, SecretStr] = Field(default_factory=dict, description='JSON {"key id": "secret (≥ 32 bytes)"}: the keys seller identifiers are HMACed under (service/exchange/identifiers.py). Rotate by adding the new key, then removing the old one after the overlap.')
     default_phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="Region for seller phone numbers given without a country code (e.g. DE); unset: E.164 only.")
     trusted_signal_issuers: dict[str, str] = Field(default_factory=dict,
                                                    description='JSON {"issuer": "<Ed25519 public key, base64>"} accepted on import.')

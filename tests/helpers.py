@@ -19,7 +19,7 @@ from PIL import Image
 
 from index.synthetic import synthetic_image
 from service.app import create_app
-from service.auth import create_key
+from service.core.auth import create_key
 from service.db.models import Role
 from service.db.session import make_engine, make_session_factory
 from service.settings import Settings

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import httpx
 
-from service.auth import revoke_key
+from service.core.auth import revoke_key
 from service.db.models import ApiKey
 from service.db.session import make_engine, make_session_factory
 from tests.helpers import product_photo, resized_jpeg_copy

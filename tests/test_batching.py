@@ -108,7 +108,7 @@ def test_a_lone_request_does_not_wait_for_company():
     import numpy as np
 
     from index.models import load_embedder
-    from service.embedding import BatchingModelRunner
+    from service.serving.embedding import BatchingModelRunner
 
     embedder = load_embedder("open_clip:tiny-random")
     pixels = np.zeros((embedder.pixel_config.crop, embedder.pixel_config.crop, 3), dtype=np.uint8)
@@ -134,8 +134,8 @@ def test_a_swap_never_strands_a_request_that_holds_the_old_serving():
     import numpy as np
 
     from index.models import load_embedder
-    from service.embedding import BatchingModelRunner, RunnerClosed
-    from service.serving import ServingSlot
+    from service.serving.embedding import BatchingModelRunner, RunnerClosed
+    from service.serving.runner import ServingSlot
 
     embedder = load_embedder("open_clip:tiny-random")
     pixels = np.zeros((embedder.pixel_config.crop, embedder.pixel_config.crop, 3), dtype=np.uint8)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from service.db.models import Role
-from service.signals import generate_keypair
+from service.exchange.signals import generate_keypair
 from tests.helpers import background_http, create_api_key, free_port, make_settings, png_bytes, reply, sql
 from tests.test_cli import run_cli
 from tests.test_durability import _start_process

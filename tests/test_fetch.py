@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from service.errors import ApiError
-from service.fetch import SafeFetcher, refused_address
+from service.core.errors import ApiError
+from service.core.fetch import SafeFetcher, refused_address
 from tests.helpers import make_settings, product_photo, resized_jpeg_copy, running, sql
 
 PHOTO = resized_jpeg_copy(1)

@@ -109,7 +109,7 @@ def test_concurrent_checks_share_commits(tmp_path, keys_for):
 def test_a_check_recorded_again_under_its_id_is_written_and_announced_once(settings):
     """A scan redoing a listing after a crash checks its photos again under the same ids: the second time
     writes no row (no second review item) and queues no second webhook delivery."""
-    from service.check_log import CheckWriter
+    from service.checks.check_log import CheckWriter
     from service.db.models import Check, Webhook
     from service.db.session import make_engine, make_session_factory
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from index.models import load_embedder
-from service.index_sync import IndexModelMismatch
 from service.runtime import Runtime
+from service.serving.index_sync import IndexModelMismatch
 from tests.helpers import make_settings
 from tests.test_cli import run_cli
 

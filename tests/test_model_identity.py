@@ -14,7 +14,7 @@ import index.models.artefacts as artefacts_module
 from index.models import ModelIdentityError, load_embedder
 from index.models.artefacts import MemoryArtefactStore, ModelArtefacts, base_key, probe_cosines
 from service.db.models import Role
-from service.model_options import ModelOptions
+from service.serving.model_options import ModelOptions
 from tests.helpers import TEST_MODEL, create_api_key, free_port, make_settings, product_photo, sql
 from tests.test_durability import _start_process
 

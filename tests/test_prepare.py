@@ -156,7 +156,7 @@ def test_worker_pixels_embed_like_the_pillow_path(embedder, photos):
 def test_pdq_on_the_reduced_image(photos):
     """The worker hashes the image decoded at the model's draft size: exactly the hash the in-process path
     stores for references, and close to the hash of a full-size decode (what another deployment computes)."""
-    from service.model_options import ModelOptions
+    from service.serving.model_options import ModelOptions
     from service.settings import Settings
 
     # What the service decodes for a test model that needs only 64 pixels: the decode_min_side floor.

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from service.db.models import Label
-from service.jobs import JobStore
-from service.registry import NewReference
-from service.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.reindex import Reindexer, ReindexParams, params_dict
+from service.jobs.store import JobStore
+from service.references.registry import NewReference
 from service.runtime import Runtime
 from tests.helpers import make_settings, product_photo, sql
 

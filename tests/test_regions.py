@@ -58,7 +58,7 @@ def test_a_reindex_decodes_only_as_large_as_its_regions_need():
     uploads): the whole image alone at the model's draft, 70 % regions at 1/0.7 of it so that no region is
     upsampled. Every region's vector stays that of the same region cut from a full-size decode."""
     from index.models import load_embedder
-    from service.reindex import reindex_spec
+    from service.jobs.reindex import reindex_spec
     from training.photos import packaged_photos
 
     embedder = load_embedder(OFFLINE_MODEL)

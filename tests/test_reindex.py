@@ -18,7 +18,7 @@ from index.prepare import prepare
 from index.regions import reference_regions
 from index.synthetic import synthetic_image
 from service.db.models import Role
-from service.reindex import reindex_spec
+from service.jobs.reindex import reindex_spec
 from tests.helpers import (
     ThreadedServer,
     cli_env,
@@ -223,9 +223,9 @@ def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server
                                  "fingerprint": "0000000000000000"})
     assert json_module.loads(broken.fingerprint_path.read_text())["spec"].endswith("missing.pth")
     generations.activate(broken)
-    from service.blobs import BlobStore
+    from service.core.blobs import BlobStore
     from service.db.session import make_engine, make_session_factory
-    from service.generation_store import GenerationStore
+    from service.serving.generation_store import GenerationStore
 
     engine = make_engine(settings.resolved_database_url)
     GenerationStore(make_session_factory(engine), generations, BlobStore(settings.blob_dir)).publish(broken)  # as a reindex does

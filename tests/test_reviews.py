@@ -130,7 +130,7 @@ def test_blobs_nothing_refers_to_are_collected_once_an_hour_old(server, admin, s
     `gc` (and the lease holder's GC) removes them once past the grace an in-flight request may need."""
     import os
 
-    from service.blobs import BlobStore
+    from service.core.blobs import BlobStore
     from tests.test_cli import run_cli
 
     blobs = BlobStore(settings.blob_dir)

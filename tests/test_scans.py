@@ -252,7 +252,7 @@ def test_a_feed_of_millions_of_rows_is_refused_before_it_is_decoded(server, keys
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from service.scan_feed import read_feed
+    from service.jobs.scan_feed import read_feed
 
     rows = 2_000_000
     table = pa.table({"listing_id": pa.array(["L1"] * rows), "image_urls": pa.array(["http://example.com/a.jpg"] * rows)})

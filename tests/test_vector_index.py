@@ -124,7 +124,7 @@ def _live(index: VectorIndex):
 
 
 def test_auto_picks_hnsw_while_it_fits_the_memory_budget():
-    from service.reindex import choose_index_type
+    from service.jobs.reindex import choose_index_type
 
     assert choose_index_type(10_000, 512, 4.0) == "flat"
     assert choose_index_type(1_000_000, 512, 4.0) == "hnsw"  # ~2.2 GB of vectors and links

@@ -50,7 +50,7 @@ def _start_runtime(settings: Settings, persist_snapshots: bool = True):
 def _load_model_or_exit(spec: str | None):
     from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
     from service.db.session import SchemaMismatch
-    from service.model_options import ModelOptions
+    from service.serving.model_options import ModelOptions
 
     settings = _settings(spec)
     try:

@@ -15,7 +15,7 @@ app.add_typer(exchange, name="exchange")
 @exchange.command("pull")
 def pull(issuer: Optional[str] = typer.Option(None, help="Only this peer (default: every enabled one).")):
     """Pull every enabled peer's feed from its cursor; exit 1 if a peer's page was refused or unreachable."""
-    from service.feed_pull import FeedPuller
+    from service.exchange.feed_pull import FeedPuller
 
     settings = _settings()
     if issuer is not None and issuer not in settings.exchange_peers:

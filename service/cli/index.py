@@ -22,10 +22,10 @@ def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default 
     import threading
     import time
 
-    from service.blobs import open_blob_store
-    from service.errors import ApiError
-    from service.jobs import JobStore
-    from service.reindex import Reindexer, ReindexParams, params_dict
+    from service.core.blobs import open_blob_store
+    from service.core.errors import ApiError
+    from service.jobs.reindex import Reindexer, ReindexParams, params_dict
+    from service.jobs.store import JobStore
 
     _setup_logging("warning")
     settings = _settings(model)
@@ -76,8 +76,8 @@ def index_list():
 def index_rollback():
     """Make the previous generation current again (with its model); running services follow."""
     from index.generations import Generations
-    from service.blobs import open_blob_store
-    from service.generation_store import GenerationStore
+    from service.core.blobs import open_blob_store
+    from service.serving.generation_store import GenerationStore
 
     settings = _settings()
     generations = Generations(settings.index_dir)

@@ -22,10 +22,10 @@ def keys_create(role: str = typer.Option(..., help="admin, brand, platform or ex
     """Create an API key. Prints only the key on stdout; it is shown once."""
     from datetime import datetime, timedelta, timezone
 
-    from service.auth import create_key
+    from service.core.auth import create_key
+    from service.core.errors import ApiError
+    from service.core.validation import validate_brand
     from service.db.models import Role
-    from service.errors import ApiError
-    from service.validation import validate_brand
 
     try:
         parsed_role = Role(role)
@@ -47,8 +47,8 @@ def keys_list():
     """List API keys (never the secrets)."""
     from sqlalchemy import select
 
+    from service.core.timestamps import aware
     from service.db.models import ApiKey
-    from service.timestamps import aware
 
     now = datetime.now(timezone.utc)
     with _sessions()() as session:
@@ -64,9 +64,9 @@ def keys_rotate(key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, 
     """Issue a new key like KEY_ID (printed once on stdout); KEY_ID keeps working for the overlap."""
     from datetime import timedelta
 
-    from service.audit import audit_event
-    from service.auth import OPERATOR, rotate_key
-    from service.errors import ApiError
+    from service.core.audit import audit_event
+    from service.core.auth import OPERATOR, rotate_key
+    from service.core.errors import ApiError
 
     with _sessions()() as session:
         try:
@@ -83,7 +83,7 @@ def keys_rotate(key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str):
     """Revoke a key by its id (key_…)."""
-    from service.auth import revoke_key
+    from service.core.auth import revoke_key
 
     with _sessions()() as session:
         if not revoke_key(session, key_id):
@@ -94,7 +94,7 @@ def keys_revoke(key_id: str):
 @app.command("signals-keygen")
 def signals_keygen():
     """A new Ed25519 key pair for signing shared signals: private key on stdout, public key on stderr."""
-    from service.signals import generate_keypair
+    from service.exchange.signals import generate_keypair
 
     private, public = generate_keypair()
     err.print(f"Public key (give it to the platforms that import your bundles): {public}")

@@ -13,8 +13,8 @@ from service.cli import _sessions, _settings, app, err
 def gc(older_than_days: Optional[float] = typer.Option(None, help="Default COUNTERFEIT_CHECK_IMAGE_RETENTION_DAYS")):
     """Delete kept check images past their retention (never bytes a reference uses), and blobs nothing refers to
     (left by a crash or a refused request) once an hour old."""
-    from service.blobs import open_blob_store
-    from service.retention import collect_orphan_blobs, purge_check_images
+    from service.core.blobs import open_blob_store
+    from service.jobs.retention import collect_orphan_blobs, purge_check_images
 
     settings = _settings()
     days = older_than_days if older_than_days is not None else settings.check_image_retention_days
@@ -29,10 +29,10 @@ def rehash_pdq_command():
     """Recompute every live reference's PDQ hash the reference hasher's way; update those that differ."""
     from index.generations import Generations
     from index.prepare import CpuWorkers
-    from service.blobs import open_blob_store
     from service.cli import _load_model_or_exit
-    from service.model_options import ModelOptions
-    from service.rehash import rehash_pdq
+    from service.core.blobs import open_blob_store
+    from service.references.rehash import rehash_pdq
+    from service.serving.model_options import ModelOptions
 
     settings = _settings()
     current = Generations(settings.index_dir).current()  # the served model, as `serve` picks it
@@ -53,8 +53,8 @@ def rehash_pdq_command():
 def backfill_keypoints_command():
     """Compute the keypoints of live references registered before local-feature verification (from their blobs)."""
     from index.prepare import CpuWorkers
-    from service.blobs import open_blob_store
-    from service.rehash import backfill_keypoints
+    from service.core.blobs import open_blob_store
+    from service.references.rehash import backfill_keypoints
 
     settings = _settings()
     workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads)

@@ -16,7 +16,7 @@ app.add_typer(model_app, name="model")
 def model_pull(spec: Optional[str] = typer.Argument(None, help="Model spec; default COUNTERFEIT_MODEL")):
     """Download the model's weights into the cache (COUNTERFEIT_MODEL_CACHE), so later starts work offline, and
     store its derived artefacts and similarity profile in the database (once per model: every replica reads them)."""
-    from service.serving import model_profile
+    from service.serving.runner import model_profile
 
     _setup_logging("warning")
     settings, embedder = _load_model_or_exit(spec)

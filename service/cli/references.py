@@ -16,9 +16,9 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
              brand: str = typer.Option(...), label: str = typer.Option(...),
              product: Optional[str] = None, source: Optional[str] = None):
     """Bulk-import a folder of images as references. Bad files are skipped and listed at the end."""
-    from service.errors import ApiError
-    from service.registry import NewReference
-    from service.validation import validate_brand, validate_label
+    from service.core.errors import ApiError
+    from service.core.validation import validate_brand, validate_label
+    from service.references.registry import NewReference
 
     _setup_logging("warning")
     try:
@@ -49,7 +49,7 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
 def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None,
           k: int = 10):
     """Check one image against the local index and print the JSON result."""
-    from service.errors import ApiError
+    from service.core.errors import ApiError
 
     _setup_logging("warning")
     runtime = _start_runtime(_settings(), persist_snapshots=False)

@@ -21,11 +21,11 @@ def scan(feed: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSO
          engine: str = typer.Option("local", help="local, or ray: Ray actors fetch, prepare and embed the photos"),
          ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: a local one)")):
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
-    from service.auth import OPERATOR
-    from service.errors import ApiError
-    from service.scan_feed import feed_format
-    from service.scans import ScanParams
-    from service.validation import validate_brand
+    from service.core.auth import OPERATOR
+    from service.core.errors import ApiError
+    from service.core.validation import validate_brand
+    from service.jobs.scan_feed import feed_format
+    from service.jobs.scans import ScanParams
 
     _setup_logging("warning")
     settings = _settings()

@@ -20,5 +20,5 @@ def serve(host: Optional[str] = None, port: Optional[int] = None, model: Optiona
     runtime = _start_runtime(settings)
     uvicorn.run(create_app(runtime=runtime), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level, timeout_graceful_shutdown=10,
-                # Idle keep-alive connections are closed; slow *bodies* are timed out by service.middleware.BodyGuard.
+                # Idle keep-alive connections are closed; slow *bodies* are timed out by service.api.middleware.BodyGuard.
                 timeout_keep_alive=settings.keep_alive_timeout_seconds)

@@ -80,7 +80,7 @@ def evaluate(manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay
             raise _fail(exc) from None
     from index.regions import query_regions
     from index.regions import reference_regions as reference_presets
-    from service.serving import copy_bar_for
+    from service.serving.runner import copy_bar_for
 
     try:
         searched = query_regions(regions or settings.query_regions)
@@ -122,7 +122,7 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
     settings = _settings(model)
     if manifest:
         from index.regions import query_regions, reference_regions
-        from service.serving import copy_bar_for
+        from service.serving.runner import copy_bar_for
         from training.evaluate import run_pipeline, training_examples
 
         _, embedder = _load_model_or_exit(model)
@@ -134,7 +134,7 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
             regions=query_regions(settings.query_regions), reference_regions=reference_regions(settings.reference_regions)))
         brands: list = []
     else:
-        from service.reviews import review_training_examples
+        from service.checks.reviews import review_training_examples
 
         fingerprint, features, labels, brands = review_training_examples(_sessions(), settings)
     try:
@@ -153,8 +153,8 @@ def train_calibrate(manifest: Optional[Path] = typer.Option(None, exists=True, d
 
 
 def _apply_brand_thresholds(artefact, features, labels, brands, target_precision: float) -> None:
-    from service.auth import OPERATOR
-    from service.policies import PolicyStore
+    from service.checks.policies import PolicyStore
+    from service.core.auth import OPERATOR
     from training.calibrate import brand_thresholds
 
     policies = PolicyStore(_sessions())
@@ -213,7 +213,7 @@ def _service_reference_photos(settings, limit: Optional[int], seed: int) -> list
     from sqlalchemy import select
 
     from index.images import ImageRejected, decode_image
-    from service.blobs import open_blob_store
+    from service.core.blobs import open_blob_store
     from service.db.models import Reference
 
     with _sessions()() as session:

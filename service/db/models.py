@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.timestamps import utcnow
+from service.core.timestamps import utcnow
 
 # Ids are 64-bit everywhere (the API takes 1 … 2^63-1). SQLite's INTEGER already is, and must stay
 # spelled INTEGER for a primary key to be the rowid; PostgreSQL needs BIGINT.
@@ -139,7 +139,7 @@ class Check(Base):
 
 
 class UiSession(Base):
-    """A reviewer's browser session (service/ui.py): the cookie holds a random token, stored here hashed."""
+    """A reviewer's browser session (service/api/ui.py): the cookie holds a random token, stored here hashed."""
 
     __tablename__ = "ui_sessions"
 
@@ -235,7 +235,7 @@ class Listing(Base):
 
 
 class ScanItem(Base):
-    """One listing of a catalogue scan (service/scans.py): pending until checked; its outcome kept for queries."""
+    """One listing of a catalogue scan (service/jobs/scans.py): pending until checked; its outcome kept for queries."""
 
     __tablename__ = "scan_items"
     __table_args__ = (Index("ix_scan_items_job_state", "job_id", "state", "row"),)
@@ -254,7 +254,7 @@ class ScanItem(Base):
 
 
 class SellerIdentifier(Base):
-    """A listing's seller identifier as a keyed hash (service/identifiers.py): never the raw value."""
+    """A listing's seller identifier as a keyed hash (service/exchange/identifiers.py): never the raw value."""
 
     __tablename__ = "seller_identifiers"
     __table_args__ = (Index("ix_seller_identifiers_digest", "key_id", "digest"),)
@@ -269,7 +269,7 @@ class SellerIdentifier(Base):
 
 
 class Webhook(Base):
-    """An endpoint a brand or platform registered for events (service/webhooks.py)."""
+    """An endpoint a brand or platform registered for events (service/exchange/webhooks.py)."""
 
     __tablename__ = "webhooks"
 
@@ -356,7 +356,7 @@ class SharedSignal(Base):
 
 
 class FeedEntry(Base):
-    """One entry of this platform's exchange feed (service/feed.py), append-only; ``seq`` is the peers' cursor.
+    """One entry of this platform's exchange feed (service/exchange/feed.py), append-only; ``seq`` is the peers' cursor.
 
     The latest entry of a ``entry_key`` is its state: ``add`` (with ``data``) or ``withdraw`` (a tombstone)."""
 
@@ -448,7 +448,7 @@ class ModelArtefact(Base):
 
 
 class RateBucket(Base):
-    """A key's token bucket, shared by every replica on PostgreSQL (service.ratelimit.SharedTokenBuckets)."""
+    """A key's token bucket, shared by every replica on PostgreSQL (service.core.ratelimit.SharedTokenBuckets)."""
 
     __tablename__ = "rate_buckets"
 
@@ -459,7 +459,7 @@ class RateBucket(Base):
 
 
 class IndexPointer(Base):
-    """The current index generation of the whole deployment (service.generation_store): one row, id 1."""
+    """The current index generation of the whole deployment (service.serving.generation_store): one row, id 1."""
 
     __tablename__ = "index_pointer"
 

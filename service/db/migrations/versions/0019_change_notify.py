@@ -1,4 +1,4 @@
-"""change notifications: on PostgreSQL every committed change-log row NOTIFYs the replicas (service.change_notify)
+"""change notifications: on PostgreSQL every committed change-log row NOTIFYs the replicas (service.core.change_notify)
 
 Replicas learnt of changes only by polling the log (the poll interval was the propagation delay). The
 trigger's notification is delivered when the writing transaction commits, whoever wrote it (a replica,

@@ -1,0 +1,48 @@
+"""Typed FastAPI dependencies: the runtime, and the caller with its role checked and rate limited."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.core.auth import Principal, authenticate, rate_limit_error
+from service.core.errors import ApiError
+from service.db.models import Role
+from service.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def require(*roles: Role):
+    """The caller, if its key is valid, its role one of ``roles`` (admin always passes) and within its rate."""
+    allowed = set(roles) | {Role.admin}
+
+    def dependency(request: Request, runtime: RuntimeDep) -> Principal:
+        with runtime.sessions() as session:
+            principal = authenticate(session, request.headers.get("authorization"), request.state.request_id)
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise ApiError(403, "forbidden", f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.")
+        settings = runtime.settings
+        rate = {Role.admin: settings.rate_limit_admin, Role.brand: settings.rate_limit_brand,
+                Role.platform: settings.rate_limit_platform, Role.exchange: settings.rate_limit_platform}[principal.role]
+        wait = runtime.rate_limits.take(principal.key_id or "", rate, max(1.0, rate * settings.rate_limit_burst_seconds))
+        if wait:
+            runtime.metrics.rate_limited.labels(principal.role.value).inc()
+            raise rate_limit_error(wait)
+        return principal
+
+    return dependency
+
+
+AdminKey = Annotated[Principal, Depends(require(Role.admin))]
+BrandKey = Annotated[Principal, Depends(require(Role.brand))]  # a brand key, or admin
+PlatformKey = Annotated[Principal, Depends(require(Role.platform))]  # a platform key, or admin
+ExchangeKey = Annotated[Principal, Depends(require(Role.exchange))]  # a peer platform's key, or admin
+AnyKey = Annotated[Principal, Depends(require(Role.brand, Role.platform))]  # a brand's or platform's key, or admin
+EveryKey = Annotated[Principal, Depends(require(*Role))]  # any valid key, an exchange peer's too (its own key's rotation)

@@ -1,0 +1,58 @@
+"""Platforms check listing photos, one per request or many in one."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import PlatformKey, RuntimeDep
+from service.api.routes import StrictRoute, refuse_empty_form_fields
+from service.api.schemas import (
+    BatchResult,
+    CheckBatchForm,
+    CheckForm,
+    CheckResult,
+    error_responses,
+)
+from service.core.errors import ApiError
+from service.core.validation import validate_brand
+from service.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
+
+
+def check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[str | None, int]:
+    settings = runtime.settings
+    k = settings.default_k if k is None else k
+    if not 1 <= k <= settings.max_k:
+        raise ApiError(422, "invalid_k", f"k must be between 1 and {settings.max_k}.")
+    return (validate_brand(brand) if brand else None), k
+
+
+def refuse_too_many(images: list, limit: int, what: str) -> None:
+    if len(images) > limit:
+        raise ApiError(413, "too_many_images", f"{len(images)} images; {what} takes at most {limit}.")
+
+
+@router.post("/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
+             responses=error_responses(400, 408, 413, 503))
+async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
+    brand, k = check_params(runtime, form.brand, form.k)
+    if (form.image is None) == (form.image_url is None):
+        raise ApiError(422, "image_or_url", "Give exactly one of image (a file) and image_url.")
+    if form.image is not None:
+        data = await form.image.read()
+    else:
+        data = (await run_in_threadpool(runtime.fetcher.fetch, form.image_url)).data
+    return await runtime.checker.check_async(data, brand, k, principal.key_id)
+
+
+@router.post("/check/batch", dependencies=[Depends(refuse_empty_form_fields)], response_model=BatchResult,
+             summary="Check several photos in one request; results in the same order",
+             responses=error_responses(400, 408, 413, 503))
+async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
+    brand, k = check_params(runtime, form.brand, form.k)
+    refuse_too_many(form.images, runtime.settings.max_batch_images, "one batch")
+    payloads = [(image.filename, await image.read()) for image in form.images]
+    return {"results": await runtime.checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}

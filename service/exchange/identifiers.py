@@ -1,0 +1,81 @@
+"""Seller identifiers as keyed hashes: normalised, then HMAC-SHA256 under the consortium key(s).
+
+A counterfeiter reopens under a new shop name but keeps the phone, e-mail or payout account. To
+link those across shops (and, through signed feeds, across platforms) without anyone holding
+another's sellers' personal data, identifiers are stored and compared only as
+``HMAC-SHA256(consortium key, kind ":" normalised value)``. A *plain* hash is not enough: phone
+numbers (~10¹⁰ per country) and most e-mail addresses are a small space, so anyone holding
+``SHA-256(phone)`` can hash every number and read it back in minutes. Without the key — held only
+by the participating platforms (``COUNTERFEIT_CONSORTIUM_KEYS``) — the HMAC reveals nothing.
+
+Rotation: every configured key id gets its own digest; a new key is added next to the old one
+(overlap window: both match), then the old one is removed. Raw identifiers are never stored,
+logged or returned.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from service.core.errors import ApiError
+
+KINDS = ("email", "phone", "payout_account", "shop_url")
+
+
+# Control, format (bidi overrides, zero-width), surrogate and private-use characters, and separators.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
+
+
+@dataclass(frozen=True)
+class KeyedIdentifier:
+    kind: str
+    key_id: str
+    digest: str  # hex HMAC-SHA256
+
+
+def normalise(kind: str, value: str, default_region: str | None = None) -> str:
+    """The canonical form two spellings of one identifier share; 422 for a value that is none."""
+    value = value.strip()
+    hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
+    if hidden:  # e.g. U+202E turns "moc.live@x" into what reads as "x@evil.com": no identifier has them
+        raise ApiError(422, "invalid_identifier", f"{'seller_' + kind if kind in ('email', 'phone') else kind} contains an invisible or "
+                       f"control character (U+{ord(hidden[0]):04X}).")
+    if kind == "email":
+        local, at, domain = value.lower().rpartition("@")
+        if not at or not local or "." not in domain:
+            raise ApiError(422, "invalid_identifier", "seller_email is not an e-mail address.")
+        return f"{local.split('+', 1)[0]}@{domain}"  # sub-addressing (+tag) reaches the same mailbox
+    if kind == "phone":
+        import phonenumbers
+
+        try:
+            number = phonenumbers.parse(value, default_region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_possible_number(number):
+            raise ApiError(422, "invalid_identifier", "seller_phone is not a phone number (E.164, e.g. +4915112345678).")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if kind == "payout_account":
+        account = re.sub(r"[\s\-.]", "", value).upper()
+        if not re.fullmatch(r"[A-Z0-9]{4,64}", account):
+            raise ApiError(422, "invalid_identifier", "payout_account must be 4-64 letters and digits (IBAN-like).")
+        return account
+    if kind == "shop_url":
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+        host = (parts.hostname or "").lower().removeprefix("www.")
+        if not host or "." not in host:
+            raise ApiError(422, "invalid_identifier", "shop_url is not a URL.")
+        return host + parts.path.rstrip("/").lower()
+    raise ValueError(kind)
+
+
+def keyed(kind: str, value: str, keys: Mapping[str, bytes], default_region: str | None = None) -> list[KeyedIdentifier]:
+    """One digest per consortium key id (all of them match during a rotation's overlap)."""
+    canonical = f"{kind}:{normalise(kind, value, default_region)}".encode()
+    return [KeyedIdentifier(kind, key_id, hmac.new(key, canonical, hashlib.sha256).hexdigest())
+            for key_id, key in sorted(keys.items())]

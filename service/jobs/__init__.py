@@ -1,0 +1,1 @@
+"""Background jobs: the job store, reindex (local or Ray), catalogue scans, retention."""

@@ -1,0 +1,342 @@
+"""Reindex: embed every live reference with a model into a new index generation, then swap.
+
+1. Load the model (unavailable weights fail the job at once; the live generation is untouched).
+2. Note the change-log position, list live references, skip those that already have an embedding
+   for this model's fingerprint (that is how a killed job resumes: embeddings are committed per
+   shard), and embed the rest — locally (CPU worker processes decode and resize the next shard while
+   the model embeds this one; on a GPU the model decodes the bytes itself, nvJPEG)
+   or on Ray (service/jobs/ray_engine.py). A corrupt or missing blob is recorded as a failure.
+3. Build the index (flat / IVF / IVF-PQ, chosen from the collection size and the memory budget),
+   measure its recall@10 against exact search on a sample, snapshot it into a new generation.
+4. Replay the change log from the noted position (registrations and deletions made during the
+   build), then atomically repoint ``CURRENT``. Serving processes notice and swap.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import faiss
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from index.embedder import Embedder
+from index.generations import Generation, Generations
+from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError, parse_model_spec
+from index.prepare import CpuWorkers, Prepared, PrepareSpec, prepare_file
+from index.regions import WHOLE, Region, draft_for_regions, reference_regions
+from index.regions import pack as pack_regions
+from index.regions import unpack as unpack_regions
+from index.vector_index import INDEX_TYPES, VectorIndex
+from service.core.blobs import BlobStore
+from service.core.timestamps import utcnow
+from service.db.models import Embedding, Reference
+from service.jobs.store import JobStore
+from service.serving.generation_store import GenerationStore
+from service.serving.index_sync import IndexSync, latest_change_seq
+from service.serving.model_options import ModelOptions
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+ENGINES = ("local", "ray")
+EXACT_BELOW = 50_000  # vectors: under this, exact search is fast enough and needs no training
+MIN_PQ_VECTORS = 10_000  # PQ codebooks (256 centroids per sub-quantiser) need this much training data
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ReindexParams:
+    model: str
+    index_type: str = "auto"
+    engine: str = "local"
+    ray_address: str | None = None
+
+    def validate(self) -> "ReindexParams":
+        parse_model_spec(self.model)  # a malformed spec is refused now, not as a failed job later
+        if self.index_type not in ("auto", *INDEX_TYPES):
+            raise ValueError(f"index type {self.index_type!r} is not one of auto, {', '.join(INDEX_TYPES)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        return self
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    reference_id: int
+    sha256: str
+
+
+HNSW_BYTES_PER_VECTOR_OVERHEAD = 2 * 32 * 4 + 64  # the graph's links at M = 32 (level 0 has 2M), plus bookkeeping
+
+
+def choose_index_type(count: int, dimension: int, memory_gb: float) -> str:
+    """Exact while small; HNSW (best recall per millisecond) while its vectors and graph fit the memory
+    budget; IVF-PQ (compressed) beyond it."""
+    if count < EXACT_BELOW:
+        return "flat"
+    if count * (dimension * 4 + HNSW_BYTES_PER_VECTOR_OVERHEAD) <= memory_gb * 1e9:
+        return "hnsw"
+    return "ivf-pq" if count >= MIN_PQ_VECTORS else "ivf"
+
+
+def measure_recall(index: VectorIndex, vectors: np.ndarray, ids: np.ndarray, sample: int = 200, k: int = 10) -> float:
+    """recall@k of ``index`` against exact inner-product search, on up to ``sample`` stored vectors as queries."""
+    if len(vectors) == 0:
+        return 1.0
+    picks = np.random.default_rng(0).choice(len(vectors), size=min(sample, len(vectors)), replace=False)
+    queries = vectors[picks]
+    k = min(k, len(vectors))
+    _, exact = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    _, found = index.search(queries, k)
+    exact_ids = ids[exact]
+    return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found, exact_ids)]))
+
+
+def shards(items: Sequence[WorkItem], size: int) -> Iterator[Sequence[WorkItem]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+ShardWriter = Callable[[list[int], np.ndarray, list[dict]], None]
+
+
+def reindex_spec(embedder: Embedder, regions: tuple[Region, ...] = (WHOLE,)) -> PrepareSpec:
+    """Reference images for the model: its pixels and its regions' (no PDQ: registration stored it), or nothing
+    when it decodes bytes on its device — unless regions are wanted: the CPU workers cut those. Decoded only as
+    large as the model and the regions need (no PDQ here, so not the ≥ 512 px uploads are decoded to)."""
+    return PrepareSpec(draft_size=draft_for_regions(embedder.draft_size, regions), pixels=embedder.pixel_config,
+                       want_model_input=not embedder.decodes_on_device or len(regions) > 1, want_pdq=False, regions=regions)
+
+
+def prepare_references(paths: Sequence[str], embedder: Embedder, spec: PrepareSpec) -> tuple[list, list[str | None]]:
+    """Per path its model inputs (pixels, decoded images or the bytes themselves; the whole image first, then
+    each region's) and the failure, if any."""
+    if not spec.want_model_input:
+        inputs: list = []
+        for path in paths:
+            try:
+                inputs.append(Path(path).read_bytes())
+            except FileNotFoundError:
+                inputs.append(None)
+        return ([[data] for data in inputs],
+                [None if data is not None else "missing_blob: the image file is not in the blob store" for data in inputs])
+    prepared = [prepare_file(path, spec) for path in paths]
+    return [p.model_inputs for p in prepared], [f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared]
+
+
+def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence[Sequence], errors: Sequence[str | None],
+                   regions: int = 1) -> tuple[list[int], np.ndarray, list[dict]]:
+    """One model pass over a shard's inputs (``regions`` per reference: the whole image's, then its regions'):
+    ``(embedded ids, their vectors — references × regions × dimension, failures)``."""
+    rows = [i for i, error in enumerate(errors) if error is None]
+    flat = [item for i in rows for item in inputs[i]]
+    vectors, failed = embedder.embed_inputs(flat) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
+    failures = [{"reference_id": int(ids[i]), "reason": error} for i, error in enumerate(errors) if error is not None]
+    failed_rows = {position // regions: reason for position, reason in failed.items()}  # any of its regions fails it
+    failures += [{"reference_id": int(ids[rows[j]]), "reason": reason} for j, reason in failed_rows.items()]
+    keep = [j for j in range(len(rows)) if j not in failed_rows]
+    grouped = vectors.reshape(len(rows), regions, -1) if rows else np.zeros((0, regions, embedder.dimension), np.float32)
+    return [int(ids[rows[j]]) for j in keep], grouped[keep], failures
+
+
+def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore,
+                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32,
+                  regions: tuple[Region, ...] = (WHOLE,)) -> None:
+    """The service's pipeline: CPU workers decode, resize and cut the regions of the next images (or the
+    device decodes them) while the model embeds this batch; each shard is committed as one checkpoint."""
+    spec = reindex_spec(embedder, regions)
+    window = max(2 * model_batch, 4 * workers.size)
+    batches = list(shards(items, shard_size))
+    # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
+    readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if not spec.want_model_input else None
+
+    def start(batch: Sequence[WorkItem]) -> list[Future]:
+        paths = [str(blobs.path_for(item.sha256)) for item in batch]
+        if readers is not None:
+            return [readers.submit(prepare_references, [path], embedder, spec) for path in paths]
+        return [workers.submit(prepare_file, path, spec) for path in paths]
+
+    def finish(futures: list[Future]) -> tuple[list, list[str | None]]:
+        inputs, errors = [], []
+        for future in futures:
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died on this image (BrokenProcessPool): it fails alone
+                inputs.append(None)
+                errors.append(f"worker_failed: {type(exc).__name__}")
+                continue
+            if isinstance(result, Prepared):
+                inputs.append(result.model_inputs)
+                errors.append(f"{result.rejected[0]}: {result.rejected[1]}" if result.rejected else None)
+            else:  # prepare_references of one path
+                inputs.append(result[0][0])
+                errors.append(result[1][0])
+        return inputs, errors
+
+    # A sliding window of submitted work: while the model embeds one batch, the workers prepare the
+    # next ones (within a shard and across shards), so neither side waits for a whole shard.
+    queue: list[Future] = []
+    flat = list(items)
+    submitted = 0
+
+    def top_up() -> None:
+        nonlocal submitted
+        want = min(len(flat), submitted + window)
+        if want > submitted:
+            queue.extend(start(flat[submitted:want]))
+            submitted = want
+
+    try:
+        top_up()
+        for batch in batches:
+            ids: list[int] = []
+            vectors: list[np.ndarray] = []
+            failures: list[dict] = []
+            for begin in range(0, len(batch), model_batch):
+                chunk = batch[begin : begin + model_batch]
+                inputs, errors = finish([queue.pop(0) for _ in chunk])
+                top_up()
+                done, chunk_vectors, chunk_failures = embed_prepared(embedder, [item.reference_id for item in chunk],
+                                                                     inputs, errors, len(spec.regions))
+                ids += done
+                vectors.append(chunk_vectors)
+                failures += chunk_failures
+            write_shard(ids, np.concatenate(vectors) if vectors else np.zeros((0, len(spec.regions), embedder.dimension),
+                                                                           np.float32), failures)
+    finally:
+        if readers is not None:
+            readers.shutdown(cancel_futures=True)
+
+
+class Reindexer:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, jobs: JobStore):
+        self.settings = settings
+        self.sessions = sessions
+        self.blobs = blobs
+        self.jobs = jobs
+        self.generations = Generations(settings.index_dir)
+
+    def run(self, job_id: str, params: ReindexParams) -> None:
+        """Run a created job to its end state; never raises (the job row says what happened)."""
+        started = time.monotonic()
+        self.jobs.update(job_id, state="running", started_at=utcnow())
+        try:
+            result = self._reindex(job_id, params.validate(), started)
+        except JobCancelled:
+            self.jobs.update(job_id, state="cancelled", finished_at=utcnow())
+        except (ModelSpecError, ModelUnavailableError, ModelIdentityError, ValueError) as exc:
+            self.jobs.update(job_id, state="failed", error=str(exc), finished_at=utcnow())
+        except Exception as exc:  # the job must end in a state, whatever went wrong
+            log.exception("Reindex job %s failed", job_id)
+            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+        else:
+            self.jobs.update(job_id, state="succeeded", result=result, finished_at=utcnow())
+
+    def _reindex(self, job_id: str, params: ReindexParams, started: float) -> dict:
+        options = ModelOptions.from_settings(self.settings)
+        embedder = options.load(params.model)
+        fingerprint = embedder.info.fingerprint()
+        limits = options.limits(embedder)
+        preset = self.settings.reference_regions
+        regions = reference_regions(preset)
+        start_seq = latest_change_seq(self.sessions)
+        with self.sessions() as session:
+            live = session.execute(select(Reference.id, Reference.sha256).where(Reference.deleted_at.is_(None))
+                                   .order_by(Reference.id)).all()
+            # Rows embedded with other reference regions are embedded again (how older references get regions).
+            embedded = set(session.scalars(select(Embedding.reference_id).where(
+                Embedding.fingerprint == fingerprint, func.coalesce(Embedding.region_preset, "whole") == preset)))
+        todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
+        progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
+        self.jobs.update(job_id, total=len(live), done=progress["done"])
+        workers = None
+        if params.engine == "local" and todo:  # started (spawned) before the clock: the rate is the embed phase's
+            workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
+            workers.call(len, b"")
+        embed_started = time.monotonic()
+
+        def write_shard(ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
+            """``vectors``: references × regions × dimension (the whole image's first)."""
+            with self.sessions() as session:  # one transaction per shard: the resume checkpoint
+                for rid, vecs in zip(ids, vectors):
+                    session.merge(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vecs[0].astype(np.float32).tobytes(),
+                                            regions=pack_regions(vecs[1:]), region_preset=preset))
+                session.commit()
+            progress["embedded"] += len(ids)
+            progress["done"] += len(ids) + len(failures)
+            progress["failures"] += failures
+            rate = progress["embedded"] / max(time.monotonic() - embed_started, 1e-9)
+            self.jobs.update(job_id, done=progress["done"], embedded=progress["embedded"],
+                             failures=progress["failures"], images_per_second=round(rate, 2))
+            if self.jobs.cancel_requested(job_id):
+                raise JobCancelled()
+
+        if params.engine == "ray":
+            from service.jobs.ray_engine import embed_with_ray
+
+            embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address, regions)
+        elif workers is not None:
+            try:
+                embed_locally(todo, embedder, self.blobs, write_shard, self.settings.reindex_shard_size, workers,
+                              options.batch_size, regions)
+            finally:
+                workers.shutdown()
+
+        generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
+        sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,
+                         self.settings.snapshot_every_changes, reference_regions=preset)
+        sync.open(generation)  # replays changes made during the build, then snapshots
+        sync.snapshot()
+        self.generations.activate(generation)
+        GenerationStore(self.sessions, self.generations, self.blobs).publish(generation)  # every replica follows
+        self._prune(keep=self.settings.keep_generations, current=generation)
+        return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
+                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
+                "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
+                "failed": len(progress["failures"])}
+
+    def _build_generation(self, embedder: Embedder, params: ReindexParams, start_seq: int) -> tuple[Generation, str, float, int]:
+        fingerprint = embedder.info.fingerprint()
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Embedding.reference_id, Embedding.vector, Reference.brand, Embedding.regions)
+                .join(Reference, Reference.id == Embedding.reference_id)
+                .where(Embedding.fingerprint == fingerprint, Reference.deleted_at.is_(None)).order_by(Embedding.reference_id)
+            ).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
+                   else np.zeros((0, embedder.dimension), np.float32))
+        brands = [r[2] for r in rows]
+        regions = [unpack_regions(r[3], embedder.dimension) for r in rows]
+        index_type = params.index_type
+        if index_type == "auto":
+            total = len(ids) + sum(len(r) for r in regions if r is not None)  # region vectors take memory too
+            index_type = choose_index_type(total, embedder.dimension, self.settings.index_memory_gb)
+        if index_type == "ivf-pq" and len(ids) < MIN_PQ_VECTORS:
+            raise ValueError(f"ivf-pq needs at least {MIN_PQ_VECTORS} vectors to train; this collection has {len(ids)}")
+        if index_type != "flat" and len(ids) < 2:
+            index_type = "flat"
+        index = VectorIndex.build(ids, vectors, brands, index_type=index_type, regions=regions)
+        recall = measure_recall(index, vectors, ids)
+        pointer = GenerationStore(self.sessions, self.generations, self.blobs).pointer()
+        generation = self.generations.create(embedder.info.as_dict(), after=pointer.number if pointer else 0)
+        index.save(generation.snapshot_path, {"applied_seq": start_seq, "fingerprint": fingerprint})
+        return generation, index_type, recall, len(ids)
+
+    def _prune(self, keep: int, current: Generation) -> None:
+        for generation in self.generations.all()[:-keep]:
+            if generation.number != current.number:
+                shutil.rmtree(generation.path, ignore_errors=True)
+
+
+def params_dict(params: ReindexParams) -> dict:
+    return asdict(params)

@@ -1,0 +1,434 @@
+"""Catalogue scans: a feed of listings checked in bulk as a job, results kept per listing.
+
+Feed (JSONL, CSV or Parquet; one listing per row): ``listing_id`` and ``image_urls`` (a list; in CSV
+separated by spaces or ``|``), optional ``seller_id``, ``marketplace``, ``title``, ``price``,
+``currency``, ``url``, ``seller_email``, ``seller_phone``, ``payout_account``, ``shop_url``. The whole
+feed is validated when it arrives (a bad row: 422 naming it, nothing written); seller identifiers are
+keyed then (service/exchange/identifiers.py) — the raw values are never stored, not even in the scan's rows.
+
+Each listing is checked by exactly the listing path (``ListingChecker``: photos fetched by the safe
+fetcher, one batched model pass with whatever else is being checked, listing + seller records), and
+its scan row is marked done **in the listing's own transaction**: a scan killed at any moment
+resumes (the lease holder adopts a scan whose process died) with exactly the listings that had not
+committed, none redone. ``CONCURRENCY`` listings are in flight so their photos share model batches.
+One scan runs at a time in the cluster (a second is answered 409, like reindex).
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import logging
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.core.auth import DEFAULT_PLATFORM, OPERATOR, Principal
+from service.core.blobs import BlobStore, sha256_hex
+from service.core.errors import ApiError, not_found
+from service.core.fetch import SafeFetcher
+from service.core.timestamps import utcnow
+from service.core.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
+from service.db.models import Job, ScanItem
+from service.exchange.identifiers import KeyedIdentifier
+from service.exchange.webhooks import Event, enqueue
+from service.jobs.scan_feed import read_feed
+from service.jobs.store import JobStore, job_to_dict
+from service.marketplace.listings import ListingChecker, ListingFacts
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+CONCURRENCY = 64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
+PAGE = 1024  # pending listings read at a time
+class FeedRow(BaseModel):
+    """One listing of a scan feed; unknown columns are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    listing_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    image_urls: list[str] = Field(default_factory=list)
+    image_files: list[str] = Field(default_factory=list, description="names in the uploaded ZIP archive")
+    seller_id: str | None = Field(None, max_length=200, pattern=NO_NUL)
+    marketplace: str | None = Field(None, max_length=100, pattern=MARKETPLACE_PATTERN)
+    title: str | None = Field(None, max_length=500, pattern=NO_NUL)
+    price: float | None = Field(None, ge=0)
+    currency: str | None = Field(None, pattern=CURRENCY_PATTERN)
+    url: str | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
+    seller_email: str | None = Field(None, max_length=320, pattern=NO_NUL)
+    seller_phone: str | None = Field(None, max_length=40, pattern=NO_NUL)
+    payout_account: str | None = Field(None, max_length=80, pattern=NO_NUL)
+    shop_url: str | None = Field(None, max_length=2000, pattern=NO_NUL)
+
+    def facts(self) -> ListingFacts:
+        return ListingFacts(self.listing_id, self.seller_id, self.marketplace, self.title, self.price, self.currency,
+                            self.url, {"email": self.seller_email, "phone": self.seller_phone,
+                                       "payout_account": self.payout_account, "shop_url": self.shop_url})
+
+
+def scan_check_id(job_id: str, item_id: int, photo: int) -> str:
+    """A scan photo's check id, derived from where it is in the scan (so a redo derives the same one)."""
+    return "chk_" + hashlib.sha256(f"{job_id}:{item_id}:{photo}".encode()).hexdigest()[:32]
+
+
+class PhotoArchive:
+    """The ZIP a scan's feed names photos in. While the feed is validated only the members' names and declared
+    sizes are checked (nothing is read or written); once the whole request is accepted, :meth:`store` reads each
+    named member (size-capped, so a zip bomb stops at the cap) into the blob store, and :meth:`discard` removes
+    what it wrote if the request still fails. Rows keep (name, sha256)."""
+
+    def __init__(self, data: bytes | None, blobs: BlobStore | None, max_image_bytes: int):
+        self.blobs = blobs
+        self.max_image_bytes = max_image_bytes
+        self.zip: zipfile.ZipFile | None = None
+        if data is not None:
+            try:
+                self.zip = zipfile.ZipFile(io.BytesIO(data))
+            except zipfile.BadZipFile:
+                raise ApiError(422, "invalid_archive", "images is not a ZIP archive.") from None
+        self.named: dict[str, int] = {}  # member name -> the first row naming it
+        self.stored: dict[str, str] = {}  # member name -> sha256, once stored
+        self.written: list[str] = []  # blobs this request created (not ones that were there already)
+
+    def check(self, name: str, row: int) -> None:
+        if self.zip is None or self.blobs is None:
+            raise ApiError(422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request")
+        try:
+            member = self.zip.getinfo(name)
+        except KeyError:
+            raise ApiError(422, "invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
+        if member.file_size > self.max_image_bytes:
+            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+        self.named.setdefault(name, row)
+
+    def store(self) -> dict[str, str]:
+        """Every named member into the blob store; on a bad member, what was written is removed again."""
+        try:
+            for name, row in self.named.items():
+                self.stored[name] = self._store(name, row)
+        except Exception:
+            self.discard()
+            raise
+        return self.stored
+
+    def _store(self, name: str, row: int) -> str:
+        assert self.zip is not None and self.blobs is not None
+        try:
+            with self.zip.open(self.zip.getinfo(name)) as handle:
+                data = handle.read(self.max_image_bytes + 1)
+        except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
+            raise ApiError(422, "invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
+        if len(data) > self.max_image_bytes:  # the header lied about its size
+            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+        digest = sha256_hex(data)
+        if not self.blobs.exists(digest):
+            self.written.append(self.blobs.put(data))
+        return digest
+
+    def discard(self) -> None:
+        """Remove the blobs this request wrote (the request was refused after all)."""
+        assert self.blobs is not None or not self.written
+        for digest in self.written:
+            self.blobs.delete(digest)
+        self.written.clear()
+
+
+@dataclass(frozen=True)
+class ScanParams:
+    brand: str | None
+    k: int
+
+
+class ScanService:
+    def __init__(self, sessions: sessionmaker[Session], jobs: JobStore, listings: ListingChecker, fetcher: SafeFetcher,
+                 max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None,
+                 settings: Settings | None = None, served_model: Callable[[], str] = lambda: "",
+                 blobs: BlobStore | None = None, max_image_bytes: int = 20 * 1024 * 1024):
+        self.blobs = blobs  # photos uploaded in a scan's archive, kept until the scan checks them
+        self.max_image_bytes = max_image_bytes
+        self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
+        self.served_model = served_model
+        self.sessions = sessions
+        self.jobs = jobs
+        self.listings = listings
+        self.fetcher = fetcher
+        self.max_listings = max_listings
+        self.max_images = max_images
+        self.on_event = on_event
+        self._fetch_pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="scan-fetch")
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Stop running scans after their listings in flight; they stay live and the next lease holder adopts them."""
+        self._closing.set()
+
+    # ---- creating ------------------------------------------------------------------------------
+    def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None,
+               archive_bytes: bytes | None = None) -> str:
+        """Validate the whole feed as a stream (a bad row: 422 naming it), then store the archive's photos it names,
+        then its rows and a queued job in one transaction; the job id. A refused request leaves nothing behind."""
+        archive = PhotoArchive(archive_bytes, self.blobs, self.max_image_bytes)
+        items = [self._feed_item(number, record, archive) for number, record in read_feed(data, fmt, self.max_listings)]
+        if not items:
+            raise ApiError(422, "invalid_feed", "The feed has no listings.")
+        self.jobs.refuse_if_running("scan")  # before the archive's photos are written, not only after
+        stored = archive.store()
+        for item in items:
+            item.listing["image_blobs"] = [[name, stored[name]] for name in item.listing.pop("image_files", [])]
+
+        def add_items(session: Session, job: Job) -> None:
+            job.total = len(items)
+            for item in items:
+                item.job_id = job.id
+            session.add_all(items)
+
+        try:
+            job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k,
+                                            "source": source, "api_key_id": actor.key_id,
+                                            "platform": actor.platform_scope()},
+                                   actor, add_items)
+        except Exception:
+            archive.discard()
+            raise
+        return job.id
+
+    def _feed_item(self, number: int, record: dict[str, Any], archive: PhotoArchive) -> ScanItem:
+        try:
+            row = FeedRow.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "row"
+            raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
+        photos = len(row.image_urls) + len(row.image_files)
+        if not 1 <= photos <= self.max_images:
+            raise ApiError(422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)")
+        try:
+            keyed = self.listings.key_identifiers(row.facts())
+        except ApiError as exc:
+            raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
+        for name in row.image_files:
+            archive.check(name, number)
+        stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"})
+        stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
+        return ScanItem(row=number, listing=stored, state="pending")
+
+    # ---- running -------------------------------------------------------------------------------
+    def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None, engine: str = "local",
+            ray_address: str | None = None) -> None:
+        """Check the scan's pending listings until none is left (or it is cancelled). ``engine="ray"``: their
+        photos are fetched, prepared and embedded by Ray actors (service/jobs/ray_scan.py); the rest is the same."""
+        job = self.jobs.get(job_id)
+        params = ScanParams(job.params.get("brand_hint"), int(job.params.get("k", 5)))
+        api_key_id = job.params.get("api_key_id")
+        self.jobs.update(job_id, state="running", started_at=job.started_at or utcnow(), embedded=0)
+        progress = _Progress(self, job_id, on_progress)
+        try:
+            while not progress.cancelled() and not self._closing.is_set():
+                with self.sessions() as session:
+                    page = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
+                                                .order_by(ScanItem.row).limit(PAGE)))
+                if not page:
+                    break
+                if engine == "ray":
+                    from service.jobs.ray_scan import scan_with_ray
+
+                    async def check_batch(prepared: list[tuple[ScanItem, list]]) -> None:
+                        await self._check_page([item for item, _ in prepared], params, api_key_id, progress,
+                                               {item.id: photos for item, photos in prepared})
+
+                    scan_with_ray(page, self.served_model(), self.settings, self.blobs, check_batch, ray_address)
+                else:
+                    asyncio.run(self._check_page(page, params, api_key_id, progress))
+            if progress.cancelled():
+                self.jobs.update(job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id))
+                return
+            if self._closing.is_set():
+                return
+            summary = self.summary(job_id)
+            with self.sessions() as session:
+                enqueue(session, [Event("scan.completed", None, {"scan_id": job_id, **summary}, api_key_id)])
+                session.commit()
+            self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self.finished_count(job_id))
+            self.on_event()
+        except Exception as exc:
+            log.exception("Scan %s failed", job_id)
+            self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
+
+    async def _check_page(self, page: list[ScanItem], params: ScanParams, api_key_id: str | None,
+                          progress: _Progress, prepared: dict[int, list] | None = None) -> None:
+        """A sliding window of ``CONCURRENCY`` listings in flight (not batch by batch: no waiting on the slowest)."""
+        window = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(item: ScanItem) -> None:
+            async with window:
+                if progress.cancelled() or self._closing.is_set():
+                    return
+                await self._check_one(item, params, api_key_id, (prepared or {}).get(item.id))
+                progress.advance()
+
+        await asyncio.gather(*(one(item) for item in page))
+
+    async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None,
+                         prepared: list | None = None) -> None:
+        """``prepared``: the photos as the Ray engine fetched and embedded them — (name, bytes, Embedded) or
+        the photo's error each; without it the photos are fetched here and embedded by the served model."""
+        listing = item.listing
+        loop = asyncio.get_running_loop()
+        try:
+            if prepared is None:
+                fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
+                                                 for url in listing["image_urls"]), return_exceptions=True)
+                prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None)
+                            for f in fetched]
+                prepared += [(name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])]
+            usable = [p for p in prepared if not isinstance(p, BaseException)]
+            # The same ids whenever this listing is checked: a scan resumed after a crash that redoes a listing
+            # whose check rows (but not the listing) had committed records, announces and queues them once.
+            check_ids = [scan_check_id(item.job_id, item.id, position)
+                         for position, p in enumerate(prepared) if not isinstance(p, BaseException)]
+            if not usable:
+                first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
+                raise first if isinstance(first, ApiError) else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+            images = [(name, data) for name, data, _ in usable]
+            embedded = [e for _, _, e in usable]
+            facts = ListingFacts(listing["listing_id"], listing.get("seller_id"), listing.get("marketplace"),
+                                 listing.get("title"), listing.get("price"), listing.get("currency"), listing.get("url"))
+            keyed = [KeyedIdentifier(kind, key_id, digest) for kind, key_id, digest in listing.get("keyed_identifiers", [])]
+
+            def mark_done(session: Session, answer: dict[str, Any]) -> None:
+                row = session.get(ScanItem, item.id)
+                row.state, row.verdict, row.probability = "done", answer["verdict"], answer["counterfeit_probability"]
+                row.brand, row.listing_check_id, row.finished_at = answer["brand"], answer["listing_check_id"], utcnow()
+                row.error = None if len(images) == len(prepared) else f"{len(prepared) - len(images)} image(s) not fetched"
+
+            await self.listings.check(images, facts, params.brand, params.k, api_key_id, keyed_ids=keyed,
+                                      on_stored=mark_done, embedded=embedded if any(embedded) else None,
+                                      check_ids=check_ids)
+        except ApiError as exc:
+            with self.sessions() as session:
+                row = session.get(ScanItem, item.id)
+                row.state, row.error, row.finished_at = "failed", f"{exc.code}: {exc.message}"[:500], utcnow()
+                session.commit()
+
+    def finished_count(self, job_id: str) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count(ScanItem.id)).where(ScanItem.job_id == job_id,
+                                                                        ScanItem.state != "pending"))
+
+    # ---- reading -------------------------------------------------------------------------------
+    def _scan_job(self, job_id: str, caller: Principal) -> Job:
+        """The scan, if ``caller`` may see it: a platform key only its own platform's scans (404 otherwise)."""
+        job = self.jobs.get(job_id)
+        owner = job.params.get("platform", DEFAULT_PLATFORM)  # scans from before tenants: the default platform's
+        if job.kind != "scan" or (caller.platform_scope() is not None and owner != caller.platform_scope()):
+            raise not_found("scan")
+        return job
+
+    def get(self, job_id: str, caller: Principal = OPERATOR) -> dict[str, Any]:
+        return {**job_to_dict(self._scan_job(job_id, caller)), "summary": self.summary(job_id)}
+
+    def cancel(self, job_id: str, actor: Principal) -> dict[str, Any]:
+        self._scan_job(job_id, actor)
+        self.jobs.request_cancel(job_id, actor)
+        return self.get(job_id, actor)
+
+    def summary(self, job_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            rows = session.execute(select(ScanItem.state, ScanItem.verdict, func.count(ScanItem.id))
+                                   .where(ScanItem.job_id == job_id).group_by(ScanItem.state, ScanItem.verdict)).all()
+        verdicts: dict[str, int] = {}
+        states: dict[str, int] = {}
+        for state, verdict, count in rows:
+            states[state] = states.get(state, 0) + count
+            if verdict:
+                verdicts[verdict] = verdicts.get(verdict, 0) + count
+        return {"states": states, "verdicts": verdicts}
+
+    def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int,
+                caller: Principal = OPERATOR) -> list[dict[str, Any]]:
+        self._scan_job(job_id, caller)
+        with self.sessions() as session:
+            query = select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.row > after)
+            if verdict:
+                query = query.where(ScanItem.verdict == verdict)
+            if state:
+                query = query.where(ScanItem.state == state)
+            return [_item_dict(item) for item in session.scalars(query.order_by(ScanItem.row).limit(limit))]
+
+    def sellers(self, job_id: str, caller: Principal = OPERATOR) -> list[dict[str, Any]]:
+        """Per seller: listings scanned, likely counterfeit ones, the highest probability; worst first."""
+        by_seller: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in self.results(job_id, None, "done", 0, self.max_listings, caller):
+            if not item["seller_id"]:
+                continue
+            entry = by_seller.setdefault((item["marketplace"], item["seller_id"]), {
+                "marketplace": item["marketplace"], "seller_id": item["seller_id"], "listings": 0,
+                "likely_counterfeit": 0, "max_probability": 0.0, "brands": set()})
+            entry["listings"] += 1
+            if item["verdict"] == "likely_counterfeit":
+                entry["likely_counterfeit"] += 1
+                if item["brand"]:
+                    entry["brands"].add(item["brand"])
+            entry["max_probability"] = max(entry["max_probability"], item["counterfeit_probability"] or 0.0)
+        ranked = sorted(by_seller.values(), key=lambda e: (-e["likely_counterfeit"], -e["max_probability"], e["seller_id"]))
+        return [{**e, "brands": sorted(e["brands"])} for e in ranked]
+
+    def export(self, job_id: str, fmt: str, caller: Principal = OPERATOR) -> bytes:
+        rows = self.results(job_id, None, None, 0, self.max_listings, caller)
+        columns = ["row", "listing_id", "seller_id", "marketplace", "state", "verdict", "counterfeit_probability", "brand",
+                   "listing_check_id", "error"]
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows]), sink)
+            return sink.getvalue()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().encode()
+
+
+class _Progress:
+    """Counts checked listings; writes progress and reads the cancel flag at most once a second."""
+
+    def __init__(self, scans: ScanService, job_id: str, on_progress: Callable[[dict], None]):
+        self.scans, self.job_id, self.on_progress = scans, job_id, on_progress
+        self.started = time.monotonic()
+        self.checked = 0
+        self._cancelled = False
+        self._next = 0.0
+
+    def cancelled(self) -> bool:
+        self._tick()
+        return self._cancelled
+
+    def advance(self) -> None:
+        self.checked += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + 1.0
+        jobs = self.scans.jobs
+        self._cancelled = jobs.cancel_requested(self.job_id)
+        jobs.update(self.job_id, done=self.scans.finished_count(self.job_id), embedded=self.checked,
+                    images_per_second=round(self.checked / max(time.monotonic() - self.started, 1e-9), 2))
+        self.on_progress(job_to_dict(jobs.get(self.job_id)))
+
+
+def _item_dict(item: ScanItem) -> dict[str, Any]:
+    return {"row": item.row, "listing_id": item.listing["listing_id"], "seller_id": item.listing.get("seller_id"),
+            "marketplace": item.listing.get("marketplace"), "state": item.state, "verdict": item.verdict,
+            "counterfeit_probability": item.probability, "brand": item.brand, "listing_check_id": item.listing_check_id,
+            "error": item.error}

@@ -1,0 +1,1 @@
+"""Listings and the sellers behind them."""

@@ -1,0 +1,1 @@
+"""The model and index a replica answers with: loading, batching, index sync, artefacts, generations."""
