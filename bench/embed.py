@@ -24,9 +24,9 @@ import torch
 
 from index.images import decode_image
 from index.models import load_embedder, resolve_device
+from index.photos import packaged_photos
 from index.prepare import CpuWorkers, prepare
-from service.jobs.reindex import reindex_spec
-from training.photos import packaged_photos
+from service.jobs.reindex_pipeline import reindex_spec
 
 SIZES = [(640, 480), (1024, 768), (1600, 1200), (3000, 2000), (480, 640), (800, 800)]
 

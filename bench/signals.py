@@ -33,10 +33,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from index.pdq import PdqHash, PdqIndex, _bits, _quality, compute_pdq, dct_matrix, hash_from_small
+    from index.photos import packaged_photos
     from scoring.listing import PhotoOutcome, score_listing
     from scoring.lookalike import BrandProbe, ProbeSet, look_alike
     from scoring.scorers import Thresholds
-    from training.photos import packaged_photos
 
     rng = np.random.default_rng(0)
     photo = packaged_photos()["coffee"].convert("RGB").resize((1000, 750))

@@ -12,7 +12,7 @@ do not hide each other.
 
 ``distinctiveness = similarity − mean(the NEIGHBOURHOOD most similar neighbours of other banks)``
 
-A CLIP neighbour below the model's ``min_distinctiveness`` (its profile, ``training.profile``: the 1st
+A CLIP neighbour below the model's ``min_distinctiveness`` (its profile, ``scoring.profile_fit``: the 1st
 percentile over the profile's transformed copies that clear the match similarity) is *crowded*: it is
 not copy evidence by CLIP alone. PDQ and keypoint verification still make it one; the brands'
 look-alike classifiers handle new photos of known designs.

@@ -4,7 +4,7 @@ Copy matching recognises re-uploads of photos the banks hold. A *new* photo of a
 is not a copy of anything, yet the brand's counterfeit bank holds dozens of photos of that design
 and its authentic bank the genuine one: a linear probe on the embeddings separates them where a
 nearest-neighbour vote cannot (it weighs the directions that tell the designs apart, not the whole
-picture). ``training.lookalike`` fits one per brand once both banks are big enough; here it is
+picture). ``scoring.lookalike_fit`` fits one per brand once both banks are big enough; here it is
 applied to a query.
 
 A probe only speaks about photos of that brand's products: it applies when the brand's membership

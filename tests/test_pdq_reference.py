@@ -9,7 +9,7 @@ from PIL import Image
 
 from index.pdq import PdqHash, compute_pdq
 from index.pdq_tensor import pdq_of_rgb
-from training.photos import packaged_photos
+from index.photos import packaged_photos
 
 
 def reference_pdq(image: Image.Image) -> PdqHash:

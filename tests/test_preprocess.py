@@ -10,7 +10,7 @@ from PIL import Image
 
 from index.images import decode_image
 from index.models import load_embedder
-from training.photos import packaged_photos
+from index.photos import packaged_photos
 
 BIG = 1 << 40
 

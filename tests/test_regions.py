@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from index.augment import screenshot, text_overlay
 from index.prepare import PrepareSpec, prepare
 from index.preprocess import PreprocessConfig
 from index.regions import (
@@ -23,7 +24,6 @@ from index.regions import (
 )
 from tests.helpers import make_settings, running, sql
 from tests.test_lookalike import OFFLINE_MODEL, _jpeg
-from training.augment import screenshot, text_overlay
 from training.lookalike_set import fake_design, genuine_design, photograph, render_product
 
 
@@ -58,8 +58,8 @@ def test_a_reindex_decodes_only_as_large_as_its_regions_need():
     uploads): the whole image alone at the model's draft, 70 % regions at 1/0.7 of it so that no region is
     upsampled. Every region's vector stays that of the same region cut from a full-size decode."""
     from index.models import load_embedder
-    from service.jobs.reindex import reindex_spec
-    from training.photos import packaged_photos
+    from index.photos import packaged_photos
+    from service.jobs.reindex_pipeline import reindex_spec
 
     embedder = load_embedder(OFFLINE_MODEL)
     side = embedder.draft_size[0]

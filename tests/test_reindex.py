@@ -18,7 +18,7 @@ from index.prepare import prepare
 from index.regions import reference_regions
 from index.synthetic import synthetic_image
 from service.db.models import Role
-from service.jobs.reindex import reindex_spec
+from service.jobs.reindex_pipeline import reindex_spec
 from tests.helpers import (
     ThreadedServer,
     cli_env,

@@ -5,11 +5,11 @@ import copy
 
 from PIL import Image
 
+from index.photos import packaged_photos
 from service.db.models import Role
 from service.exchange.signals import generate_keypair
 from tests.helpers import ThreadedServer, create_api_key, jpeg_bytes, make_settings, png_bytes
 from tests.test_cli import run_cli
-from training.photos import packaged_photos
 
 
 def _reupload(image: Image.Image) -> bytes:

@@ -13,29 +13,19 @@ Layout (also listed in ``manifest.csv``)::
 """
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from index.augment import augment
+from index.photos import packaged_photos
 from index.synthetic import synthetic_image
-from training.augment import augment
-from training.photos import packaged_photos
+from training.lookalike_set import genuine_design, photograph, render_product
+from training.manifest import Item, write_manifest
 
 BRANDS = ("acme", "globex", "initech", "umbrella")
 LABELS = ("counterfeit", "authentic")
-
-
-@dataclass(frozen=True)
-class Item:
-    path: Path
-    role: str  # "reference" | "query"
-    brand: str | None
-    label: str  # counterfeit | authentic | distractor (queries)
-    source: str  # the source image's name; for queries, the reference they copy
-    transform: str = ""  # for queries: what was done to the source ("crop+flip"; "new-photo" for look-alikes)
 
 
 def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int = 3,
@@ -71,30 +61,4 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
 def _procedural_source(seed: int, product: bool) -> Image.Image:
     if not product:
         return synthetic_image(seed, size=(512, 512))
-    from training.lookalike_set import genuine_design, photograph, render_product
-
     return photograph(render_product(genuine_design(seed)), np.random.default_rng([seed, 7]), size=512)
-
-
-def write_manifest(path: Path, items: list[Item], root: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "role", "brand", "label", "source", "transform"])
-        for item in items:
-            writer.writerow([item.path.relative_to(root), item.role, item.brand or "", item.label, item.source, item.transform])
-
-
-def read_manifest(path: Path) -> list[Item]:
-    root = Path(path).parent
-    with Path(path).open() as handle:
-        return [Item(root / row["path"], row["role"], row["brand"] or None, row["label"], row["source"],
-                     row.get("transform") or "") for row in csv.DictReader(handle)]
-
-
-def read_directories(references: Path, queries: Path) -> list[Item]:
-    """The folder layout without a manifest: labels and sources come from the paths."""
-    items = [Item(p, "reference", p.parent.parent.name, p.parent.name, p.stem)
-             for p in sorted(Path(references).glob("*/*/*")) if p.is_file()]
-    items += [Item(p, "query", None, p.parent.name, p.stem.split("--")[0])
-              for p in sorted(Path(queries).glob("*/*")) if p.is_file()]
-    return items

@@ -27,9 +27,9 @@ from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
 from scoring.lookalike import BrandProbe, LookAlike, ProbeSet, look_alike
+from scoring.lookalike_fit import fit_brand_probe, probe_negatives
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
-from training.dataset import Item
-from training.lookalike import fit_brand_probe, probe_negatives
+from training.manifest import Item
 from training.metrics import expected_calibration_error, micro_average_precision
 
 BIG = 1 << 40
@@ -67,7 +67,7 @@ def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regio
 
 def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, background: np.ndarray,
                min_per_bank: int = 8, min_cv_auc: float = 0.8) -> ProbeSet:
-    """Each brand's look-alike classifier, fitted as the service's job fits it (training.lookalike):
+    """Each brand's look-alike classifier, fitted as the service's job fits it (scoring.lookalike_fit):
     ``vectors`` are the references' stored views (n × views × d), ``background`` the model's background
     images, negatives beside the other brands' references."""
     probes = {}

@@ -4,7 +4,7 @@ screenshotted, overlaid, recoloured, padded, flipped, re-compressed — lands ne
 An ImageNet classifier is not a copy detector: it was trained to map *different* photos of one class
 together, not to keep one photo's transformed copies closer to it than to everything else. Here each
 step takes a batch of reference photos, makes two random copies of each with the transform families
-of ``training.augment`` (the kinds DISC21 used), and trains with the symmetric InfoNCE loss: each
+of ``index.augment`` (the kinds DISC21 used), and trains with the symmetric InfoNCE loss: each
 copy must find its twin among the batch (SimCLR's objective, on the banks' own photos).
 
 Only the top of the network is trained (the last ``TRAINABLE_FRACTION`` of its parameter tensors, in
@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from training.augment import AUGMENTATIONS, recompress
+from index.augment import AUGMENTATIONS, recompress
 
 TRAINABLE_FRACTION = 0.3
 TEMPERATURE = 0.07

@@ -202,7 +202,7 @@ def lookalike_set(brands: int = 4, per_bank: int = 16, queries_per_design: int =
 
 def write_lookalike_set(out: Path, photos: list[LookalikePhoto]) -> Path:
     """JPEG files plus a manifest (``training.dataset`` format) for ``counterfeit eval``."""
-    from training.dataset import Item, write_manifest
+    from training.manifest import Item, write_manifest
 
     out.mkdir(parents=True, exist_ok=True)
     items = []

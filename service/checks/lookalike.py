@@ -4,7 +4,7 @@ The maintenance lease holder looks each poll for brands whose change log moved p
 classifier was fitted on and that have been quiet for ``COUNTERFEIT_LOOKALIKE_DEBOUNCE_SECONDS``
 (a registration burst trains once, at its end), and runs a ``lookalike`` job for them: the stored
 embeddings of the served model, with their region vectors (nothing is re-embedded), one fit per brand
-(training.lookalike: the probe and its membership model, whose negatives are a sample of the other
+(scoring.lookalike_fit: the probe and its membership model, whose negatives are a sample of the other
 brands' references and the model's background images),
 one row per brand and model fingerprint — a classifier, or why the brand gets none. Replicas
 reload the rows that changed; a classifier fitted for another model is never used.
@@ -119,7 +119,7 @@ class ProbeTrainer:
             self.jobs.update(job_id, state="succeeded", result=results, finished_at=utcnow())
 
     def fit(self, brand: str, fingerprint: str, seq: int, background: np.ndarray) -> dict[str, Any]:
-        from training.lookalike import MAX_NEGATIVES, Abstained, fit_brand_probe, probe_negatives
+        from scoring.lookalike_fit import MAX_NEGATIVES, Abstained, fit_brand_probe, probe_negatives
 
         vectors, labels, groups = self._views(Reference.brand == brand, fingerprint)
         # Other brands' references, a random sample: enough to learn "another product", bounded cost.

@@ -1,63 +1,22 @@
-"""The `counterfeit` command line. Each sub-module adds one group of commands to ``app``."""
+"""The `counterfeit` command line. Each sub-module adds one group of commands to ``app`` (service/cli/common.py).
+
+Offline tools (evaluation sets, ``eval``, ``train``) live with the offline code in ``training/`` and join the same
+command line as a plugin: an entry point in the ``counterfeit.cli`` group (pyproject.toml). The service never
+imports them, so an image built without ``training/`` still serves and still has every service command.
+"""
 from __future__ import annotations
 
 import logging
-import sys
+from importlib.metadata import entry_points
 
-import typer
-from rich.console import Console
+from service.cli import db, exchange, index, keys, maintenance, models, references, scans, serve  # noqa: F401
+from service.cli.common import app
 
-from service.settings import Settings
+__all__ = ["app"]
+log = logging.getLogger(__name__)
 
-app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-
-
-def _fail(message: object, code: int = 2) -> typer.Exit:
-    """Print one clear error line (no markup parsing: messages contain brackets) and return the exit."""
-    err.print("error:", str(message), style="red", markup=False, highlight=False)
-    return typer.Exit(code)
-
-
-def _settings(model: str | None = None) -> Settings:
-    return Settings(**({"model": model} if model else {}))
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-def _sessions():
-    from service.db.session import SchemaMismatch, make_engine, make_session_factory
-
+for plugin in entry_points(group="counterfeit.cli"):
     try:
-        return make_session_factory(make_engine(_settings().resolved_database_url))
-    except SchemaMismatch as exc:
-        raise _fail(exc)
-
-
-def _start_runtime(settings: Settings, persist_snapshots: bool = True):
-    """Load model and index, or exit 2 with the operator-facing message (no traceback)."""
-    from service.runtime import STARTUP_ERRORS, Runtime
-
-    try:
-        return Runtime(settings, persist_snapshots=persist_snapshots)
-    except STARTUP_ERRORS as exc:
-        raise _fail(exc)
-
-
-def _load_model_or_exit(spec: str | None):
-    from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
-    from service.db.session import SchemaMismatch
-    from service.serving.model_options import ModelOptions
-
-    settings = _settings(spec)
-    try:
-        return settings, ModelOptions.from_settings(settings).load(settings.model)
-    except (ModelSpecError, ModelUnavailableError, ModelIdentityError, SchemaMismatch) as exc:
-        raise _fail(exc)
-
-
-# Register the command groups (each module adds its commands to ``app``).
-from service.cli import db, exchange, index, keys, maintenance, models, references, scans, serve, training  # noqa: E402,F401
+        plugin.load()  # importing the module adds its commands to ``app``
+    except ModuleNotFoundError as exc:  # installed metadata, package left out of this image
+        log.debug("CLI plugin %s not available: %s", plugin.name, exc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import _settings, app, err
+from service.cli.common import _settings, app, err
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

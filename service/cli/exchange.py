@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _fail, _sessions, _settings, app, err
+from service.cli.common import _fail, _sessions, _settings, app, err
 
 exchange = typer.Typer(help="Peers' signed exchange feeds: known-fake hashes and keyed seller identifiers.",
                        no_args_is_help=True)

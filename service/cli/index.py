@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli import _fail, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import _fail, _sessions, _settings, _setup_logging, app, err
 
 index_app = typer.Typer(help="Index generations: list, roll back.", no_args_is_help=True)
 app.add_typer(index_app, name="index")

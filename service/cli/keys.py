@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _fail, _sessions, app, err
+from service.cli.common import _fail, _sessions, app, err
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

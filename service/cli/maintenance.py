@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _sessions, _settings, app, err
+from service.cli.common import _sessions, _settings, app, err
 
 
 @app.command()
@@ -29,7 +29,7 @@ def rehash_pdq_command():
     """Recompute every live reference's PDQ hash the reference hasher's way; update those that differ."""
     from index.generations import Generations
     from index.prepare import CpuWorkers
-    from service.cli import _load_model_or_exit
+    from service.cli.common import _load_model_or_exit
     from service.core.blobs import open_blob_store
     from service.references.rehash import rehash_pdq
     from service.serving.model_options import ModelOptions

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli import IMAGE_SUFFIXES, _fail, _settings, _setup_logging, _start_runtime, app, err
+from service.cli.common import IMAGE_SUFFIXES, _fail, _settings, _setup_logging, _start_runtime, app, err
 
 
 @app.command()

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _settings, _setup_logging, _start_runtime, app
+from service.cli.common import _settings, _setup_logging, _start_runtime, app
 
 
 @app.command()

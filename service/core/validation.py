@@ -10,7 +10,6 @@ import math
 import re
 from typing import Annotated, Any
 
-from fastapi import Path
 from pydantic import BeforeValidator
 
 from service.core.errors import ApiError
@@ -22,14 +21,13 @@ MAX_ID = 2**63 - 1
 ID_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
 
 
-def _id_digits(value: Any) -> Any:
+def id_digits(value: Any) -> Any:
     """Ids in paths are plain digits: ``+5``, `` 5``, ``05`` or ``5.0`` name no row (int() would take them)."""
     if isinstance(value, str) and not ID_DIGITS.fullmatch(value):
         raise ValueError("must be digits 1-9 followed by 0-9 (no sign, spaces or leading zeros)")
     return value
 
 
-ReferenceId = Annotated[int, Path(ge=1, le=MAX_ID, description="A reference id"), BeforeValidator(_id_digits)]
 NO_NUL = r"^[^\x00]*$"  # for free text: PostgreSQL can neither store nor compare NUL
 MARKETPLACE_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"  # seller ids are per marketplace
 CURRENCY_PATTERN = r"^[A-Z]{3}$"  # ISO 4217

@@ -29,7 +29,7 @@ class EmbedActor:
     def __init__(self, model: str, options, regions: tuple = ()):
         # The same adapter as the service: COUNTERFEIT_MODEL_CACHE travels with it.
         from index.regions import WHOLE
-        from service.jobs.reindex import reindex_spec
+        from service.jobs.reindex_pipeline import reindex_spec
 
         self.embedder = options.load(model)
         self.spec = reindex_spec(self.embedder, tuple(regions) or (WHOLE,))
@@ -37,7 +37,7 @@ class EmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # The local engine's pipeline, in the actor: worker-style decode + resize (or bytes for a
         # GPU actor, decoded by nvJPEG), one model pass per batch.
-        from service.jobs.reindex import embed_prepared, prepare_references
+        from service.jobs.reindex_pipeline import embed_prepared, prepare_references
 
         ids = [int(i) for i in batch["id"]]
         inputs, errors = prepare_references([str(p) for p in batch["path"]], self.embedder, self.spec)

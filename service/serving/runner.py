@@ -131,7 +131,7 @@ def model_profile(settings: Settings, sessions: sessionmaker[Session], embedder:
     store = ProfileStore(DatabaseArtefacts(sessions))
     profile = store.get(embedder.info.fingerprint())
     if profile is None:
-        from training.profile import derive_profile
+        from scoring.profile_fit import derive_profile
 
         log.info("No similarity profile for %s yet: deriving one from the offline images", embedder.info.spec)
         profile = store.save(derive_profile(embedder))

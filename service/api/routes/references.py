@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from index.images import media_type_of
 from service.api.deps import BrandKey, RuntimeDep
+from service.api.params import ReferenceId
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, error_responses
 from service.core.cursors import CURSOR_SCHEMA
@@ -17,7 +18,6 @@ from service.core.validation import (
     BRAND_SCHEMA,
     LABEL_SCHEMA,
     NO_NUL,
-    ReferenceId,
     parse_metadata,
     validate_brand,
     validate_label,

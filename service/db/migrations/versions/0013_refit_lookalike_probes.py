@@ -1,6 +1,6 @@
 """look-alike classifiers of format 1 (a similarity gate) are dropped, so the job refits them
 
-Format 2 adds a membership model (training.lookalike) and reads region vectors; a format-1 artefact
+Format 2 adds a membership model (scoring.lookalike_fit) and reads region vectors; a format-1 artefact
 cannot be read as one. Deleting the rows makes every brand "stale" (its change log is past what it
 was fitted on), and the maintenance lease holder refits them on its next poll. Nothing is lost: the
 rows are derived from the stored embeddings.

@@ -2,7 +2,7 @@
 
 A format-2 membership gate is a percentile of the brand's own held-out references only; format 3
 raises it, where the brand's products and other products overlap, to what only 1 in 200 held-out
-other products reaches (training.lookalike). The artefact reads the same, so old rows would keep
+other products reaches (scoring.lookalike_fit). The artefact reads the same, so old rows would keep
 their lower gate until the brand's banks change: deleting them makes every brand stale, and the
 maintenance lease holder refits them on its next poll. Nothing is lost: the rows are derived from the
 stored embeddings.

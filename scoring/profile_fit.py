@@ -2,7 +2,7 @@
 
 Unrelated pairs: every pair of distinct images among seeded procedural images and the photos that
 ship with scikit-image. Copies: each of those sources under each transform family of
-``training.augment`` (crops, overlays, screenshots, flips, pads, colour, re-compression) against its
+``index.augment`` (crops, overlays, screenshots, flips, pads, colour, re-compression) against its
 source. ``min_match_similarity`` is the 99.5th percentile of the unrelated pairs: on this model,
 1 unrelated pair in 200 reaches it — the precision-first choice; what share of copies clear it is
 recorded (``copies_above``), so a weak backbone shows as weak instead of getting a lowered bar.
@@ -16,12 +16,12 @@ import math
 
 import numpy as np
 
+from index.augment import AUGMENTATIONS, recompress
 from index.embedder import Embedder
+from index.photos import packaged_photos
 from index.synthetic import background_set
 from scoring import distinctiveness
 from scoring.profile import ModelProfile
-from training.augment import AUGMENTATIONS, recompress
-from training.photos import packaged_photos
 
 UNRELATED_PERCENTILE = 99.5
 SEED = 20_000  # not the centring set's images (index.synthetic.background_set's default seed)

@@ -1,4 +1,5 @@
-"""`counterfeit eval-set build|lookalike`, `counterfeit eval` and `counterfeit train calibrate`."""
+"""`counterfeit eval-set build|lookalike`, `counterfeit eval` and `counterfeit train calibrate|finetune`: offline
+commands, added to the service's command line as a plugin (entry point group ``counterfeit.cli``)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from service.cli import _fail, _load_model_or_exit, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import _fail, _load_model_or_exit, _sessions, _settings, _setup_logging, app, err
 
 train_app = typer.Typer(help="Fit calibrated scorers; fine-tune the backbone on the banks.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -16,7 +17,7 @@ app.add_typer(eval_set_app, name="eval-set")
 
 
 def _eval_items(manifest: Optional[Path], references: Optional[Path], queries: Optional[Path]):
-    from training.dataset import read_directories, read_manifest
+    from training.manifest import read_directories, read_manifest
 
     if manifest:
         return read_manifest(manifest)

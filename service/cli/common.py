@@ -1,0 +1,60 @@
+"""What every command module shares: the Typer ``app`` they add their commands to, and the helpers that turn
+settings, sessions and start-up failures into one clear error line and an exit code."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from service.settings import Settings
+
+app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _fail(message: object, code: int = 2) -> typer.Exit:
+    """Print one clear error line (no markup parsing: messages contain brackets) and return the exit."""
+    err.print("error:", str(message), style="red", markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(model: str | None = None) -> Settings:
+    return Settings(**({"model": model} if model else {}))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _sessions():
+    from service.db.session import SchemaMismatch, make_engine, make_session_factory
+
+    try:
+        return make_session_factory(make_engine(_settings().resolved_database_url))
+    except SchemaMismatch as exc:
+        raise _fail(exc)
+
+
+def _start_runtime(settings: Settings, persist_snapshots: bool = True):
+    """Load model and index, or exit 2 with the operator-facing message (no traceback)."""
+    from service.runtime import STARTUP_ERRORS, Runtime
+
+    try:
+        return Runtime(settings, persist_snapshots=persist_snapshots)
+    except STARTUP_ERRORS as exc:
+        raise _fail(exc)
+
+
+def _load_model_or_exit(spec: str | None):
+    from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
+    from service.db.session import SchemaMismatch
+    from service.serving.model_options import ModelOptions
+
+    settings = _settings(spec)
+    try:
+        return settings, ModelOptions.from_settings(settings).load(settings.model)
+    except (ModelSpecError, ModelUnavailableError, ModelIdentityError, SchemaMismatch) as exc:
+        raise _fail(exc)
