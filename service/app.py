@@ -7,15 +7,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from fastapi.responses import RedirectResponse
 
 from service.api import ui
-from service.api.middleware import Admission, BodyGuard, RequestContext, error_body
+from service.api.errors import install_error_handlers
+from service.api.middleware import Admission, BodyGuard, RequestContext
 from service.api.routes import (
     ReadableJSONResponse,
     audit,
@@ -30,18 +27,10 @@ from service.api.routes import (
     webhooks,
 )
 from service.core.change_notify import ChangeListener, listen_url
-from service.core.errors import ApiError, overloaded
 from service.runtime import Runtime
-from service.serving.embedding import QueueFull
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def error_response(request: Request, status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, getattr(request.state, "request_id", None)), status_code=status,
-                        headers=headers)
 
 
 async def _tail_change_log(runtime: Runtime) -> None:
@@ -71,6 +60,22 @@ async def _tail_change_log(runtime: Runtime) -> None:
             await run_in_threadpool(listener.stop)
 
 
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    def metrics():
+        running = getattr(app.state, "runtime", None)
+        return running.metrics if running is not None else None
+
+    # Added innermost first: a request meets RequestContext, then CORS, Admission, BodyGuard.
+    app.add_middleware(BodyGuard, settings=settings)
+    app.add_middleware(Admission, max_inflight=settings.max_inflight_checks, metrics=metrics)
+    if settings.cors_allow_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestContext, metrics=metrics)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """The app; ``runtime`` may be built beforehand so start-up errors surface before serving."""
     settings = runtime.settings if runtime else (settings or Settings())
@@ -95,51 +100,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         default_response_class=ReadableJSONResponse,
     )
 
-    def metrics():
-        running = getattr(app.state, "runtime", None)
-        return running.metrics if running is not None else None
-
-    # Added innermost first: a request meets RequestContext, then CORS, Admission, BodyGuard.
-    app.add_middleware(BodyGuard, settings=settings)
-    app.add_middleware(Admission, max_inflight=settings.max_inflight_checks, metrics=metrics)
-    if settings.cors_allow_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
-                           allow_methods=["GET", "POST", "PUT", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                           expose_headers=["X-Request-ID", "Retry-After"])
-    app.add_middleware(RequestContext, metrics=metrics)
-
-    @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, exc: QueueFull):
-        error = overloaded(str(exc))
-        return error_response(request, error.status, error.code, error.message, error.headers)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
-        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
-        return error_response(request, 422, "invalid_request", problems or "Invalid request.")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 413:
-            limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-            return error_response(request, 413, "body_too_large",
-                                  f"The request body is larger than this endpoint takes ({limit} bytes).")
-        if exc.status_code == 400:  # malformed multipart or body: a field problem like any other
-            return error_response(request, 422, "invalid_request", str(exc.detail))
-        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout"}.get(exc.status_code, "http_error")
-        headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:  # every method the path has, not only those of the first route that matched it
-            headers["Allow"] = ", ".join(sorted({method for route in request.app.routes if isinstance(route, APIRoute)
-                                                 and route.path_regex.match(request.url.path) for method in route.methods}))
-        if exc.status_code == 408:
-            headers["Connection"] = "close"
-        return error_response(request, exc.status_code, code, str(exc.detail), headers or None)
-
+    _add_middleware(app, settings)
+    install_error_handlers(app)
     for module in (system, references, checks, listings, scans, jobs, reviews, signals, webhooks, audit):
         app.include_router(module.router)
     app.include_router(signals.exchange)

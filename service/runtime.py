@@ -62,13 +62,24 @@ class Runtime:
         self.settings = settings
         self.persist_snapshots = persist_snapshots
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._open_storage()
+        self._bootstrap_keys()
+        self._configure_torch()
+        self.metrics = Metrics()
+        self._start_workers()
+        self._start_serving()
+        self._start_domain_services()
+
+    def _open_storage(self) -> None:
+        """The database, blobs and index generations; the leases, jobs, audit log and rate limits kept in them."""
+        settings = self.settings
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions = make_session_factory(self.engine)
         self.blobs = open_blob_store(settings.blob_url, settings.blob_dir)
         self.generations = Generations(settings.index_dir)
         # Once-only background work (snapshots, retention GC) is done by the holder of a lease; the CLI never competes.
         self.leases = Leases(self.sessions, process_identity(), settings.lease_seconds)
-        self.is_leader = persist_snapshots and self.leases.hold(MAINTENANCE_LEASE)
+        self.is_leader = self.persist_snapshots and self.leases.hold(MAINTENANCE_LEASE)
         self._next_gc = time.monotonic() + settings.gc_interval_seconds
         self.jobs = JobStore(self.sessions)
         self.audit = AuditLog(self.sessions)
@@ -78,9 +89,10 @@ class Runtime:
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
         self._next_compaction = 0.0
-        self._bootstrap_keys()
-        self._configure_torch()
-        self.metrics = Metrics()
+
+    def _start_workers(self) -> None:
+        """CPU worker processes and dispatch threads, the fetcher, webhooks and the check log's group commit."""
+        settings = self.settings
         return_large_allocations_to_os()
         # CPU-heavy image work in worker processes (one per core by default); each dispatching thread
         # waits on one worker, so there are enough threads to keep every worker busy.
@@ -93,6 +105,10 @@ class Runtime:
         self.deliverer = WebhookDeliverer(self.sessions, self.fetcher, settings.webhook_retry_base_seconds)
         self.check_log = CheckWriter(self.sessions, self.metrics, on_commit=self.deliverer.wake)
         self.decode_budget = DecodeBudget(settings.decode_memory_mb << 20, settings.decode_wait_seconds)
+
+    def _start_serving(self) -> None:
+        """The model and index generation this replica answers with (the deployment's current one, adopted)."""
+        settings = self.settings
         # The deployment's current generation (a reindex on another disk moves it): adopted, with its snapshot.
         self.generation_store = GenerationStore(self.sessions, self.generations, self.blobs)
         self.generation_store.adopt_current()
@@ -101,6 +117,10 @@ class Runtime:
                                              self.decode_budget, self._may_snapshot))
         if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
             self.generation_store.publish(self.slot.current.index_sync.generation)
+
+    def _start_domain_services(self) -> None:
+        """References, policies, reviews, signals, the feed, scoring, checks, listings, sellers, scans."""
+        settings = self.settings
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)

@@ -168,6 +168,14 @@ class Reindexer:
                 workers.shutdown()
 
         generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
+        sync = self._activate(generation, embedder, limits, preset)
+        return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
+                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
+                "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
+                "failed": len(progress["failures"])}
+
+    def _activate(self, generation: Generation, embedder: Embedder, limits, preset: str) -> IndexSync:
+        """Catch the new generation up with the changes made during the build, make it current, tell every replica."""
         sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,
                          self.settings.snapshot_every_changes, reference_regions=preset)
         sync.open(generation)  # replays changes made during the build, then snapshots
@@ -175,10 +183,7 @@ class Reindexer:
         self.generations.activate(generation)
         GenerationStore(self.sessions, self.generations, self.blobs).publish(generation)  # every replica follows
         self._prune(keep=self.settings.keep_generations, current=generation)
-        return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
-                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
-                "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
-                "failed": len(progress["failures"])}
+        return sync
 
     def _build_generation(self, embedder: Embedder, params: ReindexParams, start_seq: int) -> tuple[Generation, str, float, int]:
         fingerprint = embedder.info.fingerprint()

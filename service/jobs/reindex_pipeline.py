@@ -72,6 +72,25 @@ def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence[Sequ
     return [int(ids[rows[j]]) for j in keep], grouped[keep], failures
 
 
+def collect(futures: list[Future]) -> tuple[list, list[str | None]]:
+    """Each future's model inputs and failure (a worker that died fails its image alone)."""
+    inputs, errors = [], []
+    for future in futures:
+        try:
+            result = future.result()
+        except Exception as exc:  # a worker died on this image (BrokenProcessPool): it fails alone
+            inputs.append(None)
+            errors.append(f"worker_failed: {type(exc).__name__}")
+            continue
+        if isinstance(result, Prepared):
+            inputs.append(result.model_inputs)
+            errors.append(f"{result.rejected[0]}: {result.rejected[1]}" if result.rejected else None)
+        else:  # prepare_references of one path
+            inputs.append(result[0][0])
+            errors.append(result[1][0])
+    return inputs, errors
+
+
 def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore,
                   write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32,
                   regions: tuple[Region, ...] = (WHOLE,)) -> None:
@@ -88,23 +107,6 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
         if readers is not None:
             return [readers.submit(prepare_references, [path], embedder, spec) for path in paths]
         return [workers.submit(prepare_file, path, spec) for path in paths]
-
-    def finish(futures: list[Future]) -> tuple[list, list[str | None]]:
-        inputs, errors = [], []
-        for future in futures:
-            try:
-                result = future.result()
-            except Exception as exc:  # a worker died on this image (BrokenProcessPool): it fails alone
-                inputs.append(None)
-                errors.append(f"worker_failed: {type(exc).__name__}")
-                continue
-            if isinstance(result, Prepared):
-                inputs.append(result.model_inputs)
-                errors.append(f"{result.rejected[0]}: {result.rejected[1]}" if result.rejected else None)
-            else:  # prepare_references of one path
-                inputs.append(result[0][0])
-                errors.append(result[1][0])
-        return inputs, errors
 
     # A sliding window of submitted work: while the model embeds one batch, the workers prepare the
     # next ones (within a shard and across shards), so neither side waits for a whole shard.
@@ -127,7 +129,7 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
             failures: list[dict] = []
             for begin in range(0, len(batch), model_batch):
                 chunk = batch[begin : begin + model_batch]
-                inputs, errors = finish([queue.pop(0) for _ in chunk])
+                inputs, errors = collect([queue.pop(0) for _ in chunk])
                 top_up()
                 done, chunk_vectors, chunk_failures = embed_prepared(embedder, [item.reference_id for item in chunk],
                                                                      inputs, errors, len(spec.regions))
