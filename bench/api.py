@@ -10,6 +10,7 @@ same run, before the server starts, and the summary divides the 16-client throug
 The server's own per-stage histograms (``counterfeit_stage_seconds``) give where a check's time
 goes; ``--null-model`` serves with the forward pass replaced by a no-op (the pipeline's ceiling).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def bare_model_throughput(model: str, batch_size: int, batches: int = 8, device:
 
 def stage_breakdown(metrics_text: str) -> dict[str, tuple[float, float]]:
     """stage → (total seconds, observations) from the server's /metrics."""
-    sums = dict(re.findall(r'^counterfeit_stage_seconds_sum\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M))
-    counts = dict(re.findall(r'^counterfeit_stage_seconds_count\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M))
+    sums = dict(
+        re.findall(r'^counterfeit_stage_seconds_sum\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M)
+    )
+    counts = dict(
+        re.findall(r'^counterfeit_stage_seconds_count\{stage="([a-z_]+)"\} ([0-9.e+-]+)$', metrics_text, re.M)
+    )
     return {stage: (float(sums[stage]), float(counts.get(stage, 0))) for stage in sums}
 
 
@@ -61,12 +66,23 @@ def settle(admin: httpx.Client, timeout: float = 300.0) -> None:
     raise RuntimeError("the look-alike fit the registrations started did not end")
 
 
-def start_server(data_dir: Path, model: str, port: int, admin_key: str,
-                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "COUNTERFEIT_DATA_DIR": str(data_dir), "COUNTERFEIT_MODEL": model,
-           "COUNTERFEIT_BOOTSTRAP_ADMIN_KEY": admin_key, "COUNTERFEIT_LOG_LEVEL": "warning", **(extra_env or {})}
-    process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_server(
+    data_dir: Path, model: str, port: int, admin_key: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "COUNTERFEIT_DATA_DIR": str(data_dir),
+        "COUNTERFEIT_MODEL": model,
+        "COUNTERFEIT_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "COUNTERFEIT_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
@@ -77,7 +93,9 @@ def start_server(data_dir: Path, model: str, port: int, admin_key: str,
     raise RuntimeError("server did not start")
 
 
-async def load(url: str, key: str, payloads: list[bytes], clients: int, requests_per_client: int) -> tuple[float, np.ndarray, int]:
+async def load(
+    url: str, key: str, payloads: list[bytes], clients: int, requests_per_client: int
+) -> tuple[float, np.ndarray, int]:
     latencies: list[float] = []
     errors = 0
 
@@ -91,7 +109,9 @@ async def load(url: str, key: str, payloads: list[bytes], clients: int, requests
             errors += response.status_code != 200
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300, limits=limits
+    ) as client:
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(client, c) for c in range(clients)))
         elapsed = time.perf_counter() - started
@@ -100,18 +120,24 @@ async def load(url: str, key: str, payloads: list[bytes], clients: int, requests
 
 def _load_share(args: tuple) -> tuple[int, float, np.ndarray, int]:
     url, key, payloads, clients, per_client, offset = args
-    rate, latencies, errors = asyncio.run(load(url, key, payloads[offset:] + payloads[:offset], clients, per_client))
+    rate, latencies, errors = asyncio.run(
+        load(url, key, payloads[offset:] + payloads[:offset], clients, per_client)
+    )
     return clients * per_client, clients * per_client / rate, latencies, errors
 
 
-def load_from_processes(url: str, key: str, payloads: list[bytes], clients: int, per_client: int,
-                        processes: int) -> tuple[float, np.ndarray, int]:
+def load_from_processes(
+    url: str, key: str, payloads: list[bytes], clients: int, per_client: int, processes: int
+) -> tuple[float, np.ndarray, int]:
     """The same closed loop from several client processes (one Python process tops out near 1,000 req/s)."""
     if processes <= 1 or clients < processes:
         return asyncio.run(load(url, key, payloads, clients, per_client))
     import multiprocessing
 
-    shares = [(url, key, payloads, clients // processes + (i < clients % processes), per_client, i * 7) for i in range(processes)]
+    shares = [
+        (url, key, payloads, clients // processes + (i < clients % processes), per_client, i * 7)
+        for i in range(processes)
+    ]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.map(_load_share, shares)
     requests = sum(r[0] for r in results)
@@ -125,14 +151,26 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
     parser.add_argument("--clients", default="1,4,16,64")
-    parser.add_argument("--requests", type=int, default=64, help="requests per concurrency level (at least 2 per client)")
+    parser.add_argument(
+        "--requests", type=int, default=64, help="requests per concurrency level (at least 2 per client)"
+    )
     parser.add_argument("--null-model", action="store_true")
     parser.add_argument("--summary-clients", type=int, default=16)
-    parser.add_argument("--client-processes", type=int, default=1, help="load generator processes (GPU runs need several)")
-    parser.add_argument("--query-regions", default=None, help="COUNTERFEIT_QUERY_REGIONS for the server (index/regions.py); "
-                        "each region is one more model input per check")
-    parser.add_argument("--local-features", choices=("on", "off"), default=None,
-                        help="COUNTERFEIT_LOCAL_FEATURES for the server: keypoints per check, top-5 verification")
+    parser.add_argument(
+        "--client-processes", type=int, default=1, help="load generator processes (GPU runs need several)"
+    )
+    parser.add_argument(
+        "--query-regions",
+        default=None,
+        help="COUNTERFEIT_QUERY_REGIONS for the server (index/regions.py); "
+        "each region is one more model input per check",
+    )
+    parser.add_argument(
+        "--local-features",
+        choices=("on", "off"),
+        default=None,
+        help="COUNTERFEIT_LOCAL_FEATURES for the server: keypoints per check, top-5 verification",
+    )
     args = parser.parse_args()
 
     from index.models import resolve_device
@@ -142,9 +180,14 @@ def main() -> None:
     bare = bare_model_throughput(args.model, batch_size, device=device)
     payloads = real_jpegs(40)
     port, key = free_port(), "bench-admin-key"
-    env = {"COUNTERFEIT_DEVICE": device, "COUNTERFEIT_BATCH_SIZE": str(batch_size), "COUNTERFEIT_MAX_INFLIGHT_CHECKS": "1024",
-           "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024", "COUNTERFEIT_RATE_LIMIT_ADMIN": "0",
-           "COUNTERFEIT_LOOKALIKE_DEBOUNCE_SECONDS": "0"}
+    env = {
+        "COUNTERFEIT_DEVICE": device,
+        "COUNTERFEIT_BATCH_SIZE": str(batch_size),
+        "COUNTERFEIT_MAX_INFLIGHT_CHECKS": "1024",
+        "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024",
+        "COUNTERFEIT_RATE_LIMIT_ADMIN": "0",
+        "COUNTERFEIT_LOOKALIKE_DEBOUNCE_SECONDS": "0",
+    }
     if args.null_model:
         env["COUNTERFEIT_BENCHMARK_NULL_FORWARD"] = "true"
     if args.query_regions:
@@ -159,15 +202,20 @@ def main() -> None:
                 # Photos 0-9 of the 20 are registered: half the checks are re-uploads at another size (PDQ matches),
                 # half are photos of nothing registered (CLIP candidates verified by keypoints).
                 for i, data in enumerate(payloads[:10]):
-                    admin.post("/v1/references", files={"image": ("r.jpg", data, "image/jpeg")},
-                               data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"}).raise_for_status()
+                    admin.post(
+                        "/v1/references",
+                        files={"image": ("r.jpg", data, "image/jpeg")},
+                        data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"},
+                    ).raise_for_status()
                 settle(admin)
                 asyncio.run(load(url, key, payloads, 2, 2))  # warm-up
                 before = stage_breakdown(admin.get("/metrics").text)
                 rows = {}
                 for clients in (int(c) for c in args.clients.split(",")):
                     per_client = max(2, args.requests // clients)
-                    rows[clients] = load_from_processes(url, key, payloads, clients, per_client, args.client_processes)
+                    rows[clients] = load_from_processes(
+                        url, key, payloads, clients, per_client, args.client_processes
+                    )
                 after = stage_breakdown(admin.get("/metrics").text)
         finally:
             server.terminate()
@@ -175,27 +223,36 @@ def main() -> None:
 
     regions = args.query_regions or os.environ.get("COUNTERFEIT_QUERY_REGIONS", "default")
     local = args.local_features or os.environ.get("COUNTERFEIT_LOCAL_FEATURES", "default")
-    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}, local features {local}; "
-          f"bare model {bare:.1f} img/s at batch {batch_size}")
+    print(
+        f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}, local features {local}; "
+        f"bare model {bare:.1f} img/s at batch {batch_size}"
+    )
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for clients, (rate, latencies, errors) in rows.items():
-        print(f"{clients:>8} {rate:>8.1f} {np.percentile(latencies, 50) * 1000:>8.0f} {np.percentile(latencies, 99) * 1000:>8.0f} {errors:>7}")
+        print(
+            f"{clients:>8} {rate:>8.1f} {np.percentile(latencies, 50) * 1000:>8.0f} {np.percentile(latencies, 99) * 1000:>8.0f} {errors:>7}"
+        )
     stages = []
     for stage, (total, count) in after.items():
         total -= before.get(stage, (0.0, 0.0))[0]
         count -= before.get(stage, (0.0, 0.0))[1]
         if count:
             stages.append(f"{stage} {total / count * 1000:.2f}")
-    print("mean ms per check by stage (decode/pdq/resize are CPU-worker time; *_wait include queueing): " + "  ".join(stages))
+    print(
+        "mean ms per check by stage (decode/pdq/resize are CPU-worker time; *_wait include queueing): "
+        + "  ".join(stages)
+    )
     summary = args.summary_clients if args.summary_clients in rows else max(rows)
     rate, latencies, _ = rows[summary]
     # Each query region is one model input per check (index/regions.py): the model is fully fed at
     # bare / inputs checks per second, so the ratio compares model inputs per second, as bench.reindex does.
     inputs = len(query_regions(regions))
-    print(f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions} local-features={local}: "
-          f"model inputs/s @{summary} / bare model = {rate * inputs / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 "
-          f"with p99 <= 250 ms); {rate:.1f} req/s x {inputs} inputs a check, checks/s / bare {rate / bare:.2f}, "
-          f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s")
+    print(
+        f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions} local-features={local}: "
+        f"model inputs/s @{summary} / bare model = {rate * inputs / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 "
+        f"with p99 <= 250 ms); {rate:.1f} req/s x {inputs} inputs a check, checks/s / bare {rate / bare:.2f}, "
+        f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ device — nvJPEG on CUDA — the bytes go straight to it). Per-stage time is pr
 With ``--null-model`` the forward pass is a no-op: the figure is the pipeline's feed rate, and
 the summary compares the first and last worker counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,9 @@ def synchronise(device: str) -> None:
 def bare_forward(embedder, jpegs: list[bytes], batch_size: int, batches: int) -> float:
     base = embedder.base
     big = 1 << 40
-    batch = base.preprocess([decode_image(d, big, big, base.draft_size) for d in (jpegs * batch_size)[:batch_size]])
+    batch = base.preprocess(
+        [decode_image(d, big, big, base.draft_size) for d in (jpegs * batch_size)[:batch_size]]
+    )
     batch = batch.to(base.device)
     base.forward_batch(batch)  # warm-up (cuDNN autotuning, allocator)
     synchronise(str(base.device))
@@ -59,13 +62,17 @@ def bare_forward(embedder, jpegs: list[bytes], batch_size: int, batches: int) ->
     return batches * batch_size / (time.perf_counter() - started)
 
 
-def full_path(embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3
-              ) -> tuple[float, dict[str, float]]:
+def full_path(
+    embedder, jpegs: list[bytes], batch_size: int, batches: int, workers: int, prefetch: int = 3
+) -> tuple[float, dict[str, float]]:
     """Images/second through the pipeline, and seconds per image per stage (summed over workers)."""
-    spec = reindex_spec(embedder)  # what a reindex prepares for a whole image (no PDQ: decoded at the model's size)
+    spec = reindex_spec(
+        embedder
+    )  # what a reindex prepares for a whole image (no PDQ: decoded at the model's size)
     pool = CpuWorkers(workers)
     stages: dict[str, float] = defaultdict(float)
     try:
+
         def submit(i: int) -> list:
             chunk = [jpegs[(i * batch_size + j) % len(jpegs)] for j in range(batch_size)]
             if embedder.decodes_on_device:
@@ -109,25 +116,44 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
     parser.add_argument("--batches", type=int, default=6)
-    parser.add_argument("--workers", default=None, help="comma-separated CPU worker process counts (default: the service's)")
+    parser.add_argument(
+        "--workers", default=None, help="comma-separated CPU worker process counts (default: the service's)"
+    )
     parser.add_argument("--device-decode", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--null-model", action="store_true", help="forward pass replaced by a no-op: the pipeline's feed rate")
-    parser.add_argument("--rounds", type=int, default=3, help="bare, full path, bare again: this many times; the median counts")
+    parser.add_argument(
+        "--null-model", action="store_true", help="forward pass replaced by a no-op: the pipeline's feed rate"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="bare, full path, bare again: this many times; the median counts",
+    )
     args = parser.parse_args()
 
     device = resolve_device(args.device)
     batch_size = args.batch_size or (256 if device.startswith("cuda") else 32)
     device_decode = {"auto": None, "on": True, "off": False}[args.device_decode]
-    embedder = load_embedder(args.model, device=device, batch_size=batch_size, device_decode=device_decode,
-                             null_forward=args.null_model)
+    embedder = load_embedder(
+        args.model,
+        device=device,
+        batch_size=batch_size,
+        device_decode=device_decode,
+        null_forward=args.null_model,
+    )
     from service.settings import Settings
 
     # Default: what the service would run (one worker per core, one fewer when the model is on the CPU).
-    counts = ([int(n) for n in args.workers.split(",")] if args.workers
-              else [Settings(device=device).resolved_cpu_workers])
+    counts = (
+        [int(n) for n in args.workers.split(",")]
+        if args.workers
+        else [Settings(device=device).resolved_cpu_workers]
+    )
     jpegs = real_jpegs(max(batch_size, 64))
-    print(f"model {args.model}{' (NULL forward)' if args.null_model else ''}  device {device}  batch {batch_size}  "
-          f"torch threads {torch.get_num_threads()}  device decode {embedder.decodes_on_device}  jpeg sizes {SIZES}")
+    print(
+        f"model {args.model}{' (NULL forward)' if args.null_model else ''}  device {device}  batch {batch_size}  "
+        f"torch threads {torch.get_num_threads()}  device decode {embedder.decodes_on_device}  jpeg sizes {SIZES}"
+    )
     ratios, feeds, bares, bests = [], [], [], []
     first, last = counts[0], counts[-1]
     for round_ in range(args.rounds):
@@ -140,23 +166,33 @@ def main() -> None:
             rate, per_image = full_path(embedder, jpegs, batch_size, args.batches, workers)
             rates[workers] = rate
             breakdown = "  ".join(f"{stage} {seconds * 1000:.2f}" for stage, seconds in per_image.items())
-            print(f"round {round_}  full path, {workers:2d} worker processes {rate:9.1f} img/s   "
-                  f"ms/image (CPU time per worker): {breakdown}")
+            print(
+                f"round {round_}  full path, {workers:2d} worker processes {rate:9.1f} img/s   "
+                f"ms/image (CPU time per worker): {breakdown}"
+            )
         after = bare_forward(embedder, jpegs, batch_size, args.batches)
         bare = (before + after) / 2
-        print(f"round {round_}  bare forward again     {after:9.1f} img/s; full/bare {max(rates.values()) / bare:.2f}")
+        print(
+            f"round {round_}  bare forward again     {after:9.1f} img/s; full/bare {max(rates.values()) / bare:.2f}"
+        )
         ratios.append(max(rates.values()) / bare)
         feeds.append(rates[last] / rates[first])
         bares.append(bare)
         bests.append(max(rates.values()))
     summarised = feeds if args.null_model else ratios
-    spread = f" ({min(summarised):.2f}-{max(summarised):.2f} over {args.rounds} rounds)" if args.rounds > 1 else ""
+    spread = (
+        f" ({min(summarised):.2f}-{max(summarised):.2f} over {args.rounds} rounds)" if args.rounds > 1 else ""
+    )
     if args.null_model:
-        print(f"SUMMARY embed-feed {args.model} {device}: null-model feed {rates[first]:.1f} img/s with {first} workers, "
-              f"{rates[last]:.1f} with {last}: x{median(feeds):.2f}{spread} (goal >= 1.7 from 1 to 2)")
+        print(
+            f"SUMMARY embed-feed {args.model} {device}: null-model feed {rates[first]:.1f} img/s with {first} workers, "
+            f"{rates[last]:.1f} with {last}: x{median(feeds):.2f}{spread} (goal >= 1.7 from 1 to 2)"
+        )
     else:
-        print(f"SUMMARY embed {args.model} {device}: full/bare = {median(ratios):.2f}{spread} (goal >= 0.96 CPU, "
-              f">= 0.8 GPU); bare {median(bares):.1f} img/s, full {median(bests):.1f} img/s at batch {batch_size}")
+        print(
+            f"SUMMARY embed {args.model} {device}: full/bare = {median(ratios):.2f}{spread} (goal >= 0.96 CPU, "
+            f">= 0.8 GPU); bare {median(bares):.1f} img/s, full {median(bests):.1f} img/s at batch {batch_size}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The same closed-loop clients spread their requests over the replicas round-robin
 few cores the replicas share them, so expect no gain there; the figure says what one more process
 costs or buys on this machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ async def load(urls: list[str], clients: int, seconds: float) -> float:
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60) as http:
             n = i
             while time.monotonic() < deadline:
-                response = await http.post(urls[n % len(urls)] + "/v1/check", files={"image": ("q.png", photo(n % 16), "image/png")})
+                response = await http.post(
+                    urls[n % len(urls)] + "/v1/check", files={"image": ("q.png", photo(n % 16), "image/png")}
+                )
                 done += response.status_code == 200
                 n += 1
 
@@ -41,7 +44,9 @@ async def load(urls: list[str], clients: int, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="open_clip:tiny-random")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--clients", type=int, default=16)
@@ -53,15 +58,24 @@ def main() -> None:
             env = {"COUNTERFEIT_RATE_LIMIT_ADMIN": "0"}
             if args.database_url:
                 env["COUNTERFEIT_DATABASE_URL"] = args.database_url
-                subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env={**os.environ, **env},
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [sys.executable, "-m", "service", "db", "upgrade"],
+                    env={**os.environ, **env},
+                    check=True,
+                    capture_output=True,
+                )
             ports = [free_port() for _ in range(replicas)]
             processes = [start_server(Path(tmp), args.model, port, ADMIN, env) for port in ports]
             urls = [f"http://127.0.0.1:{port}" for port in ports]
             try:
                 for seed in range(16):
-                    httpx.post(urls[0] + "/v1/references", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60,
-                               files={"image": ("r.png", photo(seed), "image/png")}, data={"brand": "acme", "label": "counterfeit"})
+                    httpx.post(
+                        urls[0] + "/v1/references",
+                        headers={"Authorization": f"Bearer {ADMIN}"},
+                        timeout=60,
+                        files={"image": ("r.png", photo(seed), "image/png")},
+                        data={"brand": "acme", "label": "counterfeit"},
+                    )
                 time.sleep(1.5)  # every replica has applied the registrations
                 results[replicas] = asyncio.run(load(urls, args.clients, args.seconds))
             finally:

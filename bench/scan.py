@@ -7,6 +7,7 @@ then scans ``n`` listings whose one photo each is the same JPEG served over loop
 decode + PDQ + embed + search + score + listing/seller/check writes). The goal: scan ≥ 0.9 × reindex.
 Loopback fetching is enabled for this benchmark only (``unsafe_fetch_allow_loopback_for_tests``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,20 @@ def _serve(images: list[bytes], directory: Path) -> tuple[subprocess.Popen, str]
     for i, data in enumerate(images):
         (directory / f"{i}.jpg").write_bytes(data)
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -65,12 +78,20 @@ def main() -> None:
     images = [data + i.to_bytes(4, "big") for i, data in enumerate(real_jpegs(args.n))]  # distinct bytes each
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as photo_dir:
         server, url = _serve(images, Path(photo_dir))
-        settings = Settings(data_dir=Path(data_dir), model=args.model, device=args.device,
-                            unsafe_fetch_allow_loopback_for_tests=True)
+        settings = Settings(
+            data_dir=Path(data_dir),
+            model=args.model,
+            device=args.device,
+            unsafe_fetch_allow_loopback_for_tests=True,
+        )
         runtime = Runtime(settings)
         for i, data in enumerate(images):
-            runtime.registry.register(NewReference(brand="acme", label=Label.counterfeit if i % 2 else Label.authentic,
-                                                   source=str(i)), data)
+            runtime.registry.register(
+                NewReference(
+                    brand="acme", label=Label.counterfeit if i % 2 else Label.authentic, source=str(i)
+                ),
+                data,
+            )
         spec = runtime.serving.runner.info.spec
         with runtime.sessions() as session:  # so the reindex embeds every image, as a scan does
             session.execute(delete(Embedding))
@@ -83,8 +104,17 @@ def main() -> None:
         reindexed = runtime.jobs.get(job.id)
         assert reindexed.state == "succeeded", reindexed.error
 
-        feed = "\n".join(json.dumps({"listing_id": f"L{i}", "seller_id": f"s{i % 17}", "marketplace": "bench",
-                                     "image_urls": [f"{url}/{i}.jpg"]}) for i in range(args.n)).encode()
+        feed = "\n".join(
+            json.dumps(
+                {
+                    "listing_id": f"L{i}",
+                    "seller_id": f"s{i % 17}",
+                    "marketplace": "bench",
+                    "image_urls": [f"{url}/{i}.jpg"],
+                }
+            )
+            for i in range(args.n)
+        ).encode()
         scan_id = runtime.scans.create(feed, "jsonl", ScanParams(None, 5), OPERATOR, "bench")
         started = time.perf_counter()
         runtime.scans.run(scan_id)
@@ -94,10 +124,14 @@ def main() -> None:
         runtime.close()
         server.terminate()
     reindex_rate, scan_rate = args.n / reindex_seconds, args.n / scan_seconds
-    print(f"model {spec}; {args.n} JPEGs; reindex (local) {reindex_rate:.1f} img/s (embed phase "
-          f"{reindexed.images_per_second:.1f}); scan {scan_rate:.1f} listings/s, verdicts {scan['summary']['verdicts']}")
-    print(f"SUMMARY scan {spec}: scan/reindex = {scan_rate / reindex_rate:.2f} (goal >= 0.9); "
-          f"scan {scan_rate:.1f} listings/s, reindex {reindex_rate:.1f} img/s")
+    print(
+        f"model {spec}; {args.n} JPEGs; reindex (local) {reindex_rate:.1f} img/s (embed phase "
+        f"{reindexed.images_per_second:.1f}); scan {scan_rate:.1f} listings/s, verdicts {scan['summary']['verdicts']}"
+    )
+    print(
+        f"SUMMARY scan {spec}: scan/reindex = {scan_rate / reindex_rate:.2f} (goal >= 0.9); "
+        f"scan {scan_rate:.1f} listings/s, reindex {reindex_rate:.1f} img/s"
+    )
 
 
 if __name__ == "__main__":

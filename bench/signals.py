@@ -9,6 +9,7 @@
 
 Prints p50 microseconds per call and the ratio to the baseline it extends.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def _p50_us(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--hashes", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
@@ -67,21 +70,50 @@ def main() -> None:
     views /= np.linalg.norm(views, axis=1, keepdims=True)
 
     def probe(brand: str) -> BrandProbe:
-        return BrandProbe(brand, "fp", "v", tuple(rng.standard_normal(512).tolist()), 0.1,
-                          tuple(rng.standard_normal(512).tolist()), 0.0, -100.0, 0.9, 0.95, {"authentic": 20, "counterfeit": 20})
+        return BrandProbe(
+            brand,
+            "fp",
+            "v",
+            tuple(rng.standard_normal(512).tolist()),
+            0.1,
+            tuple(rng.standard_normal(512).tolist()),
+            0.0,
+            -100.0,
+            0.9,
+            0.95,
+            {"authentic": 20, "counterfeit": 20},
+        )
 
     hundred = ProbeSet({f"brand-{i}": probe(f"brand-{i}") for i in range(100)})
-    rows.append(("look-alike classifiers, 1 brand, query of 2 views (512-d)", _p50_us(
-        lambda: look_alike({"brand-0": hundred["brand-0"]}, views, None), args.repeat), None))
-    rows.append(("look-alike classifiers, 100 brands scored, no brand hint", _p50_us(
-        lambda: look_alike(hundred, views, None), max(20, args.repeat // 20)), None))
+    rows.append(
+        (
+            "look-alike classifiers, 1 brand, query of 2 views (512-d)",
+            _p50_us(lambda: look_alike({"brand-0": hundred["brand-0"]}, views, None), args.repeat),
+            None,
+        )
+    )
+    rows.append(
+        (
+            "look-alike classifiers, 100 brands scored, no brand hint",
+            _p50_us(lambda: look_alike(hundred, views, None), max(20, args.repeat // 20)),
+            None,
+        )
+    )
     photos = [PhotoOutcome(float(p), True, "acme") for p in rng.random(5)]
-    rows.append(("listing score, 5 photos + seller + price", _p50_us(
-        lambda: score_listing(photos, Thresholds(), 0.4, 20.0, 100.0), args.repeat), None))
+    rows.append(
+        (
+            "listing score, 5 photos + seller + price",
+            _p50_us(lambda: score_listing(photos, Thresholds(), 0.4, 20.0, 100.0), args.repeat),
+            None,
+        )
+    )
 
     width = max(len(name) for name, _, _ in rows)
     for name, micros, ratio in rows:
-        print(f"{name:<{width}}  p50 {micros:9.1f} µs" + (f"  x{ratio:.2f} of the baseline above" if ratio else ""))
+        print(
+            f"{name:<{width}}  p50 {micros:9.1f} µs"
+            + (f"  x{ratio:.2f} of the baseline above" if ratio else "")
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Crash-safe file replacement, the one place it is written: a temp file beside the target, fsync,
 rename over the target, fsync of the directory. A crash leaves the old file or the new one, never
 a torn one; without ``durable`` the rename is still atomic but may be lost on power failure."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ screenshots, re-compression, colour changes, padding, flips), written with Pillo
 AugLy implements these too, but its last release pins Pillow < 9 and calls APIs Pillow 10 removed,
 so it cannot be installed beside the rest of this project.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,7 +18,9 @@ Augmentation = Callable[[Image.Image, np.random.Generator], Image.Image]
 
 def recompress(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     scale = rng.uniform(0.4, 0.9)
-    small = image.resize((max(32, int(image.width * scale)), max(32, int(image.height * scale))), Image.BILINEAR)
+    small = image.resize(
+        (max(32, int(image.width * scale)), max(32, int(image.height * scale))), Image.BILINEAR
+    )
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=int(rng.integers(25, 70)))
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
@@ -40,7 +43,9 @@ def text_overlay(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     out = image.copy()
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default(size=max(12, image.height // 12))
-    text = str(rng.choice(["SALE -70%", "100% ORIGINAL", "free shipping", "best price!!", "shop.example.com"]))
+    text = str(
+        rng.choice(["SALE -70%", "100% ORIGINAL", "free shipping", "best price!!", "shop.example.com"])
+    )
     xy = (int(rng.integers(0, image.width // 2)), int(rng.integers(0, image.height * 3 // 4)))
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     draw.text(xy, text, fill=colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
@@ -53,11 +58,19 @@ def emoji_overlay(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     draw = ImageDraw.Draw(out)
     size = int(image.width * rng.uniform(0.1, 0.2))
     x, y = int(rng.integers(0, image.width - size)), int(rng.integers(0, image.height - size))
-    draw.ellipse((x, y, x + size, y + size), fill=(255, 214, 0), outline=(120, 80, 0), width=max(1, size // 20))
+    draw.ellipse(
+        (x, y, x + size, y + size), fill=(255, 214, 0), outline=(120, 80, 0), width=max(1, size // 20)
+    )
     eye = max(1, size // 10)
     for ex in (x + size // 3, x + 2 * size // 3):
         draw.ellipse((ex - eye, y + size // 3 - eye, ex + eye, y + size // 3 + eye), fill=(40, 30, 0))
-    draw.arc((x + size // 4, y + size // 3, x + 3 * size // 4, y + 3 * size // 4), 20, 160, fill=(40, 30, 0), width=max(1, size // 15))
+    draw.arc(
+        (x + size // 4, y + size // 3, x + 3 * size // 4, y + 3 * size // 4),
+        20,
+        160,
+        fill=(40, 30, 0),
+        width=max(1, size // 15),
+    )
     return out
 
 
@@ -72,7 +85,10 @@ def screenshot(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     font = ImageFont.load_default(size=max(10, canvas.height // 30))
     draw.text((10, canvas.height // 12), "Marketplace", fill=(255, 255, 255), font=font)
     canvas.paste(scaled, ((width - scaled.width) // 2, canvas.height // 7 + 4))
-    draw.rectangle((width // 8, canvas.height - canvas.height // 12, 7 * width // 8, canvas.height - 6), fill=(255, 140, 0))
+    draw.rectangle(
+        (width // 8, canvas.height - canvas.height // 12, 7 * width // 8, canvas.height - 6),
+        fill=(255, 140, 0),
+    )
     return canvas
 
 
@@ -92,8 +108,15 @@ def flip(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {
-    "recompress": recompress, "crop": crop, "big_crop": big_crop, "text": text_overlay, "emoji": emoji_overlay,
-    "screenshot": screenshot, "colour": colour, "padding": padding, "flip": flip,
+    "recompress": recompress,
+    "crop": crop,
+    "big_crop": big_crop,
+    "text": text_overlay,
+    "emoji": emoji_overlay,
+    "screenshot": screenshot,
+    "colour": colour,
+    "padding": padding,
+    "flip": flip,
 }
 
 

@@ -1,4 +1,5 @@
 """The Embedder interface: a batch of PIL images in, L2-normalised float32 vectors out."""
+
 from __future__ import annotations
 
 import hashlib
@@ -74,7 +75,9 @@ class Embedder(ABC):
         """True when ``embed_inputs`` decodes JPEG bytes on the model's device (e.g. nvJPEG on CUDA)."""
         return False
 
-    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    def embed_inputs(
+        self, inputs: Sequence[ModelInput], hashes: dict | None = None
+    ) -> tuple[np.ndarray, dict[int, str]]:
         """One batch of mixed inputs → ``(vectors, failures)``; a failed row is zeros and ``failures[i]`` says why.
 
         With a ``hashes`` dict, the PDQ hash of every *bytes* input that decoded is stored in it under
@@ -88,7 +91,9 @@ class Embedder(ABC):
         for i, item in enumerate(inputs):
             try:
                 if isinstance(item, EncodedRegion):
-                    item = item.region.crop(decode_image(item.data, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size)))
+                    item = item.region.crop(
+                        decode_image(item.data, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
+                    )
                 elif isinstance(item, bytes):
                     item = decode_image(item, 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
                     if hashes is not None:

@@ -4,6 +4,7 @@ Each generation holds one model's index (``fingerprint.json`` says which model, 
 the latest snapshot). Switching generations is one atomic rename of ``CURRENT``, so readers see
 either the old or the new generation, never a mix.
 """
+
 from __future__ import annotations
 
 import json

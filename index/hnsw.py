@@ -13,6 +13,7 @@ Lucene's live-docs bitmap):
 * when tombstones exceed a fraction of the labels, :meth:`compacted` rebuilds the graph from the
   live vectors (the service does that as a reindex into a new generation, off the request path).
 """
+
 from __future__ import annotations
 
 import faiss
@@ -28,15 +29,21 @@ EF_SEARCH = 48
 
 
 class TombstonedHnsw:
-    def __init__(self, dimension: int, graph=None, label_refs: np.ndarray | None = None, ef_search: int = EF_SEARCH):
+    def __init__(
+        self, dimension: int, graph=None, label_refs: np.ndarray | None = None, ef_search: int = EF_SEARCH
+    ):
         self.d = dimension
         if graph is None:
             graph = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = EF_CONSTRUCTION
         self.graph = graph
         self.ef_search = ef_search
-        self._label_refs = np.asarray(label_refs if label_refs is not None else np.zeros(0, np.int64), dtype=np.int64)
-        self._live: dict[int, int] = {int(ref): label for label, ref in enumerate(self._label_refs.tolist()) if ref >= 0}
+        self._label_refs = np.asarray(
+            label_refs if label_refs is not None else np.zeros(0, np.int64), dtype=np.int64
+        )
+        self._live: dict[int, int] = {
+            int(ref): label for label, ref in enumerate(self._label_refs.tolist()) if ref >= 0
+        }
         self._tombstone_selector = None
         self._params = None
         self._params_key: tuple | None = None
@@ -74,7 +81,9 @@ class TombstonedHnsw:
         return removed
 
     def labels_of(self, reference_ids) -> np.ndarray:
-        return np.fromiter((self._live[int(i)] for i in reference_ids if int(i) in self._live), dtype=np.int64)
+        return np.fromiter(
+            (self._live[int(i)] for i in reference_ids if int(i) in self._live), dtype=np.int64
+        )
 
     def selector_for(self, reference_ids) -> faiss.IDSelectorBatch:
         labels = self.labels_of(reference_ids)
@@ -98,9 +107,13 @@ class TombstonedHnsw:
         """``(similarities, reference ids)``; -1 where fewer than k live vectors qualify."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if brand_selector is not None:  # exact: the flat storage under the graph, only the brand's labels
-            similarities, labels = self.graph.storage.search(queries, k, params=faiss.SearchParameters(sel=brand_selector))
+            similarities, labels = self.graph.storage.search(
+                queries, k, params=faiss.SearchParameters(sel=brand_selector)
+            )
         else:
-            similarities, labels = self.graph.search(queries, k, params=self.graph_params(max(self.ef_search, k)))
+            similarities, labels = self.graph.search(
+                queries, k, params=self.graph_params(max(self.ef_search, k))
+            )
         ids = self._label_refs[labels]  # label -1 (no result) indexes the last entry: fixed below
         ids[labels < 0] = -1
         return similarities, ids
@@ -139,6 +152,8 @@ class TombstonedHnsw:
         return self._label_refs
 
     @classmethod
-    def deserialize(cls, blob: np.ndarray, label_refs: np.ndarray, ef_search: int = EF_SEARCH) -> "TombstonedHnsw":
+    def deserialize(
+        cls, blob: np.ndarray, label_refs: np.ndarray, ef_search: int = EF_SEARCH
+    ) -> "TombstonedHnsw":
         graph = faiss.deserialize_index(blob)
         return cls(graph.d, graph, label_refs, ef_search)

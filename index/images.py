@@ -3,6 +3,7 @@
 Every normalisation a real upload needs happens here, once: the first frame of animated
 images, EXIF orientation, CMYK / 16-bit / palette / alpha converted to 8-bit RGB.
 """
+
 from __future__ import annotations
 
 import io
@@ -51,8 +52,12 @@ class DecodeBudget:
     @contextmanager
     def reserve(self, nbytes: int) -> Iterator[None]:
         if nbytes > self.max_bytes:
-            raise ImageRejected("too_many_pixels", f"Decoding this image needs about {nbytes >> 20} MiB; "
-                                f"the decode budget is {self.max_bytes >> 20} MiB.", too_large=True)
+            raise ImageRejected(
+                "too_many_pixels",
+                f"Decoding this image needs about {nbytes >> 20} MiB; "
+                f"the decode budget is {self.max_bytes >> 20} MiB.",
+                too_large=True,
+            )
         deadline = time.monotonic() + self.wait_seconds
         with self._cond:
             while self.in_use + nbytes > self.max_bytes:
@@ -69,8 +74,16 @@ class DecodeBudget:
                 self._cond.notify_all()
 
 
-FORMAT_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp",
-                      "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "ICO": "image/x-icon"}
+FORMAT_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",
+    "ICO": "image/x-icon",
+}
 # Decoded images are reduced right after loading to at least this size (or the draft size asked for):
 # the model and PDQ need no more, and every later copy (rotation, RGB conversion, hashing) stays small.
 WORKING_SIDE = 512
@@ -108,12 +121,15 @@ def check_byte_size(data: bytes, max_bytes: int) -> None:
         raise ImageRejected("empty_image", "The image is empty (0 bytes).")
     if len(data) > max_bytes:
         raise ImageRejected(
-            "image_too_large", f"The image is {len(data)} bytes; the limit is {max_bytes} bytes.", too_large=True
+            "image_too_large",
+            f"The image is {len(data)} bytes; the limit is {max_bytes} bytes.",
+            too_large=True,
         )
 
 
-def _open_checked(data: bytes, max_bytes: int, max_pixels: int,
-                  draft_size: tuple[int, int] | None) -> tuple[Image.Image, tuple[int, int], tuple[int, int]]:
+def _open_checked(
+    data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None
+) -> tuple[Image.Image, tuple[int, int], tuple[int, int]]:
     """Read the header only: byte and pixel limits checked, JPEG draft applied.
 
     Returns the opened image, the draft target and the image's true size (before the draft)."""
@@ -154,8 +170,13 @@ def admit(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, i
     return decoded_bytes_estimate(image)
 
 
-def decode_image(data: bytes, max_bytes: int, max_pixels: int, draft_size: tuple[int, int] | None = None,
-                 budget: DecodeBudget | None = None) -> Image.Image:
+def decode_image(
+    data: bytes,
+    max_bytes: int,
+    max_pixels: int,
+    draft_size: tuple[int, int] | None = None,
+    budget: DecodeBudget | None = None,
+) -> Image.Image:
     """Return an RGB image decoded from ``data`` or raise :class:`ImageRejected`.
 
     ``draft_size`` lets JPEG decoding skip detail the model will not see (DCT scaling); other

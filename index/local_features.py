@@ -30,6 +30,7 @@ Mirror-aware: a reference stores the keypoints of its mirror image too (computed
 registration), so the query is described once per check and a flipped re-upload still verifies.
 The thresholds live here, with the signal; they do not depend on the embedding model.
 """
+
 from __future__ import annotations
 
 import struct
@@ -94,7 +95,9 @@ class ReferenceKeypoints:
     @classmethod
     def from_bytes(cls, data: bytes) -> "ReferenceKeypoints":
         if not data or data[0] != FORMAT:
-            raise ValueError(f"local features of format {data[0] if data else None}; this release reads {FORMAT}")
+            raise ValueError(
+                f"local features of format {data[0] if data else None}; this release reads {FORMAT}"
+            )
         plain, offset = _unpack(data, 1)
         mirrored, _ = _unpack(data, offset)
         return cls(plain, mirrored)
@@ -121,7 +124,9 @@ def keypoint_image(image: Image.Image) -> np.ndarray:
     gray = image.convert("L")
     scale = MAX_SIDE / max(gray.size)
     if scale < 1:
-        gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))), Image.BILINEAR)
+        gray = gray.resize(
+            (max(1, round(gray.width * scale)), max(1, round(gray.height * scale))), Image.BILINEAR
+        )
     return np.asarray(gray)
 
 
@@ -135,8 +140,11 @@ def detect(gray: np.ndarray) -> Keypoints:
     if descriptors is None or not found:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), gray.shape[:2])
     found, descriptors = found[:MAX_KEYPOINTS], descriptors[:MAX_KEYPOINTS]
-    return Keypoints(np.array([k.pt for k in found], np.float32),
-                     np.clip(np.rint(descriptors), 0, 255).astype(np.uint8), gray.shape[:2])
+    return Keypoints(
+        np.array([k.pt for k in found], np.float32),
+        np.clip(np.rint(descriptors), 0, 255).astype(np.uint8),
+        gray.shape[:2],
+    )
 
 
 def query_keypoints(image: Image.Image) -> Keypoints:
@@ -171,8 +179,9 @@ def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verificat
         return NOT_VERIFIED
     source = query.points[query_index]
     target = reference.points[train_index]
-    transform, inlier_mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC,
-                                                         ransacReprojThreshold=RANSAC_PIXELS)
+    transform, inlier_mask = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
+    )
     if transform is None or inlier_mask is None:
         return NOT_VERIFIED
     scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
@@ -183,10 +192,20 @@ def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verificat
     inverse = np.linalg.inv(np.vstack([transform, [0.0, 0.0, 1.0]]))
     projected = reference.points @ inverse[:2, :2].T + inverse[:2, 2]
     height, width = query.size
-    visible = int(((projected[:, 0] >= 0) & (projected[:, 0] < width)
-                   & (projected[:, 1] >= 0) & (projected[:, 1] < height)).sum())
-    return Verification(inliers, round(inliers / max(min(visible, len(query)), 1), 4), mirrored,
-                        round(_shown(transform, query.size, reference.size), 4))
+    visible = int(
+        (
+            (projected[:, 0] >= 0)
+            & (projected[:, 0] < width)
+            & (projected[:, 1] >= 0)
+            & (projected[:, 1] < height)
+        ).sum()
+    )
+    return Verification(
+        inliers,
+        round(inliers / max(min(visible, len(query)), 1), 4),
+        mirrored,
+        round(_shown(transform, query.size, reference.size), 4),
+    )
 
 
 def _ratio_matches(query: Keypoints, reference: Keypoints) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +245,11 @@ def _shown(transform: np.ndarray, query_size: tuple[int, int], reference_size: t
 def _pack(keypoints: Keypoints) -> bytes:
     height, width = keypoints.size
     n = len(keypoints)
-    return (struct.pack("<IHH", n, height, width) + keypoints.points.astype("<f4").tobytes()
-            + keypoints.descriptors.astype(np.uint8).tobytes())
+    return (
+        struct.pack("<IHH", n, height, width)
+        + keypoints.points.astype("<f4").tobytes()
+        + keypoints.descriptors.astype(np.uint8).tobytes()
+    )
 
 
 def _unpack(data: bytes, offset: int) -> tuple[Keypoints, int]:

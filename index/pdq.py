@@ -14,6 +14,7 @@ pixel about once. That is ~4× faster than the reference on a 1500 × 1000 image
 stride through memory) and runs unchanged as tensor ops on a GPU (index/pdq_tensor.py).
 ``tests/test_pdq_reference.py`` checks the hashes against ``pdqhash`` (Meta's C++) bit for bit.
 """
+
 from __future__ import annotations
 
 import threading
@@ -49,7 +50,11 @@ class PdqHash:
         return self.quality >= MIN_QUALITY
 
     def distance(self, other: "PdqHash") -> int:
-        return int(np.unpackbits(np.frombuffer(bytes(a ^ b for a, b in zip(self.bits, other.bits)), dtype=np.uint8)).sum())
+        return int(
+            np.unpackbits(
+                np.frombuffer(bytes(a ^ b for a, b in zip(self.bits, other.bits)), dtype=np.uint8)
+            ).sum()
+        )
 
 
 SIDE = 64
@@ -110,17 +115,26 @@ def dihedral_coefficients(coefficients: np.ndarray) -> list[np.ndarray]:
     negates odd frequencies along that axis, a transpose transposes the matrix; the rest are compositions."""
     flip_rows, flip_cols = _parity()  # vertical mirror (rows reversed), horizontal mirror (columns reversed)
     c = coefficients
-    return [c * flip_cols, c * flip_rows, c * flip_rows * flip_cols,  # mirror left-right, top-bottom, rotate 180
-            c.T, (c * flip_rows * flip_cols).T,                       # transpose, anti-transpose
-            (c * flip_rows).T, (c * flip_cols).T]                     # rotate 90 one way and the other
+    return [
+        c * flip_cols,
+        c * flip_rows,
+        c * flip_rows * flip_cols,  # mirror left-right, top-bottom, rotate 180
+        c.T,
+        (c * flip_rows * flip_cols).T,  # transpose, anti-transpose
+        (c * flip_rows).T,
+        (c * flip_cols).T,
+    ]  # rotate 90 one way and the other
 
 
 def hash_from_small(small: np.ndarray) -> PdqHash:
     """64 × 64 filtered luma → the hash (DCT, median threshold) with its dihedral variants, and quality."""
     dct = dct_matrix()
     coefficients = dct @ small @ dct.T  # 16 × 16
-    return PdqHash(_bits(coefficients), _quality(small),
-                   tuple(_bits(variant) for variant in dihedral_coefficients(coefficients)))
+    return PdqHash(
+        _bits(coefficients),
+        _quality(small),
+        tuple(_bits(variant) for variant in dihedral_coefficients(coefficients)),
+    )
 
 
 def _quality(small: np.ndarray) -> int:
@@ -161,7 +175,9 @@ class PdqIndex:
         with self._lock:
             self.remove([i for i, _ in keep])
             if keep:
-                codes = np.frombuffer(b"".join(h.bits for _, h in keep), dtype=np.uint8).reshape(len(keep), PDQ_BITS // 8)
+                codes = np.frombuffer(b"".join(h.bits for _, h in keep), dtype=np.uint8).reshape(
+                    len(keep), PDQ_BITS // 8
+                )
                 self._index.add_with_ids(codes, np.array([i for i, _ in keep], dtype=np.int64))
                 self._ids.update(i for i, _ in keep)
 
@@ -172,7 +188,9 @@ class PdqIndex:
                 self._index.remove_ids(np.array(present, dtype=np.int64))
                 self._ids.difference_update(present)
 
-    def search(self, query: PdqHash, k: int = 10, max_distance: int = DEFAULT_MAX_DISTANCE) -> list[tuple[int, int]]:
+    def search(
+        self, query: PdqHash, k: int = 10, max_distance: int = DEFAULT_MAX_DISTANCE
+    ) -> list[tuple[int, int]]:
         """``(reference_id, distance)`` within ``max_distance``, nearest first; nothing for an unusable query."""
         if not query.usable:
             return []
@@ -180,7 +198,9 @@ class PdqIndex:
             if not self._ids:
                 return []
             # The query as uploaded and, where it was hashed here, rotated and mirrored: one scan for all 8.
-            codes = np.frombuffer(b"".join((query.bits, *query.variants)), dtype=np.uint8).reshape(-1, PDQ_BITS // 8)
+            codes = np.frombuffer(b"".join((query.bits, *query.variants)), dtype=np.uint8).reshape(
+                -1, PDQ_BITS // 8
+            )
             distances, ids = self._index.search(codes, min(k, len(self._ids)))
         best: dict[int, int] = {}
         for row_distances, row_ids in zip(distances, ids):

@@ -5,6 +5,7 @@ as two dense products on the device. The 64 × 64 results of a whole batch cross
 copy (one device sync per batch, not per image) for the DCT and the bits.
 ``tests/test_pdq_reference.py`` checks the hashes against the reference implementation.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

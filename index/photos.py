@@ -1,4 +1,5 @@
 """Real photos that ship with installed packages (scikit-image's sample data), usable offline."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,25 @@ from PIL import Image, ImageEnhance
 
 # Distinct images in skimage.data that need no download (``cat`` is ``chelsea``, so it is left out).
 SKIMAGE_PHOTOS = (
-    "astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
-    "horse", "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "retina", "rocket", "text",
+    "astronaut",
+    "brick",
+    "camera",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
     "checkerboard",
 )
 
@@ -24,7 +42,9 @@ def packaged_photos() -> dict[str, Image.Image]:
         if array.dtype == bool:
             array = array.astype(np.uint8) * 255
         image = Image.fromarray(array)
-        photos[name] = image.convert("RGBA").convert("RGB") if image.mode in ("RGBA", "LA") else image.convert("RGB")
+        photos[name] = (
+            image.convert("RGBA").convert("RGB") if image.mode in ("RGBA", "LA") else image.convert("RGB")
+        )
     return photos
 
 
@@ -34,7 +54,9 @@ def reupload_copy(image: Image.Image, seed: int = 0) -> Image.Image:
     width, height = image.size
     crop_w, crop_h = int(width * 0.85), int(height * 0.85)
     left, top = int(rng.integers(0, width - crop_w + 1)), int(rng.integers(0, height - crop_h + 1))
-    copy = image.crop((left, top, left + crop_w, top + crop_h)).resize((int(crop_w * 0.7), int(crop_h * 0.7)), Image.BILINEAR)
+    copy = image.crop((left, top, left + crop_w, top + crop_h)).resize(
+        (int(crop_w * 0.7), int(crop_h * 0.7)), Image.BILINEAR
+    )
     copy = ImageEnhance.Brightness(copy).enhance(float(rng.uniform(0.85, 1.15)))
     buffer = io.BytesIO()
     copy.save(buffer, "JPEG", quality=int(rng.integers(55, 80)))

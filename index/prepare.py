@@ -14,6 +14,7 @@ Why PDQ from the reduced image: PDQ itself first reduces any input to 64 × 64 (
 so an image already reduced to ≥ 2× the model's input gives the same hash within a few bits —
 ``tests/test_prepare.py`` measures it — at a fraction of a full-size decode's cost.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -61,7 +62,9 @@ class Prepared:
     pdq: PdqHash | None = None
     source_size: tuple[int, int] | None = None
     media_type: str | None = None
-    rejected: tuple[str, str, bool] | None = None  # ImageRejected (code, message, too_large); never raised across processes
+    rejected: tuple[str, str, bool] | None = (
+        None  # ImageRejected (code, message, too_large); never raised across processes
+    )
     seconds: dict[str, float] | None = None  # per-stage time in the worker (decode, pdq, resize)
     region_inputs: list[np.ndarray | Image.Image] | None = None  # model inputs of the spec's other regions
     keypoint_image: np.ndarray | None = None  # grayscale, at most local_features.MAX_SIDE a side
@@ -92,7 +95,9 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
     pdq = compute_pdq(pdq_source(image)) if spec.want_pdq else None
     hashed = time.perf_counter()
     image.info.pop("pdq_source", None)  # hashed; not worth pickling back
-    out = Prepared(pdq=pdq, source_size=image.info.get("source_size"), media_type=image.info.get("media_type"))
+    out = Prepared(
+        pdq=pdq, source_size=image.info.get("source_size"), media_type=image.info.get("media_type")
+    )
     if spec.want_model_input:
         if spec.pixels is not None:
             out.pixels = resize_and_crop(image, spec.pixels)
@@ -100,14 +105,20 @@ def prepare(data: bytes, spec: PrepareSpec) -> Prepared:
             out.image = image
         others = crops(image, tuple(region for region in spec.regions if not region.is_whole))
         if others:
-            out.region_inputs = [resize_and_crop(r, spec.pixels) for r in others] if spec.pixels is not None else others
+            out.region_inputs = (
+                [resize_and_crop(r, spec.pixels) for r in others] if spec.pixels is not None else others
+            )
     resized = time.perf_counter()
     if spec.keypoints == "query":
         out.keypoint_image = keypoint_image(image)
     elif spec.keypoints == "reference":
         out.keypoints = reference_keypoints(image)
-    out.seconds = {"decode": decoded - started, "pdq": hashed - decoded, "resize": resized - hashed,
-                   "keypoint_image": time.perf_counter() - resized}
+    out.seconds = {
+        "decode": decoded - started,
+        "pdq": hashed - decoded,
+        "resize": resized - hashed,
+        "keypoint_image": time.perf_counter() - resized,
+    }
     return out
 
 
@@ -169,8 +180,12 @@ class CpuWorkers:
     def _start(self) -> Executor:
         if self.processes > 0:
             # spawn, not fork: the parent holds torch/OpenMP threads and locks a forked child would inherit.
-            return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(self.initializer,))
+            return ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.initializer,),
+            )
         return ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
 
     @property

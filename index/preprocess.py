@@ -14,6 +14,7 @@ This module imports no torch at import time: CPU worker processes (index/prepare
 :func:`resize_and_crop` without paying for torch. ``tests/test_preprocess.py`` checks parity
 with the libraries' transforms.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
-_RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST, "lanczos": Image.LANCZOS}
+_RESAMPLE = {
+    "bicubic": Image.BICUBIC,
+    "bilinear": Image.BILINEAR,
+    "nearest": Image.NEAREST,
+    "lanczos": Image.LANCZOS,
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,9 @@ def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     box = (left * sx, top * sy, (left + config.crop) * sx, (top + config.crop) * sy)
     # reducing_gap: a fast integer box reduction first while the image is over twice the output; the
     # filter then resamples the rest (2.3x faster from a 1500 x 1000 decode, 0.27 mean pixel change).
-    resized = image.resize((config.crop, config.crop), _RESAMPLE[config.interpolation], box=box, reducing_gap=2.0)
+    resized = image.resize(
+        (config.crop, config.crop), _RESAMPLE[config.interpolation], box=box, reducing_gap=2.0
+    )
     return np.asarray(resized.convert("RGB") if resized.mode != "RGB" else resized)
 
 
@@ -81,7 +89,9 @@ class FastPreprocessor:
     def __call__(self, images: Sequence[Image.Image]) -> "torch.Tensor":
         return self.normalise(np.stack([self.resize_and_crop(image) for image in images]))
 
-    def normalise(self, batch: "np.ndarray | torch.Tensor", device: "torch.device | str | None" = None) -> "torch.Tensor":
+    def normalise(
+        self, batch: "np.ndarray | torch.Tensor", device: "torch.device | str | None" = None
+    ) -> "torch.Tensor":
         """(N, H, W, 3) uint8 → (N, 3, H, W) float32, normalised; on ``device`` (uint8 travels, 4× less than float)."""
         import torch
 

@@ -21,6 +21,7 @@ one more vector of its reference (index/vector_index.py).
 Presets are named here, not built from if/elif ladders; each region costs one more model input per
 check (query) or per registration (reference).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class EncodedRegion:
     """A model input: a region of an encoded upload, for models that decode on their device. A check
     submits the upload's bytes (whole image, hashed there) and one of these per other query region;
     the device decodes the bytes once per batch and cuts every region from the decoded pixels."""
+
     data: bytes
     region: Region
 
@@ -91,16 +93,26 @@ QUERY_REGIONS: dict[str, tuple[Region, ...]] = {
     # Also the mirror image (flipped re-uploads beyond what dihedral PDQ catches: a flip plus an
     # overlay), the 60 % centre (a product photographed small) and a screenshot-shaped box (app
     # chrome above and below a photo takes a third of the height).
-    "wide": (WHOLE, Region("centre-80", 0.8, 0.8), Region("mirror", mirror=True), Region("centre-60", 0.6, 0.6),
-             Region("screen", 0.8, 0.64)),
+    "wide": (
+        WHOLE,
+        Region("centre-80", 0.8, 0.8),
+        Region("mirror", mirror=True),
+        Region("centre-60", 0.6, 0.6),
+        Region("screen", 0.8, 0.64),
+    ),
 }
 
 
 REFERENCE_REGIONS: dict[str, tuple[Region, ...]] = {
     "whole": (WHOLE,),
-    "default": (WHOLE, Region("centre-70", 0.7, 0.7), Region("top-left", 0.7, 0.7, x=0, y=0),
-                Region("top-right", 0.7, 0.7, x=1, y=0), Region("bottom-left", 0.7, 0.7, x=0, y=1),
-                Region("bottom-right", 0.7, 0.7, x=1, y=1)),
+    "default": (
+        WHOLE,
+        Region("centre-70", 0.7, 0.7),
+        Region("top-left", 0.7, 0.7, x=0, y=0),
+        Region("top-right", 0.7, 0.7, x=1, y=0),
+        Region("bottom-left", 0.7, 0.7, x=0, y=1),
+        Region("bottom-right", 0.7, 0.7, x=1, y=1),
+    ),
 }
 
 
@@ -115,10 +127,14 @@ def reference_regions(name: str) -> tuple[Region, ...]:
     try:
         return REFERENCE_REGIONS[name]
     except KeyError:
-        raise ValueError(f"unknown reference region preset {name!r}; known: {', '.join(REFERENCE_REGIONS)}") from None
+        raise ValueError(
+            f"unknown reference region preset {name!r}; known: {', '.join(REFERENCE_REGIONS)}"
+        ) from None
 
 
-def draft_for_regions(draft_size: tuple[int, int] | None, regions: tuple[Region, ...]) -> tuple[int, int] | None:
+def draft_for_regions(
+    draft_size: tuple[int, int] | None, regions: tuple[Region, ...]
+) -> tuple[int, int] | None:
     """The smallest JPEG decode target that still gives the model full resolution in every region.
 
     A region keeping a fraction ``f`` of a side is resized from ``f`` of the decoded pixels, so the decode
@@ -146,8 +162,12 @@ def unpack(data: bytes | None, dimension: int) -> np.ndarray | None:
     return None if not data else np.frombuffer(data, dtype=np.float32).reshape(-1, dimension)
 
 
-def best_per_reference(similarities: np.ndarray, ids: np.ndarray, regions: tuple[Region, ...],
-                       reference_regions: np.ndarray | None = None) -> dict[int, tuple[float, str, int]]:
+def best_per_reference(
+    similarities: np.ndarray,
+    ids: np.ndarray,
+    regions: tuple[Region, ...],
+    reference_regions: np.ndarray | None = None,
+) -> dict[int, tuple[float, str, int]]:
     """Search results of every query region (row ``r`` of ``similarities``/``ids`` is ``regions[r]``'s top-k,
     ``reference_regions`` which vector of each reference matched) → per reference id, its best (penalised)
     similarity, the query region that gave it and the reference's region number (0: its whole image)."""
@@ -155,7 +175,9 @@ def best_per_reference(similarities: np.ndarray, ids: np.ndarray, regions: tuple
     best: dict[int, tuple[float, str, int]] = {}
     for region, row_sims, row_ids, row_regions in zip(regions, similarities, ids, matched):
         penalty = 0.0 if region.is_whole else REGION_PENALTY
-        for reference_id, similarity, number in zip(row_ids.tolist(), row_sims.tolist(), row_regions.tolist()):
+        for reference_id, similarity, number in zip(
+            row_ids.tolist(), row_sims.tolist(), row_regions.tolist()
+        ):
             if reference_id < 0:
                 continue
             value = similarity - penalty

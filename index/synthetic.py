@@ -2,6 +2,7 @@
 
 Used as the background set for centring embeddings, and by tests and evaluation sets.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,6 +39,8 @@ def synthetic_image(seed: int, size: tuple[int, int] = (256, 256)) -> Image.Imag
     return image
 
 
-def background_set(count: int = 48, size: tuple[int, int] = (224, 224), seed: int = 10_000) -> list[Image.Image]:
+def background_set(
+    count: int = 48, size: tuple[int, int] = (224, 224), seed: int = 10_000
+) -> list[Image.Image]:
     """A fixed set of images used to estimate an embedding model's mean direction."""
     return [synthetic_image(seed + i, size) for i in range(count)]

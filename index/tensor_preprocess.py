@@ -11,6 +11,7 @@ fails — is returned as ``None`` for that image only, and the caller decodes it
 EXIF orientation is applied here as tensor ops (nvJPEG does not apply it), the same way
 Pillow's ``ImageOps.exif_transpose`` does.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,8 +61,12 @@ class TensorPreprocessor:
         self.config = config
         self.device = torch.device(device)
 
-    def decode(self, datas: Sequence[bytes], hashes: dict[int, PdqHash] | None = None,
-               regions: Sequence[Region] | None = None) -> list[torch.Tensor | None]:
+    def decode(
+        self,
+        datas: Sequence[bytes],
+        hashes: dict[int, PdqHash] | None = None,
+        regions: Sequence[Region] | None = None,
+    ) -> list[torch.Tensor | None]:
         """Per input: a ``3 × crop × crop`` float tensor of pixel values (0…255) on the device, or None.
 
         ``regions``: which region of its image each input is (default: all of it). Inputs that share
@@ -87,8 +92,13 @@ class TensorPreprocessor:
                 upright[i] = ORIENTATIONS[headers[i][0]](image)  # type: ignore[index]
         if hashes is not None and smalls:
             by_image = dict(zip(smalls, hashes_of(list(smalls.values()))))
-            hashes.update({position: by_image[first[id(data)]] for position, (data, region) in enumerate(zip(datas, regions))
-                           if region.is_whole and first[id(data)] in by_image})
+            hashes.update(
+                {
+                    position: by_image[first[id(data)]]
+                    for position, (data, region) in enumerate(zip(datas, regions))
+                    if region.is_whole and first[id(data)] in by_image
+                }
+            )
         out: list[torch.Tensor | None] = []
         for data, region in zip(datas, regions):
             image = upright.get(first[id(data)])
@@ -121,7 +131,12 @@ class TensorPreprocessor:
         height, width = int(image.shape[-2]), int(image.shape[-1])
         resized_w, resized_h = cfg.resized_size(width, height)
         left, top = cfg.crop_offsets(resized_w, resized_h)
-        resized = F.interpolate(image.unsqueeze(0).float(), size=(resized_h, resized_w), mode=cfg.interpolation,
-                                antialias=cfg.interpolation in ("bicubic", "bilinear"), align_corners=False)
+        resized = F.interpolate(
+            image.unsqueeze(0).float(),
+            size=(resized_h, resized_w),
+            mode=cfg.interpolation,
+            antialias=cfg.interpolation in ("bicubic", "bilinear"),
+            align_corners=False,
+        )
         # Rounded and clamped like the uint8 image Pillow's resize produces.
-        return resized[0, :, top:top + cfg.crop, left:left + cfg.crop].round_().clamp_(0, 255)
+        return resized[0, :, top : top + cfg.crop, left : left + cfg.crop].round_().clamp_(0, 255)

@@ -24,6 +24,7 @@ Persistence: :meth:`save` writes one ``.npz`` file (serialised index, ids, brand
 metadata) to a temp file, fsyncs it and renames it over the old one, so a crash leaves either the
 old or the new snapshot, never a torn one.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ LABEL_STRIDE = 8  # FAISS label = reference id × stride + region number: up to 
 class VectorIndex:
     def __init__(self, dimension: int, faiss_index=None, nprobe: int = 32, stride: int = LABEL_STRIDE):
         self.dimension = dimension
-        self._index = faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._index = (
+            faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        )
         self.nprobe = nprobe
         self.stride = stride  # 1: a snapshot from before region vectors (labels are reference ids)
         self._vectors_of: dict[int, int] = {}  # reference id -> how many vectors it has (1 + its regions)
@@ -61,9 +64,18 @@ class VectorIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, brands: list[str], index_type: str = "flat",
-              nlist: int | None = None, nprobe: int = 32, train_size: int = 100_000, seed: int = 0,
-              regions: "list[np.ndarray | None] | None" = None) -> "VectorIndex":
+    def build(
+        cls,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        brands: list[str],
+        index_type: str = "flat",
+        nlist: int | None = None,
+        nprobe: int = 32,
+        train_size: int = 100_000,
+        seed: int = 0,
+        regions: "list[np.ndarray | None] | None" = None,
+    ) -> "VectorIndex":
         """A new index of ``index_type`` holding ``vectors`` (and each reference's ``regions``, if given);
         IVF cells are trained on a sample of the whole-image vectors."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -78,8 +90,12 @@ class VectorIndex:
                 ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
             else:  # compressed: 64-byte codes for 512-d (1/32 of float32), approximate scores
                 subquantizers = next(m for m in (64, 48, 32, 16, 8, 4, 2, 1) if dimension % m == 0)
-                ivf = faiss.IndexIVFPQ(quantizer, dimension, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT)
-            sample = np.random.default_rng(seed).choice(len(vectors), size=min(train_size, len(vectors)), replace=False)
+                ivf = faiss.IndexIVFPQ(
+                    quantizer, dimension, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT
+                )
+            sample = np.random.default_rng(seed).choice(
+                len(vectors), size=min(train_size, len(vectors)), replace=False
+            )
             ivf.train(vectors[np.sort(sample)])
             index = cls(dimension, ivf, nprobe=nprobe)
         elif index_type == "hnsw":
@@ -132,21 +148,44 @@ class VectorIndex:
         with self._lock:
             return {brand: len(ids) for brand, ids in self._ids_by_brand.items() if ids}
 
-    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray, brands: list[str],
-            regions: "list[np.ndarray | None] | None" = None) -> None:
+    def add(
+        self,
+        ids: np.ndarray | list[int],
+        vectors: np.ndarray,
+        brands: list[str],
+        regions: "list[np.ndarray | None] | None" = None,
+    ) -> None:
         """Add or replace vectors; re-adding an existing id replaces it (idempotent replay). ``regions[i]``:
         the region vectors of reference ``ids[i]`` (``n × dimension``), or None."""
         ids = np.asarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dimension) or len(brands) != len(ids):
             raise ValueError(f"expected {len(ids)} vectors of dimension {self.dimension} and as many brands")
-        extra = [np.zeros((0, self.dimension), np.float32) if r is None or self.stride == 1 else np.asarray(r, np.float32)
-                 for r in (regions or [None] * len(ids))]
-        if len(extra) != len(ids) or any(r.ndim != 2 or r.shape[1] != self.dimension or len(r) >= self.stride for r in extra):
-            raise ValueError(f"expected per reference at most {self.stride - 1} region vectors of dimension {self.dimension}")
-        labels = np.concatenate([ids * self.stride] + [np.arange(1, len(r) + 1, dtype=np.int64) + rid * self.stride
-                                                       for rid, r in zip(ids.tolist(), extra) if len(r)])
-        stacked = np.concatenate([vectors, *(r for r in extra if len(r))]) if any(len(r) for r in extra) else vectors
+        extra = [
+            np.zeros((0, self.dimension), np.float32)
+            if r is None or self.stride == 1
+            else np.asarray(r, np.float32)
+            for r in (regions or [None] * len(ids))
+        ]
+        if len(extra) != len(ids) or any(
+            r.ndim != 2 or r.shape[1] != self.dimension or len(r) >= self.stride for r in extra
+        ):
+            raise ValueError(
+                f"expected per reference at most {self.stride - 1} region vectors of dimension {self.dimension}"
+            )
+        labels = np.concatenate(
+            [ids * self.stride]
+            + [
+                np.arange(1, len(r) + 1, dtype=np.int64) + rid * self.stride
+                for rid, r in zip(ids.tolist(), extra)
+                if len(r)
+            ]
+        )
+        stacked = (
+            np.concatenate([vectors, *(r for r in extra if len(r))])
+            if any(len(r) for r in extra)
+            else vectors
+        )
         with self._lock:
             self.remove([int(i) for i in ids if int(i) in self._brand_of])
             self._index.add_with_ids(np.ascontiguousarray(stacked), labels)
@@ -182,8 +221,10 @@ class VectorIndex:
 
     def _labels(self, reference_ids) -> np.ndarray:
         """Every FAISS label of these references (their whole-image and region vectors)."""
-        return np.fromiter((rid * self.stride + r for rid in reference_ids for r in range(self._vectors_of.get(rid, 1))),
-                           dtype=np.int64)
+        return np.fromiter(
+            (rid * self.stride + r for rid in reference_ids for r in range(self._vectors_of.get(rid, 1))),
+            dtype=np.int64,
+        )
 
     def region_vectors(self) -> int:
         """How many region vectors the index holds beside the whole-image ones."""
@@ -207,8 +248,9 @@ class VectorIndex:
         similarities, ids, _ = self.search_regions(queries, k, brand)
         return similarities, ids
 
-    def search_regions(self, queries: np.ndarray, k: int, brand: str | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search_regions(
+        self, queries: np.ndarray, k: int, brand: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`search`, and per result which of the reference's vectors matched (0: its whole image,
         ``n``: its ``n``-th region, in the order of its reference region preset)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
@@ -218,7 +260,11 @@ class VectorIndex:
         if self.stride == 1:
             return similarities, labels, np.zeros(labels.shape, dtype=np.int64)
         if most == 1:  # one vector per reference: labels map straight to ids
-            return similarities, np.where(labels >= 0, labels // self.stride, -1), np.zeros(labels.shape, dtype=np.int64)
+            return (
+                similarities,
+                np.where(labels >= 0, labels // self.stride, -1),
+                np.zeros(labels.shape, dtype=np.int64),
+            )
         return _best_per_reference(similarities, labels, self.stride, k)
 
     def _search_labels(self, queries: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +273,10 @@ class VectorIndex:
             if brand is not None:
                 brand_size = len(self._ids_by_brand.get(brand, ()))
                 if not brand_size:
-                    return (np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64))
+                    return (
+                        np.full((len(queries), k), -np.inf, dtype=np.float32),
+                        np.full((len(queries), k), -1, dtype=np.int64),
+                    )
                 selector = self._selector(brand)
                 nprobe = math.ceil(self.nprobe * len(self._brand_of) / brand_size)
             if isinstance(self._index, TombstonedHnsw):
@@ -244,10 +293,14 @@ class VectorIndex:
             blob = hnsw.serialize() if hnsw else faiss.serialize_index(self._index)
             extra = {"hnsw_label_refs": hnsw.label_refs.copy()} if hnsw else {}
             ids = np.fromiter(self._brand_of.keys(), dtype=np.int64, count=len(self._brand_of))
-            counts = np.fromiter((self._vectors_of.get(i, 1) for i in ids.tolist()), dtype=np.int32, count=len(ids))
+            counts = np.fromiter(
+                (self._vectors_of.get(i, 1) for i in ids.tolist()), dtype=np.int32, count=len(ids)
+            )
             brand_names = sorted(self._ids_by_brand)
             codes = {name: i for i, name in enumerate(brand_names)}
-            brand_codes = np.fromiter((codes[b] for b in self._brand_of.values()), dtype=np.int32, count=len(ids))
+            brand_codes = np.fromiter(
+                (codes[b] for b in self._brand_of.values()), dtype=np.int32, count=len(ids)
+            )
         with atomic_writer(Path(path)) as handle:
             np.savez(
                 handle,
@@ -271,7 +324,9 @@ class VectorIndex:
                 index = faiss.deserialize_index(data["index"])
             brand_names = json.loads(str(data["brand_names"]))
             metadata = json.loads(str(data["metadata"]))
-            stride = int(data["label_stride"]) if "label_stride" in data else 1  # 1: from before region vectors
+            stride = (
+                int(data["label_stride"]) if "label_stride" in data else 1
+            )  # 1: from before region vectors
             self = cls(index.d, index, nprobe=int(data["nprobe"]) if "nprobe" in data else 32, stride=stride)
             ids = data["ids"].tolist()
             counts = data["vector_counts"].tolist() if "vector_counts" in data else [1] * len(ids)
@@ -281,15 +336,16 @@ class VectorIndex:
                 self._count_vectors(reference_id, count)
                 self._ids_by_brand.setdefault(brand, set()).add(reference_id)
         if sum(self._vectors_of.values()) != self._index.ntotal:
-            raise ValueError(f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids "
-                             f"with {sum(self._vectors_of.values())} vectors")
+            raise ValueError(
+                f"corrupt index snapshot {path}: {self._index.ntotal} vectors but {len(self._brand_of)} ids "
+                f"with {sum(self._vectors_of.values())} vectors"
+            )
         return self, metadata
 
 
-
-
-def _best_per_reference(similarities: np.ndarray, labels: np.ndarray, stride: int, k: int
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _best_per_reference(
+    similarities: np.ndarray, labels: np.ndarray, stride: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """FAISS results over labels → per query row the top-k distinct references, each with its best vector
     (regions ``REGION_PENALTY`` below their raw similarity) and that vector's region number."""
     out_sims = np.full((len(labels), k), -np.inf, dtype=np.float32)
@@ -304,7 +360,7 @@ def _best_per_reference(similarities: np.ndarray, labels: np.ndarray, stride: in
             if reference_id not in best or value > best[reference_id][0]:
                 best[reference_id] = (value, region)
         ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-        out_ids[row, :len(ranked)] = [r for r, _ in ranked]
-        out_sims[row, :len(ranked)] = [v for _, (v, _) in ranked]
-        out_regions[row, :len(ranked)] = [n for _, (_, n) in ranked]
+        out_ids[row, : len(ranked)] = [r for r, _ in ranked]
+        out_sims[row, : len(ranked)] = [v for _, (v, _) in ranked]
+        out_regions[row, : len(ranked)] = [n for _, (_, n) in ranked]
     return out_sims, out_ids, out_regions

@@ -5,6 +5,7 @@ The artefact is a small JSON file: logistic-regression coefficients over
 another embedding model mean something else, so loading it for another fingerprint is refused),
 decision thresholds chosen for a target precision, and fit statistics.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,13 +42,22 @@ class CalibrationArtefact:
     @classmethod
     def load(cls, path: Path, model_fingerprint: str) -> "CalibrationArtefact":
         data = json.loads(Path(path).read_text())
-        artefact = cls(**{**data, "feature_names": tuple(data["feature_names"]), "coefficients": tuple(data["coefficients"])})
+        artefact = cls(
+            **{
+                **data,
+                "feature_names": tuple(data["feature_names"]),
+                "coefficients": tuple(data["coefficients"]),
+            }
+        )
         if artefact.model_fingerprint != model_fingerprint:
             raise CalibrationMismatch(
                 f"calibration {artefact.version} was fitted for model fingerprint {artefact.model_fingerprint}, "
-                f"not {model_fingerprint}; refit it (`counterfeit train calibrate`) for the current model")
+                f"not {model_fingerprint}; refit it (`counterfeit train calibrate`) for the current model"
+            )
         if artefact.feature_names != FEATURE_NAMES:
-            raise CalibrationMismatch(f"calibration {artefact.version} uses other features: {artefact.feature_names}")
+            raise CalibrationMismatch(
+                f"calibration {artefact.version} uses other features: {artefact.feature_names}"
+            )
         return artefact
 
 

@@ -17,6 +17,7 @@ percentile over the profile's transformed copies that clear the match similarity
 not copy evidence by CLIP alone. PDQ and keypoint verification still make it one; the brands'
 look-alike classifiers handle new photos of known designs.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

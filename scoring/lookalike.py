@@ -15,6 +15,7 @@ a brand that registered nothing never reaches the probe, so it stays ``inconclus
 forced to one side. Both models see every view the service embedded of the query (its whole image and
 regions) and average their decision values over them, as they were fitted on the references' views.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,9 +30,13 @@ class BrandProbe:
     brand: str
     model_fingerprint: str
     version: str
-    coefficients: tuple[float, ...]  # already Platt-scaled: ``coefficients · v + intercept`` is a calibrated logit
+    coefficients: tuple[
+        float, ...
+    ]  # already Platt-scaled: ``coefficients · v + intercept`` is a calibrated logit
     intercept: float
-    membership_coefficients: tuple[float, ...]  # ``· v + membership_intercept``: is this the brand's product at all
+    membership_coefficients: tuple[
+        float, ...
+    ]  # ``· v + membership_intercept``: is this the brand's product at all
     membership_intercept: float
     membership_gate: float  # the query's membership score must be at least this
     cv_accuracy: float  # cross-validated, on the brand's references
@@ -42,7 +47,9 @@ class BrandProbe:
 
     def logit(self, vectors: np.ndarray) -> float:
         """The calibrated logit, averaged over the query's views (``vectors``: one row per view, or one vector)."""
-        return float(np.mean(np.atleast_2d(vectors) @ np.asarray(self.coefficients, dtype=np.float32)) + self.intercept)
+        return float(
+            np.mean(np.atleast_2d(vectors) @ np.asarray(self.coefficients, dtype=np.float32)) + self.intercept
+        )
 
     def membership(self, vectors: np.ndarray) -> float:
         """How far above its gate the query scores as one of the brand's products (≥ 0: the probe applies)."""
@@ -54,13 +61,19 @@ class BrandProbe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BrandProbe":
-        return cls(**{**data, "coefficients": tuple(data["coefficients"]),
-                      "membership_coefficients": tuple(data["membership_coefficients"])})
+        return cls(
+            **{
+                **data,
+                "coefficients": tuple(data["coefficients"]),
+                "membership_coefficients": tuple(data["membership_coefficients"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
 class LookAlike:
     """What the brand's classifier says about one query (the evidence shows it)."""
+
     brand: str
     version: str
     probability: float
@@ -78,9 +91,14 @@ class ProbeSet(Mapping[str, BrandProbe]):
     def __init__(self, probes: Mapping[str, BrandProbe]):
         self._probes = dict(probes)
         self._brands = list(self._probes)
-        self._weights = (np.array([p.membership_coefficients for p in self._probes.values()], dtype=np.float32)
-                         if self._probes else np.zeros((0, 0), np.float32))
-        self._offsets = np.array([p.membership_intercept - p.membership_gate for p in self._probes.values()], dtype=np.float32)
+        self._weights = (
+            np.array([p.membership_coefficients for p in self._probes.values()], dtype=np.float32)
+            if self._probes
+            else np.zeros((0, 0), np.float32)
+        )
+        self._offsets = np.array(
+            [p.membership_intercept - p.membership_gate for p in self._probes.values()], dtype=np.float32
+        )
 
     def __getitem__(self, brand: str) -> BrandProbe:
         return self._probes[brand]
@@ -100,7 +118,9 @@ class ProbeSet(Mapping[str, BrandProbe]):
         return float(margins[best]), self._probes[self._brands[best]]
 
 
-def look_alike(probes: Mapping[str, BrandProbe], vectors: np.ndarray, brand_hint: str | None) -> LookAlike | None:
+def look_alike(
+    probes: Mapping[str, BrandProbe], vectors: np.ndarray, brand_hint: str | None
+) -> LookAlike | None:
     """The classifier of the hinted brand — without a hint, of the brand whose membership model scores the
     query highest — if the query passes that brand's membership gate; else None.
 
@@ -117,5 +137,13 @@ def look_alike(probes: Mapping[str, BrandProbe], vectors: np.ndarray, brand_hint
     margin, probe = best
     logit = probe.logit(vectors)
     probability = 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
-    return LookAlike(probe.brand, probe.version, round(probability, 6), round(logit, 4), round(margin, 4),
-                     probe.cv_accuracy, probe.cv_auc, dict(probe.counts))
+    return LookAlike(
+        probe.brand,
+        probe.version,
+        round(probability, 6),
+        round(logit, 4),
+        round(margin, 4),
+        probe.cv_accuracy,
+        probe.cv_auc,
+        dict(probe.counts),
+    )

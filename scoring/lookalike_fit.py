@@ -22,6 +22,7 @@ of a fold, or held-out scores would flatter):
 It abstains (returns the reason) when a bank is too small, there are no negatives, or the held-out
 accuracy says the banks cannot be told apart: a brand then gets copy matching only, never a guess.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,9 +49,19 @@ class Abstained:
     counts: dict[str, int]
 
 
-def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_fingerprint: str, *,
-                    groups: np.ndarray | None = None, negatives: np.ndarray | None = None, min_per_bank: int = 8,
-                    min_cv_auc: float = 0.8, trained_through_seq: int = 0, seed: int = 0) -> BrandProbe | Abstained:
+def fit_brand_probe(
+    brand: str,
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    model_fingerprint: str,
+    *,
+    groups: np.ndarray | None = None,
+    negatives: np.ndarray | None = None,
+    min_per_bank: int = 8,
+    min_cv_auc: float = 0.8,
+    trained_through_seq: int = 0,
+    seed: int = 0,
+) -> BrandProbe | Abstained:
     """``vectors``: the brand's stored vectors (a reference may give several: its whole image and regions);
     ``labels``: 1 for the counterfeit bank, 0 for the authentic bank, per row; ``groups``: the reference
     each row belongs to (None: one row per reference); ``negatives``: vectors of images that are not the
@@ -60,10 +71,17 @@ def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_f
 
     x, y = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=int)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    counts = {"authentic": len(set(groups[y == 0].tolist())), "counterfeit": len(set(groups[y == 1].tolist()))}
+    counts = {
+        "authentic": len(set(groups[y == 0].tolist())),
+        "counterfeit": len(set(groups[y == 1].tolist())),
+    }
     if min(counts.values()) < min_per_bank:
-        return Abstained(brand, f"too few references: {counts['authentic']} authentic and {counts['counterfeit']} "
-                                f"counterfeit, {min_per_bank} of each are needed", counts)
+        return Abstained(
+            brand,
+            f"too few references: {counts['authentic']} authentic and {counts['counterfeit']} "
+            f"counterfeit, {min_per_bank} of each are needed",
+            counts,
+        )
     if negatives is None or len(negatives) == 0:
         return Abstained(brand, "no images of other products to learn what is not this brand's", counts)
     folds = min(5, min(counts.values()))
@@ -72,8 +90,11 @@ def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_f
     c, held_out = _cross_validated(centred, y, groups, folds, seed, class_weight=None)
     cv_auc = float(roc_auc_score(y, held_out))
     if cv_auc < min_cv_auc:
-        return Abstained(brand, f"the banks are not separable enough: cross-validated ROC-AUC {cv_auc:.3f} "
-                                f"< {min_cv_auc}", counts)
+        return Abstained(
+            brand,
+            f"the banks are not separable enough: cross-validated ROC-AUC {cv_auc:.3f} < {min_cv_auc}",
+            counts,
+        )
     # Platt scaling on the held-out decision values: logit = a·d + b is calibrated for unseen photos.
     platt = LogisticRegression(C=1e4, max_iter=1000).fit(held_out[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
@@ -86,36 +107,59 @@ def fit_brand_probe(brand: str, vectors: np.ndarray, labels: np.ndarray, model_f
     mx = np.concatenate([x, negatives])
     my = np.r_[np.ones(len(x), dtype=int), np.zeros(len(negatives), dtype=int)]
     mgroups = np.concatenate([groups.astype(np.int64), -1 - np.arange(len(negatives), dtype=np.int64)])
-    mc, member_held_out = _cross_validated(mx, my, mgroups, folds, seed, class_weight="balanced",
-                                           regularisations=MEMBERSHIP_REGULARISATIONS)
+    mc, member_held_out = _cross_validated(
+        mx, my, mgroups, folds, seed, class_weight="balanced", regularisations=MEMBERSHIP_REGULARISATIONS
+    )
     membership = LogisticRegression(C=mc, max_iter=5000, class_weight="balanced").fit(mx, my)
     # The gate: as high as most of the brand's own held-out references score, and never below what 1 in 200
     # held-out other products reaches — where the brand's products and others overlap, precision wins.
-    gate = max(float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE)),
-               float(np.percentile(member_held_out[my == 0], OTHER_PRODUCTS_GATE_PERCENTILE)))
+    gate = max(
+        float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE)),
+        float(np.percentile(member_held_out[my == 0], OTHER_PRODUCTS_GATE_PERCENTILE)),
+    )
     return BrandProbe(
-        brand=brand, model_fingerprint=model_fingerprint,
+        brand=brand,
+        model_fingerprint=model_fingerprint,
         version=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ"),
-        coefficients=tuple(float(w) for w in weights), intercept=float(intercept),
+        coefficients=tuple(float(w) for w in weights),
+        intercept=float(intercept),
         membership_coefficients=tuple(float(w) for w in membership.coef_[0]),
-        membership_intercept=float(membership.intercept_[0]), membership_gate=gate,
-        cv_accuracy=round(cv_accuracy, 4), cv_auc=round(cv_auc, 4), counts=counts,
-        trained_through_seq=trained_through_seq, format=PROBE_FORMAT,
+        membership_intercept=float(membership.intercept_[0]),
+        membership_gate=gate,
+        cv_accuracy=round(cv_accuracy, 4),
+        cv_auc=round(cv_auc, 4),
+        counts=counts,
+        trained_through_seq=trained_through_seq,
+        format=PROBE_FORMAT,
     )
 
 
-def probe_negatives(other_brands: np.ndarray, background: np.ndarray, limit: int = MAX_NEGATIVES,
-                    seed: int = 0) -> np.ndarray:
+def probe_negatives(
+    other_brands: np.ndarray, background: np.ndarray, limit: int = MAX_NEGATIVES, seed: int = 0
+) -> np.ndarray:
     """Other brands' reference vectors (a random ``limit`` of them at most, so a fit's cost does not grow
     with the catalogue) and the model's background images."""
     if len(other_brands) > limit:
-        other_brands = other_brands[np.random.default_rng(seed).choice(len(other_brands), limit, replace=False)]
-    return np.concatenate([np.asarray(other_brands, np.float32).reshape(-1, background.shape[-1]),
-                           np.asarray(background, np.float32)])
+        other_brands = other_brands[
+            np.random.default_rng(seed).choice(len(other_brands), limit, replace=False)
+        ]
+    return np.concatenate(
+        [
+            np.asarray(other_brands, np.float32).reshape(-1, background.shape[-1]),
+            np.asarray(background, np.float32),
+        ]
+    )
 
 
-def _cross_validated(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int,
-                     class_weight: str | None, regularisations: tuple[float, ...] = REGULARISATIONS) -> tuple[float, np.ndarray]:
+def _cross_validated(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    seed: int,
+    class_weight: str | None,
+    regularisations: tuple[float, ...] = REGULARISATIONS,
+) -> tuple[float, np.ndarray]:
     """The regularisation with the lowest held-out log-loss, and its held-out decision values."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
@@ -123,8 +167,14 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: in
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     best = None
     for c in regularisations:
-        held_out = cross_val_predict(LogisticRegression(C=c, max_iter=5000, class_weight=class_weight), x, y,
-                                     groups=groups, cv=splitter, method="decision_function")
+        held_out = cross_val_predict(
+            LogisticRegression(C=c, max_iter=5000, class_weight=class_weight),
+            x,
+            y,
+            groups=groups,
+            cv=splitter,
+            method="decision_function",
+        )
         loss = _log_loss(held_out, y)
         if best is None or loss < best[0]:
             best = (loss, c, held_out)

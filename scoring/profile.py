@@ -11,6 +11,7 @@ shipped one only for that fingerprint and derives a new one for any other model 
 it is stored with the model's other derived artefacts (index.models.artefacts.ArtefactStore, the
 service's database), so every replica scores with the same bar whatever its CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ from typing import Any
 from index.models.artefacts import ArtefactStore
 
 PROFILE_VERSION = 2  # 2: min_distinctiveness (scoring.distinctiveness)
-SHIPPED = Path(__file__).with_name("profiles.json")  # derived here for the backbones this project runs offline
+SHIPPED = Path(__file__).with_name(
+    "profiles.json"
+)  # derived here for the backbones this project runs offline
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,9 @@ class ModelProfile:
     model_fingerprint: str
     model: str
     min_match_similarity: float
-    min_distinctiveness: float = 0.0  # how far a CLIP match must stand out of its neighbourhood (scoring.distinctiveness)
+    min_distinctiveness: float = (
+        0.0  # how far a CLIP match must stand out of its neighbourhood (scoring.distinctiveness)
+    )
     stats: dict[str, Any] = field(default_factory=dict)  # the distributions it was derived from
     version: int = PROFILE_VERSION
 
@@ -54,7 +59,11 @@ class ProfileStore:
         if self.shipped.exists():
             candidates.append(json.loads(self.shipped.read_text()).get(fingerprint))
         for data in candidates:
-            if data and data.get("version") == PROFILE_VERSION and data.get("model_fingerprint") == fingerprint:
+            if (
+                data
+                and data.get("version") == PROFILE_VERSION
+                and data.get("model_fingerprint") == fingerprint
+            ):
                 return ModelProfile(**data)
         return None
 
@@ -63,4 +72,6 @@ class ProfileStore:
         if self.store is None:
             return profile
         data = json.dumps(profile.to_dict(), sort_keys=True).encode()
-        return ModelProfile(**json.loads(self.store.put_if_absent(profile_key(profile.model_fingerprint), data)))
+        return ModelProfile(
+            **json.loads(self.store.put_if_absent(profile_key(profile.model_fingerprint), data))
+        )

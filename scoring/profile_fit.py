@@ -10,6 +10,7 @@ recorded (``copies_above``), so a weak backbone shows as weak instead of getting
 (their source against the other sources), at the 1st percentile — 99 in 100 copies CLIP matches stay
 copies, while a new photo that is merely as near to one product as to the others does not.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,13 +46,18 @@ def derive_profile(embedder: Embedder, procedural: int = 40, batch: int = 32) ->
     threshold = math.ceil(float(np.percentile(unrelated, UNRELATED_PERCENTILE)) * 100) / 100
     own = np.zeros(to_sources.shape, dtype=bool)
     own[np.arange(len(copies)), owners] = True
-    others = to_sources[~own].reshape(len(copies), len(sources) - 1)  # each copy's similarity to the other sources
+    others = to_sources[~own].reshape(
+        len(copies), len(sources) - 1
+    )  # each copy's similarity to the other sources
     stand_out = copy_similarities - np.array([distinctiveness.background(row) for row in others])
     matched = stand_out[copy_similarities >= threshold]
-    per_family = {name: round(float(np.mean(copy_similarities[np.array(names) == name] >= threshold)), 3)
-                  for name in families}
+    per_family = {
+        name: round(float(np.mean(copy_similarities[np.array(names) == name] >= threshold)), 3)
+        for name in families
+    }
     stats = {
-        "unrelated_pairs": int(len(unrelated)), "copies": int(len(copies)),
+        "unrelated_pairs": int(len(unrelated)),
+        "copies": int(len(copies)),
         "unrelated_p50": round(float(np.median(unrelated)), 4),
         f"unrelated_p{UNRELATED_PERCENTILE}": round(float(np.percentile(unrelated, UNRELATED_PERCENTILE)), 4),
         "copy_p10": round(float(np.percentile(copy_similarities, 10)), 4),
@@ -59,12 +65,17 @@ def derive_profile(embedder: Embedder, procedural: int = 40, batch: int = 32) ->
         "copies_above": round(float(np.mean(copy_similarities >= threshold)), 4),
         "copies_above_per_family": per_family,
         "copy_distinctiveness_p1_p10_p50": [round(float(np.percentile(matched, q)), 4) for q in (1, 10, 50)]
-        if len(matched) else None,
+        if len(matched)
+        else None,
     }
-    return ModelProfile(model_fingerprint=embedder.info.fingerprint(), model=embedder.info.spec,
-                        min_match_similarity=threshold,
-                        min_distinctiveness=distinctiveness.min_distinctiveness(matched), stats=stats)
+    return ModelProfile(
+        model_fingerprint=embedder.info.fingerprint(),
+        model=embedder.info.spec,
+        min_match_similarity=threshold,
+        min_distinctiveness=distinctiveness.min_distinctiveness(matched),
+        stats=stats,
+    )
 
 
 def _embed(embedder: Embedder, images: list, batch: int) -> np.ndarray:
-    return np.concatenate([embedder.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+    return np.concatenate([embedder.embed(images[i : i + batch]) for i in range(0, len(images), batch)])

@@ -24,6 +24,7 @@ Shipped default, ``fused-v1`` (CLIP margin plus PDQ):
 ``margin-v1`` is the same without PDQ (CLIP only). ``CalibratedScorer`` is a logistic regression
 on all features fitted by ``training.calibrate`` from labelled outcomes.
 """
+
 from __future__ import annotations
 
 import math
@@ -108,7 +109,9 @@ class CalibratedScorer:
 
     def __post_init__(self) -> None:
         if len(self.coefficients) != len(FEATURE_NAMES):
-            raise ValueError(f"calibration has {len(self.coefficients)} coefficients; the features are {len(FEATURE_NAMES)}")
+            raise ValueError(
+                f"calibration has {len(self.coefficients)} coefficients; the features are {len(FEATURE_NAMES)}"
+            )
 
 
 def decide(probability: float, thresholds: Thresholds) -> str:
@@ -119,8 +122,14 @@ def decide(probability: float, thresholds: Thresholds) -> str:
     return INCONCLUSIVE
 
 
-def score(scorer: Scorer, neighbours: Sequence[Neighbour], brand_hint: str | None, min_match_similarity: float,
-          thresholds: Thresholds, lookalike: LookAlike | None = None) -> Score:
+def score(
+    scorer: Scorer,
+    neighbours: Sequence[Neighbour],
+    brand_hint: str | None,
+    min_match_similarity: float,
+    thresholds: Thresholds,
+    lookalike: LookAlike | None = None,
+) -> Score:
     features = compute_features(neighbours, brand_hint, min_match_similarity, lookalike)
     if not features.has_evidence:
         return Score(INCONCLUSIVE, 0.5, brand_hint, features)

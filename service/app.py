@@ -1,4 +1,5 @@
 """FastAPI application factory."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,10 +70,13 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyGuard, settings=settings)
     app.add_middleware(Admission, max_inflight=settings.max_inflight_checks, metrics=metrics)
     if settings.cors_allow_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
-                           allow_methods=["GET", "POST", "PUT", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                           expose_headers=["X-Request-ID", "Retry-After"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     app.add_middleware(RequestContext, metrics=metrics)
 
 
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.exception_handler(ui.LoginRequired)
     async def _to_login(request: Request, exc: ui.LoginRequired):
         return RedirectResponse("/ui/login", status_code=303)
+
     _complete_openapi(app, settings)
     return app
 
@@ -131,13 +136,19 @@ def _complete_openapi(app: FastAPI, settings: Settings) -> None:
         for name in ("CheckForm", "CheckBatchForm", "ListingCheckForm"):
             forms[name]["properties"]["k"]["maximum"] = settings.max_k
         forms["CheckBatchForm"]["properties"]["images"].update(minItems=1, maxItems=settings.max_batch_images)
-        forms["ListingCheckForm"]["properties"]["images"].update(minItems=1, maxItems=settings.max_listing_images)
+        forms["ListingCheckForm"]["properties"]["images"].update(
+            minItems=1, maxItems=settings.max_listing_images
+        )
         for operations in schema["paths"].values():
             for operation in operations.values():
                 content = operation.get("requestBody", {}).get("content", {})
                 form = content.get("application/x-www-form-urlencoded")
-                if form and form["schema"]["$ref"].rsplit("/", 1)[-1] in ("RegisterForm", "CheckForm", "CheckBatchForm",
-                                                                      "ListingCheckForm"):
+                if form and form["schema"]["$ref"].rsplit("/", 1)[-1] in (
+                    "RegisterForm",
+                    "CheckForm",
+                    "CheckBatchForm",
+                    "ListingCheckForm",
+                ):
                     content["multipart/form-data"] = content.pop("application/x-www-form-urlencoded")
         return schema
 

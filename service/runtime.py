@@ -1,4 +1,5 @@
 """Wires settings into the running pieces; shared by the HTTP app and the CLI."""
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,13 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 # Misconfiguration the operator must fix; reported as one clear message, never a traceback.
-STARTUP_ERRORS = (ModelSpecError, ModelUnavailableError, ModelIdentityError, IndexModelMismatch, SchemaMismatch)
+STARTUP_ERRORS = (
+    ModelSpecError,
+    ModelUnavailableError,
+    ModelIdentityError,
+    IndexModelMismatch,
+    SchemaMismatch,
+)
 SWAP_RETRY_SECONDS = 60
 COMPACTION_RETRY_SECONDS = 300
 MAINTENANCE_LEASE = "maintenance"
@@ -84,8 +91,9 @@ class Runtime:
         self.jobs = JobStore(self.sessions)
         self.audit = AuditLog(self.sessions)
         # Shared by every replica on PostgreSQL; on SQLite, per process.
-        self.rate_limits = (SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql"
-                            else TokenBuckets())
+        self.rate_limits = (
+            SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()
+        )
         self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
         self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
         self._next_compaction = 0.0
@@ -96,11 +104,17 @@ class Runtime:
         return_large_allocations_to_os()
         # CPU-heavy image work in worker processes (one per core by default); each dispatching thread
         # waits on one worker, so there are enough threads to keep every worker busy.
-        self.workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads,
-                                  initializer=return_large_allocations_to_os)
-        self.pool = ThreadPoolExecutor(settings.decode_threads + 2 * settings.resolved_cpu_workers, thread_name_prefix="dispatch")
-        self.fetcher = SafeFetcher(settings.max_image_bytes, settings.fetch_timeout_seconds,
-                                   allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests)
+        self.workers = CpuWorkers(
+            settings.resolved_cpu_workers, settings.decode_threads, initializer=return_large_allocations_to_os
+        )
+        self.pool = ThreadPoolExecutor(
+            settings.decode_threads + 2 * settings.resolved_cpu_workers, thread_name_prefix="dispatch"
+        )
+        self.fetcher = SafeFetcher(
+            settings.max_image_bytes,
+            settings.fetch_timeout_seconds,
+            allow_loopback=settings.unsafe_fetch_allow_loopback_for_tests,
+        )
         self.webhooks = WebhookRegistry(self.sessions, self.fetcher)
         self.deliverer = WebhookDeliverer(self.sessions, self.fetcher, settings.webhook_retry_base_seconds)
         self.check_log = CheckWriter(self.sessions, self.metrics, on_commit=self.deliverer.wake)
@@ -113,8 +127,17 @@ class Runtime:
         self.generation_store = GenerationStore(self.sessions, self.generations, self.blobs)
         self.generation_store.adopt_current()
         embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
-        self.slot = ServingSlot(open_serving(settings, self.sessions, self.blobs, self.metrics, embedder,
-                                             self.decode_budget, self._may_snapshot))
+        self.slot = ServingSlot(
+            open_serving(
+                settings,
+                self.sessions,
+                self.blobs,
+                self.metrics,
+                embedder,
+                self.decode_budget,
+                self._may_snapshot,
+            )
+        )
         if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
             self.generation_store.publish(self.slot.current.index_sync.generation)
 
@@ -126,10 +149,20 @@ class Runtime:
         self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
         self.shared_signals = SharedSignalIndex()
         self.shared_signals.load(self.sessions)
-        self.signal_sharing = SignalSharing(self.sessions, settings.signal_issuer, settings.signal_private_key,
-                                            settings.trusted_signal_issuers, self.shared_signals)
-        self.feed = FeedPublisher(self.sessions, settings.signal_issuer, settings.signal_private_key,
-                                  settings.exchange_seller_ttl_days, settings.exchange_page_size)
+        self.signal_sharing = SignalSharing(
+            self.sessions,
+            settings.signal_issuer,
+            settings.signal_private_key,
+            settings.trusted_signal_issuers,
+            self.shared_signals,
+        )
+        self.feed = FeedPublisher(
+            self.sessions,
+            settings.signal_issuer,
+            settings.signal_private_key,
+            settings.exchange_seller_ttl_days,
+            settings.exchange_page_size,
+        )
         self.default_scorer = self._default_scorer()
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
@@ -138,19 +171,53 @@ class Runtime:
         self.refresh_calibration()
         self.probes = ProbeStore(self.sessions)
         self.probe_trainer = ProbeTrainer(settings, self.sessions, self.jobs)
-        self.checker = Checker(self.slot, self.registry, self.blobs, lambda: self.scorer, self.thresholds_for,
-                               self.policies.keeps_check_images, self.shared_signals,
-                               settings.pdq_max_distance, self.pool, self.workers, self.check_log, self.metrics,
-                               self.probes.for_model)
-        self.sellers = SellerRecords(self.sessions, {issuer: peer.weight for issuer, peer in settings.exchange_peers.items()
-                                                     if peer.enabled and "seller" in peer.types})
-        self.listings = ListingChecker(self.sessions, self.checker, self.registry, self.sellers, self.thresholds_for,
-                                       settings.consortium_key_bytes(), settings.default_phone_region)
+        self.checker = Checker(
+            self.slot,
+            self.registry,
+            self.blobs,
+            lambda: self.scorer,
+            self.thresholds_for,
+            self.policies.keeps_check_images,
+            self.shared_signals,
+            settings.pdq_max_distance,
+            self.pool,
+            self.workers,
+            self.check_log,
+            self.metrics,
+            self.probes.for_model,
+        )
+        self.sellers = SellerRecords(
+            self.sessions,
+            {
+                issuer: peer.weight
+                for issuer, peer in settings.exchange_peers.items()
+                if peer.enabled and "seller" in peer.types
+            },
+        )
+        self.listings = ListingChecker(
+            self.sessions,
+            self.checker,
+            self.registry,
+            self.sellers,
+            self.thresholds_for,
+            settings.consortium_key_bytes(),
+            settings.default_phone_region,
+        )
         self.listings.on_event = self.reviews.on_event = self.deliverer.wake
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
-        self.scans = ScanService(self.sessions, self.jobs, self.listings, self.fetcher, settings.max_scan_listings,
-                                 settings.max_listing_images, self.deliverer.wake, settings,
-                                 lambda: self.serving.runner.info.spec, self.blobs, settings.max_image_bytes)
+        self.scans = ScanService(
+            self.sessions,
+            self.jobs,
+            self.listings,
+            self.fetcher,
+            settings.max_scan_listings,
+            settings.max_listing_images,
+            self.deliverer.wake,
+            settings,
+            lambda: self.serving.runner.info.spec,
+            self.blobs,
+            settings.max_image_bytes,
+        )
 
     def _background_vectors(self) -> np.ndarray:
         """The served model's background images, embedded at load: look-alike negatives (scoring.lookalike_fit)."""
@@ -164,7 +231,9 @@ class Runtime:
         """Each poll: renew (or take over) the maintenance lease; as its holder, run retention GC when due."""
         fingerprint = self.serving.runner.info.fingerprint()
         self.probes.refresh(fingerprint)  # every replica scores with the classifiers the leader fitted
-        self.shared_signals.refresh_if_changed(self.sessions)  # a feed pull (another process) may have changed them
+        self.shared_signals.refresh_if_changed(
+            self.sessions
+        )  # a feed pull (another process) may have changed them
         if not self.persist_snapshots:
             return
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
@@ -177,9 +246,13 @@ class Runtime:
             self.deliverer.stop()
         if self.is_leader and time.monotonic() >= self._next_gc:
             self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
-            removed = purge_check_images(self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days))
+            removed = purge_check_images(
+                self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days)
+            )
             orphans = collect_orphan_blobs(self.sessions, self.blobs)
-            log.info("Retention GC removed %d kept check images and %d blobs nothing refers to", removed, orphans)
+            log.info(
+                "Retention GC removed %d kept check images and %d blobs nothing refers to", removed, orphans
+            )
 
     def start_scan(self, job_id: str) -> None:
         threading.Thread(target=self.scans.run, args=(job_id,), name=f"scan-{job_id}", daemon=True).start()
@@ -188,7 +261,12 @@ class Runtime:
         """A scan whose process died (kill -9, a lost node) is continued here, from its unfinished listings."""
         job = self.jobs.adopt("scan")
         if job is not None:
-            log.info("Resuming scan %s (%d of %d listings done) after its process stopped", job.id, job.done, job.total)
+            log.info(
+                "Resuming scan %s (%d of %d listings done) after its process stopped",
+                job.id,
+                job.done,
+                job.total,
+            )
             self.start_scan(job.id)
 
     def _compact_if_due(self) -> None:
@@ -198,22 +276,32 @@ class Runtime:
         index = self.serving.index_sync.index
         if index.tombstone_ratio <= COMPACT_TOMBSTONE_RATIO or time.monotonic() < self._next_compaction:
             return
-        self._next_compaction = time.monotonic() + COMPACTION_RETRY_SECONDS  # one at a time; a failed one is retried later
+        self._next_compaction = (
+            time.monotonic() + COMPACTION_RETRY_SECONDS
+        )  # one at a time; a failed one is retried later
         from service.jobs.reindex import Reindexer, ReindexParams, params_dict
 
         params = ReindexParams(self.serving.runner.info.spec, index_type="hnsw")
         job = self.jobs.create("reindex", params_dict(params))
-        log.info("HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
-                 100 * index.tombstone_ratio, job.id)
+        log.info(
+            "HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
+            100 * index.tombstone_ratio,
+            job.id,
+        )
         reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
-        threading.Thread(target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True).start()
+        threading.Thread(
+            target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True
+        ).start()
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)
 
     def _default_scorer(self) -> MarginScorer:
-        return MarginScorer(self.serving.min_match_similarity, self.settings.score_temperature,
-                            use_local=self.settings.local_features)
+        return MarginScorer(
+            self.serving.min_match_similarity,
+            self.settings.score_temperature,
+            use_local=self.settings.local_features,
+        )
 
     def refresh_calibration(self) -> None:
         """Use the active calibration if it was fitted for the served model; else the documented default."""
@@ -231,7 +319,9 @@ class Runtime:
             artefact = None
         if artefact is None:
             self.scorer = self.default_scorer
-            self.default_thresholds = Thresholds(self.settings.counterfeit_threshold, self.settings.authentic_threshold)
+            self.default_thresholds = Thresholds(
+                self.settings.counterfeit_threshold, self.settings.authentic_threshold
+            )
         else:
             log.info("Using calibration %s", artefact.version)
             self.scorer = artefact.scorer()
@@ -263,21 +353,37 @@ class Runtime:
             return False  # keep serving the old generation; loading a model every poll would starve requests
         # Replicas do not all load the new model and snapshot in the same second: each waits a random
         # part of COUNTERFEIT_GENERATION_SWAP_JITTER_SECONDS after it first sees the new generation.
-        due = self._swap_due.setdefault(current.number, time.monotonic() + random.uniform(
-            0, self.settings.generation_swap_jitter_seconds))
+        due = self._swap_due.setdefault(
+            current.number, time.monotonic() + random.uniform(0, self.settings.generation_swap_jitter_seconds)
+        )
         if time.monotonic() < due:
             return False
         spec = current.model_info()["spec"]
         try:
             same_model = current.fingerprint == serving.runner.info.fingerprint()
-            embedder = serving.runner.embedder if same_model else ModelOptions.from_settings(self.settings).load(spec)
+            embedder = (
+                serving.runner.embedder
+                if same_model
+                else ModelOptions.from_settings(self.settings).load(spec)
+            )
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
-            new = open_serving(self.settings, self.sessions, self.blobs, self.metrics, embedder, self.decode_budget,
-                               self._may_snapshot)
+            new = open_serving(
+                self.settings,
+                self.sessions,
+                self.blobs,
+                self.metrics,
+                embedder,
+                self.decode_budget,
+                self._may_snapshot,
+            )
         except Exception:
             self._failed_swaps[current.number] = time.monotonic()
-            log.exception("Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
-                          current.number, serving.index_sync.generation.number, SWAP_RETRY_SECONDS)
+            log.exception(
+                "Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
+                current.number,
+                serving.index_sync.generation.number,
+                SWAP_RETRY_SECONDS,
+            )
             return False
         self.slot.replace(new)  # requests still holding the old serving finish on it
         return True
@@ -292,13 +398,19 @@ class Runtime:
         with self.sessions() as session:
             if self.settings.bootstrap_admin_key:
                 ensure_key(session, self.settings.bootstrap_admin_key, Role.admin, name="bootstrap")
-            elif not session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.role == Role.admin)):
-                log.warning("No admin API key exists yet. Create one with: counterfeit keys create --role admin "
-                            "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY).")
+            elif not session.scalar(
+                select(func.count()).select_from(ApiKey).where(ApiKey.role == Role.admin)
+            ):
+                log.warning(
+                    "No admin API key exists yet. Create one with: counterfeit keys create --role admin "
+                    "(or set COUNTERFEIT_BOOTSTRAP_ADMIN_KEY)."
+                )
 
     def close(self) -> None:
         self.scans.close()
-        self.deliverer.stop(final=True, wait=10)  # what is not delivered stays in the outbox for the next lease holder
+        self.deliverer.stop(
+            final=True, wait=10
+        )  # what is not delivered stays in the outbox for the next lease holder
         self.slot.current.close()  # the leader's last snapshot
         if self.is_leader:
             self.leases.release(MAINTENANCE_LEASE)  # another replica takes over at its next poll

@@ -1,4 +1,5 @@
 """Test images and a real uvicorn server running the real app on a real socket."""
+
 from __future__ import annotations
 
 import contextlib
@@ -93,10 +94,16 @@ def drop_test_databases() -> None:
 def make_settings(data_dir: Path, **overrides) -> Settings:
     # min_match 0.85: the suite's expectations were set with it; the random test model's own profile
     # (0.97) would make most of its copies "no match" (tests/test_profile.py covers profiles).
-    values = {"data_dir": data_dir, "model": TEST_MODEL, "change_poll_seconds": 0.2, "torch_threads": 1,
-              "min_match_similarity": 0.85,
-              "generation_swap_jitter_seconds": 0.0,
-              "database_url": test_database_url(data_dir), **overrides}
+    values = {
+        "data_dir": data_dir,
+        "model": TEST_MODEL,
+        "change_poll_seconds": 0.2,
+        "torch_threads": 1,
+        "min_match_similarity": 0.85,
+        "generation_swap_jitter_seconds": 0.0,
+        "database_url": test_database_url(data_dir),
+        **overrides,
+    }
     return Settings(**values)
 
 
@@ -133,8 +140,13 @@ def sql(settings: Settings, statement: str, **params) -> list[tuple]:
         engine.dispose()
 
 
-def create_api_key(settings: Settings, role: Role, brand: str | None = None, expires_at: datetime | None = None,
-                   platform: str | None = None) -> str:
+def create_api_key(
+    settings: Settings,
+    role: Role,
+    brand: str | None = None,
+    expires_at: datetime | None = None,
+    platform: str | None = None,
+) -> str:
     engine = make_engine(settings.resolved_database_url)
     try:
         with make_session_factory(engine)() as session:

@@ -1,5 +1,6 @@
 """Issue 9: the controls a public API needs — rate limits, key expiry and rotation, the audit log —
 and an OpenAPI document that describes every answer."""
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,12 @@ def test_rate_limits_answer_429_with_retry_after_per_key(tmp_path, keys_for):
 
 
 def test_expired_keys_are_refused(server, settings):
-    expired = create_api_key(settings, Role.platform, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    later = create_api_key(settings, Role.platform, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
+    expired = create_api_key(
+        settings, Role.platform, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)
+    )
+    later = create_api_key(
+        settings, Role.platform, expires_at=datetime.now(timezone.utc) + timedelta(hours=1)
+    )
     with server.client(expired) as client:
         response = client.get("/v1/info")
         assert response.status_code == 401 and "expired" in response.json()["error"]["message"]
@@ -44,7 +49,9 @@ def test_rotation_overlaps_then_retires_the_old_key(server, keys, admin):
         rotated = old.post("/v1/keys/rotate", json={"overlap_hours": 1})
         assert rotated.status_code == 201, rotated.text
         body = rotated.json()
-        assert body["role"] == "platform" and body["key"].startswith("cfk_") and body["previous_key_expires_at"]
+        assert (
+            body["role"] == "platform" and body["key"].startswith("cfk_") and body["previous_key_expires_at"]
+        )
         assert old.get("/v1/info").status_code == 200  # still works during the overlap
         assert old.post("/v1/keys/rotate", json={}).json()["error"]["code"] == "already_rotated"
     with server.client(body["key"]) as new:
@@ -53,11 +60,19 @@ def test_rotation_overlaps_then_retires_the_old_key(server, keys, admin):
         assert again.status_code == 201
         assert new.get("/v1/info").status_code == 401
     with server.client(again.json()["key"]) as newest:
-        assert newest.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).status_code == 200
+        assert (
+            newest.post(
+                "/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}
+            ).status_code
+            == 200
+        )
     assert admin.post("/v1/keys/rotate", json={"overlap_hours": -1}).status_code == 422
     assert admin.post("/v1/keys/rotate", json={"overlap_hours": "1"}).status_code == 422
     rotations = admin.get("/v1/audit", params={"action": "key.rotate"}).json()["items"]
-    assert [(e["target"], e["details"]["overlap_hours"]) for e in rotations] == [(body["id"], 0), (body["previous_key_id"], 1)]
+    assert [(e["target"], e["details"]["overlap_hours"]) for e in rotations] == [
+        (body["id"], 0),
+        (body["previous_key_id"], 1),
+    ]
 
 
 def test_cli_creates_expiring_keys_and_rotates(settings):
@@ -67,7 +82,9 @@ def test_cli_creates_expiring_keys_and_rotates(settings):
     key_id = listed.split("\t")[0]
     assert "\texpired\t" in listed
     lasting = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "acme")
-    brand_id = [line for line in run_cli(settings, "keys", "list").stdout.splitlines() if "acme" in line][0].split("\t")[0]
+    brand_id = [line for line in run_cli(settings, "keys", "list").stdout.splitlines() if "acme" in line][
+        0
+    ].split("\t")[0]
     rotated = run_cli(settings, "keys", "rotate", brand_id, "--overlap-hours", "2")
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.strip().startswith("cfk_") and rotated.stdout.strip() != lasting.stdout.strip()
@@ -76,30 +93,52 @@ def test_cli_creates_expiring_keys_and_rotates(settings):
 
 def test_audit_log_records_who_changed_what_and_brands_see_their_own(server, keys, admin):
     with server.client(keys.brand_a) as brand_a:
-        registered = brand_a.post("/v1/references", files={"image": ("r.png", product_photo(1), "image/png")},
-                                  data={"label": "counterfeit"}).json()
+        registered = brand_a.post(
+            "/v1/references",
+            files={"image": ("r.png", product_photo(1), "image/png")},
+            data={"label": "counterfeit"},
+        ).json()
         brand_a.delete(f"/v1/references/{registered['id']}")
     with server.client(keys.brand_b) as brand_b:
-        brand_b.post("/v1/references", files={"image": ("r.png", product_photo(2), "image/png")},
-                     data={"label": "authentic"})
+        brand_b.post(
+            "/v1/references",
+            files={"image": ("r.png", product_photo(2), "image/png")},
+            data={"label": "authentic"},
+        )
     admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True})
     with server.client(keys.platform) as platform:
-        check = platform.post("/v1/check", files={"image": ("q.png", product_photo(2), "image/png")}, data={"brand": "globex"}).json()
+        check = platform.post(
+            "/v1/check", files={"image": ("q.png", product_photo(2), "image/png")}, data={"brand": "globex"}
+        ).json()
     with server.client(keys.brand_b) as brand_b:
-        assert brand_b.post(f"/v1/checks/{check['check_id']}/review", json={"label": "authentic"}).status_code == 201
-    rejected = admin.post("/v1/references", files={"image": ("x", b"junk", "image/png")}, data={"brand": "acme", "label": "authentic"})
+        assert (
+            brand_b.post(f"/v1/checks/{check['check_id']}/review", json={"label": "authentic"}).status_code
+            == 201
+        )
+    rejected = admin.post(
+        "/v1/references",
+        files={"image": ("x", b"junk", "image/png")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     assert rejected.status_code == 422
 
     events = admin.get("/v1/audit").json()["items"]
     actions = [(e["action"], e["brand"]) for e in events]
-    assert actions == [("check.review", "globex"), ("policy.update", "acme"), ("reference.register", "globex"),
-                       ("reference.delete", "acme"), ("reference.register", "acme")]
+    assert actions == [
+        ("check.review", "globex"),
+        ("policy.update", "acme"),
+        ("reference.register", "globex"),
+        ("reference.delete", "acme"),
+        ("reference.register", "acme"),
+    ]
     assert all(e["actor_key_id"] and e["request_id"] for e in events)
     assert events[-1]["target"] == str(registered["id"]) and events[-1]["actor_role"] == "brand"
     with server.client(keys.brand_a) as brand_a:
         own = brand_a.get("/v1/audit").json()["items"]
         assert {e["brand"] for e in own} == {"acme"} and len(own) == 3
-        assert brand_a.get("/v1/audit", params={"action": "reference.delete"}).json()["items"][0]["target"] == str(registered["id"])
+        assert brand_a.get("/v1/audit", params={"action": "reference.delete"}).json()["items"][0][
+            "target"
+        ] == str(registered["id"])
     page = admin.get("/v1/audit", params={"limit": 2}).json()
     rest = admin.get("/v1/audit", params={"cursor": page["next_cursor"]}).json()["items"]
     assert [e["id"] for e in page["items"] + rest] == [e["id"] for e in events]
@@ -122,7 +161,9 @@ def test_openapi_documents_every_answer(server):
             if path in ("/healthz", "/readyz"):
                 continue
             for code in ("401", "403", "422", "429", "500"):
-                assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody"), (method, path, code)
+                assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorBody"
+                ), (method, path, code)
     image = spec["paths"]["/v1/references/{reference_id}/image"]["get"]["responses"]["200"]["content"]
     assert list(image) == ["image/*"]
     assert "413" in spec["paths"]["/v1/check"]["post"]["responses"]

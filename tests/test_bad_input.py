@@ -1,4 +1,5 @@
 """Bad uploads get a clear 4xx and change nothing; odd but valid images are accepted."""
+
 from __future__ import annotations
 
 import io
@@ -32,25 +33,82 @@ def _state(server, admin) -> tuple:
 
 
 REGISTRATION_CASES = [
-    ("not an image", {"image": ("x.jpg", b"hello, this is not an image", "image/jpeg")}, {"label": "authentic"}, 422, "not_an_image"),
-    ("truncated jpeg", {"image": ("t.jpg", jpeg_bytes(synthetic_image(5))[:3000], "image/jpeg")}, {"label": "authentic"}, 422, "corrupt_image"),
+    (
+        "not an image",
+        {"image": ("x.jpg", b"hello, this is not an image", "image/jpeg")},
+        {"label": "authentic"},
+        422,
+        "not_an_image",
+    ),
+    (
+        "truncated jpeg",
+        {"image": ("t.jpg", jpeg_bytes(synthetic_image(5))[:3000], "image/jpeg")},
+        {"label": "authentic"},
+        422,
+        "corrupt_image",
+    ),
     ("empty file", {"image": ("e.png", b"", "image/png")}, {"label": "authentic"}, 400, "empty_image"),
     ("no image field", None, {"label": "authentic"}, 422, "invalid_request"),
-    ("unknown label", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "fake-ish"}, 422, "invalid_label"),
-    ("bad brand", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "authentic", "brand": "Acme Corp!"}, 422, "invalid_brand"),
-    ("metadata not object", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "authentic", "metadata": "[1, 2]"}, 422, "invalid_metadata"),
-    ("metadata not json", {"image": ("a.png", product_photo(5), "image/png")}, {"label": "authentic", "metadata": "{oops"}, 422, "invalid_metadata"),
-    ("over byte limit (checked after read)", {"image": ("big.jpg", b"\xff" * (20 * MB + 10), "image/jpeg")}, {"label": "authentic"}, 413, "image_too_large"),
-    ("over byte limit (rejected from Content-Length)", {"image": ("big.jpg", b"\xff" * (22 * MB), "image/jpeg")}, {"label": "authentic"}, 413, "body_too_large"),
-    ("decompression bomb", {"image": ("bomb.png", _bomb_png(), "image/png")}, {"label": "authentic"}, 413, "too_many_pixels"),
+    (
+        "unknown label",
+        {"image": ("a.png", product_photo(5), "image/png")},
+        {"label": "fake-ish"},
+        422,
+        "invalid_label",
+    ),
+    (
+        "bad brand",
+        {"image": ("a.png", product_photo(5), "image/png")},
+        {"label": "authentic", "brand": "Acme Corp!"},
+        422,
+        "invalid_brand",
+    ),
+    (
+        "metadata not object",
+        {"image": ("a.png", product_photo(5), "image/png")},
+        {"label": "authentic", "metadata": "[1, 2]"},
+        422,
+        "invalid_metadata",
+    ),
+    (
+        "metadata not json",
+        {"image": ("a.png", product_photo(5), "image/png")},
+        {"label": "authentic", "metadata": "{oops"},
+        422,
+        "invalid_metadata",
+    ),
+    (
+        "over byte limit (checked after read)",
+        {"image": ("big.jpg", b"\xff" * (20 * MB + 10), "image/jpeg")},
+        {"label": "authentic"},
+        413,
+        "image_too_large",
+    ),
+    (
+        "over byte limit (rejected from Content-Length)",
+        {"image": ("big.jpg", b"\xff" * (22 * MB), "image/jpeg")},
+        {"label": "authentic"},
+        413,
+        "body_too_large",
+    ),
+    (
+        "decompression bomb",
+        {"image": ("bomb.png", _bomb_png(), "image/png")},
+        {"label": "authentic"},
+        413,
+        "too_many_pixels",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", REGISTRATION_CASES, ids=[c[0] for c in REGISTRATION_CASES])
 def test_bad_registration_is_rejected_and_writes_nothing(server, admin, case):
     _, files, data, status, code = case
-    admin.post("/v1/references", files={"image": ("ok.png", product_photo(1), "image/png")},
-               data={"brand": "acme", "label": "counterfeit"})
+    admin.post(
+        "/v1/references",
+        files={"image": ("ok.png", product_photo(1), "image/png")},
+        data={"brand": "acme", "label": "counterfeit"},
+    )
     before = _state(server, admin)
     response = admin.post("/v1/references", files=files, data={"brand": "acme", **data})
     assert response.status_code == status, response.text
@@ -61,7 +119,10 @@ def test_bad_registration_is_rejected_and_writes_nothing(server, admin, case):
 
 def test_empty_body_is_rejected(server, admin):
     before = _state(server, admin)
-    for path, code in (("/v1/references", "invalid_request"), ("/v1/check", "image_or_url")):  # a check may give image_url
+    for path, code in (
+        ("/v1/references", "invalid_request"),
+        ("/v1/check", "image_or_url"),
+    ):  # a check may give image_url
         response = admin.post(path, content=b"")
         assert response.status_code == 422 and response.json()["error"]["code"] == code
     assert _state(server, admin) == before
@@ -71,7 +132,13 @@ CHECK_CASES = [
     ("not an image", {"image": ("x.jpg", b"GIF89a but not really", "image/gif")}, {}, 422, "not_an_image"),
     ("k too large", {"image": ("a.png", product_photo(5), "image/png")}, {"k": "1000"}, 422, "invalid_k"),
     ("k zero", {"image": ("a.png", product_photo(5), "image/png")}, {"k": "0"}, 422, "invalid_k"),
-    ("bad brand hint", {"image": ("a.png", product_photo(5), "image/png")}, {"brand": "NOT VALID"}, 422, "invalid_brand"),
+    (
+        "bad brand hint",
+        {"image": ("a.png", product_photo(5), "image/png")},
+        {"brand": "NOT VALID"},
+        422,
+        "invalid_brand",
+    ),
     ("decompression bomb", {"image": ("bomb.png", _bomb_png(), "image/png")}, {}, 413, "too_many_pixels"),
 ]
 
@@ -134,8 +201,11 @@ ODD_IMAGES = [
 def test_unusual_but_valid_images_are_accepted(server, keys, admin, case):
     _, make, size = case
     data = make()
-    response = admin.post("/v1/references", files={"image": ("odd", data, "application/octet-stream")},
-                          data={"brand": "acme", "label": "authentic"})
+    response = admin.post(
+        "/v1/references",
+        files={"image": ("odd", data, "application/octet-stream")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     assert response.status_code == 201, response.text
     assert (response.json()["width"], response.json()["height"]) == size
     with server.client(keys.platform) as platform:

@@ -1,4 +1,5 @@
 """Concurrent requests share forward passes, overload is refused cleanly, batch checks keep order."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,12 @@ def _metric(text: str, name: str) -> float:
 
 
 async def _concurrent_checks(url: str, key: str, payloads: list[bytes]) -> list[httpx.Response]:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
-        return await asyncio.gather(*(client.post("/v1/check", files={"image": ("q.png", p, "image/png")}) for p in payloads))
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as client:
+        return await asyncio.gather(
+            *(client.post("/v1/check", files={"image": ("q.png", p, "image/png")}) for p in payloads)
+        )
 
 
 @pytest.fixture
@@ -36,32 +41,50 @@ def batching_server(tmp_path, keys_for):
 def test_concurrent_checks_share_batches_without_mix_ups(batching_server):
     server, keys = batching_server
     with server.client(keys.admin) as admin:
-        ids = {seed: admin.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")},
-                                data={"brand": "acme", "label": "counterfeit"}).json()["id"] for seed in SEEDS}
+        ids = {
+            seed: admin.post(
+                "/v1/references",
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+                data={"brand": "acme", "label": "counterfeit"},
+            ).json()["id"]
+            for seed in SEEDS
+        }
         before = admin.get("/metrics").text
-    responses = asyncio.run(_concurrent_checks(server.url, keys.platform, [product_photo(seed) for seed in SEEDS]))
+    responses = asyncio.run(
+        _concurrent_checks(server.url, keys.platform, [product_photo(seed) for seed in SEEDS])
+    )
     for seed, response in zip(SEEDS, responses):
         assert response.status_code == 200, response.text
         top = response.json()["evidence"][0]
         assert top["reference_id"] == ids[seed] and top["similarity"] > 0.999, f"seed {seed} got {top}"
     with server.client(keys.admin) as admin:
         after = admin.get("/metrics").text
-    batches = _metric(after, "counterfeit_embed_batch_size_count") - _metric(before, "counterfeit_embed_batch_size_count")
-    images = _metric(after, "counterfeit_embed_batch_size_sum") - _metric(before, "counterfeit_embed_batch_size_sum")
-    assert images == len(SEEDS) * len(query_regions(server.settings.query_regions))  # and each check's regions
+    batches = _metric(after, "counterfeit_embed_batch_size_count") - _metric(
+        before, "counterfeit_embed_batch_size_count"
+    )
+    images = _metric(after, "counterfeit_embed_batch_size_sum") - _metric(
+        before, "counterfeit_embed_batch_size_sum"
+    )
+    assert images == len(SEEDS) * len(
+        query_regions(server.settings.query_regions)
+    )  # and each check's regions
     assert batches < len(SEEDS), "every image had its own forward pass: no batching happened"
     assert 'counterfeit_http_requests_total{endpoint="/v1/check",method="POST",status="200"} 16.0' in after
     assert "counterfeit_index_vectors" in after and "counterfeit_search_seconds_count" in after
 
 
 def test_full_queue_answers_503_with_retry_after_and_recovers(tmp_path, keys_for):
-    settings = make_settings(tmp_path / "data", embed_queue_size=1, batch_size=1, batch_max_wait_ms=0, decode_threads=8)
+    settings = make_settings(
+        tmp_path / "data", embed_queue_size=1, batch_size=1, batch_max_wait_ms=0, decode_threads=8
+    )
     keys = keys_for(settings)
     server = ThreadedServer(settings).start()
     try:
         refused = []
         for _ in range(5):  # overload is a race by nature; a few bursts make it certain in practice
-            responses = asyncio.run(_concurrent_checks(server.url, keys.platform, [product_photo(s) for s in range(64)]))
+            responses = asyncio.run(
+                _concurrent_checks(server.url, keys.platform, [product_photo(s) for s in range(64)])
+            )
             refused = [r for r in responses if r.status_code == 503]
             assert all(r.status_code in (200, 503) for r in responses)
             if refused:
@@ -79,12 +102,20 @@ def test_full_queue_answers_503_with_retry_after_and_recovers(tmp_path, keys_for
 
 
 def test_batch_endpoint_keeps_order_and_isolates_bad_images(server, keys, admin):
-    ids = {seed: admin.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")},
-                            data={"brand": "acme", "label": "counterfeit"}).json()["id"] for seed in (1, 4, 7)}
-    files = [("images", ("a.png", product_photo(7), "image/png")),
-             ("images", ("broken.jpg", b"definitely not a jpeg", "image/jpeg")),
-             ("images", ("b.png", product_photo(1), "image/png")),
-             ("images", ("c.png", product_photo(4), "image/png"))]
+    ids = {
+        seed: admin.post(
+            "/v1/references",
+            files={"image": ("r.png", product_photo(seed), "image/png")},
+            data={"brand": "acme", "label": "counterfeit"},
+        ).json()["id"]
+        for seed in (1, 4, 7)
+    }
+    files = [
+        ("images", ("a.png", product_photo(7), "image/png")),
+        ("images", ("broken.jpg", b"definitely not a jpeg", "image/jpeg")),
+        ("images", ("b.png", product_photo(1), "image/png")),
+        ("images", ("c.png", product_photo(4), "image/png")),
+    ]
     with server.client(keys.platform) as platform:
         response = platform.post("/v1/check/batch", files=files, data={"k": "2"})
         assert response.status_code == 200, response.text
@@ -92,7 +123,11 @@ def test_batch_endpoint_keeps_order_and_isolates_bad_images(server, keys, admin)
         assert [r["index"] for r in results] == [0, 1, 2, 3]
         assert [r["status"] for r in results] == [200, 422, 200, 200]
         assert results[1]["error"]["code"] == "not_an_image" and results[1]["filename"] == "broken.jpg"
-        assert [results[i]["result"]["evidence"][0]["reference_id"] for i in (0, 2, 3)] == [ids[7], ids[1], ids[4]]
+        assert [results[i]["result"]["evidence"][0]["reference_id"] for i in (0, 2, 3)] == [
+            ids[7],
+            ids[1],
+            ids[4],
+        ]
         assert all(len(results[i]["result"]["evidence"]) == 2 for i in (0, 2, 3))
         assert results[1]["result"] is None and results[0]["error"] is None
         too_many = [("images", (f"{i}.png", product_photo(1), "image/png")) for i in range(33)]
@@ -150,7 +185,9 @@ def test_a_swap_never_strands_a_request_that_holds_the_old_serving():
         with pytest.raises(RunnerClosed):  # the last user let go: the old runner is stopped, and says so
             old.runner.submit(pixels)
         with slot.use() as serving:
-            assert serving is new and serving.runner.submit(pixels).result(timeout=30).shape == (embedder.dimension,)
+            assert serving is new and serving.runner.submit(pixels).result(timeout=30).shape == (
+                embedder.dimension,
+            )
         slot.replace(old)  # nobody holds ``new``: stopped at once
         with pytest.raises(RunnerClosed):
             new.runner.submit(pixels)

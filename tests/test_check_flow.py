@@ -1,4 +1,5 @@
 """The product loop over HTTP: register references, check copies, delete, idempotency."""
+
 from __future__ import annotations
 
 from tests.helpers import product_photo, resized_jpeg_copy
@@ -7,8 +8,11 @@ FAKE_SEED, GENUINE_SEED, UNRELATED_SEED = 1, 4, 7
 
 
 def register(client, seed: int, label: str, brand: str = "acme", **fields):
-    return client.post("/v1/references", files={"image": (f"{seed}.png", product_photo(seed), "image/png")},
-                       data={"brand": brand, "label": label, **fields})
+    return client.post(
+        "/v1/references",
+        files={"image": (f"{seed}.png", product_photo(seed), "image/png")},
+        data={"brand": brand, "label": label, **fields},
+    )
 
 
 def check(client, image: bytes, **fields):
@@ -69,13 +73,18 @@ def test_registration_is_idempotent_and_contradicting_label_conflicts(server, ad
     # Another brand may register the same bytes independently.
     assert register(admin, FAKE_SEED, "authentic", brand="globex").status_code == 201
     info = admin.get("/v1/info").json()
-    assert info["references"] == {"acme": {"authentic": 0, "counterfeit": 1}, "globex": {"authentic": 1, "counterfeit": 0}}
+    assert info["references"] == {
+        "acme": {"authentic": 0, "counterfeit": 1},
+        "globex": {"authentic": 1, "counterfeit": 0},
+    }
     assert info["index"]["size"] == 2
 
 
 def test_listing_filters_and_cursor_pagination(server, admin):
-    ids = [register(admin, seed, "authentic" if seed % 2 else "counterfeit", product=f"p{seed % 3}").json()["id"]
-           for seed in range(20, 27)]
+    ids = [
+        register(admin, seed, "authentic" if seed % 2 else "counterfeit", product=f"p{seed % 3}").json()["id"]
+        for seed in range(20, 27)
+    ]
     register(admin, 30, "counterfeit", brand="globex")
     seen, cursor = [], None
     while True:
@@ -87,7 +96,9 @@ def test_listing_filters_and_cursor_pagination(server, admin):
         if cursor is None:
             break
     assert seen == ids
-    counterfeit = admin.get("/v1/references", params={"label": "counterfeit", "brand": "acme"}).json()["items"]
+    counterfeit = admin.get("/v1/references", params={"label": "counterfeit", "brand": "acme"}).json()[
+        "items"
+    ]
     assert {i["label"] for i in counterfeit} == {"counterfeit"} and len(counterfeit) == 4
     by_product = admin.get("/v1/references", params={"product": "p0"}).json()["items"]
     assert {i["product"] for i in by_product} == {"p0"}
@@ -132,12 +143,22 @@ def test_a_mirrored_or_rotated_reupload_of_a_known_fake_is_caught(server, keys, 
 
     photos = packaged_photos()
     fake = photos["coffee"].convert("RGB").resize((480, 320))
-    fake_id = admin.post("/v1/references", files={"image": ("f.png", encoded(fake, "PNG"), "image/png")},
-                         data={"brand": "acme", "label": "counterfeit"}).json()["id"]
+    fake_id = admin.post(
+        "/v1/references",
+        files={"image": ("f.png", encoded(fake, "PNG"), "image/png")},
+        data={"brand": "acme", "label": "counterfeit"},
+    ).json()["id"]
     register(admin, GENUINE_SEED, "authentic")
     with server.client(keys.platform) as platform:
-        for transpose in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90, Image.Transpose.TRANSVERSE):
+        for transpose in (
+            Image.Transpose.FLIP_LEFT_RIGHT,
+            Image.Transpose.ROTATE_90,
+            Image.Transpose.TRANSVERSE,
+        ):
             result = check(platform, encoded(fake.transpose(transpose).resize((300, 200)), "JPEG"))
             pdq = [e for e in result["evidence"] if e["pdq_distance"] is not None]
-            assert pdq and pdq[0]["reference_id"] == fake_id and "pdq" in pdq[0]["signals"], (transpose, result)
+            assert pdq and pdq[0]["reference_id"] == fake_id and "pdq" in pdq[0]["signals"], (
+                transpose,
+                result,
+            )
             assert result["verdict"] == "likely_counterfeit", (transpose, result)

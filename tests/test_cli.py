@@ -1,4 +1,5 @@
 """The `counterfeit` CLI as a user runs it (real subprocesses)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,9 @@ from tests.helpers import ThreadedServer, cli_env, product_photo, resized_jpeg_c
 
 def run_cli(settings, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = cli_env(settings, **(extra_env or {}))
-    return subprocess.run([sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_keys_create_prints_only_the_key_and_stores_only_its_hash(settings):
@@ -40,11 +43,17 @@ def test_bulk_register_continues_past_bad_files_and_running_server_sees_it(setti
     try:
         result = run_cli(settings, "register", str(folder), "--brand", "acme", "--label", "counterfeit")
         assert result.returncode == 1  # some files failed
-        assert "3 registered" in result.stderr and "broken.jpg" in result.stderr and "not_an_image" in result.stderr
+        assert (
+            "3 registered" in result.stderr
+            and "broken.jpg" in result.stderr
+            and "not_an_image" in result.stderr
+        )
         # The running server tails the change log and picks the import up without a restart.
         with server.client(keys.platform) as platform:
             for _ in range(50):
-                evidence = platform.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(4), "image/jpeg")}).json()
+                evidence = platform.post(
+                    "/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(4), "image/jpeg")}
+                ).json()
                 if evidence["verdict"] == "likely_counterfeit":
                     break
                 time.sleep(0.1)

@@ -1,5 +1,6 @@
 """The deployment files cannot be started here (no Docker engine): check what can be checked — they
 parse, name the services, volumes and files they rely on, and agree with each other and the code."""
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,16 @@ def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
         assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert replica["environment"]["COUNTERFEIT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "@db:5432/" in replica["environment"]["COUNTERFEIT_DATABASE_URL"]
-        assert replica["volumes"] == [f"{name}-cache:/data"]  # its own cache: images and snapshots are in the bucket
+        assert replica["volumes"] == [
+            f"{name}-cache:/data"
+        ]  # its own cache: images and snapshots are in the bucket
         assert replica["environment"]["COUNTERFEIT_BLOB_URL"] == "s3://counterfeit/blobs"
         assert replica["environment"]["AWS_ENDPOINT_URL"] == "http://minio:9000"
-    assert services["api-1"]["environment"] == services["api-2"]["environment"] == services["migrate"]["environment"]
+    assert (
+        services["api-1"]["environment"]
+        == services["api-2"]["environment"]
+        == services["migrate"]["environment"]
+    )
     assert set(compose["volumes"]) == {"postgres-data", "minio-data", "api-1-cache", "api-2-cache"}
     bucket = services["minio-bucket"]
     assert "mc mb -p local/counterfeit" in bucket["entrypoint"][-1]  # the bucket COUNTERFEIT_BLOB_URL names
@@ -41,9 +48,16 @@ def test_compose_runs_two_replicas_on_one_postgres_behind_a_load_balancer():
     assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
     for key in services["api-1"]["environment"]:
         if key.startswith("AWS_"):  # the S3 client's standard settings (botocore reads them)
-            assert key in {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}, key
+            assert key in {
+                "AWS_ENDPOINT_URL",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+            }, key
         else:
-            assert key.removeprefix("COUNTERFEIT_").lower() in Settings.model_fields, f"{key} is not a setting"
+            assert key.removeprefix("COUNTERFEIT_").lower() in Settings.model_fields, (
+                f"{key} is not a setting"
+            )
 
 
 def test_the_load_balancer_config_exists_and_names_every_replica():
@@ -79,10 +93,14 @@ def test_gpu_script_parses_and_runs_existing_benchmarks():
     import sys
 
     for module in modules:
-        flags = {flag for line in re.findall(rf"python3 -m {re.escape(module)} (.*)", script.read_text())
-                 for flag in re.findall(r"(--[a-z-]+)", line)}
-        usage = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
-                               cwd=script.parent.parent)
+        flags = {
+            flag
+            for line in re.findall(rf"python3 -m {re.escape(module)} (.*)", script.read_text())
+            for flag in re.findall(r"(--[a-z-]+)", line)
+        }
+        usage = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=script.parent.parent
+        )
         assert usage.returncode == 0, usage.stderr
         assert flags <= set(re.findall(r"(--[a-z-]+)", usage.stdout)), (module, flags)
 
@@ -92,18 +110,22 @@ def test_layers_import_only_downwards():
     import subprocess
     import sys
 
-    code = ("import importlib, pkgutil, sys\n"
-            "import index, scoring\n"
-            "for package in (index, scoring):\n"
-            "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
-            "        importlib.import_module(module.name)\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'service', 'training', 'bench'}))\n")
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import index, scoring\n"
+        "for package in (index, scoring):\n"
+        "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        importlib.import_module(module.name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'service', 'training', 'bench'}))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bool(os.environ.get("COUNTERFEIT_TEST_POSTGRES_URL")), reason="no database in it: the SQLite pass ran it")
+@pytest.mark.skipif(
+    bool(os.environ.get("COUNTERFEIT_TEST_POSTGRES_URL")), reason="no database in it: the SQLite pass ran it"
+)
 def test_gpu_script_runs_every_step_end_to_end_on_the_cpu(tmp_path):
     """The GPU machine is lent for minutes: every step of bench/gpu.sh runs here first (CPU, tiny model, small
     counts) and prints its summary line, so a broken step is found before GPU time is spent on it."""
@@ -115,15 +137,34 @@ def test_gpu_script_runs_every_step_end_to_end_on_the_cpu(tmp_path):
 
     # The script runs `python3`: this interpreter's (the project's virtual environment), whoever started pytest.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "OUT": str(tmp_path), "GPU_BENCH_DEVICE": "cpu",
-           "GPU_BENCH_MODEL": "open_clip:tiny-random", "GPU_BENCH_SMALL": "1"}
-    run = subprocess.run(["bash", "bench/gpu.sh", str(tmp_path / "no-wheels")], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=1500)
+    env = {
+        **os.environ,
+        "PATH": path,
+        "OUT": str(tmp_path),
+        "GPU_BENCH_DEVICE": "cpu",
+        "GPU_BENCH_MODEL": "open_clip:tiny-random",
+        "GPU_BENCH_SMALL": "1",
+    }
+    run = subprocess.run(
+        ["bash", "bench/gpu.sh", str(tmp_path / "no-wheels")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     log = (tmp_path / "gpu.log").read_text()
     assert run.returncode == 0 and "STEP FAILED" not in log, log[-4000:]
     summaries = [line for line in log.splitlines() if line.startswith("SUMMARY")]
-    assert [line.split()[1] for line in summaries[:7]] == ["identity", "embed", "embed", "embed", "embed-feed", "api",
-                                                         "reindex"], summaries
+    assert [line.split()[1] for line in summaries[:7]] == [
+        "identity",
+        "embed",
+        "embed",
+        "embed",
+        "embed-feed",
+        "api",
+        "reindex",
+    ], summaries
 
 
 K8S = Path(__file__).parent.parent / "deploy" / "k8s"
@@ -142,7 +183,15 @@ def test_kubernetes_manifests_are_valid_against_the_kubernetes_schemas():
 
     documents = _k8s_documents()
     kinds = sorted(doc["kind"] for doc in documents)
-    assert kinds == ["CronJob", "CronJob", "Deployment", "Deployment", "HorizontalPodAutoscaler", "Job", "Service"], kinds
+    assert kinds == [
+        "CronJob",
+        "CronJob",
+        "Deployment",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "Service",
+    ], kinds
     for doc in documents:
         kubernetes_validate.validate(doc, "1.30.0", strict=True)
 
@@ -162,17 +211,26 @@ def test_kubernetes_manifests_fit_the_service_they_deploy():
     pods += [c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in by_kind["CronJob"]]
     settings = {f"COUNTERFEIT_{name.upper()}" for name in Settings.model_fields}
     runner = CliRunner()
-    aws = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}  # botocore's own
+    aws = {
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+    }  # botocore's own
     for pod in pods:
         # No shared filesystem: every volume is the pod's own cache; images and snapshots are in the bucket.
         assert all("emptyDir" in volume for volume in pod.get("volumes", [])), pod.get("volumes")
         for container in pod["containers"]:
             assert container["command"][0] == "counterfeit"
-            assert runner.invoke(app, [*container["command"][1:], "--help"]).exit_code == 0, container["command"]
+            assert runner.invoke(app, [*container["command"][1:], "--help"]).exit_code == 0, container[
+                "command"
+            ]
             unknown = {e["name"] for e in container["env"]} - settings - aws
             assert not unknown, f"not settings of the service: {unknown}"
             if container["command"] != ["counterfeit", "db", "upgrade"]:
-                assert {"COUNTERFEIT_BLOB_URL", "COUNTERFEIT_DATABASE_URL"} <= {e["name"] for e in container["env"]}
+                assert {"COUNTERFEIT_BLOB_URL", "COUNTERFEIT_DATABASE_URL"} <= {
+                    e["name"] for e in container["env"]
+                }
     for deployment in by_kind["Deployment"]:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -183,9 +241,19 @@ def test_kubernetes_manifests_fit_the_service_they_deploy():
         assert service["spec"]["selector"].items() <= pod_labels.items()  # the Service reaches every replica
     [migrate] = by_kind["Job"]
     assert migrate["spec"]["template"]["spec"]["containers"][0]["command"] == ["counterfeit", "db", "upgrade"]
-    assert {tuple(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
-            for c in by_kind["CronJob"]} == {("counterfeit", "exchange", "pull"), ("counterfeit", "gc")}
+    assert {
+        tuple(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
+        for c in by_kind["CronJob"]
+    } == {("counterfeit", "exchange", "pull"), ("counterfeit", "gc")}
     [hpa] = by_kind["HorizontalPodAutoscaler"]
     assert hpa["spec"]["scaleTargetRef"]["name"] in {d["metadata"]["name"] for d in by_kind["Deployment"]}
-    gpu = [d for d in by_kind["Deployment"] if "nvidia.com/gpu" in d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]]
-    assert len(gpu) == 1 and {"name": "COUNTERFEIT_DEVICE", "value": "cuda"} in gpu[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    gpu = [
+        d
+        for d in by_kind["Deployment"]
+        if "nvidia.com/gpu" in d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    ]
+    assert (
+        len(gpu) == 1
+        and {"name": "COUNTERFEIT_DEVICE", "value": "cuda"}
+        in gpu[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    )

@@ -1,4 +1,5 @@
 """Nothing acknowledged is lost: across clean restarts and across kill -9."""
+
 from __future__ import annotations
 
 import signal
@@ -16,12 +17,17 @@ from tests.helpers import ThreadedServer, cli_env, create_api_key, free_port, pr
 
 
 def _register(client, seed: int, brand: str = "acme", label: str = "counterfeit") -> httpx.Response:
-    return client.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")},
-                       data={"brand": brand, "label": label})
+    return client.post(
+        "/v1/references",
+        files={"image": ("r.png", product_photo(seed), "image/png")},
+        data={"brand": brand, "label": label},
+    )
 
 
 def _top_evidence(client, seed: int) -> int:
-    response = client.post("/v1/check", files={"image": ("q.png", product_photo(seed), "image/png")}, data={"k": "3"})
+    response = client.post(
+        "/v1/check", files={"image": ("q.png", product_photo(seed), "image/png")}, data={"k": "3"}
+    )
     assert response.status_code == 200, response.text
     return response.json()["evidence"][0]["reference_id"]
 
@@ -51,9 +57,14 @@ def test_references_survive_restart_and_changes_while_down(settings, keys):
 def _start_process(settings, port: int, log: Path | None = None, **extra_env: str) -> subprocess.Popen:
     """A `counterfeit serve` process, once ready; its output goes to ``log`` if given (else stderr is kept)."""
     env = cli_env(settings, **extra_env)
-    output = dict(stdout=log.open("wb"), stderr=subprocess.STDOUT) if log else dict(stdout=subprocess.DEVNULL,
-                                                                                    stderr=subprocess.PIPE)
-    process = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, **output)
+    output = (
+        dict(stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        if log
+        else dict(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, **output
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -61,7 +72,9 @@ def _start_process(settings, port: int, log: Path | None = None, **extra_env: st
                 return process
         except httpx.TransportError:
             pass
-        assert process.poll() is None, log.read_text()[-3000:] if log else process.stderr.read().decode()[-3000:]
+        assert process.poll() is None, (
+            log.read_text()[-3000:] if log else process.stderr.read().decode()[-3000:]
+        )
         time.sleep(0.2)
     raise RuntimeError("server process did not become ready")
 
@@ -106,7 +119,9 @@ def test_kill_9_mid_burst_loses_no_acknowledged_reference(settings):
             listed = set()
             cursor = None
             while True:
-                page = client.get("/v1/references", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
+                page = client.get(
+                    "/v1/references", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+                ).json()
                 listed |= {item["id"] for item in page["items"]}
                 if not (cursor := page["next_cursor"]):
                     break

@@ -1,6 +1,7 @@
 """`counterfeit train finetune`: metric learning on the banks' own photos, run as a user runs it (a real
 subprocess against the service's references), serving the weights file it writes through the normal
 model spec; refusals for a model it cannot write weights for and for too few photos."""
+
 from __future__ import annotations
 
 import io
@@ -26,7 +27,11 @@ def _jpeg(image: Image.Image) -> bytes:
 
 def _copy_margin(embedder, sources: list[Image.Image], rng: np.random.Generator) -> float:
     """Mean similarity of transformed copies to their own source, minus their best similarity to another source."""
-    copies = [recompress(AUGMENTATIONS[name](source, rng), rng) for source in sources for name in ("screenshot", "big_crop", "padding")]
+    copies = [
+        recompress(AUGMENTATIONS[name](source, rng), rng)
+        for source in sources
+        for name in ("screenshot", "big_crop", "padding")
+    ]
     owners = np.repeat(np.arange(len(sources)), 3)
     similarities = embedder.embed(copies) @ embedder.embed(sources).T
     own = similarities[np.arange(len(copies)), owners]
@@ -44,14 +49,21 @@ def test_finetuning_on_the_service_references_pulls_copies_towards_their_sources
     photos = [photograph(render_product(genuine_design(seed)), rng) for seed in range(12)]
     with running(settings) as server, server.client(keys.admin) as admin:
         for i, photo in enumerate(photos):
-            response = admin.post("/v1/references", data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"},
-                                  files={"image": ("p.jpg", _jpeg(photo), "image/jpeg")})
+            response = admin.post(
+                "/v1/references",
+                data={"brand": "acme", "label": "counterfeit" if i % 2 else "authentic"},
+                files={"image": ("p.jpg", _jpeg(photo), "image/jpeg")},
+            )
             assert response.status_code == 201, response.text
     out = tmp_path / "models" / "lite0-banks.pth"
     result = run_cli(settings, "train", "finetune", "--out", str(out), "--epochs", "4", "--batch-size", "12")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["images"] == 12 and len(report["losses"]) == 4 and report["model"] == f"timm:efficientnet_lite0@{out}"
+    assert (
+        report["images"] == 12
+        and len(report["losses"]) == 4
+        and report["model"] == f"timm:efficientnet_lite0@{out}"
+    )
     assert report["losses"][-1] < report["losses"][0], report["losses"]  # it learned something
     assert out.is_file() and "counterfeit reindex --model" in result.stderr
 
@@ -72,4 +84,3 @@ def test_finetune_refuses_models_it_cannot_write_and_too_few_photos(tmp_path):
     result = run_cli(settings, "train", "finetune", "--out", str(tmp_path / "w.pth"))  # no references yet
     assert result.returncode == 2 and "at least 2 reference photos" in result.stderr, result.stderr
     assert not (tmp_path / "w.pth").exists()
-

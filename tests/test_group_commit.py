@@ -1,4 +1,5 @@
 """Check rows are group-committed, and an answered check is durable: kill -9 after a burst loses no returned id."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,11 +48,15 @@ def test_kill_9_after_a_burst_of_checks_loses_no_returned_check_id(tmp_path):
     stop = threading.Event()
 
     def burst(offset: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ) as client:
             seed = offset
             while not stop.is_set():
                 try:
-                    response = client.post("/v1/check", files={"image": ("q.png", product_photo(seed % 40), "image/png")})
+                    response = client.post(
+                        "/v1/check", files={"image": ("q.png", product_photo(seed % 40), "image/png")}
+                    )
                 except httpx.TransportError:
                     return  # the server died under us: never answered
                 if response.status_code == 200:
@@ -87,11 +92,18 @@ def test_concurrent_checks_share_commits(tmp_path, keys_for):
     keys = keys_for(settings)
     server = ThreadedServer(settings).start()
     try:
+
         async def many() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {keys.platform}"},
-                                         timeout=60) as client:
-                return await asyncio.gather(*(client.post("/v1/check", files={"image": ("q.png", product_photo(s), "image/png")})
-                                              for s in range(48)))
+            async with httpx.AsyncClient(
+                base_url=server.url, headers={"Authorization": f"Bearer {keys.platform}"}, timeout=60
+            ) as client:
+                return await asyncio.gather(
+                    *(
+                        client.post("/v1/check", files={"image": ("q.png", product_photo(s), "image/png")})
+                        for s in range(48)
+                    )
+                )
+
         responses = asyncio.run(many())
         assert all(r.status_code == 200 for r in responses)
         with server.client(keys.admin) as admin:
@@ -103,7 +115,9 @@ def test_concurrent_checks_share_commits(tmp_path, keys_for):
     assert rows == 48
     assert commits < rows, "every check row had its own commit"
     assert len({row[0] for row in sql(settings, "SELECT id FROM checks")}) == 48
-    assert {r.json()["check_id"] for r in responses} == {row[0] for row in sql(settings, "SELECT id FROM checks")}
+    assert {r.json()["check_id"] for r in responses} == {
+        row[0] for row in sql(settings, "SELECT id FROM checks")
+    }
 
 
 def test_a_check_recorded_again_under_its_id_is_written_and_announced_once(settings):
@@ -116,18 +130,36 @@ def test_a_check_recorded_again_under_its_id_is_written_and_announced_once(setti
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
     with sessions() as session:
-        session.add(Webhook(id="whk_0000000000000001", url="https://example.com/h", events=["check.likely_counterfeit"],
-                            secret="whsec_x"))
+        session.add(
+            Webhook(
+                id="whk_0000000000000001",
+                url="https://example.com/h",
+                events=["check.likely_counterfeit"],
+                secret="whsec_x",
+            )
+        )
         session.commit()
     writer = CheckWriter(sessions)
     try:
+
         def check(check_id: str) -> Check:
-            return Check(id=check_id, image_sha256="0" * 64, verdict="likely_counterfeit", probability=0.99,
-                         model_fingerprint="f", scorer="s", brand="acme")
+            return Check(
+                id=check_id,
+                image_sha256="0" * 64,
+                verdict="likely_counterfeit",
+                probability=0.99,
+                model_fingerprint="f",
+                scorer="s",
+                brand="acme",
+            )
 
         assert writer.write(check("chk_scan_a")).result(timeout=30) == "chk_scan_a"
-        assert writer.write(check("chk_scan_a")).result(timeout=30) == "chk_scan_a"  # the redo: answered, not rewritten
-        futures = [writer.write(check(i)) for i in ("chk_scan_b", "chk_scan_a", "chk_scan_b")]  # in one group, too
+        assert (
+            writer.write(check("chk_scan_a")).result(timeout=30) == "chk_scan_a"
+        )  # the redo: answered, not rewritten
+        futures = [
+            writer.write(check(i)) for i in ("chk_scan_b", "chk_scan_a", "chk_scan_b")
+        ]  # in one group, too
         assert [f.result(timeout=30) for f in futures] == ["chk_scan_b", "chk_scan_a", "chk_scan_b"]
     finally:
         writer.close()

@@ -1,5 +1,6 @@
 """Issue 9: hostile and careless input. Each case answers a clear 4xx (never a 5xx) and a rejected
 request changes nothing; stored rows can always be listed again."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ MB = 1 << 20
 
 def _register(client, seed=1, **fields):
     data = {"brand": "acme", "label": "counterfeit", **fields}
-    return client.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")}, data=data)
+    return client.post(
+        "/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")}, data=data
+    )
 
 
 BAD_METADATA = [
@@ -66,7 +69,9 @@ def test_a_stored_non_finite_number_never_breaks_a_listing(server, admin, keys):
     reference_id = _register(admin, 4).json()["id"]
     engine = make_engine(server.settings.resolved_database_url)
     with make_session_factory(engine)() as session:
-        session.execute(update(Reference).where(Reference.id == reference_id).values(extra={"x": float("nan")}))
+        session.execute(
+            update(Reference).where(Reference.id == reference_id).values(extra={"x": float("nan")})
+        )
         session.commit()
     engine.dispose()
     for key in (keys.admin, keys.brand_a):
@@ -85,8 +90,10 @@ def test_a_stored_unpaired_surrogate_never_breaks_a_listing_or_a_read(server, ad
     try:
         with engine.begin() as connection:
             value = "CAST(:m AS JSON)" if engine.dialect.name == "postgresql" else ":m"
-            connection.execute(text(f"UPDATE reference_images SET metadata = {value} WHERE id = :i"),
-                               {"m": stored, "i": reference_id})
+            connection.execute(
+                text(f"UPDATE reference_images SET metadata = {value} WHERE id = :i"),
+                {"m": stored, "i": reference_id},
+            )
     except Exception as exc:  # PostgreSQL may refuse such text itself: then no such row can exist there
         pytest.skip(f"the database refuses the row: {exc}")
     finally:
@@ -108,28 +115,45 @@ def test_ids_are_plain_digits_and_other_spellings_name_no_row(server, admin, spe
     before = _state(server, admin)
     for method in ("GET", "DELETE"):
         response = admin.request(method, "/v1/references/" + spelling.format(id=reference_id))
-        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", response.text
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", (
+            response.text
+        )
     assert _state(server, admin) == before
     assert admin.get(f"/v1/references/{reference_id}").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/v1/references/9223372036854775808", "/v1/references/-1",
-                                  "/v1/references/99999999999999999999999999/image", "/v1/references/0"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/references/9223372036854775808",
+        "/v1/references/-1",
+        "/v1/references/99999999999999999999999999/image",
+        "/v1/references/0",
+    ],
+)
 def test_ids_outside_the_id_range_are_422(admin, path):
     for method in ("GET",) if path.endswith("/image") else ("GET", "DELETE"):
         response = admin.request(method, path)
-        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", response.text
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", (
+            response.text
+        )
 
 
 @pytest.mark.parametrize("cursor", ["OTIyMzM3MjAzNjg1NDc3NTgwOA", "LTE", "%%%", "9" * 60])
 def test_cursors_outside_the_id_range_are_422(admin, cursor):
     response = admin.get("/v1/references", params={"cursor": cursor})
-    assert response.status_code == 422 and response.json()["error"]["code"] in ("invalid_cursor", "invalid_request")
+    assert response.status_code == 422 and response.json()["error"]["code"] in (
+        "invalid_cursor",
+        "invalid_request",
+    )
 
 
 def test_image_download_has_the_sniffed_type_and_nosniff(admin):
-    response = admin.post("/v1/references", files={"image": ("x.html", product_photo(5), "text/html")},
-                          data={"brand": "acme", "label": "authentic"})
+    response = admin.post(
+        "/v1/references",
+        files={"image": ("x.html", product_photo(5), "text/html")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     assert response.status_code == 201 and response.json()["content_type"] == "image/png"
     image = admin.get(f"/v1/references/{response.json()['id']}/image")
     assert image.headers["content-type"] == "image/png"
@@ -142,7 +166,14 @@ def test_metrics_need_a_token_or_an_admin_key(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", metrics_token="scrape-secret")
     keys = keys_for(settings)
     with running(settings) as server:
-        expected = {None: 401, "wrong": 401, keys.brand_a: 403, keys.platform: 403, keys.admin: 200, "scrape-secret": 200}
+        expected = {
+            None: 401,
+            "wrong": 401,
+            keys.brand_a: 403,
+            keys.platform: 403,
+            keys.admin: 200,
+            "scrape-secret": 200,
+        }
         for key, status in expected.items():
             with server.client(key) as client:
                 response = client.get("/metrics")
@@ -154,8 +185,10 @@ def test_metrics_need_a_token_or_an_admin_key(tmp_path, keys_for):
 
 def _chunks(total: int, size: int = MB, pause: float = 0.0):
     """A chunked multipart upload (no Content-Length) whose image part goes on for ``total`` bytes."""
-    yield (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
-           b"Content-Type: image/jpeg\r\n\r\n")
+    yield (
+        b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n"
+    )
     sent = 0
     while sent < total:
         if pause:
@@ -182,7 +215,9 @@ def test_slow_uploads_time_out(tmp_path, keys_for):
         started = time.monotonic()
         with server.client(keys.platform) as client:
             try:
-                response = client.post("/v1/check", content=_chunks(4 * 1024, size=1024, pause=1.5), headers=headers)
+                response = client.post(
+                    "/v1/check", content=_chunks(4 * 1024, size=1024, pause=1.5), headers=headers
+                )
                 assert response.status_code == 408 and response.json()["error"]["code"] == "request_timeout"
             except httpx.HTTPError:
                 pass  # the server may close the connection while the client is still sending
@@ -193,9 +228,18 @@ def test_full_admission_answers_503_before_reading_the_body(tmp_path, keys_for):
     settings = make_settings(tmp_path / "data", max_inflight_checks=1, body_idle_timeout_seconds=30)
     keys = keys_for(settings)
     with running(settings) as server:
-        headers = {"Content-Type": "multipart/form-data; boundary=xyz", "Authorization": f"Bearer {keys.platform}"}
-        slow = threading.Thread(target=lambda: httpx.post(server.url + "/v1/check", headers=headers, timeout=30,
-                                                           content=_chunks(6 * 1024, size=1024, pause=0.5)))
+        headers = {
+            "Content-Type": "multipart/form-data; boundary=xyz",
+            "Authorization": f"Bearer {keys.platform}",
+        }
+        slow = threading.Thread(
+            target=lambda: httpx.post(
+                server.url + "/v1/check",
+                headers=headers,
+                timeout=30,
+                content=_chunks(6 * 1024, size=1024, pause=0.5),
+            )
+        )
         slow.start()
         time.sleep(1.0)  # the slow upload now holds the only slot
         with server.client(keys.platform) as client:
@@ -206,7 +250,12 @@ def test_full_admission_answers_503_before_reading_the_body(tmp_path, keys_for):
             assert client.get("/healthz").status_code == 200
         slow.join(timeout=30)
         with server.client(keys.platform) as client:
-            assert client.post("/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}).status_code == 200
+            assert (
+                client.post(
+                    "/v1/check", files={"image": ("q.png", product_photo(1), "image/png")}
+                ).status_code
+                == 200
+            )
         with server.client(keys.admin) as admin:
             assert "counterfeit_admission_rejected_total 1.0" in admin.get("/metrics").text
 
@@ -249,7 +298,10 @@ def test_an_image_over_the_whole_decode_budget_is_413(tmp_path, keys_for):
 def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
     before = _state(server, admin)
     cases = [
-        admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True, "auto_add_confirmed_counterfeit": True}),
+        admin.put(
+            "/v1/brands/acme/policy",
+            json={"auto_add_confirmed_counterfeits": True, "auto_add_confirmed_counterfeit": True},
+        ),
         admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": 0}),
         admin.put("/v1/brands/acme/policy", json={"counterfeit_threshold": "0.9"}),
         admin.post("/v1/reindex", json={"index_type": "flat", "egnine": "ray"}),
@@ -259,11 +311,20 @@ def test_unknown_and_coerced_fields_are_refused(server, admin, keys):
         admin.get("/v1/references", params={"lable": "counterfeit"}),
         # duplicated fields (issue 25): which one would count?
         _register(admin, 6, label=["authentic", "counterfeit"]),
-        admin.post("/v1/references", data={"brand": "acme", "label": "authentic"},
-                   files=[("image", ("a.png", product_photo(6), "image/png")), ("image", ("b.png", product_photo(7), "image/png"))]),
+        admin.post(
+            "/v1/references",
+            data={"brand": "acme", "label": "authentic"},
+            files=[
+                ("image", ("a.png", product_photo(6), "image/png")),
+                ("image", ("b.png", product_photo(7), "image/png")),
+            ],
+        ),
         admin.get("/v1/references", params=[("label", "counterfeit"), ("label", "authentic")]),
-        admin.put("/v1/brands/acme/policy", headers={"content-type": "application/json"},
-                  content=b'{"auto_add_confirmed_counterfeits": false, "auto_add_confirmed_counterfeits": true}'),
+        admin.put(
+            "/v1/brands/acme/policy",
+            headers={"content-type": "application/json"},
+            content=b'{"auto_add_confirmed_counterfeits": false, "auto_add_confirmed_counterfeits": true}',
+        ),
     ]
     for response in cases:
         assert response.status_code == 422, response.text
@@ -278,14 +339,29 @@ def test_form_text_that_is_not_utf8_is_refused_not_stored_as_mojibake(server, ad
     before = _state(server, admin)
     boundary = "xyzzy"
     for name, value, filename in (("product", b"caf\xe9 \xff", b"r.png"), ("product", b"ok", b"r\xff.png")):
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\ncounterfeit\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"brand\"\r\n\r\nacme\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").encode() + value + (
-                f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"").encode() + filename + (
-                b"\"\r\nContent-Type: image/png\r\n\r\n" + product_photo(8) + f"\r\n--{boundary}--\r\n".encode())
-        response = admin.post("/v1/references", content=body,
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        assert response.status_code == 422 and "not valid utf-8" in response.json()["error"]["message"], response.text
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="label"\r\n\r\ncounterfeit\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="brand"\r\n\r\nacme\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            ).encode()
+            + value
+            + (f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="').encode()
+            + filename
+            + (
+                b'"\r\nContent-Type: image/png\r\n\r\n'
+                + product_photo(8)
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+        )
+        response = admin.post(
+            "/v1/references",
+            content=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert response.status_code == 422 and "not valid utf-8" in response.json()["error"]["message"], (
+            response.text
+        )
     assert _state(server, admin) == before
     accepted = _register(admin, 8, product="café ☕")
     assert accepted.status_code == 201 and accepted.json()["product"] == "café ☕"
@@ -307,8 +383,11 @@ def test_unexpected_errors_are_json_500s_with_the_request_id(server, admin, capl
     runtime.registry.list = broken
     response = admin.get("/v1/references", headers={"X-Request-ID": "trace-123"})
     assert response.status_code == 500
-    assert response.json()["error"] == {"code": "internal_error", "request_id": "trace-123",
-                                        "message": "Something went wrong on our side; it has been logged."}
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "request_id": "trace-123",
+        "message": "Something went wrong on our side; it has been logged.",
+    }
     assert response.headers["x-request-id"] == "trace-123"
     assert any("request_id=trace-123" in record.getMessage() for record in caplog.records)
 
@@ -316,7 +395,9 @@ def test_unexpected_errors_are_json_500s_with_the_request_id(server, admin, capl
 def test_cors_is_off_by_default_and_configurable(server, tmp_path, keys_for):
     preflight = {"Origin": "https://brand.example", "Access-Control-Request-Method": "GET"}
     with server.client() as client:
-        assert "access-control-allow-origin" not in client.options("/v1/references", headers=preflight).headers
+        assert (
+            "access-control-allow-origin" not in client.options("/v1/references", headers=preflight).headers
+        )
     settings = make_settings(tmp_path / "cors", cors_allow_origins=["https://brand.example"])
     keys_for(settings)
     with running(settings) as cors:
@@ -388,4 +469,7 @@ def test_ids_beyond_32_bits_are_ordinary_misses(admin):
     for reference_id in (2**31, 2**40, 2**63 - 1):
         assert admin.get(f"/v1/references/{reference_id}").status_code == 404
         assert admin.delete(f"/v1/references/{reference_id}").status_code == 404
-    assert admin.get("/v1/references", params={"cursor": str(10**17)}).json() == {"items": [], "next_cursor": None}
+    assert admin.get("/v1/references", params={"cursor": str(10**17)}).json() == {
+        "items": [],
+        "next_cursor": None,
+    }

@@ -1,4 +1,5 @@
 """Decoding untrusted uploads: limits and normalisation to RGB."""
+
 from __future__ import annotations
 
 import io
@@ -47,11 +48,14 @@ def test_transparency_becomes_white():
     assert np.asarray(decode_image(png_bytes(image), **LIMITS)).min() == 255
 
 
-@pytest.mark.parametrize("data,code", [
-    (b"", "empty_image"),
-    (b"not an image at all", "not_an_image"),
-    (png_bytes(Image.new("L", (1001, 1000))), "too_many_pixels"),
-])
+@pytest.mark.parametrize(
+    "data,code",
+    [
+        (b"", "empty_image"),
+        (b"not an image at all", "not_an_image"),
+        (png_bytes(Image.new("L", (1001, 1000))), "too_many_pixels"),
+    ],
+)
 def test_rejections(data, code):
     with pytest.raises(ImageRejected) as caught:
         decode_image(data, **LIMITS)

@@ -1,6 +1,7 @@
 """Local-feature verification (index/local_features.py): geometric copies of real photos verify, unrelated
 photos do not; over HTTP a screenshot or mirrored re-upload that
 CLIP cannot place is decided by the stored keypoints, which `counterfeit backfill-keypoints` restores."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,14 @@ from index.photos import packaged_photos
 from tests.helpers import make_settings, running, sql
 from tests.test_cli import run_cli
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "horse", "coins")  # clock: 4 keypoints, nothing to verify
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "horse",
+    "coins",
+)  # clock: 4 keypoints, nothing to verify
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +35,13 @@ def photos() -> dict[str, Image.Image]:
 
 def _copies(image: Image.Image, seed: int) -> dict[str, Image.Image]:
     rng = np.random.default_rng(seed)
-    return {"screenshot": screenshot(image, rng), "mirror+text": text_overlay(ImageOps.mirror(image), rng),
-            "big_crop": big_crop(image, rng), "padding": padding(image, rng), "emoji": emoji_overlay(image, rng)}
+    return {
+        "screenshot": screenshot(image, rng),
+        "mirror+text": text_overlay(ImageOps.mirror(image), rng),
+        "big_crop": big_crop(image, rng),
+        "padding": padding(image, rng),
+        "emoji": emoji_overlay(image, rng),
+    }
 
 
 def test_copies_of_real_photos_verify_and_unrelated_photos_do_not(photos):
@@ -54,15 +67,22 @@ def test_ratio_matches_are_opencvs_brute_force_knn_matches(photos):
     references = [reference_keypoints(image) for image in photos.values()]
     compared = matched = 0
     for seed, image in enumerate(photos.values()):
-        for query in (query_keypoints(image), query_keypoints(screenshot(image, np.random.default_rng(seed)))):
+        for query in (
+            query_keypoints(image),
+            query_keypoints(screenshot(image, np.random.default_rng(seed))),
+        ):
             for reference in references:
                 for side in (reference.plain, reference.mirrored):
                     if len(query) < 2 or len(side) < 2:
                         continue
-                    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(query.descriptors),
-                                                                _root_sift(side.descriptors), k=2)
-                    expected = [(a.queryIdx, a.trainIdx) for a, b in (p for p in pairs if len(p) == 2)
-                                if a.distance < RATIO * b.distance]
+                    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(
+                        _root_sift(query.descriptors), _root_sift(side.descriptors), k=2
+                    )
+                    expected = [
+                        (a.queryIdx, a.trainIdx)
+                        for a, b in (p for p in pairs if len(p) == 2)
+                        if a.distance < RATIO * b.distance
+                    ]
                     query_index, train_index = _ratio_matches(query, side)
                     assert list(zip(query_index.tolist(), train_index.tolist())) == expected
                     compared += 1
@@ -89,15 +109,17 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 @pytest.mark.parametrize("device_decode", ["off", "on"])
-def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_restores_them(tmp_path, keys_for, photos,
-                                                                                              device_decode):
+def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_restores_them(
+    tmp_path, keys_for, photos, device_decode
+):
     """The match similarity is set out of CLIP's reach, so only PDQ and keypoints can decide. A screenshot of
     a registered fake and a mirrored, captioned genuine photo (PDQ misses both) are decided by verification;
     an unrelated photo stays inconclusive. Without stored keypoints the screenshot is undecided; the backfill
     command computes them from the blobs and the next check is decided again. Also where the model decodes
     uploads on its device (what CUDA gets): a small CPU decode then makes the keypoints."""
-    settings = make_settings(tmp_path / "data", min_match_similarity=0.999, query_regions="whole",
-                             device_decode=device_decode)
+    settings = make_settings(
+        tmp_path / "data", min_match_similarity=0.999, query_regions="whole", device_decode=device_decode
+    )
     keys = keys_for(settings)
     names = list(photos)
     ids = {}
@@ -105,13 +127,17 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
         with server.client(keys.admin) as admin:
             for position, name in enumerate(names[:4]):
                 label = "counterfeit" if position % 2 == 0 else "authentic"
-                response = admin.post("/v1/references", data={"brand": "acme", "label": label},
-                                      files={"image": (f"{name}.jpg", _jpeg(photos[name]), "image/jpeg")})
+                response = admin.post(
+                    "/v1/references",
+                    data={"brand": "acme", "label": label},
+                    files={"image": (f"{name}.jpg", _jpeg(photos[name]), "image/jpeg")},
+                )
                 assert response.status_code == 201, response.text
                 ids[name] = response.json()["id"]
         assert sql(settings, "SELECT count(*) FROM reference_keypoints")[0][0] == 4
 
         with server.client(keys.platform) as platform:
+
             def check(image: Image.Image) -> dict:
                 response = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")})
                 assert response.status_code == 200, response.text
@@ -134,7 +160,9 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             # A re-upload matches by PDQ, which needs no second proof: on the CPU path its hash is known before
             # the model runs, so its keypoints are not even detected (on the device path they are, unused).
             reupload = check(photos[names[2]])
-            assert reupload["verdict"] == "likely_counterfeit" and "pdq" in reupload["evidence"][0]["signals"], reupload
+            assert (
+                reupload["verdict"] == "likely_counterfeit" and "pdq" in reupload["evidence"][0]["signals"]
+            ), reupload
             assert reupload["evidence"][0]["inliers"] is None
             assert _keypoint_detections(server, keys.admin) == detections + 1 + (device_decode == "on")
 
@@ -146,7 +174,9 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             assert backfilled.returncode == 0, backfilled.stderr
             assert "4 references had no keypoints: 4 added, 0 unreadable" in backfilled.stderr
             after = check(screenshot(photos[names[0]], np.random.default_rng(11)))
-            assert after["verdict"] == "likely_counterfeit" and after["evidence"][0]["signals"] == ["local"], after
+            assert after["verdict"] == "likely_counterfeit" and after["evidence"][0]["signals"] == [
+                "local"
+            ], after
 
 
 def _keypoint_detections(server, admin_key: str) -> int:
@@ -170,7 +200,9 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
 
     names = list(photos)
     source = photos[names[0]]
-    copy = crop(emoji_overlay(source, np.random.default_rng(1)), np.random.default_rng(0), 0.06, 0.06)  # 58 bits
+    copy = crop(
+        emoji_overlay(source, np.random.default_rng(1)), np.random.default_rng(0), 0.06, 0.06
+    )  # 58 bits
     hashes = PdqIndex()
     hashes.add(list(range(len(names))), [compute_pdq(pdq_source(photos[name])) for name in names])
     query_hash = compute_pdq(pdq_source(copy))
@@ -183,9 +215,18 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
     stored = {i: reference_keypoints(photos[name]) for i, name in enumerate(names)}
 
     def evidence(points):
-        return gather_evidence(vectors, hashes, basis[1], query_hash, 1, None, DEFAULT_MAX_DISTANCE,
-                               lambda ids: {i: facts[i] for i in ids}, keypoints=points,
-                               reference_keypoints=lambda ids: {i: stored[i] for i in ids})
+        return gather_evidence(
+            vectors,
+            hashes,
+            basis[1],
+            query_hash,
+            1,
+            None,
+            DEFAULT_MAX_DISTANCE,
+            lambda ids: {i: facts[i] for i in ids},
+            keypoints=points,
+            reference_keypoints=lambda ids: {i: stored[i] for i in ids},
+        )
 
     without = evidence(None)
     assert [n.reference_id for n in without] == [1]  # CLIP's one candidate is another photo

@@ -2,6 +2,7 @@
 registration burst, and *new* photos (never registered, not copies) of its genuine design and of a
 known fake design get the right verdicts, while products of brands that registered nothing stay
 inconclusive; a brand with too few references abstains."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,12 @@ def _jpeg(image) -> bytes:
 def _designs():
     genuine = genuine_design(3)
     # A counterfeiter's version: off colours, wrong letterforms, another emblem.
-    fake = replace(genuine, body=_hue_shift(genuine.body, 0.35), letters=genuine.letters[::-1],
-                   emblem="bar" if genuine.emblem != "bar" else "circle")
+    fake = replace(
+        genuine,
+        body=_hue_shift(genuine.body, 0.35),
+        letters=genuine.letters[::-1],
+        emblem="bar" if genuine.emblem != "bar" else "circle",
+    )
     return render_product(genuine), render_product(fake)
 
 
@@ -51,7 +56,9 @@ def _fitted_brands(admin, brands: set[str], timeout: float = 120) -> dict[str, l
 
 @pytest.fixture
 def lookalike_server(tmp_path, keys_for):
-    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, lookalike_debounce_seconds=3.0)  # registrations under load stay one burst
+    settings = make_settings(
+        tmp_path / "data", model=OFFLINE_MODEL, lookalike_debounce_seconds=3.0
+    )  # registrations under load stay one burst
     keys = keys_for(settings)
     with running(settings) as server:
         yield server, keys, settings
@@ -64,21 +71,30 @@ def test_new_photos_of_known_designs_get_the_brand_classifiers_verdict(lookalike
     with server.client(keys.admin) as admin:
         for product, label in ((genuine, "authentic"), (fake, "counterfeit")):
             for i in range(PER_BANK):
-                response = admin.post("/v1/references", files={"image": (f"{label}{i}.jpg", _jpeg(photograph(product, rng)),
-                                                                         "image/jpeg")}, data={"brand": "acme", "label": label})
+                response = admin.post(
+                    "/v1/references",
+                    files={"image": (f"{label}{i}.jpg", _jpeg(photograph(product, rng)), "image/jpeg")},
+                    data={"brand": "acme", "label": label},
+                )
                 assert response.status_code == 201, response.text
         # Too few for a classifier: 3 per bank (of another product).
         small = render_product(genuine_design(4))
         for product, label in ((small, "authentic"), (small, "counterfeit")):
             for i in range(3):
-                admin.post("/v1/references", files={"image": (f"s{label}{i}.jpg", _jpeg(photograph(product, rng)), "image/jpeg")},
-                           data={"brand": "smallco", "label": label})
+                admin.post(
+                    "/v1/references",
+                    files={"image": (f"s{label}{i}.jpg", _jpeg(photograph(product, rng)), "image/jpeg")},
+                    data={"brand": "smallco", "label": label},
+                )
 
         fitted = _fitted_brands(admin, {"acme", "smallco"})
         # A burst is fitted once it is over (debounced per brand), not once per registration.
         assert len(fitted["acme"]) == 1 and len(fitted["smallco"]) == 1, fitted
         (acme,), (smallco,) = fitted["acme"], fitted["smallco"]
-        assert acme["state"] == "trained" and acme["counts"] == {"authentic": PER_BANK, "counterfeit": PER_BANK}, acme
+        assert acme["state"] == "trained" and acme["counts"] == {
+            "authentic": PER_BANK,
+            "counterfeit": PER_BANK,
+        }, acme
         assert acme["cv_auc"] >= 0.8
         assert smallco["state"] == "abstained" and "too few" in smallco["reason"], smallco
 
@@ -86,36 +102,60 @@ def test_new_photos_of_known_designs_get_the_brand_classifiers_verdict(lookalike
     with server.client(keys.platform) as platform:
         deadline = time.monotonic() + 30  # replicas pick the classifier up on their next poll
         while True:
-            body = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(photograph(fake, rng)), "image/jpeg")}).json()
+            body = platform.post(
+                "/v1/check", files={"image": ("q.jpg", _jpeg(photograph(fake, rng)), "image/jpeg")}
+            ).json()
             if body["classifier"] is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         for product, label in ((genuine, "authentic"), (fake, "counterfeit")):
             for _ in range(6):  # new photos: other framing, background, light; never registered
-                body = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(photograph(product, rng)), "image/jpeg")}).json()
+                body = platform.post(
+                    "/v1/check", files={"image": ("q.jpg", _jpeg(photograph(product, rng)), "image/jpeg")}
+                ).json()
                 if body["classifier"] is not None:
                     # The rendered artwork is flat, so a new photo of it may also verify by keypoints against a
                     # registered photo of the same design (index.local_features): then both regimes decide.
-                    assert body["regime"] in ("lookalike", "copy+lookalike") and body["classifier"]["brand"] == "acme", body
-                    assert body["classifier"]["references"] == {"authentic": PER_BANK, "counterfeit": PER_BANK}
+                    assert (
+                        body["regime"] in ("lookalike", "copy+lookalike")
+                        and body["classifier"]["brand"] == "acme"
+                    ), body
+                    assert body["classifier"]["references"] == {
+                        "authentic": PER_BANK,
+                        "counterfeit": PER_BANK,
+                    }
                     assert body["classifier"]["membership"] >= 0
                 verdicts[label].append(body["verdict"])
         # The small brand's photos get no classifier: no copy evidence either, so inconclusive.
-        body = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(photograph(small, rng)), "image/jpeg")},
-                             data={"brand": "smallco"}).json()
+        body = platform.post(
+            "/v1/check",
+            files={"image": ("q.jpg", _jpeg(photograph(small, rng)), "image/jpeg")},
+            data={"brand": "smallco"},
+        ).json()
         assert body["classifier"] is None and body["verdict"] == "inconclusive", body
         # Products of brands that registered nothing, photographed the same way: the membership gate keeps
         # acme's classifier from answering for them, so they stay inconclusive instead of being forced to a side.
         unrelated = []
         for seed in range(40, 48):
-            body = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(photograph(render_product(genuine_design(seed)), rng)),
-                                                              "image/jpeg")}).json()
+            body = platform.post(
+                "/v1/check",
+                files={
+                    "image": (
+                        "q.jpg",
+                        _jpeg(photograph(render_product(genuine_design(seed)), rng)),
+                        "image/jpeg",
+                    )
+                },
+            ).json()
             unrelated.append(body["verdict"])
     # A classifier, not a lookup, behind a gate that lets ~80 % of the brand's own new photos through (the
     # 20th percentile of its held-out references): most photos are decided, and wrong calls are rare.
     assert verdicts["counterfeit"].count("likely_counterfeit") >= 4, verdicts
     assert verdicts["authentic"].count("likely_authentic") >= 4, verdicts
-    assert verdicts["counterfeit"].count("likely_authentic") + verdicts["authentic"].count("likely_counterfeit") <= 1, verdicts
+    assert (
+        verdicts["counterfeit"].count("likely_authentic") + verdicts["authentic"].count("likely_counterfeit")
+        <= 1
+    ), verdicts
     # With the similarity gate it replaced, most of these got acme's classifier and a verdict.
     assert unrelated.count("inconclusive") >= 6, unrelated
 
@@ -135,12 +175,18 @@ def test_a_different_image_of_another_brands_product_is_not_matched(tmp_path, ke
             for label, design in (("authentic", genuine), ("counterfeit", fake_design(genuine, seed, 0))):
                 product = render_product(design).convert("RGB")
                 registered.append((label, product))
-                response = admin.post("/v1/references", data={"brand": "acme", "label": label},
-                                      files={"image": ("p.jpg", _jpeg(product), "image/jpeg")})
+                response = admin.post(
+                    "/v1/references",
+                    data={"brand": "acme", "label": label},
+                    files={"image": ("p.jpg", _jpeg(product), "image/jpeg")},
+                )
                 assert response.status_code == 201, response.text
         with server.client(keys.platform) as platform:
+
             def check(image) -> dict:
-                return platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")}).json()
+                return platform.post(
+                    "/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")}
+                ).json()
 
             for seed in range(20, 32):  # other brands' products, photographed
                 result = check(photograph(render_product(genuine_design(seed)), rng))

@@ -2,6 +2,7 @@
 older revision) is refused until `counterfeit db upgrade`, which upgrades it in place; a database from
 a newer release is refused; the migrated schema is exactly what the models declare. On SQLite and,
 in make test's second pass, on PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,8 +27,12 @@ def _release_1_database(url: str) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
         connection.execute(text("DROP TABLE alembic_version"))
-        connection.execute(text("INSERT INTO api_keys (id, key_hash, role, name, created_at) "
-                                "VALUES ('key_1', 'abc', 'admin', 'ops', '2026-01-01 00:00:00')"))
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, key_hash, role, name, created_at) "
+                "VALUES ('key_1', 'abc', 'admin', 'ops', '2026-01-01 00:00:00')"
+            )
+        )
     engine.dispose()
 
 
@@ -47,7 +52,9 @@ def test_a_release_1_database_is_refused_until_db_upgrade_then_upgraded_in_place
     assert "already" in run_cli(settings, "db", "upgrade").stderr
     engine = make_engine(settings.resolved_database_url)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT id, name, expires_at FROM api_keys")).all() == [("key_1", "ops", None)]
+        assert connection.execute(text("SELECT id, name, expires_at FROM api_keys")).all() == [
+            ("key_1", "ops", None)
+        ]
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar() == 0
     engine.dispose()
     assert "key_1" in run_cli(settings, "keys", "list").stdout
@@ -70,6 +77,8 @@ def test_migrations_build_exactly_the_models_schema(settings):
     make_engine(settings.resolved_database_url).dispose()  # SQLite, or PostgreSQL on make test's second pass
     engine = create_engine(settings.resolved_database_url)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        differences = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+        )
     engine.dispose()
     assert differences == [], differences

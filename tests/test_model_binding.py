@@ -1,4 +1,5 @@
 """An index is bound to the model that built it; another model is refused with the reindex message."""
+
 from __future__ import annotations
 
 import pytest

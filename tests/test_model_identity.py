@@ -1,4 +1,5 @@
 """A model's identity is the same on every host: stored artefacts, not per-process arithmetic (index.models.artefacts)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ print(json.dumps(out))
 
 
 def _fingerprints(threads: int, **env: str) -> dict:
-    run = subprocess.run([sys.executable, "-c", FINGERPRINTS, str(threads), TEST_MODEL, OFFLINE_MODEL],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    run = subprocess.run(
+        [sys.executable, "-c", FINGERPRINTS, str(threads), TEST_MODEL, OFFLINE_MODEL],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -46,8 +52,12 @@ def test_the_fingerprint_is_the_same_under_every_cpu_capability_and_thread_count
     scalar = _fingerprints(2, ATEN_CPU_CAPABILITY="default")
     one_thread = _fingerprints(1, OMP_NUM_THREADS="1")
     for spec in (TEST_MODEL, OFFLINE_MODEL):
-        assert scalar[spec]["capability"] == "DEFAULT"  # torch's scalar kernels: another CPU generation's arithmetic
-        assert native[spec]["fingerprint"] == scalar[spec]["fingerprint"] == one_thread[spec]["fingerprint"], spec
+        assert (
+            scalar[spec]["capability"] == "DEFAULT"
+        )  # torch's scalar kernels: another CPU generation's arithmetic
+        assert (
+            native[spec]["fingerprint"] == scalar[spec]["fingerprint"] == one_thread[spec]["fingerprint"]
+        ), spec
         for run in (native, scalar, one_thread):
             assert run[spec]["probe_cosine"] >= 0.999, (spec, run)
 
@@ -63,13 +73,16 @@ class CountingStore(MemoryArtefactStore):
 
 
 def test_a_model_nobody_shipped_artefacts_for_derives_them_once_and_every_later_process_reads_them(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import torch
 
     monkeypatch.setattr(artefacts_module, "SHIPPED_DIR", tmp_path / "nothing-shipped")
     derivations = []
     derive = artefacts_module.derive_artefacts
-    monkeypatch.setattr(artefacts_module, "derive_artefacts", lambda base: derivations.append(1) or derive(base))
+    monkeypatch.setattr(
+        artefacts_module, "derive_artefacts", lambda base: derivations.append(1) or derive(base)
+    )
     store = CountingStore()
     first = load_embedder(TEST_MODEL, artefacts=store)
     threads = torch.get_num_threads()
@@ -98,23 +111,38 @@ def test_the_service_stores_derived_artefacts_in_its_database_and_two_processes_
     assert len(sql(settings, "SELECT key FROM model_artefacts")) == 1
 
 
-def test_a_model_that_does_not_reproduce_its_stored_probe_vectors_is_refused_with_the_reason(tmp_path, monkeypatch):
+def test_a_model_that_does_not_reproduce_its_stored_probe_vectors_is_refused_with_the_reason(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(artefacts_module, "SHIPPED_DIR", tmp_path / "nothing-shipped")
     settings = make_settings(tmp_path / "data")
     good = load_embedder(TEST_MODEL)
     assert probe_cosines(good.base, good.artefacts).min() >= 0.999
     # The stored probes of another embedding space (here: the probe images in another order) under this key.
-    wrong = ModelArtefacts(good.artefacts.key, good.artefacts.spec, good.artefacts.mean, good.artefacts.background,
-                           np.roll(good.artefacts.probes, 1, axis=0))
-    sql(settings, "INSERT INTO model_artefacts (key, data, sha256, created_at) VALUES (:k, :d, 'x', CURRENT_TIMESTAMP)",
-        k=wrong.key, d=wrong.to_bytes())
-    with pytest.raises(ModelIdentityError, match="does not reproduce its stored embedding space: a probe image"):
+    wrong = ModelArtefacts(
+        good.artefacts.key,
+        good.artefacts.spec,
+        good.artefacts.mean,
+        good.artefacts.background,
+        np.roll(good.artefacts.probes, 1, axis=0),
+    )
+    sql(
+        settings,
+        "INSERT INTO model_artefacts (key, data, sha256, created_at) VALUES (:k, :d, 'x', CURRENT_TIMESTAMP)",
+        k=wrong.key,
+        d=wrong.to_bytes(),
+    )
+    with pytest.raises(
+        ModelIdentityError, match="does not reproduce its stored embedding space: a probe image"
+    ):
         ModelOptions.from_settings(settings).load(TEST_MODEL)
 
 
 def test_the_shipped_models_load_their_shipped_artefacts_and_verify_them():
     embedder = load_embedder(OFFLINE_MODEL)
-    shipped = ModelArtefacts.from_bytes((artefacts_module.SHIPPED_DIR / f"{embedder.artefacts.key}.npz").read_bytes())
+    shipped = ModelArtefacts.from_bytes(
+        (artefacts_module.SHIPPED_DIR / f"{embedder.artefacts.key}.npz").read_bytes()
+    )
     assert np.array_equal(embedder.mean, shipped.mean)
     assert embedder.info.centering_sha256 == shipped.centering_sha256
     assert probe_cosines(embedder.base, shipped).min() >= 0.999
@@ -129,13 +157,18 @@ def test_a_replica_on_other_cpu_kernels_serves_the_index_another_one_built(tmp_p
     fingerprints = []
     for capability in ("", "default"):
         port = free_port()
-        process = _start_process(settings, port, **({"ATEN_CPU_CAPABILITY": capability} if capability else {}))
+        process = _start_process(
+            settings, port, **({"ATEN_CPU_CAPABILITY": capability} if capability else {})
+        )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=admin, timeout=60) as client:
                 fingerprints.append(client.get("/v1/info").json()["model"]["fingerprint"])
                 if not capability:
-                    registered = client.post("/v1/references", files={"image": ("p.png", product_photo(7))},
-                                             data={"brand": "acme", "label": "counterfeit"})
+                    registered = client.post(
+                        "/v1/references",
+                        files={"image": ("p.png", product_photo(7))},
+                        data={"brand": "acme", "label": "counterfeit"},
+                    )
                     assert registered.status_code == 201, registered.text
                 else:
                     check = client.post("/v1/check", files={"image": ("p.png", product_photo(7))}).json()

@@ -1,4 +1,5 @@
 """The model layer: real offline weights, clear failures, device choice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,9 @@ def test_offline_weights_are_really_loaded(offline_model):
     for (name, expected), row in zip(EXPECTED_CLASSES.items(), probabilities):
         top5 = set(row.topk(5).indices.tolist())
         assert top5 & expected, f"{name}: top-5 {sorted(top5)}"
-        assert row[list(expected)].sum() > 0.5, f"{name}: only {row[list(expected)].sum():.2f} on the right classes"
+        assert row[list(expected)].sum() > 0.5, (
+            f"{name}: only {row[list(expected)].sum():.2f} on the right classes"
+        )
 
 
 def test_reupload_copy_is_nearest_to_its_source(offline_model):
@@ -64,7 +67,9 @@ def test_incompatible_weights_file_is_refused(tmp_path):
         load_embedder(f"timm:efficientnet_lite0@{path}")
 
 
-@pytest.mark.parametrize("text", ["ViT-B-32", "nope:ViT-B-32@x", "open_clip:ViT-B-32", "open_clip:tiny-random@weights"])
+@pytest.mark.parametrize(
+    "text", ["ViT-B-32", "nope:ViT-B-32@x", "open_clip:ViT-B-32", "open_clip:tiny-random@weights"]
+)
 def test_bad_specs_are_rejected(text):
     with pytest.raises(ModelSpecError):
         parse_model_spec(text)

@@ -4,6 +4,7 @@ Replicas with separate local data directories share one database and one bucket 
 each local directory is only a cache. An unreachable store answers 503 with Retry-After and loses nothing
 that was acknowledged.
 """
+
 from __future__ import annotations
 
 import signal
@@ -32,15 +33,20 @@ class S3Server:
 
     def start(self) -> "S3Server":
         executable = Path(sys.executable).with_name("moto_server")
-        self.process = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline and self.process.poll() is None, "moto_server did not start"
+                assert time.monotonic() < deadline and self.process.poll() is None, (
+                    "moto_server did not start"
+                )
                 time.sleep(0.1)
         self.client().create_bucket(Bucket=BUCKET)
         return self
@@ -62,8 +68,12 @@ class S3Server:
 @pytest.fixture
 def s3(monkeypatch):
     server = S3Server(free_port())
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", server.url)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", server.url),
+    ):
         monkeypatch.setenv(name, value)
     server.start()
     yield server
@@ -83,8 +93,11 @@ def test_replicas_without_a_shared_filesystem_share_blobs_through_the_bucket(tmp
     admin = create_api_key(settings_a, Role.admin)
     platform = create_api_key(settings_a, Role.platform)
     with running(settings_a) as a, a.client(admin) as on_a:
-        registered = on_a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
-                               files={"image": ("r.png", product_photo(3), "image/png")})
+        registered = on_a.post(
+            "/v1/references",
+            data={"brand": "acme", "label": "counterfeit"},
+            files={"image": ("r.png", product_photo(3), "image/png")},
+        )
         assert registered.status_code == 201, registered.text
         reference = registered.json()
     assert f"blobs/{reference['sha256'][:2]}/{reference['sha256'][2:4]}/{reference['sha256']}" in s3.keys()
@@ -94,7 +107,9 @@ def test_replicas_without_a_shared_filesystem_share_blobs_through_the_bucket(tmp
         assert image.status_code == 200 and image.content == product_photo(3)  # from the bucket
         check = checker.post("/v1/check", files={"image": ("q.png", product_photo(3), "image/png")}).json()
         assert check["evidence"][0]["reference_id"] == reference["id"]
-    assert (settings_b.blob_dir / reference["sha256"][:2] / reference["sha256"][2:4] / reference["sha256"]).exists()
+    assert (
+        settings_b.blob_dir / reference["sha256"][:2] / reference["sha256"][2:4] / reference["sha256"]
+    ).exists()
 
 
 def test_an_object_store_outage_answers_503_and_loses_nothing_acknowledged(tmp_path, s3):
@@ -102,9 +117,13 @@ def test_an_object_store_outage_answers_503_and_loses_nothing_acknowledged(tmp_p
     admin = create_api_key(settings, Role.admin)
     acknowledged = {}
     with running(settings) as server, server.client(admin) as client:
+
         def register(seed: int) -> httpx.Response:
-            return client.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
-                               files={"image": ("r.png", product_photo(seed), "image/png")})
+            return client.post(
+                "/v1/references",
+                data={"brand": "acme", "label": "counterfeit"},
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+            )
 
         for seed in range(3):
             acknowledged[seed] = register(seed).json()["id"]
@@ -144,11 +163,17 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
         for settings, port, extra in zip(fleet, ports, ({}, {}, {"ATEN_CPU_CAPABILITY": "default"})):
             processes.append(_start_process(settings, port, **extra))  # ready: no "run a reindex" refusal
         a, b, c = (httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for port in ports)
-        assert len({client.get("/v1/info", headers=admin).json()["model"]["fingerprint"] for client in (a, b, c)}) == 1
+        assert (
+            len(
+                {client.get("/v1/info", headers=admin).json()["model"]["fingerprint"] for client in (a, b, c)}
+            )
+            == 1
+        )
 
         def top(client, seed):
-            evidence = client.post("/v1/check", headers=platform,
-                                   files={"image": ("q.png", product_photo(seed), "image/png")}).json()["evidence"]
+            evidence = client.post(
+                "/v1/check", headers=platform, files={"image": ("q.png", product_photo(seed), "image/png")}
+            ).json()["evidence"]
             return evidence[0]["reference_id"] if evidence else None
 
         def eventually(condition, what: str, seconds: float = 10.0):
@@ -157,10 +182,16 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
                 assert time.monotonic() < deadline, what
                 time.sleep(0.05)
 
-        reference = a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
-                           files={"image": ("r.png", product_photo(11), "image/png")}).json()
+        reference = a.post(
+            "/v1/references",
+            headers=admin,
+            data={"brand": "acme", "label": "counterfeit"},
+            files={"image": ("r.png", product_photo(11), "image/png")},
+        ).json()
         for client, name in ((b, "B"), (c, "C")):
-            eventually(lambda client=client: top(client, 11) == reference["id"], f"replica {name} never found it")
+            eventually(
+                lambda client=client: top(client, 11) == reference["id"], f"replica {name} never found it"
+            )
         image = c.get(f"/v1/references/{reference['id']}/image", headers=admin)
         assert image.status_code == 200 and image.content == product_photo(11)
         assert c.delete(f"/v1/references/{reference['id']}", headers=admin).status_code == 200
@@ -169,27 +200,47 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
         acknowledged = []
         s3.kill()
         for seed in range(20, 23):
-            refused = b.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
-                             files={"image": ("r.png", product_photo(seed), "image/png")})
+            refused = b.post(
+                "/v1/references",
+                headers=admin,
+                data={"brand": "acme", "label": "counterfeit"},
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+            )
             assert refused.status_code == 503 and refused.headers["retry-after"], refused.text
         s3.start()
         for seed in range(20, 23):
-            registered = b.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
-                                files={"image": ("r.png", product_photo(seed), "image/png")})
+            registered = b.post(
+                "/v1/references",
+                headers=admin,
+                data={"brand": "acme", "label": "counterfeit"},
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+            )
             assert registered.status_code == 201, registered.text
             acknowledged.append(registered.json()["id"])
         for seed, reference_id in zip(range(20, 23), acknowledged):
-            eventually(lambda seed=seed, rid=reference_id: top(a, seed) == rid and top(c, seed) == rid,
-                       f"reference {reference_id} missing on A or C")
+            eventually(
+                lambda seed=seed, rid=reference_id: top(a, seed) == rid and top(c, seed) == rid,
+                f"reference {reference_id} missing on A or C",
+            )
 
         # A reindex to another model on C: every replica, each on its own disk, swaps to it.
-        job = c.post("/v1/reindex", headers=admin, json={"model": "open_clip:tiny-random-b", "index_type": "flat"})
+        job = c.post(
+            "/v1/reindex", headers=admin, json={"model": "open_clip:tiny-random-b", "index_type": "flat"}
+        )
         assert job.status_code == 202, job.text
-        eventually(lambda: c.get(f"/v1/jobs/{job.json()['job_id']}", headers=admin).json()["state"] == "succeeded",
-                   "the reindex did not succeed", 120)
+        eventually(
+            lambda: c.get(f"/v1/jobs/{job.json()['job_id']}", headers=admin).json()["state"] == "succeeded",
+            "the reindex did not succeed",
+            120,
+        )
         for client, name in ((a, "A"), (b, "B"), (c, "C")):
-            eventually(lambda client=client: client.get("/v1/info", headers=admin).json()["model"]["spec"]
-                       == "open_clip:tiny-random-b", f"replica {name} did not swap", 60)
+            eventually(
+                lambda client=client: (
+                    client.get("/v1/info", headers=admin).json()["model"]["spec"] == "open_clip:tiny-random-b"
+                ),
+                f"replica {name} did not swap",
+                60,
+            )
         for client in (a, b, c):
             assert top(client, 21) == acknowledged[1]  # the new generation serves what was acknowledged
             client.close()
@@ -199,22 +250,35 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
             process.wait(timeout=30)
 
 
-def test_a_reindex_on_one_disk_moves_every_replica_and_a_new_one_starts_from_the_shared_snapshot(tmp_path, s3, caplog):
+def test_a_reindex_on_one_disk_moves_every_replica_and_a_new_one_starts_from_the_shared_snapshot(
+    tmp_path, s3, caplog
+):
     """The current generation is the database's (index_pointer) and its snapshot is in the bucket: replica B,
     on its own disk, follows A's reindex to another model; replica C, started on an empty disk afterwards,
     fetches that generation's snapshot instead of building it."""
     import logging
 
     caplog.set_level(logging.INFO)
-    settings_a, settings_b = _two_replicas(tmp_path, change_poll_seconds=0.2, generation_swap_jitter_seconds=0.0)
+    settings_a, settings_b = _two_replicas(
+        tmp_path, change_poll_seconds=0.2, generation_swap_jitter_seconds=0.0
+    )
     # C names no model: it serves the deployment's (an explicitly configured other model is refused, as ever).
-    settings_c = type(settings_a).model_validate({**settings_a.model_dump(exclude={"model"}, exclude_unset=True),
-                                                  "data_dir": tmp_path / "c"})
+    settings_c = type(settings_a).model_validate(
+        {**settings_a.model_dump(exclude={"model"}, exclude_unset=True), "data_dir": tmp_path / "c"}
+    )
     admin = create_api_key(settings_a, Role.admin)
     with running(settings_a) as a, running(settings_b) as b, a.client(admin) as on_a, b.client(admin) as on_b:
-        ids = [on_a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
-                         files={"image": ("r.png", product_photo(seed), "image/png")}).json()["id"] for seed in range(4)]
-        job = on_a.post("/v1/reindex", json={"model": "open_clip:tiny-random-b", "index_type": "flat"}).json()["job_id"]
+        ids = [
+            on_a.post(
+                "/v1/references",
+                data={"brand": "acme", "label": "counterfeit"},
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+            ).json()["id"]
+            for seed in range(4)
+        ]
+        job = on_a.post(
+            "/v1/reindex", json={"model": "open_clip:tiny-random-b", "index_type": "flat"}
+        ).json()["job_id"]
         deadline = time.monotonic() + 120
         while on_a.get(f"/v1/jobs/{job}").json()["state"] in ("queued", "running"):
             assert time.monotonic() < deadline
@@ -230,6 +294,8 @@ def test_a_reindex_on_one_disk_moves_every_replica_and_a_new_one_starts_from_the
     caplog.clear()
     with running(settings_c) as c, c.client(admin) as on_c:
         info = on_c.get("/v1/info").json()
-        assert info["model"]["spec"] == "open_clip:tiny-random-b" and info["index"]["generation"] == generation
+        assert (
+            info["model"]["spec"] == "open_clip:tiny-random-b" and info["index"]["generation"] == generation
+        )
         assert {item["id"] for item in on_c.get("/v1/references").json()["items"]} == set(ids)
     assert any("Fetched the snapshot of index generation" in r.getMessage() for r in caplog.records)

@@ -1,4 +1,5 @@
 """PDQ: near-duplicates of a known fake are matched, unrelated images are not, flat images are ignored."""
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,11 @@ def test_pdq_matches_copies_not_unrelated_images_and_ignores_flat_ones():
 
 def test_check_reports_pdq_evidence(server, keys, admin):
     photo = packaged_photos()["coffee"]
-    fake = admin.post("/v1/references", files={"image": ("fake.png", png_bytes(photo), "image/png")},
-                      data={"brand": "acme", "label": "counterfeit"}).json()
+    fake = admin.post(
+        "/v1/references",
+        files={"image": ("fake.png", png_bytes(photo), "image/png")},
+        data={"brand": "acme", "label": "counterfeit"},
+    ).json()
     assert fake["pdq"]["quality"] >= MIN_QUALITY and len(fake["pdq"]["hash"]) == 64
     copy = jpeg_bytes(recompressed_slight_crop(photo), quality=60)
     with server.client(keys.platform) as platform:

@@ -1,4 +1,5 @@
 """Our PDQ (numpy, and tensor ops for the model's device) gives the reference implementation's hashes (pdqhash)."""
+
 from __future__ import annotations
 
 import time
@@ -134,7 +135,9 @@ def test_stored_and_matched_hashes_are_the_reference_hashers_in_every_mode():
         worker = prepare(data, spec).pdq
         assert worker == stored, name
         limit = 12 if "reduced" in name else 0  # a 2400 px image is hashed from its 1200 px reduction
-        assert reference.distance(stored) <= limit, f"{name}: {reference.distance(stored)} bits from the reference"
+        assert reference.distance(stored) <= limit, (
+            f"{name}: {reference.distance(stored)} bits from the reference"
+        )
         assert abs(reference.quality - stored.quality) <= (5 if limit else 0), name
 
 
@@ -151,12 +154,22 @@ def test_rehash_pdq_updates_legacy_hashes_and_replicas_follow(tmp_path, keys_for
     server = ThreadedServer(settings).start()
     try:
         with server.client(keys.admin) as admin:
-            reference_id = admin.post("/v1/references", files={"image": ("logo.png", logo, "image/png")},
-                                      data={"brand": "acme", "label": "counterfeit"}).json()["id"]
-            legacy = compute_pdq(decode_image(logo, 1 << 40, 1 << 40, draft_size=(512, 512)))  # the old conversion
+            reference_id = admin.post(
+                "/v1/references",
+                files={"image": ("logo.png", logo, "image/png")},
+                data={"brand": "acme", "label": "counterfeit"},
+            ).json()["id"]
+            legacy = compute_pdq(
+                decode_image(logo, 1 << 40, 1 << 40, draft_size=(512, 512))
+            )  # the old conversion
             assert legacy.distance(_reference_from_bytes(logo)) > 31
-            sql(settings, "UPDATE reference_images SET pdq_hash = :h, pdq_quality = :q WHERE id = :i",
-                h=legacy.hex, q=legacy.quality, i=reference_id)
+            sql(
+                settings,
+                "UPDATE reference_images SET pdq_hash = :h, pdq_quality = :q WHERE id = :i",
+                h=legacy.hex,
+                q=legacy.quality,
+                i=reference_id,
+            )
             done = run_cli(settings, "rehash-pdq")
             assert done.returncode == 0, done.stderr
             assert "1 PDQ hashes updated" in done.stderr
@@ -166,7 +179,9 @@ def test_rehash_pdq_updates_legacy_hashes_and_replicas_follow(tmp_path, keys_for
             assert "0 PDQ hashes updated" in again.stderr
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # the server tails the change log
-                evidence = admin.post("/v1/check", files={"image": ("q.png", logo, "image/png")}).json()["evidence"]
+                evidence = admin.post("/v1/check", files={"image": ("q.png", logo, "image/png")}).json()[
+                    "evidence"
+                ]
                 if evidence and evidence[0]["pdq_distance"] == 0:
                     break
                 time.sleep(0.2)

@@ -1,4 +1,5 @@
 """The tensor (device) preprocessing path and the CPU worker step: parity, fallbacks, PDQ on the reduced image."""
+
 from __future__ import annotations
 
 import io
@@ -74,16 +75,21 @@ def test_exif_orientation_as_tensor_ops_matches_pillow(photos, orientation):
     config = load_embedder(SPECS[1]).pixel_config
     tensor = TensorPreprocessor(config, "cpu").decode([data])[0]
     upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("RGB"))
-    expected = TensorPreprocessor(config, "cpu").resize_and_crop(torch.from_numpy(np.array(upright)).permute(2, 0, 1))
+    expected = TensorPreprocessor(config, "cpu").resize_and_crop(
+        torch.from_numpy(np.array(upright)).permute(2, 0, 1)
+    )
     assert tensor is not None and tensor.shape == expected.shape
     assert float((tensor - expected).abs().mean()) < 1.0, f"orientation {orientation}"
     if orientation != 1:  # and the orientation really mattered
         unturned = TensorPreprocessor(config, "cpu").resize_and_crop(
-            torch.from_numpy(np.array(Image.open(io.BytesIO(data)).convert("RGB"))).permute(2, 0, 1))
+            torch.from_numpy(np.array(Image.open(io.BytesIO(data)).convert("RGB"))).permute(2, 0, 1)
+        )
         assert float((unturned - expected).abs().mean()) > 5.0
 
 
-def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_crops(embedder, photos, monkeypatch):
+def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_crops(
+    embedder, photos, monkeypatch
+):
     """A check on a device-decoding model submits the upload's bytes plus an ``EncodedRegion`` per other
     query region: the bytes are decoded once, each region is cut from the upright pixels (EXIF applied),
     each embeds like the CPU worker's crop of the Pillow-decoded image, and only the whole image is hashed."""
@@ -93,11 +99,17 @@ def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_cro
     regions = QUERY_REGIONS["wide"]
     decoded_streams = []
     original = Decoder._decode_jpegs
-    monkeypatch.setattr(Decoder, "_decode_jpegs", lambda self, datas: decoded_streams.append(len(datas)) or original(self, datas))
+    monkeypatch.setattr(
+        Decoder,
+        "_decode_jpegs",
+        lambda self, datas: decoded_streams.append(len(datas)) or original(self, datas),
+    )
     png = io.BytesIO()
     photos["rocket"].save(png, "PNG")  # the Pillow fallback cuts the same regions
-    for name, data in [("rotated by EXIF", _with_orientation(photos["coffee"].convert("RGB").resize((900, 600)), 6)),
-                       ("PNG", png.getvalue())]:
+    for name, data in [
+        ("rotated by EXIF", _with_orientation(photos["coffee"].convert("RGB").resize((900, 600)), 6)),
+        ("PNG", png.getvalue()),
+    ]:
         decoded_streams.clear()
         hashes: dict = {}
         pillow_decodes = []
@@ -105,14 +117,26 @@ def test_query_regions_are_cut_from_one_device_decode_and_embed_like_the_cpu_cro
             import index.images
 
             real_decode = index.images.decode_image
-            patch.setattr(index.images, "decode_image",
-                          lambda *a, _log=pillow_decodes, _real=real_decode, **k: _log.append(1) or _real(*a, **k))
-            vectors, failures = embedder.embed_inputs([data] + [EncodedRegion(data, r) for r in regions[1:]], hashes)
-        assert len(pillow_decodes) == (1 if name == "PNG" else 0), (name, pillow_decodes)  # once for all its regions
+            patch.setattr(
+                index.images,
+                "decode_image",
+                lambda *a, _log=pillow_decodes, _real=real_decode, **k: _log.append(1) or _real(*a, **k),
+            )
+            vectors, failures = embedder.embed_inputs(
+                [data] + [EncodedRegion(data, r) for r in regions[1:]], hashes
+            )
+        assert len(pillow_decodes) == (1 if name == "PNG" else 0), (
+            name,
+            pillow_decodes,
+        )  # once for all its regions
         assert not failures and set(hashes) == {0}, (name, failures, set(hashes))
         expected = embedder.embed(crops(decode_image(data, BIG, BIG), regions))
         for row, region in enumerate(regions):
-            assert float(vectors[row] @ expected[row]) >= 0.98, (name, region.name, float(vectors[row] @ expected[row]))
+            assert float(vectors[row] @ expected[row]) >= 0.98, (
+                name,
+                region.name,
+                float(vectors[row] @ expected[row]),
+            )
         assert sum(decoded_streams) == (1 if name != "PNG" else 0), (name, decoded_streams)
     # Pixel for pixel (a random model cannot tell a mirror image apart; the pixels can): each region's
     # tensor is the model input the CPU worker makes from its crop.
@@ -136,7 +160,9 @@ def test_images_the_device_decoder_refuses_fall_back_alone(embedder, photos):
     batch = [good, png.getvalue(), cmyk, corrupt, b"not an image", good]
     vectors, failures = embedder.embed_inputs(batch)
     assert set(failures) == {3, 4}, failures
-    pillow = embedder.embed([decode_image(data, BIG, BIG, draft_size=embedder.draft_size) for data in batch[:3]])
+    pillow = embedder.embed(
+        [decode_image(data, BIG, BIG, draft_size=embedder.draft_size) for data in batch[:3]]
+    )
     for row in range(3):
         assert float(vectors[row] @ pillow[row]) >= 0.99, row
     assert np.allclose(vectors[0], vectors[5], atol=1e-5)
@@ -148,7 +174,9 @@ def test_worker_pixels_embed_like_the_pillow_path(embedder, photos):
     datas = [data for _, data in _cases(photos)]
     prepared = [prepare(data, spec) for data in datas]
     from_pixels, failures = embedder.embed_inputs([p.pixels for p in prepared])
-    from_images = embedder.embed([decode_image(data, BIG, BIG, draft_size=embedder.draft_size) for data in datas])
+    from_images = embedder.embed(
+        [decode_image(data, BIG, BIG, draft_size=embedder.draft_size) for data in datas]
+    )
     assert not failures
     assert np.allclose(from_pixels, from_images, atol=1e-4)
 
@@ -234,11 +262,18 @@ def test_serving_with_device_decoding_checks_and_hashes_on_the_model_side(tmp_pa
         server = ThreadedServer(settings).start()
         try:
             with server.client(keys.admin) as admin:
-                reference = admin.post("/v1/references", files={"image": ("r.jpg", jpeg, "image/jpeg")},
-                                       data={"brand": "acme", "label": "counterfeit"}).json()["id"]
-                answers[mode] = [admin.post("/v1/check", files={"image": (name, data, "image/*")}).json()
-                                 for name, data in (("q.jpg", jpeg), ("q.png", png.getvalue()))]
-                corrupt = admin.post("/v1/check", files={"image": ("q.jpg", jpeg[:300] + b"\0" * 200, "image/jpeg")})
+                reference = admin.post(
+                    "/v1/references",
+                    files={"image": ("r.jpg", jpeg, "image/jpeg")},
+                    data={"brand": "acme", "label": "counterfeit"},
+                ).json()["id"]
+                answers[mode] = [
+                    admin.post("/v1/check", files={"image": (name, data, "image/*")}).json()
+                    for name, data in (("q.jpg", jpeg), ("q.png", png.getvalue()))
+                ]
+                corrupt = admin.post(
+                    "/v1/check", files={"image": ("q.jpg", jpeg[:300] + b"\0" * 200, "image/jpeg")}
+                )
                 assert corrupt.status_code == 422, corrupt.text
         finally:
             server.stop()
@@ -248,5 +283,7 @@ def test_serving_with_device_decoding_checks_and_hashes_on_the_model_side(tmp_pa
         # The device hashes the full-size upright image, the workers a >= 512 px decode: a few bits apart.
         from index.pdq import PdqHash
 
-        distance = PdqHash.from_hex(on["pdq"]["hash"], 100).distance(PdqHash.from_hex(off["pdq"]["hash"], 100))
+        distance = PdqHash.from_hex(on["pdq"]["hash"], 100).distance(
+            PdqHash.from_hex(off["pdq"]["hash"], 100)
+        )
         assert distance <= 16, distance

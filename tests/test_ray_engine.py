@@ -1,4 +1,5 @@
 """The Ray engine (a local Ray instance, as CI runs it) embeds exactly like the local engine."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,12 @@ def _reindex(tmp_path, name: str, engine: str) -> dict[str, np.ndarray]:
     Reindexer(settings, runtime.sessions, runtime.blobs, jobs).run(job.id, params)
     finished = jobs.get(job.id)
     assert finished.state == "succeeded", finished.error
-    rows = sql(settings, "SELECT r.sha256, e.vector FROM embeddings e JOIN reference_images r ON r.id = e.reference_id "
-                         "WHERE e.fingerprint = :f", f=finished.result["fingerprint"])
+    rows = sql(
+        settings,
+        "SELECT r.sha256, e.vector FROM embeddings e JOIN reference_images r ON r.id = e.reference_id "
+        "WHERE e.fingerprint = :f",
+        f=finished.result["fingerprint"],
+    )
     return {sha: np.frombuffer(vector, dtype=np.float32) for sha, vector in rows}
 
 

@@ -1,5 +1,6 @@
 """Query regions (index/regions.py): a screenshot-style and a flipped re-upload of a registered fake
 are found by the region that holds the photo, over HTTP with the offline backbone."""
+
 from __future__ import annotations
 
 import io
@@ -39,12 +40,18 @@ def test_a_reference_counts_with_its_best_region_and_other_regions_pay_the_penal
 
 
 def test_workers_cut_each_region_from_the_decoded_image():
-    ramp = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (200, 1))  # dark on the left, bright on the right
+    ramp = np.tile(
+        np.linspace(0, 255, 400, dtype=np.uint8), (200, 1)
+    )  # dark on the left, bright on the right
     image = Image.fromarray(np.stack([ramp, ramp[:, ::-1], np.full_like(ramp, 90)], axis=-1))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
-    config = PreprocessConfig(resize_to=64, crop=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear")
-    out = prepare(buffer.getvalue(), PrepareSpec(draft_size=None, pixels=config, regions=QUERY_REGIONS["wide"]))
+    config = PreprocessConfig(
+        resize_to=64, crop=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear"
+    )
+    out = prepare(
+        buffer.getvalue(), PrepareSpec(draft_size=None, pixels=config, regions=QUERY_REGIONS["wide"])
+    )
     whole, centre, mirror, *others = out.model_inputs
     assert whole.shape == mirror.shape == centre.shape == (64, 64, 3) and len(others) == 2
     # The whole image's centre crop and its mirror are left-right reversed; the 80 % centre is another crop.
@@ -88,12 +95,19 @@ def _flipped_with_text(image: Image.Image, seed: int) -> Image.Image:
 
 
 @pytest.mark.parametrize("preset, device_decode", [("default", "off"), ("wide", "off"), ("wide", "on")])
-def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(tmp_path, keys_for, preset, device_decode):
+def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(
+    tmp_path, keys_for, preset, device_decode
+):
     """With the default regions a screenshot is found by the 80 % centre and a flipped re-upload by dihedral
     PDQ and the whole image; ``wide`` also finds a flipped photo under a sales banner by its mirror image —
     also when the model decodes uploads on its device (what CUDA gets) and cuts the regions there."""
-    settings = make_settings(tmp_path / "data", model=OFFLINE_MODEL, min_match_similarity=None, query_regions=preset,
-                             device_decode=device_decode)
+    settings = make_settings(
+        tmp_path / "data",
+        model=OFFLINE_MODEL,
+        min_match_similarity=None,
+        query_regions=preset,
+        device_decode=device_decode,
+    )
     keys = keys_for(settings)
     rng = np.random.default_rng(3)
     fakes = []
@@ -102,12 +116,16 @@ def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(t
             genuine = genuine_design(seed)
             for label, design in (("authentic", genuine), ("counterfeit", fake_design(genuine, seed, 0))):
                 photo = photograph(render_product(design), rng, size=512)
-                response = admin.post("/v1/references", data={"brand": "acme", "label": label},
-                                      files={"image": ("p.jpg", _jpeg(photo), "image/jpeg")})
+                response = admin.post(
+                    "/v1/references",
+                    data={"brand": "acme", "label": label},
+                    files={"image": ("p.jpg", _jpeg(photo), "image/jpeg")},
+                )
                 assert response.status_code == 201, response.text
                 if label == "counterfeit":
                     fakes.append((response.json()["id"], photo))
         with server.client(keys.platform) as platform:
+
             def check(image: Image.Image) -> dict:
                 response = platform.post("/v1/check", files={"image": ("q.jpg", _jpeg(image), "image/jpeg")})
                 assert response.status_code == 200, response.text
@@ -124,7 +142,9 @@ def test_screenshot_and_flipped_reuploads_of_a_registered_fake_are_counterfeit(t
                 assert result["verdict"] == "likely_counterfeit", result
                 assert result["evidence"][0]["reference_id"] == reference_id
             if preset == "wide":
-                for (reference_id, photo), seed in zip(fakes[1:], (3, 5, 7)):  # mirrored, with a sales banner on it
+                for (reference_id, photo), seed in zip(
+                    fakes[1:], (3, 5, 7)
+                ):  # mirrored, with a sales banner on it
                     result = check(_flipped_with_text(photo, seed))
                     top = result["evidence"][0]
                     assert result["verdict"] == "likely_counterfeit", result
@@ -139,8 +159,9 @@ def test_an_index_counts_a_reference_with_its_best_vector_and_keeps_its_regions_
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     region = rng.standard_normal((2, 16)).astype(np.float32)
     region /= np.linalg.norm(region, axis=1, keepdims=True)
-    index = VectorIndex.build(np.array([10, 11, 12]), vectors[:3], ["acme", "acme", "globex"],
-                              regions=[region, None, None])
+    index = VectorIndex.build(
+        np.array([10, 11, 12]), vectors[:3], ["acme", "acme", "globex"], regions=[region, None, None]
+    )
     assert len(index) == 3 and index.vector_count == 5 and index.region_vectors() == 2
     similarities, ids, matched = index.search_regions(region[1:2], 3)
     assert ids[0, 0] == 10 and matched[0, 0] == 2  # found by its second region ...
@@ -177,26 +198,38 @@ def test_reference_regions_survive_a_restart_and_a_reindex(tmp_path, keys_for):
             return response.json()["evidence"][0]
 
     with running(settings) as server, server.client(keys.admin) as admin:
-        reference_id = admin.post("/v1/references", files={"image": ("r.png", png_bytes(source), "image/png")},
-                                  data={"brand": "acme", "label": "counterfeit"}).json()["id"]
+        reference_id = admin.post(
+            "/v1/references",
+            files={"image": ("r.png", png_bytes(source), "image/png")},
+            data={"brand": "acme", "label": "counterfeit"},
+        ).json()["id"]
         for seed in range(6, 9):  # other references
-            admin.post("/v1/references", files={"image": ("o.png", png_bytes(synthetic_image_of(seed)), "image/png")},
-                       data={"brand": "acme", "label": "authentic"}).raise_for_status()
+            admin.post(
+                "/v1/references",
+                files={"image": ("o.png", png_bytes(synthetic_image_of(seed)), "image/png")},
+                data={"brand": "acme", "label": "authentic"},
+            ).raise_for_status()
         first = check_crop(server)
     assert first["reference_id"] == reference_id and first["reference_region"] == "top-left", first
     assert first["clip_similarity"] > 0.9
     with running(settings) as server, server.client(keys.admin) as admin:  # restart
         assert check_crop(server) == first
         info = admin.get("/v1/info").json()
-        assert info["regions"] == {"query": ["whole", "centre-80"], "reference": [r.name for r in REFERENCE_REGIONS["default"]]}
+        assert info["regions"] == {
+            "query": ["whole", "centre-80"],
+            "reference": [r.name for r in REFERENCE_REGIONS["default"]],
+        }
         assert info["index"]["size"] == 4 and info["index"]["vectors"] == 24
         job = admin.post("/v1/reindex", json={}).json()["job_id"]
         done = _wait_job(admin, job, lambda j: j["state"] in ("succeeded", "failed"))
         assert done["state"] == "succeeded" and done["result"]["size"] == 4, done
         assert done["result"]["vectors"] == 4 * 6  # each reference's whole image and five regions
         assert check_crop(server) == first
-    (preset, whole, regions), = sql(settings, "SELECT region_preset, length(vector), length(regions) FROM embeddings "
-                                    "WHERE reference_id = :r", r=reference_id)
+    ((preset, whole, regions),) = sql(
+        settings,
+        "SELECT region_preset, length(vector), length(regions) FROM embeddings WHERE reference_id = :r",
+        r=reference_id,
+    )
     assert preset == "default" and regions == 5 * whole  # five regions beside the whole image, stored
 
 

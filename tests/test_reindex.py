@@ -1,4 +1,5 @@
 """Reindex jobs: a new generation built beside the live one, swapped atomically, resumable."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ def large_photo(seed: int) -> bytes:
 
 
 def _register(client, seed: int, data: bytes | None = None, label: str = "counterfeit"):
-    response = client.post("/v1/references", files={"image": ("r.png", data or large_photo(seed), "image/png")},
-                           data={"brand": "acme", "label": label})
+    response = client.post(
+        "/v1/references",
+        files={"image": ("r.png", data or large_photo(seed), "image/png")},
+        data={"brand": "acme", "label": label},
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -81,7 +85,9 @@ def test_reindex_to_another_model_while_serving(slow_reindex_server):
         def keep_checking():  # checks must keep succeeding before, during and after the swap
             with server.client(keys.platform) as platform:
                 while not stop.is_set():
-                    response = platform.post("/v1/check", files={"image": ("q.png", product_photo(3), "image/png")})
+                    response = platform.post(
+                        "/v1/check", files={"image": ("q.png", product_photo(3), "image/png")}
+                    )
                     checks_done[0] += 1
                     if response.status_code != 200:
                         check_errors.append(response.text)
@@ -97,7 +103,9 @@ def test_reindex_to_another_model_while_serving(slow_reindex_server):
         during = admin.get(f"/v1/jobs/{job_id}").json()
         assert during["state"] == "running", "the job ended before the changes: they were not made during it"
         assert during["total"] == 40 and during["eta_seconds"] is not None
-        assert admin.get("/v1/info").json()["model"]["fingerprint"] == old_fingerprint  # still the old generation
+        assert (
+            admin.get("/v1/info").json()["model"]["fingerprint"] == old_fingerprint
+        )  # still the old generation
 
         job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
         assert job["state"] == "succeeded", job
@@ -120,7 +128,10 @@ def test_reindex_to_another_model_while_serving(slow_reindex_server):
     assert run_cli(settings, "index", "rollback").returncode == 0
     with server.client(keys.admin) as admin:
         deadline = time.monotonic() + 30
-        while admin.get("/v1/info").json()["model"]["fingerprint"] != old_fingerprint and time.monotonic() < deadline:
+        while (
+            admin.get("/v1/info").json()["model"]["fingerprint"] != old_fingerprint
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         info = admin.get("/v1/info").json()
         assert info["model"]["fingerprint"] == old_fingerprint and info["index"]["generation"] == 1
@@ -132,7 +143,9 @@ def test_cancel_unavailable_model_and_corrupt_blobs(server, keys, admin, setting
     ids = {seed: _register(admin, seed, product_photo(seed)) for seed in range(12)}
     generations = Generations(settings.index_dir)
 
-    failed = admin.post("/v1/reindex", json={"model": "timm:efficientnet_lite0@/nonexistent/weights.pth"}).json()
+    failed = admin.post(
+        "/v1/reindex", json={"model": "timm:efficientnet_lite0@/nonexistent/weights.pth"}
+    ).json()
     job = _wait_job(admin, failed["job_id"], lambda j: j["state"] not in ("queued", "running"))
     assert job["state"] == "failed" and "are unavailable" in job["error"] and "weights.pth" in job["error"]
     assert generations.current().number == 1 and len(generations.all()) == 1
@@ -153,7 +166,9 @@ def test_cancel_unavailable_model_and_corrupt_blobs(server, keys, admin, setting
     reasons = {f["reference_id"]: f["reason"] for f in job["failures"]}
     assert reasons.keys() == {corrupt, missing}
     assert reasons[missing].startswith("missing_blob") and reasons[corrupt].startswith("not_an_image")
-    assert job["result"]["index_type"] == "ivf" and job["result"]["size"] == 10 and job["result"]["failed"] == 2
+    assert (
+        job["result"]["index_type"] == "ivf" and job["result"]["size"] == 10 and job["result"]["failed"] == 2
+    )
     assert 0 <= job["result"]["recall_at_10"] <= 1
 
 
@@ -168,7 +183,9 @@ def test_cancelled_job_swaps_nothing(slow_reindex_server):
         job = _wait_job(admin, job_id, lambda j: j["state"] not in ("queued", "running"))
         assert job["state"] == "cancelled" and job["done"] < 16
         assert Generations(settings.index_dir).current().number == 1
-        assert admin.post("/v1/reindex", json={"model": OTHER_MODEL}).status_code == 202  # not blocked any more
+        assert (
+            admin.post("/v1/reindex", json={"model": OTHER_MODEL}).status_code == 202
+        )  # not blocked any more
 
 
 def _job_progress(settings) -> int:
@@ -199,8 +216,16 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
-    [(embedded_second_time, total)] = sql(settings, "SELECT embedded, total FROM jobs WHERE state = 'succeeded'")
-    stored = dict(sql(settings, "SELECT reference_id, vector FROM embeddings WHERE fingerprint = :f", f=result["fingerprint"]))
+    [(embedded_second_time, total)] = sql(
+        settings, "SELECT embedded, total FROM jobs WHERE state = 'succeeded'"
+    )
+    stored = dict(
+        sql(
+            settings,
+            "SELECT reference_id, vector FROM embeddings WHERE fingerprint = :f",
+            f=result["fingerprint"],
+        )
+    )
     assert total == 30 and 0 < embedded_second_time < 30
     assert result["size"] == 30 and Generations(settings.index_dir).current().number == result["generation"]
 
@@ -213,14 +238,21 @@ def test_killed_reindex_resumes_and_equals_a_clean_run(tmp_path):
     assert np.allclose(resumed_vectors, clean, atol=1e-5)
 
 
-def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server, keys, admin, settings, caplog):
+def test_service_keeps_serving_when_the_new_generations_model_cannot_load(
+    server, keys, admin, settings, caplog
+):
     """A replica without the new model's weights stays on the old generation and does not retry every poll."""
     import json as json_module
 
     _register(admin, 1, product_photo(1))
     generations = Generations(settings.index_dir)
-    broken = generations.create({**generations.current().model_info(), "spec": "timm:efficientnet_lite0@/missing.pth",
-                                 "fingerprint": "0000000000000000"})
+    broken = generations.create(
+        {
+            **generations.current().model_info(),
+            "spec": "timm:efficientnet_lite0@/missing.pth",
+            "fingerprint": "0000000000000000",
+        }
+    )
     assert json_module.loads(broken.fingerprint_path.read_text())["spec"].endswith("missing.pth")
     generations.activate(broken)
     from service.core.blobs import BlobStore
@@ -228,7 +260,9 @@ def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server
     from service.serving.generation_store import GenerationStore
 
     engine = make_engine(settings.resolved_database_url)
-    GenerationStore(make_session_factory(engine), generations, BlobStore(settings.blob_dir)).publish(broken)  # as a reindex does
+    GenerationStore(make_session_factory(engine), generations, BlobStore(settings.blob_dir)).publish(
+        broken
+    )  # as a reindex does
     engine.dispose()
     time.sleep(1.0)  # several tailer polls
     with server.client(keys.platform) as platform:
@@ -236,11 +270,15 @@ def test_service_keeps_serving_when_the_new_generations_model_cannot_load(server
     assert result["evidence"][0]["similarity"] > 0.99
     assert admin.get("/v1/info").json()["index"]["generation"] == 1
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("Cannot switch to index generation" in m for m in messages) == 1  # one model load, then back-off
+    assert (
+        sum("Cannot switch to index generation" in m for m in messages) == 1
+    )  # one model load, then back-off
     assert not any("Applying the change log failed" in m for m in messages)  # tailing went on undisturbed
 
 
-def test_hnsw_generation_deletes_by_tombstone_and_is_compacted_into_a_new_generation(server, keys, admin, settings):
+def test_hnsw_generation_deletes_by_tombstone_and_is_compacted_into_a_new_generation(
+    server, keys, admin, settings
+):
     """Reindex into HNSW (same model: stored embeddings, nothing re-embedded), delete a third of the
     references: they are never evidence again, and the lease holder compacts into a new generation."""
     ids = {seed: _register(admin, seed, product_photo(seed)) for seed in range(30)}
@@ -252,7 +290,11 @@ def test_hnsw_generation_deletes_by_tombstone_and_is_compacted_into_a_new_genera
     deadline = time.monotonic() + 30
     while admin.get("/v1/info").json()["index"]["type"] != "hnsw" and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert admin.get("/v1/info").json()["index"] == {**admin.get("/v1/info").json()["index"], "type": "hnsw", "size": 30}
+    assert admin.get("/v1/info").json()["index"] == {
+        **admin.get("/v1/info").json()["index"],
+        "type": "hnsw",
+        "size": 30,
+    }
     hnsw_generation = generations.current().number
 
     deleted = [ids[seed] for seed in range(10)]
@@ -268,7 +310,10 @@ def test_hnsw_generation_deletes_by_tombstone_and_is_compacted_into_a_new_genera
         time.sleep(0.2)
     assert generations.current().number > hnsw_generation, "no compaction generation appeared"
     deadline = time.monotonic() + 30
-    while admin.get("/v1/info").json()["index"]["generation"] != generations.current().number and time.monotonic() < deadline:
+    while (
+        admin.get("/v1/info").json()["index"]["generation"] != generations.current().number
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     info = admin.get("/v1/info").json()["index"]
     assert info["type"] == "hnsw" and info["size"] == 20

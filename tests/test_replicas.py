@@ -4,6 +4,7 @@ job cluster-wide and every replica moves to the new generation without a restart
 
 Runs on SQLite (WAL, one file shared by the processes) and, in make test's second pass, on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,12 @@ def replicas(tmp_path):
     ports = [free_port(), free_port()]
     processes = [_start_process(settings, port) for port in ports]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports]
-    yield settings, clients, {"Authorization": f"Bearer {admin_key}"}, {"Authorization": f"Bearer {platform_key}"}
+    yield (
+        settings,
+        clients,
+        {"Authorization": f"Bearer {admin_key}"},
+        {"Authorization": f"Bearer {platform_key}"},
+    )
     for client in clients:
         client.close()
     for process in processes:
@@ -39,8 +45,9 @@ def replicas(tmp_path):
 
 
 def _top(client, platform, seed):
-    evidence = client.post("/v1/check", headers=platform,
-                           files={"image": ("q.png", product_photo(seed), "image/png")}).json()["evidence"]
+    evidence = client.post(
+        "/v1/check", headers=platform, files={"image": ("q.png", product_photo(seed), "image/png")}
+    ).json()["evidence"]
     return evidence[0]["reference_id"] if evidence else None
 
 
@@ -49,8 +56,12 @@ def test_writes_on_one_replica_are_served_by_the_other(replicas):
     _settings, (a, b), admin, platform = replicas
     delays = []
     for seed in range(50):
-        registered = a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
-                            files={"image": ("r.png", product_photo(seed), "image/png")})
+        registered = a.post(
+            "/v1/references",
+            headers=admin,
+            data={"brand": "acme", "label": "counterfeit"},
+            files={"image": ("r.png", product_photo(seed), "image/png")},
+        )
         assert registered.status_code == 201, registered.text
         acknowledged, reference_id = time.monotonic(), registered.json()["id"]
         while _top(b, platform, seed) != reference_id:
@@ -58,7 +69,9 @@ def test_writes_on_one_replica_are_served_by_the_other(replicas):
             time.sleep(0.02)
         delays.append(time.monotonic() - acknowledged)
     p50, p99 = np.percentile(delays, 50), np.percentile(delays, 99)
-    print(f"replica propagation over {len(delays)} registrations: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print(
+        f"replica propagation over {len(delays)} registrations: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    )
     if os.environ.get("COUNTERFEIT_REPORT_DIR"):
         with open(os.path.join(os.environ["COUNTERFEIT_REPORT_DIR"], "replicas.json"), "w") as out:
             json.dump({"registrations": len(delays), "p50_ms": p50 * 1000, "p99_ms": p99 * 1000}, out)
@@ -76,8 +89,12 @@ def test_writes_on_one_replica_are_served_by_the_other(replicas):
 def test_reindex_is_one_job_cluster_wide_and_every_replica_moves_to_it(replicas):
     _settings, (a, b), admin, platform = replicas
     for seed in range(6):
-        a.post("/v1/references", headers=admin, data={"brand": "acme", "label": "counterfeit"},
-               files={"image": ("r.png", product_photo(seed), "image/png")})
+        a.post(
+            "/v1/references",
+            headers=admin,
+            data={"brand": "acme", "label": "counterfeit"},
+            files={"image": ("r.png", product_photo(seed), "image/png")},
+        )
     answers: list[httpx.Response] = []
     start = threading.Barrier(2)
 
@@ -124,7 +141,10 @@ def test_one_replica_does_the_once_only_work_and_another_takes_over_when_it_dies
         leader.kill()  # kill -9: no clean release; the lease must expire
         leader.wait()
         deadline = time.monotonic() + 10
-        while f":{follower.pid}:" not in sql(settings, "SELECT holder FROM leases WHERE name = 'maintenance'")[0][0]:
+        while (
+            f":{follower.pid}:"
+            not in sql(settings, "SELECT holder FROM leases WHERE name = 'maintenance'")[0][0]
+        ):
             assert time.monotonic() < deadline, "no replica took the maintenance lease over"
             time.sleep(0.1)
     finally:
@@ -145,8 +165,14 @@ def test_a_replica_killed_mid_reindex_does_not_block_the_next_one(tmp_path):
     a, b = (httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=admin, timeout=60) for port in ports)
     try:
         for seed in range(60):
-            assert a.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
-                          files={"image": ("r.png", large_photo(seed), "image/png")}).status_code == 201
+            assert (
+                a.post(
+                    "/v1/references",
+                    data={"brand": "acme", "label": "counterfeit"},
+                    files={"image": ("r.png", large_photo(seed), "image/png")},
+                ).status_code
+                == 201
+            )
         job_id = a.post("/v1/reindex", json={"model": OTHER_MODEL}).json()["job_id"]
         deadline = time.monotonic() + 60
         while b.get(f"/v1/jobs/{job_id}").json()["done"] < 3:
@@ -187,8 +213,14 @@ def test_on_postgresql_a_write_reaches_the_other_replica_by_notification_not_by_
             delays = []
             for seed in range(10):
                 before = second.get("/readyz").json()["index_size"]
-                assert first.post("/v1/references", data={"brand": "acme", "label": "counterfeit"},
-                                  files={"image": ("r.png", product_photo(500 + seed), "image/png")}).status_code == 201
+                assert (
+                    first.post(
+                        "/v1/references",
+                        data={"brand": "acme", "label": "counterfeit"},
+                        files={"image": ("r.png", product_photo(500 + seed), "image/png")},
+                    ).status_code
+                    == 201
+                )
                 acknowledged = time.monotonic()
                 while second.get("/readyz").json()["index_size"] <= before:
                     assert time.monotonic() - acknowledged < 5, "no notification reached replica B"

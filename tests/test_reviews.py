@@ -1,4 +1,5 @@
 """Brand policies and review feedback over HTTP."""
+
 from __future__ import annotations
 
 import time
@@ -14,12 +15,23 @@ def _check(client, data: bytes, **fields) -> dict:
 
 
 def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, keys, admin):
-    admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")}, data={"brand": "acme", "label": "authentic"})
+    admin.post(
+        "/v1/references",
+        files={"image": ("g.png", product_photo(4), "image/png")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     listing = product_photo(7)  # unrelated to anything registered
     with server.client(keys.platform) as platform:
         unkept = _check(platform, listing, brand="acme")  # before the policy: the image is not kept
-    assert admin.post(f"/v1/checks/{unkept['check_id']}/review", json={"label": "counterfeit"}).json()["added_reference_id"] is None
-    assert admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+    assert (
+        admin.post(f"/v1/checks/{unkept['check_id']}/review", json={"label": "counterfeit"}).json()[
+            "added_reference_id"
+        ]
+        is None
+    )
+    assert (
+        admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+    )
     with server.client(keys.platform) as platform:
         first = _check(platform, listing, brand="acme")
     assert first["verdict"] == "inconclusive" and first["brand"] == "acme"
@@ -28,9 +40,14 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
         response = other_brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit"})
         assert response.status_code == 404  # globex cannot see, let alone review, acme's checks
     with server.client(keys.brand_a) as brand:
-        assert brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": False}).status_code == 403
+        assert (
+            brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": False}).status_code
+            == 403
+        )
         assert brand.get("/v1/brands/acme/policy").json()["auto_add_confirmed_counterfeits"] is True
-        review = brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit", "note": "test buy"})
+        review = brand.post(
+            f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit", "note": "test buy"}
+        )
         assert review.status_code == 201, review.text
         added = review.json()["added_reference_id"]
         assert added is not None
@@ -55,14 +72,23 @@ def test_review_without_the_policy_only_records(server, keys, admin):
 
 
 def test_brand_thresholds_change_verdicts_and_are_validated(server, keys, admin):
-    admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")}, data={"brand": "acme", "label": "counterfeit"})
+    admin.post(
+        "/v1/references",
+        files={"image": ("f.png", product_photo(1), "image/png")},
+        data={"brand": "acme", "label": "counterfeit"},
+    )
     with server.client(keys.platform) as platform:
         before = _check(platform, resized_jpeg_copy(1))
         assert before["verdict"] == "likely_counterfeit" and before["counterfeit_probability"] < 0.99
-        strict = admin.put("/v1/brands/acme/policy", json={"counterfeit_threshold": 0.995, "authentic_threshold": 0.1})
+        strict = admin.put(
+            "/v1/brands/acme/policy", json={"counterfeit_threshold": 0.995, "authentic_threshold": 0.1}
+        )
         assert strict.status_code == 200 and strict.json()["effective"]["counterfeit_threshold"] == 0.995
         after = _check(platform, resized_jpeg_copy(1))
-    assert after["verdict"] == "inconclusive" and after["counterfeit_probability"] == before["counterfeit_probability"]
+    assert (
+        after["verdict"] == "inconclusive"
+        and after["counterfeit_probability"] == before["counterfeit_probability"]
+    )
     for body in ({"counterfeit_threshold": 1.5}, {"counterfeit_threshold": 0.4, "authentic_threshold": 0.6}):
         response = admin.put("/v1/brands/acme/policy", json=body)
         assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_policy"
@@ -78,14 +104,20 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
     fakes, genuine = range(500, 516), range(600, 616)
     for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
         for seed in seeds:
-            admin.post("/v1/references", files={"image": ("r.png", product_photo(seed), "image/png")},
-                       data={"brand": "acme", "label": label})
+            admin.post(
+                "/v1/references",
+                files={"image": ("r.png", product_photo(seed), "image/png")},
+                data={"brand": "acme", "label": label},
+            )
     with server.client(keys.platform) as platform, server.client(keys.brand_a) as brand:
         for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
             for seed in seeds:
                 check = _check(platform, resized_jpeg_copy(seed), brand="acme")
                 assert check["scorer"] == "fused-v4"
-                assert brand.post(f"/v1/checks/{check['check_id']}/review", json={"label": label}).status_code == 201
+                assert (
+                    brand.post(f"/v1/checks/{check['check_id']}/review", json={"label": label}).status_code
+                    == 201
+                )
 
     result = run_cli(settings, "train", "calibrate", "--target-precision", "0.9")
     assert result.returncode == 0, result.stderr
@@ -98,7 +130,9 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
     assert policy["authentic_threshold"] is not None
     with server.client(keys.platform) as platform:
         deadline = time.monotonic() + 10
-        while (check := _check(platform, resized_jpeg_copy(503), brand="acme"))["scorer"] != f"calibrated-{version}":
+        while (check := _check(platform, resized_jpeg_copy(503), brand="acme"))[
+            "scorer"
+        ] != f"calibrated-{version}":
             assert time.monotonic() < deadline, check["scorer"]
             time.sleep(0.1)
     assert check["verdict"] == "likely_counterfeit" and check["counterfeit_probability"] > 0.5
@@ -109,7 +143,11 @@ def test_kept_check_images_expire_but_reference_bytes_stay(server, keys, admin, 
     from tests.test_cli import run_cli
 
     admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True})
-    admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")}, data={"brand": "acme", "label": "authentic"})
+    admin.post(
+        "/v1/references",
+        files={"image": ("g.png", product_photo(4), "image/png")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     with server.client(keys.platform) as platform:
         kept = _check(platform, product_photo(7), brand="acme")  # only a check uses these bytes
         shared = _check(platform, product_photo(4), brand="acme")  # a reference has the same bytes
@@ -134,8 +172,11 @@ def test_blobs_nothing_refers_to_are_collected_once_an_hour_old(server, admin, s
     from tests.test_cli import run_cli
 
     blobs = BlobStore(settings.blob_dir)
-    referenced = admin.post("/v1/references", files={"image": ("g.png", product_photo(4), "image/png")},
-                            data={"brand": "acme", "label": "authentic"}).json()["sha256"]
+    referenced = admin.post(
+        "/v1/references",
+        files={"image": ("g.png", product_photo(4), "image/png")},
+        data={"brand": "acme", "label": "authentic"},
+    ).json()["sha256"]
     old_orphan, young_orphan = blobs.put(b"left by a crash"), blobs.put(b"a request in flight")
     two_hours_ago = time.time() - 7200
     for digest in (referenced, old_orphan):

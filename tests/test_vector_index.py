@@ -1,4 +1,5 @@
 """FAISS index wrapper: brand filter equals an exact filtered scan; snapshots round-trip."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_filtered_search_matches_exact_filtered_scan(tmp_path, index_type):
     alive[:100] = False
     for brand in ("acme", "globex"):
         mask = alive & np.array([b == brand for b in brands])
-        exact = (queries @ vectors[mask].T)
+        exact = queries @ vectors[mask].T
         expected_top = ids[mask][exact.argmax(axis=1)]
         similarities, found = index.search(queries, 10, brand=brand)
         assert np.array_equal(found[:, 0], expected_top)
@@ -37,7 +38,9 @@ def test_filtered_search_matches_exact_filtered_scan(tmp_path, index_type):
     index.save(tmp_path / "index.npz", {"applied_seq": 9})
     loaded, meta = VectorIndex.load(tmp_path / "index.npz")
     assert meta == {"applied_seq": 9} and len(loaded) == 1900 and loaded.brands() == index.brands()
-    assert np.array_equal(loaded.search(queries, 10, brand="acme")[1], index.search(queries, 10, brand="acme")[1])
+    assert np.array_equal(
+        loaded.search(queries, 10, brand="acme")[1], index.search(queries, 10, brand="acme")[1]
+    )
 
 
 def test_re_adding_an_id_replaces_it():
@@ -101,7 +104,10 @@ def test_hnsw_deletions_are_tombstones_that_never_come_back(tmp_path):
             mask = np.array([b == brand for b in brands]) & (ids > 900) & (ids != 1500)
             candidates, candidate_ids = vectors[mask], ids[mask]
             if brand == "acme":
-                candidates, candidate_ids = np.vstack([candidates, vectors[0:1]]), np.append(candidate_ids, 1500)
+                candidates, candidate_ids = (
+                    np.vstack([candidates, vectors[0:1]]),
+                    np.append(candidate_ids, 1500),
+                )
             exact = vectors[2000:2020] @ candidates.T
             _, got = ix.search(vectors[2000:2020], 5, brand=brand)
             assert np.array_equal(got[:, 0], candidate_ids[exact.argmax(axis=1)])
@@ -109,7 +115,11 @@ def test_hnsw_deletions_are_tombstones_that_never_come_back(tmp_path):
     check(index)
     index.save(tmp_path / "hnsw.npz", {"applied_seq": 1})
     loaded, _ = VectorIndex.load(tmp_path / "hnsw.npz")
-    assert loaded.index_type == "hnsw" and len(loaded) == 2100 and loaded.tombstone_ratio == index.tombstone_ratio
+    assert (
+        loaded.index_type == "hnsw"
+        and len(loaded) == 2100
+        and loaded.tombstone_ratio == index.tombstone_ratio
+    )
     check(loaded)
     compact = VectorIndex.build(*_live(loaded), index_type="hnsw")
     assert compact.tombstone_ratio == 0 and len(compact) == 2100

@@ -1,4 +1,5 @@
 """Webhooks over HTTP: signed deliveries from the outbox, retried until accepted, scoped to the brand."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +47,9 @@ def _verify(secret: str, headers: dict, body: bytes) -> bool:
     parts = [p.split("=", 1) for p in headers["Counterfeit-Signature"].split(",")]
     timestamp = int(next(v for k, v in parts if k == "t"))
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return abs(time.time() - timestamp) < 300 and any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
+    return abs(time.time() - timestamp) < 300 and any(
+        k == "v1" and hmac.compare_digest(v, expected) for k, v in parts
+    )
 
 
 def _wait(condition, timeout: float = 20.0) -> None:
@@ -58,27 +61,48 @@ def _wait(condition, timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def hook_server(tmp_path, keys_for):
-    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.1)
+    settings = make_settings(
+        tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.1
+    )
     keys = keys_for(settings)
     with running(settings) as server:
         yield server, keys
 
 
-def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_brands_get_nothing(hook_server):
+def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_brands_get_nothing(
+    hook_server,
+):
     server, keys = hook_server
     flaky, other = Receiver(failures=2), Receiver()
-    with server.client(keys.brand_a) as acme, server.client(keys.brand_b) as globex, \
-            server.client(keys.platform) as platform, server.client(keys.admin) as admin:
-        created = acme.post("/v1/webhooks", json={"url": flaky.url, "events": ["check.likely_counterfeit", "review.confirmed"]})
+    with (
+        server.client(keys.brand_a) as acme,
+        server.client(keys.brand_b) as globex,
+        server.client(keys.platform) as platform,
+        server.client(keys.admin) as admin,
+    ):
+        created = acme.post(
+            "/v1/webhooks",
+            json={"url": flaky.url, "events": ["check.likely_counterfeit", "review.confirmed"]},
+        )
         assert created.status_code == 201, created.text
         hook = created.json()
         assert hook["brand"] == "acme" and hook["secret"].startswith("whsec_")
         assert acme.get("/v1/webhooks").json()["items"][0]["secret"] is None  # shown once only
-        assert globex.post("/v1/webhooks", json={"url": other.url, "events": ["check.likely_counterfeit"]}).status_code == 201
+        assert (
+            globex.post(
+                "/v1/webhooks", json={"url": other.url, "events": ["check.likely_counterfeit"]}
+            ).status_code
+            == 201
+        )
 
-        admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")},
-                   data={"brand": "acme", "label": "counterfeit"})
-        result = platform.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).json()
+        admin.post(
+            "/v1/references",
+            files={"image": ("f.png", product_photo(1), "image/png")},
+            data={"brand": "acme", "label": "counterfeit"},
+        )
+        result = platform.post(
+            "/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}
+        ).json()
         assert result["verdict"] == "likely_counterfeit"
 
         _wait(lambda: flaky.accepted())
@@ -89,7 +113,9 @@ def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_
         assert not _verify("whsec_wrong", headers, body)
         event = json.loads(body)
         assert event["event"] == "check.likely_counterfeit" and event["brand"] == "acme"
-        assert event["data"]["check_id"] == result["check_id"] and headers["Counterfeit-Delivery"] == event["id"]
+        assert (
+            event["data"]["check_id"] == result["check_id"] and headers["Counterfeit-Delivery"] == event["id"]
+        )
         assert other.requests == []  # globex's endpoint never hears of acme's checks
 
         deliveries = acme.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
@@ -99,7 +125,10 @@ def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_
         # Rotation: the next delivery is signed with the new secret and, for the overlap, the old one.
         rotated = acme.post(f"/v1/webhooks/{hook['id']}/rotate-secret", json={"overlap_hours": 1}).json()
         assert rotated["secret"] != hook["secret"] and rotated["previous_secret_valid_until"]
-        assert acme.post(f"/v1/checks/{result['check_id']}/review", json={"label": "counterfeit"}).status_code == 201
+        assert (
+            acme.post(f"/v1/checks/{result['check_id']}/review", json={"label": "counterfeit"}).status_code
+            == 201
+        )
         _wait(lambda: len(flaky.accepted()) == 2)
         headers, body, _ = flaky.accepted()[1]
         assert json.loads(body)["event"] == "review.confirmed"
@@ -112,15 +141,19 @@ def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_
 def test_bad_webhooks_are_refused(hook_server):
     server, keys = hook_server
     with server.client(keys.platform) as platform:
-        for body in ({"url": "http://169.254.169.254/latest", "events": ["check.likely_counterfeit"]},
-                     {"url": "http://10.0.0.8/hook", "events": ["check.likely_counterfeit"]},
-                     {"url": "https://example.com/hook", "events": ["check.maybe"]},
-                     {"url": "https://example.com/hook", "events": []},
-                     {"url": "ftp://example.com/hook", "events": ["review.confirmed"]},
-                     {"url": "https://example.com/hook", "events": ["review.confirmed"], "colour": "red"},
-                     # host names no resolver takes (they raised UnicodeError: a 500)
-                     *({"url": url, "events": ["review.confirmed"]}
-                       for url in ("http://a..b/x", "http://.x/", f"http://{'a' * 64}.com/"))):
+        for body in (
+            {"url": "http://169.254.169.254/latest", "events": ["check.likely_counterfeit"]},
+            {"url": "http://10.0.0.8/hook", "events": ["check.likely_counterfeit"]},
+            {"url": "https://example.com/hook", "events": ["check.maybe"]},
+            {"url": "https://example.com/hook", "events": []},
+            {"url": "ftp://example.com/hook", "events": ["review.confirmed"]},
+            {"url": "https://example.com/hook", "events": ["review.confirmed"], "colour": "red"},
+            # host names no resolver takes (they raised UnicodeError: a 500)
+            *(
+                {"url": url, "events": ["review.confirmed"]}
+                for url in ("http://a..b/x", "http://.x/", f"http://{'a' * 64}.com/")
+            ),
+        ):
             response = platform.post("/v1/webhooks", json=body)
             assert response.status_code == 422, (body, response.text)
         assert platform.get("/v1/webhooks").json()["items"] == []
@@ -138,7 +171,9 @@ def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
     from tests.helpers import free_port
     from tests.test_durability import _start_process
 
-    settings = make_settings(tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.2)
+    settings = make_settings(
+        tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.2
+    )
     keys = keys_for(settings)
     receiver_port = free_port()  # nothing listens there yet: every attempt before the kill fails
     port = free_port()
@@ -147,13 +182,29 @@ def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             admin = {"Authorization": f"Bearer {keys.admin}"}
-            assert client.post("/v1/webhooks", headers=admin, json={
-                "url": f"http://127.0.0.1:{receiver_port}/hook", "events": ["check.likely_counterfeit"]}).status_code == 201
-            client.post("/v1/references", headers=admin, files={"image": ("f.png", product_photo(1), "image/png")},
-                        data={"brand": "acme", "label": "counterfeit"})
+            assert (
+                client.post(
+                    "/v1/webhooks",
+                    headers=admin,
+                    json={
+                        "url": f"http://127.0.0.1:{receiver_port}/hook",
+                        "events": ["check.likely_counterfeit"],
+                    },
+                ).status_code
+                == 201
+            )
+            client.post(
+                "/v1/references",
+                headers=admin,
+                files={"image": ("f.png", product_photo(1), "image/png")},
+                data={"brand": "acme", "label": "counterfeit"},
+            )
             for size in range(180, 185):  # few and fast: the kill comes before the backoff grows long
-                response = client.post("/v1/check", headers={"Authorization": f"Bearer {keys.platform}"},
-                                       files={"image": ("q.jpg", resized_jpeg_copy(1, size=size), "image/jpeg")})
+                response = client.post(
+                    "/v1/check",
+                    headers={"Authorization": f"Bearer {keys.platform}"},
+                    files={"image": ("q.jpg", resized_jpeg_copy(1, size=size), "image/jpeg")},
+                )
                 assert response.json()["verdict"] == "likely_counterfeit"
                 acknowledged.append(response.json()["check_id"])
         process.send_signal(signal.SIGKILL)
@@ -173,7 +224,10 @@ def test_deliveries_survive_a_kill_9_of_the_service(tmp_path, keys_for):
     receiver = Fixed()
     process = _start_process(settings, port)
     try:
-        _wait(lambda: len({json.loads(b)["id"] for _, b, _ in receiver.accepted()}) >= len(acknowledged), timeout=60)
+        _wait(
+            lambda: len({json.loads(b)["id"] for _, b, _ in receiver.accepted()}) >= len(acknowledged),
+            timeout=60,
+        )
         time.sleep(1.0)
     finally:
         process.kill()
@@ -190,26 +244,45 @@ def test_platforms_are_tenants_of_their_webhooks_and_hear_only_of_their_own_even
     other_platform = create_api_key(server.settings, Role.platform, platform="marketplace-b")
     mine, theirs, operators = Receiver(), Receiver(), Receiver()
     events = ["check.likely_counterfeit", "scan.completed"]
-    with server.client(keys.platform) as a, server.client(other_platform) as b, server.client(keys.admin) as admin, \
-            server.client(keys.brand_a) as acme:
+    with (
+        server.client(keys.platform) as a,
+        server.client(other_platform) as b,
+        server.client(keys.admin) as admin,
+        server.client(keys.brand_a) as acme,
+    ):
         hook_a = a.post("/v1/webhooks", json={"url": mine.url, "events": events}).json()
         hook_b = b.post("/v1/webhooks", json={"url": theirs.url, "events": events}).json()
         hook_admin = admin.post("/v1/webhooks", json={"url": operators.url, "events": events}).json()
-        hook_acme = acme.post("/v1/webhooks", json={"url": Receiver().url, "events": ["review.confirmed"]}).json()
+        hook_acme = acme.post(
+            "/v1/webhooks", json={"url": Receiver().url, "events": ["review.confirmed"]}
+        ).json()
         assert [h["id"] for h in a.get("/v1/webhooks").json()["items"]] == [hook_a["id"]]
         assert [h["id"] for h in b.get("/v1/webhooks").json()["items"]] == [hook_b["id"]]
         assert {h["id"] for h in admin.get("/v1/webhooks").json()["items"]} == {
-            hook_a["id"], hook_b["id"], hook_admin["id"], hook_acme["id"]}
-        for foreign in (hook_a, hook_admin, hook_acme):  # platform b on everyone else's hooks: 404, nothing changes
+            hook_a["id"],
+            hook_b["id"],
+            hook_admin["id"],
+            hook_acme["id"],
+        }
+        for foreign in (
+            hook_a,
+            hook_admin,
+            hook_acme,
+        ):  # platform b on everyone else's hooks: 404, nothing changes
             assert b.get(f"/v1/webhooks/{foreign['id']}/deliveries").status_code == 404
             assert b.post(f"/v1/webhooks/{foreign['id']}/rotate-secret", json={}).status_code == 404
             assert b.delete(f"/v1/webhooks/{foreign['id']}").status_code == 404
         assert acme.get(f"/v1/webhooks/{hook_a['id']}/deliveries").status_code == 404
-        assert admin.get(f"/v1/webhooks/{hook_acme['id']}/deliveries").status_code == 200  # the admin sees brands' too
+        assert (
+            admin.get(f"/v1/webhooks/{hook_acme['id']}/deliveries").status_code == 200
+        )  # the admin sees brands' too
         assert len(admin.get("/v1/webhooks").json()["items"]) == 4
 
-        admin.post("/v1/references", files={"image": ("f.png", product_photo(1), "image/png")},
-                   data={"brand": "acme", "label": "counterfeit"})
+        admin.post(
+            "/v1/references",
+            files={"image": ("f.png", product_photo(1), "image/png")},
+            data={"brand": "acme", "label": "counterfeit"},
+        )
         checked = a.post("/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}).json()
         assert checked["verdict"] == "likely_counterfeit"
         _wait(lambda: mine.accepted() and operators.accepted())

@@ -1,4 +1,5 @@
 """Fit a calibrated scorer from labelled outcomes: a versioned :class:`scoring.calibration.CalibrationArtefact`."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -12,7 +13,9 @@ from scoring.scorers import Thresholds
 from training.metrics import expected_calibration_error
 
 
-def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, target_precision: float = 0.95) -> Thresholds:
+def choose_thresholds(
+    probabilities: np.ndarray, labels: np.ndarray, target_precision: float = 0.95
+) -> Thresholds:
     """Loosest cut-offs whose calls still reach ``target_precision``: counterfeit calls among p ≥ t are
     fakes at that rate, authentic calls among p ≤ t are genuine at that rate. Ties stay conservative."""
     probabilities, labels = np.asarray(probabilities, float), np.asarray(labels, int)
@@ -34,8 +37,13 @@ def choose_thresholds(probabilities: np.ndarray, labels: np.ndarray, target_prec
     return Thresholds(counterfeit=max(counterfeit, 0.5), authentic=min(authentic, 0.5))
 
 
-def fit_calibration(features: Sequence[Sequence[float]], labels: Sequence[int], model_fingerprint: str,
-                    target_precision: float = 0.95, regularisation: float = 1.0) -> CalibrationArtefact:
+def fit_calibration(
+    features: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    model_fingerprint: str,
+    target_precision: float = 0.95,
+    regularisation: float = 1.0,
+) -> CalibrationArtefact:
     """Logistic regression (Platt-style, so its outputs are probabilities) on the evidence features."""
     from sklearn.linear_model import LogisticRegression
 
@@ -53,17 +61,29 @@ def fit_calibration(features: Sequence[Sequence[float]], labels: Sequence[int], 
     thresholds = choose_thresholds(probabilities, y, target_precision)
     version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return CalibrationArtefact(
-        version=version, model_fingerprint=model_fingerprint, feature_names=FEATURE_NAMES,
-        coefficients=tuple(float(c) for c in coefficients), intercept=intercept,
+        version=version,
+        model_fingerprint=model_fingerprint,
+        feature_names=FEATURE_NAMES,
+        coefficients=tuple(float(c) for c in coefficients),
+        intercept=intercept,
         thresholds={"counterfeit": thresholds.counterfeit, "authentic": thresholds.authentic},
-        stats={"samples": int(len(y)), "counterfeit": int(y.sum()), "target_precision": target_precision,
-               "train_ece": round(expected_calibration_error(probabilities, y), 4)},
+        stats={
+            "samples": int(len(y)),
+            "counterfeit": int(y.sum()),
+            "target_precision": target_precision,
+            "train_ece": round(expected_calibration_error(probabilities, y), 4),
+        },
     )
 
 
-def brand_thresholds(artefact: CalibrationArtefact, features: Sequence[Sequence[float]], labels: Sequence[int],
-                     brands: Sequence[str | None], target_precision: float = 0.95,
-                     min_samples: int = 30) -> dict[str, Thresholds]:
+def brand_thresholds(
+    artefact: CalibrationArtefact,
+    features: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    brands: Sequence[str | None],
+    target_precision: float = 0.95,
+    min_samples: int = 30,
+) -> dict[str, Thresholds]:
     """Thresholds per brand with enough confirmed outcomes of both kinds (the others keep the global ones)."""
     scorer = artefact.scorer()
     probabilities = np.array([scorer.probability_of(x) for x in features])

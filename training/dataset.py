@@ -11,6 +11,7 @@ Layout (also listed in ``manifest.csv``)::
     references/<brand>/<authentic|counterfeit>/<source>.png
     queries/<authentic|counterfeit|distractor>/<source>--<n>.jpg
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ BRANDS = ("acme", "globex", "initech", "umbrella")
 LABELS = ("counterfeit", "authentic")
 
 
-def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int = 3,
-                   distractor_share: float = 0.2) -> list[Item]:
+def build_eval_set(
+    out: Path, seed: int = 0, procedural: int = 60, copies: int = 3, distractor_share: float = 0.2
+) -> list[Item]:
     out = Path(out)
     rng = np.random.default_rng(seed)
     sources = {name: image for name, image in packaged_photos().items()}
@@ -53,7 +55,11 @@ def build_eval_set(out: Path, seed: int = 0, procedural: int = 60, copies: int =
             path = out / "queries" / label / f"{name}--{copy}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path, quality=90)
-            items.append(Item(path, "query", brand, label, name, "+".join(n for n in names_applied if n != "recompress")))
+            items.append(
+                Item(
+                    path, "query", brand, label, name, "+".join(n for n in names_applied if n != "recompress")
+                )
+            )
     write_manifest(out / "manifest.csv", items, out)
     return items
 

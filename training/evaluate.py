@@ -8,6 +8,7 @@ no bank) that come back ``inconclusive``. Scorer-independent: copy-match µAP ov
 query→reference candidates, top-1 per transform family, and which regime decided. Uses the same
 ``index`` pieces, evidence gathering, classifiers and scorers as the service.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -50,23 +51,40 @@ class QueryOutcome:
         return self.matches[0][0] if self.matches else None
 
 
-def _embed_all(embedder: Embedder, items: Sequence[Item], batch: int = 32, regions: tuple[Region, ...] = (WHOLE,),
-               keypoints: Callable[[Image.Image], Any] | None = None):
+def _embed_all(
+    embedder: Embedder,
+    items: Sequence[Item],
+    batch: int = 32,
+    regions: tuple[Region, ...] = (WHOLE,),
+    keypoints: Callable[[Image.Image], Any] | None = None,
+):
     """Per item its vectors (one row per region, as the check path cuts them), PDQ hash and, with ``keypoints``
     (index.local_features), its keypoints."""
     vectors, hashes, points = [], [], []
     for start in range(0, len(items), batch):
-        images = [decode_image(i.path.read_bytes(), BIG, BIG, draft_size=at_least(embedder.draft_size))
-                  for i in items[start:start + batch]]
+        images = [
+            decode_image(i.path.read_bytes(), BIG, BIG, draft_size=at_least(embedder.draft_size))
+            for i in items[start : start + batch]
+        ]
         crops = [region.crop(image) for image in images for region in regions]
         vectors.append(embedder.embed(crops).reshape(len(images), len(regions), -1))
         hashes += [compute_pdq(pdq_source(image)) for image in images]
         points += [keypoints(image) if keypoints is not None else None for image in images]
-    return (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)), hashes, points
+    return (
+        (np.concatenate(vectors) if vectors else np.zeros((0, len(regions), embedder.dimension), np.float32)),
+        hashes,
+        points,
+    )
 
 
-def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str, background: np.ndarray,
-               min_per_bank: int = 8, min_cv_auc: float = 0.8) -> ProbeSet:
+def fit_probes(
+    references: Sequence[Item],
+    vectors: np.ndarray,
+    fingerprint: str,
+    background: np.ndarray,
+    min_per_bank: int = 8,
+    min_cv_auc: float = 0.8,
+) -> ProbeSet:
     """Each brand's look-alike classifier, fitted as the service's job fits it (scoring.lookalike_fit):
     ``vectors`` are the references' stored views (n × views × d), ``background`` the model's background
     images, negatives beside the other brands' references."""
@@ -77,33 +95,52 @@ def fit_probes(references: Sequence[Item], vectors: np.ndarray, fingerprint: str
         others = [i for i, r in enumerate(references) if r.brand != brand]
         labels = np.repeat(np.array([references[i].label == "counterfeit" for i in rows], int), views)
         negatives = probe_negatives(vectors[others].reshape(-1, vectors.shape[-1]), background)
-        fitted = fit_brand_probe(brand, vectors[rows].reshape(-1, vectors.shape[-1]), labels, fingerprint,
-                                 groups=np.repeat(np.array(rows), views), negatives=negatives,
-                                 min_per_bank=min_per_bank, min_cv_auc=min_cv_auc)
+        fitted = fit_brand_probe(
+            brand,
+            vectors[rows].reshape(-1, vectors.shape[-1]),
+            labels,
+            fingerprint,
+            groups=np.repeat(np.array(rows), views),
+            negatives=negatives,
+            min_per_bank=min_per_bank,
+            min_cv_auc=min_cv_auc,
+        )
         if isinstance(fitted, BrandProbe):
             probes[brand] = fitted
     return ProbeSet(probes)
 
 
-def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, k: int = 10,
-                 lookalike: bool = True, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True,
-                 min_distinctiveness: float = 0.0) -> list[QueryOutcome]:
+def run_pipeline(
+    items: Sequence[Item],
+    embedder: Embedder,
+    min_match_similarity: float,
+    k: int = 10,
+    lookalike: bool = True,
+    regions: tuple[Region, ...] = (WHOLE,),
+    reference_regions: tuple[Region, ...] = (WHOLE,),
+    local_features: bool = True,
+    min_distinctiveness: float = 0.0,
+) -> list[QueryOutcome]:
     """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
     (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``);
     ``local_features``: verify the top candidates by keypoints (``COUNTERFEIT_LOCAL_FEATURES``);
     ``min_distinctiveness``: the model's (scoring.distinctiveness), as the service reads it from the profile."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
-    ref_all, ref_hashes, ref_points = _embed_all(embedder, references, regions=reference_regions,
-                                                 keypoints=reference_keypoints if local_features else None)
+    ref_all, ref_hashes, ref_points = _embed_all(
+        embedder,
+        references,
+        regions=reference_regions,
+        keypoints=reference_keypoints if local_features else None,
+    )
     ref_vectors = ref_all[:, 0]
     ids = np.arange(len(references), dtype=np.int64)
     vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references], regions=list(ref_all[:, 1:]))
     hashes = PdqIndex()
     hashes.add(ids.tolist(), ref_hashes)
-    query_vectors, query_hashes, query_points = _embed_all(embedder, queries, regions=regions,
-                                                           keypoints=query_keypoints if local_features else None)
+    query_vectors, query_hashes, query_points = _embed_all(
+        embedder, queries, regions=regions, keypoints=query_keypoints if local_features else None
+    )
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
     probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
@@ -116,26 +153,53 @@ def run_pipeline(items: Sequence[Item], embedder: Embedder, min_match_similarity
 
     outcomes = []
     for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
-        neighbours = gather_evidence(vectors, hashes, vector, pdq, k, None, DEFAULT_MAX_DISTANCE, describe, regions=regions,
-                                     reference_regions=reference_regions, keypoints=points,
-                                     reference_keypoints=stored_keypoints if local_features else None,
-                                     min_distinctiveness=min_distinctiveness)
+        neighbours = gather_evidence(
+            vectors,
+            hashes,
+            vector,
+            pdq,
+            k,
+            None,
+            DEFAULT_MAX_DISTANCE,
+            describe,
+            regions=regions,
+            reference_regions=reference_regions,
+            keypoints=points,
+            reference_keypoints=stored_keypoints if local_features else None,
+            min_distinctiveness=min_distinctiveness,
+        )
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         applied = look_alike(probes, vector, None)
-        outcomes.append(QueryOutcome(item, neighbours, compute_features(neighbours, None, min_match_similarity, applied), top,
-                                     [(references[n.reference_id].source, n.strength) for n in neighbours], applied))
+        outcomes.append(
+            QueryOutcome(
+                item,
+                neighbours,
+                compute_features(neighbours, None, min_match_similarity, applied),
+                top,
+                [(references[n.reference_id].source, n.strength) for n in neighbours],
+                applied,
+            )
+        )
     return outcomes
 
 
-def apply_scorers(outcomes: Sequence[QueryOutcome], scorers: Mapping[str, Scorer], thresholds: Mapping[str, Thresholds],
-                  min_match_similarity: float) -> None:
+def apply_scorers(
+    outcomes: Sequence[QueryOutcome],
+    scorers: Mapping[str, Scorer],
+    thresholds: Mapping[str, Thresholds],
+    min_match_similarity: float,
+) -> None:
     for outcome in outcomes:
         for name, scorer in scorers.items():
-            result = score(scorer, outcome.neighbours, None, min_match_similarity, thresholds[name], outcome.lookalike)
+            result = score(
+                scorer, outcome.neighbours, None, min_match_similarity, thresholds[name], outcome.lookalike
+            )
             outcome.results[name] = (result.probability, result.verdict)
 
 
-def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], positives: int | None = None) -> dict[str, Any]:
+def summarise(
+    outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], positives: int | None = None
+) -> dict[str, Any]:
     """``positives``: how many (query, reference) pairs are true copies (default: one per in-bank query;
     more where a source has several references, as in the look-alike set)."""
     from sklearn.metrics import roc_auc_score
@@ -146,7 +210,9 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], pos
     pairs = [(strength, source == o.item.source) for o in in_bank for source, strength in o.matches]
     pairs += [(strength, False) for o in distractors for _, strength in o.matches]
     report: dict[str, Any] = {
-        "queries": len(outcomes), "in_bank_queries": len(in_bank), "distractor_queries": len(distractors),
+        "queries": len(outcomes),
+        "in_bank_queries": len(in_bank),
+        "distractor_queries": len(distractors),
         "copy_match_micro_ap": round(micro_average_precision(pairs, positives or len(in_bank)), 4),
         "scorers": {},
     }
@@ -163,17 +229,26 @@ def summarise(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], pos
                 "count": int(called.sum()),
             }
         report["scorers"][name] = {
-            "three_way_accuracy": round(float(np.mean([_right(o, name) for o in outcomes])), 4) if outcomes else None,
+            "three_way_accuracy": round(float(np.mean([_right(o, name) for o in outcomes])), 4)
+            if outcomes
+            else None,
             "decided": _decided(in_bank, name),
-            "roc_auc": round(float(roc_auc_score(truth, probabilities)), 4) if len(set(truth.tolist())) == 2 else None,
+            "roc_auc": round(float(roc_auc_score(truth, probabilities)), 4)
+            if len(set(truth.tolist())) == 2
+            else None,
             "ece": round(expected_calibration_error(probabilities, truth), 4),
             "verdicts": per_verdict,
             "inconclusive_rate_in_bank": round(float(np.mean([v == INCONCLUSIVE for v in verdicts])), 4),
-            "distractor_inconclusive_rate": round(float(np.mean([o.results[name][1] == INCONCLUSIVE for o in distractors])), 4)
-            if distractors else None,
+            "distractor_inconclusive_rate": round(
+                float(np.mean([o.results[name][1] == INCONCLUSIVE for o in distractors])), 4
+            )
+            if distractors
+            else None,
         }
-    report["regimes"] = {str(regime): sum(o.features.regime == regime for o in outcomes)
-                         for regime in ("copy", "lookalike", "copy+lookalike", None)}
+    report["regimes"] = {
+        str(regime): sum(o.features.regime == regime for o in outcomes)
+        for regime in ("copy", "lookalike", "copy+lookalike", None)
+    }
     report["per_transform"] = _per_transform(outcomes, scorer_names)
     return report
 
@@ -186,11 +261,15 @@ def _right(outcome: QueryOutcome, scorer: str) -> bool:
 def _decided(in_bank: Sequence[QueryOutcome], scorer: str) -> dict[str, float | None]:
     """Precision of the verdicts that were decided (not inconclusive), and the share decided (coverage)."""
     decided = [o for o in in_bank if o.results[scorer][1] != INCONCLUSIVE]
-    return {"coverage": round(len(decided) / len(in_bank), 4) if in_bank else None,
-            "precision": round(float(np.mean([_right(o, scorer) for o in decided])), 4) if decided else None}
+    return {
+        "coverage": round(len(decided) / len(in_bank), 4) if in_bank else None,
+        "precision": round(float(np.mean([_right(o, scorer) for o in decided])), 4) if decided else None,
+    }
 
 
-def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _per_transform(
+    outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """Per transform family (a query made with two counts for both): top-1 copy accuracy of in-bank
     queries (the nearest reference is the one it was made from) and each scorer's 3-way accuracy."""
     families: dict[str, list[QueryOutcome]] = {}
@@ -200,35 +279,59 @@ def _per_transform(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str]
     table = {}
     for family, members in sorted(families.items()):
         in_bank = [o for o in members if o.item.label != "distractor"]
-        table[family] = {"queries": len(members),
-                         "top1": round(float(np.mean([o.top_source == o.item.source for o in in_bank])), 4) if in_bank else None,
-                         **{f"{name}_three_way": round(float(np.mean([_right(o, name) for o in members])), 4)
-                            for name in scorer_names}}
+        table[family] = {
+            "queries": len(members),
+            "top1": round(float(np.mean([o.top_source == o.item.source for o in in_bank])), 4)
+            if in_bank
+            else None,
+            **{
+                f"{name}_three_way": round(float(np.mean([_right(o, name) for o in members])), 4)
+                for name in scorer_names
+            },
+        }
     return table
 
 
-def evaluate_set(items: Sequence[Item], embedder: Embedder, min_match_similarity: float, temperature: float,
-                 default_thresholds: Thresholds, calibration=None, regions: tuple[Region, ...] = (WHOLE,),
-                 reference_regions: tuple[Region, ...] = (WHOLE,), local_features: bool = True,
-                 min_distinctiveness: float = 0.0) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
+def evaluate_set(
+    items: Sequence[Item],
+    embedder: Embedder,
+    min_match_similarity: float,
+    temperature: float,
+    default_thresholds: Thresholds,
+    calibration=None,
+    regions: tuple[Region, ...] = (WHOLE,),
+    reference_regions: tuple[Region, ...] = (WHOLE,),
+    local_features: bool = True,
+    min_distinctiveness: float = 0.0,
+) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, + PDQ, + local features, + the brands' look-alike
     classifiers (the default), and the calibration if given."""
     from scoring.scorers import MarginScorer
 
     # The ablation: each signal added in turn; "fused" is what the service runs by default.
     scorers: dict[str, Scorer] = {
-        "clip_only": MarginScorer(min_match_similarity, temperature, use_pdq=False, use_lookalike=False, use_local=False),
+        "clip_only": MarginScorer(
+            min_match_similarity, temperature, use_pdq=False, use_lookalike=False, use_local=False
+        ),
         "clip_pdq": MarginScorer(min_match_similarity, temperature, use_lookalike=False, use_local=False),
         "clip_pdq_local": MarginScorer(min_match_similarity, temperature, use_lookalike=False),
-        "fused": MarginScorer(min_match_similarity, temperature, use_local=local_features)}
+        "fused": MarginScorer(min_match_similarity, temperature, use_local=local_features),
+    }
     if not local_features:
         del scorers["clip_pdq_local"]
     thresholds = {name: default_thresholds for name in scorers}
     if calibration is not None:
         scorers["calibrated"] = calibration.scorer()
         thresholds["calibrated"] = Thresholds(**calibration.thresholds)
-    outcomes = run_pipeline(items, embedder, min_match_similarity, regions=regions, reference_regions=reference_regions,
-                            local_features=local_features, min_distinctiveness=min_distinctiveness)
+    outcomes = run_pipeline(
+        items,
+        embedder,
+        min_match_similarity,
+        regions=regions,
+        reference_regions=reference_regions,
+        local_features=local_features,
+        min_distinctiveness=min_distinctiveness,
+    )
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
     positives = sum(per_source[o.item.source] for o in outcomes if o.item.label != "distractor")

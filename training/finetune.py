@@ -14,6 +14,7 @@ which photo this is. The result is a weights file; ``counterfeit reindex --model
 timm:<architecture>@<file>`` then serves it (a new fingerprint, a new index generation, services
 follow).
 """
+
 from __future__ import annotations
 
 import time
@@ -46,19 +47,28 @@ def copy_of(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     return recompress(copy, rng) if rng.random() < 0.5 else copy
 
 
-def finetune(embedder, images: Sequence[Image.Image], epochs: int = 6, batch_size: int = 32, learning_rate: float = 1e-4,
-             seed: int = 0, progress: Callable[[int, float], None] | None = None) -> FinetuneReport:
+def finetune(
+    embedder,
+    images: Sequence[Image.Image],
+    epochs: int = 6,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> FinetuneReport:
     """Train ``embedder`` (a torch backbone: ``.model``, ``.preprocess``, ``.forward``) in place."""
     import torch
     import torch.nn.functional as F
 
     if len(images) < 2:
-        raise ValueError(f"fine-tuning needs at least 2 reference photos (a batch needs negatives); got {len(images)}")
+        raise ValueError(
+            f"fine-tuning needs at least 2 reference photos (a batch needs negatives); got {len(images)}"
+        )
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = embedder.model
     parameters = list(model.parameters())
-    trainable = parameters[int(len(parameters) * (1 - TRAINABLE_FRACTION)):]
+    trainable = parameters[int(len(parameters) * (1 - TRAINABLE_FRACTION)) :]
     for parameter in parameters:
         parameter.requires_grad_(False)
     for parameter in trainable:
@@ -72,14 +82,16 @@ def finetune(embedder, images: Sequence[Image.Image], epochs: int = 6, batch_siz
             losses = []
             order = rng.permutation(len(images))
             for start in range(0, len(order), batch_size):
-                chosen = order[start:start + batch_size]
+                chosen = order[start : start + batch_size]
                 if len(chosen) < 2:  # a lone leftover has no negative
                     continue
                 first = embedder.preprocess([copy_of(images[i], rng) for i in chosen])
                 second = embedder.preprocess([copy_of(images[i], rng) for i in chosen])
                 with torch.enable_grad():
-                    features = F.normalize(embedder.forward(torch.cat([first, second]).to(embedder.device)).float(), dim=1)
-                    a, b = features[:len(chosen)], features[len(chosen):]
+                    features = F.normalize(
+                        embedder.forward(torch.cat([first, second]).to(embedder.device)).float(), dim=1
+                    )
+                    a, b = features[: len(chosen)], features[len(chosen) :]
                     logits = a @ b.T / TEMPERATURE
                     target = torch.arange(len(chosen), device=logits.device)
                     loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

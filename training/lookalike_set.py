@@ -8,6 +8,7 @@ the product at a random scale, position and tilt on a busy background, under oth
 and JPEG-compressed. Banks hold photos of the genuine design and of its fakes; queries are other
 photos of the same designs, and distractors are products of brands that registered nothing.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -56,11 +57,19 @@ def _hue_shift(colour: tuple[int, int, int], shift: float) -> tuple[int, int, in
 def genuine_design(seed: int) -> Design:
     rng = np.random.default_rng([seed, 1])
     return Design(
-        shape=SHAPES[int(rng.integers(len(SHAPES)))], body=_colour(rng), accent=_colour(rng), logo_colour=_colour(rng),
+        shape=SHAPES[int(rng.integers(len(SHAPES)))],
+        body=_colour(rng),
+        accent=_colour(rng),
+        logo_colour=_colour(rng),
         letters="".join(rng.choice(list(string.ascii_uppercase), size=int(rng.integers(3, 6)))),
-        font_size=int(rng.integers(44, 64)), spacing=float(rng.uniform(0.05, 0.25)), logo_scale=1.0,
-        logo_y=float(rng.uniform(0.35, 0.6)), emblem=EMBLEMS[int(rng.integers(len(EMBLEMS)))],
-        stitch=int(rng.integers(10, 18)), stripes=int(rng.integers(1, 4)), width=float(rng.uniform(0.55, 0.7)),
+        font_size=int(rng.integers(44, 64)),
+        spacing=float(rng.uniform(0.05, 0.25)),
+        logo_scale=1.0,
+        logo_y=float(rng.uniform(0.35, 0.6)),
+        emblem=EMBLEMS[int(rng.integers(len(EMBLEMS)))],
+        stitch=int(rng.integers(10, 18)),
+        stripes=int(rng.integers(1, 4)),
+        width=float(rng.uniform(0.55, 0.7)),
     )
 
 
@@ -72,11 +81,13 @@ def fake_design(genuine: Design, seed: int, variant: int) -> Design:
     for change in changes:
         if change == 0:  # colours a little off
             shift = float(rng.choice([-1, 1]) * rng.uniform(0.05, 0.1))
-            fake = replace(fake, logo_colour=_hue_shift(fake.logo_colour, shift), accent=_hue_shift(fake.accent, shift))
+            fake = replace(
+                fake, logo_colour=_hue_shift(fake.logo_colour, shift), accent=_hue_shift(fake.accent, shift)
+            )
         elif change == 1:  # letterforms: one letter wrong
             i = int(rng.integers(len(fake.letters)))
             other = rng.choice([c for c in string.ascii_uppercase if c != fake.letters[i]])
-            fake = replace(fake, letters=fake.letters[:i] + other + fake.letters[i + 1:])
+            fake = replace(fake, letters=fake.letters[:i] + other + fake.letters[i + 1 :])
         elif change == 2:  # letter spacing
             fake = replace(fake, spacing=fake.spacing + float(rng.choice([-1, 1]) * rng.uniform(0.15, 0.3)))
         elif change == 3:  # logo proportions
@@ -86,7 +97,9 @@ def fake_design(genuine: Design, seed: int, variant: int) -> Design:
         elif change == 5:  # a detail: the emblem
             fake = replace(fake, emblem=str(rng.choice([e for e in EMBLEMS if e != fake.emblem])))
         else:  # body proportions and stripes
-            fake = replace(fake, width=fake.width * float(rng.choice([0.85, 1.15])), stripes=fake.stripes % 3 + 1)
+            fake = replace(
+                fake, width=fake.width * float(rng.choice([0.85, 1.15])), stripes=fake.stripes % 3 + 1
+            )
     return fake
 
 
@@ -108,8 +121,18 @@ def render_product(design: Design) -> Image.Image:
         draw.rectangle((CANVAS // 2 - 30, y0 - 70, CANVAS // 2 + 30, y0 + 10), fill=design.accent)
         body = [(x0 + 30, y0), (x1 - 30, y0), (x1, y0 + 60), (x1, y1), (x0, y1), (x0, y0 + 60)]
     elif design.shape == "tee":
-        body = [(x0, y0), (x0 - 70, y0 + 90), (x0 - 30, y0 + 130), (x0, y0 + 100), (x0, y1), (x1, y1), (x1, y0 + 100),
-                (x1 + 30, y0 + 130), (x1 + 70, y0 + 90), (x1, y0)]
+        body = [
+            (x0, y0),
+            (x0 - 70, y0 + 90),
+            (x0 - 30, y0 + 130),
+            (x0, y0 + 100),
+            (x0, y1),
+            (x1, y1),
+            (x1, y0 + 100),
+            (x1 + 30, y0 + 130),
+            (x1 + 70, y0 + 90),
+            (x1, y0),
+        ]
     else:  # box
         body = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
     draw.polygon(body, fill=design.body)
@@ -149,10 +172,14 @@ def _draw_logo(image: Image.Image, design: Design, cx: int, cy: int) -> None:
 def photograph(product: Image.Image, rng: np.random.Generator, size: int = 384) -> Image.Image:
     """A new photo of the product: its own background, framing, tilt, light, focus and compression."""
     background = synthetic_image(int(rng.integers(1 << 30)), (size, size))
-    background = background.filter(ImageFilter.GaussianBlur(float(rng.uniform(1, 4))))  # out-of-focus backdrop
+    background = background.filter(
+        ImageFilter.GaussianBlur(float(rng.uniform(1, 4)))
+    )  # out-of-focus backdrop
     scale = rng.uniform(0.6, 0.95)
     side = int(size * scale)
-    item = product.rotate(float(rng.uniform(-12, 12)), resample=Image.BICUBIC, expand=False).resize((side, side), Image.LANCZOS)
+    item = product.rotate(float(rng.uniform(-12, 12)), resample=Image.BICUBIC, expand=False).resize(
+        (side, side), Image.LANCZOS
+    )
     ox = int(rng.integers(-size // 10, size - side + size // 10 + 1))
     oy = int(rng.integers(-size // 10, size - side + size // 10 + 1))
     background.paste(item, (ox, oy), item)
@@ -174,8 +201,14 @@ class LookalikePhoto:
     image: Image.Image
 
 
-def lookalike_set(brands: int = 4, per_bank: int = 16, queries_per_design: int = 6, fakes_per_brand: int = 2,
-                  distractor_brands: int = 4, seed: int = 0) -> list[LookalikePhoto]:
+def lookalike_set(
+    brands: int = 4,
+    per_bank: int = 16,
+    queries_per_design: int = 6,
+    fakes_per_brand: int = 2,
+    distractor_brands: int = 4,
+    seed: int = 0,
+) -> list[LookalikePhoto]:
     """Banks of ``per_bank`` photos each (the counterfeit bank spread over the fake variants), and new
     photos of every design as queries; distractors are other brands' genuine products, never registered."""
     rng = np.random.default_rng([seed, 3])
@@ -185,18 +218,25 @@ def lookalike_set(brands: int = 4, per_bank: int = 16, queries_per_design: int =
         genuine = genuine_design(brand_seed)
         if b >= brands:
             product = render_product(genuine)
-            photos += [LookalikePhoto(f"other-{b}", "distractor", "query", "distractor", photograph(product, rng))
-                       for _ in range(queries_per_design)]
+            photos += [
+                LookalikePhoto(f"other-{b}", "distractor", "query", "distractor", photograph(product, rng))
+                for _ in range(queries_per_design)
+            ]
             continue
         brand = f"brand-{b}"
         designs = [("genuine", "authentic", genuine)] + [
-            (f"fake-{v}", "counterfeit", fake_design(genuine, brand_seed, v)) for v in range(fakes_per_brand)]
+            (f"fake-{v}", "counterfeit", fake_design(genuine, brand_seed, v)) for v in range(fakes_per_brand)
+        ]
         for name, label, design in designs:
             product = render_product(design)
             bank = per_bank if label == "authentic" else -(-per_bank // fakes_per_brand)
-            photos += [LookalikePhoto(brand, label, "reference", name, photograph(product, rng)) for _ in range(bank)]
-            photos += [LookalikePhoto(brand, label, "query", name, photograph(product, rng))
-                       for _ in range(queries_per_design)]
+            photos += [
+                LookalikePhoto(brand, label, "reference", name, photograph(product, rng)) for _ in range(bank)
+            ]
+            photos += [
+                LookalikePhoto(brand, label, "query", name, photograph(product, rng))
+                for _ in range(queries_per_design)
+            ]
     return photos
 
 
@@ -209,9 +249,16 @@ def write_lookalike_set(out: Path, photos: list[LookalikePhoto]) -> Path:
     for i, photo in enumerate(photos):
         path = out / f"{photo.role}-{i:05d}-{photo.brand}-{photo.design}.jpg"
         photo.image.save(path, "JPEG", quality=95)
-        items.append(Item(path=path, role=photo.role, brand=None if photo.label == "distractor" else photo.brand,
-                          label=photo.label, source=f"{photo.brand}/{photo.design}",
-                          transform="new-photo" if photo.role == "query" else ""))
+        items.append(
+            Item(
+                path=path,
+                role=photo.role,
+                brand=None if photo.label == "distractor" else photo.brand,
+                label=photo.label,
+                source=f"{photo.brand}/{photo.design}",
+                transform="new-photo" if photo.role == "query" else "",
+            )
+        )
     manifest = out / "manifest.csv"
     write_manifest(manifest, items, out)
     return manifest

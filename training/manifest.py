@@ -1,4 +1,5 @@
 """An evaluation set's manifest (``manifest.csv``): one row per photo with its role, brand, label and source."""
+
 from __future__ import annotations
 
 import csv
@@ -21,20 +22,44 @@ def write_manifest(path: Path, items: list[Item], root: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["path", "role", "brand", "label", "source", "transform"])
         for item in items:
-            writer.writerow([item.path.relative_to(root), item.role, item.brand or "", item.label, item.source, item.transform])
+            writer.writerow(
+                [
+                    item.path.relative_to(root),
+                    item.role,
+                    item.brand or "",
+                    item.label,
+                    item.source,
+                    item.transform,
+                ]
+            )
 
 
 def read_manifest(path: Path) -> list[Item]:
     root = Path(path).parent
     with Path(path).open() as handle:
-        return [Item(root / row["path"], row["role"], row["brand"] or None, row["label"], row["source"],
-                     row.get("transform") or "") for row in csv.DictReader(handle)]
+        return [
+            Item(
+                root / row["path"],
+                row["role"],
+                row["brand"] or None,
+                row["label"],
+                row["source"],
+                row.get("transform") or "",
+            )
+            for row in csv.DictReader(handle)
+        ]
 
 
 def read_directories(references: Path, queries: Path) -> list[Item]:
     """The folder layout without a manifest: labels and sources come from the paths."""
-    items = [Item(p, "reference", p.parent.parent.name, p.parent.name, p.stem)
-             for p in sorted(Path(references).glob("*/*/*")) if p.is_file()]
-    items += [Item(p, "query", None, p.parent.name, p.stem.split("--")[0])
-              for p in sorted(Path(queries).glob("*/*")) if p.is_file()]
+    items = [
+        Item(p, "reference", p.parent.parent.name, p.parent.name, p.stem)
+        for p in sorted(Path(references).glob("*/*/*"))
+        if p.is_file()
+    ]
+    items += [
+        Item(p, "query", None, p.parent.name, p.stem.split("--")[0])
+        for p in sorted(Path(queries).glob("*/*"))
+        if p.is_file()
+    ]
     return items

@@ -1,4 +1,5 @@
 """PNG plots of an evaluation: ROC, precision-recall, reliability diagram, similarity histograms."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +40,11 @@ def write_plots(outcomes: Sequence[QueryOutcome], scorer_names: Sequence[str], o
         rel_ax.plot(mean_p, observed, marker="o", label=name)
     roc_ax.plot([0, 1], [0, 1], "k:", linewidth=1)
     rel_ax.plot([0, 1], [0, 1], "k:", linewidth=1)
-    for ax, title, xlabel, ylabel in ((roc_ax, "ROC (counterfeit score)", "false positive rate", "true positive rate"),
-                                      (pr_ax, "Precision-recall", "recall", "precision"),
-                                      (rel_ax, "Reliability", "predicted probability", "observed counterfeit share")):
+    for ax, title, xlabel, ylabel in (
+        (roc_ax, "ROC (counterfeit score)", "false positive rate", "true positive rate"),
+        (pr_ax, "Precision-recall", "recall", "precision"),
+        (rel_ax, "Reliability", "predicted probability", "observed counterfeit share"),
+    ):
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

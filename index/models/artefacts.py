@@ -17,6 +17,7 @@ arithmetic. Whether this process's model really computes that space is checked b
 images and comparing with the stored probe vectors (cosine ≥ :data:`PROBE_MIN_COSINE`): fp32 on another
 CPU gives ≈ 1 − 1e-7, fp16 on a GPU ≈ 1 − 1e-5, and another model or broken preprocessing far less.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,9 @@ class MemoryArtefactStore(dict):
 def base_key(info: EmbedderInfo) -> str:
     """The artefacts' key: everything that defines the model before centring (spec, weights hash,
     preprocessing, dimension, normalisation). It depends on no arithmetic, so every host computes it."""
-    canonical = json.dumps(asdict(replace(info, centering_sha256=None)), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        asdict(replace(info, centering_sha256=None)), sort_keys=True, separators=(",", ":")
+    )
     return "model-artefacts-v%d-%s" % (ARTEFACT_VERSION, hashlib.sha256(canonical.encode()).hexdigest()[:16])
 
 
@@ -84,25 +87,42 @@ class ModelArtefacts:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, version=np.array(ARTEFACT_VERSION), key=np.array(self.key), spec=np.array(self.spec),
-                 mean=self.mean.astype(np.float32), background=self.background.astype(np.float32),
-                 probes=self.probes.astype(np.float32))
+        np.savez(
+            buffer,
+            version=np.array(ARTEFACT_VERSION),
+            key=np.array(self.key),
+            spec=np.array(self.spec),
+            mean=self.mean.astype(np.float32),
+            background=self.background.astype(np.float32),
+            probes=self.probes.astype(np.float32),
+        )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "ModelArtefacts":
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             if int(stored["version"]) != ARTEFACT_VERSION:
-                raise ValueError(f"model artefacts of version {int(stored['version'])}, this code reads {ARTEFACT_VERSION}")
-            return cls(str(stored["key"]), str(stored["spec"]), stored["mean"], stored["background"], stored["probes"])
+                raise ValueError(
+                    f"model artefacts of version {int(stored['version'])}, this code reads {ARTEFACT_VERSION}"
+                )
+            return cls(
+                str(stored["key"]),
+                str(stored["spec"]),
+                stored["mean"],
+                stored["background"],
+                stored["probes"],
+            )
 
 
 def derive_artefacts(base: Embedder, batch_size: int = 16) -> ModelArtefacts:
     """Run the model over the background and probe sets (seconds on a CPU). Done once per model, anywhere."""
     images = background_set(BACKGROUND_COUNT, (224, 224), seed=BACKGROUND_SEED)
-    background = np.concatenate([base.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
-    return ModelArtefacts(base_key(base.info), base.info.spec, background.mean(axis=0), background,
-                          base.embed(probe_images()))
+    background = np.concatenate(
+        [base.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    )
+    return ModelArtefacts(
+        base_key(base.info), base.info.spec, background.mean(axis=0), background, base.embed(probe_images())
+    )
 
 
 def shipped_artefacts(key: str) -> bytes | None:
@@ -123,14 +143,19 @@ def resolve_artefacts(base: Embedder, store: ArtefactStore | None = None) -> Mod
         derived = derive_artefacts(base)
         if store is None:
             return derived
-        data, source = store.put_if_absent(key, derived.to_bytes()), "stored by another process at the same time"
+        data, source = (
+            store.put_if_absent(key, derived.to_bytes()),
+            "stored by another process at the same time",
+        )
         artefacts = ModelArtefacts.from_bytes(data)
         if artefacts.centering_sha256 == derived.centering_sha256:
             return artefacts  # ours won the race: nothing to verify
     else:
         artefacts = ModelArtefacts.from_bytes(data)
     if artefacts.key != key:
-        raise ModelIdentityError(f"The artefacts stored under {key} belong to {artefacts.key} ({artefacts.spec}).")
+        raise ModelIdentityError(
+            f"The artefacts stored under {key} belong to {artefacts.key} ({artefacts.spec})."
+        )
     cosine = verify_probes(base, artefacts)
     log.info("Model %s: artefacts %s; probe cosine %.6f", base.info.spec, source, cosine)
     return artefacts
@@ -150,5 +175,6 @@ def verify_probes(base: Embedder, artefacts: ModelArtefacts) -> float:
             f"Model {base.info.spec} does not reproduce its stored embedding space: a probe image's vector is at "
             f"cosine {worst:.5f} from the stored one (at least {PROBE_MIN_COSINE} is needed). The weights, the "
             "preprocessing or the runtime compute something else than the model the index was built with; "
-            "check the installed model and libraries (a different model needs its own spec and a reindex).")
+            "check the installed model and libraries (a different model needs its own spec and a reindex)."
+        )
     return worst

@@ -6,6 +6,7 @@ mean over a fixed background set and re-normalising spreads unrelated images aro
 and near copies stay near 1. The mean is part of the model fingerprint; it is a stored artefact
 (index.models.artefacts), never recomputed per process.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -48,7 +49,9 @@ class CenteredEmbedder(Embedder):
     def decodes_on_device(self) -> bool:
         return self.base.decodes_on_device
 
-    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    def embed_inputs(
+        self, inputs: Sequence[ModelInput], hashes: dict | None = None
+    ) -> tuple[np.ndarray, dict[int, str]]:
         vectors, failures = self.base.embed_inputs(inputs, hashes)
         centred = l2_normalise(vectors - self.mean)
         if failures:

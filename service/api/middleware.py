@@ -4,6 +4,7 @@ admission control and body limits.
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so a request is refused without its body
 being read and an error raised anywhere still becomes a JSON answer with the request id.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,11 @@ CHECK_PATHS = ("/v1/check", "/v1/check/batch", "/v1/listings/check")
 # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" even on the review page's own
 # forms, and the forms must refuse that opaque origin (login CSRF from a sandboxed frame or data: page uses it).
 # Other sites still get no Referer.
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
-                    (b"cache-control", b"no-store")]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
 
 
 async def send_json(send: Send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
@@ -67,17 +71,27 @@ class RequestContext:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
-                                      *SECURITY_HEADERS]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS,
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            log.exception("Unhandled error in %s %s request_id=%s", scope["method"], scope["path"], request_id)
+            log.exception(
+                "Unhandled error in %s %s request_id=%s", scope["method"], scope["path"], request_id
+            )
             if not response_started:
-                await send_json(send_with_headers, 500, error_body(
-                    "internal_error", "Something went wrong on our side; it has been logged.", request_id))
+                await send_json(
+                    send_with_headers,
+                    500,
+                    error_body(
+                        "internal_error", "Something went wrong on our side; it has been logged.", request_id
+                    ),
+                )
         finally:
             metrics = self.metrics()
             if metrics is not None:
@@ -108,9 +122,14 @@ class Admission:
             # its receive buffer makes the kernel send a reset, and the client loses the 503 and its Retry-After
             # (1,580 of 2,376 refusals at 320 clients). Nothing is kept, parsed or decoded.
             drained = await _drain(receive, DRAIN_MAX_BYTES, DRAIN_SECONDS)
-            return await send_json(send, 503, error_body(
-                "overloaded", f"{self.inflight} checks are in progress; retry shortly.", request_id),
-                {"Retry-After": "1"} if drained else {"Retry-After": "1", "Connection": "close"})
+            return await send_json(
+                send,
+                503,
+                error_body(
+                    "overloaded", f"{self.inflight} checks are in progress; retry shortly.", request_id
+                ),
+                {"Retry-After": "1"} if drained else {"Retry-After": "1", "Connection": "close"},
+            )
         self.inflight += 1  # one event loop: no lock needed
         try:
             await self.app(scope, receive, send)
@@ -177,10 +196,20 @@ class BodyGuard:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:  # refused before a byte of the body is read
-            return await send_json(send, 413, error_body(
-                "body_too_large", f"The request body is {int(declared)} bytes; this endpoint takes at most {limit}.",
-                scope.get("state", {}).get("request_id")), {"Connection": "close"})
-        idle, deadline = self.settings.body_idle_timeout_seconds, time.monotonic() + self.settings.body_total_timeout_seconds
+            return await send_json(
+                send,
+                413,
+                error_body(
+                    "body_too_large",
+                    f"The request body is {int(declared)} bytes; this endpoint takes at most {limit}.",
+                    scope.get("state", {}).get("request_id"),
+                ),
+                {"Connection": "close"},
+            )
+        idle, deadline = (
+            self.settings.body_idle_timeout_seconds,
+            time.monotonic() + self.settings.body_total_timeout_seconds,
+        )
         complete = False
 
         async def timed_receive() -> Message:

@@ -1,4 +1,5 @@
 """Path parameters shared by several routes, with the rules the OpenAPI states and the checks it cannot."""
+
 from __future__ import annotations
 
 from typing import Annotated

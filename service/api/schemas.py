@@ -3,6 +3,7 @@
 Request models refuse unknown fields and coerce nothing (``0`` is not a boolean, ``"1"`` not a
 number in JSON); form fields arrive as text, so form models coerce only from text.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -72,7 +73,9 @@ class StrictForm(BaseModel):
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable reason, e.g. invalid_metadata")
     message: str = Field(description="What was wrong and how to fix it")
-    request_id: str | None = Field(None, description="Quote it when reporting a problem; also in X-Request-ID")
+    request_id: str | None = Field(
+        None, description="Quote it when reporting a problem; also in X-Request-ID"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -104,11 +107,15 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class RegisterForm(StrictForm):
     image: UploadFile = Field(description="The image file (JPEG, PNG, WebP, GIF, BMP, TIFF)")
     label: str = Field(description="authentic or counterfeit", json_schema_extra=LABEL_SCHEMA)
-    brand: str | None = Field(None, description="Defaults to the brand of a brand key", json_schema_extra=BRAND_SCHEMA)
+    brand: str | None = Field(
+        None, description="Defaults to the brand of a brand key", json_schema_extra=BRAND_SCHEMA
+    )
     product: str | None = Field(None, json_schema_extra={"maxLength": 200})
     source: str | None = Field(None, json_schema_extra={"maxLength": 500})
     metadata: str | None = Field(None, description="A JSON object (≤ 16 KiB, ≤ 8 levels, finite numbers)")
-    share_signals: FormBool = Field(False, description="'true' allows sharing this reference's signals (not the image)")
+    share_signals: FormBool = Field(
+        False, description="'true' allows sharing this reference's signals (not the image)"
+    )
 
 
 class PdqOut(BaseModel):
@@ -149,11 +156,16 @@ K_SCHEMA = {"minimum": 1}
 
 class CheckForm(StrictForm):
     image: UploadFile | None = Field(None, description="The photo; or give image_url instead")
-    image_url: Text | None = Field(None, description="An http(s) URL the service fetches the photo from (public "
-                                   "hosts only, at most 3 redirects, size and time capped)", max_length=2000,
-                                   json_schema_extra={"pattern": HTTP_URL_PATTERN})  # enforced by the fetcher
-    brand: str | None = Field(None, description="Brand hint: search only this brand's references",
-                              json_schema_extra=BRAND_SCHEMA)
+    image_url: Text | None = Field(
+        None,
+        description="An http(s) URL the service fetches the photo from (public "
+        "hosts only, at most 3 redirects, size and time capped)",
+        max_length=2000,
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+    )  # enforced by the fetcher
+    brand: str | None = Field(
+        None, description="Brand hint: search only this brand's references", json_schema_extra=BRAND_SCHEMA
+    )
     k: int | None = Field(None, description="How many neighbours to consider", json_schema_extra=K_SCHEMA)
 
 
@@ -166,14 +178,22 @@ class CheckBatchForm(StrictForm):
 class ListingCheckForm(StrictForm):
     images: list[UploadFile] = Field(description="The listing's photos, up to COUNTERFEIT_MAX_LISTING_IMAGES")
     listing_id: Text | None = Field(None, description="The platform's id of the listing", max_length=200)
-    seller_id: Text | None = Field(None, description="The platform's id of the seller (needs marketplace)", max_length=200)
-    marketplace: Text | None = Field(None, description="Where the listing is; seller ids are per marketplace",
-                                     max_length=100, pattern=MARKETPLACE_PATTERN)
+    seller_id: Text | None = Field(
+        None, description="The platform's id of the seller (needs marketplace)", max_length=200
+    )
+    marketplace: Text | None = Field(
+        None,
+        description="Where the listing is; seller ids are per marketplace",
+        max_length=100,
+        pattern=MARKETPLACE_PATTERN,
+    )
     title: Text | None = Field(None, max_length=500)
     price: float | None = Field(None, ge=0, description="Compared with the matched product's reference_price")
     currency: Text | None = Field(None, description="ISO 4217", pattern=CURRENCY_PATTERN)
     url: Text | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
-    seller_email: Text | None = Field(None, max_length=320, description="Kept only as a keyed hash (HMAC under the consortium key)")
+    seller_email: Text | None = Field(
+        None, max_length=320, description="Kept only as a keyed hash (HMAC under the consortium key)"
+    )
     seller_phone: Text | None = Field(None, max_length=40, description="E.164; kept only as a keyed hash")
     payout_account: Text | None = Field(None, max_length=80, description="Kept only as a keyed hash")
     shop_url: Text | None = Field(None, max_length=2000, description="Kept only as a keyed hash")
@@ -189,20 +209,36 @@ class Evidence(BaseModel):
     similarity: float | None
     clip_similarity: float | None
     pdq_distance: int | None
-    region: str | None = Field(None, description="The region of the checked photo that matched by CLIP: whole, mirror, "
-                               "centre-80 … (a region other than the whole counts 0.05 below its raw similarity)")
-    reference_region: str | None = Field(None, description="The region of the reference it matched: whole, centre-70, "
-                                         "top-left … (also 0.05 below its raw similarity when not the whole)")
-    inliers: int | None = Field(None, description="Keypoint matches consistent with one geometric transform, where "
-                                "this candidate was verified by local features (index/local_features.py)")
-    inlier_coverage: float | None = Field(None, description="Those inliers over the keypoints a copy should show")
-    distinctiveness: float | None = Field(None, description="How far its CLIP similarity stands out of the photo's "
-                                          "neighbourhood: minus the mean of the 4 nearest photos of other banks "
-                                          "(scoring/distinctiveness.py)")
-    signals: list[str] = Field(description="What matched: clip (similarity at or above the model's match similarity, "
-                               "and distinctiveness at or above the model's), "
-                               "pdq (near-duplicate hash), local (verified geometric copy), shared (another "
-                               "platform's known-fake hash)")
+    region: str | None = Field(
+        None,
+        description="The region of the checked photo that matched by CLIP: whole, mirror, "
+        "centre-80 … (a region other than the whole counts 0.05 below its raw similarity)",
+    )
+    reference_region: str | None = Field(
+        None,
+        description="The region of the reference it matched: whole, centre-70, "
+        "top-left … (also 0.05 below its raw similarity when not the whole)",
+    )
+    inliers: int | None = Field(
+        None,
+        description="Keypoint matches consistent with one geometric transform, where "
+        "this candidate was verified by local features (index/local_features.py)",
+    )
+    inlier_coverage: float | None = Field(
+        None, description="Those inliers over the keypoints a copy should show"
+    )
+    distinctiveness: float | None = Field(
+        None,
+        description="How far its CLIP similarity stands out of the photo's "
+        "neighbourhood: minus the mean of the 4 nearest photos of other banks "
+        "(scoring/distinctiveness.py)",
+    )
+    signals: list[str] = Field(
+        description="What matched: clip (similarity at or above the model's match similarity, "
+        "and distinctiveness at or above the model's), "
+        "pdq (near-duplicate hash), local (verified geometric copy), shared (another "
+        "platform's known-fake hash)"
+    )
     shared_signal_id: int | None = None
     shared_by: str | None = None
 
@@ -215,12 +251,15 @@ class ModelRef(BaseModel):
 
 class Classifier(BaseModel):
     """The brand's look-alike classifier, where it applied to this photo (scoring/lookalike.py)."""
+
     brand: str
     version: str
     probability: float = Field(description="Its calibrated probability that the photo shows a counterfeit")
-    membership: float = Field(description="How far the photo's score as one of the brand's products is above the "
-                                          "classifier's gate (≥ 0: it applies; the gate is a low percentile of the "
-                                          "brand's own held-out references)")
+    membership: float = Field(
+        description="How far the photo's score as one of the brand's products is above the "
+        "classifier's gate (≥ 0: it applies; the gate is a low percentile of the "
+        "brand's own held-out references)"
+    )
     cv_accuracy: float = Field(description="Cross-validated accuracy on the brand's references")
     cv_auc: float
     references: dict[str, int] = Field(description="References per bank it was fitted on")
@@ -235,9 +274,12 @@ class CheckResult(BaseModel):
     model: ModelRef
     scorer: str
     pdq: PdqOut
-    regime: str | None = Field(None, description="What decided: copy (near-copies of references), lookalike (the "
-                               "brand's classifier), copy+lookalike (both), or null (no evidence: inconclusive)",
-                               json_schema_extra={"enum": ["copy", "lookalike", "copy+lookalike", None]})
+    regime: str | None = Field(
+        None,
+        description="What decided: copy (near-copies of references), lookalike (the "
+        "brand's classifier), copy+lookalike (both), or null (no evidence: inconclusive)",
+        json_schema_extra={"enum": ["copy", "lookalike", "copy+lookalike", None]},
+    )
     classifier: Classifier | None = None
 
 
@@ -268,11 +310,15 @@ class ListingFactor(BaseModel):
 class LinkedSeller(BaseModel):
     marketplace: str
     seller_id: str
-    via: list[str] = Field(description="The kinds of identifier they share (email, phone, payout_account, shop_url)")
+    via: list[str] = Field(
+        description="The kinds of identifier they share (email, phone, payout_account, shop_url)"
+    )
 
 
 class SharedSellerReport(BaseModel):
-    shared_by: str = Field(description="The peer platform whose signed feed reported one of this seller's identifiers")
+    shared_by: str = Field(
+        description="The peer platform whose signed feed reported one of this seller's identifiers"
+    )
     brand: str
     status: Literal["confirmed", "likely"]
     reason: str
@@ -291,10 +337,13 @@ class SellerOut(BaseModel):
     brands: list[str] = Field(description="Brands of its likely or confirmed counterfeit listings")
     first_seen: str | None
     last_seen: str | None
-    linked_sellers: list[LinkedSeller] = Field(default_factory=list,
-                                               description="Sellers sharing a keyed identifier; their listings count")
-    shared: list[SharedSellerReport] = Field(default_factory=list,
-                                             description="What trusted peers' feeds report of its identifiers; counts in risk")
+    linked_sellers: list[LinkedSeller] = Field(
+        default_factory=list, description="Sellers sharing a keyed identifier; their listings count"
+    )
+    shared: list[SharedSellerReport] = Field(
+        default_factory=list,
+        description="What trusted peers' feeds report of its identifiers; counts in risk",
+    )
 
 
 class SellerPage(BaseModel):
@@ -322,10 +371,16 @@ class ReviewOut(BaseModel):
 
 
 class PolicyBody(StrictBody):
-    counterfeit_threshold: Number | None = Field(None, description="In (0, 1); null: the global default",
-                                                 json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
-    authentic_threshold: Number | None = Field(None, description="In (0, 1), below counterfeit_threshold",
-                                               json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
+    counterfeit_threshold: Number | None = Field(
+        None,
+        description="In (0, 1); null: the global default",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    )
+    authentic_threshold: Number | None = Field(
+        None,
+        description="In (0, 1), below counterfeit_threshold",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    )
     auto_add_confirmed_counterfeits: StrictBool = False
 
 
@@ -347,13 +402,20 @@ MODEL_SPEC_PATTERN = r"^(open_clip|timm):[^\s@]+(@\S+)?$"
 
 
 class ReindexBody(StrictBody):
-    model: Text | None = Field(None, max_length=500, description="A model spec, backend:architecture@weights "
-                               "(e.g. open_clip:ViT-B-32@laion2b_s34b_b79k); default: the model being served",
-                               json_schema_extra={"pattern": MODEL_SPEC_PATTERN})  # enforced by parse_model_spec
-    index_type: Text = Field("auto", json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
-                                  description="auto: exact flat under 50,000 vectors, HNSW while it fits "
-                                              "COUNTERFEIT_INDEX_MEMORY_GB (deletions are tombstones, compacted past "
-                                              "20 %), IVF-PQ beyond")
+    model: Text | None = Field(
+        None,
+        max_length=500,
+        description="A model spec, backend:architecture@weights "
+        "(e.g. open_clip:ViT-B-32@laion2b_s34b_b79k); default: the model being served",
+        json_schema_extra={"pattern": MODEL_SPEC_PATTERN},
+    )  # enforced by parse_model_spec
+    index_type: Text = Field(
+        "auto",
+        json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
+        description="auto: exact flat under 50,000 vectors, HNSW while it fits "
+        "COUNTERFEIT_INDEX_MEMORY_GB (deletions are tombstones, compacted past "
+        "20 %), IVF-PQ beyond",
+    )
     engine: Text = Field("local", json_schema_extra={"enum": ["local", "ray"]})
     ray_address: Text | None = Field(None, max_length=500)
 
@@ -385,7 +447,9 @@ class JobOut(BaseModel):
 # ---- scans --------------------------------------------------------------------------------------
 class ScanForm(StrictForm):
     feed: UploadFile = Field(description="Listings, one per row: JSONL, CSV or Parquet (see README, Scans)")
-    images: UploadFile | None = Field(None, description="A ZIP of photos the feed's image_files name (instead of URLs)")
+    images: UploadFile | None = Field(
+        None, description="A ZIP of photos the feed's image_files name (instead of URLs)"
+    )
     format: Literal["jsonl", "csv", "parquet"] | None = Field(None, description="Default: from the file name")
     brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)
@@ -465,8 +529,10 @@ class FeedEntryOut(BaseModel):
     key: str = Field(description="What the entry is about; a later entry of the same key replaces it")
     brand: str
     op: Literal["add", "withdraw"] = Field(description="withdraw: a tombstone, drop what the key said before")
-    data: dict[str, Any] | None = Field(description="pdq: sha256, pdq, quality, product; seller: kind, key_id, "
-                                        "digest (HMAC-SHA256 under the consortium key), status, reason, expires_at")
+    data: dict[str, Any] | None = Field(
+        description="pdq: sha256, pdq, quality, product; seller: kind, key_id, "
+        "digest (HMAC-SHA256 under the consortium key), status, reason, expires_at"
+    )
     published_at: str
     signature: str = Field(description="Ed25519 over the entry's canonical JSON without this field")
 
@@ -479,7 +545,9 @@ class FeedPage(BaseModel):
     has_more: bool
     served_at: str
     seqs: list[int] = Field(description="The entries' seqs, in order (signed with the envelope)")
-    signature: str = Field(description="Ed25519 over the envelope's canonical JSON without this field and entries")
+    signature: str = Field(
+        description="Ed25519 over the envelope's canonical JSON without this field and entries"
+    )
     entries: list[FeedEntryOut]
 
 
@@ -503,14 +571,19 @@ class IndexInfo(BaseModel):
     generation: int
     type: str
     applied_change_seq: int
-    size: int | None = Field(None, description="All brands' references in the index: admins and platforms only")
-    vectors: int | None = Field(None, description="Their vectors (whole images and reference regions): admins and "
-                                "platforms only")
+    size: int | None = Field(
+        None, description="All brands' references in the index: admins and platforms only"
+    )
+    vectors: int | None = Field(
+        None, description="Their vectors (whole images and reference regions): admins and platforms only"
+    )
 
 
 class RegionsInfo(BaseModel):
     query: list[str] = Field(description="Regions of each checked photo searched (COUNTERFEIT_QUERY_REGIONS)")
-    reference: list[str] = Field(description="Regions of each reference indexed (COUNTERFEIT_REFERENCE_REGIONS)")
+    reference: list[str] = Field(
+        description="Regions of each reference indexed (COUNTERFEIT_REFERENCE_REGIONS)"
+    )
 
 
 class Info(BaseModel):
@@ -554,13 +627,18 @@ class RotatedKey(BaseModel):
 
 # ---- webhooks -----------------------------------------------------------------------------------
 class WebhookBody(StrictBody):
-    url: Text = Field(max_length=2000, pattern=HTTP_URL_PATTERN, description="Public http(s) endpoint; not redirected")
-    events: list[Literal["check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed"]] = Field(
-        min_length=1, max_length=4)
+    url: Text = Field(
+        max_length=2000, pattern=HTTP_URL_PATTERN, description="Public http(s) endpoint; not redirected"
+    )
+    events: list[
+        Literal["check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed"]
+    ] = Field(min_length=1, max_length=4)
 
 
 class RotateWebhookBody(StrictBody):
-    overlap_hours: float = Field(24.0, ge=0, le=720, description="How long the previous secret still signs too")
+    overlap_hours: float = Field(
+        24.0, ge=0, le=720, description="How long the previous secret still signs too"
+    )
 
 
 class WebhookOut(BaseModel):

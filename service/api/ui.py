@@ -14,6 +14,7 @@ review service as ``POST /v1/checks/{id}/review``.
   first), then uncertain ones (closest to 0.5 first) — the ones a reviewer's word changes most.
   Another brand's checks never appear: an item of another brand is answered 404, like a missing one.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -65,7 +66,9 @@ def _same_origin(request: Request) -> None:
     request is cross-site (``Sec-Fetch-Site``). Clients that send neither header are no browser."""
     origin = request.headers.get("origin")
     cross_site = request.headers.get("sec-fetch-site") == "cross-site"
-    if cross_site or (origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))):
+    if cross_site or (
+        origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))
+    ):
         raise ApiError(403, "cross_origin", "A form from another site cannot act here.")
 
 
@@ -85,15 +88,22 @@ def _visible_check(session: Session, principal: Principal, check_id: str) -> Che
 
 def queue(sessions: sessionmaker[Session], principal: Principal) -> dict[str, Any]:
     with sessions() as session:
-        query = select(Check).where(Check.brand.is_not(None), Check.verdict.in_(("likely_counterfeit", "inconclusive")),
-                                    Check.id.not_in(select(Review.check_id)))
+        query = select(Check).where(
+            Check.brand.is_not(None),
+            Check.verdict.in_(("likely_counterfeit", "inconclusive")),
+            Check.id.not_in(select(Review.check_id)),
+        )
         scope = principal.brand_scope()
         if scope:
             query = query.where(Check.brand == scope)
         checks = list(session.scalars(query.order_by(Check.created_at.desc()).limit(2000)))
-        likely = sorted((c for c in checks if c.verdict == "likely_counterfeit"), key=lambda c: -c.probability)[:QUEUE_SIZE]
-        uncertain = sorted((c for c in checks if c.verdict == "inconclusive" and c.evidence),
-                           key=lambda c: abs(c.probability - 0.5))[:QUEUE_SIZE]
+        likely = sorted(
+            (c for c in checks if c.verdict == "likely_counterfeit"), key=lambda c: -c.probability
+        )[:QUEUE_SIZE]
+        uncertain = sorted(
+            (c for c in checks if c.verdict == "inconclusive" and c.evidence),
+            key=lambda c: abs(c.probability - 0.5),
+        )[:QUEUE_SIZE]
         sources = _sources(session, likely + uncertain)
     return {"likely": likely, "uncertain": uncertain, "sources": sources}
 
@@ -103,22 +113,42 @@ def _sources(session: Session, checks: list[Check]) -> dict[str, str]:
     if not checks:
         return {}
     wanted = {c.id for c in checks}
-    since = min(aware(c.created_at) for c in checks) - timedelta(minutes=5)  # a listing is stored just after its photos
+    since = min(aware(c.created_at) for c in checks) - timedelta(
+        minutes=5
+    )  # a listing is stored just after its photos
     listings = {}
     for listing in session.scalars(select(Listing).where(Listing.created_at >= since)):
         for check_id in set(listing.check_ids) & wanted:
             listings[check_id] = listing
-    scans = dict(session.execute(select(ScanItem.listing_check_id, ScanItem.job_id).where(
-        ScanItem.listing_check_id.in_({listing.id for listing in listings.values()}))).all()) if listings else {}
-    return {check_id: (f"scan {scans[listing.id]} · " if listing.id in scans else "listing ")
-            + f"{listing.listing_id or listing.id}" + (f" · seller {listing.seller_id}" if listing.seller_id else "")
-            for check_id, listing in listings.items()}
+    scans = (
+        dict(
+            session.execute(
+                select(ScanItem.listing_check_id, ScanItem.job_id).where(
+                    ScanItem.listing_check_id.in_({listing.id for listing in listings.values()})
+                )
+            ).all()
+        )
+        if listings
+        else {}
+    )
+    return {
+        check_id: (f"scan {scans[listing.id]} · " if listing.id in scans else "listing ")
+        + f"{listing.listing_id or listing.id}"
+        + (f" · seller {listing.seller_id}" if listing.seller_id else "")
+        for check_id, listing in listings.items()
+    }
 
 
-def _page(request: Request, name: str, principal: Principal | None = None, status: int = 200, **context: Any) -> Response:
-    response = templates.TemplateResponse(request, name, {"principal": principal, **context}, status_code=status)
+def _page(
+    request: Request, name: str, principal: Principal | None = None, status: int = 200, **context: Any
+) -> Response:
+    response = templates.TemplateResponse(
+        request, name, {"principal": principal, **context}, status_code=status
+    )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    )
     response.headers["X-Frame-Options"] = "DENY"
     return response
 
@@ -136,14 +166,22 @@ def login(request: Request, runtime: RuntimeDep, api_key: Annotated[str, Form(ma
     except ApiError as exc:
         return _page(request, "login.html", error=exc.message, status=exc.status)
     response = RedirectResponse("/ui", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
-                        max_age=int(runtime.ui_sessions.lifetime.total_seconds()))
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/ui",
+        secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
+        max_age=int(runtime.ui_sessions.lifetime.total_seconds()),
+    )
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, runtime: RuntimeDep, who: Reviewer, csrf: Annotated[str, Form(max_length=100)] = ""):
+def logout(
+    request: Request, runtime: RuntimeDep, who: Reviewer, csrf: Annotated[str, Form(max_length=100)] = ""
+):
     _check_csrf(request, who[1], csrf)
     runtime.ui_sessions.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/ui/login", status_code=303)
@@ -154,8 +192,14 @@ def logout(request: Request, runtime: RuntimeDep, who: Reviewer, csrf: Annotated
 @router.get("", response_class=HTMLResponse)
 def queue_page(request: Request, runtime: RuntimeDep, who: Reviewer):
     principal, csrf = who
-    return _page(request, "queue.html", principal, csrf=csrf, **queue(runtime.sessions, principal),
-                 reviewed=request.query_params.get("reviewed"))
+    return _page(
+        request,
+        "queue.html",
+        principal,
+        csrf=csrf,
+        **queue(runtime.sessions, principal),
+        reviewed=request.query_params.get("reviewed"),
+    )
 
 
 @router.get("/checks/{check_id}", response_class=HTMLResponse)
@@ -165,15 +209,28 @@ def item_page(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: Ch
         check = _visible_check(session, principal, check_id)
         reviews = list(session.scalars(select(Review).where(Review.check_id == check.id).order_by(Review.id)))
         ids = [e["reference_id"] for e in check.evidence or [] if e.get("reference_id") is not None]
-        live = set(session.scalars(select(Reference.id).where(Reference.id.in_(ids), Reference.deleted_at.is_(None))))
-    return _page(request, "item.html", principal, csrf=csrf, check=check, reviews=reviews, live_references=live,
-                 image_kept=runtime.blobs.exists(check.image_sha256))
+        live = set(
+            session.scalars(select(Reference.id).where(Reference.id.in_(ids), Reference.deleted_at.is_(None)))
+        )
+    return _page(
+        request,
+        "item.html",
+        principal,
+        csrf=csrf,
+        check=check,
+        reviews=reviews,
+        live_references=live,
+        image_kept=runtime.blobs.exists(check.image_sha256),
+    )
 
 
 def _image(data: bytes) -> Response:
     """Stored bytes as an image, typed by what they really are (never served as anything a browser would run)."""
-    return Response(data, media_type=media_type_of(data),
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+    return Response(
+        data,
+        media_type=media_type_of(data),
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"},
+    )
 
 
 @router.get("/checks/{check_id}/image")
@@ -186,15 +243,24 @@ def check_image(runtime: RuntimeDep, who: Reviewer, check_id: CheckId):
 
 
 @router.get("/references/{reference_id}/image")
-def reference_image(runtime: RuntimeDep, who: Reviewer, reference_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]):
+def reference_image(
+    runtime: RuntimeDep, who: Reviewer, reference_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+):
     reference = runtime.registry.get(reference_id, who[0].brand_scope())
     return _image(runtime.registry.image_bytes(reference))
 
 
 @router.post("/checks/{check_id}/review")
-def review(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: CheckId,
-           label: Annotated[Label, Form()], csrf: Annotated[str, Form(max_length=100)] = "",
-           add_to_bank: Annotated[bool, Form()] = False, note: Annotated[str | None, Form(max_length=1000)] = None):
+def review(
+    request: Request,
+    runtime: RuntimeDep,
+    who: Reviewer,
+    check_id: CheckId,
+    label: Annotated[Label, Form()],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    add_to_bank: Annotated[bool, Form()] = False,
+    note: Annotated[str | None, Form(max_length=1000)] = None,
+):
     principal, expected = who
     _check_csrf(request, expected, csrf)
     outcome = runtime.reviews.review(check_id, label, principal, note or None)
@@ -203,8 +269,11 @@ def review(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: Check
             check = _visible_check(session, principal, check_id)
         if runtime.blobs.exists(check.image_sha256):
             try:
-                runtime.registry.register(NewReference(brand=check.brand, label=label, source=f"review:{check.id}"),
-                                          runtime.blobs.get(check.image_sha256), principal)
+                runtime.registry.register(
+                    NewReference(brand=check.brand, label=label, source=f"review:{check.id}"),
+                    runtime.blobs.get(check.image_sha256),
+                    principal,
+                )
             except ApiError:
                 pass  # e.g. already registered under the other label: the review itself stands
     return RedirectResponse(f"/ui?reviewed={check_id}", status_code=303)

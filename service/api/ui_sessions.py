@@ -2,6 +2,7 @@
 
 A session is valid ``ui_session_hours`` and only while its API key is: a revoked or expired key
 ends its sessions at once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,14 @@ class UiSessions:
             if principal.role not in (Role.brand, Role.admin):
                 raise ApiError(403, "forbidden", "The review page is for brand (or admin) keys.")
             token = secrets.token_urlsafe(32)
-            session.add(UiSession(token_hash=_hash(token), api_key_id=principal.key_id, csrf_token=secrets.token_hex(32),
-                                  expires_at=utcnow() + self.lifetime))
+            session.add(
+                UiSession(
+                    token_hash=_hash(token),
+                    api_key_id=principal.key_id,
+                    csrf_token=secrets.token_hex(32),
+                    expires_at=utcnow() + self.lifetime,
+                )
+            )
             session.execute(delete(UiSession).where(UiSession.expires_at < utcnow()))  # tidy expired ones
             session.commit()
         return token, principal
@@ -47,9 +54,13 @@ class UiSessions:
             row = session.get(UiSession, _hash(token))
             if row is None or aware(row.expires_at) <= utcnow():
                 return None
-            key = session.scalar(select(ApiKey).where(
-                ApiKey.id == row.api_key_id, ApiKey.revoked_at.is_(None),
-                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow())))
+            key = session.scalar(
+                select(ApiKey).where(
+                    ApiKey.id == row.api_key_id,
+                    ApiKey.revoked_at.is_(None),
+                    or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow()),
+                )
+            )
             if key is None:
                 return None
             return Principal(key_id=key.id, role=key.role, brand=key.brand), row.csrf_token

@@ -1,4 +1,5 @@
 """Turn uploaded bytes into an RGB image (or a worker's prepared pixels), mapping rejections to HTTP errors."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -35,8 +36,13 @@ def rejections_as_http() -> Iterator[None]:
 
 def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
     with rejections_as_http():
-        return decode_image(data, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, draft_size=limits.draft_size,
-                            budget=limits.budget)
+        return decode_image(
+            data,
+            max_bytes=limits.max_bytes,
+            max_pixels=limits.max_pixels,
+            draft_size=limits.draft_size,
+            budget=limits.budget,
+        )
 
 
 def prepare_upload(data: bytes, limits: ImageLimits, workers: CpuWorkers, spec: PrepareSpec) -> Prepared:

@@ -8,6 +8,7 @@ for its own flush. Here one writer thread takes every row queued while the previ
 and commits them together; each caller's future resolves only after that commit, so the
 guarantee is unchanged and the flushes per second no longer bound the checks per second.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,13 @@ class CheckLogClosed(RuntimeError):
 
 
 class CheckWriter:
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics | None = None, max_rows: int = 512,
-                 on_commit: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        metrics: Metrics | None = None,
+        max_rows: int = 512,
+        on_commit: Callable[[], None] = lambda: None,
+    ):
         self.sessions = sessions
         self.on_commit = on_commit  # e.g. wake the webhook deliverer: this commit may have queued deliveries
         self.metrics = metrics or Metrics()
@@ -96,8 +102,14 @@ class CheckWriter:
                 new = list(first.values())
                 session.add_all(new)
                 # Webhook deliveries go into the outbox in the same transaction as the checks they announce.
-                queued = enqueue(session, [Event("check.likely_counterfeit", check.brand, check_event(check), check.api_key_id)
-                                           for check in new if check.verdict == "likely_counterfeit"])
+                queued = enqueue(
+                    session,
+                    [
+                        Event("check.likely_counterfeit", check.brand, check_event(check), check.api_key_id)
+                        for check in new
+                        if check.verdict == "likely_counterfeit"
+                    ],
+                )
                 session.commit()
         except Exception as exc:  # the database refused the group: every caller in it gets the error
             log.exception("Committing %d check rows failed", len(batch))
@@ -113,6 +125,11 @@ class CheckWriter:
 
 
 def check_event(check: Check) -> dict[str, Any]:
-    return {"check_id": check.id, "verdict": check.verdict, "counterfeit_probability": check.probability,
-            "evidence_reference_ids": list(check.evidence_ids or []), "image_sha256": check.image_sha256,
-            "pdq_hash": check.pdq_hash}
+    return {
+        "check_id": check.id,
+        "verdict": check.verdict,
+        "counterfeit_probability": check.probability,
+        "evidence_reference_ids": list(check.evidence_ids or []),
+        "image_sha256": check.image_sha256,
+        "pdq_hash": check.pdq_hash,
+    }

@@ -7,6 +7,7 @@ runs on the batching runner's thread; search and scoring run on the thread pool;
 joins the next group commit and the answer waits for that commit, so a check id a caller holds
 is always in the database.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -67,11 +68,22 @@ class Embedded:
 
 
 class Checker:
-    def __init__(self, slot: ServingSlot, registry: ReferenceRegistry, blobs: BlobStore,
-                 scorer: Callable[[], Scorer], thresholds: Callable[[str | None], Thresholds],
-                 keep_image: Callable[[str | None], bool], shared: SharedSignalIndex,
-                 pdq_max_distance: int, pool: Executor, workers: CpuWorkers, check_log: CheckWriter, metrics: Metrics,
-                 probes: Callable[[str], Mapping[str, BrandProbe]] = lambda fingerprint: {}):
+    def __init__(
+        self,
+        slot: ServingSlot,
+        registry: ReferenceRegistry,
+        blobs: BlobStore,
+        scorer: Callable[[], Scorer],
+        thresholds: Callable[[str | None], Thresholds],
+        keep_image: Callable[[str | None], bool],
+        shared: SharedSignalIndex,
+        pdq_max_distance: int,
+        pool: Executor,
+        workers: CpuWorkers,
+        check_log: CheckWriter,
+        metrics: Metrics,
+        probes: Callable[[str], Mapping[str, BrandProbe]] = lambda fingerprint: {},
+    ):
         self.slot = slot
         self.registry = registry
         self.blobs = blobs
@@ -97,8 +109,15 @@ class Checker:
         self.check_log.write(evaluated.check).result()
         return evaluated.answer
 
-    async def check_async(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None,
-                          embedded: Embedded | None = None, check_id: str | None = None) -> dict[str, Any]:
+    async def check_async(
+        self,
+        data: bytes,
+        brand_hint: str | None,
+        k: int,
+        api_key_id: str | None,
+        embedded: Embedded | None = None,
+        check_id: str | None = None,
+    ) -> dict[str, Any]:
         """``embedded``: the photo's vector and PDQ hash, when another pipeline (a Ray scan) already made them
         with the served model; the rest — search, scoring, the audit row — is the same. ``check_id``: the id to
         record it under, for work that may be redone after a crash (a scan): a stored id is not recorded twice."""
@@ -106,50 +125,84 @@ class Checker:
         with self.slot.use() as serving:  # one model and one index generation for the whole request
             if embedded is not None:
                 if embedded.fingerprint != serving.runner.info.fingerprint():
-                    raise ApiError(503, "model_changed", "The photo was embedded with another model than the one served.")
+                    raise ApiError(
+                        503, "model_changed", "The photo was embedded with another model than the one served."
+                    )
                 vectors, pdq, keypoints = np.atleast_2d(embedded.vector), embedded.pdq, None
             else:
                 futures, pdq, gray = await loop.run_in_executor(self.pool, self._dispatch, serving, data)
                 # Keypoints are detected while the model runs, on the loop's default executor: not on
                 # ``self.pool``, whose threads may be waiting for it (evaluate runs there).
-                detecting = (loop.run_in_executor(None, self._detect, gray)
-                             if self._wants_keypoints(serving, gray, pdq, brand_hint, k) else None)
+                detecting = (
+                    loop.run_in_executor(None, self._detect, gray)
+                    if self._wants_keypoints(serving, gray, pdq, brand_hint, k)
+                    else None
+                )
                 started = time.perf_counter()
                 with embed_failures_as_http():
                     results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
                     vectors, pdq = self._vectors_and_pdq(results, pdq)
                 self.metrics.stage_seconds.labels("model_wait").observe(time.perf_counter() - started)
                 keypoints = await detecting if detecting is not None else None
-            evaluated = await loop.run_in_executor(self.pool, self.evaluate, serving, data, pdq, vectors, brand_hint,
-                                                   k, api_key_id, keypoints, check_id)
+            evaluated = await loop.run_in_executor(
+                self.pool,
+                self.evaluate,
+                serving,
+                data,
+                pdq,
+                vectors,
+                brand_hint,
+                k,
+                api_key_id,
+                keypoints,
+                check_id,
+            )
         await asyncio.wrap_future(self.check_log.write(evaluated.check))
         return evaluated.answer
 
-    async def check_many(self, images: list[tuple[str | None, bytes]], brand_hint: str | None, k: int,
-                         api_key_id: str | None, request_id: str | None,
-                         embedded: list[Embedded | None] | None = None,
-                         check_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    async def check_many(
+        self,
+        images: list[tuple[str | None, bytes]],
+        brand_hint: str | None,
+        k: int,
+        api_key_id: str | None,
+        request_id: str | None,
+        embedded: list[Embedded | None] | None = None,
+        check_ids: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
         """Each (file name, bytes) checked like one ``check_async`` (together they share model passes); per
         photo its result, or the status and error it alone would have got — one bad photo fails only itself."""
         made = embedded or [None] * len(images)
         ids = check_ids or [None] * len(images)
-        outcomes = await asyncio.gather(*(self.check_async(data, brand_hint, k, api_key_id, e, check_id)
-                                          for (_, data), e, check_id in zip(images, made, ids)), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(
+                self.check_async(data, brand_hint, k, api_key_id, e, check_id)
+                for (_, data), e, check_id in zip(images, made, ids)
+            ),
+            return_exceptions=True,
+        )
         items = []
         for index, ((filename, _), outcome) in enumerate(zip(images, outcomes)):
             if isinstance(outcome, QueueFull):
                 outcome = overloaded(str(outcome))
             if isinstance(outcome, ApiError):
-                items.append({"index": index, "filename": filename, "status": outcome.status,
-                              "error": {"code": outcome.code, "message": outcome.message, "request_id": request_id}})
+                items.append(
+                    {
+                        "index": index,
+                        "filename": filename,
+                        "status": outcome.status,
+                        "error": {"code": outcome.code, "message": outcome.message, "request_id": request_id},
+                    }
+                )
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
                 items.append({"index": index, "filename": filename, "status": 200, "result": outcome})
         return items
 
-    def _wants_keypoints(self, serving: Serving, gray: np.ndarray | None, pdq: PdqHash | None, brand_hint: str | None,
-                         k: int) -> bool:
+    def _wants_keypoints(
+        self, serving: Serving, gray: np.ndarray | None, pdq: PdqHash | None, brand_hint: str | None, k: int
+    ) -> bool:
         """Whether to detect the upload's keypoints: not when its hash (known before the model runs on the CPU
         path) already matches a reference, since evidence then skips verification (``gather_evidence``). A
         re-uploaded brand photo, the commonest copy, thus costs no keypoint detection (≈ 23 ms of CPU)."""
@@ -166,7 +219,9 @@ class Checker:
         self.metrics.stage_seconds.labels("keypoints").observe(time.perf_counter() - started)
         return keypoints
 
-    def _dispatch(self, serving: Serving, data: bytes) -> tuple[list[Future], PdqHash | None, np.ndarray | None]:
+    def _dispatch(
+        self, serving: Serving, data: bytes
+    ) -> tuple[list[Future], PdqHash | None, np.ndarray | None]:
         """Blocking part before the model (run on a thread): queue the upload for the model.
 
         On a GPU the header is checked here and the model side decodes (nvJPEG, once per upload), cuts
@@ -179,16 +234,23 @@ class Checker:
         if serving.runner.embedder.decodes_on_device:
             self._admit(serving, data)
             regions = serving.prepare_spec.regions
-            futures = serving.runner.submit_many([data] + [EncodedRegion(data, region) for region in regions[1:]],
-                                                 want_pdq=True)
-            return futures, None, self._keypoint_image(serving, data) if serving.prepare_spec.keypoints else None
+            futures = serving.runner.submit_many(
+                [data] + [EncodedRegion(data, region) for region in regions[1:]], want_pdq=True
+            )
+            return (
+                futures,
+                None,
+                self._keypoint_image(serving, data) if serving.prepare_spec.keypoints else None,
+            )
         prepared = self._prepare(serving, data)
         return serving.runner.submit_many(prepared.model_inputs), prepared.pdq, prepared.keypoint_image
 
     @staticmethod
     def _vectors_and_pdq(results: list[Any], pdq: PdqHash | None) -> tuple[np.ndarray, PdqHash]:
         """One row per region searched (the whole image first), and the upload's hash."""
-        if pdq is None:  # decoded on the device: ``(vector, pdq)`` per region, the hash with the whole image's
+        if (
+            pdq is None
+        ):  # decoded on the device: ``(vector, pdq)`` per region, the hash with the whole image's
             return np.stack([vector for vector, _ in results]), results[0][1]
         return np.stack(results), pdq
 
@@ -201,8 +263,13 @@ class Checker:
         """For models that decode on their device: a CPU decode just for keypoints, made while the device
         decodes and embeds. JPEG DCT scaling decodes straight to ``MAX_SIDE`` (an eighth of a large photo's
         pixels), so it costs a fraction of the full decode that path avoids."""
-        spec = replace(serving.prepare_spec, draft_size=(MAX_SIDE, MAX_SIDE), pixels=None, want_model_input=False,
-                       want_pdq=False)
+        spec = replace(
+            serving.prepare_spec,
+            draft_size=(MAX_SIDE, MAX_SIDE),
+            pixels=None,
+            want_model_input=False,
+            want_pdq=False,
+        )
         return self._prepare(serving, data, spec).keypoint_image
 
     def _prepare(self, serving: Serving, data: bytes, spec: PrepareSpec | None = None) -> Prepared:
@@ -220,18 +287,39 @@ class Checker:
         with rejections_as_http():
             admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
-    def evaluate(self, serving: Serving, data: bytes, pdq: PdqHash | None, vectors: np.ndarray, brand_hint: str | None,
-                 k: int, api_key_id: str | None, keypoints: Keypoints | None = None,
-                 check_id: str | None = None) -> Evaluated:
+    def evaluate(
+        self,
+        serving: Serving,
+        data: bytes,
+        pdq: PdqHash | None,
+        vectors: np.ndarray,
+        brand_hint: str | None,
+        k: int,
+        api_key_id: str | None,
+        keypoints: Keypoints | None = None,
+        check_id: str | None = None,
+    ) -> Evaluated:
         """``vectors``: one row per query region searched, the whole image's first; ``keypoints``: the upload's,
         where local-feature verification is on."""
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
         sync = serving.index_sync
-        neighbours = gather_evidence(sync.index, sync.pdq, vectors, pdq, k, brand_hint, self.pdq_max_distance,
-                                     self.registry.by_ids, self.shared.search, self._regions(serving, vectors),
-                                     reference_regions(sync.reference_regions), keypoints, self.registry.keypoints,
-                                     serving.min_distinctiveness)
+        neighbours = gather_evidence(
+            sync.index,
+            sync.pdq,
+            vectors,
+            pdq,
+            k,
+            brand_hint,
+            self.pdq_max_distance,
+            self.registry.by_ids,
+            self.shared.search,
+            self._regions(serving, vectors),
+            reference_regions(sync.reference_regions),
+            keypoints,
+            self.registry.keypoints,
+            serving.min_distinctiveness,
+        )
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -239,19 +327,35 @@ class Checker:
         first_guess = neighbours[0].brand if neighbours else brand_hint
         probes = self.probes(serving.runner.info.fingerprint())
         lookalike = look_alike(probes, vectors, brand_hint)
-        result = score(scorer, neighbours, brand_hint, serving.min_match_similarity, self.thresholds(brand_hint or first_guess),
-                       lookalike)
+        result = score(
+            scorer,
+            neighbours,
+            brand_hint,
+            serving.min_match_similarity,
+            self.thresholds(brand_hint or first_guess),
+            lookalike,
+        )
         digest = sha256_hex(data)
         if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
             try:
                 self.blobs.put(data, durable=False)
-            except BlobStoreUnavailable:  # the check still answers; only this photo cannot join the bank later
+            except (
+                BlobStoreUnavailable
+            ):  # the check still answers; only this photo cannot join the bank later
                 log.warning("Could not keep check image %s: the image store is unavailable", digest)
         check = Check(
-            id=check_id or "chk_" + uuid.uuid4().hex, api_key_id=api_key_id, brand_hint=brand_hint, brand=result.brand,
-            image_sha256=digest, pdq_hash=pdq.hex, pdq_quality=pdq.quality, features=result.features.values,
-            verdict=result.verdict, probability=result.probability,
-            evidence_ids=[n.reference_id for n in neighbours if n.shared_by is None], model_fingerprint=serving.runner.info.fingerprint(),
+            id=check_id or "chk_" + uuid.uuid4().hex,
+            api_key_id=api_key_id,
+            brand_hint=brand_hint,
+            brand=result.brand,
+            image_sha256=digest,
+            pdq_hash=pdq.hex,
+            pdq_quality=pdq.quality,
+            features=result.features.values,
+            verdict=result.verdict,
+            probability=result.probability,
+            evidence_ids=[n.reference_id for n in neighbours if n.shared_by is None],
+            model_fingerprint=serving.runner.info.fingerprint(),
             scorer=scorer.name,
         )
         self.metrics.stage_seconds.labels("score").observe(time.perf_counter() - searched)
@@ -262,30 +366,55 @@ class Checker:
             "counterfeit_probability": result.probability,
             "brand": result.brand,
             "evidence": check.evidence,
-            "model": {"spec": serving.runner.info.spec, "fingerprint": serving.runner.info.fingerprint(),
-                      "weights_kind": serving.runner.info.weights_kind},
+            "model": {
+                "spec": serving.runner.info.spec,
+                "fingerprint": serving.runner.info.fingerprint(),
+                "weights_kind": serving.runner.info.weights_kind,
+            },
             "scorer": scorer.name,
             "pdq": {"hash": pdq.hex, "quality": pdq.quality},
             "regime": result.features.regime,
-            "classifier": None if lookalike is None else {
-                "brand": lookalike.brand, "version": lookalike.version, "probability": lookalike.probability,
+            "classifier": None
+            if lookalike is None
+            else {
+                "brand": lookalike.brand,
+                "version": lookalike.version,
+                "probability": lookalike.probability,
                 "membership": lookalike.membership,
-                "cv_accuracy": lookalike.cv_accuracy, "cv_auc": lookalike.cv_auc, "references": lookalike.counts},
+                "cv_accuracy": lookalike.cv_accuracy,
+                "cv_auc": lookalike.cv_auc,
+                "references": lookalike.counts,
+            },
         }
         return Evaluated(answer, check)
 
     @staticmethod
     def _evidence(neighbour: Neighbour, min_match_similarity: float) -> dict[str, Any]:
-        signals = [name for name, on in (("clip", neighbour.clip_match(min_match_similarity)),
-                                          ("pdq", neighbour.pdq_distance is not None),
-                                          ("local", neighbour.local_match),
-                                          ("shared", neighbour.shared_by is not None)) if on]
-        item = {"reference_id": None if neighbour.shared_by else neighbour.reference_id, "brand": neighbour.brand,
-                "label": neighbour.label, "product": neighbour.product, "similarity": neighbour.clip_similarity,
-                "clip_similarity": neighbour.clip_similarity, "pdq_distance": neighbour.pdq_distance,
-                "region": neighbour.region, "reference_region": neighbour.reference_region,
-                "inliers": neighbour.inliers, "inlier_coverage": neighbour.inlier_coverage,
-                "distinctiveness": neighbour.distinctiveness, "signals": signals}
+        signals = [
+            name
+            for name, on in (
+                ("clip", neighbour.clip_match(min_match_similarity)),
+                ("pdq", neighbour.pdq_distance is not None),
+                ("local", neighbour.local_match),
+                ("shared", neighbour.shared_by is not None),
+            )
+            if on
+        ]
+        item = {
+            "reference_id": None if neighbour.shared_by else neighbour.reference_id,
+            "brand": neighbour.brand,
+            "label": neighbour.label,
+            "product": neighbour.product,
+            "similarity": neighbour.clip_similarity,
+            "clip_similarity": neighbour.clip_similarity,
+            "pdq_distance": neighbour.pdq_distance,
+            "region": neighbour.region,
+            "reference_region": neighbour.reference_region,
+            "inliers": neighbour.inliers,
+            "inlier_coverage": neighbour.inlier_coverage,
+            "distinctiveness": neighbour.distinctiveness,
+            "signals": signals,
+        }
         if neighbour.shared_by:
             item |= {"shared_signal_id": neighbour.reference_id, "shared_by": neighbour.shared_by}
         return item

@@ -9,6 +9,7 @@ brands' references and the model's background images),
 one row per brand and model fingerprint — a classifier, or why the brand gets none. Replicas
 reload the rows that changed; a classifier fitted for another model is never used.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,26 +51,51 @@ class ProbeStore:
     def refresh(self, fingerprint: str) -> None:
         with self._lock:
             with self.sessions() as session:
-                rows = session.execute(select(LookalikeProbe.brand, LookalikeProbe.version).where(
-                    LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.state == "trained")).all()
+                rows = session.execute(
+                    select(LookalikeProbe.brand, LookalikeProbe.version).where(
+                        LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.state == "trained"
+                    )
+                ).all()
                 versions = {brand: version for brand, version in rows}
                 if fingerprint == self._fingerprint and versions == self._versions:
                     return
-                changed = [b for b, v in versions.items() if self._versions.get(b) != v or fingerprint != self._fingerprint]
-                loaded = {row.brand: BrandProbe.from_dict(row.artefact) for row in session.scalars(select(LookalikeProbe).where(
-                    LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.brand.in_(changed)))}
-            keep = {b: p for b, p in self._probes.items() if b in versions and b not in loaded} if fingerprint == self._fingerprint else {}
-            self._probes = ProbeSet({**keep, **loaded})  # replaced whole: readers never see a half-updated set
+                changed = [
+                    b
+                    for b, v in versions.items()
+                    if self._versions.get(b) != v or fingerprint != self._fingerprint
+                ]
+                loaded = {
+                    row.brand: BrandProbe.from_dict(row.artefact)
+                    for row in session.scalars(
+                        select(LookalikeProbe).where(
+                            LookalikeProbe.model_fingerprint == fingerprint, LookalikeProbe.brand.in_(changed)
+                        )
+                    )
+                }
+            keep = (
+                {b: p for b, p in self._probes.items() if b in versions and b not in loaded}
+                if fingerprint == self._fingerprint
+                else {}
+            )
+            self._probes = ProbeSet(
+                {**keep, **loaded}
+            )  # replaced whole: readers never see a half-updated set
             self._versions, self._fingerprint = versions, fingerprint
 
 
 def stale_brands(sessions: sessionmaker[Session], fingerprint: str) -> list[tuple[str, int, datetime]]:
     """Brands whose references changed after their classifier was fitted: (brand, last seq, last change time)."""
     with sessions() as session:
-        latest = session.execute(select(Change.brand, func.max(Change.seq), func.max(Change.created_at))
-                                 .group_by(Change.brand)).all()
-        fitted = dict(session.execute(select(LookalikeProbe.brand, LookalikeProbe.trained_through_seq)
-                                      .where(LookalikeProbe.model_fingerprint == fingerprint)).all())
+        latest = session.execute(
+            select(Change.brand, func.max(Change.seq), func.max(Change.created_at)).group_by(Change.brand)
+        ).all()
+        fitted = dict(
+            session.execute(
+                select(LookalikeProbe.brand, LookalikeProbe.trained_through_seq).where(
+                    LookalikeProbe.model_fingerprint == fingerprint
+                )
+            ).all()
+        )
     return [(brand, int(seq), aware(at)) for brand, seq, at in latest if seq > fitted.get(brand, 0)]
 
 
@@ -93,15 +119,20 @@ class ProbeTrainer:
             self._settled = (fingerprint, seq)
             return None
         quiet_since = utcnow() - timedelta(seconds=self.settings.lookalike_debounce_seconds)
-        due = [(brand, last) for brand, last, at in stale if at <= quiet_since]  # a burst is fitted once, at its end
+        due = [
+            (brand, last) for brand, last, at in stale if at <= quiet_since
+        ]  # a burst is fitted once, at its end
         if not due:
             return None
         try:
-            job = self.jobs.create("lookalike", {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]})
+            job = self.jobs.create(
+                "lookalike", {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]}
+            )
         except ApiError:  # one is running already; the brands stay due for the next poll
             return None
-        threading.Thread(target=self.run, args=(job.id, fingerprint, due, background), name="lookalike-fit",
-                         daemon=True).start()
+        threading.Thread(
+            target=self.run, args=(job.id, fingerprint, due, background), name="lookalike-fit", daemon=True
+        ).start()
         return job.id
 
     def run(self, job_id: str, fingerprint: str, due: list[tuple[str, int]], background: np.ndarray) -> None:
@@ -114,7 +145,9 @@ class ProbeTrainer:
                 self.jobs.update(job_id, done=done, result=results)
         except Exception as exc:  # the job must end in a state, whatever went wrong
             log.exception("Look-alike job %s failed", job_id)
-            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+            self.jobs.update(
+                job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow()
+            )
         else:
             self.jobs.update(job_id, state="succeeded", result=results, finished_at=utcnow())
 
@@ -124,32 +157,55 @@ class ProbeTrainer:
         vectors, labels, groups = self._views(Reference.brand == brand, fingerprint)
         # Other brands' references, a random sample: enough to learn "another product", bounded cost.
         others, _, _ = self._views(Reference.brand != brand, fingerprint, limit=MAX_NEGATIVES // 6 + 1)
-        outcome = fit_brand_probe(brand, vectors, labels, fingerprint, groups=groups,
-                                  negatives=probe_negatives(others, background),
-                                  min_per_bank=self.settings.lookalike_min_per_bank,
-                                  min_cv_auc=self.settings.lookalike_min_cv_auc, trained_through_seq=seq)
+        outcome = fit_brand_probe(
+            brand,
+            vectors,
+            labels,
+            fingerprint,
+            groups=groups,
+            negatives=probe_negatives(others, background),
+            min_per_bank=self.settings.lookalike_min_per_bank,
+            min_cv_auc=self.settings.lookalike_min_cv_auc,
+            trained_through_seq=seq,
+        )
         with self.sessions() as session:
-            row = session.get(LookalikeProbe, (brand, fingerprint)) or LookalikeProbe(brand=brand, model_fingerprint=fingerprint)
+            row = session.get(LookalikeProbe, (brand, fingerprint)) or LookalikeProbe(
+                brand=brand, model_fingerprint=fingerprint
+            )
             if isinstance(outcome, Abstained):
                 row.state, row.version, row.reason, row.artefact = "abstained", None, outcome.reason, None
                 summary = {"state": "abstained", "reason": outcome.reason, "counts": outcome.counts}
             else:
-                row.state, row.version, row.reason, row.artefact = "trained", outcome.version, None, outcome.to_dict()
-                summary = {"state": "trained", "version": outcome.version, "cv_accuracy": outcome.cv_accuracy,
-                           "cv_auc": outcome.cv_auc, "counts": outcome.counts}
+                row.state, row.version, row.reason, row.artefact = (
+                    "trained",
+                    outcome.version,
+                    None,
+                    outcome.to_dict(),
+                )
+                summary = {
+                    "state": "trained",
+                    "version": outcome.version,
+                    "cv_accuracy": outcome.cv_accuracy,
+                    "cv_auc": outcome.cv_auc,
+                    "counts": outcome.counts,
+                }
             row.trained_through_seq, row.updated_at = seq, utcnow()
             session.add(row)
             session.commit()
         log.info("Look-alike classifier for brand %s: %s", brand, summary)
         return summary
 
-    def _views(self, which, fingerprint: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _views(
+        self, which, fingerprint: str, limit: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every stored vector (whole image and regions) of the live references ``which`` selects: the
         vectors, their bank (1: counterfeit) and the reference each belongs to. ``limit``: that many
         references at random."""
-        query = (select(Embedding.reference_id, Embedding.vector, Embedding.regions, Reference.label)
-                 .join(Reference, Reference.id == Embedding.reference_id)
-                 .where(which, Reference.deleted_at.is_(None), Embedding.fingerprint == fingerprint))
+        query = (
+            select(Embedding.reference_id, Embedding.vector, Embedding.regions, Reference.label)
+            .join(Reference, Reference.id == Embedding.reference_id)
+            .where(which, Reference.deleted_at.is_(None), Embedding.fingerprint == fingerprint)
+        )
         if limit is not None:
             query = query.order_by(func.random()).limit(limit)
         with self.sessions() as session:

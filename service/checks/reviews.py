@@ -1,4 +1,5 @@
 """Review feedback: confirmed outcomes of checks, optionally fed straight into the known-fake bank."""
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -20,7 +21,13 @@ from service.settings import Settings
 
 
 class ReviewService:
-    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, registry: ReferenceRegistry, policies: PolicyStore):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        registry: ReferenceRegistry,
+        policies: PolicyStore,
+    ):
         self.sessions = sessions
         self.blobs = blobs
         self.registry = registry
@@ -38,41 +45,82 @@ class ReviewService:
         if label is Label.counterfeit and policy and policy.auto_add_confirmed_counterfeits:
             added, reason = self._add_to_bank(check, principal)
         with self.sessions() as session:
-            review = Review(check_id=check.id, label=label, api_key_id=principal.key_id, note=note, added_reference_id=added)
+            review = Review(
+                check_id=check.id,
+                label=label,
+                api_key_id=principal.key_id,
+                note=note,
+                added_reference_id=added,
+            )
             session.add(review)
-            session.add(audit_event(principal, "check.review", check.brand, check.id, label=label.value,
-                                    added_reference_id=added))
+            session.add(
+                audit_event(
+                    principal,
+                    "check.review",
+                    check.brand,
+                    check.id,
+                    label=label.value,
+                    added_reference_id=added,
+                )
+            )
             if label is Label.counterfeit:  # announced from the outbox, committed with the review
-                enqueue(session, [Event("review.confirmed", check.brand, {"check_id": check.id, "label": label.value,
-                                                                          "added_reference_id": added}, check.api_key_id)])
+                enqueue(
+                    session,
+                    [
+                        Event(
+                            "review.confirmed",
+                            check.brand,
+                            {"check_id": check.id, "label": label.value, "added_reference_id": added},
+                            check.api_key_id,
+                        )
+                    ],
+                )
             session.commit()
         self.on_event()
-        return {"id": review.id, "check_id": check.id, "label": label.value, "brand": check.brand,
-                "added_reference_id": added, **({"not_added_because": reason} if reason else {})}
+        return {
+            "id": review.id,
+            "check_id": check.id,
+            "label": label.value,
+            "brand": check.brand,
+            "added_reference_id": added,
+            **({"not_added_because": reason} if reason else {}),
+        }
 
     def _add_to_bank(self, check: Check, principal: Principal) -> tuple[int | None, str | None]:
         if not self.blobs.exists(check.image_sha256):
-            return None, ("the checked image was not kept: the brand's policy did not add confirmed "
-                          "counterfeits to the bank when the check was made, or its retention expired")
+            return None, (
+                "the checked image was not kept: the brand's policy did not add confirmed "
+                "counterfeits to the bank when the check was made, or its retention expired"
+            )
         try:
             reference, _ = self.registry.register(
                 NewReference(brand=check.brand, label=Label.counterfeit, source=f"review:{check.id}"),
-                self.blobs.get(check.image_sha256), principal)
+                self.blobs.get(check.image_sha256),
+                principal,
+            )
         except ApiError as exc:  # e.g. the same photo is registered as authentic
             return None, exc.message
         return reference.id, None
 
 
-def review_training_examples(sessions: sessionmaker[Session], settings: Settings
-                             ) -> tuple[str, list[list[float]], list[int], list[str | None]]:
+def review_training_examples(
+    sessions: sessionmaker[Session], settings: Settings
+) -> tuple[str, list[list[float]], list[int], list[str | None]]:
     """Features, confirmed labels and brands of reviewed checks made with the current index's model."""
     current = Generations(settings.index_dir).current()
     if current is None:
         raise ApiError(409, "no_index", "There is no index yet, so no model to calibrate for.")
     fingerprint = current.fingerprint
     with sessions() as session:
-        rows = session.execute(select(Check.features, Review.label, Check.brand).join(Review, Review.check_id == Check.id)
-                               .where(Check.model_fingerprint == fingerprint)).all()
+        rows = session.execute(
+            select(Check.features, Review.label, Check.brand)
+            .join(Review, Review.check_id == Check.id)
+            .where(Check.model_fingerprint == fingerprint)
+        ).all()
     usable = [row for row in rows if row[0] and set(FEATURE_NAMES) <= row[0].keys()]
-    return (fingerprint, [[features[name] for name in FEATURE_NAMES] for features, _, _ in usable],
-            [int(label is Label.counterfeit) for _, label, _ in usable], [brand for _, _, brand in usable])
+    return (
+        fingerprint,
+        [[features[name] for name in FEATURE_NAMES] for features, _, _ in usable],
+        [int(label is Label.counterfeit) for _, label, _ in usable],
+        [brand for _, _, brand in usable],
+    )

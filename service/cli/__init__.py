@@ -4,6 +4,7 @@ Offline tools (evaluation sets, ``eval``, ``train``) live with the offline code 
 command line as a plugin: an entry point in the ``counterfeit.cli`` group (pyproject.toml). The service never
 imports them, so an image built without ``training/`` still serves and still has every service command.
 """
+
 from __future__ import annotations
 
 import logging

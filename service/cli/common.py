@@ -1,5 +1,6 @@
 """What every command module shares: the Typer ``app`` they add their commands to, and the helpers that turn
 settings, sessions and start-up failures into one clear error line and an exit code."""
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,9 @@ def _settings(model: str | None = None) -> Settings:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _sessions():

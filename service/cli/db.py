@@ -1,4 +1,5 @@
 """`counterfeit db upgrade|current`: the database schema's revision."""
+
 from __future__ import annotations
 
 import typer
@@ -33,5 +34,8 @@ def db_upgrade():
         before, after = migrate(engine)
     finally:
         engine.dispose()
-    err.print(f"Schema upgraded from {before or 'an empty database'} to {after}." if before != after
-              else f"Schema already at {after}.")
+    err.print(
+        f"Schema upgraded from {before or 'an empty database'} to {after}."
+        if before != after
+        else f"Schema already at {after}."
+    )

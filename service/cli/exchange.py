@@ -1,4 +1,5 @@
 """`counterfeit exchange pull|status`: take peers' signed feeds (run pull from cron; it resumes from its cursors)."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -7,8 +8,9 @@ import typer
 
 from service.cli.common import _fail, _sessions, _settings, app, err
 
-exchange = typer.Typer(help="Peers' signed exchange feeds: known-fake hashes and keyed seller identifiers.",
-                       no_args_is_help=True)
+exchange = typer.Typer(
+    help="Peers' signed exchange feeds: known-fake hashes and keyed seller identifiers.", no_args_is_help=True
+)
 app.add_typer(exchange, name="exchange")
 
 
@@ -22,20 +24,30 @@ def pull(issuer: Optional[str] = typer.Option(None, help="Only this peer (defaul
         raise _fail(f"{issuer!r} is not in COUNTERFEIT_EXCHANGE_PEERS")
     if not settings.exchange_peers:
         raise _fail("No peers: set COUNTERFEIT_EXCHANGE_PEERS.")
-    puller = FeedPuller(_sessions(), settings.exchange_peers, settings.trusted_signal_issuers,
-                        settings.exchange_max_page_age_seconds)
+    puller = FeedPuller(
+        _sessions(),
+        settings.exchange_peers,
+        settings.trusted_signal_issuers,
+        settings.exchange_max_page_age_seconds,
+    )
 
     def progress(report) -> None:
-        err.print(f"{report.issuer}: page {report.pages}, cursor {report.cursor}, applied {report.applied}, "
-                  f"withdrawn {report.withdrawn}, skipped {report.skipped}", markup=False, highlight=False)
+        err.print(
+            f"{report.issuer}: page {report.pages}, cursor {report.cursor}, applied {report.applied}, "
+            f"withdrawn {report.withdrawn}, skipped {report.skipped}",
+            markup=False,
+            highlight=False,
+        )
 
     reports = [puller.pull(issuer, progress)] if issuer else puller.pull_all(progress)
     for report in reports:
         for problem in report.problems:
             err.print(f"{report.issuer}: skipped {problem}", style="yellow", markup=False, highlight=False)
         outcome = f"refused: {report.error}" if report.error else "ok"
-        typer.echo(f"{report.issuer}\tcursor={report.cursor}\tpages={report.pages}\tapplied={report.applied}\t"
-                   f"withdrawn={report.withdrawn}\tignored={report.ignored}\tskipped={report.skipped}\t{outcome}")
+        typer.echo(
+            f"{report.issuer}\tcursor={report.cursor}\tpages={report.pages}\tapplied={report.applied}\t"
+            f"withdrawn={report.withdrawn}\tignored={report.ignored}\tskipped={report.skipped}\t{outcome}"
+        )
     if any(report.error for report in reports):
         raise typer.Exit(1)
 
@@ -51,6 +63,8 @@ def status():
         rows = {row.issuer: row for row in session.scalars(select(ExchangeCursor))}
     for issuer, peer in sorted(_settings().exchange_peers.items()):
         row = rows.get(issuer)
-        typer.echo(f"{issuer}\t{'enabled' if peer.enabled else 'disabled'}\tcursor={row.cursor if row else 0}\t"
-                   f"pulled_at={row.pulled_at if row and row.pulled_at else '-'}\t"
-                   f"skipped={row.skipped_entries if row else 0}\tlast_error={(row.last_error if row else None) or '-'}")
+        typer.echo(
+            f"{issuer}\t{'enabled' if peer.enabled else 'disabled'}\tcursor={row.cursor if row else 0}\t"
+            f"pulled_at={row.pulled_at if row and row.pulled_at else '-'}\t"
+            f"skipped={row.skipped_entries if row else 0}\tlast_error={(row.last_error if row else None) or '-'}"
+        )

@@ -1,4 +1,5 @@
 """`counterfeit reindex` and `counterfeit index list|rollback`."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,14 @@ app.add_typer(index_app, name="index")
 
 
 @app.command()
-def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
-            index_type: str = typer.Option("auto", help="auto, flat, ivf, ivf-pq or hnsw"),
-            engine: str = typer.Option("local", help="local or ray"),
-            ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: start one locally)")):
+def reindex(
+    model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
+    index_type: str = typer.Option("auto", help="auto, flat, ivf, ivf-pq or hnsw"),
+    engine: str = typer.Option("local", help="local or ray"),
+    ray_address: Optional[str] = typer.Option(
+        None, help="An existing Ray cluster (default: start one locally)"
+    ),
+):
     """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
     import threading
     import time
@@ -36,26 +41,47 @@ def reindex(model: Optional[str] = typer.Option(None, help="Model spec; default 
     except (ValueError, ApiError) as exc:
         raise _fail(getattr(exc, "message", exc)) from None
     err.print(f"Reindex job {job.id}: model {params.model}, engine {engine}")
-    worker = threading.Thread(target=Reindexer(settings, jobs.sessions, open_blob_store(settings.blob_url, settings.blob_dir), jobs).run,
-                              args=(job.id, params))
+    worker = threading.Thread(
+        target=Reindexer(
+            settings, jobs.sessions, open_blob_store(settings.blob_url, settings.blob_dir), jobs
+        ).run,
+        args=(job.id, params),
+    )
     worker.start()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                  TimeRemainingColumn(), console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
         task = bar.add_task("embedding", total=None, rate="")
         while worker.is_alive():
             state = jobs.get(job.id)
-            bar.update(task, completed=state.done, total=state.total or None,
-                       rate=f"{state.images_per_second or 0:.1f} img/s")
+            bar.update(
+                task,
+                completed=state.done,
+                total=state.total or None,
+                rate=f"{state.images_per_second or 0:.1f} img/s",
+            )
             time.sleep(0.3)
         state = jobs.get(job.id)
-        bar.update(task, completed=state.done, total=state.total or None, rate=f"{state.images_per_second or 0:.1f} img/s")
+        bar.update(
+            task,
+            completed=state.done,
+            total=state.total or None,
+            rate=f"{state.images_per_second or 0:.1f} img/s",
+        )
     for failure in state.failures:
         err.print(f"  failed reference {failure['reference_id']}: {failure['reason']}", markup=False)
     if state.state != "succeeded":
         raise _fail(f"reindex {state.state}: {state.error or ''}", 1)
-    err.print(f"Generation {state.result['generation']} is live: {state.result['size']} references ({state.result.get('vectors', state.result['size'])} vectors), "
-              f"{state.result['index_type']} index, recall@10 {state.result['recall_at_10']}, "
-              f"{state.embedded} embedded now ({state.total - state.embedded - len(state.failures)} reused).")
+    err.print(
+        f"Generation {state.result['generation']} is live: {state.result['size']} references ({state.result.get('vectors', state.result['size'])} vectors), "
+        f"{state.result['index_type']} index, recall@10 {state.result['recall_at_10']}, "
+        f"{state.embedded} embedded now ({state.total - state.embedded - len(state.failures)} reused)."
+    )
     typer.echo(json.dumps(state.result))
 
 
@@ -85,5 +111,7 @@ def index_rollback():
     if previous is None:
         raise _fail("there is no older generation to roll back to", 1)
     generations.activate(previous)
-    GenerationStore(_sessions(), generations, open_blob_store(settings.blob_url, settings.blob_dir)).publish(previous)
+    GenerationStore(_sessions(), generations, open_blob_store(settings.blob_url, settings.blob_dir)).publish(
+        previous
+    )
     err.print(f"Generation {previous.number} ({previous.model_info()['spec']}) is current again.")

@@ -1,4 +1,5 @@
 """`counterfeit keys create|list|rotate|revoke`."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -13,12 +14,19 @@ app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("create")
-def keys_create(role: str = typer.Option(..., help="admin, brand, platform or exchange (a peer platform: reads the feed)"),
-                brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
-                platform: Optional[str] = typer.Option(None, help="The platform (tenant) a platform key belongs to; "
-                                                       "default 'default'. Platforms never see each other's data"),
-                name: Optional[str] = typer.Option(None, help="A note to recognise the key by"),
-                expires_in_days: Optional[float] = typer.Option(None, min=0.0, help="The key stops working after this")):
+def keys_create(
+    role: str = typer.Option(
+        ..., help="admin, brand, platform or exchange (a peer platform: reads the feed)"
+    ),
+    brand: Optional[str] = typer.Option(None, help="The brand a brand key is bound to"),
+    platform: Optional[str] = typer.Option(
+        None,
+        help="The platform (tenant) a platform key belongs to; "
+        "default 'default'. Platforms never see each other's data",
+    ),
+    name: Optional[str] = typer.Option(None, help="A note to recognise the key by"),
+    expires_in_days: Optional[float] = typer.Option(None, min=0.0, help="The key stops working after this"),
+):
     """Create an API key. Prints only the key on stdout; it is shown once."""
     from datetime import datetime, timedelta, timezone
 
@@ -34,11 +42,21 @@ def keys_create(role: str = typer.Option(..., help="admin, brand, platform or ex
         if platform:
             validate_brand(platform)  # the same shape as a brand name
         with _sessions()() as session:
-            expires_at = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days is not None else None
-            key, token = create_key(session, parsed_role, brand, name, expires_at=expires_at, platform=platform)
+            expires_at = (
+                datetime.now(timezone.utc) + timedelta(days=expires_in_days)
+                if expires_in_days is not None
+                else None
+            )
+            key, token = create_key(
+                session, parsed_role, brand, name, expires_at=expires_at, platform=platform
+            )
     except (ValueError, ApiError) as exc:
         raise _fail(getattr(exc, "message", exc))
-    err.print(f"Created {key.role.value} key {key.id}" + (f" for brand {brand}" if brand else "") + ". Store it now; it is not shown again.")
+    err.print(
+        f"Created {key.role.value} key {key.id}"
+        + (f" for brand {brand}" if brand else "")
+        + ". Store it now; it is not shown again."
+    )
     typer.echo(token)
 
 
@@ -60,7 +78,9 @@ def keys_list():
 
 
 @keys_app.command("rotate")
-def keys_rotate(key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, help="How long the old key keeps working")):
+def keys_rotate(
+    key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, help="How long the old key keeps working")
+):
     """Issue a new key like KEY_ID (printed once on stdout); KEY_ID keeps working for the overlap."""
     from datetime import timedelta
 
@@ -73,10 +93,16 @@ def keys_rotate(key_id: str, overlap_hours: float = typer.Option(24.0, min=0.0, 
             new, token, old = rotate_key(session, key_id, timedelta(hours=overlap_hours))
         except ApiError as exc:
             raise _fail(exc.message, 1)
-        session.add(audit_event(OPERATOR, "key.rotate", new.brand, old.id, new_key_id=new.id, overlap_hours=overlap_hours))
+        session.add(
+            audit_event(
+                OPERATOR, "key.rotate", new.brand, old.id, new_key_id=new.id, overlap_hours=overlap_hours
+            )
+        )
         session.commit()
-        err.print(f"Created {new.id} to replace {old.id}, which works until {old.expires_at.isoformat(timespec='seconds')}. "
-                  "Store the new key now; it is not shown again.")
+        err.print(
+            f"Created {new.id} to replace {old.id}, which works until {old.expires_at.isoformat(timespec='seconds')}. "
+            "Store the new key now; it is not shown again."
+        )
     typer.echo(token)
 
 

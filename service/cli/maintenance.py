@@ -1,4 +1,5 @@
 """`counterfeit gc`: storage housekeeping (run it from cron or a Kubernetes CronJob)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,7 +11,11 @@ from service.cli.common import _sessions, _settings, app, err
 
 
 @app.command()
-def gc(older_than_days: Optional[float] = typer.Option(None, help="Default COUNTERFEIT_CHECK_IMAGE_RETENTION_DAYS")):
+def gc(
+    older_than_days: Optional[float] = typer.Option(
+        None, help="Default COUNTERFEIT_CHECK_IMAGE_RETENTION_DAYS"
+    ),
+):
     """Delete kept check images past their retention (never bytes a reference uses), and blobs nothing refers to
     (left by a crash or a refused request) once an hour old."""
     from service.core.blobs import open_blob_store
@@ -21,7 +26,9 @@ def gc(older_than_days: Optional[float] = typer.Option(None, help="Default COUNT
     sessions, blobs = _sessions(), open_blob_store(settings.blob_url, settings.blob_dir)
     removed = purge_check_images(sessions, blobs, timedelta(days=days))
     orphans = collect_orphan_blobs(sessions, blobs)
-    err.print(f"Removed {removed} check images older than {days:g} days and {orphans} blobs nothing refers to.")
+    err.print(
+        f"Removed {removed} check images older than {days:g} days and {orphans} blobs nothing refers to."
+    )
 
 
 @app.command("rehash-pdq")
@@ -36,15 +43,25 @@ def rehash_pdq_command():
 
     settings = _settings()
     current = Generations(settings.index_dir).current()  # the served model, as `serve` picks it
-    spec = settings.model if current is None or "model" in settings.model_fields_set else current.model_info()["spec"]
+    spec = (
+        settings.model
+        if current is None or "model" in settings.model_fields_set
+        else current.model_info()["spec"]
+    )
     settings, embedder = _load_model_or_exit(spec)
-    draft = ModelOptions.from_settings(settings).limits(embedder).draft_size  # exactly what registration decodes
+    draft = (
+        ModelOptions.from_settings(settings).limits(embedder).draft_size
+    )  # exactly what registration decodes
     workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads)
     try:
-        report = rehash_pdq(_sessions(), open_blob_store(settings.blob_url, settings.blob_dir), draft, workers)
+        report = rehash_pdq(
+            _sessions(), open_blob_store(settings.blob_url, settings.blob_dir), draft, workers
+        )
     finally:
         workers.shutdown()
-    err.print(f"Checked {report.checked} references: {report.changed} PDQ hashes updated, {report.failed} unreadable.")
+    err.print(
+        f"Checked {report.checked} references: {report.changed} PDQ hashes updated, {report.failed} unreadable."
+    )
     if report.failed:
         raise typer.Exit(1)
 
@@ -59,9 +76,13 @@ def backfill_keypoints_command():
     settings = _settings()
     workers = CpuWorkers(settings.resolved_cpu_workers, settings.decode_threads)
     try:
-        report = backfill_keypoints(_sessions(), open_blob_store(settings.blob_url, settings.blob_dir), workers)
+        report = backfill_keypoints(
+            _sessions(), open_blob_store(settings.blob_url, settings.blob_dir), workers
+        )
     finally:
         workers.shutdown()
-    err.print(f"{report.missing} references had no keypoints: {report.added} added, {report.failed} unreadable.")
+    err.print(
+        f"{report.missing} references had no keypoints: {report.added} added, {report.failed} unreadable."
+    )
     if report.failed:
         raise typer.Exit(1)

@@ -1,4 +1,5 @@
 """`counterfeit model pull|info`."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ def model_pull(spec: Optional[str] = typer.Argument(None, help="Model spec; defa
     _setup_logging("warning")
     settings, embedder = _load_model_or_exit(spec)
     profile = model_profile(settings, _sessions(), embedder)
-    err.print(f"Model {settings.model} is ready (fingerprint {embedder.info.fingerprint()}; "
-              f"a copy begins at similarity {profile.min_match_similarity:.2f}).")
+    err.print(
+        f"Model {settings.model} is ready (fingerprint {embedder.info.fingerprint()}; "
+        f"a copy begins at similarity {profile.min_match_similarity:.2f})."
+    )
 
 
 @model_app.command("info")
@@ -32,11 +35,16 @@ def model_info(spec: Optional[str] = typer.Argument(None, help="Model spec; defa
     _, embedder = _load_model_or_exit(spec)
     base = getattr(embedder, "base", embedder)
     weights_file = getattr(base, "weights_file", None)
-    typer.echo(json.dumps({
-        **embedder.info.as_dict(),
-        "parameters": base.parameter_count,
-        "weights_file": str(weights_file) if weights_file else None,
-        "device": str(base.device),
-        "batch_size": base.batch_size,
-        "fast_preprocessing": base.fast_config is not None,
-    }, indent=2))
+    typer.echo(
+        json.dumps(
+            {
+                **embedder.info.as_dict(),
+                "parameters": base.parameter_count,
+                "weights_file": str(weights_file) if weights_file else None,
+                "device": str(base.device),
+                "batch_size": base.batch_size,
+                "fast_preprocessing": base.fast_config is not None,
+            },
+            indent=2,
+        )
+    )

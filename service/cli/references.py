@@ -1,4 +1,5 @@
 """`counterfeit register DIR` (bulk import) and `counterfeit check IMAGE`."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,13 @@ from service.cli.common import IMAGE_SUFFIXES, _fail, _settings, _setup_logging,
 
 
 @app.command()
-def register(directory: Path = typer.Argument(..., exists=True, file_okay=False),
-             brand: str = typer.Option(...), label: str = typer.Option(...),
-             product: Optional[str] = None, source: Optional[str] = None):
+def register(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False),
+    brand: str = typer.Option(...),
+    label: str = typer.Option(...),
+    product: Optional[str] = None,
+    source: Optional[str] = None,
+):
     """Bulk-import a folder of images as references. Bad files are skipped and listed at the end."""
     from service.core.errors import ApiError
     from service.core.validation import validate_brand, validate_label
@@ -22,14 +27,22 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
 
     _setup_logging("warning")
     try:
-        new = NewReference(brand=validate_brand(brand), label=validate_label(label), product=product, source=source)
+        new = NewReference(
+            brand=validate_brand(brand), label=validate_label(label), product=product, source=source
+        )
     except ApiError as exc:
         raise _fail(exc.message)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     runtime = _start_runtime(_settings(), persist_snapshots=False)
     created = existing = 0
     failures: list[tuple[Path, str]] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
         task = bar.add_task("registering", total=len(files))
         for path in files:
             try:
@@ -46,8 +59,9 @@ def register(directory: Path = typer.Argument(..., exists=True, file_okay=False)
 
 
 @app.command()
-def check(image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None,
-          k: int = 10):
+def check(
+    image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None, k: int = 10
+):
     """Check one image against the local index and print the JSON result."""
     from service.core.errors import ApiError
 

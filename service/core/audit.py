@@ -4,6 +4,7 @@ imported signals, started or cancelled a job, rotated a key.
 Domain code adds the event to the *same* session (and so the same transaction) as the change it
 records: an action is never committed without its audit row, nor the row without the action.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,24 +17,35 @@ from service.core.cursors import decode_cursor, encode_cursor
 from service.db.models import AuditEvent
 
 
-def audit_event(actor: Principal, action: str, brand: str | None = None, target: object = None,
-                **details: Any) -> AuditEvent:
-    return AuditEvent(actor_key_id=actor.key_id, actor_role=actor.role.value, action=action, brand=brand,
-                      target=None if target is None else str(target), details=details, request_id=actor.request_id)
+def audit_event(
+    actor: Principal, action: str, brand: str | None = None, target: object = None, **details: Any
+) -> AuditEvent:
+    return AuditEvent(
+        actor_key_id=actor.key_id,
+        actor_role=actor.role.value,
+        action=action,
+        brand=brand,
+        target=None if target is None else str(target),
+        details=details,
+        request_id=actor.request_id,
+    )
 
 
 class AuditLog:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def record(self, actor: Principal, action: str, brand: str | None = None, target: object = None, **details: Any) -> None:
+    def record(
+        self, actor: Principal, action: str, brand: str | None = None, target: object = None, **details: Any
+    ) -> None:
         """For actions whose change is not a row of ours (e.g. a job started in another thread)."""
         with self.sessions() as session:
             session.add(audit_event(actor, action, brand, target, **details))
             session.commit()
 
-    def list(self, brand_scope: str | None, action: str | None, cursor: str | None, limit: int
-             ) -> tuple[list[AuditEvent], str | None]:
+    def list(
+        self, brand_scope: str | None, action: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[AuditEvent], str | None]:
         """Newest first. A brand sees only events about its own data."""
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
         if brand_scope is not None:

@@ -8,6 +8,7 @@
 Keys may expire; a rotation issues a new key with the same role and brand and lets the old one
 keep working for an overlap, so a client can switch without downtime.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,22 +52,37 @@ class Principal:
         return self.role is Role.admin or (self.role is Role.brand and self.brand == brand)
 
 
-OPERATOR = Principal(key_id=None, role=Role.admin, brand=None)  # the CLI run by whoever owns the data directory
+OPERATOR = Principal(
+    key_id=None, role=Role.admin, brand=None
+)  # the CLI run by whoever owns the data directory
 
 
 DEFAULT_PLATFORM = "default"
 
 
-def create_key(session: Session, role: Role, brand: str | None = None, name: str | None = None,
-               token: str | None = None, expires_at: datetime | None = None,
-               platform: str | None = None) -> tuple[ApiKey, str]:
+def create_key(
+    session: Session,
+    role: Role,
+    brand: str | None = None,
+    name: str | None = None,
+    token: str | None = None,
+    expires_at: datetime | None = None,
+    platform: str | None = None,
+) -> tuple[ApiKey, str]:
     if (role is Role.brand) != (brand is not None):
         raise ValueError("a brand key needs --brand, and only brand keys take one")
     if platform is not None and role is not Role.platform:
         raise ValueError("only platform keys belong to a platform (--platform)")
     token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=role, brand=brand, name=name,
-                 expires_at=expires_at, platform=(platform or DEFAULT_PLATFORM) if role is Role.platform else None)
+    key = ApiKey(
+        id="key_" + secrets.token_hex(6),
+        key_hash=hash_token(token),
+        role=role,
+        brand=brand,
+        name=name,
+        expires_at=expires_at,
+        platform=(platform or DEFAULT_PLATFORM) if role is Role.platform else None,
+    )
     session.add(key)
     session.commit()
     return key, token
@@ -98,8 +114,15 @@ def rotate_key(session: Session, key_id: str, overlap: timedelta) -> tuple[ApiKe
         raise ApiError(409, "already_rotated", f"Key {key_id} was already rotated to {old.replaced_by}.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     # A key with a lifetime passes it on: rotating never extends access.
-    new = ApiKey(id="key_" + secrets.token_hex(6), key_hash=hash_token(token), role=old.role, brand=old.brand,
-                 platform=old.platform, name=old.name, expires_at=aware(old.expires_at))
+    new = ApiKey(
+        id="key_" + secrets.token_hex(6),
+        key_hash=hash_token(token),
+        role=old.role,
+        brand=old.brand,
+        platform=old.platform,
+        name=old.name,
+        expires_at=aware(old.expires_at),
+    )
     end_of_overlap = _now() + overlap
     old.expires_at = min(aware(old.expires_at), end_of_overlap) if old.expires_at else end_of_overlap
     old.replaced_by = new.id
@@ -113,21 +136,44 @@ def _expired(key: ApiKey) -> bool:
 
 def authenticate(session: Session, authorization: str | None, request_id: str | None = None) -> Principal:
     if not authorization:
-        raise ApiError(401, "unauthenticated", "Missing API key: send 'Authorization: Bearer <key>'.",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "Missing API key: send 'Authorization: Bearer <key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthenticated", "Malformed Authorization header: expected 'Bearer <key>'.",
-                       headers={"WWW-Authenticate": "Bearer"})
-    key = session.scalar(select(ApiKey).where(
-        ApiKey.key_hash == hash_token(token.strip()), ApiKey.revoked_at.is_(None),
-        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > _now())))
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "Malformed Authorization header: expected 'Bearer <key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = session.scalar(
+        select(ApiKey).where(
+            ApiKey.key_hash == hash_token(token.strip()),
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > _now()),
+        )
+    )
     if key is None:
-        raise ApiError(401, "unauthenticated", "Unknown, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(key_id=key.id, role=key.role, brand=key.brand, request_id=request_id, platform=key.platform)
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "Unknown, expired or revoked API key.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Principal(
+        key_id=key.id, role=key.role, brand=key.brand, request_id=request_id, platform=key.platform
+    )
 
 
 def rate_limit_error(retry_after: float) -> ApiError:
     seconds = max(1, math.ceil(retry_after))
-    return ApiError(429, "rate_limited", f"Too many requests for this key; retry in {seconds} s.",
-                    headers={"Retry-After": str(seconds)})
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Too many requests for this key; retry in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )

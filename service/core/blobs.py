@@ -10,6 +10,7 @@ speak it) and each replica's local directory is only a cache it can lose: code t
 A store that cannot be reached answers :class:`BlobStoreUnavailable` (a 503 with Retry-After at the edge),
 and since a blob is written before the row that names it commits, an outage loses nothing acknowledged.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,12 @@ def blob_key(digest: str) -> str:
 
 class BlobStoreUnavailable(ApiError):
     def __init__(self, cause: Exception):
-        super().__init__(503, "storage_unavailable", f"The image store cannot be reached ({type(cause).__name__}); "
-                         "retry shortly.", headers={"Retry-After": "5"})
+        super().__init__(
+            503,
+            "storage_unavailable",
+            f"The image store cannot be reached ({type(cause).__name__}); retry shortly.",
+            headers={"Retry-After": "5"},
+        )
 
 
 class BlobStore:
@@ -91,8 +96,12 @@ class S3BlobStore(BlobStore):
         parts = urlsplit(url)
         self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
         # Short timeouts and few retries: an unreachable store answers 503 in seconds, not minutes.
-        self.s3 = boto3.client("s3", config=Config(connect_timeout=2, read_timeout=15,
-                                                   retries={"max_attempts": 2, "mode": "standard"}))
+        self.s3 = boto3.client(
+            "s3",
+            config=Config(
+                connect_timeout=2, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"}
+            ),
+        )
 
     def _key(self, digest: str) -> str:
         return f"{self.prefix}/{blob_key(digest)}" if self.prefix else blob_key(digest)
@@ -173,8 +182,11 @@ class S3BlobStore(BlobStore):
         cutoff = datetime.fromtimestamp(time.time() - seconds, timezone.utc)
         token = None
         while True:
-            page = self._call("list_objects_v2", Prefix=f"{self.prefix}/" if self.prefix else "",  # files/: not 64 hex
-                              **({"ContinuationToken": token} if token else {}))
+            page = self._call(
+                "list_objects_v2",
+                Prefix=f"{self.prefix}/" if self.prefix else "",  # files/: not 64 hex
+                **({"ContinuationToken": token} if token else {}),
+            )
             for item in page.get("Contents", []):
                 name = item["Key"].rsplit("/", 1)[-1]
                 if len(name) == 64 and item["LastModified"] < cutoff:

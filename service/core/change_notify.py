@@ -2,6 +2,7 @@
 commits (migration 0019), and every replica LISTENs on its own connection, so a registration on one replica is
 searchable on the others within milliseconds instead of a poll interval. Polling stays the fallback (a lost
 connection, a missed notification) and SQLite's only path."""
+
 from __future__ import annotations
 
 import logging
@@ -50,7 +51,9 @@ class ChangeListener:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.on_change()
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=0.5):  # returns after the timeout to look at _stop
+                        for _ in connection.notifies(
+                            timeout=0.5
+                        ):  # returns after the timeout to look at _stop
                             self.on_change()
             except Exception as exc:  # the database went away: poll until it is back
                 log.warning("Listening for change notifications failed (%s); retrying", exc)

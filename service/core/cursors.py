@@ -3,6 +3,7 @@
 Plain digits let the OpenAPI describe every valid cursor exactly (``^[0-9]{1,18}$``, always
 inside the 64-bit id range), so a client or a fuzzer can tell a valid cursor from an invalid one.
 """
+
 from __future__ import annotations
 
 import re

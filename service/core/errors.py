@@ -1,4 +1,5 @@
 """Domain errors that carry their HTTP rendering: ``{"error": {"code": ..., "message": ...}}``."""
+
 from __future__ import annotations
 
 
@@ -16,5 +17,9 @@ def not_found(what: str = "reference") -> ApiError:
 
 
 def overloaded(reason: str, retry_after: int = 1) -> ApiError:
-    return ApiError(503, "overloaded", f"The service is at capacity ({reason}); retry shortly.",
-                    headers={"Retry-After": str(retry_after)})
+    return ApiError(
+        503,
+        "overloaded",
+        f"The service is at capacity ({reason}); retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -17,6 +17,7 @@ time (DNS rebinding). So:
 ``COUNTERFEIT_UNSAFE_FETCH_ALLOW_LOOPBACK_FOR_TESTS`` so nobody enables it by accident. It allows
 loopback addresses only — never private ranges or metadata.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -49,10 +50,14 @@ def refused_address(address: str, allow_loopback: bool = False) -> str | None:
                 return refused_address(str(embedded), allow_loopback)
     if ip.is_loopback:
         return None if allow_loopback else "a loopback address"
-    for name, bad in (("a link-local (cloud metadata) address", ip.is_link_local), ("a private address", ip.is_private),
-                      ("a multicast address", ip.is_multicast), ("a reserved address", ip.is_reserved),
-                      ("an unspecified address", ip.is_unspecified),
-                      ("a shared (CGNAT) address", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT)):
+    for name, bad in (
+        ("a link-local (cloud metadata) address", ip.is_link_local),
+        ("a private address", ip.is_private),
+        ("a multicast address", ip.is_multicast),
+        ("a reserved address", ip.is_reserved),
+        ("an unspecified address", ip.is_unspecified),
+        ("a shared (CGNAT) address", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
+    ):
         if bad:
             return name
     return None if ip.is_global else "a non-public address"
@@ -80,12 +85,20 @@ def _check_host_name(host: str) -> None:
     except UnicodeError as exc:
         raise FetchRefused(422, "invalid_url", f"The URL's host name is invalid ({exc}).") from None
     if not encoded or len(encoded) > 253 or any(not 1 <= len(label) <= 63 for label in encoded.split(b".")):
-        raise FetchRefused(422, "invalid_url", "The URL's host name is invalid (an empty or over-long label).")
+        raise FetchRefused(
+            422, "invalid_url", "The URL's host name is invalid (an empty or over-long label)."
+        )
 
 
 class SafeFetcher:
-    def __init__(self, max_bytes: int, timeout: float = 10.0, max_redirects: int = 3, allow_loopback: bool = False,
-                 user_agent: str = "counterfeit-check/1 (+image fetch)"):
+    def __init__(
+        self,
+        max_bytes: int,
+        timeout: float = 10.0,
+        max_redirects: int = 3,
+        allow_loopback: bool = False,
+        user_agent: str = "counterfeit-check/1 (+image fetch)",
+    ):
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.max_redirects = max_redirects
@@ -97,7 +110,9 @@ class SafeFetcher:
 
     def fetch(self, url: str) -> Fetched:
         deadline = time.monotonic() + self.timeout
-        with httpx.Client(follow_redirects=False, trust_env=False, verify=self._tls) as client:  # no proxies from env
+        with httpx.Client(
+            follow_redirects=False, trust_env=False, verify=self._tls
+        ) as client:  # no proxies from env
             for _ in range(self.max_redirects + 1):
                 host, port, scheme = self._check_url(url)
                 address = self._resolve(host, port)
@@ -118,17 +133,23 @@ class SafeFetcher:
         host, port, scheme = self._check_url(url)
         pinned, base, extensions = self._pin(url, scheme, host, port, self._resolve(host, port))
         with httpx.Client(follow_redirects=False, trust_env=False, verify=self._tls) as client:
-            return client.post(pinned, content=body, headers={**base, **headers}, extensions=extensions,
-                               timeout=timeout).status_code
+            return client.post(
+                pinned, content=body, headers={**base, **headers}, extensions=extensions, timeout=timeout
+            ).status_code
 
-    def _pin(self, url: str, scheme: str, host: str, port: int, address: str) -> tuple[str, dict[str, str], dict]:
+    def _pin(
+        self, url: str, scheme: str, host: str, port: int, address: str
+    ) -> tuple[str, dict[str, str], dict]:
         """The URL with the checked address in place of the name (the connection goes there, nowhere else);
         the Host header and TLS SNI keep the name, so virtual hosting and certificate checks still work."""
         parts = urlsplit(url)
         literal = f"[{address}]" if ":" in address else address
         headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": self.user_agent}
-        return (parts._replace(netloc=f"{literal}:{port}").geturl(), headers,
-                {"sni_hostname": host} if scheme == "https" else {})
+        return (
+            parts._replace(netloc=f"{literal}:{port}").geturl(),
+            headers,
+            {"sni_hostname": host} if scheme == "https" else {},
+        )
 
     def _check_url(self, url: str) -> tuple[str, int, str]:
         try:
@@ -155,26 +176,32 @@ class SafeFetcher:
         for address in addresses:
             reason = refused_address(address, self.allow_loopback)
             if reason:
-                raise FetchRefused(422, "forbidden_address", f"{host} resolves to {reason}; only public hosts are fetched.")
+                raise FetchRefused(
+                    422, "forbidden_address", f"{host} resolves to {reason}; only public hosts are fetched."
+                )
         return addresses[0]
 
-    def _get(self, client: httpx.Client, url: str, scheme: str, host: str, port: int, address: str,
-             deadline: float) -> Fetched | str:
+    def _get(
+        self, client: httpx.Client, url: str, scheme: str, host: str, port: int, address: str, deadline: float
+    ) -> Fetched | str:
         pinned, headers, extensions = self._pin(url, scheme, host, port, address)
         headers["Accept"] = "image/*"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchRefused(408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
         try:
-            with client.stream("GET", pinned, headers=headers, extensions=extensions,
-                               timeout=httpx.Timeout(remaining)) as response:
+            with client.stream(
+                "GET", pinned, headers=headers, extensions=extensions, timeout=httpx.Timeout(remaining)
+            ) as response:
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("location")
                     if not location:
                         raise FetchRefused(422, "fetch_failed", "A redirect without a Location.")
                     return urljoin(url, location)
                 if response.status_code != 200:
-                    raise FetchRefused(422, "fetch_failed", f"The image URL answered HTTP {response.status_code}.")
+                    raise FetchRefused(
+                        422, "fetch_failed", f"The image URL answered HTTP {response.status_code}."
+                    )
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
                     raise FetchRefused(413, "image_too_large", f"The image is over {self.max_bytes} bytes.")
@@ -182,15 +209,25 @@ class SafeFetcher:
                 for chunk in response.iter_bytes():
                     body += chunk
                     if len(body) > self.max_bytes:
-                        raise FetchRefused(413, "image_too_large", f"The image is over {self.max_bytes} bytes.")
+                        raise FetchRefused(
+                            413, "image_too_large", f"The image is over {self.max_bytes} bytes."
+                        )
                     if time.monotonic() > deadline:
-                        raise FetchRefused(408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
+                        raise FetchRefused(
+                            408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s."
+                        )
         except httpx.TimeoutException:
-            raise FetchRefused(408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s.") from None
+            raise FetchRefused(
+                408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s."
+            ) from None
         except httpx.HTTPError as exc:
-            raise FetchRefused(422, "fetch_failed", f"Could not fetch the image: {type(exc).__name__}.") from None
+            raise FetchRefused(
+                422, "fetch_failed", f"Could not fetch the image: {type(exc).__name__}."
+            ) from None
         data = bytes(body)
         media_type = media_type_of(data)
-        if not media_type.startswith("image/"):  # sniffed from the bytes; the server's Content-Type is not trusted
+        if not media_type.startswith(
+            "image/"
+        ):  # sniffed from the bytes; the server's Content-Type is not trusted
             raise FetchRefused(422, "not_an_image", "The URL did not return an image.")
         return Fetched(url, data, media_type)

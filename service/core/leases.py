@@ -3,6 +3,7 @@
 No advisory locks or external coordinator: one row per lease, taken over by a conditional UPDATE
 (or the first INSERT), so it works the same on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,10 @@ class Leases:
         now = utcnow()
         with self.sessions() as session:
             renewed = session.execute(
-                update(Lease).where(Lease.name == name, or_(Lease.holder == self.holder, Lease.expires_at < now))
-                .values(holder=self.holder, expires_at=now + self.ttl)).rowcount
+                update(Lease)
+                .where(Lease.name == name, or_(Lease.holder == self.holder, Lease.expires_at < now))
+                .values(holder=self.holder, expires_at=now + self.ttl)
+            ).rowcount
             if not renewed:
                 session.add(Lease(name=name, holder=self.holder, expires_at=now + self.ttl))
             try:

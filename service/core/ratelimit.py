@@ -4,6 +4,7 @@ On PostgreSQL the buckets are rows every replica shares (:class:`SharedTokenBuck
 statement a request, timed by the database's clock), so N replicas behind a load balancer still allow
 the key its rate, not N × it. On SQLite (one host, usually one process) they live in the process.
 """
+
 from __future__ import annotations
 
 import threading

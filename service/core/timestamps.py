@@ -1,4 +1,5 @@
 """Timestamps, in one place: every datetime we store is UTC, and SQLite gives them back without a zone."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

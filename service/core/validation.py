@@ -3,6 +3,7 @@
 Every field a client sends passes through one function here before anything is written, so a
 rejected request changes nothing and a stored value can always be rendered again as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,11 @@ METADATA_MAX_DEPTH = 8
 
 def validate_brand(brand: str) -> str:
     if not BRAND_PATTERN.fullmatch(brand or ""):
-        raise ApiError(422, "invalid_brand",
-                       f"Brand {brand!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        raise ApiError(
+            422,
+            "invalid_brand",
+            f"Brand {brand!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        )
     return brand
 
 
@@ -50,7 +54,9 @@ def validate_label(label: str) -> Label:
     try:
         return Label(label)
     except ValueError:
-        raise ApiError(422, "invalid_label", f"Label {label!r} is invalid: use 'authentic' or 'counterfeit'.") from None
+        raise ApiError(
+            422, "invalid_label", f"Label {label!r} is invalid: use 'authentic' or 'counterfeit'."
+        ) from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -98,7 +104,13 @@ def json_problem(value: Any) -> str | None:
     if isinstance(value, str):
         reason = unstorable_text(value)
         return f"text must not contain {reason}" if reason else None
-    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    children = (
+        [*value.keys(), *value.values()]
+        if isinstance(value, dict)
+        else value
+        if isinstance(value, list)
+        else []
+    )
     return next((problem for child in children if (problem := json_problem(child))), None)
 
 
@@ -109,7 +121,9 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
     if len(text.encode()) > METADATA_MAX_BYTES:  # size first: nothing large is ever parsed
         raise ApiError(422, "invalid_metadata", f"metadata is larger than {METADATA_MAX_BYTES // 1024} KiB.")
     if _nesting_depth(text) > METADATA_MAX_DEPTH:
-        raise ApiError(422, "invalid_metadata", f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels.")
+        raise ApiError(
+            422, "invalid_metadata", f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels."
+        )
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity

@@ -1,4 +1,5 @@
 """SQLAlchemy 2 tables. The database is the source of truth; FAISS indexes are derived from it."""
+
 from __future__ import annotations
 
 import enum
@@ -50,8 +51,14 @@ class Reference(Base):
     __tablename__ = "reference_images"
     __table_args__ = (
         # One live reference per (brand, image bytes): makes registration idempotent.
-        Index("uq_live_reference", "brand", "sha256", unique=True,
-              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "uq_live_reference",
+            "brand",
+            "sha256",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("ix_reference_listing", "brand", "label", "id"),
     )
 
@@ -122,20 +129,26 @@ class Check(Base):
     __tablename__ = "checks"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, index=True
+    )
     api_key_id: Mapped[str | None] = mapped_column(String(40))
     brand_hint: Mapped[str | None] = mapped_column(String(64))
     brand: Mapped[str | None] = mapped_column(String(64))
     image_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     pdq_hash: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
-    features: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False, default=dict)  # what the scorer saw
+    features: Mapped[dict[str, float]] = mapped_column(
+        JSON, nullable=False, default=dict
+    )  # what the scorer saw
     verdict: Mapped[str] = mapped_column(String(32), nullable=False)
     probability: Mapped[float] = mapped_column(Float, nullable=False)
     evidence_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
     model_fingerprint: Mapped[str] = mapped_column(String(32), nullable=False)
     scorer: Mapped[str] = mapped_column(String(64), nullable=False)
-    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # as answered: what a reviewer is shown
+    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON
+    )  # as answered: what a reviewer is shown
 
 
 class UiSession(Base):
@@ -176,17 +189,26 @@ class Job(Base):
     __table_args__ = (
         # At most one live job of a kind in the whole cluster: two replicas asked at the same moment
         # cannot both insert one (the second insert fails and is answered 409).
-        Index("uq_one_live_job_per_kind", "kind", unique=True,
-              sqlite_where=text("state IN ('queued', 'running')"), postgresql_where=text("state IN ('queued', 'running')")),
+        Index(
+            "uq_one_live_job_per_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("state IN ('queued', 'running')"),
+            postgresql_where=text("state IN ('queued', 'running')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    state: Mapped[str] = mapped_column(String(16), nullable=False, index=True)  # queued running succeeded failed cancelled
+    state: Mapped[str] = mapped_column(
+        String(16), nullable=False, index=True
+    )  # queued running succeeded failed cancelled
     params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    embedded: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # embedded by this run (not resumed)
+    embedded: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0
+    )  # embedded by this run (not resumed)
     images_per_second: Mapped[float | None] = mapped_column(Float)
     failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     result: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
@@ -231,7 +253,9 @@ class Listing(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     url: Mapped[str | None] = mapped_column(String(2000))
     api_key_id: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, index=True
+    )
 
 
 class ScanItem(Base):
@@ -243,7 +267,9 @@ class ScanItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(40), nullable=False)
     row: Mapped[int] = mapped_column(Integer, nullable=False)  # position in the feed (1-based)
-    listing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # the feed row (identifiers keyed on use)
+    listing: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False
+    )  # the feed row (identifiers keyed on use)
     state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | done | failed
     verdict: Mapped[str | None] = mapped_column(String(32))
     probability: Mapped[float | None] = mapped_column(Float)
@@ -274,7 +300,9 @@ class Webhook(Base):
     __tablename__ = "webhooks"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    brand: Mapped[str | None] = mapped_column(String(64), index=True)  # a brand's hook: only its brand's events
+    brand: Mapped[str | None] = mapped_column(
+        String(64), index=True
+    )  # a brand's hook: only its brand's events
     # A platform tenant's hook: only events its own keys' checks, listings and scans caused. Neither set: the
     # operator's (an admin key's) hook, which receives every event it subscribed to.
     platform: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -352,7 +380,9 @@ class SharedSignal(Base):
     pdq_quality: Mapped[int] = mapped_column(Integer, nullable=False)
     product: Mapped[str | None] = mapped_column(String(200))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    entry_key: Mapped[str | None] = mapped_column(String(200), index=True)  # from a pulled feed; None: from a bundle
+    entry_key: Mapped[str | None] = mapped_column(
+        String(200), index=True
+    )  # from a pulled feed; None: from a bundle
 
 
 class FeedEntry(Base):
@@ -398,7 +428,9 @@ class ExchangeCursor(Base):
 
     issuer: Mapped[str] = mapped_column(String(200), primary_key=True)
     cursor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    last_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # replayed older pages are refused
+    last_served_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )  # replayed older pages are refused
     pulled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     skipped_entries: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
@@ -454,7 +486,9 @@ class RateBucket(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float, nullable=False)
-    updated: Mapped[float] = mapped_column(Float, nullable=False)  # seconds since the epoch, the database's clock
+    updated: Mapped[float] = mapped_column(
+        Float, nullable=False
+    )  # seconds since the epoch, the database's clock
     allowed: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
@@ -465,5 +499,7 @@ class IndexPointer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(Integer, nullable=False)
-    model_info: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # the generation's fingerprint.json
+    model_info: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False
+    )  # the generation's fingerprint.json
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -7,6 +7,7 @@ release. Either way :class:`SchemaMismatch` says what to run.
 
 SQLite gets WAL and full fsync so an acknowledged write survives a crash.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,6 +39,7 @@ def make_engine(url: str, check_schema: bool = True) -> Engine:
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {})
     if is_sqlite:
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
             cursor = dbapi_connection.cursor()
@@ -46,6 +48,7 @@ def make_engine(url: str, check_schema: bool = True) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
     if check_schema:
         try:
             ensure_schema(engine)
@@ -94,10 +97,12 @@ def ensure_schema(engine: Engine) -> None:
             if known:
                 raise SchemaMismatch(
                     f"The database {where} is at schema revision {current}; this release needs {head}. "
-                    "Back it up, then run `counterfeit db upgrade` (once, from one machine) and start again.")
+                    "Back it up, then run `counterfeit db upgrade` (once, from one machine) and start again."
+                )
             raise SchemaMismatch(
                 f"The database {where} is at schema revision {current}, which this release does not know "
-                f"(it needs {head}): it was upgraded by a newer counterfeit-check. Run that release.")
+                f"(it needs {head}): it was upgraded by a newer counterfeit-check. Run that release."
+            )
         _checked.add(url)
 
 

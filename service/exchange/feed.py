@@ -21,6 +21,7 @@ a peer skips one corrupt entry and goes on — one bad record does not stall the
 envelope (issuer, since, next cursor, the entries' seqs, when it was served), so the peer can trust
 the cursor and notices a dropped entry or a replayed page.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -41,13 +42,27 @@ _REFRESH_LOCK = 0x66656564  # "feed": pg_advisory_xact_lock key
 
 def entry_payload(entry: FeedEntry, issuer: str) -> dict[str, Any]:
     """The signed content of one entry, as peers see it."""
-    return {"seq": entry.seq, "issuer": issuer, "type": entry.type, "key": entry.entry_key, "brand": entry.brand,
-            "op": entry.op, "data": entry.data, "published_at": iso_utc(entry.published_at)}
+    return {
+        "seq": entry.seq,
+        "issuer": issuer,
+        "type": entry.type,
+        "key": entry.entry_key,
+        "brand": entry.brand,
+        "op": entry.op,
+        "data": entry.data,
+        "published_at": iso_utc(entry.published_at),
+    }
 
 
 class FeedPublisher:
-    def __init__(self, sessions: sessionmaker[Session], issuer: str, private_key: str | None, seller_ttl_days: float,
-                 page_size: int):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        issuer: str,
+        private_key: str | None,
+        seller_ttl_days: float,
+        page_size: int,
+    ):
         self.sessions = sessions
         self.issuer = issuer
         self.private_key = private_key
@@ -57,19 +72,31 @@ class FeedPublisher:
     def page(self, since: int, limit: int | None = None) -> dict[str, Any]:
         """Entries after ``since`` (oldest first), each signed, in a signed envelope."""
         if not self.private_key:
-            raise ApiError(409, "signing_not_configured",
-                           "Set COUNTERFEIT_SIGNAL_PRIVATE_KEY (`counterfeit signals-keygen`) to publish a feed.")
+            raise ApiError(
+                409,
+                "signing_not_configured",
+                "Set COUNTERFEIT_SIGNAL_PRIVATE_KEY (`counterfeit signals-keygen`) to publish a feed.",
+            )
         self.refresh()
         limit = min(limit or self.page_size, self.page_size)
         with self.sessions() as session:
-            rows = list(session.scalars(select(FeedEntry).where(FeedEntry.seq > since).order_by(FeedEntry.seq)
-                                        .limit(limit + 1)))
+            rows = list(
+                session.scalars(
+                    select(FeedEntry).where(FeedEntry.seq > since).order_by(FeedEntry.seq).limit(limit + 1)
+                )
+            )
         has_more = len(rows) > limit
         rows = rows[:limit]
         entries = [sign(entry_payload(row, self.issuer), self.private_key) for row in rows]
-        envelope = {"format": FORMAT, "issuer": self.issuer, "since": since,
-                    "next_cursor": rows[-1].seq if rows else since, "has_more": has_more,
-                    "served_at": iso_utc(utcnow()), "seqs": [row.seq for row in rows]}
+        envelope = {
+            "format": FORMAT,
+            "issuer": self.issuer,
+            "since": since,
+            "next_cursor": rows[-1].seq if rows else since,
+            "has_more": has_more,
+            "served_at": iso_utc(utcnow()),
+            "seqs": [row.seq for row in rows],
+        }
         return {**sign(envelope, self.private_key), "entries": entries}
 
     def refresh(self) -> int:
@@ -84,11 +111,23 @@ class FeedPublisher:
             for key, (kind, brand, data) in sorted(wanted.items()):
                 current = latest.get(key)
                 if current is None or current.op != "add" or current.data != data:
-                    appended.append(FeedEntry(entry_key=key, type=kind, brand=brand, op="add", data=data, published_at=now))
+                    appended.append(
+                        FeedEntry(
+                            entry_key=key, type=kind, brand=brand, op="add", data=data, published_at=now
+                        )
+                    )
             for key, current in sorted(latest.items()):
                 if current.op == "add" and key not in wanted:
-                    appended.append(FeedEntry(entry_key=key, type=current.type, brand=current.brand, op="withdraw",
-                                              data=None, published_at=now))
+                    appended.append(
+                        FeedEntry(
+                            entry_key=key,
+                            type=current.type,
+                            brand=current.brand,
+                            op="withdraw",
+                            data=None,
+                            published_at=now,
+                        )
+                    )
             session.add_all(appended)
             session.commit()
             return len(appended)
@@ -96,29 +135,51 @@ class FeedPublisher:
     @staticmethod
     def _latest(session: Session) -> dict[str, FeedEntry]:
         newest = select(func.max(FeedEntry.seq)).group_by(FeedEntry.entry_key).scalar_subquery()
-        return {row.entry_key: row for row in session.scalars(select(FeedEntry).where(FeedEntry.seq.in_(newest)))}
+        return {
+            row.entry_key: row for row in session.scalars(select(FeedEntry).where(FeedEntry.seq.in_(newest)))
+        }
 
     @staticmethod
     def _pdq_entries(session: Session) -> dict[str, tuple[str, str, dict]]:
-        references = session.scalars(select(Reference).where(
-            Reference.label == Label.counterfeit, Reference.share_signals.is_(True), Reference.deleted_at.is_(None),
-            Reference.pdq_quality >= MIN_QUALITY))
-        return {f"pdq:{r.brand}:{r.sha256}": ("pdq", r.brand, {"sha256": r.sha256, "pdq": r.pdq_hash,
-                                                               "quality": r.pdq_quality, "product": r.product})
-                for r in references}
+        references = session.scalars(
+            select(Reference).where(
+                Reference.label == Label.counterfeit,
+                Reference.share_signals.is_(True),
+                Reference.deleted_at.is_(None),
+                Reference.pdq_quality >= MIN_QUALITY,
+            )
+        )
+        return {
+            f"pdq:{r.brand}:{r.sha256}": (
+                "pdq",
+                r.brand,
+                {"sha256": r.sha256, "pdq": r.pdq_hash, "quality": r.pdq_quality, "product": r.product},
+            )
+            for r in references
+        }
 
     def _seller_entries(self, session: Session, now: datetime) -> dict[str, tuple[str, str, dict]]:
         """One entry per brand × keyed identifier of a seller with likely or confirmed counterfeit listings."""
-        listings = {row.id: row for row in session.scalars(
-            select(Listing).where(Listing.brand.is_not(None), Listing.id.in_(select(SellerIdentifier.listing_ref))))}
+        listings = {
+            row.id: row
+            for row in session.scalars(
+                select(Listing).where(
+                    Listing.brand.is_not(None), Listing.id.in_(select(SellerIdentifier.listing_ref))
+                )
+            )
+        }
         if not listings:
             return {}
         check_ids = [c for listing in listings.values() for c in listing.check_ids]
         reviewed: dict[str, set[Label]] = {}
-        for check_id, label in session.execute(select(Review.check_id, Review.label).where(Review.check_id.in_(check_ids))):
+        for check_id, label in session.execute(
+            select(Review.check_id, Review.label).where(Review.check_id.in_(check_ids))
+        ):
             reviewed.setdefault(check_id, set()).add(label)
         grouped: dict[str, dict[str, Any]] = {}
-        for identifier in session.scalars(select(SellerIdentifier).where(SellerIdentifier.listing_ref.in_(listings))):
+        for identifier in session.scalars(
+            select(SellerIdentifier).where(SellerIdentifier.listing_ref.in_(listings))
+        ):
             listing = listings[identifier.listing_ref]
             labels = set().union(*(reviewed.get(c, set()) for c in listing.check_ids))
             if Label.counterfeit in labels:
@@ -128,8 +189,18 @@ class FeedPublisher:
             else:
                 status = "likely"
             key = f"seller:{listing.brand}:{identifier.key_id}:{identifier.digest}"
-            group = grouped.setdefault(key, {"brand": listing.brand, "kind": identifier.kind, "key_id": identifier.key_id,
-                                             "digest": identifier.digest, "confirmed": set(), "likely": set(), "last": None})
+            group = grouped.setdefault(
+                key,
+                {
+                    "brand": listing.brand,
+                    "kind": identifier.kind,
+                    "key_id": identifier.key_id,
+                    "digest": identifier.digest,
+                    "confirmed": set(),
+                    "likely": set(),
+                    "last": None,
+                },
+            )
             group[status].add(listing.id)
             created = aware(listing.created_at)
             group["last"] = created if group["last"] is None else max(group["last"], created)
@@ -139,9 +210,16 @@ class FeedPublisher:
             if expires <= now:
                 continue
             confirmed, likely = len(group["confirmed"]), len(group["likely"] - group["confirmed"])
-            entries[key] = ("seller", group["brand"], {
-                "kind": group["kind"], "key_id": group["key_id"], "digest": group["digest"],
-                "status": "confirmed" if confirmed else "likely",
-                "reason": f"{confirmed} confirmed and {likely} likely counterfeit listing(s) of {group['brand']}",
-                "expires_at": iso_utc(expires)})
+            entries[key] = (
+                "seller",
+                group["brand"],
+                {
+                    "kind": group["kind"],
+                    "key_id": group["key_id"],
+                    "digest": group["digest"],
+                    "status": "confirmed" if confirmed else "likely",
+                    "reason": f"{confirmed} confirmed and {likely} likely counterfeit listing(s) of {group['brand']}",
+                    "expires_at": iso_utc(expires),
+                },
+            )
         return entries

@@ -15,6 +15,7 @@ Per peer (``COUNTERFEIT_EXCHANGE_PEERS``) and page:
 The entries and the new cursor commit in one transaction per page: a pull killed mid-way resumes at
 the last whole page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,14 @@ def _cursor_row(session: Session, issuer: str) -> ExchangeCursor:
 
 
 class FeedPuller:
-    def __init__(self, sessions: sessionmaker[Session], peers: Mapping[str, ExchangePeer], trusted: Mapping[str, str],
-                 max_page_age_seconds: float, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        peers: Mapping[str, ExchangePeer],
+        trusted: Mapping[str, str],
+        max_page_age_seconds: float,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.sessions = sessions
         self.peers = dict(peers)
         self.trusted = dict(trusted)
@@ -94,8 +101,12 @@ class FeedPuller:
         try:
             if issuer not in self.trusted:
                 raise PageRefused(f"issuer {issuer!r} is not in COUNTERFEIT_TRUSTED_SIGNAL_ISSUERS")
-            with httpx.Client(base_url=peer.url, transport=self.transport, timeout=30,
-                              headers={"Authorization": f"Bearer {peer.api_key.get_secret_value()}"}) as client:
+            with httpx.Client(
+                base_url=peer.url,
+                transport=self.transport,
+                timeout=30,
+                headers={"Authorization": f"Bearer {peer.api_key.get_secret_value()}"},
+            ) as client:
                 while True:
                     page = self._fetch(client, report.cursor)
                     envelope = self._verify_envelope(page, issuer, report.cursor, last_served)
@@ -122,7 +133,9 @@ class FeedPuller:
             raise PageRefused("the page is not a JSON object")
         return page
 
-    def _verify_envelope(self, page: dict[str, Any], issuer: str, cursor: int, last_served: datetime | None) -> dict[str, Any]:
+    def _verify_envelope(
+        self, page: dict[str, Any], issuer: str, cursor: int, last_served: datetime | None
+    ) -> dict[str, Any]:
         envelope = {k: v for k, v in page.items() if k != "entries"}
         if envelope.get("format") != FORMAT:
             raise PageRefused(f"not a {FORMAT} page")
@@ -131,21 +144,34 @@ class FeedPuller:
         if not signature_valid(envelope, self.trusted[issuer]):
             raise PageRefused(f"the page's signature does not verify with {issuer}'s key (tampered?)")
         if envelope.get("since") != cursor:
-            raise PageRefused(f"the page starts after {envelope.get('since')!r}, not at this platform's cursor {cursor} "
-                              "(a replayed page?)")
+            raise PageRefused(
+                f"the page starts after {envelope.get('since')!r}, not at this platform's cursor {cursor} "
+                "(a replayed page?)"
+            )
         served_at = _parse_time(envelope.get("served_at"))
         if served_at < utcnow() - self.max_page_age or (last_served is not None and served_at < last_served):
             raise PageRefused(f"the page was signed at {served_at.isoformat()}: too old (a replayed page?)")
         seqs, entries = envelope.get("seqs"), page.get("entries")
-        if not (isinstance(seqs, list) and isinstance(entries, list) and len(seqs) == len(entries)
-                and all(isinstance(s, int) and cursor < s for s in seqs) and seqs == sorted(set(seqs))
-                and envelope.get("next_cursor") == (seqs[-1] if seqs else cursor)
-                and isinstance(envelope.get("has_more"), bool)):
+        if not (
+            isinstance(seqs, list)
+            and isinstance(entries, list)
+            and len(seqs) == len(entries)
+            and all(isinstance(s, int) and cursor < s for s in seqs)
+            and seqs == sorted(set(seqs))
+            and envelope.get("next_cursor") == (seqs[-1] if seqs else cursor)
+            and isinstance(envelope.get("has_more"), bool)
+        ):
             raise PageRefused("the page's entries do not match its signed list of seqs")
         return envelope
 
-    def _apply_page(self, issuer: str, peer: ExchangePeer, page: dict[str, Any], envelope: dict[str, Any],
-                    report: PullReport) -> None:
+    def _apply_page(
+        self,
+        issuer: str,
+        peer: ExchangePeer,
+        page: dict[str, Any],
+        envelope: dict[str, Any],
+        report: PullReport,
+    ) -> None:
         now = utcnow()
         skipped = 0
         with self.sessions() as session:
@@ -161,22 +187,37 @@ class FeedPuller:
             state.last_served_at = _parse_time(envelope["served_at"])
             state.pulled_at = now
             state.skipped_entries += skipped
-            state.last_error = f"skipped {skipped} corrupt entr{'y' if skipped == 1 else 'ies'}" if skipped else None
+            state.last_error = (
+                f"skipped {skipped} corrupt entr{'y' if skipped == 1 else 'ies'}" if skipped else None
+            )
             session.add(state)
             session.commit()
         report.pages += 1
         report.skipped += skipped
         report.cursor = envelope["next_cursor"]
 
-    def _apply_entry(self, session: Session, issuer: str, peer: ExchangePeer, seq: int, entry: Any, now: datetime,
-                     report: PullReport) -> None:
+    def _apply_entry(
+        self,
+        session: Session,
+        issuer: str,
+        peer: ExchangePeer,
+        seq: int,
+        entry: Any,
+        now: datetime,
+        report: PullReport,
+    ) -> None:
         if not isinstance(entry, dict) or entry.get("seq") != seq or entry.get("issuer") != issuer:
             raise EntryRefused("not the entry the page lists")
         if not signature_valid(entry, self.trusted[issuer]):
             raise EntryRefused("its signature does not verify (corrupt or tampered)")
         kind, key, brand, op, data = (entry.get(name) for name in ("type", "key", "brand", "op", "data"))
-        if kind not in ("pdq", "seller") or not isinstance(key, str) or not 0 < len(key) <= 200 \
-                or not isinstance(brand, str) or op not in ("add", "withdraw"):
+        if (
+            kind not in ("pdq", "seller")
+            or not isinstance(key, str)
+            or not 0 < len(key) <= 200
+            or not isinstance(brand, str)
+            or op not in ("add", "withdraw")
+        ):
             raise EntryRefused("malformed entry")
         if kind not in peer.types:
             report.ignored += 1
@@ -186,16 +227,25 @@ class FeedPuller:
             if not isinstance(data, dict):
                 raise EntryRefused("an add without data")
             try:
-                row = self._pdq_row(issuer, key, brand, data) if kind == "pdq" else self._seller_row(issuer, key, brand, seq, data)
+                row = (
+                    self._pdq_row(issuer, key, brand, data)
+                    if kind == "pdq"
+                    else self._seller_row(issuer, key, brand, seq, data)
+                )
             except (KeyError, TypeError, ValueError, PageRefused) as exc:
                 raise EntryRefused(f"malformed {kind} data ({exc})") from None
             expires = getattr(row, "expires_at", None)
             if expires is not None and expires <= now:
                 row = None  # expired on arrival: as good as withdrawn
         # The entry replaces whatever this issuer said of the key before.
-        session.execute(delete(SharedSignal).where(SharedSignal.issuer == issuer, SharedSignal.entry_key == key))
-        session.execute(delete(SharedSellerSignal).where(SharedSellerSignal.issuer == issuer,
-                                                         SharedSellerSignal.entry_key == key))
+        session.execute(
+            delete(SharedSignal).where(SharedSignal.issuer == issuer, SharedSignal.entry_key == key)
+        )
+        session.execute(
+            delete(SharedSellerSignal).where(
+                SharedSellerSignal.issuer == issuer, SharedSellerSignal.entry_key == key
+            )
+        )
         if row is None:
             report.withdrawn += 1
             return
@@ -210,18 +260,38 @@ class FeedPuller:
         if not _DIGEST.match(sha256):
             raise ValueError("sha256")
         product = data.get("product")
-        return SharedSignal(issuer=issuer, brand=brand, sha256=sha256, pdq_hash=pdq.hex, pdq_quality=quality,
-                            product=str(product)[:200] if product is not None else None, entry_key=key)
+        return SharedSignal(
+            issuer=issuer,
+            brand=brand,
+            sha256=sha256,
+            pdq_hash=pdq.hex,
+            pdq_quality=quality,
+            product=str(product)[:200] if product is not None else None,
+            entry_key=key,
+        )
 
     @staticmethod
     def _seller_row(issuer: str, key: str, brand: str, seq: int, data: dict[str, Any]) -> SharedSellerSignal:
         kind, key_id, digest, status = data["kind"], data["key_id"], data["digest"], data["status"]
-        if kind not in KINDS or not _KEY_ID.match(str(key_id)) or not _DIGEST.match(str(digest)) \
-                or status not in ("confirmed", "likely"):
+        if (
+            kind not in KINDS
+            or not _KEY_ID.match(str(key_id))
+            or not _DIGEST.match(str(digest))
+            or status not in ("confirmed", "likely")
+        ):
             raise ValueError("kind, key_id, digest or status")
-        return SharedSellerSignal(issuer=issuer, entry_key=key, brand=brand, kind=kind, key_id=key_id, digest=digest,
-                                  status=status, reason=str(data.get("reason", ""))[:300], seq=seq,
-                                  expires_at=_parse_time(data["expires_at"]) if data.get("expires_at") else None)
+        return SharedSellerSignal(
+            issuer=issuer,
+            entry_key=key,
+            brand=brand,
+            kind=kind,
+            key_id=key_id,
+            digest=digest,
+            status=status,
+            reason=str(data.get("reason", ""))[:300],
+            seq=seq,
+            expires_at=_parse_time(data["expires_at"]) if data.get("expires_at") else None,
+        )
 
     def _record_error(self, issuer: str, error: str) -> None:
         with self.sessions() as session:

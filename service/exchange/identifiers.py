@@ -12,6 +12,7 @@ Rotation: every configured key id gets its own digest; a new key is added next t
 (overlap window: both match), then the old one is removed. Raw identifiers are never stored,
 logged or returned.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,12 @@ def normalise(kind: str, value: str, default_region: str | None = None) -> str:
     value = value.strip()
     hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
     if hidden:  # e.g. U+202E turns "moc.live@x" into what reads as "x@evil.com": no identifier has them
-        raise ApiError(422, "invalid_identifier", f"{'seller_' + kind if kind in ('email', 'phone') else kind} contains an invisible or "
-                       f"control character (U+{ord(hidden[0]):04X}).")
+        raise ApiError(
+            422,
+            "invalid_identifier",
+            f"{'seller_' + kind if kind in ('email', 'phone') else kind} contains an invisible or "
+            f"control character (U+{ord(hidden[0]):04X}).",
+        )
     if kind == "email":
         local, at, domain = value.lower().rpartition("@")
         if not at or not local or "." not in domain:
@@ -58,12 +63,16 @@ def normalise(kind: str, value: str, default_region: str | None = None) -> str:
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_possible_number(number):
-            raise ApiError(422, "invalid_identifier", "seller_phone is not a phone number (E.164, e.g. +4915112345678).")
+            raise ApiError(
+                422, "invalid_identifier", "seller_phone is not a phone number (E.164, e.g. +4915112345678)."
+            )
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if kind == "payout_account":
         account = re.sub(r"[\s\-.]", "", value).upper()
         if not re.fullmatch(r"[A-Z0-9]{4,64}", account):
-            raise ApiError(422, "invalid_identifier", "payout_account must be 4-64 letters and digits (IBAN-like).")
+            raise ApiError(
+                422, "invalid_identifier", "payout_account must be 4-64 letters and digits (IBAN-like)."
+            )
         return account
     if kind == "shop_url":
         parts = urlsplit(value if "://" in value else f"https://{value}")
@@ -74,8 +83,12 @@ def normalise(kind: str, value: str, default_region: str | None = None) -> str:
     raise ValueError(kind)
 
 
-def keyed(kind: str, value: str, keys: Mapping[str, bytes], default_region: str | None = None) -> list[KeyedIdentifier]:
+def keyed(
+    kind: str, value: str, keys: Mapping[str, bytes], default_region: str | None = None
+) -> list[KeyedIdentifier]:
     """One digest per consortium key id (all of them match during a rotation's overlap)."""
     canonical = f"{kind}:{normalise(kind, value, default_region)}".encode()
-    return [KeyedIdentifier(kind, key_id, hmac.new(key, canonical, hashlib.sha256).hexdigest())
-            for key_id, key in sorted(keys.items())]
+    return [
+        KeyedIdentifier(kind, key_id, hmac.new(key, canonical, hashlib.sha256).hexdigest())
+        for key_id, key in sorted(keys.items())
+    ]

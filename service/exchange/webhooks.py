@@ -18,6 +18,7 @@
   (``GET /v1/webhooks/{id}/deliveries``).
 * Targets are checked like image URLs (``service.core.fetch``): public addresses only, no redirects.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,9 @@ class Event:
     name: str
     brand: str | None  # whose data it is about
     payload: dict[str, Any]
-    caused_by_key: str | None = None  # the API key whose request caused it: its platform tenant may hear of it
+    caused_by_key: str | None = (
+        None  # the API key whose request caused it: its platform tenant may hear of it
+    )
 
 
 def _receives(hook: Webhook, event: Event, platform_of: dict[str, str | None]) -> bool:
@@ -78,17 +81,29 @@ def enqueue(session: Session, events: Iterable[Event]) -> int:
     keys = {event.caused_by_key for event in events if event.caused_by_key}
     platform_of: dict[str, str | None] = {}
     if keys and any(hook.platform for hook in hooks):
-        platform_of = {key_id: platform for key_id, platform in
-                       session.execute(select(ApiKey.id, ApiKey.platform).where(ApiKey.id.in_(keys)))}
+        platform_of = {
+            key_id: platform
+            for key_id, platform in session.execute(
+                select(ApiKey.id, ApiKey.platform).where(ApiKey.id.in_(keys))
+            )
+        }
     now = utcnow()
     queued = 0
     for event in events:
         name, brand, payload = event.name, event.brand, event.payload
         for hook in hooks:
             if _receives(hook, event, platform_of):
-                session.add(WebhookDelivery(id="dlv_" + secrets.token_hex(10), webhook_id=hook.id, event=name,
-                                            payload={"event": name, "brand": brand, "at": iso_utc(now), "data": payload},
-                                            state="pending", attempts=0, next_attempt_at=now))
+                session.add(
+                    WebhookDelivery(
+                        id="dlv_" + secrets.token_hex(10),
+                        webhook_id=hook.id,
+                        event=name,
+                        payload={"event": name, "brand": brand, "at": iso_utc(now), "data": payload},
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                    )
+                )
                 queued += 1
     return queued
 
@@ -111,8 +126,13 @@ def backoff_seconds(attempts: int, base: float) -> float:
 class WebhookDeliverer:
     """Delivers due outbox rows on a thread, while this process holds the maintenance lease."""
 
-    def __init__(self, sessions: sessionmaker[Session], fetcher: SafeFetcher, retry_base_seconds: float = 1.0,
-                 poll_seconds: float = 0.2):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        fetcher: SafeFetcher,
+        retry_base_seconds: float = 1.0,
+        poll_seconds: float = 0.2,
+    ):
         self.sessions = sessions
         self.fetcher = fetcher
         self.retry_base = retry_base_seconds
@@ -154,9 +174,13 @@ class WebhookDeliverer:
 
     def deliver_due(self, limit: int = 50) -> int:
         with self.sessions() as session:
-            due = session.execute(select(WebhookDelivery, Webhook).join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                                  .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= utcnow())
-                                  .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+            due = session.execute(
+                select(WebhookDelivery, Webhook)
+                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= utcnow())
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
+            ).all()
             session.expunge_all()
         for delivery, hook in due:
             self._attempt(delivery, hook)
@@ -167,8 +191,12 @@ class WebhookDeliverer:
             return self._record(delivery.id, "failed", delivery.attempts, None, "the webhook was deleted")
         body = json.dumps({"id": delivery.id, **delivery.payload}, separators=(",", ":")).encode()
         timestamp = int(time.time())
-        headers = {"Content-Type": "application/json", "Counterfeit-Event": delivery.event,
-                   "Counterfeit-Delivery": delivery.id, "Counterfeit-Signature": signature_header(hook, timestamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "Counterfeit-Event": delivery.event,
+            "Counterfeit-Delivery": delivery.id,
+            "Counterfeit-Signature": signature_header(hook, timestamp, body),
+        }
         status, error = None, None
         try:
             status = self.fetcher.post(hook.url, body, headers, timeout=5.0)
@@ -182,14 +210,32 @@ class WebhookDeliverer:
         error = error or f"HTTP {status}"
         if attempts >= MAX_ATTEMPTS:
             return self._record(delivery.id, "failed", attempts, status, error)
-        self._record(delivery.id, "pending", attempts, status, error,
-                     utcnow() + timedelta(seconds=backoff_seconds(attempts, self.retry_base)))
+        self._record(
+            delivery.id,
+            "pending",
+            attempts,
+            status,
+            error,
+            utcnow() + timedelta(seconds=backoff_seconds(attempts, self.retry_base)),
+        )
 
-    def _record(self, delivery_id: str, state: str, attempts: int, status: int | None, error: str | None,
-                next_attempt_at=None) -> None:
+    def _record(
+        self,
+        delivery_id: str,
+        state: str,
+        attempts: int,
+        status: int | None,
+        error: str | None,
+        next_attempt_at=None,
+    ) -> None:
         with self.sessions() as session:
             row = session.get(WebhookDelivery, delivery_id)
-            row.state, row.attempts, row.last_status, row.last_error = state, attempts, status, (error or None)
+            row.state, row.attempts, row.last_status, row.last_error = (
+                state,
+                attempts,
+                status,
+                (error or None),
+            )
             if next_attempt_at is not None:
                 row.next_attempt_at = next_attempt_at
             if state == "delivered":
@@ -208,9 +254,15 @@ class WebhookRegistry:
         if not events or unknown:
             raise ApiError(422, "invalid_events", f"events must be a non-empty list of: {', '.join(EVENTS)}.")
         self.fetcher.check_target(url)  # public https/http targets only, like image URLs
-        hook = Webhook(id="whk_" + secrets.token_hex(8), brand=owner.brand_scope(),
-                       platform=owner.platform_scope(), url=url, events=events,
-                       secret="whsec_" + secrets.token_urlsafe(32), api_key_id=owner.key_id)
+        hook = Webhook(
+            id="whk_" + secrets.token_hex(8),
+            brand=owner.brand_scope(),
+            platform=owner.platform_scope(),
+            url=url,
+            events=events,
+            secret="whsec_" + secrets.token_urlsafe(32),
+            api_key_id=owner.key_id,
+        )
         with self.sessions() as session:
             session.add(hook)
             session.commit()
@@ -232,8 +284,11 @@ class WebhookRegistry:
 
     def get(self, webhook_id: str, caller: Principal) -> Webhook:
         with self.sessions() as session:
-            hook = session.scalar(select(Webhook).where(Webhook.id == webhook_id, Webhook.deleted_at.is_(None),
-                                                        self._owned_by(caller)))
+            hook = session.scalar(
+                select(Webhook).where(
+                    Webhook.id == webhook_id, Webhook.deleted_at.is_(None), self._owned_by(caller)
+                )
+            )
         if hook is None:
             raise ApiError(404, "not_found", "No such webhook.")
         return hook
@@ -258,15 +313,36 @@ class WebhookRegistry:
     def deliveries(self, webhook_id: str, caller: Principal, limit: int) -> list[dict[str, Any]]:
         self.get(webhook_id, caller)
         with self.sessions() as session:
-            rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-                                   .order_by(WebhookDelivery.created_at.desc()).limit(limit)).all()
-        return [{"id": r.id, "event": r.event, "state": r.state, "attempts": r.attempts, "last_status": r.last_status,
-                 "last_error": r.last_error, "created_at": iso_utc(r.created_at),
-                 "delivered_at": iso_utc(r.delivered_at) if r.delivered_at else None,
-                 "next_attempt_at": iso_utc(r.next_attempt_at) if r.state == "pending" else None} for r in rows]
+            rows = session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.webhook_id == webhook_id)
+                .order_by(WebhookDelivery.created_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "event": r.event,
+                "state": r.state,
+                "attempts": r.attempts,
+                "last_status": r.last_status,
+                "last_error": r.last_error,
+                "created_at": iso_utc(r.created_at),
+                "delivered_at": iso_utc(r.delivered_at) if r.delivered_at else None,
+                "next_attempt_at": iso_utc(r.next_attempt_at) if r.state == "pending" else None,
+            }
+            for r in rows
+        ]
 
     @staticmethod
     def describe(hook: Webhook) -> dict[str, Any]:
-        return {"id": hook.id, "url": hook.url, "events": hook.events, "brand": hook.brand,
-                "created_at": iso_utc(hook.created_at),
-                "previous_secret_valid_until": iso_utc(hook.previous_valid_until) if hook.previous_valid_until else None}
+        return {
+            "id": hook.id,
+            "url": hook.url,
+            "events": hook.events,
+            "brand": hook.brand,
+            "created_at": iso_utc(hook.created_at),
+            "previous_secret_valid_until": iso_utc(hook.previous_valid_until)
+            if hook.previous_valid_until
+            else None,
+        }

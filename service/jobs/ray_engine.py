@@ -9,6 +9,7 @@ cluster has GPUs.
 Against an existing cluster: ``counterfeit reindex --engine ray --ray-address ray://head:10001``
 (or set ``RAY_ADDRESS``); without an address a local Ray instance is started in-process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,20 +64,31 @@ def connect(address: str | None) -> tuple[int, int]:
     return gpus, max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, len(ray.nodes())))
 
 
-def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobStore, write_shard,
-                   address: str | None = None, regions: tuple = ()) -> None:
+def embed_with_ray(
+    items: Sequence,
+    model: str,
+    settings: Settings,
+    blobs: BlobStore,
+    write_shard,
+    address: str | None = None,
+    regions: tuple = (),
+) -> None:
     """``write_shard(ids, vectors — references × regions × dimension, failures)``, as the local engine calls it."""
     import ray
 
     if not items:
         return
     gpus, cpus_per_actor = connect(address)
-    dataset = ray.data.from_items([{"id": item.reference_id, "path": str(blobs.path_for(item.sha256).resolve())}
-                                   for item in items])
+    dataset = ray.data.from_items(
+        [{"id": item.reference_id, "path": str(blobs.path_for(item.sha256).resolve())} for item in items]
+    )
     embedded = dataset.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={"model": model, "regions": tuple(regions),
-                               "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu")},
+        fn_constructor_kwargs={
+            "model": model,
+            "regions": tuple(regions),
+            "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),
+        },
         batch_size=settings.reindex_shard_size,
         concurrency=max(1, gpus) if gpus else 1,
         num_gpus=1 if gpus else 0,
@@ -85,6 +97,9 @@ def embed_with_ray(items: Sequence, model: str, settings: Settings, blobs: BlobS
     )
     for batch in embedded.iter_batches(batch_size=settings.reindex_shard_size, batch_format="numpy"):
         ok = [i for i, error in enumerate(batch["error"]) if not error]
-        failures = [{"reference_id": int(batch["id"][i]), "reason": str(batch["error"][i])}
-                    for i in range(len(batch["id"])) if batch["error"][i]]
+        failures = [
+            {"reference_id": int(batch["id"][i]), "reason": str(batch["error"][i])}
+            for i in range(len(batch["id"]))
+            if batch["error"][i]
+        ]
         write_shard([int(batch["id"][i]) for i in ok], np.asarray(batch["vector"])[ok], failures)

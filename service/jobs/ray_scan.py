@@ -7,6 +7,7 @@ does — search, scoring, listing and seller records, the scan row in the listin
 results, resumption and webhooks are the same. The actors' model must have the served model's
 fingerprint (checked per photo).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,15 @@ RAY_BATCH = 16  # listings per actor call
 class ScanEmbedActor:
     """Lives in a Ray worker: loads the model once; per batch of listings fetches, prepares and embeds their photos."""
 
-    def __init__(self, model: str, options: ModelOptions, max_bytes: int, fetch_timeout: float, allow_loopback: bool,
-                 query_regions: str = "whole"):
+    def __init__(
+        self,
+        model: str,
+        options: ModelOptions,
+        max_bytes: int,
+        fetch_timeout: float,
+        allow_loopback: bool,
+        query_regions: str = "whole",
+    ):
         from index.prepare import PrepareSpec
         from index.regions import query_regions as regions_of
 
@@ -44,15 +52,23 @@ class ScanEmbedActor:
         limits = options.limits(self.embedder)
         self.fingerprint = self.embedder.info.fingerprint()
         # The query regions a check cuts (index/regions.py), so a Ray scan finds what a local one does.
-        self.spec = PrepareSpec(draft_size=limits.draft_size, pixels=self.embedder.pixel_config, want_pdq=True,
-                                max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions_of(query_regions))
+        self.spec = PrepareSpec(
+            draft_size=limits.draft_size,
+            pixels=self.embedder.pixel_config,
+            want_pdq=True,
+            max_bytes=limits.max_bytes,
+            max_pixels=limits.max_pixels,
+            regions=regions_of(query_regions),
+        )
         self.fetcher = SafeFetcher(max_bytes, fetch_timeout, allow_loopback=allow_loopback)
         self.pool = ThreadPoolExecutor(16, thread_name_prefix="ray-scan-fetch")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from index.prepare import prepare
 
-        sources = [pickle.loads(u) for u in batch["sources"]]  # per listing: URLs, then (name, blob path) pairs
+        sources = [
+            pickle.loads(u) for u in batch["sources"]
+        ]  # per listing: URLs, then (name, blob path) pairs
         flat = [(i, source) for i, item_sources in enumerate(sources) for source in item_sources]
         fetched = list(self.pool.map(self._fetch, [source for _, source in flat]))
         photos: list[list[Any]] = [[] for _ in sources]
@@ -63,7 +79,9 @@ class ScanEmbedActor:
                 continue
             prepared = prepare(got.data, self.spec)
             if prepared.rejected:
-                photos[i].append((413 if prepared.rejected[2] else 422, prepared.rejected[0], prepared.rejected[1]))
+                photos[i].append(
+                    (413 if prepared.rejected[2] else 422, prepared.rejected[0], prepared.rejected[1])
+                )
                 continue
             photos[i].append(None)  # filled below with the embedded photo
             slots.append((i, len(photos[i]) - 1, got.name, got.data, prepared.pdq, len(inputs)))
@@ -75,9 +93,18 @@ class ScanEmbedActor:
             if any(j in failed for j in rows):
                 photos[i][position] = (422, "embed_failed", next(str(failed[j]) for j in rows if j in failed))
             else:
-                photos[i][position] = (name, data, np.asarray(vectors[start:start + regions], np.float32), pdq.hex,
-                                       pdq.quality, self.fingerprint)
-        return {"item_id": batch["item_id"], "photos": np.array([pickle.dumps(p) for p in photos], dtype=object)}
+                photos[i][position] = (
+                    name,
+                    data,
+                    np.asarray(vectors[start : start + regions], np.float32),
+                    pdq.hex,
+                    pdq.quality,
+                    self.fingerprint,
+                )
+        return {
+            "item_id": batch["item_id"],
+            "photos": np.array([pickle.dumps(p) for p in photos], dtype=object),
+        }
 
     def _fetch(self, source: str | tuple[str, str]):
         """A URL through the safe fetcher, or a photo of the scan's archive from the (shared) blob store."""
@@ -105,8 +132,14 @@ def photos_of(raw: bytes) -> list[tuple[str, bytes, Embedded] | ApiError]:
     return out
 
 
-def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings, blobs: BlobStore,
-                  check_batch: Callable[[list[tuple[ScanItem, list]]], Any], address: str | None = None) -> None:
+def scan_with_ray(
+    items: Sequence[ScanItem],
+    model: str,
+    settings: Settings,
+    blobs: BlobStore,
+    check_batch: Callable[[list[tuple[ScanItem, list]]], Any],
+    address: str | None = None,
+) -> None:
     """Embed ``items``' photos on Ray and hand each returned batch to ``check_batch`` (an async callable)."""
     import ray
 
@@ -114,18 +147,40 @@ def scan_with_ray(items: Sequence[ScanItem], model: str, settings: Settings, blo
         return
     gpus, cpus_per_actor = connect(address)
     by_id = {item.id: item for item in items}
-    dataset = ray.data.from_items([{"item_id": item.id, "sources": pickle.dumps(
-        list(item.listing["image_urls"]) + [(name, str(blobs.path_for(digest).resolve()))
-                                            for name, digest in item.listing.get("image_blobs", [])])}
-        for item in items])
+    dataset = ray.data.from_items(
+        [
+            {
+                "item_id": item.id,
+                "sources": pickle.dumps(
+                    list(item.listing["image_urls"])
+                    + [
+                        (name, str(blobs.path_for(digest).resolve()))
+                        for name, digest in item.listing.get("image_blobs", [])
+                    ]
+                ),
+            }
+            for item in items
+        ]
+    )
     embedded = dataset.map_batches(
         ScanEmbedActor,
-        fn_constructor_kwargs={"model": model, "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),
-                               "max_bytes": settings.max_image_bytes, "fetch_timeout": settings.fetch_timeout_seconds,
-                               "allow_loopback": settings.unsafe_fetch_allow_loopback_for_tests,
-                               "query_regions": settings.query_regions},
-        batch_size=RAY_BATCH, concurrency=max(1, gpus), num_gpus=1 if gpus else 0,
-        num_cpus=None if gpus else cpus_per_actor, batch_format="numpy",
+        fn_constructor_kwargs={
+            "model": model,
+            "options": ModelOptions.from_settings(settings, device="cuda" if gpus else "cpu"),
+            "max_bytes": settings.max_image_bytes,
+            "fetch_timeout": settings.fetch_timeout_seconds,
+            "allow_loopback": settings.unsafe_fetch_allow_loopback_for_tests,
+            "query_regions": settings.query_regions,
+        },
+        batch_size=RAY_BATCH,
+        concurrency=max(1, gpus),
+        num_gpus=1 if gpus else 0,
+        num_cpus=None if gpus else cpus_per_actor,
+        batch_format="numpy",
     )
     for batch in embedded.iter_batches(batch_size=RAY_BATCH * 4, batch_format="numpy"):
-        asyncio.run(check_batch([(by_id[int(i)], photos_of(raw)) for i, raw in zip(batch["item_id"], batch["photos"])]))
+        asyncio.run(
+            check_batch(
+                [(by_id[int(i)], photos_of(raw)) for i, raw in zip(batch["item_id"], batch["photos"])]
+            )
+        )

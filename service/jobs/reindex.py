@@ -11,6 +11,7 @@
 4. Replay the change log from the noted position (registrations and deletions made during the
    build), then atomically repoint ``CURRENT``. Serving processes notice and swap.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,9 @@ class ReindexParams:
         return self
 
 
-HNSW_BYTES_PER_VECTOR_OVERHEAD = 2 * 32 * 4 + 64  # the graph's links at M = 32 (level 0 has 2M), plus bookkeeping
+HNSW_BYTES_PER_VECTOR_OVERHEAD = (
+    2 * 32 * 4 + 64
+)  # the graph's links at M = 32 (level 0 has 2M), plus bookkeeping
 
 
 def choose_index_type(count: int, dimension: int, memory_gb: float) -> str:
@@ -80,7 +83,9 @@ def choose_index_type(count: int, dimension: int, memory_gb: float) -> str:
     return "ivf-pq" if count >= MIN_PQ_VECTORS else "ivf"
 
 
-def measure_recall(index: VectorIndex, vectors: np.ndarray, ids: np.ndarray, sample: int = 200, k: int = 10) -> float:
+def measure_recall(
+    index: VectorIndex, vectors: np.ndarray, ids: np.ndarray, sample: int = 200, k: int = 10
+) -> float:
     """recall@k of ``index`` against exact inner-product search, on up to ``sample`` stored vectors as queries."""
     if len(vectors) == 0:
         return 1.0
@@ -113,7 +118,9 @@ class Reindexer:
             self.jobs.update(job_id, state="failed", error=str(exc), finished_at=utcnow())
         except Exception as exc:  # the job must end in a state, whatever went wrong
             log.exception("Reindex job %s failed", job_id)
-            self.jobs.update(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+            self.jobs.update(
+                job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow()
+            )
         else:
             self.jobs.update(job_id, state="succeeded", result=result, finished_at=utcnow())
 
@@ -126,16 +133,27 @@ class Reindexer:
         regions = reference_regions(preset)
         start_seq = latest_change_seq(self.sessions)
         with self.sessions() as session:
-            live = session.execute(select(Reference.id, Reference.sha256).where(Reference.deleted_at.is_(None))
-                                   .order_by(Reference.id)).all()
+            live = session.execute(
+                select(Reference.id, Reference.sha256)
+                .where(Reference.deleted_at.is_(None))
+                .order_by(Reference.id)
+            ).all()
             # Rows embedded with other reference regions are embedded again (how older references get regions).
-            embedded = set(session.scalars(select(Embedding.reference_id).where(
-                Embedding.fingerprint == fingerprint, func.coalesce(Embedding.region_preset, "whole") == preset)))
+            embedded = set(
+                session.scalars(
+                    select(Embedding.reference_id).where(
+                        Embedding.fingerprint == fingerprint,
+                        func.coalesce(Embedding.region_preset, "whole") == preset,
+                    )
+                )
+            )
         todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
         progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
         self.jobs.update(job_id, total=len(live), done=progress["done"])
         workers = None
-        if params.engine == "local" and todo:  # started (spawned) before the clock: the rate is the embed phase's
+        if (
+            params.engine == "local" and todo
+        ):  # started (spawned) before the clock: the rate is the embed phase's
             workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
             workers.call(len, b"")
         embed_started = time.monotonic()
@@ -144,58 +162,104 @@ class Reindexer:
             """``vectors``: references × regions × dimension (the whole image's first)."""
             with self.sessions() as session:  # one transaction per shard: the resume checkpoint
                 for rid, vecs in zip(ids, vectors):
-                    session.merge(Embedding(reference_id=rid, fingerprint=fingerprint, vector=vecs[0].astype(np.float32).tobytes(),
-                                            regions=pack_regions(vecs[1:]), region_preset=preset))
+                    session.merge(
+                        Embedding(
+                            reference_id=rid,
+                            fingerprint=fingerprint,
+                            vector=vecs[0].astype(np.float32).tobytes(),
+                            regions=pack_regions(vecs[1:]),
+                            region_preset=preset,
+                        )
+                    )
                 session.commit()
             progress["embedded"] += len(ids)
             progress["done"] += len(ids) + len(failures)
             progress["failures"] += failures
             rate = progress["embedded"] / max(time.monotonic() - embed_started, 1e-9)
-            self.jobs.update(job_id, done=progress["done"], embedded=progress["embedded"],
-                             failures=progress["failures"], images_per_second=round(rate, 2))
+            self.jobs.update(
+                job_id,
+                done=progress["done"],
+                embedded=progress["embedded"],
+                failures=progress["failures"],
+                images_per_second=round(rate, 2),
+            )
             if self.jobs.cancel_requested(job_id):
                 raise JobCancelled()
 
         if params.engine == "ray":
             from service.jobs.ray_engine import embed_with_ray
 
-            embed_with_ray(todo, params.model, self.settings, self.blobs, write_shard, params.ray_address, regions)
+            embed_with_ray(
+                todo, params.model, self.settings, self.blobs, write_shard, params.ray_address, regions
+            )
         elif workers is not None:
             try:
-                embed_locally(todo, embedder, self.blobs, write_shard, self.settings.reindex_shard_size, workers,
-                              options.batch_size, regions)
+                embed_locally(
+                    todo,
+                    embedder,
+                    self.blobs,
+                    write_shard,
+                    self.settings.reindex_shard_size,
+                    workers,
+                    options.batch_size,
+                    regions,
+                )
             finally:
                 workers.shutdown()
 
         generation, index_type, recall, size = self._build_generation(embedder, params, start_seq)
         sync = self._activate(generation, embedder, limits, preset)
-        return {"generation": generation.number, "fingerprint": fingerprint, "model": params.model,
-                "index_type": index_type, "recall_at_10": round(recall, 4), "size": len(sync.index), "vectors": sync.index.vector_count,
-                "start_change_seq": start_seq, "seconds": round(time.monotonic() - started, 2),
-                "failed": len(progress["failures"])}
+        return {
+            "generation": generation.number,
+            "fingerprint": fingerprint,
+            "model": params.model,
+            "index_type": index_type,
+            "recall_at_10": round(recall, 4),
+            "size": len(sync.index),
+            "vectors": sync.index.vector_count,
+            "start_change_seq": start_seq,
+            "seconds": round(time.monotonic() - started, 2),
+            "failed": len(progress["failures"]),
+        }
 
     def _activate(self, generation: Generation, embedder: Embedder, limits, preset: str) -> IndexSync:
         """Catch the new generation up with the changes made during the build, make it current, tell every replica."""
-        sync = IndexSync(self.sessions, self.generations, embedder.info, self.blobs, embedder.embed, limits,
-                         self.settings.snapshot_every_changes, reference_regions=preset)
+        sync = IndexSync(
+            self.sessions,
+            self.generations,
+            embedder.info,
+            self.blobs,
+            embedder.embed,
+            limits,
+            self.settings.snapshot_every_changes,
+            reference_regions=preset,
+        )
         sync.open(generation)  # replays changes made during the build, then snapshots
         sync.snapshot()
         self.generations.activate(generation)
-        GenerationStore(self.sessions, self.generations, self.blobs).publish(generation)  # every replica follows
+        GenerationStore(self.sessions, self.generations, self.blobs).publish(
+            generation
+        )  # every replica follows
         self._prune(keep=self.settings.keep_generations, current=generation)
         return sync
 
-    def _build_generation(self, embedder: Embedder, params: ReindexParams, start_seq: int) -> tuple[Generation, str, float, int]:
+    def _build_generation(
+        self, embedder: Embedder, params: ReindexParams, start_seq: int
+    ) -> tuple[Generation, str, float, int]:
         fingerprint = embedder.info.fingerprint()
         with self.sessions() as session:
             rows = session.execute(
                 select(Embedding.reference_id, Embedding.vector, Reference.brand, Embedding.regions)
                 .join(Reference, Reference.id == Embedding.reference_id)
-                .where(Embedding.fingerprint == fingerprint, Reference.deleted_at.is_(None)).order_by(Embedding.reference_id)
+                .where(Embedding.fingerprint == fingerprint, Reference.deleted_at.is_(None))
+                .order_by(Embedding.reference_id)
             ).all()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
-                   else np.zeros((0, embedder.dimension), np.float32))
+        vectors = (
+            np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            if rows
+            else np.zeros((0, embedder.dimension), np.float32)
+        )
         brands = [r[2] for r in rows]
         regions = [unpack_regions(r[3], embedder.dimension) for r in rows]
         index_type = params.index_type
@@ -203,7 +267,9 @@ class Reindexer:
             total = len(ids) + sum(len(r) for r in regions if r is not None)  # region vectors take memory too
             index_type = choose_index_type(total, embedder.dimension, self.settings.index_memory_gb)
         if index_type == "ivf-pq" and len(ids) < MIN_PQ_VECTORS:
-            raise ValueError(f"ivf-pq needs at least {MIN_PQ_VECTORS} vectors to train; this collection has {len(ids)}")
+            raise ValueError(
+                f"ivf-pq needs at least {MIN_PQ_VECTORS} vectors to train; this collection has {len(ids)}"
+            )
         if index_type != "flat" and len(ids) < 2:
             index_type = "flat"
         index = VectorIndex.build(ids, vectors, brands, index_type=index_type, regions=regions)

@@ -4,6 +4,7 @@ The local engine (:func:`embed_locally`: CPU worker processes prepare the next i
 batch) and the Ray engine (service/jobs/ray_engine.py: one actor per model) both call :func:`prepare_references`
 and :func:`embed_prepared`, so the two produce the same vectors (clip-retrieval's reader → mapper → writer).
 """
+
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,11 +38,18 @@ def reindex_spec(embedder: Embedder, regions: tuple[Region, ...] = (WHOLE,)) -> 
     """Reference images for the model: its pixels and its regions' (no PDQ: registration stored it), or nothing
     when it decodes bytes on its device — unless regions are wanted: the CPU workers cut those. Decoded only as
     large as the model and the regions need (no PDQ here, so not the ≥ 512 px uploads are decoded to)."""
-    return PrepareSpec(draft_size=draft_for_regions(embedder.draft_size, regions), pixels=embedder.pixel_config,
-                       want_model_input=not embedder.decodes_on_device or len(regions) > 1, want_pdq=False, regions=regions)
+    return PrepareSpec(
+        draft_size=draft_for_regions(embedder.draft_size, regions),
+        pixels=embedder.pixel_config,
+        want_model_input=not embedder.decodes_on_device or len(regions) > 1,
+        want_pdq=False,
+        regions=regions,
+    )
 
 
-def prepare_references(paths: Sequence[str], embedder: Embedder, spec: PrepareSpec) -> tuple[list, list[str | None]]:
+def prepare_references(
+    paths: Sequence[str], embedder: Embedder, spec: PrepareSpec
+) -> tuple[list, list[str | None]]:
     """Per path its model inputs (pixels, decoded images or the bytes themselves; the whole image first, then
     each region's) and the failure, if any."""
     if not spec.want_model_input:
@@ -51,24 +59,46 @@ def prepare_references(paths: Sequence[str], embedder: Embedder, spec: PrepareSp
                 inputs.append(Path(path).read_bytes())
             except FileNotFoundError:
                 inputs.append(None)
-        return ([[data] for data in inputs],
-                [None if data is not None else "missing_blob: the image file is not in the blob store" for data in inputs])
+        return (
+            [[data] for data in inputs],
+            [
+                None if data is not None else "missing_blob: the image file is not in the blob store"
+                for data in inputs
+            ],
+        )
     prepared = [prepare_file(path, spec) for path in paths]
-    return [p.model_inputs for p in prepared], [f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared]
+    return [p.model_inputs for p in prepared], [
+        f"{p.rejected[0]}: {p.rejected[1]}" if p.rejected else None for p in prepared
+    ]
 
 
-def embed_prepared(embedder: Embedder, ids: Sequence[int], inputs: Sequence[Sequence], errors: Sequence[str | None],
-                   regions: int = 1) -> tuple[list[int], np.ndarray, list[dict]]:
+def embed_prepared(
+    embedder: Embedder,
+    ids: Sequence[int],
+    inputs: Sequence[Sequence],
+    errors: Sequence[str | None],
+    regions: int = 1,
+) -> tuple[list[int], np.ndarray, list[dict]]:
     """One model pass over a shard's inputs (``regions`` per reference: the whole image's, then its regions'):
     ``(embedded ids, their vectors — references × regions × dimension, failures)``."""
     rows = [i for i, error in enumerate(errors) if error is None]
     flat = [item for i in rows for item in inputs[i]]
-    vectors, failed = embedder.embed_inputs(flat) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
-    failures = [{"reference_id": int(ids[i]), "reason": error} for i, error in enumerate(errors) if error is not None]
-    failed_rows = {position // regions: reason for position, reason in failed.items()}  # any of its regions fails it
+    vectors, failed = (
+        embedder.embed_inputs(flat) if rows else (np.zeros((0, embedder.dimension), np.float32), {})
+    )
+    failures = [
+        {"reference_id": int(ids[i]), "reason": error} for i, error in enumerate(errors) if error is not None
+    ]
+    failed_rows = {
+        position // regions: reason for position, reason in failed.items()
+    }  # any of its regions fails it
     failures += [{"reference_id": int(ids[rows[j]]), "reason": reason} for j, reason in failed_rows.items()]
     keep = [j for j in range(len(rows)) if j not in failed_rows]
-    grouped = vectors.reshape(len(rows), regions, -1) if rows else np.zeros((0, regions, embedder.dimension), np.float32)
+    grouped = (
+        vectors.reshape(len(rows), regions, -1)
+        if rows
+        else np.zeros((0, regions, embedder.dimension), np.float32)
+    )
     return [int(ids[rows[j]]) for j in keep], grouped[keep], failures
 
 
@@ -91,9 +121,16 @@ def collect(futures: list[Future]) -> tuple[list, list[str | None]]:
     return inputs, errors
 
 
-def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStore,
-                  write_shard: ShardWriter, shard_size: int, workers: CpuWorkers, model_batch: int = 32,
-                  regions: tuple[Region, ...] = (WHOLE,)) -> None:
+def embed_locally(
+    items: Sequence[WorkItem],
+    embedder: Embedder,
+    blobs: BlobStore,
+    write_shard: ShardWriter,
+    shard_size: int,
+    workers: CpuWorkers,
+    model_batch: int = 32,
+    regions: tuple[Region, ...] = (WHOLE,),
+) -> None:
     """The service's pipeline: CPU workers decode, resize and cut the regions of the next images (or the
     device decodes them) while the model embeds this batch; each shard is committed as one checkpoint."""
     spec = reindex_spec(embedder, regions)
@@ -131,13 +168,19 @@ def embed_locally(items: Sequence[WorkItem], embedder: Embedder, blobs: BlobStor
                 chunk = batch[begin : begin + model_batch]
                 inputs, errors = collect([queue.pop(0) for _ in chunk])
                 top_up()
-                done, chunk_vectors, chunk_failures = embed_prepared(embedder, [item.reference_id for item in chunk],
-                                                                     inputs, errors, len(spec.regions))
+                done, chunk_vectors, chunk_failures = embed_prepared(
+                    embedder, [item.reference_id for item in chunk], inputs, errors, len(spec.regions)
+                )
                 ids += done
                 vectors.append(chunk_vectors)
                 failures += chunk_failures
-            write_shard(ids, np.concatenate(vectors) if vectors else np.zeros((0, len(spec.regions), embedder.dimension),
-                                                                           np.float32), failures)
+            write_shard(
+                ids,
+                np.concatenate(vectors)
+                if vectors
+                else np.zeros((0, len(spec.regions), embedder.dimension), np.float32),
+                failures,
+            )
     finally:
         if readers is not None:
             readers.shutdown(cancel_futures=True)

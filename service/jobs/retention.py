@@ -1,5 +1,6 @@
 """Retention of checked images (kept only for brands whose confirmed fakes join the bank), and collection of
 blobs nothing refers to."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -32,17 +33,24 @@ def purge_check_images(sessions: sessionmaker[Session], blobs: BlobStore, older_
     return removed
 
 
-def collect_orphan_blobs(sessions: sessionmaker[Session], blobs: BlobStore,
-                         grace_seconds: float = ORPHAN_GRACE_SECONDS, batch: int = 500) -> int:
+def collect_orphan_blobs(
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    grace_seconds: float = ORPHAN_GRACE_SECONDS,
+    batch: int = 500,
+) -> int:
     """Delete blobs no row refers to — not a reference (live or deleted), a check, or a scan listing still to
     check — once older than ``grace_seconds``: what a crash or a refused request left behind."""
     removed = 0
     candidates = list(blobs.older_than(grace_seconds))
     with sessions() as session:
-        pending = {digest for (listing,) in session.execute(select(ScanItem.listing).where(ScanItem.state == "pending"))
-                   for _, digest in (listing or {}).get("image_blobs", [])}
+        pending = {
+            digest
+            for (listing,) in session.execute(select(ScanItem.listing).where(ScanItem.state == "pending"))
+            for _, digest in (listing or {}).get("image_blobs", [])
+        }
         for start in range(0, len(candidates), batch):
-            chunk = candidates[start:start + batch]
+            chunk = candidates[start : start + batch]
             used = set(session.scalars(select(Reference.sha256).where(Reference.sha256.in_(chunk))))
             used |= set(session.scalars(select(Check.image_sha256).where(Check.image_sha256.in_(chunk))))
             for digest in set(chunk) - used - pending:

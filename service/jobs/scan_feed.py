@@ -6,6 +6,7 @@ are checked before a single page is decoded, then rows are decoded a batch at a 
 read a line at a time. Every refusal is a 422 (or 413 for size) naming the row: invalid UTF-8, a CSV
 cell over the csv module's limit, duplicate header columns, non-finite numbers, text no database stores.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,14 +28,18 @@ def invalid(row: int | None, message: str) -> ApiError:
 
 
 def too_many(max_rows: int) -> ApiError:
-    return ApiError(413, "feed_too_large", f"At most {max_rows} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS).")
+    return ApiError(
+        413, "feed_too_large", f"At most {max_rows} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS)."
+    )
 
 
 def feed_format(filename: str | None, declared: str | None) -> str:
     fmt = declared or (filename or "").rsplit(".", 1)[-1].lower()
     fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise ApiError(422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name).")
+        raise ApiError(
+            422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name)."
+        )
     return fmt
 
 
@@ -78,7 +83,9 @@ def _decoded_lines(data: bytes) -> Iterator[str]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ApiError(422, "invalid_feed", f"line {line_number}: not UTF-8 (byte {exc.start} of the line)") from None
+            raise ApiError(
+                422, "invalid_feed", f"line {line_number}: not UTF-8 (byte {exc.start} of the line)"
+            ) from None
         yield line.removeprefix("\ufeff") if line_number == 1 else line
 
 
@@ -116,8 +123,12 @@ def _parquet_rows(data: bytes, max_rows: int) -> Iterator[tuple[int, dict[str, A
         raise too_many(max_rows)
     uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if uncompressed > MAX_PARQUET_UNCOMPRESSED_BYTES:
-        raise ApiError(413, "feed_too_large", f"The Parquet feed decodes to {uncompressed} bytes; at most "
-                       f"{MAX_PARQUET_UNCOMPRESSED_BYTES} are read.")
+        raise ApiError(
+            413,
+            "feed_too_large",
+            f"The Parquet feed decodes to {uncompressed} bytes; at most "
+            f"{MAX_PARQUET_UNCOMPRESSED_BYTES} are read.",
+        )
     number = 0
     try:
         for batch in feed.iter_batches(batch_size=PARQUET_BATCH_ROWS):

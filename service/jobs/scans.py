@@ -13,6 +13,7 @@ resumes (the lease holder adopts a scan whose process died) with exactly the lis
 committed, none redone. ``CONCURRENCY`` listings are in flight so their photos share model batches.
 One scan runs at a time in the cluster (a second is answered 409, like reindex).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,12 @@ from service.marketplace.listings import ListingChecker, ListingFacts
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-CONCURRENCY = 64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
+CONCURRENCY = (
+    64  # listings in flight: enough photos to fill model batches while others fetch, decode or commit
+)
 PAGE = 1024  # pending listings read at a time
+
+
 class FeedRow(BaseModel):
     """One listing of a scan feed; unknown columns are refused."""
 
@@ -68,9 +73,21 @@ class FeedRow(BaseModel):
     shop_url: str | None = Field(None, max_length=2000, pattern=NO_NUL)
 
     def facts(self) -> ListingFacts:
-        return ListingFacts(self.listing_id, self.seller_id, self.marketplace, self.title, self.price, self.currency,
-                            self.url, {"email": self.seller_email, "phone": self.seller_phone,
-                                       "payout_account": self.payout_account, "shop_url": self.shop_url})
+        return ListingFacts(
+            self.listing_id,
+            self.seller_id,
+            self.marketplace,
+            self.title,
+            self.price,
+            self.currency,
+            self.url,
+            {
+                "email": self.seller_email,
+                "phone": self.seller_phone,
+                "payout_account": self.payout_account,
+                "shop_url": self.shop_url,
+            },
+        )
 
 
 def scan_check_id(job_id: str, item_id: int, photo: int) -> str:
@@ -99,13 +116,17 @@ class PhotoArchive:
 
     def check(self, name: str, row: int) -> None:
         if self.zip is None or self.blobs is None:
-            raise ApiError(422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request")
+            raise ApiError(
+                422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request"
+            )
         try:
             member = self.zip.getinfo(name)
         except KeyError:
             raise ApiError(422, "invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
         if member.file_size > self.max_image_bytes:
-            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+            raise ApiError(
+                413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes"
+            )
         self.named.setdefault(name, row)
 
     def store(self) -> dict[str, str]:
@@ -126,7 +147,9 @@ class PhotoArchive:
         except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
             raise ApiError(422, "invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
         if len(data) > self.max_image_bytes:  # the header lied about its size
-            raise ApiError(413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
+            raise ApiError(
+                413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes"
+            )
         digest = sha256_hex(data)
         if not self.blobs.exists(digest):
             self.written.append(self.blobs.put(data))
@@ -147,10 +170,20 @@ class ScanParams:
 
 
 class ScanService:
-    def __init__(self, sessions: sessionmaker[Session], jobs: JobStore, listings: ListingChecker, fetcher: SafeFetcher,
-                 max_listings: int, max_images: int, on_event: Callable[[], None] = lambda: None,
-                 settings: Settings | None = None, served_model: Callable[[], str] = lambda: "",
-                 blobs: BlobStore | None = None, max_image_bytes: int = 20 * 1024 * 1024):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        jobs: JobStore,
+        listings: ListingChecker,
+        fetcher: SafeFetcher,
+        max_listings: int,
+        max_images: int,
+        on_event: Callable[[], None] = lambda: None,
+        settings: Settings | None = None,
+        served_model: Callable[[], str] = lambda: "",
+        blobs: BlobStore | None = None,
+        max_image_bytes: int = 20 * 1024 * 1024,
+    ):
         self.blobs = blobs  # photos uploaded in a scan's archive, kept until the scan checks them
         self.max_image_bytes = max_image_bytes
         self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
@@ -170,18 +203,30 @@ class ScanService:
         self._closing.set()
 
     # ---- creating ------------------------------------------------------------------------------
-    def create(self, data: bytes, fmt: str, params: ScanParams, actor: Principal, source: str | None,
-               archive_bytes: bytes | None = None) -> str:
+    def create(
+        self,
+        data: bytes,
+        fmt: str,
+        params: ScanParams,
+        actor: Principal,
+        source: str | None,
+        archive_bytes: bytes | None = None,
+    ) -> str:
         """Validate the whole feed as a stream (a bad row: 422 naming it), then store the archive's photos it names,
         then its rows and a queued job in one transaction; the job id. A refused request leaves nothing behind."""
         archive = PhotoArchive(archive_bytes, self.blobs, self.max_image_bytes)
-        items = [self._feed_item(number, record, archive) for number, record in read_feed(data, fmt, self.max_listings)]
+        items = [
+            self._feed_item(number, record, archive)
+            for number, record in read_feed(data, fmt, self.max_listings)
+        ]
         if not items:
             raise ApiError(422, "invalid_feed", "The feed has no listings.")
         self.jobs.refuse_if_running("scan")  # before the archive's photos are written, not only after
         stored = archive.store()
         for item in items:
-            item.listing["image_blobs"] = [[name, stored[name]] for name in item.listing.pop("image_files", [])]
+            item.listing["image_blobs"] = [
+                [name, stored[name]] for name in item.listing.pop("image_files", [])
+            ]
 
         def add_items(session: Session, job: Job) -> None:
             job.total = len(items)
@@ -190,10 +235,19 @@ class ScanService:
             session.add_all(items)
 
         try:
-            job = self.jobs.create("scan", {"listings": len(items), "brand_hint": params.brand, "k": params.k,
-                                            "source": source, "api_key_id": actor.key_id,
-                                            "platform": actor.platform_scope()},
-                                   actor, add_items)
+            job = self.jobs.create(
+                "scan",
+                {
+                    "listings": len(items),
+                    "brand_hint": params.brand,
+                    "k": params.k,
+                    "source": source,
+                    "api_key_id": actor.key_id,
+                    "platform": actor.platform_scope(),
+                },
+                actor,
+                add_items,
+            )
         except Exception:
             archive.discard()
             raise
@@ -208,20 +262,29 @@ class ScanService:
             raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
         photos = len(row.image_urls) + len(row.image_files)
         if not 1 <= photos <= self.max_images:
-            raise ApiError(422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)")
+            raise ApiError(
+                422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)"
+            )
         try:
             keyed = self.listings.key_identifiers(row.facts())
         except ApiError as exc:
             raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
         for name in row.image_files:
             archive.check(name, number)
-        stored = row.model_dump(exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"})
+        stored = row.model_dump(
+            exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"}
+        )
         stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
         return ScanItem(row=number, listing=stored, state="pending")
 
     # ---- running -------------------------------------------------------------------------------
-    def run(self, job_id: str, on_progress: Callable[[dict], None] = lambda job: None, engine: str = "local",
-            ray_address: str | None = None) -> None:
+    def run(
+        self,
+        job_id: str,
+        on_progress: Callable[[dict], None] = lambda job: None,
+        engine: str = "local",
+        ray_address: str | None = None,
+    ) -> None:
         """Check the scan's pending listings until none is left (or it is cancelled). ``engine="ray"``: their
         photos are fetched, prepared and embedded by Ray actors (service/jobs/ray_scan.py); the rest is the same."""
         job = self.jobs.get(job_id)
@@ -232,22 +295,37 @@ class ScanService:
         try:
             while not progress.cancelled() and not self._closing.is_set():
                 with self.sessions() as session:
-                    page = list(session.scalars(select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.state == "pending")
-                                                .order_by(ScanItem.row).limit(PAGE)))
+                    page = list(
+                        session.scalars(
+                            select(ScanItem)
+                            .where(ScanItem.job_id == job_id, ScanItem.state == "pending")
+                            .order_by(ScanItem.row)
+                            .limit(PAGE)
+                        )
+                    )
                 if not page:
                     break
                 if engine == "ray":
                     from service.jobs.ray_scan import scan_with_ray
 
                     async def check_batch(prepared: list[tuple[ScanItem, list]]) -> None:
-                        await self._check_page([item for item, _ in prepared], params, api_key_id, progress,
-                                               {item.id: photos for item, photos in prepared})
+                        await self._check_page(
+                            [item for item, _ in prepared],
+                            params,
+                            api_key_id,
+                            progress,
+                            {item.id: photos for item, photos in prepared},
+                        )
 
-                    scan_with_ray(page, self.served_model(), self.settings, self.blobs, check_batch, ray_address)
+                    scan_with_ray(
+                        page, self.served_model(), self.settings, self.blobs, check_batch, ray_address
+                    )
                 else:
                     asyncio.run(self._check_page(page, params, api_key_id, progress))
             if progress.cancelled():
-                self.jobs.update(job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id))
+                self.jobs.update(
+                    job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id)
+                )
                 return
             if self._closing.is_set():
                 return
@@ -255,14 +333,26 @@ class ScanService:
             with self.sessions() as session:
                 enqueue(session, [Event("scan.completed", None, {"scan_id": job_id, **summary}, api_key_id)])
                 session.commit()
-            self.jobs.update(job_id, state="succeeded", finished_at=utcnow(), result=summary, done=self.finished_count(job_id))
+            self.jobs.update(
+                job_id,
+                state="succeeded",
+                finished_at=utcnow(),
+                result=summary,
+                done=self.finished_count(job_id),
+            )
             self.on_event()
         except Exception as exc:
             log.exception("Scan %s failed", job_id)
             self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
 
-    async def _check_page(self, page: list[ScanItem], params: ScanParams, api_key_id: str | None,
-                          progress: _Progress, prepared: dict[int, list] | None = None) -> None:
+    async def _check_page(
+        self,
+        page: list[ScanItem],
+        params: ScanParams,
+        api_key_id: str | None,
+        progress: _Progress,
+        prepared: dict[int, list] | None = None,
+    ) -> None:
         """A sliding window of ``CONCURRENCY`` listings in flight (not batch by batch: no waiting on the slowest)."""
         window = asyncio.Semaphore(CONCURRENCY)
 
@@ -275,42 +365,86 @@ class ScanService:
 
         await asyncio.gather(*(one(item) for item in page))
 
-    async def _check_one(self, item: ScanItem, params: ScanParams, api_key_id: str | None,
-                         prepared: list | None = None) -> None:
+    async def _check_one(
+        self, item: ScanItem, params: ScanParams, api_key_id: str | None, prepared: list | None = None
+    ) -> None:
         """``prepared``: the photos as the Ray engine fetched and embedded them — (name, bytes, Embedded) or
         the photo's error each; without it the photos are fetched here and embedded by the served model."""
         listing = item.listing
         loop = asyncio.get_running_loop()
         try:
             if prepared is None:
-                fetched = await asyncio.gather(*(loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
-                                                 for url in listing["image_urls"]), return_exceptions=True)
-                prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None)
-                            for f in fetched]
-                prepared += [(name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])]
+                fetched = await asyncio.gather(
+                    *(
+                        loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
+                        for url in listing["image_urls"]
+                    ),
+                    return_exceptions=True,
+                )
+                prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None) for f in fetched]
+                prepared += [
+                    (name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])
+                ]
             usable = [p for p in prepared if not isinstance(p, BaseException)]
             # The same ids whenever this listing is checked: a scan resumed after a crash that redoes a listing
             # whose check rows (but not the listing) had committed records, announces and queues them once.
-            check_ids = [scan_check_id(item.job_id, item.id, position)
-                         for position, p in enumerate(prepared) if not isinstance(p, BaseException)]
+            check_ids = [
+                scan_check_id(item.job_id, item.id, position)
+                for position, p in enumerate(prepared)
+                if not isinstance(p, BaseException)
+            ]
             if not usable:
                 first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
-                raise first if isinstance(first, ApiError) else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+                raise (
+                    first
+                    if isinstance(first, ApiError)
+                    else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+                )
             images = [(name, data) for name, data, _ in usable]
             embedded = [e for _, _, e in usable]
-            facts = ListingFacts(listing["listing_id"], listing.get("seller_id"), listing.get("marketplace"),
-                                 listing.get("title"), listing.get("price"), listing.get("currency"), listing.get("url"))
-            keyed = [KeyedIdentifier(kind, key_id, digest) for kind, key_id, digest in listing.get("keyed_identifiers", [])]
+            facts = ListingFacts(
+                listing["listing_id"],
+                listing.get("seller_id"),
+                listing.get("marketplace"),
+                listing.get("title"),
+                listing.get("price"),
+                listing.get("currency"),
+                listing.get("url"),
+            )
+            keyed = [
+                KeyedIdentifier(kind, key_id, digest)
+                for kind, key_id, digest in listing.get("keyed_identifiers", [])
+            ]
 
             def mark_done(session: Session, answer: dict[str, Any]) -> None:
                 row = session.get(ScanItem, item.id)
-                row.state, row.verdict, row.probability = "done", answer["verdict"], answer["counterfeit_probability"]
-                row.brand, row.listing_check_id, row.finished_at = answer["brand"], answer["listing_check_id"], utcnow()
-                row.error = None if len(images) == len(prepared) else f"{len(prepared) - len(images)} image(s) not fetched"
+                row.state, row.verdict, row.probability = (
+                    "done",
+                    answer["verdict"],
+                    answer["counterfeit_probability"],
+                )
+                row.brand, row.listing_check_id, row.finished_at = (
+                    answer["brand"],
+                    answer["listing_check_id"],
+                    utcnow(),
+                )
+                row.error = (
+                    None
+                    if len(images) == len(prepared)
+                    else f"{len(prepared) - len(images)} image(s) not fetched"
+                )
 
-            await self.listings.check(images, facts, params.brand, params.k, api_key_id, keyed_ids=keyed,
-                                      on_stored=mark_done, embedded=embedded if any(embedded) else None,
-                                      check_ids=check_ids)
+            await self.listings.check(
+                images,
+                facts,
+                params.brand,
+                params.k,
+                api_key_id,
+                keyed_ids=keyed,
+                on_stored=mark_done,
+                embedded=embedded if any(embedded) else None,
+                check_ids=check_ids,
+            )
         except ApiError as exc:
             with self.sessions() as session:
                 row = session.get(ScanItem, item.id)
@@ -319,14 +453,17 @@ class ScanService:
 
     def finished_count(self, job_id: str) -> int:
         with self.sessions() as session:
-            return session.scalar(select(func.count(ScanItem.id)).where(ScanItem.job_id == job_id,
-                                                                        ScanItem.state != "pending"))
+            return session.scalar(
+                select(func.count(ScanItem.id)).where(ScanItem.job_id == job_id, ScanItem.state != "pending")
+            )
 
     # ---- reading -------------------------------------------------------------------------------
     def _scan_job(self, job_id: str, caller: Principal) -> Job:
         """The scan, if ``caller`` may see it: a platform key only its own platform's scans (404 otherwise)."""
         job = self.jobs.get(job_id)
-        owner = job.params.get("platform", DEFAULT_PLATFORM)  # scans from before tenants: the default platform's
+        owner = job.params.get(
+            "platform", DEFAULT_PLATFORM
+        )  # scans from before tenants: the default platform's
         if job.kind != "scan" or (caller.platform_scope() is not None and owner != caller.platform_scope()):
             raise not_found("scan")
         return job
@@ -341,8 +478,11 @@ class ScanService:
 
     def summary(self, job_id: str) -> dict[str, Any]:
         with self.sessions() as session:
-            rows = session.execute(select(ScanItem.state, ScanItem.verdict, func.count(ScanItem.id))
-                                   .where(ScanItem.job_id == job_id).group_by(ScanItem.state, ScanItem.verdict)).all()
+            rows = session.execute(
+                select(ScanItem.state, ScanItem.verdict, func.count(ScanItem.id))
+                .where(ScanItem.job_id == job_id)
+                .group_by(ScanItem.state, ScanItem.verdict)
+            ).all()
         verdicts: dict[str, int] = {}
         states: dict[str, int] = {}
         for state, verdict, count in rows:
@@ -351,8 +491,15 @@ class ScanService:
                 verdicts[verdict] = verdicts.get(verdict, 0) + count
         return {"states": states, "verdicts": verdicts}
 
-    def results(self, job_id: str, verdict: str | None, state: str | None, after: int, limit: int,
-                caller: Principal = OPERATOR) -> list[dict[str, Any]]:
+    def results(
+        self,
+        job_id: str,
+        verdict: str | None,
+        state: str | None,
+        after: int,
+        limit: int,
+        caller: Principal = OPERATOR,
+    ) -> list[dict[str, Any]]:
         self._scan_job(job_id, caller)
         with self.sessions() as session:
             query = select(ScanItem).where(ScanItem.job_id == job_id, ScanItem.row > after)
@@ -368,22 +515,43 @@ class ScanService:
         for item in self.results(job_id, None, "done", 0, self.max_listings, caller):
             if not item["seller_id"]:
                 continue
-            entry = by_seller.setdefault((item["marketplace"], item["seller_id"]), {
-                "marketplace": item["marketplace"], "seller_id": item["seller_id"], "listings": 0,
-                "likely_counterfeit": 0, "max_probability": 0.0, "brands": set()})
+            entry = by_seller.setdefault(
+                (item["marketplace"], item["seller_id"]),
+                {
+                    "marketplace": item["marketplace"],
+                    "seller_id": item["seller_id"],
+                    "listings": 0,
+                    "likely_counterfeit": 0,
+                    "max_probability": 0.0,
+                    "brands": set(),
+                },
+            )
             entry["listings"] += 1
             if item["verdict"] == "likely_counterfeit":
                 entry["likely_counterfeit"] += 1
                 if item["brand"]:
                     entry["brands"].add(item["brand"])
             entry["max_probability"] = max(entry["max_probability"], item["counterfeit_probability"] or 0.0)
-        ranked = sorted(by_seller.values(), key=lambda e: (-e["likely_counterfeit"], -e["max_probability"], e["seller_id"]))
+        ranked = sorted(
+            by_seller.values(),
+            key=lambda e: (-e["likely_counterfeit"], -e["max_probability"], e["seller_id"]),
+        )
         return [{**e, "brands": sorted(e["brands"])} for e in ranked]
 
     def export(self, job_id: str, fmt: str, caller: Principal = OPERATOR) -> bytes:
         rows = self.results(job_id, None, None, 0, self.max_listings, caller)
-        columns = ["row", "listing_id", "seller_id", "marketplace", "state", "verdict", "counterfeit_probability", "brand",
-                   "listing_check_id", "error"]
+        columns = [
+            "row",
+            "listing_id",
+            "seller_id",
+            "marketplace",
+            "state",
+            "verdict",
+            "counterfeit_probability",
+            "brand",
+            "listing_check_id",
+            "error",
+        ]
         if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -422,13 +590,25 @@ class _Progress:
         self._next = time.monotonic() + 1.0
         jobs = self.scans.jobs
         self._cancelled = jobs.cancel_requested(self.job_id)
-        jobs.update(self.job_id, done=self.scans.finished_count(self.job_id), embedded=self.checked,
-                    images_per_second=round(self.checked / max(time.monotonic() - self.started, 1e-9), 2))
+        jobs.update(
+            self.job_id,
+            done=self.scans.finished_count(self.job_id),
+            embedded=self.checked,
+            images_per_second=round(self.checked / max(time.monotonic() - self.started, 1e-9), 2),
+        )
         self.on_progress(job_to_dict(jobs.get(self.job_id)))
 
 
 def _item_dict(item: ScanItem) -> dict[str, Any]:
-    return {"row": item.row, "listing_id": item.listing["listing_id"], "seller_id": item.listing.get("seller_id"),
-            "marketplace": item.listing.get("marketplace"), "state": item.state, "verdict": item.verdict,
-            "counterfeit_probability": item.probability, "brand": item.brand, "listing_check_id": item.listing_check_id,
-            "error": item.error}
+    return {
+        "row": item.row,
+        "listing_id": item.listing["listing_id"],
+        "seller_id": item.listing.get("seller_id"),
+        "marketplace": item.listing.get("marketplace"),
+        "state": item.state,
+        "verdict": item.verdict,
+        "counterfeit_probability": item.probability,
+        "brand": item.brand,
+        "listing_check_id": item.listing_check_id,
+        "error": item.error,
+    }

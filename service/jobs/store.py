@@ -4,6 +4,7 @@ A job whose process died no longer blocks a new one: on the same host a dead own
 at once, elsewhere after ``STALE_AFTER`` without a heartbeat. Its finished shards are reused by
 the next run (see service/jobs/reindex.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,14 +49,25 @@ class JobStore:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def create(self, kind: str, params: dict[str, Any], actor: Principal = OPERATOR,
-               add_rows: Callable[[Session, Job], None] | None = None) -> Job:
+    def create(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        actor: Principal = OPERATOR,
+        add_rows: Callable[[Session, Job], None] | None = None,
+    ) -> Job:
         """A queued job, or 409 if another job of this kind is alive. ``add_rows`` adds the job's input (e.g. a
         scan's listings) in the same transaction: a job is never committed without the input it was accepted with."""
         with self.sessions() as session:
             self._retire_dead_or_refuse(session, kind)
-            job = Job(id="job_" + secrets.token_hex(8), kind=kind, state="queued", params=params, heartbeat_at=_now(),
-                      owner=_owner())
+            job = Job(
+                id="job_" + secrets.token_hex(8),
+                kind=kind,
+                state="queued",
+                params=params,
+                heartbeat_at=_now(),
+                owner=_owner(),
+            )
             session.add(job)
             session.add(audit_event(actor, f"job.{kind}", None, job.id, **params))
             if add_rows is not None:
@@ -64,8 +76,11 @@ class JobStore:
                 session.commit()
             except IntegrityError:  # another replica created one between our look and our insert
                 session.rollback()
-                raise ApiError(409, "job_running", f"Another {kind} job was started at the same moment; "
-                               "wait for it or cancel it.") from None
+                raise ApiError(
+                    409,
+                    "job_running",
+                    f"Another {kind} job was started at the same moment; wait for it or cancel it.",
+                ) from None
             return job
 
     def refuse_if_running(self, kind: str) -> None:
@@ -79,8 +94,14 @@ class JobStore:
         for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
             beat = aware(job.heartbeat_at or job.created_at)
             if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
-                raise ApiError(409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it.")
-            job.state, job.error, job.finished_at = "failed", "abandoned: its process stopped reporting", _now()
+                raise ApiError(
+                    409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it."
+                )
+            job.state, job.error, job.finished_at = (
+                "failed",
+                "abandoned: its process stopped reporting",
+                _now(),
+            )
 
     def adopt(self, kind: str) -> Job | None:
         """Take over the live job of ``kind`` whose process died (its work is resumable); None if there is none."""
@@ -133,10 +154,18 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     remaining = max(job.total - job.done, 0)
     eta = remaining / job.images_per_second if job.images_per_second and job.state == "running" else None
     return {
-        "id": job.id, "kind": job.kind, "state": job.state, "params": job.params,
-        "done": job.done, "total": job.total, "embedded_this_run": job.embedded,
-        "images_per_second": job.images_per_second, "eta_seconds": round(eta, 1) if eta is not None else None,
-        "failures": job.failures, "result": job.result, "error": job.error,
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "params": job.params,
+        "done": job.done,
+        "total": job.total,
+        "embedded_this_run": job.embedded,
+        "images_per_second": job.images_per_second,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "failures": job.failures,
+        "result": job.result,
+        "error": job.error,
         "cancel_requested": job.cancel_requested,
         "created_at": iso_utc(job.created_at),
         "started_at": iso_utc(job.started_at) if job.started_at else None,

@@ -4,6 +4,7 @@ Each photo is checked exactly as ``POST /v1/check`` does (its own audit row); th
 is ``scoring.listing.score_listing``; the listing row (seller, marketplace, photos' check ids) is
 committed before the answer, so seller risk counts every acknowledged listing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,13 +34,22 @@ class ListingFacts:
     price: float | None = None
     currency: str | None = None
     url: str | None = None
-    identifiers: dict[str, str] | None = None  # kind -> raw value, e.g. {"email": ...}: keyed before use, never stored
+    identifiers: dict[str, str] | None = (
+        None  # kind -> raw value, e.g. {"email": ...}: keyed before use, never stored
+    )
 
 
 class ListingChecker:
-    def __init__(self, sessions: sessionmaker[Session], checker: Checker, registry: ReferenceRegistry,
-                 sellers: SellerRecords, thresholds: Callable[[str | None], Thresholds],
-                 consortium_keys: Mapping[str, bytes] | None = None, default_phone_region: str | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        checker: Checker,
+        registry: ReferenceRegistry,
+        sellers: SellerRecords,
+        thresholds: Callable[[str | None], Thresholds],
+        consortium_keys: Mapping[str, bytes] | None = None,
+        default_phone_region: str | None = None,
+    ):
         self.sessions = sessions
         self.checker = checker
         self.registry = registry
@@ -49,24 +59,44 @@ class ListingChecker:
         self.on_event: Callable[[], None] = lambda: None  # wakes the webhook deliverer
         self.default_phone_region = default_phone_region
 
-    async def check(self, images: list[tuple[str | None, bytes]], facts: ListingFacts, brand_hint: str | None, k: int,
-                    api_key_id: str | None, request_id: str | None = None,
-                    keyed_ids: list[KeyedIdentifier] | None = None,
-                    on_stored: Callable[[Session, dict[str, Any]], None] | None = None,
-                    embedded: list[Embedded | None] | None = None,
-                    check_ids: list[str] | None = None) -> dict[str, Any]:
+    async def check(
+        self,
+        images: list[tuple[str | None, bytes]],
+        facts: ListingFacts,
+        brand_hint: str | None,
+        k: int,
+        api_key_id: str | None,
+        request_id: str | None = None,
+        keyed_ids: list[KeyedIdentifier] | None = None,
+        on_stored: Callable[[Session, dict[str, Any]], None] | None = None,
+        embedded: list[Embedded | None] | None = None,
+        check_ids: list[str] | None = None,
+    ) -> dict[str, Any]:
         """``images``: (file name, bytes) per photo. ``keyed_ids``: the seller's identifiers already keyed (a scan
         keys them when its feed arrives); ``on_stored``: more writes for the listing's own transaction."""
         if keyed_ids is None:
-            keyed_ids = self.key_identifiers(facts)  # before any photo is checked: a bad identifier writes nothing
-        photos = await self.checker.check_many(images, brand_hint, k, api_key_id, request_id, embedded, check_ids)
+            keyed_ids = self.key_identifiers(
+                facts
+            )  # before any photo is checked: a bad identifier writes nothing
+        photos = await self.checker.check_many(
+            images, brand_hint, k, api_key_id, request_id, embedded, check_ids
+        )
         results = [photo["result"] for photo in photos if photo["status"] == 200]
         if not results:  # nothing to judge the listing by: the first photo's own error
             error = photos[0]["error"]
             raise ApiError(photos[0]["status"], error["code"], error["message"])
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.checker.pool, self._score_and_store, results, photos, facts, brand_hint,
-                                          api_key_id, keyed_ids, on_stored)
+        return await loop.run_in_executor(
+            self.checker.pool,
+            self._score_and_store,
+            results,
+            photos,
+            facts,
+            brand_hint,
+            api_key_id,
+            keyed_ids,
+            on_stored,
+        )
 
     def key_identifiers(self, facts: ListingFacts) -> list[KeyedIdentifier]:
         """The listing's seller identifiers as keyed hashes; 422 for a listing that cannot be taken as given."""
@@ -76,39 +106,107 @@ class ListingChecker:
         if not given:
             return []
         if not (facts.seller_id and facts.marketplace):
-            raise ApiError(422, "seller_required", "Seller identifiers describe a seller: give seller_id and marketplace.")
+            raise ApiError(
+                422,
+                "seller_required",
+                "Seller identifiers describe a seller: give seller_id and marketplace.",
+            )
         if not self.consortium_keys:
-            raise ApiError(422, "no_consortium_key", "Seller identifiers are only kept as keyed hashes, and no "
-                           "COUNTERFEIT_CONSORTIUM_KEYS is configured: leave them out.")
-        return [k for kind, value in sorted(given.items())
-                for k in keyed(kind, value, self.consortium_keys, self.default_phone_region)]
+            raise ApiError(
+                422,
+                "no_consortium_key",
+                "Seller identifiers are only kept as keyed hashes, and no "
+                "COUNTERFEIT_CONSORTIUM_KEYS is configured: leave them out.",
+            )
+        return [
+            k
+            for kind, value in sorted(given.items())
+            for k in keyed(kind, value, self.consortium_keys, self.default_phone_region)
+        ]
 
-    def _score_and_store(self, results: list[dict], photos: list[dict], facts: ListingFacts, brand_hint: str | None,
-                         api_key_id: str | None, keyed_ids: list[KeyedIdentifier],
-                         on_stored: Callable[[Session, dict[str, Any]], None] | None) -> dict[str, Any]:
-        seller = self.sellers.risk(facts.marketplace, facts.seller_id, keyed_ids, self.sellers.platform_of(api_key_id))
-        photo_outcomes = [PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results]
+    def _score_and_store(
+        self,
+        results: list[dict],
+        photos: list[dict],
+        facts: ListingFacts,
+        brand_hint: str | None,
+        api_key_id: str | None,
+        keyed_ids: list[KeyedIdentifier],
+        on_stored: Callable[[Session, dict[str, Any]], None] | None,
+    ) -> dict[str, Any]:
+        seller = self.sellers.risk(
+            facts.marketplace, facts.seller_id, keyed_ids, self.sellers.platform_of(api_key_id)
+        )
+        photo_outcomes = [
+            PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results
+        ]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
-        score = score_listing(photo_outcomes, self.thresholds(brand), seller["risk"] if seller else None,
-                              facts.price, self._reference_price(results, facts.currency),
-                              sorted({r["shared_by"] for r in seller["shared"]}) if seller else ())
+        score = score_listing(
+            photo_outcomes,
+            self.thresholds(brand),
+            seller["risk"] if seller else None,
+            facts.price,
+            self._reference_price(results, facts.currency),
+            sorted({r["shared_by"] for r in seller["shared"]}) if seller else (),
+        )
         listing = Listing(
-            id="lst_" + uuid.uuid4().hex, listing_id=facts.listing_id, seller_id=facts.seller_id,
-            marketplace=facts.marketplace, brand=score.brand, verdict=score.verdict, probability=score.probability,
-            check_ids=[r["check_id"] for r in results], title=facts.title, price=facts.price, currency=facts.currency,
-            url=facts.url, api_key_id=api_key_id,
+            id="lst_" + uuid.uuid4().hex,
+            listing_id=facts.listing_id,
+            seller_id=facts.seller_id,
+            marketplace=facts.marketplace,
+            brand=score.brand,
+            verdict=score.verdict,
+            probability=score.probability,
+            check_ids=[r["check_id"] for r in results],
+            title=facts.title,
+            price=facts.price,
+            currency=facts.currency,
+            url=facts.url,
+            api_key_id=api_key_id,
         )
         with self.sessions() as session:
             session.add(listing)
-            session.add_all(SellerIdentifier(listing_ref=listing.id, marketplace=facts.marketplace, seller_id=facts.seller_id,
-                                             kind=k.kind, key_id=k.key_id, digest=k.digest) for k in keyed_ids)
-            if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
-                enqueue(session, [Event("seller.risk_raised", score.brand, {
-                    "marketplace": facts.marketplace, "seller_id": facts.seller_id, "listing_check_id": listing.id,
-                    "listing_id": facts.listing_id, "risk_before": seller["risk"] if seller else 0.0}, api_key_id)])
-            answer = {"listing_check_id": listing.id, "listing_id": facts.listing_id, "verdict": score.verdict,
-                      "counterfeit_probability": score.probability, "brand": score.brand, "factors": score.factors,
-                      "seller": seller, "photos": photos}
+            session.add_all(
+                SellerIdentifier(
+                    listing_ref=listing.id,
+                    marketplace=facts.marketplace,
+                    seller_id=facts.seller_id,
+                    kind=k.kind,
+                    key_id=k.key_id,
+                    digest=k.digest,
+                )
+                for k in keyed_ids
+            )
+            if (
+                facts.seller_id and score.verdict == "likely_counterfeit"
+            ):  # this listing raises the seller's risk
+                enqueue(
+                    session,
+                    [
+                        Event(
+                            "seller.risk_raised",
+                            score.brand,
+                            {
+                                "marketplace": facts.marketplace,
+                                "seller_id": facts.seller_id,
+                                "listing_check_id": listing.id,
+                                "listing_id": facts.listing_id,
+                                "risk_before": seller["risk"] if seller else 0.0,
+                            },
+                            api_key_id,
+                        )
+                    ],
+                )
+            answer = {
+                "listing_check_id": listing.id,
+                "listing_id": facts.listing_id,
+                "verdict": score.verdict,
+                "counterfeit_probability": score.probability,
+                "brand": score.brand,
+                "factors": score.factors,
+                "seller": seller,
+                "photos": photos,
+            }
             if on_stored is not None:
                 on_stored(session, answer)
             session.commit()
@@ -117,13 +215,21 @@ class ListingChecker:
 
     def _reference_price(self, results: list[dict], currency: str | None) -> float | None:
         """``reference_price`` of the product the strongest evidence points to, in the listing's currency."""
-        top = [e["reference_id"] for r in sorted(results, key=lambda r: -r["counterfeit_probability"])
-               for e in r["evidence"][:1] if e["reference_id"] is not None]
+        top = [
+            e["reference_id"]
+            for r in sorted(results, key=lambda r: -r["counterfeit_probability"])
+            for e in r["evidence"][:1]
+            if e["reference_id"] is not None
+        ]
         if not top:
             return None
         reference = self.registry.by_ids(top[:1]).get(top[0])
         metadata = reference.extra if reference is not None else {}
         price = metadata.get("reference_price")
-        if not isinstance(price, (int, float)) or isinstance(price, bool) or metadata.get("currency") != currency:
+        if (
+            not isinstance(price, (int, float))
+            or isinstance(price, bool)
+            or metadata.get("currency") != currency
+        ):
             return None
         return float(price)

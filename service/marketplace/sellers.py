@@ -18,6 +18,7 @@ peer's configured weight; s = 2 confirmed, 1 likely) until the entry expires or 
 the record shows it as ``shared: [{"shared_by": <issuer>, …}]``. Only digests match: neither side
 ever sees the other's raw identifiers.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,11 @@ def _confirmed_checks(session: Session, listings: Iterable[Listing]) -> set[str]
     check_ids = [c for listing in listings for c in listing.check_ids]
     if not check_ids:
         return set()
-    return set(session.scalars(select(Review.check_id).where(Review.check_id.in_(check_ids),
-                                                             Review.label == Label.counterfeit)))
+    return set(
+        session.scalars(
+            select(Review.check_id).where(Review.check_id.in_(check_ids), Review.label == Label.counterfeit)
+        )
+    )
 
 
 def of_platform(platform: str | None):
@@ -55,61 +59,106 @@ def of_platform(platform: str | None):
 
 
 def _identifiers_of_platform(platform: str | None):
-    return SellerIdentifier.listing_ref.in_(select(Listing.id).where(of_platform(platform))) if platform else \
-        SellerIdentifier.listing_ref.is_not(None)
+    return (
+        SellerIdentifier.listing_ref.in_(select(Listing.id).where(of_platform(platform)))
+        if platform
+        else SellerIdentifier.listing_ref.is_not(None)
+    )
 
 
-def own_identifiers(session: Session, marketplace: str, seller_id: str,
-                    also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[tuple[str, str], str]:
+def own_identifiers(
+    session: Session,
+    marketplace: str,
+    seller_id: str,
+    also: Iterable[KeyedIdentifier] = (),
+    platform: str | None = None,
+) -> dict[tuple[str, str], str]:
     """The seller's keyed identifiers (stored from ``platform``'s listings, and ``also``): (key id, digest) → kind."""
     mine = {(k.key_id, k.digest): k.kind for k in also}
-    mine.update({(key_id, digest): kind for key_id, digest, kind in session.execute(
-        select(SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind).where(
-            SellerIdentifier.marketplace == marketplace, SellerIdentifier.seller_id == seller_id,
-            _identifiers_of_platform(platform)))})
+    mine.update(
+        {
+            (key_id, digest): kind
+            for key_id, digest, kind in session.execute(
+                select(SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind).where(
+                    SellerIdentifier.marketplace == marketplace,
+                    SellerIdentifier.seller_id == seller_id,
+                    _identifiers_of_platform(platform),
+                )
+            )
+        }
+    )
     return mine
 
 
-def linked_sellers(session: Session, marketplace: str, seller_id: str,
-                   mine: Mapping[tuple[str, str], str], platform: str | None = None) -> dict[tuple[str, str], set[str]]:
+def linked_sellers(
+    session: Session,
+    marketplace: str,
+    seller_id: str,
+    mine: Mapping[tuple[str, str], str],
+    platform: str | None = None,
+) -> dict[tuple[str, str], set[str]]:
     """Other sellers (of ``platform``'s listings) sharing one of ``mine`` (keyed identifiers) with this one: who →
     via which kinds."""
     if not mine:
         return {}
     linked: dict[tuple[str, str], set[str]] = {}
-    rows = session.execute(select(SellerIdentifier.marketplace, SellerIdentifier.seller_id, SellerIdentifier.kind,
-                                  SellerIdentifier.key_id, SellerIdentifier.digest)
-                           .where(SellerIdentifier.digest.in_({digest for _, digest in mine}),
-                                  _identifiers_of_platform(platform))).all()
+    rows = session.execute(
+        select(
+            SellerIdentifier.marketplace,
+            SellerIdentifier.seller_id,
+            SellerIdentifier.kind,
+            SellerIdentifier.key_id,
+            SellerIdentifier.digest,
+        ).where(
+            SellerIdentifier.digest.in_({digest for _, digest in mine}), _identifiers_of_platform(platform)
+        )
+    ).all()
     for other_marketplace, other_seller, kind, key_id, digest in rows:
         if (key_id, digest) in mine and (other_marketplace, other_seller) != (marketplace, seller_id):
             linked.setdefault((other_marketplace, other_seller), set()).add(kind)
     return linked
 
 
-def shared_rows(session: Session, digests: Iterable[str], weights: Mapping[str, float],
-                brand_scope: str | None) -> list[SharedSellerSignal]:
+def shared_rows(
+    session: Session, digests: Iterable[str], weights: Mapping[str, float], brand_scope: str | None
+) -> list[SharedSellerSignal]:
     """Trusted peers' seller entries for these digests (one query, however many sellers ask)."""
     digests = set(digests)
     if not digests or not weights:
         return []
-    query = select(SharedSellerSignal).where(SharedSellerSignal.digest.in_(digests),
-                                             SharedSellerSignal.issuer.in_(list(weights)))
+    query = select(SharedSellerSignal).where(
+        SharedSellerSignal.digest.in_(digests), SharedSellerSignal.issuer.in_(list(weights))
+    )
     if brand_scope:
         query = query.where(SharedSellerSignal.brand == brand_scope)
     return list(session.scalars(query.order_by(SharedSellerSignal.seq)))
 
 
-def shared_reports(rows: Iterable[SharedSellerSignal], mine: Mapping[tuple[str, str], str],
-                   weights: Mapping[str, float], now: datetime) -> list[dict[str, Any]]:
+def shared_reports(
+    rows: Iterable[SharedSellerSignal],
+    mine: Mapping[tuple[str, str], str],
+    weights: Mapping[str, float],
+    now: datetime,
+) -> list[dict[str, Any]]:
     """What trusted peers' feeds say of these identifiers: one report per issuer × brand."""
     reports: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        if (row.key_id, row.digest) not in mine or (row.expires_at is not None and aware(row.expires_at) <= now):
+        if (row.key_id, row.digest) not in mine or (
+            row.expires_at is not None and aware(row.expires_at) <= now
+        ):
             continue
-        report = reports.setdefault((row.issuer, row.brand), {
-            "shared_by": row.issuer, "brand": row.brand, "status": "likely", "via": set(), "reason": row.reason,
-            "weight": weights[row.issuer], "expires_at": None})
+        report = reports.setdefault(
+            (row.issuer, row.brand),
+            {
+                "shared_by": row.issuer,
+                "brand": row.brand,
+                "status": "likely",
+                "via": set(),
+                "reason": row.reason,
+                "weight": weights[row.issuer],
+                "expires_at": None,
+            },
+        )
         report["via"].add(mine[(row.key_id, row.digest)])
         if row.status == "confirmed":
             report["status"], report["reason"] = "confirmed", row.reason
@@ -118,9 +167,15 @@ def shared_reports(rows: Iterable[SharedSellerSignal], mine: Mapping[tuple[str, 
     return [{**r, "via": sorted(r["via"])} for _, r in sorted(reports.items())]
 
 
-def summarise(marketplace: str, seller_id: str, listings: list[Listing], confirmed_checks: set[str],
-              now: datetime | None = None, linked: dict[tuple[str, str], set[str]] | None = None,
-              shared: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def summarise(
+    marketplace: str,
+    seller_id: str,
+    listings: list[Listing],
+    confirmed_checks: set[str],
+    now: datetime | None = None,
+    linked: dict[tuple[str, str], set[str]] | None = None,
+    shared: list[dict[str, Any]] = (),
+) -> dict[str, Any]:
     now = now or utcnow()
     total, likely, confirmed, brands = 0.0, 0, 0, set()
     for report in shared:  # other platforms' word: not decayed here, it expires at its issuer's expiry
@@ -135,13 +190,19 @@ def summarise(marketplace: str, seller_id: str, listings: list[Listing], confirm
             brands.add(listing.brand)
         total += _weight(listing.created_at, now) * severity
     return {
-        "marketplace": marketplace, "seller_id": seller_id, "risk": round(1 - math.exp(-total / 3), 4),
-        "listings": len(listings), "likely_counterfeit": likely, "confirmed_counterfeit": confirmed,
+        "marketplace": marketplace,
+        "seller_id": seller_id,
+        "risk": round(1 - math.exp(-total / 3), 4),
+        "listings": len(listings),
+        "likely_counterfeit": likely,
+        "confirmed_counterfeit": confirmed,
         "brands": sorted(brands),
         "first_seen": iso_utc(min(aware(x.created_at) for x in listings)) if listings else None,
         "last_seen": iso_utc(max(aware(x.created_at) for x in listings)) if listings else None,
-        "linked_sellers": [{"marketplace": m, "seller_id": s, "via": sorted(kinds)}
-                           for (m, s), kinds in sorted((linked or {}).items())],
+        "linked_sellers": [
+            {"marketplace": m, "seller_id": s, "via": sorted(kinds)}
+            for (m, s), kinds in sorted((linked or {}).items())
+        ],
         "shared": list(shared),
     }
 
@@ -149,10 +210,18 @@ def summarise(marketplace: str, seller_id: str, listings: list[Listing], confirm
 class SellerRecords:
     def __init__(self, sessions: sessionmaker[Session], shared_weights: Mapping[str, float] | None = None):
         self.sessions = sessions
-        self.shared_weights = dict(shared_weights or {})  # trusted peers whose seller entries count, and how much
+        self.shared_weights = dict(
+            shared_weights or {}
+        )  # trusted peers whose seller entries count, and how much
 
-    def get(self, marketplace: str, seller_id: str, brand_scope: str | None = None,
-            also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self,
+        marketplace: str,
+        seller_id: str,
+        brand_scope: str | None = None,
+        also: Iterable[KeyedIdentifier] = (),
+        platform: str | None = None,
+    ) -> dict[str, Any] | None:
         """The seller's record over its own and its linked sellers' listings (those this brand, or this platform,
         may see) and what trusted peers shared of its identifiers; None when there is nothing. ``also``:
         identifiers of a listing being checked, not yet stored."""
@@ -163,12 +232,18 @@ class SellerRecords:
             rows = shared_rows(session, (digest for _, digest in mine), self.shared_weights, brand_scope)
             shared = shared_reports(rows, mine, self.shared_weights, now)
             sellers = [(marketplace, seller_id), *linked]
-            query = select(Listing).where(or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)),
-                                          of_platform(platform))
-            listings = list(session.scalars(query.where(Listing.brand == brand_scope) if brand_scope else query))
+            query = select(Listing).where(
+                or_(*(and_(Listing.marketplace == m, Listing.seller_id == s) for m, s in sellers)),
+                of_platform(platform),
+            )
+            listings = list(
+                session.scalars(query.where(Listing.brand == brand_scope) if brand_scope else query)
+            )
             if not listings and not shared:
                 return None
-            return summarise(marketplace, seller_id, listings, _confirmed_checks(session, listings), now, linked, shared)
+            return summarise(
+                marketplace, seller_id, listings, _confirmed_checks(session, listings), now, linked, shared
+            )
 
     def platform_of(self, api_key_id: str | None) -> str | None:
         """The platform tenant of the key that made a listing (None: an admin's or the operator's, all platforms)."""
@@ -177,21 +252,29 @@ class SellerRecords:
         with self.sessions() as session:
             return session.scalar(select(ApiKey.platform).where(ApiKey.id == api_key_id))
 
-    def risk(self, marketplace: str | None, seller_id: str | None,
-             also: Iterable[KeyedIdentifier] = (), platform: str | None = None) -> dict[str, Any] | None:
+    def risk(
+        self,
+        marketplace: str | None,
+        seller_id: str | None,
+        also: Iterable[KeyedIdentifier] = (),
+        platform: str | None = None,
+    ) -> dict[str, Any] | None:
         """The seller's record before a new listing is scored (all brands, the checking platform's listings: a
         platform-side feature)."""
         if not marketplace or not seller_id:
             return None
         return self.get(marketplace, seller_id, also=also, platform=platform)
 
-    def ranked(self, brand: str | None, min_risk: float, limit: int, platform: str | None = None) -> list[dict[str, Any]]:
+    def ranked(
+        self, brand: str | None, min_risk: float, limit: int, platform: str | None = None
+    ) -> list[dict[str, Any]]:
         """Sellers by risk, highest first; with ``brand``, through that brand's listings only; with ``platform``,
         through that platform's."""
         now = utcnow()
         with self.sessions() as session:
-            query = select(Listing).where(Listing.seller_id.is_not(None), Listing.marketplace.is_not(None),
-                                          of_platform(platform))
+            query = select(Listing).where(
+                Listing.seller_id.is_not(None), Listing.marketplace.is_not(None), of_platform(platform)
+            )
             listings = list(session.scalars(query.where(Listing.brand == brand) if brand else query))
             confirmed = _confirmed_checks(session, listings)
             by_seller: dict[tuple[str, str], list[Listing]] = {}
@@ -200,13 +283,28 @@ class SellerRecords:
             identifiers: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
             if self.shared_weights and listings:
                 owners = {x.id: (x.marketplace, x.seller_id) for x in listings}
-                for ref, key_id, digest, kind in session.execute(select(
-                        SellerIdentifier.listing_ref, SellerIdentifier.key_id, SellerIdentifier.digest, SellerIdentifier.kind)
-                        .where(SellerIdentifier.listing_ref.in_(list(owners)))):
+                for ref, key_id, digest, kind in session.execute(
+                    select(
+                        SellerIdentifier.listing_ref,
+                        SellerIdentifier.key_id,
+                        SellerIdentifier.digest,
+                        SellerIdentifier.kind,
+                    ).where(SellerIdentifier.listing_ref.in_(list(owners)))
+                ):
                     identifiers.setdefault(owners[ref], {})[(key_id, digest)] = kind
-            shared = shared_rows(session, (d for ids in identifiers.values() for _, d in ids), self.shared_weights, brand)
-        records = [summarise(m, s, rows, confirmed, now,
-                             shared=shared_reports(shared, identifiers.get((m, s), {}), self.shared_weights, now))
-                   for (m, s), rows in by_seller.items()]
+            shared = shared_rows(
+                session, (d for ids in identifiers.values() for _, d in ids), self.shared_weights, brand
+            )
+        records = [
+            summarise(
+                m,
+                s,
+                rows,
+                confirmed,
+                now,
+                shared=shared_reports(shared, identifiers.get((m, s), {}), self.shared_weights, now),
+            )
+            for (m, s), rows in by_seller.items()
+        ]
         records = [r for r in records if r["risk"] >= min_risk]
         return sorted(records, key=lambda r: (-r["risk"], r["marketplace"], r["seller_id"]))[:limit]

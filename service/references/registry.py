@@ -1,4 +1,5 @@
 """Brands' reference images: register (idempotent, durable before acknowledged), read, list, delete."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,26 +69,52 @@ class ReferenceRegistry:
         with self.slot.use() as serving:
             image = decode_upload(data, serving.limits)
             width, height = image.info["source_size"]
-            vectors = serving.index_sync.reference_vectors(image)  # before any write: an overloaded model leaves nothing behind
+            vectors = serving.index_sync.reference_vectors(
+                image
+            )  # before any write: an overloaded model leaves nothing behind
         pdq = compute_pdq(pdq_source(image))  # the reference hasher's pixels (index.images.reference_rgb)
         keypoints = reference_keypoints(image)  # model-independent: kept across reindexes
         self.blobs.put(data)
         reference = Reference(
-            brand=new.brand, label=new.label, product=new.product, source=new.source, sha256=digest,
-            width=width, height=height, content_type=image.info["media_type"], pdq_hash=pdq.hex, pdq_quality=pdq.quality,
-            share_signals=new.share_signals, extra=new.metadata or {},
+            brand=new.brand,
+            label=new.label,
+            product=new.product,
+            source=new.source,
+            sha256=digest,
+            width=width,
+            height=height,
+            content_type=image.info["media_type"],
+            pdq_hash=pdq.hex,
+            pdq_quality=pdq.quality,
+            share_signals=new.share_signals,
+            extra=new.metadata or {},
         )
         with self.sessions() as session:
             try:
                 session.add(reference)
                 session.flush()
-                session.add(Embedding(reference_id=reference.id, fingerprint=serving.runner.info.fingerprint(),
-                                      vector=vectors[0].tobytes(), regions=pack_regions(vectors[1:]),
-                                      region_preset=serving.index_sync.reference_regions))
+                session.add(
+                    Embedding(
+                        reference_id=reference.id,
+                        fingerprint=serving.runner.info.fingerprint(),
+                        vector=vectors[0].tobytes(),
+                        regions=pack_regions(vectors[1:]),
+                        region_preset=serving.index_sync.reference_regions,
+                    )
+                )
                 session.add(ReferenceKeypointsRow(reference_id=reference.id, data=keypoints.to_bytes()))
                 session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
-                session.add(audit_event(actor, "reference.register", reference.brand, reference.id,
-                                        label=reference.label.value, sha256=digest, source=reference.source))
+                session.add(
+                    audit_event(
+                        actor,
+                        "reference.register",
+                        reference.brand,
+                        reference.id,
+                        label=reference.label.value,
+                        sha256=digest,
+                        source=reference.source,
+                    )
+                )
                 session.commit()
             except IntegrityError:  # a concurrent registration of the same bytes won the race
                 session.rollback()
@@ -100,21 +127,31 @@ class ReferenceRegistry:
 
     def _live_by_hash(self, brand: str, digest: str) -> Reference | None:
         with self.sessions() as session:
-            return session.scalar(select(Reference).where(
-                Reference.brand == brand, Reference.sha256 == digest, Reference.deleted_at.is_(None)))
+            return session.scalar(
+                select(Reference).where(
+                    Reference.brand == brand, Reference.sha256 == digest, Reference.deleted_at.is_(None)
+                )
+            )
 
     @staticmethod
     def _same_or_conflict(existing: Reference, label: Label) -> Reference:
         if existing.label != label:
-            raise ApiError(409, "label_conflict",
-                           f"These image bytes are already registered for brand '{existing.brand}' as "
-                           f"'{existing.label.value}' (reference {existing.id}). Delete that reference first to relabel it.")
+            raise ApiError(
+                409,
+                "label_conflict",
+                f"These image bytes are already registered for brand '{existing.brand}' as "
+                f"'{existing.label.value}' (reference {existing.id}). Delete that reference first to relabel it.",
+            )
         return existing
 
     def get(self, reference_id: int, brand_scope: str | None) -> Reference:
         with self.sessions() as session:
             reference = session.get(Reference, reference_id)
-        if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
+        if (
+            reference is None
+            or reference.deleted_at is not None
+            or (brand_scope and reference.brand != brand_scope)
+        ):
             raise not_found()
         return reference
 
@@ -125,18 +162,27 @@ class ReferenceRegistry:
         brand_scope = actor.brand_scope()
         with self.sessions() as session:
             reference = session.get(Reference, reference_id)
-            if reference is None or reference.deleted_at is not None or (brand_scope and reference.brand != brand_scope):
+            if (
+                reference is None
+                or reference.deleted_at is not None
+                or (brand_scope and reference.brand != brand_scope)
+            ):
                 raise not_found()
             reference.deleted_at = utcnow()
             session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.remove))
-            session.add(audit_event(actor, "reference.delete", reference.brand, reference.id, sha256=reference.sha256))
+            session.add(
+                audit_event(actor, "reference.delete", reference.brand, reference.id, sha256=reference.sha256)
+            )
             session.commit()
         self.slot.current.index_sync.catch_up()
         return reference
 
-    def list(self, brand: str | None, label: Label | None, product: str | None, cursor: str | None,
-             limit: int) -> tuple[list[Reference], str | None]:
-        query = select(Reference).where(Reference.deleted_at.is_(None)).order_by(Reference.id).limit(limit + 1)
+    def list(
+        self, brand: str | None, label: Label | None, product: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[Reference], str | None]:
+        query = (
+            select(Reference).where(Reference.deleted_at.is_(None)).order_by(Reference.id).limit(limit + 1)
+        )
         if brand:
             query = query.where(Reference.brand == brand)
         if label:
@@ -153,11 +199,18 @@ class ReferenceRegistry:
     def keypoints(self, ids: list[int]) -> dict[int, ReferenceKeypoints]:
         """Stored keypoints of these references (those registered before keypoints were kept have none)."""
         with self.sessions() as session:
-            rows = session.execute(select(ReferenceKeypointsRow.reference_id, ReferenceKeypointsRow.data)
-                                   .where(ReferenceKeypointsRow.reference_id.in_(ids))).all()
+            rows = session.execute(
+                select(ReferenceKeypointsRow.reference_id, ReferenceKeypointsRow.data).where(
+                    ReferenceKeypointsRow.reference_id.in_(ids)
+                )
+            ).all()
         return {row.reference_id: ReferenceKeypoints.from_bytes(row.data) for row in rows}
 
     def by_ids(self, ids: list[int]) -> dict[int, Reference]:
         with self.sessions() as session:
-            return {r.id: r for r in session.scalars(
-                select(Reference).where(Reference.id.in_(ids), Reference.deleted_at.is_(None)))}
+            return {
+                r.id: r
+                for r in session.scalars(
+                    select(Reference).where(Reference.id.in_(ids), Reference.deleted_at.is_(None))
+                )
+            }

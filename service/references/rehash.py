@@ -8,6 +8,7 @@ what this release computes for queries. ``counterfeit rehash-pdq`` recomputes ev
 reference's hash from its blob in the CPU workers, updates the rows that differ and writes an
 ``add`` change for each, so every replica's PDQ index picks the new hash up from the change log.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,13 +30,20 @@ class RehashReport:
     failed: int = 0
 
 
-def rehash_pdq(sessions: sessionmaker[Session], blobs: BlobStore, draft_size: tuple[int, int], workers: CpuWorkers,
-               chunk: int = 256) -> RehashReport:
+def rehash_pdq(
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    draft_size: tuple[int, int],
+    workers: CpuWorkers,
+    chunk: int = 256,
+) -> RehashReport:
     spec = PrepareSpec(draft_size=draft_size, pixels=None, want_model_input=False, want_pdq=True)
     with sessions() as session:
-        rows = session.execute(select(Reference.id, Reference.sha256, Reference.brand, Reference.pdq_hash,
-                                      Reference.pdq_quality).where(Reference.deleted_at.is_(None))
-                               .order_by(Reference.id)).all()
+        rows = session.execute(
+            select(Reference.id, Reference.sha256, Reference.brand, Reference.pdq_hash, Reference.pdq_quality)
+            .where(Reference.deleted_at.is_(None))
+            .order_by(Reference.id)
+        ).all()
     report = RehashReport()
     for part, prepared in _prepared_chunks(rows, blobs, workers, spec, chunk):
         report.checked += len(part)
@@ -46,8 +54,11 @@ def rehash_pdq(sessions: sessionmaker[Session], blobs: BlobStore, draft_size: tu
                     continue
                 if (result.pdq.hex, result.pdq.quality) == (row.pdq_hash, row.pdq_quality):
                     continue
-                session.execute(update(Reference).where(Reference.id == row.id, Reference.deleted_at.is_(None))
-                                .values(pdq_hash=result.pdq.hex, pdq_quality=result.pdq.quality))
+                session.execute(
+                    update(Reference)
+                    .where(Reference.id == row.id, Reference.deleted_at.is_(None))
+                    .values(pdq_hash=result.pdq.hex, pdq_quality=result.pdq.quality)
+                )
                 session.add(Change(reference_id=row.id, brand=row.brand, op=ChangeOp.add))
                 report.changed += 1
             session.commit()
@@ -61,17 +72,22 @@ class KeypointsReport:
     failed: int = 0
 
 
-def backfill_keypoints(sessions: sessionmaker[Session], blobs: BlobStore, workers: CpuWorkers,
-                       chunk: int = 256) -> KeypointsReport:
+def backfill_keypoints(
+    sessions: sessionmaker[Session], blobs: BlobStore, workers: CpuWorkers, chunk: int = 256
+) -> KeypointsReport:
     """Keypoints (index.local_features) for live references that have none: those registered before
     local-feature verification. Until they have them, checks simply skip verifying against them.
     Nothing in the index changes, so no change record is written."""
-    spec = PrepareSpec(draft_size=at_least(None), pixels=None, want_model_input=False, want_pdq=False,
-                       keypoints="reference")
+    spec = PrepareSpec(
+        draft_size=at_least(None), pixels=None, want_model_input=False, want_pdq=False, keypoints="reference"
+    )
     with sessions() as session:
-        rows = session.execute(select(Reference.id, Reference.sha256).outerjoin(
-            ReferenceKeypointsRow, ReferenceKeypointsRow.reference_id == Reference.id).where(
-            Reference.deleted_at.is_(None), ReferenceKeypointsRow.reference_id.is_(None)).order_by(Reference.id)).all()
+        rows = session.execute(
+            select(Reference.id, Reference.sha256)
+            .outerjoin(ReferenceKeypointsRow, ReferenceKeypointsRow.reference_id == Reference.id)
+            .where(Reference.deleted_at.is_(None), ReferenceKeypointsRow.reference_id.is_(None))
+            .order_by(Reference.id)
+        ).all()
     report = KeypointsReport(missing=len(rows))
     for part, prepared in _prepared_chunks(rows, blobs, workers, spec, chunk):
         with sessions() as session:
@@ -85,10 +101,16 @@ def backfill_keypoints(sessions: sessionmaker[Session], blobs: BlobStore, worker
     return report
 
 
-def _prepared_chunks(rows: Sequence[Any], blobs: BlobStore, workers: CpuWorkers, spec: PrepareSpec,
-                     chunk: int) -> Iterator[tuple[Sequence[Any], list[Prepared]]]:
+def _prepared_chunks(
+    rows: Sequence[Any], blobs: BlobStore, workers: CpuWorkers, spec: PrepareSpec, chunk: int
+) -> Iterator[tuple[Sequence[Any], list[Prepared]]]:
     """Rows (with ``sha256``) in chunks, each with what the workers made from its blobs: one transaction
     per chunk keeps a long run's progress."""
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        yield part, list(workers.map(prepare_file, [str(blobs.path_for(r.sha256)) for r in part], [spec] * len(part)))
+        yield (
+            part,
+            list(
+                workers.map(prepare_file, [str(blobs.path_for(r.sha256)) for r in part], [spec] * len(part))
+            ),
+        )

@@ -11,6 +11,7 @@ pixels from the CPU workers, encoded bytes the model decodes on its device, or P
 The queue is bounded: when it is full, :class:`QueueFull` is raised at once (the API answers
 503 with Retry-After) instead of letting latency grow without bound.
 """
+
 from __future__ import annotations
 
 import queue
@@ -39,8 +40,14 @@ class EmbedFailed(ValueError):
 
 
 class BatchingModelRunner:
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait_seconds: float = 0.005,
-                 max_queue: int = 256, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        embedder: Embedder,
+        max_batch: int = 32,
+        max_wait_seconds: float = 0.005,
+        max_queue: int = 256,
+        metrics: Metrics | None = None,
+    ):
         self.embedder = embedder
         self.max_batch = max_batch
         self.max_wait = max_wait_seconds
@@ -110,8 +117,12 @@ class BatchingModelRunner:
     def _worth_waiting(self, have: int) -> bool:
         """Wait for more only if another submission is expected within ``max_wait``: submissions have been
         arriving faster than that, on average and just now (a lone client's gap is its whole round trip)."""
-        return (have < self.max_batch and self.max_wait > 0 and self._arrival_gap < self.max_wait
-                and self._last_gap < self.max_wait)
+        return (
+            have < self.max_batch
+            and self.max_wait > 0
+            and self._arrival_gap < self.max_wait
+            and self._last_gap < self.max_wait
+        )
 
     def _collect(self) -> list[tuple[ModelInput, Future, bool]] | None:
         first = self._queue.get()

@@ -8,6 +8,7 @@ it: it adopts that generation locally (fetching its snapshot, or building it fro
 never re-embedding) and swaps. With one shared data directory (a single host) the pointer and the local
 ``CURRENT`` agree and nothing is fetched.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ class GenerationStore:
                 with self.sessions.begin() as session:
                     row = session.get(IndexPointer, 1)
                     if row is None:
-                        session.add(IndexPointer(id=1, number=generation.number, model_info=info, updated_at=utcnow()))
+                        session.add(
+                            IndexPointer(id=1, number=generation.number, model_info=info, updated_at=utcnow())
+                        )
                     else:
                         row.number, row.model_info, row.updated_at = generation.number, info, utcnow()
                 return
@@ -68,7 +71,9 @@ class GenerationStore:
         fresh = not local.fingerprint_path.exists() or local.fingerprint != pointer.model_info["fingerprint"]
         if fresh:
             local = self.generations.adopt(pointer.number, pointer.model_info)
-        if not local.snapshot_path.exists() and self.blobs.fetch_file(snapshot_name(local), local.snapshot_path):
+        if not local.snapshot_path.exists() and self.blobs.fetch_file(
+            snapshot_name(local), local.snapshot_path
+        ):
             log.info("Fetched the snapshot of index generation %d from the shared store", local.number)
         current = self.generations.current()
         if current is None or current.number != local.number:

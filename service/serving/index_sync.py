@@ -7,6 +7,7 @@ background task calls it periodically (picking up other processes' writes, e.g. 
 CLI), and start-up calls it after loading the last snapshot, so a crash loses nothing that the
 database acknowledged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,10 +39,19 @@ class IndexModelMismatch(RuntimeError):
 
 
 class IndexSync:
-    def __init__(self, sessions: sessionmaker[Session], generations: Generations, model: EmbedderInfo,
-                 blobs: BlobStore, embed: Callable[[Sequence[Image.Image]], np.ndarray], limits: ImageLimits,
-                 snapshot_every: int, persist_snapshots: Callable[[], bool] = lambda: True,
-                 reference_regions: str = "whole", share_snapshot: Callable[[Generation], None] = lambda g: None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        generations: Generations,
+        model: EmbedderInfo,
+        blobs: BlobStore,
+        embed: Callable[[Sequence[Image.Image]], np.ndarray],
+        limits: ImageLimits,
+        snapshot_every: int,
+        persist_snapshots: Callable[[], bool] = lambda: True,
+        reference_regions: str = "whole",
+        share_snapshot: Callable[[Generation], None] = lambda g: None,
+    ):
         self.sessions = sessions
         self.generations = generations
         self.model = model
@@ -56,7 +66,9 @@ class IndexSync:
         # after the lock is released, since an upload may take a while.
         self.share_snapshot = share_snapshot
         self._share_due = False
-        self.reference_regions = reference_regions  # the preset a reference embedded here gets (index/regions.py)
+        self.reference_regions = (
+            reference_regions  # the preset a reference embedded here gets (index/regions.py)
+        )
         self.index = VectorIndex(model.dimension)
         self.pdq = PdqIndex()  # model-independent; rebuilt from the database on open (32 bytes a reference)
         self.generation: Generation | None = None
@@ -84,11 +96,19 @@ class IndexSync:
         if generation.snapshot_path.exists():
             self.index, meta = VectorIndex.load(generation.snapshot_path)
             self.applied_seq = int(meta["applied_seq"])
-        log.info("Index generation %d loaded: %d references (%d vectors) up to change %d", generation.number,
-                 len(self.index), self.index.vector_count, self.applied_seq)
+        log.info(
+            "Index generation %d loaded: %d references (%d vectors) up to change %d",
+            generation.number,
+            len(self.index),
+            self.index.vector_count,
+            self.applied_seq,
+        )
         if self.index.stride == 1 and self.reference_regions != "whole":
-            log.warning("Index generation %d predates reference regions: it keeps whole-image vectors only until "
-                        "`counterfeit reindex` builds a new generation", generation.number)
+            log.warning(
+                "Index generation %d predates reference regions: it keeps whole-image vectors only until "
+                "`counterfeit reindex` builds a new generation",
+                generation.number,
+            )
         applied = self.catch_up()
         self.reconcile()
         self._load_pdq()
@@ -98,7 +118,11 @@ class IndexSync:
     def reconcile(self) -> None:
         """Safety net after replay: embed live references missing from the index, drop ids the DB does not have."""
         with self._lock, self.sessions() as session:
-            live = dict(session.execute(select(Reference.id, Reference.brand).where(Reference.deleted_at.is_(None))).all())
+            live = dict(
+                session.execute(
+                    select(Reference.id, Reference.brand).where(Reference.deleted_at.is_(None))
+                ).all()
+            )
             in_index = self.index.ids()
             stray = sorted(in_index - live.keys())
             missing = sorted(live.keys() - in_index)
@@ -112,8 +136,11 @@ class IndexSync:
 
     def _load_pdq(self) -> None:
         with self._lock, self.sessions() as session:
-            rows = session.execute(select(Reference.id, Reference.pdq_hash, Reference.pdq_quality).where(
-                Reference.deleted_at.is_(None), Reference.pdq_hash.is_not(None))).all()
+            rows = session.execute(
+                select(Reference.id, Reference.pdq_hash, Reference.pdq_quality).where(
+                    Reference.deleted_at.is_(None), Reference.pdq_hash.is_not(None)
+                )
+            ).all()
             self.pdq.add([rid for rid, _, _ in rows], [PdqHash.from_hex(h, q) for _, h, q in rows])
 
     # -- change log ---------------------------------------------------------------------------
@@ -124,7 +151,10 @@ class IndexSync:
             while True:
                 with self.sessions() as session:
                     changes = session.scalars(
-                        select(Change).where(Change.seq > self.applied_seq).order_by(Change.seq).limit(CHANGE_BATCH)
+                        select(Change)
+                        .where(Change.seq > self.applied_seq)
+                        .order_by(Change.seq)
+                        .limit(CHANGE_BATCH)
                     ).all()
                     if not changes:
                         break
@@ -148,24 +178,42 @@ class IndexSync:
         if not reference_ids:
             return
         fingerprint = self.model.fingerprint()
-        references = {r.id: r for r in session.scalars(
-            select(Reference).where(Reference.id.in_(reference_ids), Reference.deleted_at.is_(None)))}
+        references = {
+            r.id: r
+            for r in session.scalars(
+                select(Reference).where(Reference.id.in_(reference_ids), Reference.deleted_at.is_(None))
+            )
+        }
         vectors, regions = {}, {}
-        for e in session.scalars(select(Embedding).where(Embedding.reference_id.in_(references),
-                                                         Embedding.fingerprint == fingerprint)):
+        for e in session.scalars(
+            select(Embedding).where(
+                Embedding.reference_id.in_(references), Embedding.fingerprint == fingerprint
+            )
+        ):
             vectors[e.reference_id] = np.frombuffer(e.vector, dtype=np.float32)
             regions[e.reference_id] = unpack_regions(e.regions, self.model.dimension)
         for rid in sorted(references.keys() - vectors.keys()):
             embedded = self._embed_blob(references[rid])
             if embedded is not None:
                 vectors[rid], regions[rid] = embedded[0], embedded[1:]
-                session.add(Embedding(reference_id=rid, fingerprint=fingerprint, vector=embedded[0].tobytes(),
-                                      regions=pack_regions(embedded[1:]), region_preset=self.reference_regions))
+                session.add(
+                    Embedding(
+                        reference_id=rid,
+                        fingerprint=fingerprint,
+                        vector=embedded[0].tobytes(),
+                        regions=pack_regions(embedded[1:]),
+                        region_preset=self.reference_regions,
+                    )
+                )
         session.commit()
         ids = sorted(vectors)
         if ids:
-            self.index.add(ids, np.stack([vectors[i] for i in ids]), [references[i].brand for i in ids],
-                           [regions[i] for i in ids])
+            self.index.add(
+                ids,
+                np.stack([vectors[i] for i in ids]),
+                [references[i].brand for i in ids],
+                [regions[i] for i in ids],
+            )
         hashed = [r for r in references.values() if r.pdq_hash]
         self.pdq.add([r.id for r in hashed], [PdqHash.from_hex(r.pdq_hash, r.pdq_quality) for r in hashed])
 
@@ -199,12 +247,16 @@ class IndexSync:
         assert self.generation is not None
         if not self.persist_snapshots():
             return
-        self.index.save(self.generation.snapshot_path, {"applied_seq": self.applied_seq, "fingerprint": self.model.fingerprint()})
+        self.index.save(
+            self.generation.snapshot_path,
+            {"applied_seq": self.applied_seq, "fingerprint": self.model.fingerprint()},
+        )
         self._unsnapshotted = 0
         self._share_due = True
 
     def search(self, vectors: np.ndarray, k: int, brand: str | None) -> tuple[np.ndarray, np.ndarray]:
         return self.index.search(vectors, k, brand)
+
 
 def latest_change_seq(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:

@@ -5,6 +5,7 @@ image every later one is carved from the heap, and freed heap memory stays in th
 ratchets up to the worst concurrent peak and stays there. Pinning the threshold keeps large
 allocations (image planes, arrays) on their own mappings, which ``free`` unmaps at once.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -31,7 +32,10 @@ def return_large_allocations_to_os() -> bool:
     libc = _libc()
     if libc is None:
         return False
-    ok = libc.mallopt(M_MMAP_THRESHOLD, LARGE_ALLOCATION) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 4 * LARGE_ALLOCATION) == 1
+    ok = (
+        libc.mallopt(M_MMAP_THRESHOLD, LARGE_ALLOCATION) == 1
+        and libc.mallopt(M_TRIM_THRESHOLD, 4 * LARGE_ALLOCATION) == 1
+    )
     if not ok:
         log.warning("mallopt refused; decode memory may not be returned to the OS")
     return ok

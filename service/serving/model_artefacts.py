@@ -3,6 +3,7 @@
 The first process that needs a model's artefacts (index.models.artefacts) or similarity profile
 (scoring.profile) derives and writes them; a concurrent writer's insert fails on the primary key and
 it reads the winner's instead, so every replica, on any host, uses the same bytes."""
+
 from __future__ import annotations
 
 import hashlib

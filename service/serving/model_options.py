@@ -1,5 +1,6 @@
 """Settings → loading a model and the image limits that go with it: the one adapter the service,
 the CLI, the reindexer and Ray actors all use (it pickles, so a Ray actor gets exactly the same)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,9 +35,17 @@ class ModelOptions:
         # Batches up to 256 on a GPU (its throughput keeps rising to there); 32 on CPU, where bigger only adds latency.
         batch_size = settings.batch_size or (GPU_BATCH if device.startswith("cuda") else CPU_BATCH)
         device_decode = {"auto": None, "on": True, "off": False}[settings.device_decode]
-        return cls(device, batch_size, str(settings.model_cache) if settings.model_cache else None,
-                   settings.max_image_bytes, settings.max_image_pixels, device_decode, settings.benchmark_null_forward,
-                   settings.decode_min_side, settings.resolved_database_url)
+        return cls(
+            device,
+            batch_size,
+            str(settings.model_cache) if settings.model_cache else None,
+            settings.max_image_bytes,
+            settings.max_image_pixels,
+            device_decode,
+            settings.benchmark_null_forward,
+            settings.decode_min_side,
+            settings.resolved_database_url,
+        )
 
     def load(self, spec: str) -> Embedder:
         """The model, centred with the artefacts every process of this deployment shares (stored in the
@@ -53,12 +62,23 @@ class ModelOptions:
             engine.dispose()
 
     def _load(self, spec: str, artefacts: DatabaseArtefacts | None) -> Embedder:
-        return load_embedder(spec, device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir,
-                             device_decode=self.device_decode, null_forward=self.null_forward, artefacts=artefacts)
+        return load_embedder(
+            spec,
+            device=self.device,
+            batch_size=self.batch_size,
+            cache_dir=self.cache_dir,
+            device_decode=self.device_decode,
+            null_forward=self.null_forward,
+            artefacts=artefacts,
+        )
 
     def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:
         """Decode exactly as registration did: the same byte and pixel limits, and JPEGs decoded (draft) to at
         least the model's input and ``decode_min_side`` — PDQ is hashed from that image, and a hash from a
         small decode drifts from one of the full image (tests/test_prepare.py measures it)."""
-        return ImageLimits(self.max_image_bytes, self.max_image_pixels, at_least(embedder.draft_size, self.decode_min_side),
-                           budget)
+        return ImageLimits(
+            self.max_image_bytes,
+            self.max_image_pixels,
+            at_least(embedder.draft_size, self.decode_min_side),
+            budget,
+        )

@@ -6,6 +6,7 @@ slot after the new generation is complete; requests in flight finish on the old 
 runner is stopped only when the last of them lets go (a request that had read the old serving but
 not yet queued its image would otherwise wait forever on a stopped runner).
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,30 +84,56 @@ class ServingSlot:
         return old
 
 
-def open_serving(settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics,
-                 embedder: Embedder, budget: DecodeBudget | None = None,
-                 persist_snapshots: Callable[[], bool] = lambda: True) -> Serving:
+def open_serving(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    blobs: BlobStore,
+    metrics: Metrics,
+    embedder: Embedder,
+    budget: DecodeBudget | None = None,
+    persist_snapshots: Callable[[], bool] = lambda: True,
+) -> Serving:
     """Start the batching runner for ``embedder`` and open (or create) the current index generation for it."""
     options = ModelOptions.from_settings(settings)
-    runner = BatchingModelRunner(embedder, options.batch_size, settings.batch_max_wait_ms / 1000,
-                                 settings.embed_queue_size, metrics)
+    runner = BatchingModelRunner(
+        embedder, options.batch_size, settings.batch_max_wait_ms / 1000, settings.embed_queue_size, metrics
+    )
     limits = options.limits(embedder, budget)
     if embedder.info.is_test_only:
-        log.warning("Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec)
+        log.warning(
+            "Serving with RANDOM TEST-ONLY weights (%s): verdicts are meaningless.", embedder.info.spec
+        )
     generations = Generations(settings.index_dir)
-    index_sync = IndexSync(sessions, generations, embedder.info, blobs, runner.embed, limits,
-                           settings.snapshot_every_changes, persist_snapshots, settings.reference_regions,
-                           GenerationStore(sessions, generations, blobs).share_snapshot)
+    index_sync = IndexSync(
+        sessions,
+        generations,
+        embedder.info,
+        blobs,
+        runner.embed,
+        limits,
+        settings.snapshot_every_changes,
+        persist_snapshots,
+        settings.reference_regions,
+        GenerationStore(sessions, generations, blobs).share_snapshot,
+    )
     try:
         index_sync.open()
     except Exception:
         runner.close()
         raise
-    profile = None if settings.min_match_similarity is not None else model_profile(settings, sessions, embedder)
+    profile = (
+        None if settings.min_match_similarity is not None else model_profile(settings, sessions, embedder)
+    )
     min_match, min_distinct = copy_bar(settings, profile)
-    return Serving(runner, index_sync, limits, prepare_spec_for(embedder, limits, query_regions(settings.query_regions),
-                                                                settings.local_features),
-                   profile, min_match, min_distinct)
+    return Serving(
+        runner,
+        index_sync,
+        limits,
+        prepare_spec_for(embedder, limits, query_regions(settings.query_regions), settings.local_features),
+        profile,
+        min_match,
+        min_distinct,
+    )
 
 
 def copy_bar(settings: Settings, profile: ModelProfile | None) -> tuple[float, float]:
@@ -115,14 +142,22 @@ def copy_bar(settings: Settings, profile: ModelProfile | None) -> tuple[float, f
     if profile is None:
         assert settings.min_match_similarity is not None
         return settings.min_match_similarity, settings.min_distinctiveness or 0.0
-    distinct = settings.min_distinctiveness if settings.min_distinctiveness is not None else profile.min_distinctiveness
+    distinct = (
+        settings.min_distinctiveness
+        if settings.min_distinctiveness is not None
+        else profile.min_distinctiveness
+    )
     return profile.min_match_similarity, distinct
 
 
-def copy_bar_for(settings: Settings, sessions: sessionmaker[Session], embedder: Embedder) -> tuple[float, float]:
+def copy_bar_for(
+    settings: Settings, sessions: sessionmaker[Session], embedder: Embedder
+) -> tuple[float, float]:
     """Where a copy begins, (min match similarity, min distinctiveness): the settings, else the model's profile."""
-    return copy_bar(settings, None if settings.min_match_similarity is not None
-                    else model_profile(settings, sessions, embedder))
+    return copy_bar(
+        settings,
+        None if settings.min_match_similarity is not None else model_profile(settings, sessions, embedder),
+    )
 
 
 def model_profile(settings: Settings, sessions: sessionmaker[Session], embedder: Embedder) -> ModelProfile:
@@ -135,15 +170,26 @@ def model_profile(settings: Settings, sessions: sessionmaker[Session], embedder:
 
         log.info("No similarity profile for %s yet: deriving one from the offline images", embedder.info.spec)
         profile = store.save(derive_profile(embedder))
-    log.info("Model %s: a copy begins at similarity %.2f (its profile)", embedder.info.spec, profile.min_match_similarity)
+    log.info(
+        "Model %s: a copy begins at similarity %.2f (its profile)",
+        embedder.info.spec,
+        profile.min_match_similarity,
+    )
     return profile
 
 
-def prepare_spec_for(embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,),
-                     keypoints: bool = False) -> PrepareSpec:
+def prepare_spec_for(
+    embedder: Embedder, limits: ImageLimits, regions: tuple[Region, ...] = (WHOLE,), keypoints: bool = False
+) -> PrepareSpec:
     """What CPU workers make from an upload: its PDQ hash and the model's pixels, of the whole image and of
     each query region, and its keypoints where local-feature verification is on. (Where the model decodes JPEGs on its device, the check path skips the workers and
     the model side hashes too; it embeds the whole image only.)"""
-    return PrepareSpec(draft_size=limits.draft_size, pixels=embedder.pixel_config, want_pdq=True,
-                       max_bytes=limits.max_bytes, max_pixels=limits.max_pixels, regions=regions,
-                       keypoints="query" if keypoints else None)
+    return PrepareSpec(
+        draft_size=limits.draft_size,
+        pixels=embedder.pixel_config,
+        want_pdq=True,
+        max_bytes=limits.max_bytes,
+        max_pixels=limits.max_pixels,
+        regions=regions,
+        keypoints="query" if keypoints else None,
+    )

@@ -1,4 +1,5 @@
 """HTTP routes, one module per resource. Every router uses :class:`StrictRoute`."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def _strict_decode(src: bytes | bytearray, codec: str) -> str:
     try:
         return src.decode(codec)
     except (UnicodeDecodeError, LookupError):
-        raise formparsers.MultiPartException(f"A form field or file name is not valid {codec} text.") from None
+        raise formparsers.MultiPartException(
+            f"A form field or file name is not valid {codec} text."
+        ) from None
 
 
 formparsers._user_safe_decode = _strict_decode
@@ -64,8 +67,12 @@ def _repeatable_form_fields(route: APIRoute) -> set[str]:
     for param in route.dependant.body_params:
         model = param.field_info.annotation
         fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
-        names |= {name for name, field in fields.items() if get_origin(field.annotation) is list
-                  or list in {get_origin(arg) for arg in get_args(field.annotation)}}
+        names |= {
+            name
+            for name, field in fields.items()
+            if get_origin(field.annotation) is list
+            or list in {get_origin(arg) for arg in get_args(field.annotation)}
+        }
     return names
 
 
@@ -78,8 +85,12 @@ async def refuse_empty_form_fields(request: Request) -> None:
     names = [name for name, _ in form.multi_items()]
     empty = sorted({name for name, value in form.multi_items() if isinstance(value, str) and value == ""})
     if empty:
-        raise ApiError(422, "invalid_request", f"Empty form field(s): {', '.join(empty)}; leave a field out to omit it.")
-    repeated = sorted({name for name in names if names.count(name) > 1} - _repeatable_form_fields(request.scope["route"]))
+        raise ApiError(
+            422, "invalid_request", f"Empty form field(s): {', '.join(empty)}; leave a field out to omit it."
+        )
+    repeated = sorted(
+        {name for name in names if names.count(name) > 1} - _repeatable_form_fields(request.scope["route"])
+    )
     if repeated:
         raise ApiError(422, "invalid_request", f"Form field(s) given more than once: {', '.join(repeated)}.")
 
@@ -113,16 +124,26 @@ class StrictRoute(APIRoute):
 
         async def strict_handler(request: Request) -> Any:
             # NUL is no character a name, id or filter has, and PostgreSQL refuses to store or compare it.
-            if any("\x00" in value for value in (*request.query_params.values(), *request.path_params.values())):
-                raise ApiError(422, "invalid_request", "Query and path parameters must not contain NUL characters.")
+            if any(
+                "\x00" in value for value in (*request.query_params.values(), *request.path_params.values())
+            ):
+                raise ApiError(
+                    422, "invalid_request", "Query and path parameters must not contain NUL characters."
+                )
             keys = [name for name, _ in request.query_params.multi_items()]
             repeated = sorted({name for name in keys if keys.count(name) > 1})
             if repeated:  # every query parameter here is one value: which of two would count?
-                raise ApiError(422, "invalid_request", f"Query parameter(s) given more than once: {', '.join(repeated)}.")
+                raise ApiError(
+                    422, "invalid_request", f"Query parameter(s) given more than once: {', '.join(repeated)}."
+                )
             unknown = sorted(set(request.query_params) - allowed)
             if unknown:
-                raise ApiError(422, "unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)}; "
-                               f"this endpoint takes: {', '.join(sorted(allowed)) or 'none'}.")
+                raise ApiError(
+                    422,
+                    "unknown_parameter",
+                    f"Unknown query parameter(s): {', '.join(unknown)}; "
+                    f"this endpoint takes: {', '.join(sorted(allowed)) or 'none'}.",
+                )
             if request.headers.get("content-type", "").startswith("application/json"):
                 _refuse_duplicate_json_keys(await request.body())  # the body is cached for the handler
             return await handler(request)

@@ -1,4 +1,5 @@
 """The audit log of state-changing actions, and rotating one's own API key."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,8 +19,12 @@ from service.core.validation import NO_NUL
 router = APIRouter(prefix="/v1", tags=["audit and keys"], route_class=StrictRoute)
 
 
-@router.get("/audit", response_model=AuditPage, responses=error_responses(),
-            summary="Who changed what, newest first (admins: everything; brands: their own data)")
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    responses=error_responses(),
+    summary="Who changed what, newest first (admins: everything; brands: their own data)",
+)
 def list_audit(
     runtime: RuntimeDep,
     principal: BrandKey,
@@ -28,21 +33,53 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):
     rows, next_cursor = runtime.audit.list(principal.brand_scope(), action, cursor, limit)
-    items = [{"id": e.id, "at": iso_utc(e.at), "actor_key_id": e.actor_key_id, "actor_role": e.actor_role,
-              "action": e.action, "brand": e.brand, "target": e.target, "details": e.details, "request_id": e.request_id}
-             for e in rows]
+    items = [
+        {
+            "id": e.id,
+            "at": iso_utc(e.at),
+            "actor_key_id": e.actor_key_id,
+            "actor_role": e.actor_role,
+            "action": e.action,
+            "brand": e.brand,
+            "target": e.target,
+            "details": e.details,
+            "request_id": e.request_id,
+        }
+        for e in rows
+    ]
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.post("/keys/rotate", status_code=201, response_model=RotatedKey, responses=error_responses(409),
-             summary="Issue a new key like the calling one; the calling key keeps working for the overlap")
-def rotate_own_key(runtime: RuntimeDep, principal: EveryKey, body: Annotated[RotateBody | None, Body()] = None):
+@router.post(
+    "/keys/rotate",
+    status_code=201,
+    response_model=RotatedKey,
+    responses=error_responses(409),
+    summary="Issue a new key like the calling one; the calling key keeps working for the overlap",
+)
+def rotate_own_key(
+    runtime: RuntimeDep, principal: EveryKey, body: Annotated[RotateBody | None, Body()] = None
+):
     body = body or RotateBody()
     with runtime.sessions() as session:
         new, token, old = rotate_key(session, principal.key_id or "", timedelta(hours=body.overlap_hours))
-        session.add(audit_event(principal, "key.rotate", new.brand, old.id, new_key_id=new.id,
-                                overlap_hours=body.overlap_hours))
+        session.add(
+            audit_event(
+                principal,
+                "key.rotate",
+                new.brand,
+                old.id,
+                new_key_id=new.id,
+                overlap_hours=body.overlap_hours,
+            )
+        )
         session.commit()
-    return {"id": new.id, "key": token, "role": new.role.value, "brand": new.brand,
-            "expires_at": iso_utc(new.expires_at) if new.expires_at else None,
-            "previous_key_id": old.id, "previous_key_expires_at": iso_utc(old.expires_at)}
+    return {
+        "id": new.id,
+        "key": token,
+        "role": new.role.value,
+        "brand": new.brand,
+        "expires_at": iso_utc(new.expires_at) if new.expires_at else None,
+        "previous_key_id": old.id,
+        "previous_key_expires_at": iso_utc(old.expires_at),
+    }

@@ -1,4 +1,5 @@
 """Platforms check listing photos, one per request or many in one."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -35,8 +36,13 @@ def refuse_too_many(images: list, limit: int, what: str) -> None:
         raise ApiError(413, "too_many_images", f"{len(images)} images; {what} takes at most {limit}.")
 
 
-@router.post("/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=CheckResult, summary="How likely is this photo counterfeit, and why",
-             responses=error_responses(400, 408, 413, 503))
+@router.post(
+    "/check",
+    dependencies=[Depends(refuse_empty_form_fields)],
+    response_model=CheckResult,
+    summary="How likely is this photo counterfeit, and why",
+    responses=error_responses(400, 408, 413, 503),
+)
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
     brand, k = check_params(runtime, form.brand, form.k)
     if (form.image is None) == (form.image_url is None):
@@ -48,11 +54,19 @@ async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotat
     return await runtime.checker.check_async(data, brand, k, principal.key_id)
 
 
-@router.post("/check/batch", dependencies=[Depends(refuse_empty_form_fields)], response_model=BatchResult,
-             summary="Check several photos in one request; results in the same order",
-             responses=error_responses(400, 408, 413, 503))
+@router.post(
+    "/check/batch",
+    dependencies=[Depends(refuse_empty_form_fields)],
+    response_model=BatchResult,
+    summary="Check several photos in one request; results in the same order",
+    responses=error_responses(400, 408, 413, 503),
+)
 async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
     brand, k = check_params(runtime, form.brand, form.k)
     refuse_too_many(form.images, runtime.settings.max_batch_images, "one batch")
     payloads = [(image.filename, await image.read()) for image in form.images]
-    return {"results": await runtime.checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}
+    return {
+        "results": await runtime.checker.check_many(
+            payloads, brand, k, principal.key_id, principal.request_id
+        )
+    }

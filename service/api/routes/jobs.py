@@ -1,4 +1,5 @@
 """Operators' batch jobs: reindex into a new generation, watch it and the look-alike fits, cancel them."""
+
 from __future__ import annotations
 
 import threading
@@ -18,35 +19,59 @@ router = APIRouter(prefix="/v1", tags=["jobs"], route_class=StrictRoute)
 JobId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
 
 
-@router.post("/reindex", status_code=202, response_model=JobAccepted,
-             summary="Re-embed every reference into a new index generation", responses=error_responses(409))
+@router.post(
+    "/reindex",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Re-embed every reference into a new index generation",
+    responses=error_responses(409),
+)
 def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexBody | None, Body()] = None):
     body = body or ReindexBody()
     try:
-        params = ReindexParams(body.model or runtime.serving.runner.info.spec, body.index_type, body.engine,
-                               body.ray_address).validate()
+        params = ReindexParams(
+            body.model or runtime.serving.runner.info.spec, body.index_type, body.engine, body.ray_address
+        ).validate()
     except ValueError as exc:
         raise ApiError(422, "invalid_reindex", str(exc)) from None
     job = runtime.jobs.create("reindex", params_dict(params), admin)
     reindexer = Reindexer(runtime.settings, runtime.sessions, runtime.blobs, runtime.jobs)
-    threading.Thread(target=reindexer.run, args=(job.id, params), name=f"reindex-{job.id}", daemon=True).start()
+    threading.Thread(
+        target=reindexer.run, args=(job.id, params), name=f"reindex-{job.id}", daemon=True
+    ).start()
     return {"job_id": job.id, "state": job.state}
 
 
-@router.get("/jobs", response_model=JobPage, summary="Recent jobs, newest first (reindex, lookalike)",
-            responses=error_responses())
-def list_jobs(runtime: RuntimeDep, _admin: AdminKey,
-              kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z-]+$")] = None,
-              limit: Annotated[int, Query(ge=1, le=100)] = 20):
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    summary="Recent jobs, newest first (reindex, lookalike)",
+    responses=error_responses(),
+)
+def list_jobs(
+    runtime: RuntimeDep,
+    _admin: AdminKey,
+    kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+):
     return {"items": [job_to_dict(job) for job in runtime.jobs.recent(kind, limit)]}
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and progress", responses=error_responses(404))
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's state and progress",
+    responses=error_responses(404),
+)
 def get_job(runtime: RuntimeDep, _admin: AdminKey, job_id: JobId):
     return job_to_dict(runtime.jobs.get(job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobOut, responses=error_responses(404),
-             summary="Cancel a job (it stops after its current shard; nothing is swapped in). The job stays listed.")
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    responses=error_responses(404),
+    summary="Cancel a job (it stops after its current shard; nothing is swapped in). The job stays listed.",
+)
 def cancel_job(runtime: RuntimeDep, admin: AdminKey, job_id: JobId):
     return job_to_dict(runtime.jobs.request_cancel(job_id, admin))

@@ -1,4 +1,5 @@
 """Listings and sellers: a listing's photos checked together, sellers ranked by risk."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -18,35 +19,66 @@ Marketplace = Annotated[str, Path(max_length=100, pattern=MARKETPLACE_PATTERN)]
 SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
 
 
-@router.post("/listings/check", dependencies=[Depends(refuse_empty_form_fields)], response_model=ListingResult,
-             summary="Check a listing: its photos together, its seller's record and its price",
-             responses=error_responses(400, 408, 413, 503))
-async def check_listing(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]):
+@router.post(
+    "/listings/check",
+    dependencies=[Depends(refuse_empty_form_fields)],
+    response_model=ListingResult,
+    summary="Check a listing: its photos together, its seller's record and its price",
+    responses=error_responses(400, 408, 413, 503),
+)
+async def check_listing(
+    runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]
+):
     brand, k = check_params(runtime, form.brand, form.k)
     refuse_too_many(form.images, runtime.settings.max_listing_images, "a listing check")
-    facts = ListingFacts(form.listing_id, form.seller_id, form.marketplace, form.title, form.price, form.currency, form.url,
-                         {"email": form.seller_email, "phone": form.seller_phone, "payout_account": form.payout_account,
-                          "shop_url": form.shop_url})
+    facts = ListingFacts(
+        form.listing_id,
+        form.seller_id,
+        form.marketplace,
+        form.title,
+        form.price,
+        form.currency,
+        form.url,
+        {
+            "email": form.seller_email,
+            "phone": form.seller_phone,
+            "payout_account": form.payout_account,
+            "shop_url": form.shop_url,
+        },
+    )
     payloads = [(image.filename, await image.read()) for image in form.images]
     return await runtime.listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
 
 
-@router.get("/sellers/{marketplace}/{seller_id}", response_model=SellerOut, responses=error_responses(404),
-            summary="A seller's record: listings, likely and confirmed counterfeits, risk, brands affected")
+@router.get(
+    "/sellers/{marketplace}/{seller_id}",
+    response_model=SellerOut,
+    responses=error_responses(404),
+    summary="A seller's record: listings, likely and confirmed counterfeits, risk, brands affected",
+)
 def get_seller(runtime: RuntimeDep, principal: AnyKey, marketplace: Marketplace, seller_id: SellerId):
-    record = runtime.sellers.get(marketplace, seller_id, principal.brand_scope(), platform=principal.platform_scope())
+    record = runtime.sellers.get(
+        marketplace, seller_id, principal.brand_scope(), platform=principal.platform_scope()
+    )
     if record is None:
         raise not_found("seller")
     return record
 
 
-@router.get("/sellers", response_model=SellerPage, responses=error_responses(),
-            summary="Sellers by risk, highest first (a brand key: through its own brand's listings; a platform key: "
-                    "its own platform's)")
-def list_sellers(runtime: RuntimeDep, principal: AnyKey,
-                 brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
-                 min_risk: Annotated[float, Query(ge=0, le=1)] = 0.0,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 50):
+@router.get(
+    "/sellers",
+    response_model=SellerPage,
+    responses=error_responses(),
+    summary="Sellers by risk, highest first (a brand key: through its own brand's listings; a platform key: "
+    "its own platform's)",
+)
+def list_sellers(
+    runtime: RuntimeDep,
+    principal: AnyKey,
+    brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
+    min_risk: Annotated[float, Query(ge=0, le=1)] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+):
     scope = principal.brand_scope()
     if brand is not None:
         brand = validate_brand(brand)

@@ -1,4 +1,5 @@
 """Brand policies and review feedback."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -17,8 +18,12 @@ BrandName = Annotated[str, Path(json_schema_extra=BRAND_SCHEMA)]
 CheckId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
 
 
-@router.get("/brands/{brand}/policy", response_model=PolicyOut,
-            summary="A brand's decision thresholds and review automation", responses=error_responses(404))
+@router.get(
+    "/brands/{brand}/policy",
+    response_model=PolicyOut,
+    summary="A brand's decision thresholds and review automation",
+    responses=error_responses(404),
+)
 def get_policy(runtime: RuntimeDep, principal: BrandKey, brand: BrandName):
     validate_brand(brand)
     if not principal.may_act_for(brand):
@@ -26,16 +31,30 @@ def get_policy(runtime: RuntimeDep, principal: BrandKey, brand: BrandName):
     return policy_to_dict(brand, runtime.policies.get(brand), runtime.thresholds_for(brand))
 
 
-@router.put("/brands/{brand}/policy", response_model=PolicyOut, summary="Set a brand's thresholds and flags (admin)",
-            responses=error_responses())
+@router.put(
+    "/brands/{brand}/policy",
+    response_model=PolicyOut,
+    summary="Set a brand's thresholds and flags (admin)",
+    responses=error_responses(),
+)
 def put_policy(runtime: RuntimeDep, admin: AdminKey, brand: BrandName, body: PolicyBody):
     validate_brand(brand)
-    policy = runtime.policies.put(brand, body.counterfeit_threshold, body.authentic_threshold,
-                                  body.auto_add_confirmed_counterfeits, admin)
+    policy = runtime.policies.put(
+        brand,
+        body.counterfeit_threshold,
+        body.authentic_threshold,
+        body.auto_add_confirmed_counterfeits,
+        admin,
+    )
     return policy_to_dict(brand, policy, runtime.thresholds_for(brand))
 
 
-@router.post("/checks/{check_id}/review", status_code=201, response_model=ReviewOut,
-             summary="Confirm a check's true label", responses=error_responses(404, 409, 503))
+@router.post(
+    "/checks/{check_id}/review",
+    status_code=201,
+    response_model=ReviewOut,
+    summary="Confirm a check's true label",
+    responses=error_responses(404, 409, 503),
+)
 def review_check(runtime: RuntimeDep, principal: BrandKey, check_id: CheckId, body: ReviewBody):
     return runtime.reviews.review(check_id, body.label, principal, body.note)

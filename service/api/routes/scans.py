@@ -1,4 +1,5 @@
 """Catalogue scans: a feed of listings checked in bulk as a job; results per listing, per seller, exported."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -26,54 +27,95 @@ router = APIRouter(prefix="/v1/scans", tags=["scans"], route_class=StrictRoute)
 ScanId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
 
 
-@router.post("", status_code=202, response_model=ScanAccepted, dependencies=[Depends(refuse_empty_form_fields)],
-             summary="Scan a feed of listings (JSONL, CSV or Parquet) as a job", responses=error_responses(409, 413))
+@router.post(
+    "",
+    status_code=202,
+    response_model=ScanAccepted,
+    dependencies=[Depends(refuse_empty_form_fields)],
+    summary="Scan a feed of listings (JSONL, CSV or Parquet) as a job",
+    responses=error_responses(409, 413),
+)
 async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ScanForm, Form()]):
     brand, k = check_params(runtime, form.brand, form.k)
     fmt = feed_format(form.feed.filename, form.format)
     data = await form.feed.read()
     archive = await form.images.read() if form.images is not None else None
-    scan_id = await run_in_threadpool(runtime.scans.create, data, fmt, ScanParams(brand, k), principal, form.feed.filename,
-                                      archive)
+    scan_id = await run_in_threadpool(
+        runtime.scans.create, data, fmt, ScanParams(brand, k), principal, form.feed.filename, archive
+    )
     runtime.start_scan(scan_id)
     return {"scan_id": scan_id, "state": "queued", "listings": runtime.jobs.get(scan_id).params["listings"]}
 
 
-@router.get("/{scan_id}", response_model=ScanOut, responses=error_responses(404),
-            summary="A scan's progress (done, total, rate, ETA) and counts by state and verdict")
+@router.get(
+    "/{scan_id}",
+    response_model=ScanOut,
+    responses=error_responses(404),
+    summary="A scan's progress (done, total, rate, ETA) and counts by state and verdict",
+)
 def get_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
     return runtime.scans.get(scan_id, principal)
 
 
-@router.get("/{scan_id}/results", response_model=ScanResultPage, responses=error_responses(404),
-            summary="The scan's listings in feed order, filtered by verdict or state")
-def scan_results(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId,
-                 verdict: Verdict | None = None, state: Literal["pending", "done", "failed"] | None = None,
-                 after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+@router.get(
+    "/{scan_id}/results",
+    response_model=ScanResultPage,
+    responses=error_responses(404),
+    summary="The scan's listings in feed order, filtered by verdict or state",
+)
+def scan_results(
+    runtime: RuntimeDep,
+    principal: PlatformKey,
+    scan_id: ScanId,
+    verdict: Verdict | None = None,
+    state: Literal["pending", "done", "failed"] | None = None,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+):
     items = runtime.scans.results(scan_id, verdict, state, after, limit, principal)
     return {"items": items, "next_after": items[-1]["row"] if len(items) == limit else None}
 
 
-@router.get("/{scan_id}/sellers", response_model=ScanSellerPage, responses=error_responses(404),
-            summary="Per seller: listings scanned, likely counterfeit ones, the highest probability (worst first)")
+@router.get(
+    "/{scan_id}/sellers",
+    response_model=ScanSellerPage,
+    responses=error_responses(404),
+    summary="Per seller: listings scanned, likely counterfeit ones, the highest probability (worst first)",
+)
 def scan_sellers(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
     return {"items": runtime.scans.sellers(scan_id, principal)}
 
 
-@router.get("/{scan_id}/export", response_class=Response, responses={
-    200: {"content": {"text/csv": {"schema": {"type": "string"}},
-                      "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "Every listing's outcome"}, **error_responses(404)},
-            summary="Every listing's outcome as CSV or Parquet")
-def export_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId,
-                format: Literal["csv", "parquet"] = "csv"):
+@router.get(
+    "/{scan_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "description": "Every listing's outcome",
+        },
+        **error_responses(404),
+    },
+    summary="Every listing's outcome as CSV or Parquet",
+)
+def export_scan(
+    runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId, format: Literal["csv", "parquet"] = "csv"
+):
     body = runtime.scans.export(scan_id, format, principal)
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
-    return Response(body, media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="{scan_id}.{format}"'})
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{scan_id}.{format}"'}
+    )
 
 
-@router.post("/{scan_id}/cancel", response_model=ScanOut, responses=error_responses(404),
-             summary="Stop a scan after the listings in flight; finished ones stay")
+@router.post(
+    "/{scan_id}/cancel",
+    response_model=ScanOut,
+    responses=error_responses(404),
+    summary="Stop a scan after the listings in flight; finished ones stay",
+)
 def cancel_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
     return runtime.scans.cancel(scan_id, principal)

@@ -1,4 +1,5 @@
 """Webhooks: brands and platforms register endpoints for events; deliveries and their attempts are visible."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,8 +21,13 @@ router = APIRouter(prefix="/v1", tags=["webhooks"], route_class=StrictRoute)
 WebhookId = Annotated[str, Path(max_length=40, pattern=r"^whk_[0-9a-f]{16}$")]
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookOut, responses=error_responses(),
-             summary="Register an endpoint for events (a brand key: its own brand's events only); the secret is shown once")
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=WebhookOut,
+    responses=error_responses(),
+    summary="Register an endpoint for events (a brand key: its own brand's events only); the secret is shown once",
+)
 def create_webhook(runtime: RuntimeDep, principal: AnyKey, body: WebhookBody):
     return runtime.webhooks.create(body.url, body.events, principal)
 
@@ -31,21 +37,41 @@ def list_webhooks(runtime: RuntimeDep, principal: AnyKey):
     return {"items": [runtime.webhooks.describe(hook) for hook in runtime.webhooks.mine(principal)]}
 
 
-@router.delete("/webhooks/{webhook_id}", response_model=WebhookOut, responses=error_responses(404),
-               summary="Remove an endpoint (its pending deliveries are not sent)")
+@router.delete(
+    "/webhooks/{webhook_id}",
+    response_model=WebhookOut,
+    responses=error_responses(404),
+    summary="Remove an endpoint (its pending deliveries are not sent)",
+)
 def delete_webhook(runtime: RuntimeDep, principal: AnyKey, webhook_id: WebhookId):
     return runtime.webhooks.delete(webhook_id, principal)
 
 
-@router.post("/webhooks/{webhook_id}/rotate-secret", response_model=WebhookOut, responses=error_responses(404),
-             summary="A new signing secret; the previous one also signs for the overlap")
-def rotate_webhook_secret(runtime: RuntimeDep, principal: AnyKey, webhook_id: WebhookId,
-                          body: Annotated[RotateWebhookBody | None, Body()] = None):
+@router.post(
+    "/webhooks/{webhook_id}/rotate-secret",
+    response_model=WebhookOut,
+    responses=error_responses(404),
+    summary="A new signing secret; the previous one also signs for the overlap",
+)
+def rotate_webhook_secret(
+    runtime: RuntimeDep,
+    principal: AnyKey,
+    webhook_id: WebhookId,
+    body: Annotated[RotateWebhookBody | None, Body()] = None,
+):
     return runtime.webhooks.rotate(webhook_id, principal, (body or RotateWebhookBody()).overlap_hours)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryPage, responses=error_responses(404),
-            summary="Recent deliveries with their attempts, newest first")
-def list_deliveries(runtime: RuntimeDep, principal: AnyKey, webhook_id: WebhookId,
-                    limit: Annotated[int, Query(ge=1, le=200)] = 50):
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=DeliveryPage,
+    responses=error_responses(404),
+    summary="Recent deliveries with their attempts, newest first",
+)
+def list_deliveries(
+    runtime: RuntimeDep,
+    principal: AnyKey,
+    webhook_id: WebhookId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+):
     return {"items": runtime.webhooks.deliveries(webhook_id, principal, limit)}

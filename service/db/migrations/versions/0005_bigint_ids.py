@@ -3,6 +3,7 @@
 Revision ID: 0005
 Revises: 0004
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -13,9 +14,23 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-COLUMNS = [("reference_images", "id"), ("embeddings", "reference_id"), ("changes", "seq"), ("changes", "reference_id"),
-           ("reviews", "id"), ("reviews", "added_reference_id"), ("shared_signals", "id"), ("audit_events", "id")]
-SERIALS = [("reference_images", "id"), ("changes", "seq"), ("reviews", "id"), ("shared_signals", "id"), ("audit_events", "id")]
+COLUMNS = [
+    ("reference_images", "id"),
+    ("embeddings", "reference_id"),
+    ("changes", "seq"),
+    ("changes", "reference_id"),
+    ("reviews", "id"),
+    ("reviews", "added_reference_id"),
+    ("shared_signals", "id"),
+    ("audit_events", "id"),
+]
+SERIALS = [
+    ("reference_images", "id"),
+    ("changes", "seq"),
+    ("reviews", "id"),
+    ("shared_signals", "id"),
+    ("audit_events", "id"),
+]
 
 
 def upgrade() -> None:

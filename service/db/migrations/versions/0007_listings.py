@@ -3,6 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -38,7 +39,9 @@ def upgrade() -> None:
     op.create_index("ix_listings_created_at", "listings", ["created_at"])
     op.create_table(
         "seller_identifiers",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("listing_ref", sa.String(length=40), nullable=False),
         sa.Column("marketplace", sa.String(length=100), nullable=False),
         sa.Column("seller_id", sa.String(length=200), nullable=False),

@@ -3,6 +3,7 @@
 Revision ID: 0010
 Revises: 0009
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -17,7 +18,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "scan_items",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("row", sa.Integer(), nullable=False),
         sa.Column("listing", sa.JSON(), nullable=False),

@@ -8,6 +8,7 @@ rows are derived from the stored embeddings.
 Revision ID: 0013
 Revises: 0012
 """
+
 from __future__ import annotations
 
 from alembic import op

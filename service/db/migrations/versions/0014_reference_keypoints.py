@@ -6,6 +6,7 @@ from the stored blobs. Until then their checks simply skip verification against 
 Revision ID: 0014
 Revises: 0013
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -20,8 +21,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "reference_keypoints",
-        sa.Column("reference_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  sa.ForeignKey("reference_images.id"), primary_key=True),
+        sa.Column(
+            "reference_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.ForeignKey("reference_images.id"),
+            primary_key=True,
+        ),
         sa.Column("data", sa.LargeBinary(), nullable=False),
     )
 

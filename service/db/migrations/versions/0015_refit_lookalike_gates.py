@@ -10,6 +10,7 @@ stored embeddings.
 Revision ID: 0015
 Revises: 0014
 """
+
 from __future__ import annotations
 
 from alembic import op

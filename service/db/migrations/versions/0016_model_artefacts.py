@@ -7,6 +7,7 @@ migrate: the first process of each model writes them (the shipped models' come w
 Revision ID: 0016
 Revises: 0015
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -7,6 +7,7 @@ webhooks made by admin keys stay the operator's (neither brand nor platform).
 Revision ID: 0017
 Revises: 0016
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -23,8 +24,10 @@ def upgrade() -> None:
     op.add_column("webhooks", sa.Column("platform", sa.String(length=64), nullable=True))
     op.create_index("ix_webhooks_platform", "webhooks", ["platform"])
     op.execute("UPDATE api_keys SET platform = 'default' WHERE role = 'platform'")
-    op.execute("UPDATE webhooks SET platform = 'default' WHERE brand IS NULL AND api_key_id IN "
-               "(SELECT id FROM api_keys WHERE role = 'platform')")
+    op.execute(
+        "UPDATE webhooks SET platform = 'default' WHERE brand IS NULL AND api_key_id IN "
+        "(SELECT id FROM api_keys WHERE role = 'platform')"
+    )
 
 
 def downgrade() -> None:

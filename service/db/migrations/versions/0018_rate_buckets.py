@@ -3,6 +3,7 @@
 Revision ID: 0018
 Revises: 0017
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -7,6 +7,7 @@ the bulk-import CLI, a reindex); polling stays as the fallback, and is SQLite's 
 Revision ID: 0019
 Revises: 0018
 """
+
 from __future__ import annotations
 
 from alembic import op
@@ -28,8 +29,10 @@ def upgrade() -> None:
         END;
         $$ LANGUAGE plpgsql
     """)
-    op.execute("CREATE TRIGGER changes_notify AFTER INSERT ON changes "
-               "FOR EACH STATEMENT EXECUTE FUNCTION counterfeit_notify_changes()")
+    op.execute(
+        "CREATE TRIGGER changes_notify AFTER INSERT ON changes "
+        "FOR EACH STATEMENT EXECUTE FUNCTION counterfeit_notify_changes()"
+    )
 
 
 def downgrade() -> None:

@@ -7,6 +7,7 @@ process that starts (its local CURRENT).
 Revision ID: 0020
 Revises: 0019
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
