@@ -68,3 +68,12 @@ def test_bulk_register_continues_past_bad_files_and_running_server_sees_it(setti
     checked = run_cli(settings, "check", str(query))
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["verdict"] == "likely_counterfeit"
+
+
+def test_a_domain_refusal_exits_with_its_kinds_code_and_says_why(settings):
+    """Domain errors reach the CLI as one line (code: message) and an exit code by kind: not found is 3."""
+    missing = run_cli(settings, "keys", "rotate", "key_does_not_exist")
+    assert missing.returncode == 3, missing.stderr
+    assert "not_found" in missing.stderr and missing.stdout == ""
+    bad = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "Not A Brand")
+    assert bad.returncode == 2 and "invalid_brand" in bad.stderr, bad.stderr

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from service.core.errors import ApiError
+from service.core.errors import DomainError
 from service.core.fetch import SafeFetcher, refused_address
 from tests.helpers import make_settings, product_photo, resized_jpeg_copy, running, sql
 
@@ -94,7 +94,7 @@ def test_redirects_are_checked_hop_by_hop_and_bodies_are_capped_and_sniffed(orig
         "/missing": (422, "fetch_failed"),
     }
     for path, (status, code) in cases.items():
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(DomainError) as refused:
             fetcher.fetch(origin + path)
         assert (refused.value.status, refused.value.code) == (status, code), path
     strict = SafeFetcher(max_bytes=200_000, allow_loopback=False)
@@ -106,7 +106,7 @@ def test_redirects_are_checked_hop_by_hop_and_bodies_are_capped_and_sniffed(orig
         "http://user:pw@example.com/x.jpg",
         "http://[::1]/x.jpg",
     ):
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(DomainError) as refused:
             strict.fetch(url)
         assert refused.value.status == 422, url
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.core.auth import Principal, authenticate, rate_limit_error
-from service.core.errors import ApiError
+from service.core.errors import Forbidden
 from service.db.models import Role
 from service.runtime import Runtime
 
@@ -28,8 +28,7 @@ def require(*roles: Role):
             principal = authenticate(session, request.headers.get("authorization"), request.state.request_id)
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(
-                403,
+            raise Forbidden(
                 "forbidden",
                 f"This endpoint needs one of the roles: {names}; your key is '{principal.role.value}'.",
             )

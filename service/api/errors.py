@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from service.api.middleware import error_body
-from service.core.errors import ApiError, overloaded
+from service.core.errors import DomainError, Unauthenticated, overloaded
 from service.serving.embedding import QueueFull
 
 
@@ -25,15 +25,28 @@ def error_response(
     )
 
 
+def headers_for(error: DomainError) -> dict[str, str] | None:
+    """The HTTP headers a domain error's kind needs: when to retry, and how to authenticate."""
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return headers or None
+
+
+def domain_error_response(request: Request, error: DomainError) -> JSONResponse:
+    return error_response(request, error.status, error.code, error.message, headers_for(error))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, exc: QueueFull):
-        error = overloaded(str(exc))
-        return error_response(request, error.status, error.code, error.message, error.headers)
+        return domain_error_response(request, overloaded(str(exc)))
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
-        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        return domain_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.images import media_type_of
 from service.api.deps import RuntimeDep
 from service.core.auth import Principal
-from service.core.errors import ApiError, not_found
+from service.core.errors import DomainError, Forbidden, not_found
 from service.core.timestamps import aware
 from service.core.validation import NO_NUL
 from service.db.models import Check, Label, Listing, Reference, Review, ScanItem
@@ -69,13 +69,13 @@ def _same_origin(request: Request) -> None:
     if cross_site or (
         origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host"))
     ):
-        raise ApiError(403, "cross_origin", "A form from another site cannot act here.")
+        raise Forbidden("cross_origin", "A form from another site cannot act here.")
 
 
 def _check_csrf(request: Request, expected: str, given: str) -> None:
     _same_origin(request)
     if not hmac.compare_digest(expected.encode(), (given or "").encode()):
-        raise ApiError(403, "csrf", "This form has expired or did not come from this page; reload it.")
+        raise Forbidden("csrf", "This form has expired or did not come from this page; reload it.")
 
 
 def _visible_check(session: Session, principal: Principal, check_id: str) -> Check:
@@ -163,7 +163,7 @@ def login(request: Request, runtime: RuntimeDep, api_key: Annotated[str, Form(ma
     _same_origin(request)
     try:
         token, _ = runtime.ui_sessions.open(api_key.strip())
-    except ApiError as exc:
+    except DomainError as exc:
         return _page(request, "login.html", error=exc.message, status=exc.status)
     response = RedirectResponse("/ui", status_code=303)
     response.set_cookie(
@@ -274,6 +274,6 @@ def review(
                     runtime.blobs.get(check.image_sha256),
                     principal,
                 )
-            except ApiError:
+            except DomainError:
                 pass  # e.g. already registered under the other label: the review itself stands
     return RedirectResponse(f"/ui?reviewed={check_id}", status_code=303)

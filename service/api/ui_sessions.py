@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.auth import Principal, authenticate
-from service.core.errors import ApiError
+from service.core.errors import Forbidden
 from service.core.timestamps import aware, utcnow
 from service.db.models import ApiKey, Role, UiSession
 
@@ -32,7 +32,7 @@ class UiSessions:
         with self.sessions() as session:
             principal = authenticate(session, f"Bearer {api_token}")
             if principal.role not in (Role.brand, Role.admin):
-                raise ApiError(403, "forbidden", "The review page is for brand (or admin) keys.")
+                raise Forbidden("forbidden", "The review page is for brand (or admin) keys.")
             token = secrets.token_urlsafe(32)
             session.add(
                 UiSession(

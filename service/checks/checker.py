@@ -30,16 +30,16 @@ from scoring.evidence import gather_evidence, verification_skipped
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
 from scoring.scorers import Scorer, Thresholds, score
-from service.api.uploads import prepare_upload, rejections_as_http
 from service.checks.check_log import CheckWriter
 from service.core.blobs import BlobStore, BlobStoreUnavailable, sha256_hex
-from service.core.errors import ApiError, overloaded
+from service.core.errors import Busy, DomainError, InvalidInput, overloaded
 from service.core.metrics import Metrics
 from service.db.models import Check
 from service.exchange.signals import SharedSignalIndex
 from service.references.registry import ReferenceRegistry
 from service.serving.embedding import EmbedFailed, QueueFull
 from service.serving.runner import Serving, ServingSlot
+from service.serving.uploads import prepare_upload, rejections_as_errors
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def embed_failures_as_http() -> Iterator[None]:
     try:
         yield
     except EmbedFailed as exc:  # the device decoder and Pillow both refused bytes the worker could read
-        raise ApiError(422, "corrupt_image", f"The image data could not be decoded: {exc}") from None
+        raise InvalidInput("corrupt_image", f"The image data could not be decoded: {exc}") from None
 
 
 @dataclass
@@ -125,8 +125,8 @@ class Checker:
         with self.slot.use() as serving:  # one model and one index generation for the whole request
             if embedded is not None:
                 if embedded.fingerprint != serving.runner.info.fingerprint():
-                    raise ApiError(
-                        503, "model_changed", "The photo was embedded with another model than the one served."
+                    raise Busy(
+                        "model_changed", "The photo was embedded with another model than the one served."
                     )
                 vectors, pdq, keypoints = np.atleast_2d(embedded.vector), embedded.pdq, None
             else:
@@ -185,7 +185,7 @@ class Checker:
         for index, ((filename, _), outcome) in enumerate(zip(images, outcomes)):
             if isinstance(outcome, QueueFull):
                 outcome = overloaded(str(outcome))
-            if isinstance(outcome, ApiError):
+            if isinstance(outcome, DomainError):
                 items.append(
                     {
                         "index": index,
@@ -284,7 +284,7 @@ class Checker:
     def _admit(serving: Serving, data: bytes) -> None:
         """Byte and pixel limits from the header alone (the device decodes; no CPU decode memory is reserved)."""
         limits = serving.limits
-        with rejections_as_http():
+        with rejections_as_errors():
             admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
 
     def evaluate(

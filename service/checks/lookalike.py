@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index.regions import unpack as unpack_regions
 from scoring.lookalike import BrandProbe, ProbeSet
-from service.core.errors import ApiError
+from service.core.errors import DomainError
 from service.core.timestamps import aware, utcnow
 from service.db.models import Change, Embedding, Label, LookalikeProbe, Reference
 from service.jobs.store import JobStore
@@ -128,7 +128,7 @@ class ProbeTrainer:
             job = self.jobs.create(
                 "lookalike", {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]}
             )
-        except ApiError:  # one is running already; the brands stay due for the next poll
+        except DomainError:  # one is running already; the brands stay due for the next poll
             return None
         threading.Thread(
             target=self.run, args=(job.id, fingerprint, due, background), name="lookalike-fit", daemon=True

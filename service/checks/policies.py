@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scoring.scorers import Thresholds
 from service.core.audit import audit_event
 from service.core.auth import Principal
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput
 from service.core.timestamps import utcnow
 from service.db.models import BrandPolicy
 
@@ -58,13 +58,13 @@ class PolicyStore:
             ("authentic_threshold", authentic_threshold),
         ):
             if value is not None and not 0 < value < 1:
-                raise ApiError(422, "invalid_policy", f"{name} must be between 0 and 1 (exclusive).")
+                raise InvalidInput("invalid_policy", f"{name} must be between 0 and 1 (exclusive).")
         if (
             counterfeit_threshold is not None
             and authentic_threshold is not None
             and authentic_threshold >= counterfeit_threshold
         ):
-            raise ApiError(422, "invalid_policy", "authentic_threshold must be below counterfeit_threshold.")
+            raise InvalidInput("invalid_policy", "authentic_threshold must be below counterfeit_threshold.")
         with self.sessions() as session:
             policy = session.get(BrandPolicy, brand) or BrandPolicy(brand=brand)
             policy.counterfeit_threshold = counterfeit_threshold

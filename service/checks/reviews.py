@@ -13,7 +13,7 @@ from service.checks.policies import PolicyStore
 from service.core.audit import audit_event
 from service.core.auth import Principal
 from service.core.blobs import BlobStore
-from service.core.errors import ApiError, not_found
+from service.core.errors import Conflict, DomainError, not_found
 from service.db.models import Check, Label, Review
 from service.exchange.webhooks import Event, enqueue
 from service.references.registry import NewReference, ReferenceRegistry
@@ -98,7 +98,7 @@ class ReviewService:
                 self.blobs.get(check.image_sha256),
                 principal,
             )
-        except ApiError as exc:  # e.g. the same photo is registered as authentic
+        except DomainError as exc:  # e.g. the same photo is registered as authentic
             return None, exc.message
         return reference.id, None
 
@@ -109,7 +109,7 @@ def review_training_examples(
     """Features, confirmed labels and brands of reviewed checks made with the current index's model."""
     current = Generations(settings.index_dir).current()
     if current is None:
-        raise ApiError(409, "no_index", "There is no index yet, so no model to calibrate for.")
+        raise Conflict("no_index", "There is no index yet, so no model to calibrate for.")
     fingerprint = current.fingerprint
     with sessions() as session:
         rows = session.execute(

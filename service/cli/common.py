@@ -9,6 +9,16 @@ import sys
 import typer
 from rich.console import Console
 
+from service.core.errors import (
+    Busy,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TimedOut,
+    Unauthenticated,
+)
 from service.settings import Settings
 
 app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
@@ -20,6 +30,24 @@ def _fail(message: object, code: int = 2) -> typer.Exit:
     """Print one clear error line (no markup parsing: messages contain brackets) and return the exit."""
     err.print("error:", str(message), style="red", markup=False, highlight=False)
     return typer.Exit(code)
+
+
+# Exit codes by kind of refusal (sysexits.h where one fits), so scripts can tell "fix your input" from "retry".
+EXIT_CODES: dict[type[DomainError], int] = {
+    NotFound: 3,
+    Conflict: 4,
+    Busy: 75,  # EX_TEMPFAIL
+    TimedOut: 75,
+    RateLimited: 75,
+    Forbidden: 77,  # EX_NOPERM
+    Unauthenticated: 77,
+}
+
+
+def _refused(error: DomainError) -> typer.Exit:
+    """A domain refusal as the CLI says it: its code and message on one line, and an exit code for its kind."""
+    code = next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 2)
+    return _fail(f"{error.code}: {error.message}", code)
 
 
 def _settings(model: str | None = None) -> Settings:

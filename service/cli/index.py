@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import _fail, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import _fail, _refused, _sessions, _settings, _setup_logging, app, err
 
 index_app = typer.Typer(help="Index generations: list, roll back.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -28,7 +28,7 @@ def reindex(
     import time
 
     from service.core.blobs import open_blob_store
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
     from service.jobs.reindex import Reindexer, ReindexParams, params_dict
     from service.jobs.store import JobStore
 
@@ -38,8 +38,10 @@ def reindex(
         params = ReindexParams(settings.model, index_type, engine, ray_address).validate()
         jobs = JobStore(_sessions())
         job = jobs.create("reindex", params_dict(params))
-    except (ValueError, ApiError) as exc:
-        raise _fail(getattr(exc, "message", exc)) from None
+    except ValueError as exc:
+        raise _fail(exc) from None
+    except DomainError as exc:
+        raise _refused(exc) from None
     err.print(f"Reindex job {job.id}: model {params.model}, engine {engine}")
     worker = threading.Thread(
         target=Reindexer(

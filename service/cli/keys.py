@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _fail, _sessions, app, err
+from service.cli.common import _fail, _refused, _sessions, app, err
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -31,7 +31,7 @@ def keys_create(
     from datetime import datetime, timedelta, timezone
 
     from service.core.auth import create_key
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
     from service.core.validation import validate_brand
     from service.db.models import Role
 
@@ -50,8 +50,10 @@ def keys_create(
             key, token = create_key(
                 session, parsed_role, brand, name, expires_at=expires_at, platform=platform
             )
-    except (ValueError, ApiError) as exc:
-        raise _fail(getattr(exc, "message", exc))
+    except ValueError as exc:
+        raise _fail(exc)
+    except DomainError as exc:
+        raise _refused(exc)
     err.print(
         f"Created {key.role.value} key {key.id}"
         + (f" for brand {brand}" if brand else "")
@@ -86,13 +88,13 @@ def keys_rotate(
 
     from service.core.audit import audit_event
     from service.core.auth import OPERATOR, rotate_key
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
 
     with _sessions()() as session:
         try:
             new, token, old = rotate_key(session, key_id, timedelta(hours=overlap_hours))
-        except ApiError as exc:
-            raise _fail(exc.message, 1)
+        except DomainError as exc:
+            raise _refused(exc)
         session.add(
             audit_event(
                 OPERATOR, "key.rotate", new.brand, old.id, new_key_id=new.id, overlap_hours=overlap_hours

@@ -9,7 +9,15 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import IMAGE_SUFFIXES, _fail, _settings, _setup_logging, _start_runtime, app, err
+from service.cli.common import (
+    IMAGE_SUFFIXES,
+    _refused,
+    _settings,
+    _setup_logging,
+    _start_runtime,
+    app,
+    err,
+)
 
 
 @app.command()
@@ -21,7 +29,7 @@ def register(
     source: Optional[str] = None,
 ):
     """Bulk-import a folder of images as references. Bad files are skipped and listed at the end."""
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
     from service.core.validation import validate_brand, validate_label
     from service.references.registry import NewReference
 
@@ -30,8 +38,8 @@ def register(
         new = NewReference(
             brand=validate_brand(brand), label=validate_label(label), product=product, source=source
         )
-    except ApiError as exc:
-        raise _fail(exc.message)
+    except DomainError as exc:
+        raise _refused(exc)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     runtime = _start_runtime(_settings(), persist_snapshots=False)
     created = existing = 0
@@ -48,7 +56,7 @@ def register(
             try:
                 _, was_created = runtime.registry.register(new, path.read_bytes())
                 created, existing = created + was_created, existing + (not was_created)
-            except ApiError as exc:
+            except DomainError as exc:
                 failures.append((path, f"{exc.code}: {exc.message}"))
             bar.advance(task)
     runtime.close()
@@ -63,14 +71,14 @@ def check(
     image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None, k: int = 10
 ):
     """Check one image against the local index and print the JSON result."""
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
 
     _setup_logging("warning")
     runtime = _start_runtime(_settings(), persist_snapshots=False)
     try:
         result = runtime.checker.check(image.read_bytes(), brand, k, api_key_id="cli")
-    except ApiError as exc:
-        raise _fail(exc.message)
+    except DomainError as exc:
+        raise _refused(exc)
     finally:
         runtime.close()
     typer.echo(json.dumps(result, indent=2))

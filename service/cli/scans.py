@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import _fail, _settings, _setup_logging, _start_runtime, app, err
+from service.cli.common import _fail, _refused, _settings, _setup_logging, _start_runtime, app, err
 
 
 @app.command()
@@ -28,7 +28,7 @@ def scan(
 ):
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
     from service.core.auth import OPERATOR
-    from service.core.errors import ApiError
+    from service.core.errors import DomainError
     from service.core.validation import validate_brand
     from service.jobs.scan_feed import feed_format
     from service.jobs.scans import ScanParams
@@ -40,16 +40,16 @@ def scan(
     try:
         fmt = feed_format(feed.name, format)
         params = ScanParams(validate_brand(brand) if brand else None, k or settings.default_k)
-    except ApiError as exc:
-        raise _fail(exc.message)
+    except DomainError as exc:
+        raise _refused(exc)
     runtime = _start_runtime(settings, persist_snapshots=False)
     try:
         scan_id = runtime.scans.create(
             feed.read_bytes(), fmt, params, OPERATOR, feed.name, images.read_bytes() if images else None
         )
-    except ApiError as exc:
+    except DomainError as exc:
         runtime.close()
-        raise _fail(f"{exc.code}: {exc.message}")
+        raise _refused(exc)
     err.print(f"Scan {scan_id}", markup=False, highlight=False)
     with Progress(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.core.errors import ApiError
+from service.core.errors import Conflict, NotFound, RateLimited, Unauthenticated
 from service.core.timestamps import aware
 from service.core.timestamps import utcnow as _now
 from service.db.models import ApiKey, Role
@@ -109,9 +109,9 @@ def rotate_key(session: Session, key_id: str, overlap: timedelta) -> tuple[ApiKe
     Returns ``(new key, its token, old key)``. The caller commits (with its audit row)."""
     old = session.get(ApiKey, key_id)
     if old is None or old.revoked_at is not None or _expired(old):
-        raise ApiError(404, "not_found", "No such active key.")
+        raise NotFound("not_found", "No such active key.")
     if old.replaced_by is not None:
-        raise ApiError(409, "already_rotated", f"Key {key_id} was already rotated to {old.replaced_by}.")
+        raise Conflict("already_rotated", f"Key {key_id} was already rotated to {old.replaced_by}.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     # A key with a lifetime passes it on: rotating never extends access.
     new = ApiKey(
@@ -136,19 +136,15 @@ def _expired(key: ApiKey) -> bool:
 
 def authenticate(session: Session, authorization: str | None, request_id: str | None = None) -> Principal:
     if not authorization:
-        raise ApiError(
-            401,
+        raise Unauthenticated(
             "unauthenticated",
             "Missing API key: send 'Authorization: Bearer <key>'.",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
+        raise Unauthenticated(
             "unauthenticated",
             "Malformed Authorization header: expected 'Bearer <key>'.",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     key = session.scalar(
         select(ApiKey).where(
@@ -158,22 +154,19 @@ def authenticate(session: Session, authorization: str | None, request_id: str | 
         )
     )
     if key is None:
-        raise ApiError(
-            401,
+        raise Unauthenticated(
             "unauthenticated",
             "Unknown, expired or revoked API key.",
-            headers={"WWW-Authenticate": "Bearer"},
         )
     return Principal(
         key_id=key.id, role=key.role, brand=key.brand, request_id=request_id, platform=key.platform
     )
 
 
-def rate_limit_error(retry_after: float) -> ApiError:
+def rate_limit_error(retry_after: float) -> RateLimited:
     seconds = max(1, math.ceil(retry_after))
-    return ApiError(
-        429,
+    return RateLimited(
         "rate_limited",
         f"Too many requests for this key; retry in {seconds} s.",
-        headers={"Retry-After": str(seconds)},
+        retry_after=seconds,
     )

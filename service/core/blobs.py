@@ -21,7 +21,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from index.atomic import write_atomic
-from service.core.errors import ApiError
+from service.core.errors import Busy
 
 
 def sha256_hex(data: bytes) -> str:
@@ -32,13 +32,12 @@ def blob_key(digest: str) -> str:
     return f"{digest[:2]}/{digest[2:4]}/{digest}"
 
 
-class BlobStoreUnavailable(ApiError):
+class BlobStoreUnavailable(Busy):
     def __init__(self, cause: Exception):
         super().__init__(
-            503,
             "storage_unavailable",
             f"The image store cannot be reached ({type(cause).__name__}); retry shortly.",
-            headers={"Retry-After": "5"},
+            retry_after=5,
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput
 
 CURSOR_PATTERN = re.compile(r"^[0-9]{1,18}$")
 CURSOR_SCHEMA = {"pattern": CURSOR_PATTERN.pattern, "description": "next_cursor of the previous page"}
@@ -20,5 +20,5 @@ def encode_cursor(last_id: int) -> str:
 
 def decode_cursor(cursor: str) -> int:
     if not CURSOR_PATTERN.fullmatch(cursor):
-        raise ApiError(422, "invalid_cursor", "The cursor is not one this API returned.")
+        raise InvalidInput("invalid_cursor", "The cursor is not one this API returned.")
     return int(cursor)

@@ -31,13 +31,13 @@ import certifi
 import httpx
 
 from index.images import media_type_of
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput, TimedOut, TooLarge
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
-class FetchRefused(ApiError):
+class FetchRefused(InvalidInput):
     """The URL may not be fetched, or what it returned is not an acceptable image."""
 
 
@@ -83,11 +83,9 @@ def _check_host_name(host: str) -> None:
     try:
         encoded = host.rstrip(".").encode("idna")
     except UnicodeError as exc:
-        raise FetchRefused(422, "invalid_url", f"The URL's host name is invalid ({exc}).") from None
+        raise FetchRefused("invalid_url", f"The URL's host name is invalid ({exc}).") from None
     if not encoded or len(encoded) > 253 or any(not 1 <= len(label) <= 63 for label in encoded.split(b".")):
-        raise FetchRefused(
-            422, "invalid_url", "The URL's host name is invalid (an empty or over-long label)."
-        )
+        raise FetchRefused("invalid_url", "The URL's host name is invalid (an empty or over-long label).")
 
 
 class SafeFetcher:
@@ -121,7 +119,7 @@ class SafeFetcher:
                     url = response
                     continue
                 return response
-        raise FetchRefused(422, "too_many_redirects", f"More than {self.max_redirects} redirects.")
+        raise FetchRefused("too_many_redirects", f"More than {self.max_redirects} redirects.")
 
     def check_target(self, url: str) -> None:
         """Refuse a URL this fetcher would refuse to connect to (e.g. a webhook target, when registered)."""
@@ -156,13 +154,13 @@ class SafeFetcher:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise FetchRefused(422, "invalid_url", f"Not a URL: {exc}") from None
+            raise FetchRefused("invalid_url", f"Not a URL: {exc}") from None
         if parts.scheme not in ("http", "https"):
-            raise FetchRefused(422, "invalid_url", "Only http and https URLs are fetched.")
+            raise FetchRefused("invalid_url", "Only http and https URLs are fetched.")
         if not parts.hostname:
-            raise FetchRefused(422, "invalid_url", "The URL has no host.")
+            raise FetchRefused("invalid_url", "The URL has no host.")
         if parts.username or parts.password:
-            raise FetchRefused(422, "invalid_url", "URLs with credentials are not fetched.")
+            raise FetchRefused("invalid_url", "URLs with credentials are not fetched.")
         _check_host_name(parts.hostname)
         return parts.hostname, port or (443 if parts.scheme == "https" else 80), parts.scheme
 
@@ -171,13 +169,13 @@ class SafeFetcher:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):  # UnicodeError: a name IDNA cannot encode
-            raise FetchRefused(422, "unresolvable_host", f"Cannot resolve {host}.") from None
+            raise FetchRefused("unresolvable_host", f"Cannot resolve {host}.") from None
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
         for address in addresses:
             reason = refused_address(address, self.allow_loopback)
             if reason:
                 raise FetchRefused(
-                    422, "forbidden_address", f"{host} resolves to {reason}; only public hosts are fetched."
+                    "forbidden_address", f"{host} resolves to {reason}; only public hosts are fetched."
                 )
         return addresses[0]
 
@@ -188,7 +186,7 @@ class SafeFetcher:
         headers["Accept"] = "image/*"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchRefused(408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
+            raise TimedOut("fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
         try:
             with client.stream(
                 "GET", pinned, headers=headers, extensions=extensions, timeout=httpx.Timeout(remaining)
@@ -196,38 +194,28 @@ class SafeFetcher:
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("location")
                     if not location:
-                        raise FetchRefused(422, "fetch_failed", "A redirect without a Location.")
+                        raise FetchRefused("fetch_failed", "A redirect without a Location.")
                     return urljoin(url, location)
                 if response.status_code != 200:
-                    raise FetchRefused(
-                        422, "fetch_failed", f"The image URL answered HTTP {response.status_code}."
-                    )
+                    raise FetchRefused("fetch_failed", f"The image URL answered HTTP {response.status_code}.")
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise FetchRefused(413, "image_too_large", f"The image is over {self.max_bytes} bytes.")
+                    raise TooLarge("image_too_large", f"The image is over {self.max_bytes} bytes.")
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk
                     if len(body) > self.max_bytes:
-                        raise FetchRefused(
-                            413, "image_too_large", f"The image is over {self.max_bytes} bytes."
-                        )
+                        raise TooLarge("image_too_large", f"The image is over {self.max_bytes} bytes.")
                     if time.monotonic() > deadline:
-                        raise FetchRefused(
-                            408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s."
-                        )
+                        raise TimedOut("fetch_timeout", f"Fetching took longer than {self.timeout:g} s.")
         except httpx.TimeoutException:
-            raise FetchRefused(
-                408, "fetch_timeout", f"Fetching took longer than {self.timeout:g} s."
-            ) from None
+            raise TimedOut("fetch_timeout", f"Fetching took longer than {self.timeout:g} s.") from None
         except httpx.HTTPError as exc:
-            raise FetchRefused(
-                422, "fetch_failed", f"Could not fetch the image: {type(exc).__name__}."
-            ) from None
+            raise FetchRefused("fetch_failed", f"Could not fetch the image: {type(exc).__name__}.") from None
         data = bytes(body)
         media_type = media_type_of(data)
         if not media_type.startswith(
             "image/"
         ):  # sniffed from the bytes; the server's Content-Type is not trusted
-            raise FetchRefused(422, "not_an_image", "The URL did not return an image.")
+            raise FetchRefused("not_an_image", "The URL did not return an image.")
         return Fetched(url, data, media_type)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput
 from service.db.models import Label
 
 BRAND_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -42,8 +42,7 @@ METADATA_MAX_DEPTH = 8
 
 def validate_brand(brand: str) -> str:
     if not BRAND_PATTERN.fullmatch(brand or ""):
-        raise ApiError(
-            422,
+        raise InvalidInput(
             "invalid_brand",
             f"Brand {brand!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.",
         )
@@ -54,8 +53,8 @@ def validate_label(label: str) -> Label:
     try:
         return Label(label)
     except ValueError:
-        raise ApiError(
-            422, "invalid_label", f"Label {label!r} is invalid: use 'authentic' or 'counterfeit'."
+        raise InvalidInput(
+            "invalid_label", f"Label {label!r} is invalid: use 'authentic' or 'counterfeit'."
         ) from None
 
 
@@ -119,20 +118,18 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
     if text is None or text == "":
         return {}
     if len(text.encode()) > METADATA_MAX_BYTES:  # size first: nothing large is ever parsed
-        raise ApiError(422, "invalid_metadata", f"metadata is larger than {METADATA_MAX_BYTES // 1024} KiB.")
+        raise InvalidInput("invalid_metadata", f"metadata is larger than {METADATA_MAX_BYTES // 1024} KiB.")
     if _nesting_depth(text) > METADATA_MAX_DEPTH:
-        raise ApiError(
-            422, "invalid_metadata", f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels."
-        )
+        raise InvalidInput("invalid_metadata", f"metadata is nested deeper than {METADATA_MAX_DEPTH} levels.")
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity
-        raise ApiError(422, "invalid_metadata", f"metadata is not valid JSON: {exc}") from None
+        raise InvalidInput("invalid_metadata", f"metadata is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ApiError(422, "invalid_metadata", "metadata must be a JSON object.")
+        raise InvalidInput("invalid_metadata", "metadata must be a JSON object.")
     problem = json_problem(value)  # e.g. 1e999 parses to inf; "\ud800" to a lone surrogate
     if problem:
-        raise ApiError(422, "invalid_metadata", f"metadata {problem}.")
+        raise InvalidInput("invalid_metadata", f"metadata {problem}.")
     return value
 
 
@@ -140,12 +137,12 @@ def validate_optional_text(name: str, value: str | None, max_length: int) -> str
     if value is None or value == "":
         return None
     if len(value) > max_length:
-        raise ApiError(422, f"invalid_{name}", f"{name} is longer than {max_length} characters.")
+        raise InvalidInput(f"invalid_{name}", f"{name} is longer than {max_length} characters.")
     if any(ord(char) < 32 and char not in "\t" for char in value):
-        raise ApiError(422, f"invalid_{name}", f"{name} must not contain control characters.")
+        raise InvalidInput(f"invalid_{name}", f"{name} must not contain control characters.")
     reason = unstorable_text(value)
     if reason:
-        raise ApiError(422, f"invalid_{name}", f"{name} must not contain {reason}.")
+        raise InvalidInput(f"invalid_{name}", f"{name} must not contain {reason}.")
     return value
 
 

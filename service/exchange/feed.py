@@ -31,7 +31,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from index.pdq import MIN_QUALITY
-from service.core.errors import ApiError
+from service.core.errors import Conflict
 from service.core.timestamps import aware, iso_utc, utcnow
 from service.db.models import FeedEntry, Label, Listing, Reference, Review, SellerIdentifier
 from service.exchange.signals import sign
@@ -72,8 +72,7 @@ class FeedPublisher:
     def page(self, since: int, limit: int | None = None) -> dict[str, Any]:
         """Entries after ``since`` (oldest first), each signed, in a signed envelope."""
         if not self.private_key:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "signing_not_configured",
                 "Set COUNTERFEIT_SIGNAL_PRIVATE_KEY (`counterfeit signals-keygen`) to publish a feed.",
             )

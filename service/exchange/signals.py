@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index.pdq import MIN_QUALITY, PdqHash, PdqIndex
 from service.core.audit import audit_event
 from service.core.auth import Principal
-from service.core.errors import ApiError
+from service.core.errors import Conflict, Forbidden, InvalidInput
 from service.db.models import Label, Reference, SharedSignal
 
 FORMAT = "counterfeit-signals/1"
@@ -64,15 +64,15 @@ def signature_valid(signed: dict[str, Any], public_key_b64: str) -> bool:
 def verify(bundle: dict[str, Any], trusted: dict[str, str]) -> dict[str, Any]:
     """The payload of a bundle from a trusted issuer with a valid signature; else a 4xx."""
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT or "signature" not in bundle:
-        raise ApiError(422, "invalid_bundle", f"Not a {FORMAT} bundle.")
+        raise InvalidInput("invalid_bundle", f"Not a {FORMAT} bundle.")
     issuer = bundle.get("issuer")
     if issuer not in trusted:
-        raise ApiError(
-            403, "untrusted_issuer", f"Issuer {issuer!r} is not in COUNTERFEIT_TRUSTED_SIGNAL_ISSUERS."
+        raise Forbidden(
+            "untrusted_issuer", f"Issuer {issuer!r} is not in COUNTERFEIT_TRUSTED_SIGNAL_ISSUERS."
         )
     if not signature_valid(bundle, trusted[issuer]):
-        raise ApiError(
-            422, "invalid_signature", f"The bundle's signature does not verify with {issuer}'s key."
+        raise InvalidInput(
+            "invalid_signature", f"The bundle's signature does not verify with {issuer}'s key."
         )
     return {k: v for k, v in bundle.items() if k != "signature"}
 
@@ -136,8 +136,7 @@ class SignalSharing:
 
     def export(self, brand: str) -> dict[str, Any]:
         if not self.private_key:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "signing_not_configured",
                 "Set COUNTERFEIT_SIGNAL_PRIVATE_KEY (`counterfeit signals-keygen`) to export.",
             )
@@ -180,7 +179,7 @@ class SignalSharing:
                 for s in payload["signals"]
             ]
         except (KeyError, TypeError, ValueError):
-            raise ApiError(422, "invalid_bundle", "A signal in the bundle is malformed.") from None
+            raise InvalidInput("invalid_bundle", "A signal in the bundle is malformed.") from None
         with self.sessions() as session:  # a bundle replaces the issuer's previous snapshot for the brand
             session.execute(
                 delete(SharedSignal).where(

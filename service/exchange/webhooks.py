@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.auth import Principal
-from service.core.errors import ApiError
+from service.core.errors import DomainError, InvalidInput, NotFound
 from service.core.fetch import SafeFetcher
 from service.core.timestamps import aware, iso_utc, utcnow
 from service.db.models import ApiKey, Role, Webhook, WebhookDelivery
@@ -200,7 +200,7 @@ class WebhookDeliverer:
         status, error = None, None
         try:
             status = self.fetcher.post(hook.url, body, headers, timeout=5.0)
-        except ApiError as exc:
+        except DomainError as exc:
             error = exc.message
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
@@ -252,7 +252,7 @@ class WebhookRegistry:
         events = sorted(set(events))
         unknown = [e for e in events if e not in EVENTS]
         if not events or unknown:
-            raise ApiError(422, "invalid_events", f"events must be a non-empty list of: {', '.join(EVENTS)}.")
+            raise InvalidInput("invalid_events", f"events must be a non-empty list of: {', '.join(EVENTS)}.")
         self.fetcher.check_target(url)  # public https/http targets only, like image URLs
         hook = Webhook(
             id="whk_" + secrets.token_hex(8),
@@ -290,7 +290,7 @@ class WebhookRegistry:
                 )
             )
         if hook is None:
-            raise ApiError(404, "not_found", "No such webhook.")
+            raise NotFound("not_found", "No such webhook.")
         return hook
 
     def delete(self, webhook_id: str, caller: Principal) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import numpy as np
 from index.pdq import PdqHash
 from service.checks.checker import Embedded
 from service.core.blobs import BlobStore
-from service.core.errors import ApiError
+from service.core.errors import DomainError, InvalidInput, error_of_status
 from service.core.fetch import Fetched, SafeFetcher
 from service.db.models import ScanItem
 from service.jobs.ray_engine import connect
@@ -74,7 +74,7 @@ class ScanEmbedActor:
         photos: list[list[Any]] = [[] for _ in sources]
         inputs, slots = [], []
         for (i, _url), got in zip(flat, fetched):
-            if isinstance(got, ApiError):
+            if isinstance(got, DomainError):
                 photos[i].append((got.status, got.code, got.message))
                 continue
             prepared = prepare(got.data, self.spec)
@@ -113,19 +113,19 @@ class ScanEmbedActor:
             try:
                 return Fetched(name, Path(path).read_bytes(), "")
             except FileNotFoundError:
-                return ApiError(422, "missing_blob", f"{name}: the archived photo is not in the blob store")
+                return InvalidInput("missing_blob", f"{name}: the archived photo is not in the blob store")
         try:
             return self.fetcher.fetch(source)
-        except ApiError as exc:
+        except DomainError as exc:
             return exc
 
 
-def photos_of(raw: bytes) -> list[tuple[str, bytes, Embedded] | ApiError]:
+def photos_of(raw: bytes) -> list[tuple[str, bytes, Embedded] | DomainError]:
     """An actor's photos for one listing: (name, bytes, embedded) each, or the error that photo alone got."""
-    out: list[tuple[str, bytes, Embedded] | ApiError] = []
+    out: list[tuple[str, bytes, Embedded] | DomainError] = []
     for photo in pickle.loads(raw):
         if len(photo) == 3:
-            out.append(ApiError(*photo))
+            out.append(error_of_status(*photo))
         else:
             name, data, vector, pdq_hex, quality, fingerprint = photo
             out.append((name, data, Embedded(vector, PdqHash.from_hex(pdq_hex, quality), fingerprint)))

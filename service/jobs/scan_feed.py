@@ -14,7 +14,7 @@ import io
 import json
 from typing import Any, Iterator
 
-from service.core.errors import ApiError
+from service.core.errors import DomainError, InvalidInput, TooLarge
 from service.core.validation import json_problem
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -23,13 +23,13 @@ PARQUET_BATCH_ROWS = 1024
 MAX_PARQUET_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
 
 
-def invalid(row: int | None, message: str) -> ApiError:
-    return ApiError(422, "invalid_feed", f"row {row}: {message}" if row is not None else message)
+def invalid(row: int | None, message: str) -> DomainError:
+    return InvalidInput("invalid_feed", f"row {row}: {message}" if row is not None else message)
 
 
-def too_many(max_rows: int) -> ApiError:
-    return ApiError(
-        413, "feed_too_large", f"At most {max_rows} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS)."
+def too_many(max_rows: int) -> DomainError:
+    return TooLarge(
+        "feed_too_large", f"At most {max_rows} listings per scan (COUNTERFEIT_MAX_SCAN_LISTINGS)."
     )
 
 
@@ -37,8 +37,8 @@ def feed_format(filename: str | None, declared: str | None) -> str:
     fmt = declared or (filename or "").rsplit(".", 1)[-1].lower()
     fmt = {"ndjson": "jsonl", "json": "jsonl"}.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise ApiError(
-            422, "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name)."
+        raise InvalidInput(
+            "invalid_feed", f"Feed format: one of {', '.join(FORMATS)} (from format= or the file name)."
         )
     return fmt
 
@@ -83,8 +83,8 @@ def _decoded_lines(data: bytes) -> Iterator[str]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ApiError(
-                422, "invalid_feed", f"line {line_number}: not UTF-8 (byte {exc.start} of the line)"
+            raise InvalidInput(
+                "invalid_feed", f"line {line_number}: not UTF-8 (byte {exc.start} of the line)"
             ) from None
         yield line.removeprefix("\ufeff") if line_number == 1 else line
 
@@ -117,14 +117,13 @@ def _parquet_rows(data: bytes, max_rows: int) -> Iterator[tuple[int, dict[str, A
     try:
         feed = pq.ParquetFile(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise ApiError(422, "invalid_feed", f"not a Parquet file ({exc})") from None
+        raise InvalidInput("invalid_feed", f"not a Parquet file ({exc})") from None
     meta = feed.metadata
     if meta.num_rows > max_rows:  # from the footer: nothing decoded yet
         raise too_many(max_rows)
     uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if uncompressed > MAX_PARQUET_UNCOMPRESSED_BYTES:
-        raise ApiError(
-            413,
+        raise TooLarge(
             "feed_too_large",
             f"The Parquet feed decodes to {uncompressed} bytes; at most "
             f"{MAX_PARQUET_UNCOMPRESSED_BYTES} are read.",

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.auth import DEFAULT_PLATFORM, OPERATOR, Principal
 from service.core.blobs import BlobStore, sha256_hex
-from service.core.errors import ApiError, not_found
+from service.core.errors import DomainError, InvalidInput, TooLarge, not_found
 from service.core.fetch import SafeFetcher
 from service.core.timestamps import utcnow
 from service.core.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
@@ -109,24 +109,22 @@ class PhotoArchive:
             try:
                 self.zip = zipfile.ZipFile(io.BytesIO(data))
             except zipfile.BadZipFile:
-                raise ApiError(422, "invalid_archive", "images is not a ZIP archive.") from None
+                raise InvalidInput("invalid_archive", "images is not a ZIP archive.") from None
         self.named: dict[str, int] = {}  # member name -> the first row naming it
         self.stored: dict[str, str] = {}  # member name -> sha256, once stored
         self.written: list[str] = []  # blobs this request created (not ones that were there already)
 
     def check(self, name: str, row: int) -> None:
         if self.zip is None or self.blobs is None:
-            raise ApiError(
-                422, "invalid_feed", f"row {row}: image_files needs an images archive in the same request"
+            raise InvalidInput(
+                "invalid_feed", f"row {row}: image_files needs an images archive in the same request"
             )
         try:
             member = self.zip.getinfo(name)
         except KeyError:
-            raise ApiError(422, "invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
+            raise InvalidInput("invalid_feed", f"row {row}: {name!r} is not in the images archive") from None
         if member.file_size > self.max_image_bytes:
-            raise ApiError(
-                413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes"
-            )
+            raise TooLarge("image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
         self.named.setdefault(name, row)
 
     def store(self) -> dict[str, str]:
@@ -145,11 +143,9 @@ class PhotoArchive:
             with self.zip.open(self.zip.getinfo(name)) as handle:
                 data = handle.read(self.max_image_bytes + 1)
         except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
-            raise ApiError(422, "invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
+            raise InvalidInput("invalid_archive", f"row {row}: {name!r} cannot be read ({exc})") from None
         if len(data) > self.max_image_bytes:  # the header lied about its size
-            raise ApiError(
-                413, "image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes"
-            )
+            raise TooLarge("image_too_large", f"row {row}: {name!r} is over {self.max_image_bytes} bytes")
         digest = sha256_hex(data)
         if not self.blobs.exists(digest):
             self.written.append(self.blobs.put(data))
@@ -220,7 +216,7 @@ class ScanService:
             for number, record in read_feed(data, fmt, self.max_listings)
         ]
         if not items:
-            raise ApiError(422, "invalid_feed", "The feed has no listings.")
+            raise InvalidInput("invalid_feed", "The feed has no listings.")
         self.jobs.refuse_if_running("scan")  # before the archive's photos are written, not only after
         stored = archive.store()
         for item in items:
@@ -259,16 +255,16 @@ class ScanService:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "row"
-            raise ApiError(422, "invalid_feed", f"row {number}: {where}: {first['msg']}") from None
+            raise InvalidInput("invalid_feed", f"row {number}: {where}: {first['msg']}") from None
         photos = len(row.image_urls) + len(row.image_files)
         if not 1 <= photos <= self.max_images:
-            raise ApiError(
-                422, "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)"
+            raise InvalidInput(
+                "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)"
             )
         try:
             keyed = self.listings.key_identifiers(row.facts())
-        except ApiError as exc:
-            raise ApiError(422, "invalid_feed", f"row {number}: {exc.message}") from None
+        except DomainError as exc:
+            raise InvalidInput("invalid_feed", f"row {number}: {exc.message}") from None
         for name in row.image_files:
             archive.check(name, number)
         stored = row.model_dump(
@@ -397,8 +393,8 @@ class ScanService:
                 first = prepared[0]  # the listing's own reason: forbidden_address, too_large, not_an_image, …
                 raise (
                     first
-                    if isinstance(first, ApiError)
-                    else ApiError(422, "fetch_failed", f"{type(first).__name__}: {first}")
+                    if isinstance(first, DomainError)
+                    else InvalidInput("fetch_failed", f"{type(first).__name__}: {first}")
                 )
             images = [(name, data) for name, data, _ in usable]
             embedded = [e for _, _, e in usable]
@@ -445,7 +441,7 @@ class ScanService:
                 embedded=embedded if any(embedded) else None,
                 check_ids=check_ids,
             )
-        except ApiError as exc:
+        except DomainError as exc:
             with self.sessions() as session:
                 row = session.get(ScanItem, item.id)
                 row.state, row.error, row.finished_at = "failed", f"{exc.code}: {exc.message}"[:500], utcnow()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.audit import audit_event
 from service.core.auth import OPERATOR, Principal
-from service.core.errors import ApiError, not_found
+from service.core.errors import Conflict, not_found
 from service.core.timestamps import aware, iso_utc
 from service.core.timestamps import utcnow as _now
 from service.db.models import Job
@@ -76,8 +76,7 @@ class JobStore:
                 session.commit()
             except IntegrityError:  # another replica created one between our look and our insert
                 session.rollback()
-                raise ApiError(
-                    409,
+                raise Conflict(
                     "job_running",
                     f"Another {kind} job was started at the same moment; wait for it or cancel it.",
                 ) from None
@@ -94,8 +93,8 @@ class JobStore:
         for job in session.scalars(select(Job).where(Job.kind == kind, Job.state.in_(ACTIVE_STATES))):
             beat = aware(job.heartbeat_at or job.created_at)
             if _now() - beat < STALE_AFTER and not _owner_is_dead(job.owner):
-                raise ApiError(
-                    409, "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it."
+                raise Conflict(
+                    "job_running", f"{kind} job {job.id} is {job.state}; wait for it or cancel it."
                 )
             job.state, job.error, job.finished_at = (
                 "failed",

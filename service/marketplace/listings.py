@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scoring.listing import PhotoOutcome, score_listing
 from scoring.scorers import Thresholds
 from service.checks.checker import Checker, Embedded
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput, error_of_status
 from service.db.models import Listing, SellerIdentifier
 from service.exchange.identifiers import KeyedIdentifier, keyed
 from service.exchange.webhooks import Event, enqueue
@@ -84,7 +84,7 @@ class ListingChecker:
         results = [photo["result"] for photo in photos if photo["status"] == 200]
         if not results:  # nothing to judge the listing by: the first photo's own error
             error = photos[0]["error"]
-            raise ApiError(photos[0]["status"], error["code"], error["message"])
+            raise error_of_status(photos[0]["status"], error["code"], error["message"])
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.checker.pool,
@@ -101,19 +101,17 @@ class ListingChecker:
     def key_identifiers(self, facts: ListingFacts) -> list[KeyedIdentifier]:
         """The listing's seller identifiers as keyed hashes; 422 for a listing that cannot be taken as given."""
         if facts.seller_id and not facts.marketplace:
-            raise ApiError(422, "marketplace_required", "seller_id is per marketplace: give marketplace too.")
+            raise InvalidInput("marketplace_required", "seller_id is per marketplace: give marketplace too.")
         given = {kind: value for kind, value in (facts.identifiers or {}).items() if value is not None}
         if not given:
             return []
         if not (facts.seller_id and facts.marketplace):
-            raise ApiError(
-                422,
+            raise InvalidInput(
                 "seller_required",
                 "Seller identifiers describe a seller: give seller_id and marketplace.",
             )
         if not self.consortium_keys:
-            raise ApiError(
-                422,
+            raise InvalidInput(
                 "no_consortium_key",
                 "Seller identifiers are only kept as keyed hashes, and no "
                 "COUNTERFEIT_CONSORTIUM_KEYS is configured: leave them out.",

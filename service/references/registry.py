@@ -13,15 +13,15 @@ from index.images import pdq_source
 from index.local_features import ReferenceKeypoints, reference_keypoints
 from index.pdq import compute_pdq
 from index.regions import pack as pack_regions
-from service.api.uploads import decode_upload
 from service.core.audit import audit_event
 from service.core.auth import OPERATOR, Principal
 from service.core.blobs import BlobStore, sha256_hex
 from service.core.cursors import decode_cursor, encode_cursor
-from service.core.errors import ApiError, not_found
+from service.core.errors import Conflict, not_found
 from service.core.timestamps import iso_utc, utcnow
 from service.db.models import Change, ChangeOp, Embedding, Label, Reference, ReferenceKeypointsRow
 from service.serving.runner import ServingSlot
+from service.serving.uploads import decode_upload
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,7 @@ class ReferenceRegistry:
     @staticmethod
     def _same_or_conflict(existing: Reference, label: Label) -> Reference:
         if existing.label != label:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "label_conflict",
                 f"These image bytes are already registered for brand '{existing.brand}' as "
                 f"'{existing.label.value}' (reference {existing.id}). Delete that reference first to relabel it.",

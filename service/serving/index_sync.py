@@ -26,9 +26,9 @@ from index.regions import crops, reference_regions
 from index.regions import pack as pack_regions
 from index.regions import unpack as unpack_regions
 from index.vector_index import VectorIndex
-from service.api.uploads import ImageLimits, decode_reference_image
 from service.core.blobs import BlobStore
 from service.db.models import Change, ChangeOp, Embedding, Reference
+from service.serving.uploads import ImageLimits, decode_reference_image
 
 log = logging.getLogger(__name__)
 CHANGE_BATCH = 5000

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from index.embedder import Embedder
 from index.images import DecodeBudget, at_least
 from index.models import load_embedder, resolve_device
-from service.api.uploads import ImageLimits
 from service.serving.model_artefacts import DatabaseArtefacts
+from service.serving.uploads import ImageLimits
 from service.settings import Settings
 
 GPU_BATCH, CPU_BATCH = 256, 32

@@ -23,7 +23,6 @@ from index.images import DecodeBudget
 from index.prepare import PrepareSpec
 from index.regions import WHOLE, Region, query_regions
 from scoring.profile import ModelProfile, ProfileStore
-from service.api.uploads import ImageLimits
 from service.core.blobs import BlobStore
 from service.core.metrics import Metrics
 from service.serving.embedding import BatchingModelRunner
@@ -31,6 +30,7 @@ from service.serving.generation_store import GenerationStore
 from service.serving.index_sync import IndexSync
 from service.serving.model_artefacts import DatabaseArtefacts
 from service.serving.model_options import ModelOptions
+from service.serving.uploads import ImageLimits
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette import formparsers
 from starlette.requests import Request
 
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -85,21 +85,21 @@ async def refuse_empty_form_fields(request: Request) -> None:
     names = [name for name, _ in form.multi_items()]
     empty = sorted({name for name, value in form.multi_items() if isinstance(value, str) and value == ""})
     if empty:
-        raise ApiError(
-            422, "invalid_request", f"Empty form field(s): {', '.join(empty)}; leave a field out to omit it."
+        raise InvalidInput(
+            "invalid_request", f"Empty form field(s): {', '.join(empty)}; leave a field out to omit it."
         )
     repeated = sorted(
         {name for name in names if names.count(name) > 1} - _repeatable_form_fields(request.scope["route"])
     )
     if repeated:
-        raise ApiError(422, "invalid_request", f"Form field(s) given more than once: {', '.join(repeated)}.")
+        raise InvalidInput("invalid_request", f"Form field(s) given more than once: {', '.join(repeated)}.")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
-        raise ApiError(422, "invalid_request", f"JSON field(s) given more than once: {', '.join(repeated)}.")
+        raise InvalidInput("invalid_request", f"JSON field(s) given more than once: {', '.join(repeated)}.")
     return dict(pairs)
 
 
@@ -127,19 +127,18 @@ class StrictRoute(APIRoute):
             if any(
                 "\x00" in value for value in (*request.query_params.values(), *request.path_params.values())
             ):
-                raise ApiError(
-                    422, "invalid_request", "Query and path parameters must not contain NUL characters."
+                raise InvalidInput(
+                    "invalid_request", "Query and path parameters must not contain NUL characters."
                 )
             keys = [name for name, _ in request.query_params.multi_items()]
             repeated = sorted({name for name in keys if keys.count(name) > 1})
             if repeated:  # every query parameter here is one value: which of two would count?
-                raise ApiError(
-                    422, "invalid_request", f"Query parameter(s) given more than once: {', '.join(repeated)}."
+                raise InvalidInput(
+                    "invalid_request", f"Query parameter(s) given more than once: {', '.join(repeated)}."
                 )
             unknown = sorted(set(request.query_params) - allowed)
             if unknown:
-                raise ApiError(
-                    422,
+                raise InvalidInput(
                     "unknown_parameter",
                     f"Unknown query parameter(s): {', '.join(unknown)}; "
                     f"this endpoint takes: {', '.join(sorted(allowed)) or 'none'}.",

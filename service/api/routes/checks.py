@@ -16,7 +16,7 @@ from service.api.schemas import (
     CheckResult,
     error_responses,
 )
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput, TooLarge
 from service.core.validation import validate_brand
 from service.runtime import Runtime
 
@@ -27,13 +27,13 @@ def check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[st
     settings = runtime.settings
     k = settings.default_k if k is None else k
     if not 1 <= k <= settings.max_k:
-        raise ApiError(422, "invalid_k", f"k must be between 1 and {settings.max_k}.")
+        raise InvalidInput("invalid_k", f"k must be between 1 and {settings.max_k}.")
     return (validate_brand(brand) if brand else None), k
 
 
 def refuse_too_many(images: list, limit: int, what: str) -> None:
     if len(images) > limit:
-        raise ApiError(413, "too_many_images", f"{len(images)} images; {what} takes at most {limit}.")
+        raise TooLarge("too_many_images", f"{len(images)} images; {what} takes at most {limit}.")
 
 
 @router.post(
@@ -46,7 +46,7 @@ def refuse_too_many(images: list, limit: int, what: str) -> None:
 async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
     brand, k = check_params(runtime, form.brand, form.k)
     if (form.image is None) == (form.image_url is None):
-        raise ApiError(422, "image_or_url", "Give exactly one of image (a file) and image_url.")
+        raise InvalidInput("image_or_url", "Give exactly one of image (a file) and image_url.")
     if form.image is not None:
         data = await form.image.read()
     else:

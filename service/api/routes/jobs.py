@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query
 from service.api.deps import AdminKey, RuntimeDep
 from service.api.routes import StrictRoute
 from service.api.schemas import JobAccepted, JobOut, JobPage, ReindexBody, error_responses
-from service.core.errors import ApiError
+from service.core.errors import InvalidInput
 from service.core.validation import NO_NUL
 from service.jobs.reindex import Reindexer, ReindexParams, params_dict
 from service.jobs.store import job_to_dict
@@ -33,7 +33,7 @@ def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexB
             body.model or runtime.serving.runner.info.spec, body.index_type, body.engine, body.ray_address
         ).validate()
     except ValueError as exc:
-        raise ApiError(422, "invalid_reindex", str(exc)) from None
+        raise InvalidInput("invalid_reindex", str(exc)) from None
     job = runtime.jobs.create("reindex", params_dict(params), admin)
     reindexer = Reindexer(runtime.settings, runtime.sessions, runtime.blobs, runtime.jobs)
     threading.Thread(

@@ -10,7 +10,7 @@ from service.api.deps import AnyKey, PlatformKey, RuntimeDep
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.routes.checks import check_params, refuse_too_many
 from service.api.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
-from service.core.errors import ApiError, not_found
+from service.core.errors import Forbidden, not_found
 from service.core.validation import BRAND_SCHEMA, MARKETPLACE_PATTERN, NO_NUL, validate_brand
 from service.marketplace.listings import ListingFacts
 
@@ -83,5 +83,5 @@ def list_sellers(
     if brand is not None:
         brand = validate_brand(brand)
         if scope and brand != scope:
-            raise ApiError(403, "other_brand", "A brand key sees its own brand's sellers only.")
+            raise Forbidden("other_brand", "A brand key sees its own brand's sellers only.")
     return {"items": runtime.sellers.ranked(scope or brand, min_risk, limit, principal.platform_scope())}

@@ -14,7 +14,7 @@ from service.api.params import ReferenceId
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, error_responses
 from service.core.cursors import CURSOR_SCHEMA
-from service.core.errors import ApiError
+from service.core.errors import Forbidden
 from service.core.validation import (
     BRAND_SCHEMA,
     LABEL_SCHEMA,
@@ -43,9 +43,7 @@ router = APIRouter(prefix="/v1/references", tags=["references"], route_class=Str
 async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Annotated[RegisterForm, Form()]):
     brand = validate_brand(form.brand or principal.brand or "")
     if not principal.may_act_for(brand):
-        raise ApiError(
-            403, "forbidden", f"This key may only register references for brand '{principal.brand}'."
-        )
+        raise Forbidden("forbidden", f"This key may only register references for brand '{principal.brand}'.")
     new = NewReference(
         brand=brand,
         label=validate_label(form.label),
@@ -81,7 +79,7 @@ def list_references(
     if brand is not None:
         validate_brand(brand)
     if scope and brand and brand != scope:
-        raise ApiError(403, "forbidden", f"This key may only list references of brand '{scope}'.")
+        raise Forbidden("forbidden", f"This key may only list references of brand '{scope}'.")
     rows, next_cursor = runtime.registry.list(
         scope or brand, validate_label(label) if label is not None else None, product, cursor, limit
     )

@@ -15,7 +15,7 @@ from service.api.deps import AnyKey, RuntimeDep
 from service.api.routes import StrictRoute
 from service.api.schemas import Health, Info, Ready, error_responses
 from service.core.auth import authenticate
-from service.core.errors import ApiError
+from service.core.errors import Forbidden
 from service.db.models import Reference, Role
 
 router = APIRouter(tags=["system"], route_class=StrictRoute)
@@ -100,7 +100,7 @@ def _may_scrape(runtime, authorization: str | None) -> None:
     with runtime.sessions() as session:
         principal = authenticate(session, authorization)
     if principal.role is not Role.admin:
-        raise ApiError(403, "forbidden", "Metrics need COUNTERFEIT_METRICS_TOKEN or an admin key.")
+        raise Forbidden("forbidden", "Metrics need COUNTERFEIT_METRICS_TOKEN or an admin key.")
 
 
 @router.get(

@@ -10,7 +10,7 @@ from PIL import Image
 
 from index.images import DecodeBudget, DecodeBusy, ImageRejected, admit, decode_image
 from index.prepare import CpuWorkers, Prepared, PrepareSpec, WorkerCrashed, prepare
-from service.core.errors import ApiError, overloaded
+from service.core.errors import InvalidInput, MalformedInput, TooLarge, overloaded
 
 
 @dataclass(frozen=True)
@@ -22,20 +22,20 @@ class ImageLimits:
 
 
 @contextmanager
-def rejections_as_http() -> Iterator[None]:
+def rejections_as_errors() -> Iterator[None]:
     try:
         yield
     except ImageRejected as exc:
-        status = 413 if exc.too_large else (400 if exc.code == "empty_image" else 422)
-        raise ApiError(status, exc.code, exc.message) from None
+        kind = TooLarge if exc.too_large else (MalformedInput if exc.code == "empty_image" else InvalidInput)
+        raise kind(exc.code, exc.message) from None
     except DecodeBusy as exc:
         raise overloaded(f"decoding too many large images: {exc}", retry_after=2) from None
     except WorkerCrashed as exc:
-        raise ApiError(422, "undecodable_image", f"{exc}; the image is refused.") from None
+        raise InvalidInput("undecodable_image", f"{exc}; the image is refused.") from None
 
 
 def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
-    with rejections_as_http():
+    with rejections_as_errors():
         return decode_image(
             data,
             max_bytes=limits.max_bytes,
@@ -48,7 +48,7 @@ def decode_upload(data: bytes, limits: ImageLimits) -> Image.Image:
 def prepare_upload(data: bytes, limits: ImageLimits, workers: CpuWorkers, spec: PrepareSpec) -> Prepared:
     """Check the limits from the header here, reserve the decode memory here (the budget is this
     process's), and let a CPU worker do the decoding, hashing and resizing. Blocks: call it on a thread."""
-    with rejections_as_http():
+    with rejections_as_errors():
         need = admit(data, limits.max_bytes, limits.max_pixels, limits.draft_size)
         with limits.budget.reserve(need) if limits.budget else _nothing():
             prepared = workers.call(prepare, data, spec)
