@@ -143,10 +143,17 @@ class Runtime:
 
     def _start_domain_services(self) -> None:
         """References, policies, reviews, signals, the feed, scoring, checks, listings, sellers, scans."""
-        settings = self.settings
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
-        self.reviews = ReviewService(self.sessions, self.blobs, self.registry, self.policies)
+        self.reviews = ReviewService(
+            self.sessions, self.blobs, self.registry, self.policies, on_event=self.deliverer.wake
+        )
+        self._start_exchange()
+        self._start_checks()
+
+    def _start_exchange(self) -> None:
+        """Signals shared with other platforms, and this platform's signed feed."""
+        settings = self.settings
         self.shared_signals = SharedSignalIndex()
         self.shared_signals.load(self.sessions)
         self.signal_sharing = SignalSharing(
@@ -163,6 +170,10 @@ class Runtime:
             settings.exchange_seller_ttl_days,
             settings.exchange_page_size,
         )
+
+    def _start_checks(self) -> None:
+        """Scoring and calibration, the checker, listings and sellers, review-page sessions, scans."""
+        settings = self.settings
         self.default_scorer = self._default_scorer()
         self.scorer: Scorer = self.default_scorer
         self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
@@ -172,19 +183,19 @@ class Runtime:
         self.probes = ProbeStore(self.sessions)
         self.probe_trainer = ProbeTrainer(settings, self.sessions, self.jobs)
         self.checker = Checker(
-            self.slot,
-            self.registry,
-            self.blobs,
-            lambda: self.scorer,
-            self.thresholds_for,
-            self.policies.keeps_check_images,
-            self.shared_signals,
-            settings.pdq_max_distance,
-            self.pool,
-            self.workers,
-            self.check_log,
-            self.metrics,
-            self.probes.for_model,
+            slot=self.slot,
+            registry=self.registry,
+            blobs=self.blobs,
+            scorer=lambda: self.scorer,
+            thresholds=self.thresholds_for,
+            keep_image=self.policies.keeps_check_images,
+            shared=self.shared_signals,
+            pdq_max_distance=settings.pdq_max_distance,
+            pool=self.pool,
+            workers=self.workers,
+            check_log=self.check_log,
+            metrics=self.metrics,
+            probes=self.probes.for_model,
         )
         self.sellers = SellerRecords(
             self.sessions,
@@ -202,8 +213,8 @@ class Runtime:
             self.thresholds_for,
             settings.consortium_key_bytes(),
             settings.default_phone_region,
+            on_event=self.deliverer.wake,
         )
-        self.listings.on_event = self.reviews.on_event = self.deliverer.wake
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
         self.scans = ScanService(
             self.sessions,

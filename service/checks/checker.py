@@ -70,6 +70,7 @@ class Embedded:
 class Checker:
     def __init__(
         self,
+        *,
         slot: ServingSlot,
         registry: ReferenceRegistry,
         blobs: BlobStore,

@@ -27,12 +27,13 @@ class ReviewService:
         blobs: BlobStore,
         registry: ReferenceRegistry,
         policies: PolicyStore,
+        on_event: Callable[[], None] = lambda: None,
     ):
         self.sessions = sessions
         self.blobs = blobs
         self.registry = registry
         self.policies = policies
-        self.on_event: Callable[[], None] = lambda: None  # wakes the webhook deliverer
+        self.on_event = on_event  # wakes the webhook deliverer
 
     def review(self, check_id: str, label: Label, principal: Principal, note: str | None) -> dict[str, Any]:
         with self.sessions() as session:

@@ -25,7 +25,6 @@ def reindex(
 ):
     """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
     import threading
-    import time
 
     from service.core.blobs import open_blob_store
     from service.core.errors import DomainError
@@ -50,31 +49,7 @@ def reindex(
         args=(job.id, params),
     )
     worker.start()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("embedding", total=None, rate="")
-        while worker.is_alive():
-            state = jobs.get(job.id)
-            bar.update(
-                task,
-                completed=state.done,
-                total=state.total or None,
-                rate=f"{state.images_per_second or 0:.1f} img/s",
-            )
-            time.sleep(0.3)
-        state = jobs.get(job.id)
-        bar.update(
-            task,
-            completed=state.done,
-            total=state.total or None,
-            rate=f"{state.images_per_second or 0:.1f} img/s",
-        )
+    state = _follow(jobs, job.id, worker)
     for failure in state.failures:
         err.print(f"  failed reference {failure['reference_id']}: {failure['reason']}", markup=False)
     if state.state != "succeeded":
@@ -85,6 +60,31 @@ def reindex(
         f"{state.embedded} embedded now ({state.total - state.embedded - len(state.failures)} reused)."
     )
     typer.echo(json.dumps(state.result))
+
+
+def _follow(jobs, job_id: str, worker) -> object:
+    """A progress bar on stderr while the job's thread runs; the job's final state."""
+    import time
+
+    def show(bar: Progress, task, state) -> None:
+        rate = f"{state.images_per_second or 0:.1f} img/s"
+        bar.update(task, completed=state.done, total=state.total or None, rate=rate)
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("embedding", total=None, rate="")
+        while worker.is_alive():
+            show(bar, task, jobs.get(job_id))
+            time.sleep(0.3)
+        state = jobs.get(job_id)
+        show(bar, task, state)
+    return state
 
 
 @index_app.command("list")

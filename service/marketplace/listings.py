@@ -49,6 +49,7 @@ class ListingChecker:
         thresholds: Callable[[str | None], Thresholds],
         consortium_keys: Mapping[str, bytes] | None = None,
         default_phone_region: str | None = None,
+        on_event: Callable[[], None] = lambda: None,
     ):
         self.sessions = sessions
         self.checker = checker
@@ -56,7 +57,7 @@ class ListingChecker:
         self.sellers = sellers
         self.thresholds = thresholds
         self.consortium_keys = dict(consortium_keys or {})
-        self.on_event: Callable[[], None] = lambda: None  # wakes the webhook deliverer
+        self.on_event = on_event  # wakes the webhook deliverer
         self.default_phone_region = default_phone_region
 
     async def check(
