@@ -12,7 +12,7 @@ sampling 64 × 64 points is linear, so it equals ``A · luma · Bᵀ`` with ``A`
 (64 × columns) the sampled rows of the squared box filters — banded, so the product touches each
 pixel about once. That is ~4× faster than the reference on a 1500 × 1000 image (whose column passes
 stride through memory) and runs unchanged as tensor ops on a GPU (index/pdq_tensor.py).
-``tests/test_pdq_reference.py`` checks the hashes against ``pdqhash`` (Meta's C++) bit for bit.
+``tests/index/test_pdq_reference.py`` checks the hashes against ``pdqhash`` (Meta's C++) bit for bit.
 """
 
 from __future__ import annotations

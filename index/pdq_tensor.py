@@ -3,7 +3,7 @@
 The same matrices as index/pdq.py (the reference's Jarosz filter and decimation as ``A · luma · Bᵀ``),
 as two dense products on the device. The 64 × 64 results of a whole batch cross to the CPU in one
 copy (one device sync per batch, not per image) for the DCT and the bits.
-``tests/test_pdq_reference.py`` checks the hashes against the reference implementation.
+``tests/index/test_pdq_reference.py`` checks the hashes against the reference implementation.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ threads in-process (debugging, or hosts where spawning processes is not wanted).
 
 Why PDQ from the reduced image: PDQ itself first reduces any input to 64 × 64 (Jarosz filters),
 so an image already reduced to ≥ 2× the model's input gives the same hash within a few bits —
-``tests/test_prepare.py`` measures it — at a fraction of a full-size decode's cost.
+``tests/index/test_prepare.py`` measures it — at a fraction of a full-size decode's cost.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ library transforms do that as several PIL/tensor passes per image. Here:
 * the uint8 → float conversion and normalisation run once per batch, on the model's device.
 
 This module imports no torch at import time: CPU worker processes (index/prepare.py) use
-:func:`resize_and_crop` without paying for torch. ``tests/test_preprocess.py`` checks parity
+:func:`resize_and_crop` without paying for torch. ``tests/index/test_preprocess.py`` checks parity
 with the libraries' transforms.
 """
 

@@ -25,6 +25,9 @@ from service.db.models import Role
 from service.db.session import make_engine, make_session_factory
 from service.settings import Settings
 
+REPO_ROOT = (
+    Path(__file__).resolve().parent.parent
+)  # the repository: tests live at several depths under tests/
 TEST_MODEL = "open_clip:tiny-random"
 
 
@@ -93,7 +96,7 @@ def drop_test_databases() -> None:
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     # min_match 0.85: the suite's expectations were set with it; the random test model's own profile
-    # (0.97) would make most of its copies "no match" (tests/test_profile.py covers profiles).
+    # (0.97) would make most of its copies "no match" (tests/scoring/test_profile.py covers profiles).
     values = {
         "data_dir": data_dir,
         "model": TEST_MODEL,

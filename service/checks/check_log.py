@@ -1,7 +1,7 @@
 """Group commit for check rows: one transaction (one fsync) for every check that finished meanwhile.
 
 A check's audit row must be durable before its answer is sent — a check id a platform received
-must exist after a crash (``tests/test_group_commit.py`` kills the server with SIGKILL after a
+must exist after a crash (``tests/service/checks/test_group_commit.py`` kills the server with SIGKILL after a
 burst and looks for every returned id). Committing each row on its own made the fsync a serial
 point: with SQLite's WAL and ``synchronous=FULL`` (or PostgreSQL's WAL flush) every check waited
 for its own flush. Here one writer thread takes every row queued while the previous commit ran

@@ -75,7 +75,7 @@ class ModelOptions:
     def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:
         """Decode exactly as registration did: the same byte and pixel limits, and JPEGs decoded (draft) to at
         least the model's input and ``decode_min_side`` — PDQ is hashed from that image, and a hash from a
-        small decode drifts from one of the full image (tests/test_prepare.py measures it)."""
+        small decode drifts from one of the full image (tests/index/test_prepare.py measures it)."""
         return ImageLimits(
             self.max_image_bytes,
             self.max_image_pixels,

@@ -26,7 +26,7 @@ def _strict_decode(src: bytes | bytearray, codec: str) -> str:
     """Starlette decodes a form field that is not valid UTF-8 as Latin-1 instead (``_user_safe_decode``): the
     bytes were stored as mojibake nobody sent. Refuse them: the multipart parser turns this into a 400, which
     the app answers as 422 ``invalid_request``. Starlette has no setting for it, so its decoder is replaced
-    here, once; tests/test_hostile.py sends invalid UTF-8 in a field and a file name, so a Starlette that
+    here, once; tests/system/test_hostile.py sends invalid UTF-8 in a field and a file name, so a Starlette that
     stops calling it fails there."""
     try:
         return src.decode(codec)

@@ -1,0 +1,170 @@
+"""The review page in a real browser (Debian's Chromium driven by Playwright) over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import httpx
+import pytest
+
+from tests.helpers import REPO_ROOT, product_photo, resized_jpeg_copy
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+SUSPECT, GENUINE, ANOTHER = 2, 4, 5
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium")
+        pytest.skip("Chromium is not installed here (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+def _check(client, seed: int, **data) -> dict:
+    response = client.post(
+        "/v1/check", files={"image": ("q.jpg", resized_jpeg_copy(seed), "image/jpeg")}, data=data
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin, browser):
+    # acme keeps checked photos (confirmed counterfeits join its bank); a genuine reference gives evidence.
+    assert (
+        admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
+    )
+    for brand, seed in (("acme", GENUINE), ("globex", GENUINE + 10)):
+        assert (
+            admin.post(
+                "/v1/references",
+                files={"image": ("g.png", product_photo(seed), "image/png")},
+                data={"brand": brand, "label": "authentic"},
+            ).status_code
+            == 201
+        )
+    with server.client(keys.platform) as platform:
+        suspect = _check(platform, SUSPECT, brand="acme")
+        assert suspect["verdict"] == "inconclusive" and suspect["brand"] == "acme" and suspect["evidence"], (
+            suspect
+        )
+        listed = platform.post(
+            "/v1/listings/check",
+            data={"brand": "acme", "listing_id": "L-7", "seller_id": "shop-3", "marketplace": "mkt"},
+            files=[("images", ("p.jpg", resized_jpeg_copy(3), "image/jpeg"))],
+        ).json()
+        listed_check = listed["photos"][0]["result"]["check_id"]
+        other_brand = _check(platform, ANOTHER, brand="globex")
+        assert other_brand["verdict"] == "inconclusive" and other_brand["evidence"], other_brand
+    base = str(server.client(keys.platform).base_url).rstrip("/")
+
+    page = browser.new_page()
+    page.goto(f"{base}/ui")
+    assert page.url.endswith("/ui/login")  # no session: the login form
+    page.fill("#api_key", keys.platform)  # a platform key is not a reviewer
+    page.click("button[type=submit]")
+    assert "brand (or admin) keys" in page.inner_text("[role=alert]")
+    page.fill("#api_key", keys.brand_a)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/ui")
+    [cookie] = page.context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and keys.brand_a not in cookie["value"]
+    queue = page.inner_text("#uncertain")
+    assert suspect["check_id"] in queue and other_brand["check_id"] not in page.content()
+    row = page.locator("tr", has_text=listed_check).inner_text()
+    assert "listing L-7 · seller shop-3" in row, (
+        row
+    )  # where each item came from (an API check, a listing, a scan)
+
+    page.click(f"text={suspect['check_id']}")
+    page.wait_for_url(re.compile(r".*/ui/checks/chk_.*"))
+    evidence = page.inner_text("#evidence")
+    assert "authentic" in evidence and f"#{suspect['evidence'][0]['reference_id']}" in evidence
+    assert page.evaluate(
+        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+    )  # photos load
+    assert page.locator("img").count() >= 2  # the checked photo beside its evidence
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "review-item.png"), full_page=True)
+
+    page.click("button.confirm")
+    page.wait_for_url(re.compile(r".*/ui\?reviewed=.*"))
+    assert "saved" in page.inner_text("[role=status]") and suspect["check_id"] not in page.inner_text(
+        "#uncertain"
+    )
+    with server.client(
+        keys.platform
+    ) as platform:  # confirmed (and added to the bank): the next check knows it
+        again = _check(platform, SUSPECT, brand="acme")
+    assert again["verdict"] == "likely_counterfeit", again
+
+    # Another brand's reviewer never sees acme's items, and its forms need its own CSRF token.
+    other = browser.new_page()
+    other.goto(f"{base}/ui/login")
+    other.fill("#api_key", keys.brand_b)
+    other.click("button[type=submit]")
+    other.wait_for_url(f"{base}/ui")
+    assert suspect["check_id"] not in other.content() and other_brand["check_id"] in other.content()
+    assert other.goto(f"{base}/ui/checks/{suspect['check_id']}").status == 404
+    session = {c["name"]: c["value"] for c in other.context.cookies()}
+    with httpx.Client(base_url=base, cookies=session) as forged:
+        response = forged.post(
+            f"/ui/checks/{other_brand['check_id']}/review", data={"label": "counterfeit", "csrf": "x"}
+        )
+        assert response.status_code == 403
+        cross_site = forged.post(
+            f"/ui/checks/{other_brand['check_id']}/review",
+            headers={"Origin": "https://evil.example"},
+            data={"label": "counterfeit", "csrf": "x"},
+        )
+        assert cross_site.status_code == 403
+    assert (
+        admin.get("/v1/audit", params={"action": "check.review"}).json()["items"][0]["target"]
+        == suspect["check_id"]
+    )
+
+    # Logging out ends the session server-side.
+    other.goto(f"{base}/ui")
+    other.click("header button")
+    other.wait_for_url(f"{base}/ui/login")
+    with httpx.Client(base_url=base, cookies=session, follow_redirects=False) as stale:
+        assert stale.get("/ui").status_code == 303
+
+
+def test_login_from_another_site_or_an_opaque_origin_is_refused(server, keys):
+    """Login CSRF: a page elsewhere (or a sandboxed frame / data: page, whose Origin is "null") must not log
+    a victim's browser into the attacker's account."""
+    base = f"http://127.0.0.1:{server.port}"
+    with httpx.Client(base_url=base, follow_redirects=False) as browser:
+        for headers in (
+            {"Origin": "null"},
+            {"Origin": "https://evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ):
+            response = browser.post("/ui/login", data={"api_key": keys.brand_a}, headers=headers)
+            assert response.status_code == 403 and "set-cookie" not in response.headers, (
+                headers,
+                response.text,
+            )
+        same_site = browser.post(
+            "/ui/login",
+            data={"api_key": keys.brand_a},
+            headers={"Origin": base, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert same_site.status_code == 303 and "set-cookie" in same_site.headers
