@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from bench.embed import bare_forward, real_jpegs
-from index.models import load_embedder
+from index.models import ModelUnavailableError, load_embedder
 from index.regions import query_regions
 
 
@@ -38,9 +38,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bare_model_throughput(model: str, batch_size: int, batches: int = 8, device: str | None = None) -> float:
-    embedder = load_embedder(model, batch_size=batch_size, device=device)
-    return bare_forward(embedder, real_jpegs(batch_size), batch_size, batches)
+def bare_model_throughputs(
+    model: str, batch_size: int, runtimes: list[str], batches: int = 8, device: str | None = None
+) -> dict[str, float]:
+    """The bare forward of every runtime that runs here (``auto`` resolves to one of them)."""
+    rates = {}
+    for runtime in sorted({"torch", "onnx"} | set(runtimes) - {"auto"}):
+        try:
+            embedder = load_embedder(model, batch_size=batch_size, device=device, runtime=runtime)
+        except ModelUnavailableError as exc:
+            print(f"bare {runtime}: not measured ({exc})")
+            continue
+        rates[runtime] = bare_forward(embedder, real_jpegs(batch_size), batch_size, batches)
+    return rates
 
 
 def stage_breakdown(metrics_text: str) -> dict[str, tuple[float, float]]:
@@ -155,6 +165,11 @@ def main() -> None:
         "--requests", type=int, default=64, help="requests per concurrency level (at least 2 per client)"
     )
     parser.add_argument("--null-model", action="store_true")
+    parser.add_argument(
+        "--runtimes",
+        default="auto",
+        help="comma-separated COUNTERFEIT_RUNTIME values, each served and loaded in turn (e.g. torch,onnx)",
+    )
     parser.add_argument("--summary-clients", type=int, default=16)
     parser.add_argument(
         "--client-processes", type=int, default=1, help="load generator processes (GPU runs need several)"
@@ -177,11 +192,34 @@ def main() -> None:
 
     device = resolve_device(args.device)
     batch_size = args.batch_size or (256 if device.startswith("cuda") else 32)
-    bare = bare_model_throughput(args.model, batch_size, device=device)
+    runtimes = args.runtimes.split(",")
+    bares = bare_model_throughputs(args.model, batch_size, runtimes, device=device)
+    fastest = max(bares, key=bares.get)
+    print(
+        "bare forward: "
+        + "  ".join(f"{rt} {rate:.1f} img/s" for rt, rate in bares.items())
+        + f"; fastest {fastest}"
+    )
+    rates = {
+        runtime: serve_and_load(args, device, batch_size, runtime, bares[fastest]) for runtime in runtimes
+    }
+    if len(rates) > 1:
+        base = "torch" if "torch" in rates else runtimes[0]
+        print(
+            f"SUMMARY api-runtimes {args.model} {device}: checks/s @{args.summary_clients} "
+            + "  ".join(f"{rt} {rate:.1f} (x{rate / rates[base]:.2f} {base})" for rt, rate in rates.items())
+            + " (goal: onnx >= 2x torch on CPU)"
+        )
+
+
+def serve_and_load(args, device: str, batch_size: int, runtime: str, bare: float) -> float:
+    """One server process on ``runtime``, loaded at each client count; prints its table and SUMMARY line and
+    returns checks/s at the summary client count."""
     payloads = real_jpegs(40)
     port, key = free_port(), "bench-admin-key"
     env = {
         "COUNTERFEIT_DEVICE": device,
+        "COUNTERFEIT_RUNTIME": runtime,
         "COUNTERFEIT_BATCH_SIZE": str(batch_size),
         "COUNTERFEIT_MAX_INFLIGHT_CHECKS": "1024",
         "COUNTERFEIT_EMBED_QUEUE_SIZE": "1024",
@@ -224,8 +262,8 @@ def main() -> None:
     regions = args.query_regions or os.environ.get("COUNTERFEIT_QUERY_REGIONS", "default")
     local = args.local_features or os.environ.get("COUNTERFEIT_LOCAL_FEATURES", "default")
     print(
-        f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, query regions {regions}, local features {local}; "
-        f"bare model {bare:.1f} img/s at batch {batch_size}"
+        f"model {args.model}{' (NULL forward)' if args.null_model else ''} on {device}, runtime {runtime}, "
+        f"query regions {regions}, local features {local}; fastest bare model {bare:.1f} img/s at batch {batch_size}"
     )
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for clients, (rate, latencies, errors) in rows.items():
@@ -248,11 +286,12 @@ def main() -> None:
     # bare / inputs checks per second, so the ratio compares model inputs per second, as bench.reindex does.
     inputs = len(query_regions(regions))
     print(
-        f"SUMMARY api {args.model} {device}{' null-model' if args.null_model else ''} regions={regions} local-features={local}: "
-        f"model inputs/s @{summary} / bare model = {rate * inputs / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 "
+        f"SUMMARY api {args.model} {device} runtime={runtime}{' null-model' if args.null_model else ''} regions={regions} "
+        f"local-features={local}: model inputs/s @{summary} / fastest bare model = {rate * inputs / bare:.2f} (goal >= 0.85 CPU, GPU >= 1000 req/s at 64 "
         f"with p99 <= 250 ms); {rate:.1f} req/s x {inputs} inputs a check, checks/s / bare {rate / bare:.2f}, "
         f"p99 {np.percentile(latencies, 99) * 1000:.0f} ms at {summary} clients, bare {bare:.1f} img/s"
     )
+    return rate
 
 
 if __name__ == "__main__":

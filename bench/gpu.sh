@@ -39,6 +39,12 @@ run 60  python3 -m bench.identity --model "$MODEL" --device "$DEVICE"   # an fp1
 run 90  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --workers "$CORES" --rounds 1
 run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 32 --batches $((BATCHES * 2)) --workers "$CORES" --rounds 1
 run 60  python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --batch-size 256 --batches "$BATCHES" --device-decode off --workers "$CORES" --rounds 1
+# ONNX Runtime's GPU providers (onnxruntime-gpu): the same full path with the forward on CUDA / TensorRT.
+if python3 -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())" 2>/dev/null; then
+  run 120 python3 -m bench.embed --model "$MODEL" --device "$DEVICE" --runtime onnx --batch-size 256 --batches "$BATCHES" --workers "$CORES" --rounds 1
+else
+  echo "SKIPPED onnx on $DEVICE: no ONNX Runtime CUDA provider here (pip install onnxruntime-gpu)" | tee -a "$LOG"
+fi
 run 90  python3 -m bench.embed --model "$MODEL" --device cpu --null-model --device-decode off --batch-size 64 --batches "$BATCHES" --workers "1,2,8,$CORES" --rounds 1
 run 150 python3 -m bench.api --model "$MODEL" --device "$DEVICE" --clients 16,64 --requests "$REQUESTS" --summary-clients 64 --client-processes 4
 run 90  python3 -m bench.reindex --model "$MODEL" --device "$DEVICE" --n "$REFERENCES" --engines local --rounds 1

@@ -21,7 +21,7 @@ import torch
 from sqlalchemy import delete
 
 from bench.embed import bare_forward, real_jpegs
-from index.models import load_embedder
+from index.models import ModelUnavailableError, load_embedder
 from index.regions import reference_regions
 from service.db.models import Embedding, Label
 from service.jobs.reindex import Reindexer, ReindexParams, params_dict
@@ -40,6 +40,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on a GPU, 32 on CPU")
     parser.add_argument("--null-model", action="store_true")
     parser.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="the reindex job's COUNTERFEIT_RUNTIME",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=3, help="local jobs, each after its own bare measurement"
     )
     parser.add_argument(
@@ -57,7 +63,15 @@ def main() -> None:
     batch_size = args.batch_size or (256 if device.startswith("cuda") else 32)
     # This VM's speed drifts by ±20 % within minutes: the bare forward is measured again right before each
     # job, and the summary is the median over rounds of job / the bare figure just before it.
-    bare_embedder = load_embedder(args.model, batch_size=batch_size, device=device)
+    # The bare forward of every runtime that runs here: the job is compared with the fastest of them.
+    bare_embedders = {}
+    for runtime_name in ("torch", "onnx"):
+        try:
+            bare_embedders[runtime_name] = load_embedder(
+                args.model, batch_size=batch_size, device=device, runtime=runtime_name
+            )
+        except ModelUnavailableError as exc:
+            print(f"bare {runtime_name}: not measured ({exc})")
     bare_jpegs = real_jpegs(batch_size)
     inputs = len(reference_regions(args.reference_regions))  # model inputs per reference
     runs: list[
@@ -89,6 +103,7 @@ def main() -> None:
                 "batch_size": batch_size,
                 "reindex_shard_size": max(256, batch_size),
                 "benchmark_null_forward": args.null_model,
+                "runtime": args.runtime,
             }
         )
         jobs = JobStore(runtime.sessions)
@@ -96,7 +111,7 @@ def main() -> None:
             for engine in args.engines.split(","):
                 if engine == "ray" and round_number:  # Ray's start-up dominates; one round says what it costs
                     continue
-                bare = bare_forward(bare_embedder, bare_jpegs, batch_size, 8)
+                bare = max(bare_forward(e, bare_jpegs, batch_size, 8) for e in bare_embedders.values())
                 params = ReindexParams(args.model, engine=engine)
                 job = jobs.create("reindex", params_dict(params))
                 started = time.perf_counter()

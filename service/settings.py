@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="What runs the model's forward pass: onnx (ONNX Runtime; the export is verified against torch "
+        "and cached by model identity), torch, or auto (ONNX Runtime on CPU where the model exports and verifies, "
+        "torch otherwise). Both embed into the same space: switching needs no reindex.",
+    )
     batch_size: int | None = Field(
         None,
         ge=1,

@@ -37,14 +37,24 @@ def load_embedder(
     device_decode: bool | None = None,
     null_forward: bool = False,
     artefacts: ArtefactStore | None = None,
+    runtime: str = "torch",
+    runtime_threads: int | None = None,
 ) -> Embedder:
     """Load the model, then centre its embeddings on its stored mean (see centering.py, artefacts.py).
 
     ``artefacts``: where this deployment keeps derived model artefacts (shipped ones are read first; without
     a store, a model nobody shipped them for derives them in this process). ``device_decode``: decode JPEG bytes on the model's device (None: on CUDA only). ``null_forward``:
-    BENCHMARKS ONLY — the forward pass becomes a no-op, to measure how fast the pipeline feeds a model."""
+    BENCHMARKS ONLY — the forward pass becomes a no-op, to measure how fast the pipeline feeds a model.
+    ``runtime``: ``torch``, ``onnx`` or ``auto`` (index/runtimes.py); the exported forward is cached under
+    ``cache_dir`` (or the user's cache), and ``runtime_threads`` is ONNX Runtime's thread count."""
     parsed = parse_model_spec(spec)
-    options = {"device_decode": device_decode, "null_forward": null_forward}
+    options = {
+        "device_decode": device_decode,
+        "null_forward": null_forward,
+        "runtime": runtime,
+        "runtime_cache": cache_dir,
+        "runtime_threads": runtime_threads,
+    }
     if parsed.backend == "open_clip":
         from index.models.open_clip_backend import OpenClipEmbedder
 

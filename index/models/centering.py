@@ -31,6 +31,10 @@ class CenteredEmbedder(Embedder):
         self._info = replace(base.info, centering_sha256=artefacts.centering_sha256)
 
     @property
+    def runtime(self) -> str:
+        return getattr(self.base, "runtime", "torch")
+
+    @property
     def info(self) -> EmbedderInfo:
         return self._info
 

@@ -17,5 +17,17 @@ class ModelUnavailableError(RuntimeError):
         super().__init__(message)
 
 
+class ModelRuntimeError(ModelUnavailableError):
+    """The model loads, but not on the runtime asked for (COUNTERFEIT_RUNTIME=onnx): the message says why."""
+
+    def __init__(self, spec: str, cause: str):
+        self.spec = spec
+        RuntimeError.__init__(
+            self,
+            f"Model '{spec}' cannot run on ONNX Runtime: {cause}. "
+            "Use COUNTERFEIT_RUNTIME=torch, or auto (ONNX Runtime where it verifies, torch otherwise).",
+        )
+
+
 class ModelIdentityError(RuntimeError):
     """The loaded model does not compute the embedding space its stored artefacts describe."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from typing import Callable, Sequence
 
@@ -10,10 +11,22 @@ import torch
 from PIL import Image
 
 from index.embedder import Embedder, EmbedderInfo, ModelInput, l2_normalise
+from index.models.errors import ModelRuntimeError
 from index.pdq import PdqHash, compute_pdq
 from index.preprocess import FastPreprocessor, PreprocessConfig
 from index.regions import WHOLE, EncodedRegion
+from index.runtimes import (
+    RUNTIMES,
+    Agreement,
+    OnnxForward,
+    RuntimeUnavailable,
+    default_cache_dir,
+    load_onnx_forward,
+)
+from index.synthetic import synthetic_image
 from index.tensor_preprocess import TensorPreprocessor
+
+log = logging.getLogger(__name__)
 
 NULL_FORWARD_KIND = "random (NULL FORWARD: BENCHMARK ONLY)"
 
@@ -27,9 +40,23 @@ class TorchImageEmbedder(Embedder):
     _info: EmbedderInfo
 
     def __init__(
-        self, device: str, batch_size: int = 32, device_decode: bool | None = None, null_forward: bool = False
+        self,
+        device: str,
+        batch_size: int = 32,
+        device_decode: bool | None = None,
+        null_forward: bool = False,
+        runtime: str = "torch",
+        runtime_cache: str | None = None,
+        runtime_threads: int | None = None,
     ):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.device = torch.device(device)
+        self.requested_runtime = runtime
+        self.runtime_cache = runtime_cache
+        self.runtime_threads = runtime_threads
+        self._onnx: OnnxForward | None = None
+        self.runtime_agreement: Agreement | None = None
         self.batch_size = batch_size
         # Decode JPEG bytes on the model's device: worth it on CUDA (nvJPEG); on CPU Pillow's draft decoding wins.
         self.device_decode = self.device.type == "cuda" if device_decode is None else device_decode
@@ -43,6 +70,41 @@ class TorchImageEmbedder(Embedder):
             from dataclasses import replace
 
             self._info = replace(self._info, weights_kind=NULL_FORWARD_KIND)
+        else:
+            self._select_runtime()
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that runs the forward pass: ``onnx`` or ``torch``."""
+        return "onnx" if self._onnx is not None else "torch"
+
+    def _select_runtime(self) -> None:
+        """ONNX Runtime when asked (or, for ``auto``, on CPU) and the export verifies; torch otherwise. An explicit
+        ``onnx`` that cannot run fails the load; ``auto`` says why it stays on torch."""
+        wanted = self.requested_runtime
+        if wanted == "torch" or (wanted == "auto" and self.device.type != "cpu"):
+            return
+        probe = self.preprocess([synthetic_image(seed, size=(256, 256)) for seed in range(4)]).to(self.device)
+        identity = {
+            "spec": self._info.spec,
+            "weights_sha256": self._info.weights_sha256,
+            "preprocessing": self._info.preprocessing,
+            "input": list(probe.shape[1:]),
+        }
+        try:
+            self._onnx, self.runtime_agreement = load_onnx_forward(
+                self.forward,
+                self.model,
+                probe,
+                identity,
+                default_cache_dir(self.runtime_cache),
+                str(self.device),
+                self.runtime_threads,
+            )
+        except RuntimeUnavailable as exc:
+            if wanted == "onnx":
+                raise ModelRuntimeError(self._info.spec, str(exc)) from exc
+            log.warning("Runtime auto: %s serves on torch (%s)", self._info.spec, exc)
 
     @property
     def info(self) -> EmbedderInfo:
@@ -76,6 +138,8 @@ class TorchImageEmbedder(Embedder):
 
     @torch.inference_mode()
     def forward_batch(self, batch: torch.Tensor) -> np.ndarray:
+        if self._onnx is not None:
+            return l2_normalise(self._onnx(batch.cpu().numpy()))
         batch = batch.to(self.device, non_blocking=True)
         if self.null_forward:
             features = batch.flatten(1)[:, : self.dimension] + 1.0  # touches the batch, costs nothing

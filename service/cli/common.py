@@ -50,8 +50,16 @@ def _refused(error: DomainError) -> typer.Exit:
     return _fail(f"{error.code}: {error.message}", code)
 
 
-def _settings(model: str | None = None) -> Settings:
-    return Settings(**({"model": model} if model else {}))
+RUNTIME_HELP = "auto, torch or onnx: what runs the model's forward pass (default COUNTERFEIT_RUNTIME)"
+
+
+def _settings(model: str | None = None, runtime: str | None = None) -> Settings:
+    """The environment's settings, with the command line's model and runtime over them."""
+    overrides = {"model": model, "runtime": runtime}
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value})
+    except ValueError as exc:  # pydantic's ValidationError: an unknown runtime, say
+        raise _fail(exc) from None
 
 
 def _setup_logging(level: str) -> None:

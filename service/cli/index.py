@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import _fail, _refused, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import RUNTIME_HELP, _fail, _refused, _sessions, _settings, _setup_logging, app, err
 
 index_app = typer.Typer(help="Index generations: list, roll back.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -22,6 +22,7 @@ def reindex(
     ray_address: Optional[str] = typer.Option(
         None, help="An existing Ray cluster (default: start one locally)"
     ),
+    runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
 ):
     """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
     import threading
@@ -32,7 +33,7 @@ def reindex(
     from service.jobs.store import JobStore
 
     _setup_logging("warning")
-    settings = _settings(model)
+    settings = _settings(model, runtime)
     try:
         params = ReindexParams(settings.model, index_type, engine, ray_address).validate()
         jobs = JobStore(_sessions())

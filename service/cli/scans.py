@@ -9,7 +9,16 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import _fail, _refused, _settings, _setup_logging, _start_runtime, app, err
+from service.cli.common import (
+    RUNTIME_HELP,
+    _fail,
+    _refused,
+    _settings,
+    _setup_logging,
+    _start_runtime,
+    app,
+    err,
+)
 
 
 @app.command()
@@ -25,6 +34,7 @@ def scan(
     ),
     engine: str = typer.Option("local", help="local, or ray: Ray actors fetch, prepare and embed the photos"),
     ray_address: Optional[str] = typer.Option(None, help="An existing Ray cluster (default: a local one)"),
+    runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
 ):
     """Scan a feed of listings; prints the scan id and its counts. Results: GET /v1/scans/{id}/results."""
     from service.core.auth import OPERATOR
@@ -34,7 +44,7 @@ def scan(
     from service.jobs.scans import ScanParams
 
     _setup_logging("warning")
-    settings = _settings()
+    settings = _settings(runtime=runtime)
     if engine not in ("local", "ray"):
         raise _fail("--engine: local or ray")
     try:

@@ -68,6 +68,11 @@ class BatchingModelRunner:
         return self.embedder.info
 
     @property
+    def runtime(self) -> str:
+        """What runs the forward pass (index/runtimes.py): onnx or torch."""
+        return getattr(self.embedder, "runtime", "torch")
+
+    @property
     def draft_size(self) -> tuple[int, int] | None:
         return self.embedder.draft_size
 

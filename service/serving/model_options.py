@@ -28,9 +28,13 @@ class ModelOptions:
     # The database that holds derived model artefacts (service.serving.model_artefacts): a URL, so the options still
     # pickle for Ray actors, which open it themselves.
     database_url: str | None = None
+    runtime: str = "torch"
+    threads: int | None = None  # the model's CPU threads (ONNX Runtime's intra-op threads)
 
     @classmethod
-    def from_settings(cls, settings: Settings, device: str | None = None) -> "ModelOptions":
+    def from_settings(
+        cls, settings: Settings, device: str | None = None, runtime: str | None = None
+    ) -> "ModelOptions":
         device = resolve_device(device or settings.device)
         # Batches up to 256 on a GPU (its throughput keeps rising to there); 32 on CPU, where bigger only adds latency.
         batch_size = settings.batch_size or (GPU_BATCH if device.startswith("cuda") else CPU_BATCH)
@@ -45,6 +49,8 @@ class ModelOptions:
             settings.benchmark_null_forward,
             settings.decode_min_side,
             settings.resolved_database_url,
+            runtime or settings.runtime,
+            settings.torch_threads,
         )
 
     def load(self, spec: str) -> Embedder:
@@ -70,6 +76,8 @@ class ModelOptions:
             device_decode=self.device_decode,
             null_forward=self.null_forward,
             artefacts=artefacts,
+            runtime=self.runtime,
+            runtime_threads=self.threads,
         )
 
     def limits(self, embedder: Embedder, budget: DecodeBudget | None = None) -> ImageLimits:

@@ -70,6 +70,7 @@ def info(runtime: RuntimeDep, principal: AnyKey):
     return {
         "model": {
             **model.as_dict(),
+            "runtime": serving.runner.runtime,
             "warning": "RANDOM TEST-ONLY WEIGHTS: verdicts are meaningless" if model.is_test_only else None,
             "min_match_similarity": serving.min_match_similarity,
             "min_distinctiveness": serving.min_distinctiveness,

@@ -88,7 +88,10 @@ def test_cli_creates_expiring_keys_and_rotates(settings):
     rotated = run_cli(settings, "keys", "rotate", brand_id, "--overlap-hours", "2")
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.strip().startswith("cfk_") and rotated.stdout.strip() != lasting.stdout.strip()
-    assert run_cli(settings, "keys", "rotate", key_id).returncode == 1  # an expired key cannot be rotated
+    expired = run_cli(
+        settings, "keys", "rotate", key_id
+    )  # an expired key cannot be rotated: it is no active key
+    assert expired.returncode == 3 and "not_found" in expired.stderr, expired.stderr
 
 
 def test_audit_log_records_who_changed_what_and_brands_see_their_own(server, keys, admin):
