@@ -203,6 +203,12 @@ class FeedPublisher:
             group[status].add(listing.id)
             created = aware(listing.created_at)
             group["last"] = created if group["last"] is None else max(group["last"], created)
+        return self._entries_of(grouped, now)
+
+    def _entries_of(
+        self, grouped: dict[str, dict[str, Any]], now: datetime
+    ) -> dict[str, tuple[str, str, dict]]:
+        """Each grouped identifier as a feed entry, unless its last listing is older than the seller TTL."""
         entries = {}
         for key, group in grouped.items():
             expires = group["last"] + self.seller_ttl

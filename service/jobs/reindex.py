@@ -98,6 +98,45 @@ def measure_recall(
     return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found, exact_ids)]))
 
 
+class ShardCheckpoint:
+    """Commits each embedded shard in one transaction (the point a killed job resumes from) and reports the job's
+    progress; raises :class:`JobCancelled` once a cancel was requested."""
+
+    def __init__(self, sessions, jobs: JobStore, job_id: str, fingerprint: str, preset: str, done: int):
+        self.sessions, self.jobs, self.job_id = sessions, jobs, job_id
+        self.fingerprint, self.preset = fingerprint, preset
+        self.done, self.embedded, self.failures = done, 0, []
+        self.started = time.monotonic()
+
+    def __call__(self, ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
+        """``vectors``: references × regions × dimension (the whole image's first)."""
+        with self.sessions() as session:
+            for rid, vecs in zip(ids, vectors):
+                session.merge(
+                    Embedding(
+                        reference_id=rid,
+                        fingerprint=self.fingerprint,
+                        vector=vecs[0].astype(np.float32).tobytes(),
+                        regions=pack_regions(vecs[1:]),
+                        region_preset=self.preset,
+                    )
+                )
+            session.commit()
+        self.embedded += len(ids)
+        self.done += len(ids) + len(failures)
+        self.failures += failures
+        rate = self.embedded / max(time.monotonic() - self.started, 1e-9)
+        self.jobs.update(
+            self.job_id,
+            done=self.done,
+            embedded=self.embedded,
+            failures=self.failures,
+            images_per_second=round(rate, 2),
+        )
+        if self.jobs.cancel_requested(self.job_id):
+            raise JobCancelled()
+
+
 class Reindexer:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], blobs: BlobStore, jobs: JobStore):
         self.settings = settings
@@ -132,60 +171,15 @@ class Reindexer:
         preset = self.settings.reference_regions
         regions = reference_regions(preset)
         start_seq = latest_change_seq(self.sessions)
-        with self.sessions() as session:
-            live = session.execute(
-                select(Reference.id, Reference.sha256)
-                .where(Reference.deleted_at.is_(None))
-                .order_by(Reference.id)
-            ).all()
-            # Rows embedded with other reference regions are embedded again (how older references get regions).
-            embedded = set(
-                session.scalars(
-                    select(Embedding.reference_id).where(
-                        Embedding.fingerprint == fingerprint,
-                        func.coalesce(Embedding.region_preset, "whole") == preset,
-                    )
-                )
-            )
-        todo = [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
-        progress = {"done": len(live) - len(todo), "embedded": 0, "failures": []}
-        self.jobs.update(job_id, total=len(live), done=progress["done"])
+        live, todo = self._work(fingerprint, preset)
+        self.jobs.update(job_id, total=live, done=live - len(todo))
         workers = None
         if (
             params.engine == "local" and todo
         ):  # started (spawned) before the clock: the rate is the embed phase's
             workers = CpuWorkers(self.settings.resolved_cpu_workers, self.settings.decode_threads)
             workers.call(len, b"")
-        embed_started = time.monotonic()
-
-        def write_shard(ids: list[int], vectors: np.ndarray, failures: list[dict]) -> None:
-            """``vectors``: references × regions × dimension (the whole image's first)."""
-            with self.sessions() as session:  # one transaction per shard: the resume checkpoint
-                for rid, vecs in zip(ids, vectors):
-                    session.merge(
-                        Embedding(
-                            reference_id=rid,
-                            fingerprint=fingerprint,
-                            vector=vecs[0].astype(np.float32).tobytes(),
-                            regions=pack_regions(vecs[1:]),
-                            region_preset=preset,
-                        )
-                    )
-                session.commit()
-            progress["embedded"] += len(ids)
-            progress["done"] += len(ids) + len(failures)
-            progress["failures"] += failures
-            rate = progress["embedded"] / max(time.monotonic() - embed_started, 1e-9)
-            self.jobs.update(
-                job_id,
-                done=progress["done"],
-                embedded=progress["embedded"],
-                failures=progress["failures"],
-                images_per_second=round(rate, 2),
-            )
-            if self.jobs.cancel_requested(job_id):
-                raise JobCancelled()
-
+        write_shard = ShardCheckpoint(self.sessions, self.jobs, job_id, fingerprint, preset, live - len(todo))
         if params.engine == "ray":
             from service.jobs.ray_engine import embed_with_ray
 
@@ -219,8 +213,27 @@ class Reindexer:
             "vectors": sync.index.vector_count,
             "start_change_seq": start_seq,
             "seconds": round(time.monotonic() - started, 2),
-            "failed": len(progress["failures"]),
+            "failed": len(write_shard.failures),
         }
+
+    def _work(self, fingerprint: str, preset: str) -> tuple[int, list[WorkItem]]:
+        """How many references are live, and those without an embedding for this model and region preset (a
+        killed job resumes here; rows embedded with other reference regions are embedded again)."""
+        with self.sessions() as session:
+            live = session.execute(
+                select(Reference.id, Reference.sha256)
+                .where(Reference.deleted_at.is_(None))
+                .order_by(Reference.id)
+            ).all()
+            embedded = set(
+                session.scalars(
+                    select(Embedding.reference_id).where(
+                        Embedding.fingerprint == fingerprint,
+                        func.coalesce(Embedding.region_preset, "whole") == preset,
+                    )
+                )
+            )
+        return len(live), [WorkItem(rid, sha) for rid, sha in live if rid not in embedded]
 
     def _activate(self, generation: Generation, embedder: Embedder, limits, preset: str) -> IndexSync:
         """Catch the new generation up with the changes made during the build, make it current, tell every replica."""

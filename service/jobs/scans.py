@@ -290,34 +290,10 @@ class ScanService:
         progress = _Progress(self, job_id, on_progress)
         try:
             while not progress.cancelled() and not self._closing.is_set():
-                with self.sessions() as session:
-                    page = list(
-                        session.scalars(
-                            select(ScanItem)
-                            .where(ScanItem.job_id == job_id, ScanItem.state == "pending")
-                            .order_by(ScanItem.row)
-                            .limit(PAGE)
-                        )
-                    )
+                page = self._pending_page(job_id)
                 if not page:
                     break
-                if engine == "ray":
-                    from service.jobs.ray_scan import scan_with_ray
-
-                    async def check_batch(prepared: list[tuple[ScanItem, list]]) -> None:
-                        await self._check_page(
-                            [item for item, _ in prepared],
-                            params,
-                            api_key_id,
-                            progress,
-                            {item.id: photos for item, photos in prepared},
-                        )
-
-                    scan_with_ray(
-                        page, self.served_model(), self.settings, self.blobs, check_batch, ray_address
-                    )
-                else:
-                    asyncio.run(self._check_page(page, params, api_key_id, progress))
+                self._check_pending(page, params, api_key_id, progress, engine, ray_address)
             if progress.cancelled():
                 self.jobs.update(
                     job_id, state="cancelled", finished_at=utcnow(), done=self.finished_count(job_id)
@@ -325,21 +301,57 @@ class ScanService:
                 return
             if self._closing.is_set():
                 return
-            summary = self.summary(job_id)
-            with self.sessions() as session:
-                enqueue(session, [Event("scan.completed", None, {"scan_id": job_id, **summary}, api_key_id)])
-                session.commit()
-            self.jobs.update(
-                job_id,
-                state="succeeded",
-                finished_at=utcnow(),
-                result=summary,
-                done=self.finished_count(job_id),
-            )
+            self._complete(job_id, api_key_id)
             self.on_event()
         except Exception as exc:
             log.exception("Scan %s failed", job_id)
             self.jobs.update(job_id, state="failed", error=str(exc)[:4000], finished_at=utcnow())
+
+    def _pending_page(self, job_id: str) -> list[ScanItem]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(ScanItem)
+                    .where(ScanItem.job_id == job_id, ScanItem.state == "pending")
+                    .order_by(ScanItem.row)
+                    .limit(PAGE)
+                )
+            )
+
+    def _check_pending(
+        self,
+        page: list[ScanItem],
+        params: ScanParams,
+        api_key_id,
+        progress,
+        engine: str,
+        ray_address: str | None,
+    ) -> None:
+        """One page of listings, checked here or with their photos prepared and embedded by Ray actors."""
+        if engine != "ray":
+            asyncio.run(self._check_page(page, params, api_key_id, progress))
+            return
+        from service.jobs.ray_scan import scan_with_ray
+
+        async def check_batch(prepared: list[tuple[ScanItem, list]]) -> None:
+            photos = {item.id: item_photos for item, item_photos in prepared}
+            await self._check_page([item for item, _ in prepared], params, api_key_id, progress, photos)
+
+        scan_with_ray(page, self.served_model(), self.settings, self.blobs, check_batch, ray_address)
+
+    def _complete(self, job_id: str, api_key_id: str | None) -> None:
+        """The summary as the job's result, and ``scan.completed`` to its owner's webhooks."""
+        summary = self.summary(job_id)
+        with self.sessions() as session:
+            enqueue(session, [Event("scan.completed", None, {"scan_id": job_id, **summary}, api_key_id)])
+            session.commit()
+        self.jobs.update(
+            job_id,
+            state="succeeded",
+            finished_at=utcnow(),
+            result=summary,
+            done=self.finished_count(job_id),
+        )
 
     async def _check_page(
         self,
