@@ -63,3 +63,27 @@ def read_directories(references: Path, queries: Path) -> list[Item]:
         if p.is_file()
     ]
     return items
+
+
+def read_json_manifest(path: Path) -> list[Item]:
+    """A real photo set's ``manifest.json`` (e.g. ../shared/data/sneakers-dev): ``references`` and ``queries``,
+    each ``{file, brand, label, product_block}``. Queries are other photos of other products (the look-alike
+    regime), so each is a ``new-photo`` query whose source is its product block."""
+    import json
+
+    root = Path(path).parent
+    manifest = json.loads(Path(path).read_text())
+    items = []
+    for role in ("reference", "query"):
+        for row in manifest[f"{role}s" if role == "reference" else "queries"]:
+            items.append(
+                Item(
+                    root / row["file"],
+                    role,
+                    row["brand"],
+                    row["label"],
+                    row["product_block"],
+                    "new-photo" if role == "query" else "",
+                )
+            )
+    return items
