@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--device-decode", choices=("auto", "on", "off"), default="auto")
     parser.add_argument(
         "--runtime",
-        choices=("auto", "torch", "onnx"),
+        choices=("auto", "torch", "onnx", "onnx-int8"),
         default="auto",
         help="the full path's runtime (as COUNTERFEIT_RUNTIME); the bare forward of every runtime is measured",
     )
@@ -153,11 +153,13 @@ def main() -> None:
 
     # The bare forward of every runtime that runs here; the full path is compared with the fastest of them.
     bare_embedders = {"torch": load("torch")}
-    if not args.null_model:
+    for runtime in ("onnx", "onnx-int8") if args.runtime == "onnx-int8" else ("onnx",):
+        if args.null_model:
+            break
         try:
-            bare_embedders["onnx"] = load("onnx")
+            bare_embedders[runtime] = load(runtime)
         except ModelUnavailableError as exc:
-            print(f"onnx: not measured ({exc})")
+            print(f"{runtime}: not measured ({exc})")
     embedder = load(args.runtime) if args.runtime != "torch" else bare_embedders["torch"]
     from service.settings import Settings
 

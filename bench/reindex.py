@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--null-model", action="store_true")
     parser.add_argument(
         "--runtime",
-        choices=("auto", "torch", "onnx"),
+        choices=("auto", "torch", "onnx", "onnx-int8"),
         default="auto",
         help="the reindex job's COUNTERFEIT_RUNTIME",
     )

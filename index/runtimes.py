@@ -8,6 +8,8 @@ ours and identical, so both runtimes embed into one space: the same fingerprint,
   probe batch (refused below cosine 0.9999), cached by the model's identity, and run by ONNX Runtime with the
   providers present: CUDA/TensorRT with ``onnxruntime-gpu`` on a GPU, the CPU provider otherwise. On this
   project's 2-core CPU box it runs the offline backbone ~2× faster than torch eager (``bench.embed``).
+* ``onnx-int8`` — the same export with its weights quantised to int8 (ONNX Runtime dynamic quantisation):
+  measured, optional; vectors within cosine 0.999 of torch's keep the fingerprint, else it gets its own.
 * ``auto`` — ONNX Runtime on CPU where the model exports and verifies; torch otherwise (and on GPUs, where
   torch fp16 is the measured default until the ONNX Runtime GPU providers are measured, ``bench/gpu.sh``).
 """
@@ -28,10 +30,14 @@ import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 EXPORT_FORMAT = 1  # bump when the export recipe changes: cached files of the old recipe are not reused
 OPSET = 18
 MIN_COSINE = 0.9999
+# A quantised variant whose vectors stay this close to torch's keeps the model's embedding space; below it the
+# variant is an embedding space of its own (its own fingerprint: a reindex), and below the floor it is refused.
+SAME_SPACE_COSINE = 0.999
+QUANTISED_FLOOR_COSINE = 0.98
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -128,6 +134,20 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     return Agreement(float(np.abs(reference - candidate).max()), float(cosine.min()))
 
 
+def quantise(source: Path, path: Path) -> None:
+    """Dynamic int8 quantisation of an exported forward's weights, written atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.part")
+    os.close(handle)
+    try:
+        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def load_onnx_forward(
     forward: Callable[[torch.Tensor], torch.Tensor],
     module: torch.nn.Module,
@@ -136,8 +156,10 @@ def load_onnx_forward(
     cache_dir: Path,
     device: str,
     threads: int | None,
+    int8: bool = False,
 ) -> tuple[OnnxForward, Agreement]:
-    """The cached (or freshly exported) ONNX forward, checked against torch's on ``probe``."""
+    """The cached (or freshly exported) ONNX forward, checked against torch's on ``probe``; ``int8``: its
+    dynamically quantised variant, held to :data:`QUANTISED_FLOOR_COSINE` instead of :data:`MIN_COSINE`."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
@@ -151,11 +173,19 @@ def load_onnx_forward(
                 f"the model does not export to ONNX: {type(exc).__name__}: {exc}"
             ) from exc
         log.info("Exported the model's forward to %s", path)
+    if int8:
+        quantised = path.with_name(path.stem + "-int8.onnx")
+        if not quantised.is_file():
+            try:
+                quantise(path, quantised)
+            except Exception as exc:
+                raise RuntimeUnavailable(f"int8 quantisation failed: {type(exc).__name__}: {exc}") from exc
+        path = quantised
     runner = OnnxForward(path, device, threads)
     with torch.inference_mode():
         expected = forward(probe).float().cpu().numpy()
     measured = agreement(expected, runner(probe.cpu().numpy()))
-    if not measured.min_cosine >= MIN_COSINE:
+    if not measured.min_cosine >= (QUANTISED_FLOOR_COSINE if int8 else MIN_COSINE):
         raise RuntimeUnavailable(
             f"ONNX Runtime's features differ from torch's on the probe batch (min cosine {measured.min_cosine:.6f} "
             f"< {MIN_COSINE}, max |Δ| {measured.max_abs_diff:.2e}); {path} is not used"

@@ -42,11 +42,12 @@ class Settings(BaseSettings):
     )
     model_cache: Path | None = Field(None, description="Where downloaded model weights are cached.")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1 …")
-    runtime: Literal["auto", "torch", "onnx"] = Field(
+    runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
         description="What runs the model's forward pass: onnx (ONNX Runtime; the export is verified against torch "
         "and cached by model identity), torch, or auto (ONNX Runtime on CPU where the model exports and verifies, "
-        "torch otherwise). Both embed into the same space: switching needs no reindex.",
+        "torch otherwise). Both embed into the same space: switching needs no reindex. onnx-int8: weights quantised "
+        "to int8 (measured in docs/operations.md); its own fingerprint if its vectors move beyond cosine 0.999.",
     )
     batch_size: int | None = Field(
         None,

@@ -17,6 +17,7 @@ from index.preprocess import FastPreprocessor, PreprocessConfig
 from index.regions import WHOLE, EncodedRegion
 from index.runtimes import (
     RUNTIMES,
+    SAME_SPACE_COSINE,
     Agreement,
     OnnxForward,
     RuntimeUnavailable,
@@ -76,7 +77,9 @@ class TorchImageEmbedder(Embedder):
     @property
     def runtime(self) -> str:
         """The runtime that runs the forward pass: ``onnx`` or ``torch``."""
-        return "onnx" if self._onnx is not None else "torch"
+        if self._onnx is None:
+            return "torch"
+        return "onnx-int8" if self._onnx.path.stem.endswith("-int8") else "onnx"
 
     def _select_runtime(self) -> None:
         """ONNX Runtime when asked (or, for ``auto``, on CPU) and the export verifies; torch otherwise. An explicit
@@ -91,6 +94,7 @@ class TorchImageEmbedder(Embedder):
             "preprocessing": self._info.preprocessing,
             "input": list(probe.shape[1:]),
         }
+        int8 = wanted == "onnx-int8"
         try:
             self._onnx, self.runtime_agreement = load_onnx_forward(
                 self.forward,
@@ -100,11 +104,27 @@ class TorchImageEmbedder(Embedder):
                 default_cache_dir(self.runtime_cache),
                 str(self.device),
                 self.runtime_threads,
+                int8,
             )
         except RuntimeUnavailable as exc:
-            if wanted == "onnx":
+            if wanted != "auto":
                 raise ModelRuntimeError(self._info.spec, str(exc)) from exc
             log.warning("Runtime auto: %s serves on torch (%s)", self._info.spec, exc)
+            return
+        if int8 and self.runtime_agreement.min_cosine < SAME_SPACE_COSINE:
+            # Another embedding space: its own fingerprint, so an index built on the fp32 vectors is not searched
+            # with these (the service asks for a reindex).
+            from dataclasses import replace
+
+            self._info = replace(
+                self._info, weights_kind=f"{self._info.weights_kind} + int8 dynamic quantisation"
+            )
+            log.warning(
+                "%s on onnx-int8: min cosine %.4f to torch's vectors (< %s): a fingerprint of its own, reindex to use it",
+                self._info.spec,
+                self.runtime_agreement.min_cosine,
+                SAME_SPACE_COSINE,
+            )
 
     @property
     def info(self) -> EmbedderInfo:

@@ -50,7 +50,9 @@ def _refused(error: DomainError) -> typer.Exit:
     return _fail(f"{error.code}: {error.message}", code)
 
 
-RUNTIME_HELP = "auto, torch or onnx: what runs the model's forward pass (default COUNTERFEIT_RUNTIME)"
+RUNTIME_HELP = (
+    "auto, torch, onnx or onnx-int8: what runs the model's forward pass (default COUNTERFEIT_RUNTIME)"
+)
 
 
 def _settings(model: str | None = None, runtime: str | None = None) -> Settings:

@@ -75,3 +75,15 @@ def test_execution_providers_follow_the_device():
 def test_an_unknown_runtime_is_refused():
     with pytest.raises(ValueError, match="runtime must be one of"):
         load_embedder(TEST_MODEL, device="cpu", runtime="tensorflow")
+
+
+def test_the_int8_variant_keeps_the_fingerprint_only_while_its_vectors_stay_in_the_space(tmp_path):
+    fp32 = load_embedder(TEST_MODEL, device="cpu", runtime="torch", cache_dir=str(tmp_path))
+    int8 = load_embedder(TEST_MODEL, device="cpu", runtime="onnx-int8", cache_dir=str(tmp_path))
+    assert int8.runtime == "onnx-int8"
+    agreement = int8.base.runtime_agreement
+    assert agreement.min_cosine >= runtimes.QUANTISED_FLOOR_COSINE
+    same_space = agreement.min_cosine >= runtimes.SAME_SPACE_COSINE
+    assert (int8.info.fingerprint() == fp32.info.fingerprint()) == same_space
+    assert ("int8" in int8.info.weights_kind) == (not same_space)
+    assert len(list((tmp_path / "onnx").glob("*-int8.onnx"))) == 1
