@@ -18,6 +18,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    create_model,
 )
 
 from service.core.validation import (
@@ -30,6 +31,7 @@ from service.core.validation import (
     FormBool,
 )
 from service.db.models import Label
+from service.exchange.identifier_kinds import IDENTIFIER_KINDS
 
 Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
 
@@ -175,7 +177,18 @@ class CheckBatchForm(StrictForm):
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)
 
 
-class ListingCheckForm(StrictForm):
+# One optional field per seller identifier kind (service/exchange/identifier_kinds: a kind is one module there).
+SellerIdentifierFields = create_model(
+    "SellerIdentifierFields",
+    __base__=StrictForm,
+    **{
+        kind.field: (Text | None, Field(None, max_length=kind.max_length, description=kind.description))
+        for kind in IDENTIFIER_KINDS.values()
+    },
+)
+
+
+class ListingCheckForm(SellerIdentifierFields):
     images: list[UploadFile] = Field(description="The listing's photos, up to COUNTERFEIT_MAX_LISTING_IMAGES")
     listing_id: Text | None = Field(None, description="The platform's id of the listing", max_length=200)
     seller_id: Text | None = Field(
@@ -191,12 +204,6 @@ class ListingCheckForm(StrictForm):
     price: float | None = Field(None, ge=0, description="Compared with the matched product's reference_price")
     currency: Text | None = Field(None, description="ISO 4217", pattern=CURRENCY_PATTERN)
     url: Text | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
-    seller_email: Text | None = Field(
-        None, max_length=320, description="Kept only as a keyed hash (HMAC under the consortium key)"
-    )
-    seller_phone: Text | None = Field(None, max_length=40, description="E.164; kept only as a keyed hash")
-    payout_account: Text | None = Field(None, max_length=80, description="Kept only as a keyed hash")
-    shop_url: Text | None = Field(None, max_length=2000, description="Kept only as a keyed hash")
     brand: str | None = Field(None, json_schema_extra=BRAND_SCHEMA)
     k: int | None = Field(None, json_schema_extra=K_SCHEMA)
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Mapping
-from urllib.parse import urlsplit
 
 from service.core.errors import InvalidInput
+from service.exchange.identifier_kinds import IDENTIFIER_KINDS
 
-KINDS = ("email", "phone", "payout_account", "shop_url")
+KINDS = tuple(IDENTIFIER_KINDS)
 
 
 # Control, format (bidi overrides, zero-width), surrogate and private-use characters, and separators.
@@ -40,46 +39,17 @@ class KeyedIdentifier:
 
 
 def normalise(kind: str, value: str, default_region: str | None = None) -> str:
-    """The canonical form two spellings of one identifier share; 422 for a value that is none."""
+    """The canonical form two spellings of one identifier share (the kind's own rule); 422 for a value that is
+    none, or that hides characters no identifier has."""
+    declared = IDENTIFIER_KINDS[kind]
     value = value.strip()
     hidden = [char for char in value if unicodedata.category(char) in INVISIBLE_CATEGORIES]
     if hidden:  # e.g. U+202E turns "moc.live@x" into what reads as "x@evil.com": no identifier has them
         raise InvalidInput(
             "invalid_identifier",
-            f"{'seller_' + kind if kind in ('email', 'phone') else kind} contains an invisible or "
-            f"control character (U+{ord(hidden[0]):04X}).",
+            f"{declared.field} contains an invisible or control character (U+{ord(hidden[0]):04X}).",
         )
-    if kind == "email":
-        local, at, domain = value.lower().rpartition("@")
-        if not at or not local or "." not in domain:
-            raise InvalidInput("invalid_identifier", "seller_email is not an e-mail address.")
-        return f"{local.split('+', 1)[0]}@{domain}"  # sub-addressing (+tag) reaches the same mailbox
-    if kind == "phone":
-        import phonenumbers
-
-        try:
-            number = phonenumbers.parse(value, default_region)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_possible_number(number):
-            raise InvalidInput(
-                "invalid_identifier", "seller_phone is not a phone number (E.164, e.g. +4915112345678)."
-            )
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if kind == "payout_account":
-        account = re.sub(r"[\s\-.]", "", value).upper()
-        if not re.fullmatch(r"[A-Z0-9]{4,64}", account):
-            raise InvalidInput(
-                "invalid_identifier", "payout_account must be 4-64 letters and digits (IBAN-like)."
-            )
-        return account
-    if kind == "shop_url":
-        parts = urlsplit(value if "://" in value else f"https://{value}")
-        host = (parts.hostname or "").lower().removeprefix("www.")
-        if not host or "." not in host:
-            raise InvalidInput("invalid_identifier", "shop_url is not a URL.")
-        return host + parts.path.rstrip("/").lower()
-    raise ValueError(kind)
+    return declared.normalise(value, default_region)
 
 
 def keyed(

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +39,7 @@ from service.core.fetch import SafeFetcher
 from service.core.timestamps import utcnow
 from service.core.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
 from service.db.models import Job, ScanItem
+from service.exchange.identifier_kinds import IDENTIFIER_KINDS, identifier_values
 from service.exchange.identifiers import KeyedIdentifier
 from service.exchange.webhooks import Event, enqueue
 from service.jobs.scan_feed import read_feed
@@ -53,7 +54,17 @@ CONCURRENCY = (
 PAGE = 1024  # pending listings read at a time
 
 
-class FeedRow(BaseModel):
+# A feed column per seller identifier kind (service/exchange/identifier_kinds).
+FeedIdentifierColumns = create_model(
+    "FeedIdentifierColumns",
+    **{
+        kind.field: (str | None, Field(None, max_length=kind.max_length, pattern=NO_NUL))
+        for kind in IDENTIFIER_KINDS.values()
+    },
+)
+
+
+class FeedRow(FeedIdentifierColumns):
     """One listing of a scan feed; unknown columns are refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
@@ -67,10 +78,6 @@ class FeedRow(BaseModel):
     price: float | None = Field(None, ge=0)
     currency: str | None = Field(None, pattern=CURRENCY_PATTERN)
     url: str | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
-    seller_email: str | None = Field(None, max_length=320, pattern=NO_NUL)
-    seller_phone: str | None = Field(None, max_length=40, pattern=NO_NUL)
-    payout_account: str | None = Field(None, max_length=80, pattern=NO_NUL)
-    shop_url: str | None = Field(None, max_length=2000, pattern=NO_NUL)
 
     def facts(self) -> ListingFacts:
         return ListingFacts(
@@ -81,12 +88,7 @@ class FeedRow(BaseModel):
             self.price,
             self.currency,
             self.url,
-            {
-                "email": self.seller_email,
-                "phone": self.seller_phone,
-                "payout_account": self.payout_account,
-                "shop_url": self.shop_url,
-            },
+            identifier_values(self),
         )
 
 
@@ -267,9 +269,7 @@ class ScanService:
             raise InvalidInput("invalid_feed", f"row {number}: {exc.message}") from None
         for name in row.image_files:
             archive.check(name, number)
-        stored = row.model_dump(
-            exclude_none=True, exclude={"seller_email", "seller_phone", "payout_account", "shop_url"}
-        )
+        stored = row.model_dump(exclude_none=True, exclude={kind.field for kind in IDENTIFIER_KINDS.values()})
         stored["keyed_identifiers"] = [[k.kind, k.key_id, k.digest] for k in keyed]  # never the raw values
         return ScanItem(row=number, listing=stored, state="pending")
 

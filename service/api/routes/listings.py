@@ -12,6 +12,7 @@ from service.api.routes.checks import check_params, refuse_too_many
 from service.api.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
 from service.core.errors import Forbidden, not_found
 from service.core.validation import BRAND_SCHEMA, MARKETPLACE_PATTERN, NO_NUL, validate_brand
+from service.exchange.identifier_kinds import identifier_values
 from service.marketplace.listings import ListingFacts
 
 router = APIRouter(prefix="/v1", tags=["listings"], route_class=StrictRoute)
@@ -39,12 +40,7 @@ async def check_listing(
         form.price,
         form.currency,
         form.url,
-        {
-            "email": form.seller_email,
-            "phone": form.seller_phone,
-            "payout_account": form.payout_account,
-            "shop_url": form.shop_url,
-        },
+        identifier_values(form),
     )
     payloads = [(image.filename, await image.read()) for image in form.images]
     return await runtime.listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
