@@ -130,6 +130,11 @@ def evaluate(
     plots = write_plots(outcomes, names, out)
     report["plots"] = [p.name for p in plots]
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    _print_report(report, names, out)
+
+
+def _print_report(report: dict, names: list[str], out: Path) -> None:
+    """Each scorer's headline figures, each transform family's, and where the report went (stderr)."""
     for name, row in report["scorers"].items():
         err.print(
             f"{name:>11}: 3-way {row['three_way_accuracy']}, decided precision {row['decided']['precision']} "
