@@ -231,6 +231,25 @@ def _apply_brand_thresholds(artefact, features, labels, brands, target_precision
         )
 
 
+def _finetune_photos(settings, manifest: Optional[Path], limit: Optional[int], seed: int) -> list:
+    """The photos to fine-tune on: an evaluation set's references, or the service's; at most ``limit``."""
+    if manifest:
+        from PIL import Image
+
+        images = [
+            Image.open(item.path).convert("RGB")
+            for item in _eval_items(manifest, None, None)
+            if item.role == "reference"
+        ]
+    else:
+        images = _service_reference_photos(settings, limit, seed)
+    if limit is not None and len(images) > limit:
+        import numpy as np
+
+        images = [images[i] for i in np.random.default_rng(seed).choice(len(images), limit, replace=False)]
+    return images
+
+
 @train_app.command("finetune")
 def train_finetune(
     out: Path = typer.Option(..., dir_okay=False, help="Weights file to write (a state dict)"),
@@ -253,25 +272,13 @@ def train_finetune(
     from training.finetune import finetune, save_weights
 
     _setup_logging("warning")
-    settings, embedder = _load_model_or_exit(model)
+    # torch: training changes the weights in place, which an exported ONNX forward would not follow.
+    settings, embedder = _load_model_or_exit(model, runtime="torch")
     spec = parse_model_spec(settings.model)
     base = getattr(embedder, "base", embedder)
     if spec.backend != "timm" or not hasattr(base, "model"):
         raise _fail(f"fine-tuning writes timm weights files; {settings.model!r} is not a timm model")
-    if manifest:
-        from PIL import Image
-
-        images = [
-            Image.open(item.path).convert("RGB")
-            for item in _eval_items(manifest, None, None)
-            if item.role == "reference"
-        ]
-    else:
-        images = _service_reference_photos(settings, limit, seed)
-    if limit is not None and len(images) > limit:
-        import numpy as np
-
-        images = [images[i] for i in np.random.default_rng(seed).choice(len(images), limit, replace=False)]
+    images = _finetune_photos(settings, manifest, limit, seed)
     try:
         report = finetune(
             base,

@@ -89,13 +89,13 @@ def _start_runtime(settings: Settings, persist_snapshots: bool = True):
         raise _fail(exc)
 
 
-def _load_model_or_exit(spec: str | None):
+def _load_model_or_exit(spec: str | None, runtime: str | None = None):
     from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
     from service.db.session import SchemaMismatch
     from service.serving.model_options import ModelOptions
 
     settings = _settings(spec)
     try:
-        return settings, ModelOptions.from_settings(settings).load(settings.model)
+        return settings, ModelOptions.from_settings(settings, runtime=runtime).load(settings.model)
     except (ModelSpecError, ModelUnavailableError, ModelIdentityError, SchemaMismatch) as exc:
         raise _fail(exc)

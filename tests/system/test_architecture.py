@@ -160,7 +160,6 @@ LONG_FUNCTIONS_TO_SPLIT = {
     "index.models.torch_embedder.input_tensors": 65,
     "scoring.evidence.gather_evidence": 69,
     "scoring.lookalike_fit.fit_brand_probe": 83,
-    "training.cli.train_finetune": 61,
     "training.evaluate.run_pipeline": 71,
 }
 
