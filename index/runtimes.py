@@ -129,6 +129,8 @@ def export_forward(
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
+    if reference.shape != candidate.shape:  # another network altogether (a damaged or swapped file)
+        return Agreement(float("inf"), -1.0)
     norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
     cosine = (reference * candidate).sum(axis=1) / np.maximum(norms, 1e-12)
     return Agreement(float(np.abs(reference - candidate).max()), float(cosine.min()))
@@ -165,6 +167,30 @@ def load_onnx_forward(
     except ImportError as exc:
         raise RuntimeUnavailable(f"onnxruntime is not installed ({exc})") from exc
     path = cache_dir / f"{export_key(identity)}.onnx"
+    cached = path.is_file()
+    try:
+        return _verified(forward, module, probe, path, device, threads, int8)
+    except RuntimeUnavailable:
+        if not cached:
+            raise
+        # A cached export that no longer matches torch (weights replaced under the same identity, a file damaged):
+        # export once more rather than serve a stale graph or give ONNX Runtime up.
+        log.warning("The cached ONNX forward %s does not match torch's; exporting it again", path)
+        for stale in (path, path.with_name(path.stem + "-int8.onnx")):
+            stale.unlink(missing_ok=True)
+        return _verified(forward, module, probe, path, device, threads, int8)
+
+
+def _verified(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    module: torch.nn.Module,
+    probe: torch.Tensor,
+    path: Path,
+    device: str,
+    threads: int | None,
+    int8: bool,
+) -> tuple[OnnxForward, Agreement]:
+    """Export (if not cached) and, for ``int8``, quantise; then load and hold it to torch's output on ``probe``."""
     if not path.is_file():
         try:
             export_forward(forward, module, probe, path)
@@ -185,10 +211,11 @@ def load_onnx_forward(
     with torch.inference_mode():
         expected = forward(probe).float().cpu().numpy()
     measured = agreement(expected, runner(probe.cpu().numpy()))
-    if not measured.min_cosine >= (QUANTISED_FLOOR_COSINE if int8 else MIN_COSINE):
+    floor = QUANTISED_FLOOR_COSINE if int8 else MIN_COSINE
+    if not measured.min_cosine >= floor:
         raise RuntimeUnavailable(
             f"ONNX Runtime's features differ from torch's on the probe batch (min cosine {measured.min_cosine:.6f} "
-            f"< {MIN_COSINE}, max |Δ| {measured.max_abs_diff:.2e}); {path} is not used"
+            f"< {floor}, max |Δ| {measured.max_abs_diff:.2e}); {path} is not used"
         )
     return runner, measured
 

@@ -87,3 +87,17 @@ def test_the_int8_variant_keeps_the_fingerprint_only_while_its_vectors_stay_in_t
     assert (int8.info.fingerprint() == fp32.info.fingerprint()) == same_space
     assert ("int8" in int8.info.weights_kind) == (not same_space)
     assert len(list((tmp_path / "onnx").glob("*-int8.onnx"))) == 1
+
+
+def test_a_cached_export_that_no_longer_matches_torch_is_exported_again(tmp_path):
+    first = load_embedder(TEST_MODEL, device="cpu", runtime="onnx", cache_dir=str(tmp_path))
+    (cached,) = (tmp_path / "onnx").glob("*.onnx")
+    other = load_embedder(
+        "open_clip:tiny-random-b", device="cpu", runtime="onnx", cache_dir=str(tmp_path / "b")
+    )
+    (stale,) = (tmp_path / "b" / "onnx").glob("*.onnx")
+    cached.write_bytes(stale.read_bytes())  # another network's graph under this model's name
+    again = load_embedder(TEST_MODEL, device="cpu", runtime="onnx", cache_dir=str(tmp_path))
+    assert again.runtime == "onnx" and again.base.runtime_agreement.min_cosine >= 0.9999
+    np.testing.assert_allclose(again.embed(IMAGES[:2]), first.embed(IMAGES[:2]), atol=1e-5)
+    assert cached.read_bytes() != stale.read_bytes() and other.runtime == "onnx"
