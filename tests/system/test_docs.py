@@ -46,3 +46,46 @@ def test_the_readmes_worked_example_runs_against_a_started_service(settings, tmp
     assert check["verdict"] == "likely_counterfeit" and check["evidence"][0]["label"] == "counterfeit"
     assert sql(settings, "SELECT label FROM reviews") == [("counterfeit",)]
     assert len(sql(settings, "SELECT id FROM api_keys")) == 3
+
+
+DOCUMENTED = ROOT.glob("docs/*.md")
+FENCE = re.compile(r"^```[a-z ]*\n(.*?)^```", re.S | re.M)
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(file, command line) for every `counterfeit …` in a fenced block of the README and docs/."""
+    found = []
+    for path in [ROOT / "README.md", *sorted(DOCUMENTED)]:
+        for block in FENCE.findall(path.read_text()):
+            for line in block.splitlines():
+                for command in line.split("#", 1)[0].split(" | "):
+                    words = command.strip().removeprefix("$(").split()
+                    if words and words[0] == "counterfeit":
+                        found.append((path.name, " ".join(words)))
+    return found
+
+
+def test_every_documented_command_and_option_exists():
+    """Each `counterfeit …` line in the README and docs/ names a real command, and every option it shows is one
+    that command takes (a renamed or removed option makes the docs lie, and this fails)."""
+    import typer
+
+    from service.cli import app
+
+    root = typer.main.get_command(app)
+    commands = documented_commands()
+    assert len(commands) >= 25
+    wrong = []
+    for source, line in commands:
+        command, words = root, line.split()[1:]
+        while words and hasattr(command, "commands") and words[0] in command.commands:
+            command = command.commands[words.pop(0)]
+        if hasattr(command, "commands"):  # a group (Typer's own, not click's class): no command named
+            wrong.append(f"{source}: {line!r} names no command")
+            continue
+        known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+        for word in words:
+            option = word.strip("[]").split("=", 1)[0]
+            if option.startswith("--") and option not in known:
+                wrong.append(f"{source}: {line!r}: {command.name} has no {option}")
+    assert wrong == []
