@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -37,6 +36,7 @@ from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.exchange.feed import FeedPublisher
 from service.exchange.signals import SharedSignalIndex, SignalSharing
 from service.exchange.webhooks import WebhookDeliverer, WebhookRegistry
+from service.jobs.launcher import JobLauncher
 from service.jobs.retention import collect_orphan_blobs, purge_check_images
 from service.jobs.scans import ScanService
 from service.jobs.store import JobStore
@@ -89,6 +89,7 @@ class Runtime:
         self.is_leader = self.persist_snapshots and self.leases.hold(MAINTENANCE_LEASE)
         self._next_gc = time.monotonic() + settings.gc_interval_seconds
         self.jobs = JobStore(self.sessions)
+        self.launcher = JobLauncher(self.jobs)  # every background job starts (or is adopted) through it
         self.audit = AuditLog(self.sessions)
         # Shared by every replica on PostgreSQL; on SQLite, per process.
         self.rate_limits = (
@@ -266,19 +267,11 @@ class Runtime:
             )
 
     def start_scan(self, job_id: str) -> None:
-        threading.Thread(target=self.scans.run, args=(job_id,), name=f"scan-{job_id}", daemon=True).start()
+        self.launcher.start(self.jobs.get(job_id), self.scans.run)
 
     def _resume_orphaned_scan(self) -> None:
         """A scan whose process died (kill -9, a lost node) is continued here, from its unfinished listings."""
-        job = self.jobs.adopt("scan")
-        if job is not None:
-            log.info(
-                "Resuming scan %s (%d of %d listings done) after its process stopped",
-                job.id,
-                job.done,
-                job.total,
-            )
-            self.start_scan(job.id)
+        self.launcher.adopt("scan", self.scans.run)
 
     def _compact_if_due(self) -> None:
         """An HNSW generation keeps deleted vectors as tombstones; past COMPACT_TOMBSTONE_RATIO the lease
@@ -293,16 +286,15 @@ class Runtime:
         from service.jobs.reindex import Reindexer, ReindexParams, params_dict
 
         params = ReindexParams(self.serving.runner.info.spec, index_type="hnsw")
-        job = self.jobs.create("reindex", params_dict(params))
+        reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
+        job = self.launcher.launch(
+            "reindex", params_dict(params), lambda job_id: reindexer.run(job_id, params)
+        )
         log.info(
             "HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
             100 * index.tombstone_ratio,
             job.id,
         )
-        reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
-        threading.Thread(
-            target=reindexer.run, args=(job.id, params), name="hnsw-compaction", daemon=True
-        ).start()
 
     def thresholds_for(self, brand: str | None) -> Thresholds:
         return self.policies.thresholds(brand, self.default_thresholds)

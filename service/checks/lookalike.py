@@ -26,6 +26,7 @@ from scoring.lookalike import BrandProbe, ProbeSet
 from service.core.errors import DomainError
 from service.core.timestamps import aware, utcnow
 from service.db.models import Change, Embedding, Label, LookalikeProbe, Reference
+from service.jobs.launcher import JobLauncher
 from service.jobs.store import JobStore
 from service.serving.index_sync import latest_change_seq
 from service.settings import Settings
@@ -104,6 +105,7 @@ class ProbeTrainer:
         self.settings = settings
         self.sessions = sessions
         self.jobs = jobs
+        self.launcher = JobLauncher(jobs)
         self._settled: tuple[str, int] | None = None  # (fingerprint, change seq) at which nothing was stale
 
     def start_if_due(self, fingerprint: str, background: np.ndarray) -> str | None:
@@ -125,14 +127,13 @@ class ProbeTrainer:
         if not due:
             return None
         try:
-            job = self.jobs.create(
-                "lookalike", {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]}
+            job = self.launcher.launch(
+                "lookalike",
+                {"model_fingerprint": fingerprint, "brands": [b for b, _ in due]},
+                lambda job_id: self.run(job_id, fingerprint, due, background),
             )
         except DomainError:  # one is running already; the brands stay due for the next poll
             return None
-        threading.Thread(
-            target=self.run, args=(job.id, fingerprint, due, background), name="lookalike-fit", daemon=True
-        ).start()
         return job.id
 
     def run(self, job_id: str, fingerprint: str, due: list[tuple[str, int]], background: np.ndarray) -> None:

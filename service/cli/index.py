@@ -25,10 +25,9 @@ def reindex(
     runtime: Optional[str] = typer.Option(None, help=RUNTIME_HELP),
 ):
     """Re-embed every reference into a new index generation and swap it in (resumes a killed run)."""
-    import threading
-
     from service.core.blobs import open_blob_store
     from service.core.errors import DomainError
+    from service.jobs.launcher import JobLauncher
     from service.jobs.reindex import Reindexer, ReindexParams, params_dict
     from service.jobs.store import JobStore
 
@@ -43,13 +42,10 @@ def reindex(
     except DomainError as exc:
         raise _refused(exc) from None
     err.print(f"Reindex job {job.id}: model {params.model}, engine {engine}")
-    worker = threading.Thread(
-        target=Reindexer(
-            settings, jobs.sessions, open_blob_store(settings.blob_url, settings.blob_dir), jobs
-        ).run,
-        args=(job.id, params),
+    reindexer = Reindexer(
+        settings, jobs.sessions, open_blob_store(settings.blob_url, settings.blob_dir), jobs
     )
-    worker.start()
+    worker = JobLauncher(jobs).start(job, lambda job_id: reindexer.run(job_id, params))
     state = _follow(jobs, job.id, worker)
     for failure in state.failures:
         err.print(f"  failed reference {failure['reference_id']}: {failure['reason']}", markup=False)

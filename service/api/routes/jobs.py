@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
@@ -34,11 +33,10 @@ def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexB
         ).validate()
     except ValueError as exc:
         raise InvalidInput("invalid_reindex", str(exc)) from None
-    job = runtime.jobs.create("reindex", params_dict(params), admin)
     reindexer = Reindexer(runtime.settings, runtime.sessions, runtime.blobs, runtime.jobs)
-    threading.Thread(
-        target=reindexer.run, args=(job.id, params), name=f"reindex-{job.id}", daemon=True
-    ).start()
+    job = runtime.launcher.launch(
+        "reindex", params_dict(params), lambda job_id: reindexer.run(job_id, params), admin
+    )
     return {"job_id": job.id, "state": job.state}
 
 
