@@ -121,6 +121,30 @@ def collect(futures: list[Future]) -> tuple[list, list[str | None]]:
     return inputs, errors
 
 
+class _Window:
+    """A sliding window of submitted preparation: while the model embeds one batch, the workers prepare the next
+    ones (within a shard and across shards), so neither side waits for a whole shard."""
+
+    def __init__(
+        self, items: Sequence[WorkItem], start: Callable[[Sequence[WorkItem]], list[Future]], size: int
+    ):
+        self.items, self.start, self.size = list(items), start, size
+        self.queue: list[Future] = []
+        self.submitted = 0
+        self._top_up()
+
+    def take(self, count: int) -> list[Future]:
+        taken = [self.queue.pop(0) for _ in range(count)]
+        self._top_up()
+        return taken
+
+    def _top_up(self) -> None:
+        want = min(len(self.items), self.submitted + self.size)
+        if want > self.submitted:
+            self.queue.extend(self.start(self.items[self.submitted : want]))
+            self.submitted = want
+
+
 def embed_locally(
     items: Sequence[WorkItem],
     embedder: Embedder,
@@ -134,8 +158,6 @@ def embed_locally(
     """The service's pipeline: CPU workers decode, resize and cut the regions of the next images (or the
     device decodes them) while the model embeds this batch; each shard is committed as one checkpoint."""
     spec = reindex_spec(embedder, regions)
-    window = max(2 * model_batch, 4 * workers.size)
-    batches = list(shards(items, shard_size))
     # On a device that decodes JPEGs itself, the CPU only reads files (threads); otherwise workers decode and resize.
     readers = ThreadPoolExecutor(4, thread_name_prefix="reindex-read") if not spec.want_model_input else None
 
@@ -145,42 +167,22 @@ def embed_locally(
             return [readers.submit(prepare_references, [path], embedder, spec) for path in paths]
         return [workers.submit(prepare_file, path, spec) for path in paths]
 
-    # A sliding window of submitted work: while the model embeds one batch, the workers prepare the
-    # next ones (within a shard and across shards), so neither side waits for a whole shard.
-    queue: list[Future] = []
-    flat = list(items)
-    submitted = 0
-
-    def top_up() -> None:
-        nonlocal submitted
-        want = min(len(flat), submitted + window)
-        if want > submitted:
-            queue.extend(start(flat[submitted:want]))
-            submitted = want
-
     try:
-        top_up()
-        for batch in batches:
+        window = _Window(items, start, max(2 * model_batch, 4 * workers.size))
+        for batch in shards(items, shard_size):
             ids: list[int] = []
-            vectors: list[np.ndarray] = []
+            vectors = [np.zeros((0, len(spec.regions), embedder.dimension), np.float32)]
             failures: list[dict] = []
             for begin in range(0, len(batch), model_batch):
                 chunk = batch[begin : begin + model_batch]
-                inputs, errors = collect([queue.pop(0) for _ in chunk])
-                top_up()
+                inputs, errors = collect(window.take(len(chunk)))
                 done, chunk_vectors, chunk_failures = embed_prepared(
                     embedder, [item.reference_id for item in chunk], inputs, errors, len(spec.regions)
                 )
                 ids += done
                 vectors.append(chunk_vectors)
                 failures += chunk_failures
-            write_shard(
-                ids,
-                np.concatenate(vectors)
-                if vectors
-                else np.zeros((0, len(spec.regions), embedder.dimension), np.float32),
-                failures,
-            )
+            write_shard(ids, np.concatenate(vectors), failures)
     finally:
         if readers is not None:
             readers.shutdown(cancel_futures=True)

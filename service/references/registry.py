@@ -91,30 +91,7 @@ class ReferenceRegistry:
         )
         with self.sessions() as session:
             try:
-                session.add(reference)
-                session.flush()
-                session.add(
-                    Embedding(
-                        reference_id=reference.id,
-                        fingerprint=serving.runner.info.fingerprint(),
-                        vector=vectors[0].tobytes(),
-                        regions=pack_regions(vectors[1:]),
-                        region_preset=serving.index_sync.reference_regions,
-                    )
-                )
-                session.add(ReferenceKeypointsRow(reference_id=reference.id, data=keypoints.to_bytes()))
-                session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
-                session.add(
-                    audit_event(
-                        actor,
-                        "reference.register",
-                        reference.brand,
-                        reference.id,
-                        label=reference.label.value,
-                        sha256=digest,
-                        source=reference.source,
-                    )
-                )
+                self._add_rows(session, reference, serving, vectors, keypoints, actor)
                 session.commit()
             except IntegrityError:  # a concurrent registration of the same bytes won the race
                 session.rollback()
@@ -124,6 +101,37 @@ class ReferenceRegistry:
                 return self._same_or_conflict(existing, new.label), False
         serving.index_sync.catch_up()
         return reference, True
+
+    @staticmethod
+    def _add_rows(
+        session: Session, reference: Reference, serving, vectors, keypoints, actor: Principal
+    ) -> None:
+        """The reference and what belongs to it, in its one transaction: the embedding for the served model,
+        its keypoints, the change-log row every replica applies, and the audit event."""
+        session.add(reference)
+        session.flush()
+        session.add(
+            Embedding(
+                reference_id=reference.id,
+                fingerprint=serving.runner.info.fingerprint(),
+                vector=vectors[0].tobytes(),
+                regions=pack_regions(vectors[1:]),
+                region_preset=serving.index_sync.reference_regions,
+            )
+        )
+        session.add(ReferenceKeypointsRow(reference_id=reference.id, data=keypoints.to_bytes()))
+        session.add(Change(reference_id=reference.id, brand=reference.brand, op=ChangeOp.add))
+        session.add(
+            audit_event(
+                actor,
+                "reference.register",
+                reference.brand,
+                reference.id,
+                label=reference.label.value,
+                sha256=reference.sha256,
+                source=reference.source,
+            )
+        )
 
     def _live_by_hash(self, brand: str, digest: str) -> Reference | None:
         with self.sessions() as session:
