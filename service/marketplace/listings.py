@@ -148,54 +148,9 @@ class ListingChecker:
             self._reference_price(results, facts.currency),
             sorted({r["shared_by"] for r in seller["shared"]}) if seller else (),
         )
-        listing = Listing(
-            id="lst_" + uuid.uuid4().hex,
-            listing_id=facts.listing_id,
-            seller_id=facts.seller_id,
-            marketplace=facts.marketplace,
-            brand=score.brand,
-            verdict=score.verdict,
-            probability=score.probability,
-            check_ids=[r["check_id"] for r in results],
-            title=facts.title,
-            price=facts.price,
-            currency=facts.currency,
-            url=facts.url,
-            api_key_id=api_key_id,
-        )
+        listing = self._listing_row(facts, score, results, api_key_id)
         with self.sessions() as session:
-            session.add(listing)
-            session.add_all(
-                SellerIdentifier(
-                    listing_ref=listing.id,
-                    marketplace=facts.marketplace,
-                    seller_id=facts.seller_id,
-                    kind=k.kind,
-                    key_id=k.key_id,
-                    digest=k.digest,
-                )
-                for k in keyed_ids
-            )
-            if (
-                facts.seller_id and score.verdict == "likely_counterfeit"
-            ):  # this listing raises the seller's risk
-                enqueue(
-                    session,
-                    [
-                        Event(
-                            "seller.risk_raised",
-                            score.brand,
-                            {
-                                "marketplace": facts.marketplace,
-                                "seller_id": facts.seller_id,
-                                "listing_check_id": listing.id,
-                                "listing_id": facts.listing_id,
-                                "risk_before": seller["risk"] if seller else 0.0,
-                            },
-                            api_key_id,
-                        )
-                    ],
-                )
+            self._add_seller_rows(session, listing, facts, keyed_ids, score, seller, api_key_id)
             answer = {
                 "listing_check_id": listing.id,
                 "listing_id": facts.listing_id,
@@ -211,6 +166,66 @@ class ListingChecker:
             session.commit()
         self.on_event()
         return answer
+
+    @staticmethod
+    def _listing_row(facts: ListingFacts, score, results: list[dict], api_key_id: str | None) -> Listing:
+        return Listing(
+            id="lst_" + uuid.uuid4().hex,
+            listing_id=facts.listing_id,
+            seller_id=facts.seller_id,
+            marketplace=facts.marketplace,
+            brand=score.brand,
+            verdict=score.verdict,
+            probability=score.probability,
+            check_ids=[r["check_id"] for r in results],
+            title=facts.title,
+            price=facts.price,
+            currency=facts.currency,
+            url=facts.url,
+            api_key_id=api_key_id,
+        )
+
+    @staticmethod
+    def _add_seller_rows(
+        session: Session,
+        listing: Listing,
+        facts: ListingFacts,
+        keyed_ids,
+        score,
+        seller,
+        api_key_id: str | None,
+    ) -> None:
+        """The listing, its seller's keyed identifiers and, when it raises the seller's risk, that event."""
+        session.add(listing)
+        session.add_all(
+            SellerIdentifier(
+                listing_ref=listing.id,
+                marketplace=facts.marketplace,
+                seller_id=facts.seller_id,
+                kind=k.kind,
+                key_id=k.key_id,
+                digest=k.digest,
+            )
+            for k in keyed_ids
+        )
+        if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
+            enqueue(
+                session,
+                [
+                    Event(
+                        "seller.risk_raised",
+                        score.brand,
+                        {
+                            "marketplace": facts.marketplace,
+                            "seller_id": facts.seller_id,
+                            "listing_check_id": listing.id,
+                            "listing_id": facts.listing_id,
+                            "risk_before": seller["risk"] if seller else 0.0,
+                        },
+                        api_key_id,
+                    )
+                ],
+            )
 
     def _reference_price(self, results: list[dict], currency: str | None) -> float | None:
         """``reference_price`` of the product the strongest evidence points to, in the listing's currency."""
