@@ -379,20 +379,9 @@ class ScanService:
         """``prepared``: the photos as the Ray engine fetched and embedded them — (name, bytes, Embedded) or
         the photo's error each; without it the photos are fetched here and embedded by the served model."""
         listing = item.listing
-        loop = asyncio.get_running_loop()
         try:
             if prepared is None:
-                fetched = await asyncio.gather(
-                    *(
-                        loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
-                        for url in listing["image_urls"]
-                    ),
-                    return_exceptions=True,
-                )
-                prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None) for f in fetched]
-                prepared += [
-                    (name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])
-                ]
+                prepared = await self._fetch_photos(listing)
             usable = [p for p in prepared if not isinstance(p, BaseException)]
             # The same ids whenever this listing is checked: a scan resumed after a crash that redoes a listing
             # whose check rows (but not the listing) had committed records, announces and queues them once.
@@ -410,37 +399,16 @@ class ScanService:
                 )
             images = [(name, data) for name, data, _ in usable]
             embedded = [e for _, _, e in usable]
-            facts = ListingFacts(
-                listing["listing_id"],
-                listing.get("seller_id"),
-                listing.get("marketplace"),
-                listing.get("title"),
-                listing.get("price"),
-                listing.get("currency"),
-                listing.get("url"),
-            )
+            facts = _facts_of(listing)
             keyed = [
                 KeyedIdentifier(kind, key_id, digest)
                 for kind, key_id, digest in listing.get("keyed_identifiers", [])
             ]
 
+            missing = len(prepared) - len(images)
+
             def mark_done(session: Session, answer: dict[str, Any]) -> None:
-                row = session.get(ScanItem, item.id)
-                row.state, row.verdict, row.probability = (
-                    "done",
-                    answer["verdict"],
-                    answer["counterfeit_probability"],
-                )
-                row.brand, row.listing_check_id, row.finished_at = (
-                    answer["brand"],
-                    answer["listing_check_id"],
-                    utcnow(),
-                )
-                row.error = (
-                    None
-                    if len(images) == len(prepared)
-                    else f"{len(prepared) - len(images)} image(s) not fetched"
-                )
+                _mark_done(session, item.id, answer, missing)
 
             await self.listings.check(
                 images,
@@ -458,6 +426,22 @@ class ScanService:
                 row = session.get(ScanItem, item.id)
                 row.state, row.error, row.finished_at = "failed", f"{exc.code}: {exc.message}"[:500], utcnow()
                 session.commit()
+
+    async def _fetch_photos(self, listing: dict) -> list:
+        """The listing's photos from their URLs (fetched on the fetch pool) and the archive's blobs: (name, bytes,
+        None) each, or the exception its fetch raised."""
+        loop = asyncio.get_running_loop()
+        fetched = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._fetch_pool, self.fetcher.fetch, url)
+                for url in listing["image_urls"]
+            ),
+            return_exceptions=True,
+        )
+        prepared = [f if isinstance(f, BaseException) else (f.name, f.data, None) for f in fetched]
+        return prepared + [
+            (name, self.blobs.get(digest), None) for name, digest in listing.get("image_blobs", [])
+        ]
 
     def finished_count(self, job_id: str) -> int:
         with self.sessions() as session:
@@ -620,3 +604,24 @@ def _item_dict(item: ScanItem) -> dict[str, Any]:
         "listing_check_id": item.listing_check_id,
         "error": item.error,
     }
+
+
+def _facts_of(listing: dict) -> ListingFacts:
+    """A stored feed row's facts (its identifiers were keyed on arrival and are not among them)."""
+    return ListingFacts(
+        listing["listing_id"],
+        listing.get("seller_id"),
+        listing.get("marketplace"),
+        listing.get("title"),
+        listing.get("price"),
+        listing.get("currency"),
+        listing.get("url"),
+    )
+
+
+def _mark_done(session: Session, item_id: int, answer: dict[str, Any], missing: int) -> None:
+    """The scan item's outcome, in the listing check's own transaction."""
+    row = session.get(ScanItem, item_id)
+    row.state, row.verdict, row.probability = "done", answer["verdict"], answer["counterfeit_probability"]
+    row.brand, row.listing_check_id, row.finished_at = answer["brand"], answer["listing_check_id"], utcnow()
+    row.error = None if not missing else f"{missing} image(s) not fetched"
