@@ -304,23 +304,7 @@ class Checker:
         where local-feature verification is on."""
         assert pdq is not None  # workers always hash uploads
         started = time.perf_counter()
-        sync = serving.index_sync
-        neighbours = gather_evidence(
-            sync.index,
-            sync.pdq,
-            vectors,
-            pdq,
-            k,
-            brand_hint,
-            self.pdq_max_distance,
-            self.registry.by_ids,
-            self.shared.search,
-            self._regions(serving, vectors),
-            reference_regions(sync.reference_regions),
-            keypoints,
-            self.registry.keypoints,
-            serving.min_distinctiveness,
-        )
+        neighbours = self._search(serving, vectors, pdq, k, brand_hint, keypoints)
         searched = time.perf_counter()
         self.metrics.search_seconds.observe(searched - started)
         self.metrics.stage_seconds.labels("search").observe(searched - started)
@@ -337,13 +321,7 @@ class Checker:
             lookalike,
         )
         digest = sha256_hex(data)
-        if self.keep_image(result.brand):  # only where a confirming review may add it to the known-fake bank
-            try:
-                self.blobs.put(data, durable=False)
-            except (
-                BlobStoreUnavailable
-            ):  # the check still answers; only this photo cannot join the bank later
-                log.warning("Could not keep check image %s: the image store is unavailable", digest)
+        self._keep_if_wanted(data, result.brand, digest)
         check = Check(
             id=check_id or "chk_" + uuid.uuid4().hex,
             api_key_id=api_key_id,
@@ -361,7 +339,44 @@ class Checker:
         )
         self.metrics.stage_seconds.labels("score").observe(time.perf_counter() - searched)
         check.evidence = [self._evidence(n, serving.min_match_similarity) for n in neighbours]
-        answer = {
+        answer = self._answer(check, result, serving, scorer.name, pdq, lookalike)
+        return Evaluated(answer, check)
+
+    def _search(self, serving: Serving, vectors, pdq: PdqHash, k: int, brand_hint: str | None, keypoints):
+        """The evidence: CLIP neighbours per query region, PDQ near-duplicates, shared hashes, keypoints."""
+        sync = serving.index_sync
+        return gather_evidence(
+            sync.index,
+            sync.pdq,
+            vectors,
+            pdq,
+            k,
+            brand_hint,
+            self.pdq_max_distance,
+            self.registry.by_ids,
+            self.shared.search,
+            self._regions(serving, vectors),
+            reference_regions(sync.reference_regions),
+            keypoints,
+            self.registry.keypoints,
+            serving.min_distinctiveness,
+        )
+
+    def _keep_if_wanted(self, data: bytes, brand: str | None, digest: str) -> None:
+        """Only where a confirming review may add the photo to the known-fake bank (the brand's policy)."""
+        if not self.keep_image(brand):
+            return
+        try:
+            self.blobs.put(data, durable=False)
+        except BlobStoreUnavailable:  # the check still answers; only this photo cannot join the bank later
+            log.warning("Could not keep check image %s: the image store is unavailable", digest)
+
+    @staticmethod
+    def _answer(
+        check: Check, result, serving: Serving, scorer: str, pdq: PdqHash, lookalike
+    ) -> dict[str, Any]:
+        """The check's answer: verdict, evidence, the model and scorer that gave it, the look-alike classifier."""
+        return {
             "check_id": check.id,
             "verdict": result.verdict,
             "counterfeit_probability": result.probability,
@@ -372,7 +387,7 @@ class Checker:
                 "fingerprint": serving.runner.info.fingerprint(),
                 "weights_kind": serving.runner.info.weights_kind,
             },
-            "scorer": scorer.name,
+            "scorer": scorer,
             "pdq": {"hash": pdq.hex, "quality": pdq.quality},
             "regime": result.features.regime,
             "classifier": None
@@ -387,7 +402,6 @@ class Checker:
                 "references": lookalike.counts,
             },
         }
-        return Evaluated(answer, check)
 
     @staticmethod
     def _evidence(neighbour: Neighbour, min_match_similarity: float) -> dict[str, Any]:
