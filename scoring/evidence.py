@@ -65,7 +65,29 @@ def gather_evidence(
         the k best CLIP neighbours are kept, with every PDQ match and verified copy."""
     matches = find_matches(vectors, hashes, vector, pdq, _depth(k), brand_hint, pdq_max_distance, regions)
     facts = describe([m.reference_id for m in matches])
-    neighbours = [
+    neighbours = _described(matches, facts, reference_regions)
+    if (
+        keypoints is not None
+        and reference_keypoints is not None
+        and not any(n.pdq_distance is not None for n in neighbours)
+    ):
+        # Verification is skipped when PDQ matched: a near-duplicate needs no second proof.
+        neighbours = verify_top(neighbours, keypoints, reference_keypoints)
+        neighbours = _verified_hash_neighbours(
+            vectors, hashes, pdq, brand_hint, describe, keypoints, reference_keypoints, neighbours
+        )
+    neighbours = _with_distinctiveness(neighbours, min_distinctiveness, k)
+    if shared is not None and pdq is not None:
+        neighbours += _shared_neighbours(shared(pdq, brand_hint, pdq_max_distance))
+    neighbours.sort(key=lambda n: -n.strength)
+    return neighbours
+
+
+def _described(
+    matches, facts: Mapping[int, ReferenceFacts], reference_regions: tuple[Region, ...]
+) -> list[Neighbour]:
+    """Each match as evidence about the reference it found; one deleted since the search is no evidence."""
+    return [
         Neighbour(
             m.reference_id,
             facts[m.reference_id].brand,
@@ -81,32 +103,16 @@ def gather_evidence(
         for m in matches
         if m.reference_id in facts
     ]
-    if (
-        keypoints is not None
-        and reference_keypoints is not None
-        and not any(n.pdq_distance is not None for n in neighbours)
-    ):
-        # Verification is skipped when PDQ matched: a near-duplicate needs no second proof.
-        neighbours = verify_top(neighbours, keypoints, reference_keypoints)
-        neighbours = _verified_hash_neighbours(
-            vectors, hashes, pdq, brand_hint, describe, keypoints, reference_keypoints, neighbours
+
+
+def _shared_neighbours(found: Iterable[tuple[SharedSignal, int]]) -> list[Neighbour]:
+    """Known-fake hashes other platforms shared, as counterfeit evidence named by their issuer."""
+    return [
+        Neighbour(
+            signal.id, signal.brand, "counterfeit", signal.product, None, distance, shared_by=signal.issuer
         )
-    neighbours = _with_distinctiveness(neighbours, min_distinctiveness, k)
-    if shared is not None and pdq is not None:
-        neighbours += [
-            Neighbour(
-                signal.id,
-                signal.brand,
-                "counterfeit",
-                signal.product,
-                None,
-                distance,
-                shared_by=signal.issuer,
-            )
-            for signal, distance in shared(pdq, brand_hint, pdq_max_distance)
-        ]
-    neighbours.sort(key=lambda n: -n.strength)
-    return neighbours
+        for signal, distance in found
+    ]
 
 
 def _depth(k: int) -> int:
