@@ -66,15 +66,11 @@ def fit_brand_probe(
     ``labels``: 1 for the counterfeit bank, 0 for the authentic bank, per row; ``groups``: the reference
     each row belongs to (None: one row per reference); ``negatives``: vectors of images that are not the
     brand's products."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     x, y = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=int)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    counts = {
-        "authentic": len(set(groups[y == 0].tolist())),
-        "counterfeit": len(set(groups[y == 1].tolist())),
-    }
+    counts = _bank_sizes(groups, y)
     if min(counts.values()) < min_per_bank:
         return Abstained(
             brand,
@@ -95,28 +91,9 @@ def fit_brand_probe(
             f"the banks are not separable enough: cross-validated ROC-AUC {cv_auc:.3f} < {min_cv_auc}",
             counts,
         )
-    # Platt scaling on the held-out decision values: logit = a·d + b is calibrated for unseen photos.
-    platt = LogisticRegression(C=1e4, max_iter=1000).fit(held_out[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    cv_accuracy = float(((a * held_out + b > 0).astype(int) == y).mean())
-    model = LogisticRegression(C=c, max_iter=2000).fit(centred, y)
-    weights = a * model.coef_[0]
-    intercept = a * (float(model.intercept_[0]) - float(model.coef_[0] @ mean)) + b
+    weights, intercept, cv_accuracy = _calibrated_direction(centred, y, held_out, c, mean)
 
-    negatives = np.asarray(negatives, dtype=np.float64)
-    mx = np.concatenate([x, negatives])
-    my = np.r_[np.ones(len(x), dtype=int), np.zeros(len(negatives), dtype=int)]
-    mgroups = np.concatenate([groups.astype(np.int64), -1 - np.arange(len(negatives), dtype=np.int64)])
-    mc, member_held_out = _cross_validated(
-        mx, my, mgroups, folds, seed, class_weight="balanced", regularisations=MEMBERSHIP_REGULARISATIONS
-    )
-    membership = LogisticRegression(C=mc, max_iter=5000, class_weight="balanced").fit(mx, my)
-    # The gate: as high as most of the brand's own held-out references score, and never below what 1 in 200
-    # held-out other products reaches — where the brand's products and others overlap, precision wins.
-    gate = max(
-        float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE)),
-        float(np.percentile(member_held_out[my == 0], OTHER_PRODUCTS_GATE_PERCENTILE)),
-    )
+    membership, gate = _membership(x, groups, negatives, folds, seed)
     return BrandProbe(
         brand=brand,
         model_fingerprint=model_fingerprint,
@@ -132,6 +109,49 @@ def fit_brand_probe(
         trained_through_seq=trained_through_seq,
         format=PROBE_FORMAT,
     )
+
+
+def _bank_sizes(groups: np.ndarray, y: np.ndarray) -> dict[str, int]:
+    """References (not rows: a reference may give several vectors) in each bank."""
+    return {"authentic": len(set(groups[y == 0].tolist())), "counterfeit": len(set(groups[y == 1].tolist()))}
+
+
+def _calibrated_direction(
+    centred: np.ndarray, y: np.ndarray, held_out: np.ndarray, c: float, mean: np.ndarray
+):
+    """Counterfeit vs authentic as one direction in the embedding space, Platt-scaled on the held-out decision
+    values (logit = a·d + b is calibrated for unseen photos): (weights, intercept, cross-validated accuracy)."""
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=1e4, max_iter=1000).fit(held_out[:, None], y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    cv_accuracy = float(((a * held_out + b > 0).astype(int) == y).mean())
+    model = LogisticRegression(C=c, max_iter=2000).fit(centred, y)
+    weights = a * model.coef_[0]
+    intercept = a * (float(model.intercept_[0]) - float(model.coef_[0] @ mean)) + b
+    return weights, intercept, cv_accuracy
+
+
+def _membership(x: np.ndarray, groups: np.ndarray, negatives, folds: int, seed: int):
+    """Is this photo of the brand's products at all: a classifier of the brand's references against other
+    products, and the gate its score must pass."""
+    from sklearn.linear_model import LogisticRegression
+
+    negatives = np.asarray(negatives, dtype=np.float64)
+    mx = np.concatenate([x, negatives])
+    my = np.r_[np.ones(len(x), dtype=int), np.zeros(len(negatives), dtype=int)]
+    mgroups = np.concatenate([groups.astype(np.int64), -1 - np.arange(len(negatives), dtype=np.int64)])
+    mc, member_held_out = _cross_validated(
+        mx, my, mgroups, folds, seed, class_weight="balanced", regularisations=MEMBERSHIP_REGULARISATIONS
+    )
+    membership = LogisticRegression(C=mc, max_iter=5000, class_weight="balanced").fit(mx, my)
+    # The gate: as high as most of the brand's own held-out references score, and never below what 1 in 200
+    # held-out other products reaches — where the brand's products and others overlap, precision wins.
+    gate = max(
+        float(np.percentile(member_held_out[my == 1], MEMBERSHIP_GATE_PERCENTILE)),
+        float(np.percentile(member_held_out[my == 0], OTHER_PRODUCTS_GATE_PERCENTILE)),
+    )
+    return membership, gate
 
 
 def probe_negatives(
