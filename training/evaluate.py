@@ -127,29 +127,15 @@ def run_pipeline(
     ``min_distinctiveness``: the model's (scoring.distinctiveness), as the service reads it from the profile."""
     references = [i for i in items if i.role == "reference"]
     queries = [i for i in items if i.role == "query"]
-    ref_all, ref_hashes, ref_points = _embed_all(
-        embedder,
-        references,
-        regions=reference_regions,
-        keypoints=reference_keypoints if local_features else None,
+    vectors, hashes, ref_all, ref_points = _reference_bank(
+        embedder, references, reference_regions, local_features
     )
-    ref_vectors = ref_all[:, 0]
-    ids = np.arange(len(references), dtype=np.int64)
-    vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references], regions=list(ref_all[:, 1:]))
-    hashes = PdqIndex()
-    hashes.add(ids.tolist(), ref_hashes)
     query_vectors, query_hashes, query_points = _embed_all(
         embedder, queries, regions=regions, keypoints=query_keypoints if local_features else None
     )
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
     probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
-
-    def describe(ids):
-        return {i: facts[i] for i in ids}
-
-    def stored_keypoints(ids):
-        return {i: ref_points[i] for i in ids}
 
     outcomes = []
     for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
@@ -161,11 +147,11 @@ def run_pipeline(
             k,
             None,
             DEFAULT_MAX_DISTANCE,
-            describe,
+            lambda ids: {i: facts[i] for i in ids},
             regions=regions,
             reference_regions=reference_regions,
             keypoints=points,
-            reference_keypoints=stored_keypoints if local_features else None,
+            reference_keypoints=(lambda ids: {i: ref_points[i] for i in ids}) if local_features else None,
             min_distinctiveness=min_distinctiveness,
         )
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
@@ -181,6 +167,23 @@ def run_pipeline(
             )
         )
     return outcomes
+
+
+def _reference_bank(embedder: Embedder, references: Sequence[Item], reference_regions, local_features: bool):
+    """The references as the service indexes them: (vector index, PDQ index, their vectors with regions, their
+    keypoints where local features are on)."""
+    ref_all, ref_hashes, ref_points = _embed_all(
+        embedder,
+        references,
+        regions=reference_regions,
+        keypoints=reference_keypoints if local_features else None,
+    )
+    ref_vectors = ref_all[:, 0]
+    ids = np.arange(len(references), dtype=np.int64)
+    vectors = VectorIndex.build(ids, ref_vectors, [r.brand for r in references], regions=list(ref_all[:, 1:]))
+    hashes = PdqIndex()
+    hashes.add(ids.tolist(), ref_hashes)
+    return vectors, hashes, ref_all, ref_points
 
 
 def apply_scorers(

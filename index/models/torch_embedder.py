@@ -190,8 +190,6 @@ class TorchImageEmbedder(Embedder):
         Pixels from CPU workers travel as uint8 and are normalised on the device; encoded bytes are
         decoded there (nvJPEG on CUDA) in one batched call, each image the device decoder does not
         take falling back to Pillow alone; PIL images take the fast (or the library's) transform."""
-        from index.images import ImageRejected, at_least, decode_image, pdq_source
-
         assert self._fast is not None and self._tensor is not None
         parts: dict[int, torch.Tensor] = {}
         failures: dict[int, str] = {}
@@ -205,48 +203,63 @@ class TorchImageEmbedder(Embedder):
             parts.update(zip(pixel_rows, stacked))
         byte_rows = [i for i, item in enumerate(inputs) if isinstance(item, (bytes, EncodedRegion))]
         if byte_rows:
-            datas = [inputs[i].data if isinstance(inputs[i], EncodedRegion) else inputs[i] for i in byte_rows]
-            regions = [inputs[i].region if isinstance(inputs[i], EncodedRegion) else WHOLE for i in byte_rows]
-            device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
-            decoded = (
-                self._tensor.decode(datas, device_hashes, regions)
-                if self.device_decode
-                else [None] * len(byte_rows)
-            )
-            fallbacks: dict[
-                int, Image.Image | ImageRejected
-            ] = {}  # id(bytes) -> decoded once, for all its regions
-            for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
-                region = regions[position]
-                if tensor is None:  # Pillow fallback for this image only
-                    key = id(datas[position])
-                    if key not in fallbacks:
-                        try:
-                            fallbacks[key] = decode_image(
-                                datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size)
-                            )
-                        except ImageRejected as exc:
-                            fallbacks[key] = exc
-                    image = fallbacks[key]
-                    if isinstance(image, ImageRejected):
-                        failures[i] = f"{image.code}: {image.message}"
-                        continue
-                    if hashes is not None and region.is_whole:
-                        hashes[i] = compute_pdq(pdq_source(image))
-                    image = region.crop(image)
-                    tensor = (
-                        torch.from_numpy(np.array(self._fast.resize_and_crop(image)))
-                        .permute(2, 0, 1)
-                        .to(self.device)
-                    )
-                elif hashes is not None and device_hashes is not None and position in device_hashes:
-                    hashes[i] = device_hashes[position]
-                parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
+            self._encoded_inputs(inputs, byte_rows, hashes, parts, failures)
         image_rows = [i for i, item in enumerate(inputs) if isinstance(item, Image.Image)]
         if image_rows:
             parts.update(zip(image_rows, self._fast([inputs[i] for i in image_rows]).to(self.device)))
         rows = sorted(parts)
         return (torch.stack([parts[i] for i in rows]) if rows else None), rows, failures
+
+    def _encoded_inputs(
+        self,
+        inputs: Sequence[ModelInput],
+        byte_rows: list[int],
+        hashes: dict[int, PdqHash] | None,
+        parts: dict[int, torch.Tensor],
+        failures: dict[int, str],
+    ) -> None:
+        """Encoded bytes (whole images or regions) → normalised tensors in ``parts``: decoded on the device in one
+        batched call (nvJPEG on CUDA), each image the device decoder does not take by Pillow alone, once for all
+        its regions; a rejected image goes to ``failures``."""
+        from index.images import ImageRejected, at_least, decode_image, pdq_source
+
+        datas = [inputs[i].data if isinstance(inputs[i], EncodedRegion) else inputs[i] for i in byte_rows]
+        regions = [inputs[i].region if isinstance(inputs[i], EncodedRegion) else WHOLE for i in byte_rows]
+        device_hashes: dict[int, PdqHash] | None = {} if hashes is not None else None
+        decoded = (
+            self._tensor.decode(datas, device_hashes, regions)
+            if self.device_decode
+            else [None] * len(byte_rows)
+        )
+        fallbacks: dict[
+            int, Image.Image | ImageRejected
+        ] = {}  # id(bytes) -> decoded once, for all its regions
+        for position, (i, tensor) in enumerate(zip(byte_rows, decoded)):
+            region = regions[position]
+            if tensor is None:  # Pillow fallback for this image only
+                key = id(datas[position])
+                if key not in fallbacks:
+                    try:
+                        fallbacks[key] = decode_image(
+                            datas[position], 1 << 62, 1 << 62, draft_size=at_least(self.draft_size)
+                        )
+                    except ImageRejected as exc:
+                        fallbacks[key] = exc
+                image = fallbacks[key]
+                if isinstance(image, ImageRejected):
+                    failures[i] = f"{image.code}: {image.message}"
+                    continue
+                if hashes is not None and region.is_whole:
+                    hashes[i] = compute_pdq(pdq_source(image))
+                image = region.crop(image)
+                tensor = (
+                    torch.from_numpy(np.array(self._fast.resize_and_crop(image)))
+                    .permute(2, 0, 1)
+                    .to(self.device)
+                )
+            elif hashes is not None and device_hashes is not None and position in device_hashes:
+                hashes[i] = device_hashes[position]
+            parts[i] = self._fast.normalise_chw(tensor.unsqueeze(0))[0]
 
     def embed_inputs(
         self, inputs: Sequence[ModelInput], hashes: dict[int, PdqHash] | None = None
