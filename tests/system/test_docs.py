@@ -48,14 +48,13 @@ def test_the_readmes_worked_example_runs_against_a_started_service(settings, tmp
     assert len(sql(settings, "SELECT id FROM api_keys")) == 3
 
 
-DOCUMENTED = ROOT.glob("docs/*.md")
 FENCE = re.compile(r"^```[a-z ]*\n(.*?)^```", re.S | re.M)
 
 
 def documented_commands() -> list[tuple[str, str]]:
     """(file, command line) for every `counterfeit …` in a fenced block of the README and docs/."""
     found = []
-    for path in [ROOT / "README.md", *sorted(DOCUMENTED)]:
+    for path in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]:
         for block in FENCE.findall(path.read_text()):
             for line in block.splitlines():
                 for command in line.split("#", 1)[0].split(" | "):
@@ -89,3 +88,43 @@ def test_every_documented_command_and_option_exists():
             if option.startswith("--") and option not in known:
                 wrong.append(f"{source}: {line!r}: {command.name} has no {option}")
     assert wrong == []
+
+
+def command_path(root, words: list[str]) -> tuple[str, ...]:
+    """The longest run of ``words`` that names a command (group by group) of the `counterfeit` CLI."""
+    command, path = root, []
+    while words and hasattr(command, "commands") and words[0] in command.commands:
+        path.append(words[0])
+        command = command.commands[words.pop(0)]
+    return tuple(path)
+
+
+def commands_tests_run(root) -> set[tuple[str, ...]]:
+    """Command paths that appear as consecutive string arguments in the tests (``run_cli(settings, "keys",
+    "create", …)``, ``[sys.executable, "-m", "service", "serve", …]``)."""
+    import ast
+
+    found = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.Call, ast.List, ast.Tuple)):
+                continue
+            strings = []
+            for element in node.args if isinstance(node, ast.Call) else node.elts:
+                if isinstance(element, ast.Constant) and isinstance(element.value, str):
+                    strings.append(element.value)
+                elif strings:
+                    break
+            found |= {command_path(root, strings[start:]) for start in range(len(strings))} - {()}
+    return found
+
+
+def test_every_documented_command_is_run_by_a_test():
+    import typer
+
+    from service.cli import app
+
+    root = typer.main.get_command(app)
+    documented = {command_path(root, line.split()[1:]) for _, line in documented_commands()}
+    assert len(documented) >= 20
+    assert sorted(documented - commands_tests_run(root)) == []

@@ -77,3 +77,14 @@ def test_a_domain_refusal_exits_with_its_kinds_code_and_says_why(settings):
     assert "not_found" in missing.stderr and missing.stdout == ""
     bad = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "Not A Brand")
     assert bad.returncode == 2 and "invalid_brand" in bad.stderr, bad.stderr
+
+
+def test_index_list_marks_the_generation_being_served(settings):
+    from tests.helpers import running
+
+    with running(settings) as server, server.client() as client:  # a first start builds generation 1
+        assert client.get("/readyz").status_code == 200
+    listed = run_cli(settings, "index", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith("* ") and settings.model in lines[-1], listed.stdout
