@@ -6,9 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.checks.policies import PolicyStore
 from service.core.auth import Principal, authenticate, rate_limit_error
 from service.core.errors import Forbidden
 from service.db.models import Role
+from service.exchange.webhooks import WebhookRegistry
+from service.jobs.scans import ScanService
+from service.jobs.store import JobStore
+from service.marketplace.sellers import SellerRecords
+from service.references.registry import ReferenceRegistry
 from service.runtime import Runtime
 
 
@@ -17,6 +23,24 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _part(name: str):
+    """A dependency on one of the runtime's services, so a route names what it uses instead of the runtime."""
+
+    def dependency(runtime: RuntimeDep):
+        return getattr(runtime, name)
+
+    dependency.__name__ = f"get_{name}"
+    return Depends(dependency)
+
+
+Registry = Annotated[ReferenceRegistry, _part("registry")]
+Jobs = Annotated[JobStore, _part("jobs")]
+Scans = Annotated[ScanService, _part("scans")]
+Webhooks = Annotated[WebhookRegistry, _part("webhooks")]
+Sellers = Annotated[SellerRecords, _part("sellers")]
+Policies = Annotated[PolicyStore, _part("policies")]
 
 
 def require(*roles: Role):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from service.api.deps import AdminKey, RuntimeDep
+from service.api.deps import AdminKey, Jobs, RuntimeDep
 from service.api.routes import StrictRoute
 from service.api.schemas import JobAccepted, JobOut, JobPage, ReindexBody, error_responses
 from service.core.errors import InvalidInput
@@ -47,12 +47,12 @@ def start_reindex(runtime: RuntimeDep, admin: AdminKey, body: Annotated[ReindexB
     responses=error_responses(),
 )
 def list_jobs(
-    runtime: RuntimeDep,
+    jobs: Jobs,
     _admin: AdminKey,
     kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ):
-    return {"items": [job_to_dict(job) for job in runtime.jobs.recent(kind, limit)]}
+    return {"items": [job_to_dict(job) for job in jobs.recent(kind, limit)]}
 
 
 @router.get(
@@ -61,8 +61,8 @@ def list_jobs(
     summary="A job's state and progress",
     responses=error_responses(404),
 )
-def get_job(runtime: RuntimeDep, _admin: AdminKey, job_id: JobId):
-    return job_to_dict(runtime.jobs.get(job_id))
+def get_job(jobs: Jobs, _admin: AdminKey, job_id: JobId):
+    return job_to_dict(jobs.get(job_id))
 
 
 @router.post(
@@ -71,5 +71,5 @@ def get_job(runtime: RuntimeDep, _admin: AdminKey, job_id: JobId):
     responses=error_responses(404),
     summary="Cancel a job (it stops after its current shard; nothing is swapped in). The job stays listed.",
 )
-def cancel_job(runtime: RuntimeDep, admin: AdminKey, job_id: JobId):
-    return job_to_dict(runtime.jobs.request_cancel(job_id, admin))
+def cancel_job(jobs: Jobs, admin: AdminKey, job_id: JobId):
+    return job_to_dict(jobs.request_cancel(job_id, admin))

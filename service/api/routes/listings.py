@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 
-from service.api.deps import AnyKey, PlatformKey, RuntimeDep
+from service.api.deps import AnyKey, PlatformKey, RuntimeDep, Sellers
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.routes.checks import check_params, refuse_too_many
 from service.api.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
@@ -52,10 +52,8 @@ async def check_listing(
     responses=error_responses(404),
     summary="A seller's record: listings, likely and confirmed counterfeits, risk, brands affected",
 )
-def get_seller(runtime: RuntimeDep, principal: AnyKey, marketplace: Marketplace, seller_id: SellerId):
-    record = runtime.sellers.get(
-        marketplace, seller_id, principal.brand_scope(), platform=principal.platform_scope()
-    )
+def get_seller(sellers: Sellers, principal: AnyKey, marketplace: Marketplace, seller_id: SellerId):
+    record = sellers.get(marketplace, seller_id, principal.brand_scope(), platform=principal.platform_scope())
     if record is None:
         raise not_found("seller")
     return record
@@ -69,7 +67,7 @@ def get_seller(runtime: RuntimeDep, principal: AnyKey, marketplace: Marketplace,
     "its own platform's)",
 )
 def list_sellers(
-    runtime: RuntimeDep,
+    sellers: Sellers,
     principal: AnyKey,
     brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
     min_risk: Annotated[float, Query(ge=0, le=1)] = 0.0,
@@ -80,4 +78,4 @@ def list_sellers(
         brand = validate_brand(brand)
         if scope and brand != scope:
             raise Forbidden("other_brand", "A brand key sees its own brand's sellers only.")
-    return {"items": runtime.sellers.ranked(scope or brand, min_risk, limit, principal.platform_scope())}
+    return {"items": sellers.ranked(scope or brand, min_risk, limit, principal.platform_scope())}

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from index.images import media_type_of
-from service.api.deps import BrandKey, RuntimeDep
+from service.api.deps import BrandKey, Registry
 from service.api.params import ReferenceId
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.schemas import Deleted, ReferenceOut, ReferencePage, RegisterForm, error_responses
@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v1/references", tags=["references"], route_class=Str
         **error_responses(400, 408, 409, 413, 503),
     },
 )
-async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Annotated[RegisterForm, Form()]):
+async def register_reference(registry: Registry, principal: BrandKey, form: Annotated[RegisterForm, Form()]):
     brand = validate_brand(form.brand or principal.brand or "")
     if not principal.may_act_for(brand):
         raise Forbidden("forbidden", f"This key may only register references for brand '{principal.brand}'.")
@@ -53,7 +53,7 @@ async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Ann
         share_signals=form.share_signals,
     )
     data = await form.image.read()
-    reference, created = await run_in_threadpool(runtime.registry.register, new, data, principal)
+    reference, created = await run_in_threadpool(registry.register, new, data, principal)
     return JSONResponse(
         ReferenceOut(**reference_to_dict(reference)).model_dump(mode="json"),
         status_code=201 if created else 200,
@@ -67,7 +67,7 @@ async def register_reference(runtime: RuntimeDep, principal: BrandKey, form: Ann
     responses=error_responses(),
 )
 def list_references(
-    runtime: RuntimeDep,
+    registry: Registry,
     principal: BrandKey,
     brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
     label: Annotated[str | None, Query(json_schema_extra=LABEL_SCHEMA)] = None,
@@ -80,7 +80,7 @@ def list_references(
         validate_brand(brand)
     if scope and brand and brand != scope:
         raise Forbidden("forbidden", f"This key may only list references of brand '{scope}'.")
-    rows, next_cursor = runtime.registry.list(
+    rows, next_cursor = registry.list(
         scope or brand, validate_label(label) if label is not None else None, product, cursor, limit
     )
     return {"items": [reference_to_dict(r) for r in rows], "next_cursor": next_cursor}
@@ -89,8 +89,8 @@ def list_references(
 @router.get(
     "/{reference_id}", response_model=ReferenceOut, summary="One reference", responses=error_responses(404)
 )
-def get_reference(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
-    return reference_to_dict(runtime.registry.get(reference_id, principal.brand_scope()))
+def get_reference(registry: Registry, principal: BrandKey, reference_id: ReferenceId):
+    return reference_to_dict(registry.get(reference_id, principal.brand_scope()))
 
 
 @router.get(
@@ -105,8 +105,8 @@ def get_reference(runtime: RuntimeDep, principal: BrandKey, reference_id: Refere
         **error_responses(404),
     },
 )
-def get_reference_image(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
-    registry = runtime.registry
+def get_reference_image(registry: Registry, principal: BrandKey, reference_id: ReferenceId):
+    registry = registry
     data = registry.image_bytes(registry.get(reference_id, principal.brand_scope()))
     # Never the uploader's declared type: a stored "text/html" must not render in a browser.
     return Response(
@@ -122,6 +122,6 @@ def get_reference_image(runtime: RuntimeDep, principal: BrandKey, reference_id: 
     summary="Delete a reference (gone from search at once)",
     responses=error_responses(404),
 )
-def delete_reference(runtime: RuntimeDep, principal: BrandKey, reference_id: ReferenceId):
-    reference = runtime.registry.delete(reference_id, principal)
+def delete_reference(registry: Registry, principal: BrandKey, reference_id: ReferenceId):
+    reference = registry.delete(reference_id, principal)
     return {"id": reference.id, "deleted": True}

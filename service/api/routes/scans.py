@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import PlatformKey, RuntimeDep
+from service.api.deps import PlatformKey, RuntimeDep, Scans
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.routes.checks import check_params
 from service.api.schemas import (
@@ -53,8 +53,8 @@ async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotate
     responses=error_responses(404),
     summary="A scan's progress (done, total, rate, ETA) and counts by state and verdict",
 )
-def get_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
-    return runtime.scans.get(scan_id, principal)
+def get_scan(scans: Scans, principal: PlatformKey, scan_id: ScanId):
+    return scans.get(scan_id, principal)
 
 
 @router.get(
@@ -64,7 +64,7 @@ def get_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
     summary="The scan's listings in feed order, filtered by verdict or state",
 )
 def scan_results(
-    runtime: RuntimeDep,
+    scans: Scans,
     principal: PlatformKey,
     scan_id: ScanId,
     verdict: Verdict | None = None,
@@ -72,7 +72,7 @@ def scan_results(
     after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):
-    items = runtime.scans.results(scan_id, verdict, state, after, limit, principal)
+    items = scans.results(scan_id, verdict, state, after, limit, principal)
     return {"items": items, "next_after": items[-1]["row"] if len(items) == limit else None}
 
 
@@ -82,8 +82,8 @@ def scan_results(
     responses=error_responses(404),
     summary="Per seller: listings scanned, likely counterfeit ones, the highest probability (worst first)",
 )
-def scan_sellers(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
-    return {"items": runtime.scans.sellers(scan_id, principal)}
+def scan_sellers(scans: Scans, principal: PlatformKey, scan_id: ScanId):
+    return {"items": scans.sellers(scan_id, principal)}
 
 
 @router.get(
@@ -102,9 +102,9 @@ def scan_sellers(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
     summary="Every listing's outcome as CSV or Parquet",
 )
 def export_scan(
-    runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId, format: Literal["csv", "parquet"] = "csv"
+    scans: Scans, principal: PlatformKey, scan_id: ScanId, format: Literal["csv", "parquet"] = "csv"
 ):
-    body = runtime.scans.export(scan_id, format, principal)
+    body = scans.export(scan_id, format, principal)
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{scan_id}.{format}"'}
@@ -117,5 +117,5 @@ def export_scan(
     responses=error_responses(404),
     summary="Stop a scan after the listings in flight; finished ones stay",
 )
-def cancel_scan(runtime: RuntimeDep, principal: PlatformKey, scan_id: ScanId):
-    return runtime.scans.cancel(scan_id, principal)
+def cancel_scan(scans: Scans, principal: PlatformKey, scan_id: ScanId):
+    return scans.cancel(scan_id, principal)

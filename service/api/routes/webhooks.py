@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from service.api.deps import AnyKey, RuntimeDep
+from service.api.deps import AnyKey, Webhooks
 from service.api.routes import StrictRoute
 from service.api.schemas import (
     DeliveryPage,
@@ -28,13 +28,13 @@ WebhookId = Annotated[str, Path(max_length=40, pattern=r"^whk_[0-9a-f]{16}$")]
     responses=error_responses(),
     summary="Register an endpoint for events (a brand key: its own brand's events only); the secret is shown once",
 )
-def create_webhook(runtime: RuntimeDep, principal: AnyKey, body: WebhookBody):
-    return runtime.webhooks.create(body.url, body.events, principal)
+def create_webhook(webhooks: Webhooks, principal: AnyKey, body: WebhookBody):
+    return webhooks.create(body.url, body.events, principal)
 
 
 @router.get("/webhooks", response_model=WebhookPage, responses=error_responses(), summary="Your endpoints")
-def list_webhooks(runtime: RuntimeDep, principal: AnyKey):
-    return {"items": [runtime.webhooks.describe(hook) for hook in runtime.webhooks.mine(principal)]}
+def list_webhooks(webhooks: Webhooks, principal: AnyKey):
+    return {"items": [webhooks.describe(hook) for hook in webhooks.mine(principal)]}
 
 
 @router.delete(
@@ -43,8 +43,8 @@ def list_webhooks(runtime: RuntimeDep, principal: AnyKey):
     responses=error_responses(404),
     summary="Remove an endpoint (its pending deliveries are not sent)",
 )
-def delete_webhook(runtime: RuntimeDep, principal: AnyKey, webhook_id: WebhookId):
-    return runtime.webhooks.delete(webhook_id, principal)
+def delete_webhook(webhooks: Webhooks, principal: AnyKey, webhook_id: WebhookId):
+    return webhooks.delete(webhook_id, principal)
 
 
 @router.post(
@@ -54,12 +54,12 @@ def delete_webhook(runtime: RuntimeDep, principal: AnyKey, webhook_id: WebhookId
     summary="A new signing secret; the previous one also signs for the overlap",
 )
 def rotate_webhook_secret(
-    runtime: RuntimeDep,
+    webhooks: Webhooks,
     principal: AnyKey,
     webhook_id: WebhookId,
     body: Annotated[RotateWebhookBody | None, Body()] = None,
 ):
-    return runtime.webhooks.rotate(webhook_id, principal, (body or RotateWebhookBody()).overlap_hours)
+    return webhooks.rotate(webhook_id, principal, (body or RotateWebhookBody()).overlap_hours)
 
 
 @router.get(
@@ -69,9 +69,9 @@ def rotate_webhook_secret(
     summary="Recent deliveries with their attempts, newest first",
 )
 def list_deliveries(
-    runtime: RuntimeDep,
+    webhooks: Webhooks,
     principal: AnyKey,
     webhook_id: WebhookId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
-    return {"items": runtime.webhooks.deliveries(webhook_id, principal, limit)}
+    return {"items": webhooks.deliveries(webhook_id, principal, limit)}
