@@ -31,8 +31,9 @@ import json
 import math
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import faiss
 import numpy as np
@@ -41,7 +42,74 @@ from index.atomic import atomic_writer
 from index.hnsw import TombstonedHnsw
 from index.regions import REGION_PENALTY
 
-INDEX_TYPES = ("flat", "ivf", "ivf-pq", "hnsw")
+
+@dataclass(frozen=True)
+class IndexType:
+    """One kind of index the service can build: how to make it from the vectors, how to recognise it in a loaded
+    snapshot, and how many vectors it needs to train. Adding a kind is one entry in :data:`INDEX_TYPE_REGISTRY`;
+    the reindex parameters, the API schema's enum and the benchmarks read the names from there."""
+
+    name: str
+    description: str
+    make: Callable[
+        [np.ndarray, int, int | None, int, int], Any
+    ]  # vectors, dimension, nlist, train size, seed
+    recognises: Callable[[Any], bool]
+    min_vectors: int = 1
+
+
+def _flat(vectors: np.ndarray, dimension: int, nlist: int | None, train_size: int, seed: int) -> Any:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))  # labels kept beside an exact index
+
+
+def _trained_ivf(compressed: bool):
+    def make(vectors: np.ndarray, dimension: int, nlist: int | None, train_size: int, seed: int) -> Any:
+        # ~4·sqrt(n) cells, but at least 39 training points per cell (FAISS's k-means minimum).
+        nlist = nlist or max(1, min(65536, int(4 * math.sqrt(len(vectors))), len(vectors) // 39))
+        quantizer = faiss.IndexFlatIP(dimension)
+        if not compressed:
+            ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        else:  # 64-byte codes for 512-d (1/32 of float32), approximate scores
+            subquantizers = next(m for m in (64, 48, 32, 16, 8, 4, 2, 1) if dimension % m == 0)
+            ivf = faiss.IndexIVFPQ(quantizer, dimension, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(seed).choice(
+            len(vectors), size=min(train_size, len(vectors)), replace=False
+        )
+        ivf.train(vectors[np.sort(sample)])
+        return ivf
+
+    return make
+
+
+def _hnsw(vectors: np.ndarray, dimension: int, nlist: int | None, train_size: int, seed: int) -> Any:
+    return TombstonedHnsw(dimension)
+
+
+# Most specific first: an IVF-PQ index is also an IVF index.
+INDEX_TYPE_REGISTRY: dict[str, IndexType] = {
+    kind.name: kind
+    for kind in (
+        IndexType(
+            "hnsw", "graph search; deletions are tombstones", _hnsw, lambda i: isinstance(i, TombstonedHnsw)
+        ),
+        IndexType(
+            "ivf-pq",
+            "inverted lists of product-quantised codes: 1/32 of the memory, approximate",
+            _trained_ivf(compressed=True),
+            lambda i: isinstance(i, faiss.IndexIVFPQ),
+            min_vectors=10_000,  # 256 centroids per sub-quantiser need this much training data
+        ),
+        IndexType(
+            "ivf",
+            "inverted lists of full vectors",
+            _trained_ivf(compressed=False),
+            lambda i: isinstance(i, faiss.IndexIVF),
+        ),
+        IndexType("flat", "exact search", _flat, lambda i: True),
+    )
+}
+INDEX_TYPES = ("flat", "ivf", "ivf-pq", "hnsw")  # the order the API and the docs list them in
+assert set(INDEX_TYPES) == set(INDEX_TYPE_REGISTRY)
 COMPACT_TOMBSTONE_RATIO = 0.2  # an HNSW generation with more dead labels than this should be rebuilt
 LABEL_STRIDE = 8  # FAISS label = reference id × stride + region number: up to 8 vectors per reference
 
@@ -80,38 +148,16 @@ class VectorIndex:
         IVF cells are trained on a sample of the whole-image vectors."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dimension = vectors.shape[1]
-        if index_type == "flat":
-            index = cls(dimension, nprobe=nprobe)
-        elif index_type in ("ivf", "ivf-pq"):
-            # ~4·sqrt(n) cells, but at least 39 training points per cell (FAISS's k-means minimum).
-            nlist = nlist or max(1, min(65536, int(4 * math.sqrt(len(vectors))), len(vectors) // 39))
-            quantizer = faiss.IndexFlatIP(dimension)
-            if index_type == "ivf":
-                ivf = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
-            else:  # compressed: 64-byte codes for 512-d (1/32 of float32), approximate scores
-                subquantizers = next(m for m in (64, 48, 32, 16, 8, 4, 2, 1) if dimension % m == 0)
-                ivf = faiss.IndexIVFPQ(
-                    quantizer, dimension, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT
-                )
-            sample = np.random.default_rng(seed).choice(
-                len(vectors), size=min(train_size, len(vectors)), replace=False
-            )
-            ivf.train(vectors[np.sort(sample)])
-            index = cls(dimension, ivf, nprobe=nprobe)
-        elif index_type == "hnsw":
-            index = cls(dimension, TombstonedHnsw(dimension), nprobe=nprobe)
-        else:
+        if index_type not in INDEX_TYPE_REGISTRY:
             raise ValueError(f"unknown index type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
+        made = INDEX_TYPE_REGISTRY[index_type].make(vectors, dimension, nlist, train_size, seed)
+        index = cls(dimension, made, nprobe=nprobe)
         index.add(ids, vectors, brands, regions)
         return index
 
     @property
     def index_type(self) -> str:
-        if isinstance(self._index, TombstonedHnsw):
-            return "hnsw"
-        if isinstance(self._index, faiss.IndexIVFPQ):
-            return "ivf-pq"
-        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
+        return next(name for name, kind in INDEX_TYPE_REGISTRY.items() if kind.recognises(self._index))
 
     @property
     def faiss_index(self):

@@ -21,6 +21,7 @@ from pydantic import (
     create_model,
 )
 
+from index.vector_index import INDEX_TYPES
 from service.core.validation import (
     BRAND_SCHEMA,
     CURRENCY_PATTERN,
@@ -418,7 +419,7 @@ class ReindexBody(StrictBody):
     )  # enforced by parse_model_spec
     index_type: Text = Field(
         "auto",
-        json_schema_extra={"enum": ["auto", "flat", "ivf", "ivf-pq", "hnsw"]},
+        json_schema_extra={"enum": ["auto", *INDEX_TYPES]},
         description="auto: exact flat under 50,000 vectors, HNSW while it fits "
         "COUNTERFEIT_INDEX_MEMORY_GB (deletions are tombstones, compacted past "
         "20 %), IVF-PQ beyond",

@@ -31,7 +31,7 @@ from index.prepare import CpuWorkers
 from index.regions import pack as pack_regions
 from index.regions import reference_regions
 from index.regions import unpack as unpack_regions
-from index.vector_index import INDEX_TYPES, VectorIndex
+from index.vector_index import INDEX_TYPE_REGISTRY, INDEX_TYPES, VectorIndex
 from service.core.blobs import BlobStore
 from service.core.timestamps import utcnow
 from service.db.models import Embedding, Reference
@@ -45,7 +45,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 ENGINES = ("local", "ray")
 EXACT_BELOW = 50_000  # vectors: under this, exact search is fast enough and needs no training
-MIN_PQ_VECTORS = 10_000  # PQ codebooks (256 centroids per sub-quantiser) need this much training data
+MIN_PQ_VECTORS = INDEX_TYPE_REGISTRY["ivf-pq"].min_vectors  # PQ codebooks need this much training data
 
 
 class JobCancelled(Exception):
