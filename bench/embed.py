@@ -160,6 +160,11 @@ def main() -> None:
             bare_embedders[runtime] = load(runtime)
         except ModelUnavailableError as exc:
             print(f"{runtime}: not measured ({exc})")
+    if args.runtime not in ("auto", "torch") and args.runtime not in bare_embedders:
+        print(
+            f"SUMMARY embed {args.model} {device}: the {args.runtime} runtime does not run this model (above)"
+        )
+        return
     embedder = load(args.runtime) if args.runtime != "torch" else bare_embedders["torch"]
     from service.settings import Settings
 

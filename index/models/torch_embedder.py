@@ -23,6 +23,7 @@ from index.runtimes import (
     RuntimeUnavailable,
     default_cache_dir,
     load_onnx_forward,
+    onnx_is_faster,
 )
 from index.synthetic import synthetic_image
 from index.tensor_preprocess import TensorPreprocessor
@@ -81,6 +82,16 @@ class TorchImageEmbedder(Embedder):
             return "torch"
         return "onnx-int8" if self._onnx.path.stem.endswith("-int8") else "onnx"
 
+    def _onnx_is_faster(self, probe: torch.Tensor) -> bool:
+        batch = probe.repeat(2, 1, 1, 1)  # 8 images: closer to a served batch than the 4 probes alone
+        pixels = batch.cpu().numpy()
+
+        def on_torch():
+            with torch.inference_mode():
+                return self.forward(batch)
+
+        return onnx_is_faster(on_torch, lambda: self._onnx(pixels))
+
     def _select_runtime(self) -> None:
         """ONNX Runtime when asked (or, for ``auto``, on CPU) and the export verifies; torch otherwise. An explicit
         ``onnx`` that cannot run fails the load; ``auto`` says why it stays on torch."""
@@ -110,6 +121,10 @@ class TorchImageEmbedder(Embedder):
             if wanted != "auto":
                 raise ModelRuntimeError(self._info.spec, str(exc)) from exc
             log.warning("Runtime auto: %s serves on torch (%s)", self._info.spec, exc)
+            return
+        if wanted == "auto" and not self._onnx_is_faster(probe):
+            log.info("Runtime auto: %s serves on torch (faster than ONNX Runtime here)", self._info.spec)
+            self._onnx = None
             return
         if int8 and self.runtime_agreement.min_cosine < SAME_SPACE_COSINE:
             # Another embedding space: its own fingerprint, so an index built on the fp32 vectors is not searched

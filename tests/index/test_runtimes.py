@@ -101,3 +101,17 @@ def test_a_cached_export_that_no_longer_matches_torch_is_exported_again(tmp_path
     assert again.runtime == "onnx" and again.base.runtime_agreement.min_cosine >= 0.9999
     np.testing.assert_allclose(again.embed(IMAGES[:2]), first.embed(IMAGES[:2]), atol=1e-5)
     assert cached.read_bytes() != stale.read_bytes() and other.runtime == "onnx"
+
+
+def test_auto_takes_onnx_runtime_only_where_it_is_faster():
+    import time
+
+    def slow():
+        time.sleep(0.02)
+
+    def fast():
+        time.sleep(0.002)
+
+    assert runtimes.onnx_is_faster(torch_run=slow, onnx_run=fast)
+    assert not runtimes.onnx_is_faster(torch_run=fast, onnx_run=slow)
+    assert not runtimes.onnx_is_faster(torch_run=fast, onnx_run=fast)  # a tie stays on torch
