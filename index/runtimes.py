@@ -18,6 +18,7 @@ ours and identical, so both runtimes embed into one space: the same fingerprint,
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from index.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
@@ -107,27 +110,21 @@ def export_forward(
         def forward(self, pixels: torch.Tensor) -> torch.Tensor:
             return forward(pixels)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.part")
-    os.close(handle)
-    try:
-        # Grad enabled: in no-grad mode nn.MultiheadAttention takes its fused fast path, which has no ONNX op.
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.enable_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                Features().eval(),
-                (example,),
-                temporary,
-                input_names=["pixels"],
-                output_names=["features"],
-                dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    # Grad enabled: in no-grad mode nn.MultiheadAttention takes its fused fast path, which has no ONNX op.
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.enable_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            Features().eval(),
+            (example,),
+            buffer,
+            input_names=["pixels"],
+            output_names=["features"],
+            dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    write_atomic(path, buffer.getvalue(), durable=False)  # a cache: a lost file is exported again
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
@@ -142,22 +139,18 @@ def quantise(source: Path, path: Path) -> None:
     """Dynamic int8 quantisation of an exported forward's weights, written atomically."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.part")
-    os.close(handle)
-    try:
+    with tempfile.TemporaryDirectory() as scratch:  # the quantiser writes to a path; the cache takes it whole
+        output = Path(scratch) / path.name
         # Matrix products only, per output channel: quantising convolutions too (ONNX Runtime's default) took
         # EfficientNet-Lite0's depthwise convolutions to cosine 0.68 of torch's vectors (refused, below 0.98).
         quantize_dynamic(
             source,
-            temporary,
+            output,
             weight_type=QuantType.QInt8,
             per_channel=True,
             op_types_to_quantize=["MatMul", "Gemm"],
         )
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        write_atomic(path, output.read_bytes(), durable=False)
 
 
 def load_onnx_forward(
