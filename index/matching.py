@@ -1,4 +1,4 @@
-"""Candidate references for a query from both signals: CLIP neighbours and PDQ near-duplicates."""
+"""Candidate references for a query: CLIP neighbours and PDQ near-duplicates (scoring.signals weighs them)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,24 @@ from index.vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
-class Match:
+class ClipMatch:
     reference_id: int
-    clip_similarity: float | None  # None: found by PDQ only, outside the CLIP top-k
-    pdq_distance: int | None  # None: no PDQ match within the threshold
-    region: str | None = None  # the query region whose similarity counts ("whole", "mirror", …)
+    similarity: float
+    region: str  # the query region whose similarity counts ("whole", "mirror", …)
     reference_region: int = 0  # which of the reference's vectors matched (0: its whole image; index.regions)
 
 
 _BRAND_SLACK = 10  # PDQ matches looked at beyond k: other brands' may come first when a brand is given
 
 
-def find_matches(
+def clip_matches(
     vectors: VectorIndex,
-    hashes: PdqIndex,
     vector: np.ndarray,
-    pdq: PdqHash | None,
     k: int,
     brand: str | None = None,
-    pdq_max_distance: int = DEFAULT_MAX_DISTANCE,
     regions: tuple[Region, ...] = (WHOLE,),
-) -> list[Match]:
-    """Top-k CLIP neighbours merged with PDQ matches (restricted to ``brand`` if given), best CLIP first.
+) -> list[ClipMatch]:
+    """The top-k CLIP neighbours (restricted to ``brand`` if given), most similar first.
 
     ``vector`` is one embedding, or one row per query region (``regions``, the whole image first):
     every region is searched in one FAISS call, and a reference counts with its best region."""
@@ -43,16 +39,10 @@ def find_matches(
     similarities, ids, matched = vectors.search_regions(queries, k, brand)
     best = best_per_reference(similarities, ids, regions, matched)
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-    clip = {reference_id: value for reference_id, (value, _, _) in ranked}
-    region_of = {reference_id: (region, number) for reference_id, (_, region, number) in ranked}
-    pdq_hits = pdq_matches(vectors, hashes, pdq, k, brand, pdq_max_distance) if pdq is not None else {}
-    matches = [
-        Match(rid, clip.get(rid), pdq_hits.get(rid), *region_of.get(rid, (None, 0)))
-        for rid in clip.keys() | pdq_hits.keys()
+    return [
+        ClipMatch(reference_id, similarity, region, number)
+        for reference_id, (similarity, region, number) in ranked
     ]
-    return sorted(
-        matches, key=lambda m: (m.clip_similarity is None, -(m.clip_similarity or 0), m.pdq_distance or 0)
-    )
 
 
 def pdq_matches(

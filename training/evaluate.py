@@ -30,6 +30,7 @@ from scoring.features import Features, Neighbour, compute_features
 from scoring.lookalike import BrandProbe, LookAlike, ProbeSet, look_alike
 from scoring.lookalike_fit import fit_brand_probe, probe_negatives
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
+from scoring.signals import EvidenceQuery, EvidenceSources
 from training.manifest import Item
 from training.metrics import expected_calibration_error, micro_average_precision
 
@@ -136,24 +137,20 @@ def run_pipeline(
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
     probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
+    sources = EvidenceSources(
+        vectors,
+        hashes,
+        lambda ids: {i: facts[i] for i in ids},
+        DEFAULT_MAX_DISTANCE,
+        reference_regions,
+        (lambda ids: {i: ref_points[i] for i in ids}) if local_features else None,
+        min_distinctiveness=min_distinctiveness,
+    )
 
     outcomes = []
     for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
-        neighbours = gather_evidence(
-            vectors,
-            hashes,
-            vector,
-            pdq,
-            k,
-            None,
-            DEFAULT_MAX_DISTANCE,
-            lambda ids: {i: facts[i] for i in ids},
-            regions=regions,
-            reference_regions=reference_regions,
-            keypoints=points,
-            reference_keypoints=(lambda ids: {i: ref_points[i] for i in ids}) if local_features else None,
-            min_distinctiveness=min_distinctiveness,
-        )
+        query = EvidenceQuery(vector, pdq, k, None, regions, points)
+        neighbours = gather_evidence(sources, query)
         top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
         applied = look_alike(probes, vector, None)
         outcomes.append(

@@ -26,10 +26,12 @@ from index.local_features import MAX_SIDE, Keypoints, detect
 from index.pdq import PdqHash
 from index.prepare import CpuWorkers, Prepared, PrepareSpec
 from index.regions import WHOLE, EncodedRegion, Region, reference_regions
-from scoring.evidence import gather_evidence, verification_skipped
+from scoring.evidence import gather_evidence
 from scoring.features import Neighbour
 from scoring.lookalike import BrandProbe, look_alike
 from scoring.scorers import Scorer, Thresholds, score
+from scoring.signals import EvidenceQuery, EvidenceSources
+from scoring.signals.keypoints import verification_skipped
 from service.checks.check_log import CheckWriter
 from service.core.blobs import BlobStore, BlobStoreUnavailable, sha256_hex
 from service.core.errors import Busy, DomainError, InvalidInput, overloaded
@@ -205,14 +207,13 @@ class Checker:
         self, serving: Serving, gray: np.ndarray | None, pdq: PdqHash | None, brand_hint: str | None, k: int
     ) -> bool:
         """Whether to detect the upload's keypoints: not when its hash (known before the model runs on the CPU
-        path) already matches a reference, since evidence then skips verification (``gather_evidence``). A
+        path) already matches a reference, since evidence then skips verification (``scoring.signals.keypoints``). A
         re-uploaded brand photo, the commonest copy, thus costs no keypoint detection (≈ 23 ms of CPU)."""
         if gray is None:
             return False
         if pdq is None:  # hashed on the device, with the vector: not known yet
             return True
-        sync = serving.index_sync
-        return not verification_skipped(sync.index, sync.pdq, pdq, k, brand_hint, self.pdq_max_distance)
+        return not verification_skipped(self._sources(serving), pdq, k, brand_hint)
 
     def _detect(self, gray: np.ndarray) -> Keypoints:
         started = time.perf_counter()
@@ -343,23 +344,21 @@ class Checker:
         return Evaluated(answer, check)
 
     def _search(self, serving: Serving, vectors, pdq: PdqHash, k: int, brand_hint: str | None, keypoints):
-        """The evidence: CLIP neighbours per query region, PDQ near-duplicates, shared hashes, keypoints."""
+        """The evidence: every signal (scoring.signals) over the served generation's indexes."""
+        query = EvidenceQuery(vectors, pdq, k, brand_hint, self._regions(serving, vectors), keypoints)
+        return gather_evidence(self._sources(serving), query)
+
+    def _sources(self, serving: Serving) -> EvidenceSources:
         sync = serving.index_sync
-        return gather_evidence(
-            sync.index,
-            sync.pdq,
-            vectors,
-            pdq,
-            k,
-            brand_hint,
-            self.pdq_max_distance,
-            self.registry.by_ids,
-            self.shared.search,
-            self._regions(serving, vectors),
-            reference_regions(sync.reference_regions),
-            keypoints,
-            self.registry.keypoints,
-            serving.min_distinctiveness,
+        return EvidenceSources(
+            vectors=sync.index,
+            hashes=sync.pdq,
+            describe=self.registry.by_ids,
+            pdq_max_distance=self.pdq_max_distance,
+            reference_regions=reference_regions(sync.reference_regions),
+            reference_keypoints=self.registry.keypoints,
+            shared=self.shared.search,
+            min_distinctiveness=serving.min_distinctiveness,
         )
 
     def _keep_if_wanted(self, data: bytes, brand: str | None, digest: str) -> None:

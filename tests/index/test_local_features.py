@@ -197,6 +197,7 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
     from index.pdq import DEFAULT_MAX_DISTANCE, PdqIndex, compute_pdq
     from index.vector_index import VectorIndex
     from scoring.evidence import gather_evidence
+    from scoring.signals import EvidenceQuery, EvidenceSources
 
     names = list(photos)
     source = photos[names[0]]
@@ -215,18 +216,14 @@ def test_a_copy_outside_clips_candidates_is_verified_when_its_hash_is_near(photo
     stored = {i: reference_keypoints(photos[name]) for i, name in enumerate(names)}
 
     def evidence(points):
-        return gather_evidence(
+        sources = EvidenceSources(
             vectors,
             hashes,
-            basis[1],
-            query_hash,
-            1,
-            None,
-            DEFAULT_MAX_DISTANCE,
             lambda ids: {i: facts[i] for i in ids},
-            keypoints=points,
+            DEFAULT_MAX_DISTANCE,
             reference_keypoints=lambda ids: {i: stored[i] for i in ids},
         )
+        return gather_evidence(sources, EvidenceQuery(basis[1], query_hash, 1, keypoints=points))
 
     without = evidence(None)
     assert [n.reference_id for n in without] == [1]  # CLIP's one candidate is another photo

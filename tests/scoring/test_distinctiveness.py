@@ -14,6 +14,7 @@ from index.photos import packaged_photos
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import compute_features
+from scoring.signals import EvidenceQuery, EvidenceSources
 
 DIM = 64
 MIN_MATCH = 0.65
@@ -37,9 +38,8 @@ def _bank(similarities: list[tuple[str, str, float]]):
 
 def _evidence(similarities, k=10, min_distinct=MIN_DISTINCT, hashes=None, pdq=None):
     index, query, describe = _bank(similarities)
-    neighbours = gather_evidence(
-        index, hashes or PdqIndex(), query, pdq, k, None, 31, describe, min_distinctiveness=min_distinct
-    )
+    sources = EvidenceSources(index, hashes or PdqIndex(), describe, 31, min_distinctiveness=min_distinct)
+    neighbours = gather_evidence(sources, EvidenceQuery(query, pdq, k))
     return neighbours, compute_features(neighbours, None, MIN_MATCH)
 
 
