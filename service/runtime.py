@@ -34,11 +34,12 @@ from service.core.ratelimit import SharedTokenBuckets, TokenBuckets
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
 from service.exchange.feed import FeedPublisher
+from service.exchange.identifiers import IdentifierKeying
 from service.exchange.signals import SharedSignalIndex, SignalSharing
 from service.exchange.webhooks import WebhookDeliverer, WebhookRegistry
 from service.jobs.launcher import JobLauncher
 from service.jobs.retention import collect_orphan_blobs, purge_check_images
-from service.jobs.scans import ScanService
+from service.jobs.scans import ScanLimits, ScanService
 from service.jobs.store import JobStore
 from service.marketplace.listings import ListingChecker
 from service.marketplace.sellers import SellerRecords
@@ -131,12 +132,12 @@ class Runtime:
         self.slot = ServingSlot(
             open_serving(
                 settings,
-                self.sessions,
-                self.blobs,
-                self.metrics,
-                embedder,
-                self.decode_budget,
-                self._may_snapshot,
+                sessions=self.sessions,
+                blobs=self.blobs,
+                metrics=self.metrics,
+                embedder=embedder,
+                budget=self.decode_budget,
+                persist_snapshots=self._may_snapshot,
             )
         )
         if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
@@ -207,28 +208,25 @@ class Runtime:
             },
         )
         self.listings = ListingChecker(
-            self.sessions,
-            self.checker,
-            self.registry,
-            self.sellers,
-            self.thresholds_for,
-            settings.consortium_key_bytes(),
-            settings.default_phone_region,
+            sessions=self.sessions,
+            checker=self.checker,
+            registry=self.registry,
+            sellers=self.sellers,
+            thresholds=self.thresholds_for,
+            keying=IdentifierKeying(settings.consortium_key_bytes(), settings.default_phone_region),
             on_event=self.deliverer.wake,
         )
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
         self.scans = ScanService(
-            self.sessions,
-            self.jobs,
-            self.listings,
-            self.fetcher,
-            settings.max_scan_listings,
-            settings.max_listing_images,
-            self.deliverer.wake,
-            settings,
-            lambda: self.serving.runner.info.spec,
-            self.blobs,
-            settings.max_image_bytes,
+            sessions=self.sessions,
+            jobs=self.jobs,
+            listings=self.listings,
+            fetcher=self.fetcher,
+            blobs=self.blobs,
+            limits=ScanLimits.from_settings(settings),
+            settings=settings,
+            served_model=lambda: self.serving.runner.info.spec,
+            on_event=self.deliverer.wake,
         )
 
     def _background_vectors(self) -> np.ndarray:
@@ -372,12 +370,12 @@ class Runtime:
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
             new = open_serving(
                 self.settings,
-                self.sessions,
-                self.blobs,
-                self.metrics,
-                embedder,
-                self.decode_budget,
-                self._may_snapshot,
+                sessions=self.sessions,
+                blobs=self.blobs,
+                metrics=self.metrics,
+                embedder=embedder,
+                budget=self.decode_budget,
+                persist_snapshots=self._may_snapshot,
             )
         except Exception:
             self._failed_swaps[current.number] = time.monotonic()

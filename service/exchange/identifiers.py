@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from service.core.errors import InvalidInput
@@ -61,3 +61,19 @@ def keyed(
         KeyedIdentifier(kind, key_id, hmac.new(key, canonical, hashlib.sha256).hexdigest())
         for key_id, key in sorted(keys.items())
     ]
+
+
+@dataclass(frozen=True)
+class IdentifierKeying:
+    """How this platform keys seller identifiers: its consortium keys (key id → secret; several during a
+    rotation) and the phone region national numbers are read in."""
+
+    keys: Mapping[str, bytes] = field(default_factory=dict)
+    default_phone_region: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.keys)
+
+    def key(self, kind: str, value: str) -> list[KeyedIdentifier]:
+        return keyed(kind, value, self.keys, self.default_phone_region)

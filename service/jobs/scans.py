@@ -162,6 +162,19 @@ class PhotoArchive:
 
 
 @dataclass(frozen=True)
+class ScanLimits:
+    """How large a scan may be: listings in one feed, photos per listing, bytes per photo."""
+
+    max_listings: int = 100_000
+    max_images: int = 10
+    max_image_bytes: int = 20 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanLimits:
+        return cls(settings.max_scan_listings, settings.max_listing_images, settings.max_image_bytes)
+
+
+@dataclass(frozen=True)
 class ScanParams:
     brand: str | None
     k: int
@@ -170,29 +183,26 @@ class ScanParams:
 class ScanService:
     def __init__(
         self,
+        *,
         sessions: sessionmaker[Session],
         jobs: JobStore,
         listings: ListingChecker,
         fetcher: SafeFetcher,
-        max_listings: int,
-        max_images: int,
-        on_event: Callable[[], None] = lambda: None,
+        blobs: BlobStore,
+        limits: ScanLimits = ScanLimits(),
         settings: Settings | None = None,
         served_model: Callable[[], str] = lambda: "",
-        blobs: BlobStore | None = None,
-        max_image_bytes: int = 20 * 1024 * 1024,
+        on_event: Callable[[], None] = lambda: None,
     ):
-        self.blobs = blobs  # photos uploaded in a scan's archive, kept until the scan checks them
-        self.max_image_bytes = max_image_bytes
-        self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
-        self.served_model = served_model
         self.sessions = sessions
         self.jobs = jobs
         self.listings = listings
         self.fetcher = fetcher
-        self.max_listings = max_listings
-        self.max_images = max_images
-        self.on_event = on_event
+        self.blobs = blobs  # photos uploaded in a scan's archive, kept until the scan checks them
+        self.limits = limits
+        self.settings = settings  # for the Ray engine's actors (model options, fetch limits)
+        self.served_model = served_model  # the spec of the model serving now (Ray actors load the same)
+        self.on_event = on_event  # wakes the webhook deliverer
         self._fetch_pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="scan-fetch")
         self._closing = threading.Event()
 
@@ -212,10 +222,10 @@ class ScanService:
     ) -> str:
         """Validate the whole feed as a stream (a bad row: 422 naming it), then store the archive's photos it names,
         then its rows and a queued job in one transaction; the job id. A refused request leaves nothing behind."""
-        archive = PhotoArchive(archive_bytes, self.blobs, self.max_image_bytes)
+        archive = PhotoArchive(archive_bytes, self.blobs, self.limits.max_image_bytes)
         items = [
             self._feed_item(number, record, archive)
-            for number, record in read_feed(data, fmt, self.max_listings)
+            for number, record in read_feed(data, fmt, self.limits.max_listings)
         ]
         if not items:
             raise InvalidInput("invalid_feed", "The feed has no listings.")
@@ -259,9 +269,10 @@ class ScanService:
             where = ".".join(str(p) for p in first["loc"]) or "row"
             raise InvalidInput("invalid_feed", f"row {number}: {where}: {first['msg']}") from None
         photos = len(row.image_urls) + len(row.image_files)
-        if not 1 <= photos <= self.max_images:
+        if not 1 <= photos <= self.limits.max_images:
             raise InvalidInput(
-                "invalid_feed", f"row {number}: 1 to {self.max_images} photos (image_urls + image_files)"
+                "invalid_feed",
+                f"row {number}: 1 to {self.limits.max_images} photos (image_urls + image_files)",
             )
         try:
             keyed = self.listings.key_identifiers(row.facts())
@@ -504,7 +515,7 @@ class ScanService:
     def sellers(self, job_id: str, caller: Principal = OPERATOR) -> list[dict[str, Any]]:
         """Per seller: listings scanned, likely counterfeit ones, the highest probability; worst first."""
         by_seller: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in self.results(job_id, None, "done", 0, self.max_listings, caller):
+        for item in self.results(job_id, None, "done", 0, self.limits.max_listings, caller):
             if not item["seller_id"]:
                 continue
             entry = by_seller.setdefault(
@@ -531,7 +542,7 @@ class ScanService:
         return [{**e, "brands": sorted(e["brands"])} for e in ranked]
 
     def export(self, job_id: str, fmt: str, caller: Principal = OPERATOR) -> bytes:
-        rows = self.results(job_id, None, None, 0, self.max_listings, caller)
+        rows = self.results(job_id, None, None, 0, self.limits.max_listings, caller)
         columns = [
             "row",
             "listing_id",

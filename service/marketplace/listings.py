@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +19,7 @@ from scoring.scorers import Thresholds
 from service.checks.checker import Checker, Embedded
 from service.core.errors import InvalidInput, error_of_status
 from service.db.models import Listing, SellerIdentifier
-from service.exchange.identifiers import KeyedIdentifier, keyed
+from service.exchange.identifiers import IdentifierKeying, KeyedIdentifier
 from service.exchange.webhooks import Event, enqueue
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
@@ -42,23 +42,22 @@ class ListingFacts:
 class ListingChecker:
     def __init__(
         self,
+        *,
         sessions: sessionmaker[Session],
         checker: Checker,
         registry: ReferenceRegistry,
         sellers: SellerRecords,
         thresholds: Callable[[str | None], Thresholds],
-        consortium_keys: Mapping[str, bytes] | None = None,
-        default_phone_region: str | None = None,
+        keying: IdentifierKeying = IdentifierKeying(),
         on_event: Callable[[], None] = lambda: None,
     ):
         self.sessions = sessions
         self.checker = checker
         self.registry = registry
         self.sellers = sellers
-        self.thresholds = thresholds
-        self.consortium_keys = dict(consortium_keys or {})
+        self.thresholds = thresholds  # brand -> its policy's thresholds
+        self.keying = keying
         self.on_event = on_event  # wakes the webhook deliverer
-        self.default_phone_region = default_phone_region
 
     async def check(
         self,
@@ -111,17 +110,13 @@ class ListingChecker:
                 "seller_required",
                 "Seller identifiers describe a seller: give seller_id and marketplace.",
             )
-        if not self.consortium_keys:
+        if not self.keying.configured:
             raise InvalidInput(
                 "no_consortium_key",
                 "Seller identifiers are only kept as keyed hashes, and no "
                 "COUNTERFEIT_CONSORTIUM_KEYS is configured: leave them out.",
             )
-        return [
-            k
-            for kind, value in sorted(given.items())
-            for k in keyed(kind, value, self.consortium_keys, self.default_phone_region)
-        ]
+        return [k for kind, value in sorted(given.items()) for k in self.keying.key(kind, value)]
 
     def _score_and_store(
         self,

@@ -86,6 +86,7 @@ class ServingSlot:
 
 def open_serving(
     settings: Settings,
+    *,
     sessions: sessionmaker[Session],
     blobs: BlobStore,
     metrics: Metrics,
