@@ -99,7 +99,9 @@ def main() -> None:
             None,
         )
     )
-    photos = [PhotoOutcome(float(p), True, "acme") for p in rng.random(5)]
+    photos = [
+        PhotoOutcome(float(p), "lookalike" if i % 2 else "copy", "acme") for i, p in enumerate(rng.random(5))
+    ]
     rows.append(
         (
             "listing score, 5 photos + seller + price",

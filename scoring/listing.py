@@ -1,10 +1,23 @@
 """A listing's verdict from its photos' checks, its seller's record and its price.
 
-* **Photos: noisy-OR.** A listing is counterfeit if *any* of its photos shows a counterfeit (sellers
-  mix genuine stock photos with photos of what they ship), so with ``p_i`` the counterfeit
-  probability of each photo that had evidence, ``P = 1 − Π (1 − p_i)``. Photos without evidence say
-  nothing and are left out; a listing none of whose photos had evidence is ``inconclusive`` (0.5),
-  whatever its seller's record — a seller's history alone does not make a photo counterfeit.
+* **Photos, by the kind of evidence each had** (``by-evidence``, the default):
+  - *copy evidence of a fake* (a PDQ near-duplicate, verified keypoints or a distinct CLIP match to a
+    counterfeit reference: a copy-regime photo at ``p ≥ 0.5``) and *exact copies of genuine photos*
+    (PDQ or keypoints: the brand's own stock photos) are combined by **noisy-OR**, ``1 − Π (1 − p_i)``:
+    the listing shows a counterfeit if *any* photo is a copy of one, and a genuine stock photo beside it
+    changes nothing (sellers mix them with photos of what they ship);
+  - every other photo with evidence — the brand's classifier on a new photo of the item, or a CLIP match
+    to a genuine reference that is no exact copy — is an **observation of the one item** the listing
+    sells: correlated with the others, not another chance to be fake. Their log-odds are averaged and
+    the mean grows only slowly with their number, ``mean(logit p_i) × n^LOOKALIKE_POOLING``. Noisy-OR
+    made four mildly fake-looking photos of one genuine shoe four chances to be fake and tipped genuine
+    listings over (real photos: decided precision .667 at coverage .76 by noisy-OR, .92 at .47 so;
+    docs/evaluation.md);
+  - the two parts are combined by noisy-OR (a copy of a fake *or* a fake item).
+  ``noisy-or`` (every photo alike) is kept for comparison: ``counterfeit eval`` reports both.
+  Photos without evidence say nothing and are left out; a listing none of whose photos had evidence
+  is ``inconclusive`` (0.5), whatever its seller's record — a seller's history alone does not make a
+  photo counterfeit.
 * **Seller risk** (0 … 1, ``service.marketplace.sellers``) adds ``SELLER_LOGIT × risk`` to the log-odds: a
   seller with confirmed counterfeits is more likely to be selling another.
 * **Price**: below ``LOW_PRICE_RATIO`` of the matched product's ``reference_price`` (in the listing's
@@ -17,20 +30,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from scoring.scorers import INCONCLUSIVE, Thresholds, decide, sigmoid
 
 SELLER_LOGIT = 2.0
 PRICE_LOGIT = 1.0
 LOW_PRICE_RATIO = 0.5
+# How the pooled look-alike log-odds grow with the number of photos: 0 is their mean (one observation,
+# however many photos), 1 their sum (independent observations). Fitted by log loss on listings of 2–6
+# real photos of one pair (../shared/data/sneakers-dev, `counterfeit eval --manifest`: the report's
+# listings.fitted_pooling, 0.2–0.3 there); see docs/evaluation.md.
+LOOKALIKE_POOLING = 0.25
+COPY_REGIMES = ("copy", "copy+lookalike")
 
 
 @dataclass(frozen=True)
 class PhotoOutcome:
     probability: float
-    has_evidence: bool
+    regime: str | None  # which evidence decided the photo's check (scoring.features.Features.regime)
     brand: str | None
+    exact_copy: bool = False  # a PDQ near-duplicate or verified keypoints (not CLIP alone) matched
+
+    @property
+    def has_evidence(self) -> bool:
+        return self.regime is not None
+
+    @property
+    def is_copy(self) -> bool:
+        """Copy evidence the listing counts as "any photo": a copy of a fake, or an exact copy of a genuine
+        photo (a stock photo, which says nothing about the item shipped)."""
+        return self.regime in COPY_REGIMES and (self.probability >= 0.5 or self.exact_copy)
 
 
 @dataclass(frozen=True)
@@ -53,8 +83,10 @@ def score_listing(
     price: float | None = None,
     reference_price: float | None = None,
     seller_shared_by: Sequence[str] = (),
+    aggregation: str = "by-evidence",
 ) -> ListingScore:
-    """``seller_shared_by``: peers whose shared reports are part of the seller's risk (named in the factor)."""
+    """``seller_shared_by``: peers whose shared reports are part of the seller's risk (named in the factor);
+    ``aggregation``: how the photos combine (:data:`AGGREGATIONS`)."""
     decided = [p for p in photos if p.has_evidence]
     brands = [p.brand for p in decided if p.brand] or [p.brand for p in photos if p.brand]
     brand = max(set(brands), key=brands.count) if brands else None
@@ -62,15 +94,8 @@ def score_listing(
         return ListingScore(
             INCONCLUSIVE, 0.5, brand, [{"factor": "photos", "detail": "no photo had evidence"}]
         )
-    clean = math.prod(1 - p.probability for p in decided)
-    logit = _logit(1 - clean)
-    factors = [
-        {
-            "factor": "photos",
-            "logit": round(logit, 4),
-            "detail": f"noisy-OR of {len(decided)} photo(s) with evidence: 1 - prod(1 - p_i) = {1 - clean:.4f}",
-        }
-    ]
+    logit, detail = AGGREGATIONS[aggregation](decided)
+    factors = [{"factor": "photos", "logit": round(logit, 4), "detail": detail}]
     if seller_risk:
         logit += SELLER_LOGIT * seller_risk
         factors.append(
@@ -96,3 +121,46 @@ def score_listing(
         )
     probability = round(sigmoid(logit), 6)
     return ListingScore(decide(probability, thresholds), probability, brand, factors)
+
+
+def _noisy_or(photos: Sequence[PhotoOutcome]) -> float:
+    return 1 - math.prod(1 - p.probability for p in photos)
+
+
+def noisy_or(photos: Sequence[PhotoOutcome]) -> tuple[float, str]:
+    """Every photo an independent chance that the listing is counterfeit."""
+    combined = _noisy_or(photos)
+    return _logit(
+        combined
+    ), f"noisy-OR of {len(photos)} photo(s) with evidence: 1 - prod(1 - p_i) = {combined:.4f}"
+
+
+def by_evidence(photos: Sequence[PhotoOutcome], pooling: float = LOOKALIKE_POOLING) -> tuple[float, str]:
+    """Copies by noisy-OR, observations of the item pooled as correlated ones (module docstring)."""
+    copies = [p for p in photos if p.is_copy]
+    lookalikes = [p for p in photos if not p.is_copy]
+    parts, details = [], []
+    if copies:
+        parts.append(_noisy_or(copies))
+        details.append(f"copy evidence: noisy-OR of {len(copies)} photo(s) = {parts[-1]:.4f}")
+    if lookalikes:
+        pooled = pooled_logit([p.probability for p in lookalikes], pooling)
+        parts.append(sigmoid(pooled))
+        details.append(
+            f"the item's look: mean log-odds of {len(lookalikes)} photo(s) x {len(lookalikes)}^{pooling:g}"
+            f" = {parts[-1]:.4f}"
+        )
+    combined = 1 - math.prod(1 - part for part in parts)
+    return _logit(combined), "; ".join(details) + (f"; either: {combined:.4f}" if len(parts) > 1 else "")
+
+
+def pooled_logit(probabilities: Sequence[float], pooling: float = LOOKALIKE_POOLING) -> float:
+    """Correlated observations of one item: the mean log-odds, grown by ``n^pooling``."""
+    logits = [_logit(p) for p in probabilities]
+    return sum(logits) / len(logits) * len(logits) ** pooling
+
+
+AGGREGATIONS: dict[str, Callable[[Sequence[PhotoOutcome]], tuple[float, str]]] = {
+    "by-evidence": by_evidence,
+    "noisy-or": noisy_or,
+}

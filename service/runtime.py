@@ -148,7 +148,11 @@ class Runtime:
         self.registry = ReferenceRegistry(self.sessions, self.blobs, self.slot)
         self.policies = PolicyStore(self.sessions)
         self.reviews = ReviewService(
-            self.sessions, self.blobs, self.registry, self.policies, on_event=self.deliverer.wake
+            sessions=self.sessions,
+            blobs=self.blobs,
+            registry=self.registry,
+            policies=self.policies,
+            on_event=self.deliverer.wake,
         )
         self._start_exchange()
         self._start_checks()
@@ -159,18 +163,18 @@ class Runtime:
         self.shared_signals = SharedSignalIndex()
         self.shared_signals.load(self.sessions)
         self.signal_sharing = SignalSharing(
-            self.sessions,
-            settings.signal_issuer,
-            settings.signal_private_key,
-            settings.trusted_signal_issuers,
-            self.shared_signals,
+            sessions=self.sessions,
+            issuer=settings.signal_issuer,
+            private_key=settings.signal_private_key,
+            trusted=settings.trusted_signal_issuers,
+            index=self.shared_signals,
         )
         self.feed = FeedPublisher(
-            self.sessions,
-            settings.signal_issuer,
-            settings.signal_private_key,
-            settings.exchange_seller_ttl_days,
-            settings.exchange_page_size,
+            sessions=self.sessions,
+            issuer=settings.signal_issuer,
+            private_key=settings.signal_private_key,
+            seller_ttl_days=settings.exchange_seller_ttl_days,
+            page_size=settings.exchange_page_size,
         )
 
     def _start_checks(self) -> None:

@@ -20,10 +20,15 @@ app.add_typer(eval_set_app, name="eval-set")
 
 
 def _eval_items(manifest: Optional[Path], references: Optional[Path], queries: Optional[Path]):
-    from training.manifest import read_directories, read_manifest
+    from training.manifest import read_directories, read_json_manifest, read_manifest
 
-    if manifest:
-        return read_manifest(manifest)
+    if (
+        manifest
+    ):  # manifest.csv (eval-set build / lookalike) or manifest.json (a real set: ../shared/data/sneakers-dev)
+        try:
+            return read_json_manifest(manifest) if manifest.suffix == ".json" else read_manifest(manifest)
+        except (KeyError, ValueError) as exc:
+            raise _fail(f"{manifest} is not an evaluation manifest: {exc!r} missing or malformed") from None
     if references and queries:
         return read_directories(references, queries)
     raise _fail("give --manifest, or both --references and --queries")
@@ -125,6 +130,7 @@ def evaluate(
         indexed,
         settings.local_features,
         min_distinct,
+        settings.lookalike_min_cv_auc,
     )
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)
@@ -147,6 +153,14 @@ def _print_report(report: dict, names: list[str], out: Path) -> None:
             f"  {family:>11}: {row['queries']:4d} queries, top-1 {row['top1']}, "
             + ", ".join(f"{name} {row[name + '_three_way']}" for name in names)
         )
+    listings = report.get("listings", {})
+    for aggregation in ("by-evidence", "noisy-or"):
+        if aggregation in listings:
+            row = listings[aggregation]
+            err.print(
+                f"  listings ({listings['listings']}, {aggregation}): ROC-AUC {row['roc_auc']}, decided precision "
+                f"{row['decided']['precision']} at coverage {row['decided']['coverage']}, ECE {row['ece']}"
+            )
     err.print(
         f"regimes {report['regimes']}; copy-match µAP {report['copy_match_micro_ap']}; report in {out / 'report.json'}"
     )

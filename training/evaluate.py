@@ -27,6 +27,7 @@ from index.regions import WHOLE, Region
 from index.vector_index import VectorIndex
 from scoring.evidence import gather_evidence
 from scoring.features import Features, Neighbour, compute_features
+from scoring.listing import AGGREGATIONS, LOOKALIKE_POOLING, PhotoOutcome, by_evidence, score_listing
 from scoring.lookalike import BrandProbe, LookAlike, ProbeSet, look_alike
 from scoring.lookalike_fit import fit_brand_probe, probe_negatives
 from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
@@ -121,6 +122,7 @@ def run_pipeline(
     reference_regions: tuple[Region, ...] = (WHOLE,),
     local_features: bool = True,
     min_distinctiveness: float = 0.0,
+    lookalike_min_cv_auc: float = 0.8,
 ) -> list[QueryOutcome]:
     """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
     (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``);
@@ -135,7 +137,13 @@ def run_pipeline(
         embedder, queries, regions=regions, keypoints=query_keypoints if local_features else None
     )
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
-    probes = fit_probes(references, ref_all, embedder.info.fingerprint(), background) if lookalike else {}
+    probes = (
+        fit_probes(
+            references, ref_all, embedder.info.fingerprint(), background, min_cv_auc=lookalike_min_cv_auc
+        )
+        if lookalike
+        else {}
+    )
     facts = [SimpleNamespace(brand=r.brand, label=r.label, product=None) for r in references]
     sources = EvidenceSources(
         vectors,
@@ -253,6 +261,90 @@ def summarise(
     return report
 
 
+LISTING_SIZE = 4  # photos per listing at most, as marketplaces show them
+
+
+def build_listings(outcomes: Sequence[QueryOutcome], size: int = LISTING_SIZE) -> list[list[QueryOutcome]]:
+    """In-bank queries grouped into listings: photos of one product (same source and label, in set order),
+    split evenly into listings of 2 to ``size`` photos; a product with one photo makes no listing."""
+    products: dict[tuple[str, str], list[QueryOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.item.label != "distractor":
+            products.setdefault((outcome.item.source, outcome.item.label), []).append(outcome)
+    listings = []
+    for photos in products.values():
+        if len(photos) >= 2:
+            parts = -(-len(photos) // size)
+            listings += [list(part) for part in np.array_split(np.array(photos, dtype=object), parts)]
+    return listings
+
+
+def listing_report(outcomes: Sequence[QueryOutcome], scorer: str, thresholds: Thresholds) -> dict[str, Any]:
+    """Listing-level figures (scoring.listing) for each way of combining photos, on listings built from the
+    set's queries: ROC-AUC, decided precision at coverage, ECE; and the look-alike pooling that fits best."""
+    from sklearn.metrics import roc_auc_score
+
+    listings = build_listings(outcomes)
+    if not listings:
+        return {"listings": 0}
+    truth = np.array([photos[0].item.label == "counterfeit" for photos in listings], dtype=int)
+    photos = [
+        [PhotoOutcome(o.results[scorer][0], o.features.regime, o.item.brand, _exact_copy(o)) for o in listing]
+        for listing in listings
+    ]
+    report: dict[str, Any] = {"listings": len(listings), "photos": sum(map(len, listings)), "scorer": scorer}
+    for aggregation in AGGREGATIONS:
+        scored = [score_listing(listing, thresholds, aggregation=aggregation) for listing in photos]
+        probabilities = np.array([s.probability for s in scored])
+        decided = [
+            (s.verdict == LIKELY_COUNTERFEIT) == bool(t)
+            for s, t in zip(scored, truth)
+            if s.verdict != INCONCLUSIVE
+        ]
+        report[aggregation] = {
+            "roc_auc": round(float(roc_auc_score(truth, probabilities)), 4)
+            if len(set(truth.tolist())) == 2
+            else None,
+            "decided": {
+                "coverage": round(len(decided) / len(scored), 4),
+                "precision": round(float(np.mean(decided)), 4) if decided else None,
+            },
+            "ece": round(expected_calibration_error(probabilities, truth), 4),
+        }
+    report["fitted_pooling"] = fit_pooling(photos, truth)
+    return report
+
+
+def _exact_copy(outcome: QueryOutcome) -> bool:
+    """A PDQ near-duplicate or a verified keypoint copy matched (not CLIP alone)."""
+    values = outcome.features.values
+    return any(
+        values[f"{signal}_{label}_match"]
+        for signal in ("pdq", "local")
+        for label in ("counterfeit", "authentic")
+    )
+
+
+def fit_pooling(listings: Sequence[Sequence[PhotoOutcome]], truth: np.ndarray) -> float:
+    """The look-alike pooling exponent (scoring.listing.LOOKALIKE_POOLING) with the least log loss over the
+    listings with evidence."""
+    with_evidence = [
+        ([photo for photo in listing if photo.has_evidence], label)
+        for listing, label in zip(listings, truth)
+        if any(photo.has_evidence for photo in listing)
+    ]
+    if not with_evidence:
+        return LOOKALIKE_POOLING
+    labels = np.array([label for _, label in with_evidence])
+    grid = np.round(np.linspace(0, 1, 21), 2)
+    losses = []
+    for pooling in grid:
+        logits = np.array([by_evidence(photos, float(pooling))[0] for photos, _ in with_evidence])
+        p = np.clip(1 / (1 + np.exp(-logits)), 1e-6, 1 - 1e-6)
+        losses.append(float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))))
+    return float(grid[int(np.argmin(losses))])
+
+
 def _right(outcome: QueryOutcome, scorer: str) -> bool:
     expected = {"counterfeit": LIKELY_COUNTERFEIT, "authentic": LIKELY_AUTHENTIC, "distractor": INCONCLUSIVE}
     return outcome.results[scorer][1] == expected[outcome.item.label]
@@ -303,6 +395,7 @@ def evaluate_set(
     reference_regions: tuple[Region, ...] = (WHOLE,),
     local_features: bool = True,
     min_distinctiveness: float = 0.0,
+    lookalike_min_cv_auc: float = 0.8,
 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, + PDQ, + local features, + the brands' look-alike
     classifiers (the default), and the calibration if given."""
@@ -331,6 +424,7 @@ def evaluate_set(
         reference_regions=reference_regions,
         local_features=local_features,
         min_distinctiveness=min_distinctiveness,
+        lookalike_min_cv_auc=lookalike_min_cv_auc,
     )
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
@@ -342,6 +436,8 @@ def evaluate_set(
     report["query_regions"] = [r.name for r in regions]
     report["reference_regions"] = [r.name for r in reference_regions]
     report["local_features"] = local_features
+    report["lookalike_min_cv_auc"] = lookalike_min_cv_auc
+    report["listings"] = listing_report(outcomes, "fused", default_thresholds)
     if calibration is not None:
         report["calibration"] = calibration.version
     return report, outcomes, list(scorers)

@@ -23,6 +23,7 @@ from service.settings import Settings
 class ReviewService:
     def __init__(
         self,
+        *,
         sessions: sessionmaker[Session],
         blobs: BlobStore,
         registry: ReferenceRegistry,

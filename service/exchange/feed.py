@@ -57,6 +57,7 @@ def entry_payload(entry: FeedEntry, issuer: str) -> dict[str, Any]:
 class FeedPublisher:
     def __init__(
         self,
+        *,
         sessions: sessionmaker[Session],
         issuer: str,
         private_key: str | None,

@@ -122,6 +122,7 @@ class SharedSignalIndex:
 class SignalSharing:
     def __init__(
         self,
+        *,
         sessions: sessionmaker[Session],
         issuer: str,
         private_key: str | None,

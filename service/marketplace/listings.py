@@ -39,6 +39,11 @@ class ListingFacts:
     )
 
 
+def _exact_copy(answer: dict[str, Any]) -> bool:
+    """A photo's check found a PDQ near-duplicate or a verified keypoint copy (not CLIP alone)."""
+    return any({"pdq", "local"} & set(item["signals"]) for item in answer["evidence"])
+
+
 class ListingChecker:
     def __init__(
         self,
@@ -132,7 +137,8 @@ class ListingChecker:
             facts.marketplace, facts.seller_id, keyed_ids, self.sellers.platform_of(api_key_id)
         )
         photo_outcomes = [
-            PhotoOutcome(r["counterfeit_probability"], r["regime"] is not None, r["brand"]) for r in results
+            PhotoOutcome(r["counterfeit_probability"], r["regime"], r["brand"], _exact_copy(r))
+            for r in results
         ]
         brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
         score = score_listing(

@@ -145,3 +145,28 @@ def test_lookalike_set_and_the_ablation_of_the_brand_classifiers(tmp_path):
     fused, copies_only = report["scorers"]["fused"], report["scorers"]["clip_pdq"]
     assert fused["decided"]["coverage"] > copies_only["decided"]["coverage"], (fused, copies_only)
     assert fused["roc_auc"] > copies_only["roc_auc"], (fused, copies_only)
+    listings = report["listings"]
+    assert listings["listings"] > 0 and listings["scorer"] == "fused"
+    for aggregation in ("by-evidence", "noisy-or"):
+        assert 0 <= listings[aggregation]["decided"]["coverage"] <= 1, listings
+    assert 0 <= listings["fitted_pooling"] <= 1
+
+
+def test_listings_are_built_from_photos_of_one_product_split_evenly():
+    from types import SimpleNamespace
+
+    from training.evaluate import build_listings
+
+    def photo(source, label):
+        return SimpleNamespace(item=SimpleNamespace(source=source, label=label))
+
+    outcomes = (
+        [photo("a", "counterfeit") for _ in range(6)]
+        + [photo("b", "authentic") for _ in range(5)]
+        + [photo("c", "authentic")]  # one photo: no listing
+        + [photo("d", "distractor") for _ in range(3)]  # not a product of the banks
+        + [photo("a", "authentic") for _ in range(2)]  # another product under the same source name
+    )
+    listings = build_listings(outcomes)
+    assert sorted(len(listing) for listing in listings) == [2, 2, 3, 3, 3]
+    assert all(len({(o.item.source, o.item.label) for o in listing}) == 1 for listing in listings)

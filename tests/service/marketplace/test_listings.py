@@ -1,4 +1,4 @@
-"""Listing checks and seller risk over HTTP: photos combined by noisy-OR, seller records, brand scoping."""
+"""Listing checks and seller risk over HTTP: photos combined by evidence type (copies by noisy-OR), seller records, brand scoping."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_a_listing_is_judged_by_all_its_photos_and_its_seller_builds_a_record(se
     _register(admin, FAKE, "counterfeit", metadata='{"reference_price": 200, "currency": "EUR"}')
     _register(admin, GENUINE, "authentic")
     with server.client(keys.platform) as platform:
-        # A genuine stock photo next to a photo of a known fake: the listing is counterfeit (noisy-OR).
+        # A genuine stock photo next to a photo of a known fake: the listing is counterfeit (copies: noisy-OR).
         mixed = _listing(
             platform,
             [GENUINE, FAKE, UNRELATED],
