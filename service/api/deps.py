@@ -6,16 +6,23 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.checks.checker import Checker
 from service.checks.policies import PolicyStore
+from service.checks.reviews import ReviewService
 from service.core.auth import Principal, authenticate, rate_limit_error
 from service.core.errors import Forbidden
+from service.core.fetch import SafeFetcher
 from service.db.models import Role
+from service.exchange.feed import FeedPublisher
+from service.exchange.signals import SignalSharing
 from service.exchange.webhooks import WebhookRegistry
 from service.jobs.scans import ScanService
 from service.jobs.store import JobStore
+from service.marketplace.listings import ListingChecker
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
 from service.runtime import Runtime
+from service.settings import Settings
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -41,6 +48,13 @@ Scans = Annotated[ScanService, _part("scans")]
 Webhooks = Annotated[WebhookRegistry, _part("webhooks")]
 Sellers = Annotated[SellerRecords, _part("sellers")]
 Policies = Annotated[PolicyStore, _part("policies")]
+Checks = Annotated[Checker, _part("checker")]
+Listings = Annotated[ListingChecker, _part("listings")]
+Reviews = Annotated[ReviewService, _part("reviews")]
+Sharing = Annotated[SignalSharing, _part("signal_sharing")]
+Feed = Annotated[FeedPublisher, _part("feed")]
+Fetcher = Annotated[SafeFetcher, _part("fetcher")]
+Config = Annotated[Settings, _part("settings")]
 
 
 def require(*roles: Role):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import PlatformKey, RuntimeDep
+from service.api.deps import Checks, Config, Fetcher, PlatformKey
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.schemas import (
     BatchResult,
@@ -18,13 +18,12 @@ from service.api.schemas import (
 )
 from service.core.errors import InvalidInput, TooLarge
 from service.core.validation import validate_brand
-from service.runtime import Runtime
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
 
 
-def check_params(runtime: Runtime, brand: str | None, k: int | None) -> tuple[str | None, int]:
-    settings = runtime.settings
+def check_params(settings: Settings, brand: str | None, k: int | None) -> tuple[str | None, int]:
     k = settings.default_k if k is None else k
     if not 1 <= k <= settings.max_k:
         raise InvalidInput("invalid_k", f"k must be between 1 and {settings.max_k}.")
@@ -43,15 +42,21 @@ def refuse_too_many(images: list, limit: int, what: str) -> None:
     summary="How likely is this photo counterfeit, and why",
     responses=error_responses(400, 408, 413, 503),
 )
-async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckForm, Form()]):
-    brand, k = check_params(runtime, form.brand, form.k)
+async def check_image(
+    checker: Checks,
+    fetcher: Fetcher,
+    settings: Config,
+    principal: PlatformKey,
+    form: Annotated[CheckForm, Form()],
+):
+    brand, k = check_params(settings, form.brand, form.k)
     if (form.image is None) == (form.image_url is None):
         raise InvalidInput("image_or_url", "Give exactly one of image (a file) and image_url.")
     if form.image is not None:
         data = await form.image.read()
     else:
-        data = (await run_in_threadpool(runtime.fetcher.fetch, form.image_url)).data
-    return await runtime.checker.check_async(data, brand, k, principal.key_id)
+        data = (await run_in_threadpool(fetcher.fetch, form.image_url)).data
+    return await checker.check_async(data, brand, k, principal.key_id)
 
 
 @router.post(
@@ -61,12 +66,10 @@ async def check_image(runtime: RuntimeDep, principal: PlatformKey, form: Annotat
     summary="Check several photos in one request; results in the same order",
     responses=error_responses(400, 408, 413, 503),
 )
-async def check_batch(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]):
-    brand, k = check_params(runtime, form.brand, form.k)
-    refuse_too_many(form.images, runtime.settings.max_batch_images, "one batch")
+async def check_batch(
+    checker: Checks, settings: Config, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]
+):
+    brand, k = check_params(settings, form.brand, form.k)
+    refuse_too_many(form.images, settings.max_batch_images, "one batch")
     payloads = [(image.filename, await image.read()) for image in form.images]
-    return {
-        "results": await runtime.checker.check_many(
-            payloads, brand, k, principal.key_id, principal.request_id
-        )
-    }
+    return {"results": await checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 
-from service.api.deps import AnyKey, PlatformKey, RuntimeDep, Sellers
+from service.api.deps import AnyKey, Config, Listings, PlatformKey, Sellers
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.routes.checks import check_params, refuse_too_many
 from service.api.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
@@ -28,10 +28,10 @@ SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
     responses=error_responses(400, 408, 413, 503),
 )
 async def check_listing(
-    runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]
+    listings: Listings, settings: Config, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]
 ):
-    brand, k = check_params(runtime, form.brand, form.k)
-    refuse_too_many(form.images, runtime.settings.max_listing_images, "a listing check")
+    brand, k = check_params(settings, form.brand, form.k)
+    refuse_too_many(form.images, settings.max_listing_images, "a listing check")
     facts = ListingFacts(
         form.listing_id,
         form.seller_id,
@@ -43,7 +43,7 @@ async def check_listing(
         identifier_values(form),
     )
     payloads = [(image.filename, await image.read()) for image in form.images]
-    return await runtime.listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
+    return await listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
 
 
 @router.get(

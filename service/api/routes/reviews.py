@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from service.api.deps import AdminKey, BrandKey, RuntimeDep
+from service.api.deps import AdminKey, BrandKey, Reviews, RuntimeDep
 from service.api.routes import StrictRoute
 from service.api.schemas import PolicyBody, PolicyOut, ReviewBody, ReviewOut, error_responses
 from service.checks.policies import policy_to_dict
@@ -56,5 +56,5 @@ def put_policy(runtime: RuntimeDep, admin: AdminKey, brand: BrandName, body: Pol
     summary="Confirm a check's true label",
     responses=error_responses(404, 409, 503),
 )
-def review_check(runtime: RuntimeDep, principal: BrandKey, check_id: CheckId, body: ReviewBody):
-    return runtime.reviews.review(check_id, body.label, principal, body.note)
+def review_check(reviews: Reviews, principal: BrandKey, check_id: CheckId, body: ReviewBody):
+    return reviews.review(check_id, body.label, principal, body.note)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import AdminKey, BrandKey, ExchangeKey, RuntimeDep
+from service.api.deps import AdminKey, BrandKey, ExchangeKey, Feed, Sharing
 from service.api.routes import StrictRoute
 from service.api.schemas import FeedPage, SignalBundle, SignalImportResult, error_responses
 from service.core.errors import not_found
@@ -22,12 +22,12 @@ router = APIRouter(prefix="/v1/signals", tags=["signal sharing"], route_class=St
     responses=error_responses(404, 409),
 )
 def export_signals(
-    runtime: RuntimeDep, principal: BrandKey, brand: Annotated[str, Query(json_schema_extra=BRAND_SCHEMA)]
+    sharing: Sharing, principal: BrandKey, brand: Annotated[str, Query(json_schema_extra=BRAND_SCHEMA)]
 ):
     validate_brand(brand)
     if not principal.may_act_for(brand):
         raise not_found("brand")
-    return runtime.signal_sharing.export(brand)
+    return sharing.export(brand)
 
 
 @router.post(
@@ -36,8 +36,8 @@ def export_signals(
     responses=error_responses(413),
     summary="Import a bundle from a trusted issuer (replaces its previous one for the brand)",
 )
-def import_signals(runtime: RuntimeDep, admin: AdminKey, bundle: SignalBundle):
-    return runtime.signal_sharing.import_bundle(bundle.model_dump(), admin)
+def import_signals(sharing: Sharing, admin: AdminKey, bundle: SignalBundle):
+    return sharing.import_bundle(bundle.model_dump(), admin)
 
 
 exchange = APIRouter(prefix="/v1/exchange", tags=["signal sharing"], route_class=StrictRoute)
@@ -50,9 +50,9 @@ exchange = APIRouter(prefix="/v1/exchange", tags=["signal sharing"], route_class
     summary="This platform's signed exchange feed after a cursor (peers pull it with an exchange key)",
 )
 def exchange_feed(
-    runtime: RuntimeDep,
+    feed: Feed,
     peer: ExchangeKey,
     since: Annotated[int, Query(ge=0, le=2**63 - 1, description="The last seq already taken (0: all)")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
 ):
-    return runtime.feed.page(since, limit)
+    return feed.page(since, limit)
