@@ -129,17 +129,7 @@ class Runtime:
         self.generation_store = GenerationStore(self.sessions, self.generations, self.blobs)
         self.generation_store.adopt_current()
         embedder = ModelOptions.from_settings(settings).load(self._model_to_serve())
-        self.slot = ServingSlot(
-            open_serving(
-                settings,
-                sessions=self.sessions,
-                blobs=self.blobs,
-                metrics=self.metrics,
-                embedder=embedder,
-                budget=self.decode_budget,
-                persist_snapshots=self._may_snapshot,
-            )
-        )
+        self.slot = ServingSlot(self._open_serving(embedder))
         if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
             self.generation_store.publish(self.slot.current.index_sync.generation)
 
@@ -237,6 +227,17 @@ class Runtime:
         """The served model's background images, embedded at load: look-alike negatives (scoring.lookalike_fit)."""
         embedder = self.serving.runner.embedder
         return getattr(embedder, "background_vectors", np.zeros((0, embedder.info.dimension), np.float32))
+
+    def _open_serving(self, embedder) -> Serving:
+        return open_serving(
+            self.settings,
+            sessions=self.sessions,
+            blobs=self.blobs,
+            metrics=self.metrics,
+            embedder=embedder,
+            budget=self.decode_budget,
+            persist_snapshots=self._may_snapshot,
+        )
 
     def _may_snapshot(self) -> bool:
         return self.is_leader
@@ -372,15 +373,7 @@ class Runtime:
                 else ModelOptions.from_settings(self.settings).load(spec)
             )
             log.info("Index generation %d is current (model %s): swapping", current.number, spec)
-            new = open_serving(
-                self.settings,
-                sessions=self.sessions,
-                blobs=self.blobs,
-                metrics=self.metrics,
-                embedder=embedder,
-                budget=self.decode_budget,
-                persist_snapshots=self._may_snapshot,
-            )
+            new = self._open_serving(embedder)
         except Exception:
             self._failed_swaps[current.number] = time.monotonic()
             log.exception(

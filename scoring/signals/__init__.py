@@ -5,21 +5,15 @@ adding a module (and, where the scorer should weigh it, its features in ``scorin
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from index.plugins import declared
 from scoring.signals.base import EvidenceQuery, EvidenceSignal, EvidenceSources, ReferenceFacts, SharedSignal
 
-
-def _discover() -> dict[str, EvidenceSignal]:
-    signals = []
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            signals.append(importlib.import_module(f"{__name__}.{module.name}").SIGNAL)
-    return {signal.name: signal for signal in sorted(signals, key=lambda signal: (signal.order, signal.name))}
-
-
-EVIDENCE_SIGNALS: dict[str, EvidenceSignal] = _discover()
+EVIDENCE_SIGNALS: dict[str, EvidenceSignal] = {
+    signal.name: signal
+    for signal in sorted(
+        declared(__name__, __path__, "SIGNAL"), key=lambda signal: (signal.order, signal.name)
+    )
+}
 
 __all__ = [
     "EVIDENCE_SIGNALS",

@@ -5,22 +5,15 @@ feed's validation all read it from :data:`IDENTIFIER_KINDS`. Adding a kind is ad
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
+from index.plugins import declared
 from service.exchange.identifier_kinds.base import IdentifierKind
 
-
-def _discover() -> dict[str, IdentifierKind]:
-    kinds = []
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            kinds.append(importlib.import_module(f"{__name__}.{module.name}").KIND)
-    return {kind.name: kind for kind in sorted(kinds, key=lambda kind: (kind.order, kind.name))}
-
-
-IDENTIFIER_KINDS: dict[str, IdentifierKind] = _discover()
+IDENTIFIER_KINDS: dict[str, IdentifierKind] = {
+    kind.name: kind
+    for kind in sorted(declared(__name__, __path__, "KIND"), key=lambda kind: (kind.order, kind.name))
+}
 
 
 def identifier_values(source: Any) -> dict[str, str | None]:
