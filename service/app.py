@@ -52,7 +52,7 @@ async def _tail_change_log(runtime: Runtime) -> None:
                     next_round = loop.time() + runtime.settings.change_poll_seconds
                     await run_in_threadpool(runtime.maintain)
                     await run_in_threadpool(runtime.follow_generation)
-                    await run_in_threadpool(runtime.refresh_calibration)
+                    await run_in_threadpool(runtime.scoring.refresh)
                 await run_in_threadpool(runtime.serving.index_sync.catch_up)
             except Exception:  # keep tailing; the next round retries
                 log.exception("Applying the change log failed")

@@ -16,9 +16,9 @@ from index.images import DecodeBudget
 from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
 from index.prepare import CpuWorkers
 from index.vector_index import COMPACT_TOMBSTONE_RATIO
-from scoring.calibration import CalibrationMismatch, CalibrationStore
-from scoring.scorers import MarginScorer, Scorer, Thresholds
+from scoring.calibration import CalibrationStore
 from service.api.ui_sessions import UiSessions
+from service.checks.active_scoring import ActiveScoring
 from service.checks.check_log import CheckWriter
 from service.checks.checker import Checker
 from service.checks.lookalike import ProbeStore, ProbeTrainer
@@ -170,20 +170,20 @@ class Runtime:
     def _start_checks(self) -> None:
         """Scoring and calibration, the checker, listings and sellers, review-page sessions, scans."""
         settings = self.settings
-        self.default_scorer = self._default_scorer()
-        self.scorer: Scorer = self.default_scorer
-        self.default_thresholds = Thresholds(settings.counterfeit_threshold, settings.authentic_threshold)
-        self.calibrations = CalibrationStore(settings.data_dir / "calibration")
-        self._calibration_stamp: tuple | None = None
-        self.refresh_calibration()
+        self.scoring = ActiveScoring(
+            settings=settings,
+            calibrations=CalibrationStore(settings.data_dir / "calibration"),
+            policies=self.policies,
+            slot=self.slot,
+        )
         self.probes = ProbeStore(self.sessions)
         self.probe_trainer = ProbeTrainer(settings, self.sessions, self.jobs)
         self.checker = Checker(
             slot=self.slot,
             registry=self.registry,
             blobs=self.blobs,
-            scorer=lambda: self.scorer,
-            thresholds=self.thresholds_for,
+            scorer=lambda: self.scoring.scorer,  # the active calibration can change while serving
+            thresholds=self.scoring.thresholds_for,
             keep_image=self.policies.keeps_check_images,
             shared=self.shared_signals,
             pdq_max_distance=settings.pdq_max_distance,
@@ -206,7 +206,7 @@ class Runtime:
             checker=self.checker,
             registry=self.registry,
             sellers=self.sellers,
-            thresholds=self.thresholds_for,
+            thresholds=self.scoring.thresholds_for,
             keying=IdentifierKeying(settings.consortium_key_bytes(), settings.default_phone_region),
             on_event=self.deliverer.wake,
         )
@@ -298,40 +298,6 @@ class Runtime:
             100 * index.tombstone_ratio,
             job.id,
         )
-
-    def thresholds_for(self, brand: str | None) -> Thresholds:
-        return self.policies.thresholds(brand, self.default_thresholds)
-
-    def _default_scorer(self) -> MarginScorer:
-        return MarginScorer(
-            self.serving.min_match_similarity,
-            self.settings.score_temperature,
-            use_local=self.settings.local_features,
-        )
-
-    def refresh_calibration(self) -> None:
-        """Use the active calibration if it was fitted for the served model; else the documented default."""
-        fingerprint = self.serving.runner.info.fingerprint()
-        stamp = (self.calibrations.stamp(), fingerprint)
-        if stamp == self._calibration_stamp:
-            return
-        self._calibration_stamp = stamp
-        # The default scorer's notion of a copy is the served model's (a swap may bring another model).
-        self.default_scorer = self._default_scorer()
-        try:
-            artefact = self.calibrations.load_active(fingerprint)
-        except CalibrationMismatch as exc:
-            log.error("Not using the active calibration: %s", exc)
-            artefact = None
-        if artefact is None:
-            self.scorer = self.default_scorer
-            self.default_thresholds = Thresholds(
-                self.settings.counterfeit_threshold, self.settings.authentic_threshold
-            )
-        else:
-            log.info("Using calibration %s", artefact.version)
-            self.scorer = artefact.scorer()
-            self.default_thresholds = Thresholds(**artefact.thresholds)
 
     @property
     def serving(self) -> Serving:

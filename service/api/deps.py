@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.checks.active_scoring import ActiveScoring
 from service.checks.checker import Checker
 from service.checks.policies import PolicyStore
 from service.checks.reviews import ReviewService
@@ -55,6 +56,7 @@ Sharing = Annotated[SignalSharing, _part("signal_sharing")]
 Feed = Annotated[FeedPublisher, _part("feed")]
 Fetcher = Annotated[SafeFetcher, _part("fetcher")]
 Config = Annotated[Settings, _part("settings")]
+Scoring = Annotated[ActiveScoring, _part("scoring")]
 
 
 def require(*roles: Role):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from service.api.deps import AdminKey, BrandKey, Reviews, RuntimeDep
+from service.api.deps import AdminKey, BrandKey, Policies, Reviews, Scoring
 from service.api.routes import StrictRoute
 from service.api.schemas import PolicyBody, PolicyOut, ReviewBody, ReviewOut, error_responses
 from service.checks.policies import policy_to_dict
@@ -24,11 +24,11 @@ CheckId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
     summary="A brand's decision thresholds and review automation",
     responses=error_responses(404),
 )
-def get_policy(runtime: RuntimeDep, principal: BrandKey, brand: BrandName):
+def get_policy(policies: Policies, scoring: Scoring, principal: BrandKey, brand: BrandName):
     validate_brand(brand)
     if not principal.may_act_for(brand):
         raise not_found("brand")
-    return policy_to_dict(brand, runtime.policies.get(brand), runtime.thresholds_for(brand))
+    return policy_to_dict(brand, policies.get(brand), scoring.thresholds_for(brand))
 
 
 @router.put(
@@ -37,16 +37,16 @@ def get_policy(runtime: RuntimeDep, principal: BrandKey, brand: BrandName):
     summary="Set a brand's thresholds and flags (admin)",
     responses=error_responses(),
 )
-def put_policy(runtime: RuntimeDep, admin: AdminKey, brand: BrandName, body: PolicyBody):
+def put_policy(policies: Policies, scoring: Scoring, admin: AdminKey, brand: BrandName, body: PolicyBody):
     validate_brand(brand)
-    policy = runtime.policies.put(
+    policy = policies.put(
         brand,
         body.counterfeit_threshold,
         body.authentic_threshold,
         body.auto_add_confirmed_counterfeits,
         admin,
     )
-    return policy_to_dict(brand, policy, runtime.thresholds_for(brand))
+    return policy_to_dict(brand, policy, scoring.thresholds_for(brand))
 
 
 @router.post(

@@ -84,7 +84,7 @@ def info(runtime: RuntimeDep, principal: AnyKey):
             "reference": [r.name for r in reference_regions(sync.reference_regions)],
         },
         "references": counts,
-        "scorer": runtime.scorer.name,
+        "scorer": runtime.scoring.scorer.name,
     }
 
 
