@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -44,6 +43,7 @@ from service.jobs.store import JobStore
 from service.marketplace.listings import ListingChecker
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
+from service.serving.follower import GenerationFollower
 from service.serving.generation_store import GenerationStore
 from service.serving.index_sync import IndexModelMismatch
 from service.serving.memory import return_large_allocations_to_os
@@ -60,7 +60,6 @@ STARTUP_ERRORS = (
     IndexModelMismatch,
     SchemaMismatch,
 )
-SWAP_RETRY_SECONDS = 60
 COMPACTION_RETRY_SECONDS = 300
 MAINTENANCE_LEASE = "maintenance"
 
@@ -96,8 +95,6 @@ class Runtime:
         self.rate_limits = (
             SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()
         )
-        self._failed_swaps: dict[int, float] = {}  # generation -> when switching to it last failed
-        self._swap_due: dict[int, float] = {}  # generation -> when this replica switches to it
         self._next_compaction = 0.0
 
     def _start_workers(self) -> None:
@@ -132,6 +129,13 @@ class Runtime:
         self.slot = ServingSlot(self._open_serving(embedder))
         if self.generation_store.pointer() is None:  # the first process of this deployment (or of release 3)
             self.generation_store.publish(self.slot.current.index_sync.generation)
+        self.follower = GenerationFollower(
+            settings=settings,
+            store=self.generation_store,
+            generations=self.generations,
+            slot=self.slot,
+            open_serving=self._open_serving,
+        )
 
     def _start_domain_services(self) -> None:
         """References, policies, reviews, signals, the feed, scoring, checks, listings, sellers, scans."""
@@ -311,46 +315,7 @@ class Runtime:
         return current.model_info()["spec"]
 
     def follow_generation(self) -> bool:
-        """Swap to the deployment's current generation if a reindex or rollback moved it; True if swapped."""
-        try:
-            self.generation_store.adopt_current()  # another disk's reindex: adopt it here (fetching its snapshot)
-        except Exception:
-            log.exception("Cannot adopt the deployment's current index generation yet")
-        current = self.generations.current()
-        serving = self.slot.current
-        if current is None or current.number == serving.index_sync.generation.number:
-            return False
-        failed_at = self._failed_swaps.get(current.number)
-        if failed_at is not None and time.monotonic() - failed_at < SWAP_RETRY_SECONDS:
-            return False  # keep serving the old generation; loading a model every poll would starve requests
-        # Replicas do not all load the new model and snapshot in the same second: each waits a random
-        # part of COUNTERFEIT_GENERATION_SWAP_JITTER_SECONDS after it first sees the new generation.
-        due = self._swap_due.setdefault(
-            current.number, time.monotonic() + random.uniform(0, self.settings.generation_swap_jitter_seconds)
-        )
-        if time.monotonic() < due:
-            return False
-        spec = current.model_info()["spec"]
-        try:
-            same_model = current.fingerprint == serving.runner.info.fingerprint()
-            embedder = (
-                serving.runner.embedder
-                if same_model
-                else ModelOptions.from_settings(self.settings).load(spec)
-            )
-            log.info("Index generation %d is current (model %s): swapping", current.number, spec)
-            new = self._open_serving(embedder)
-        except Exception:
-            self._failed_swaps[current.number] = time.monotonic()
-            log.exception(
-                "Cannot switch to index generation %d; still serving generation %d (retry in %d s)",
-                current.number,
-                serving.index_sync.generation.number,
-                SWAP_RETRY_SECONDS,
-            )
-            return False
-        self.slot.replace(new)  # requests still holding the old serving finish on it
-        return True
+        return self.follower.follow()
 
     def _configure_torch(self) -> None:
         if self.settings.torch_threads:
