@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -14,7 +13,6 @@ from index.generations import Generations
 from index.images import DecodeBudget
 from index.models import ModelIdentityError, ModelSpecError, ModelUnavailableError
 from index.prepare import CpuWorkers
-from index.vector_index import COMPACT_TOMBSTONE_RATIO
 from scoring.calibration import CalibrationStore
 from service.api.ui_sessions import UiSessions
 from service.checks.active_scoring import ActiveScoring
@@ -37,7 +35,7 @@ from service.exchange.identifiers import IdentifierKeying
 from service.exchange.signals import SharedSignalIndex, SignalSharing
 from service.exchange.webhooks import WebhookDeliverer, WebhookRegistry
 from service.jobs.launcher import JobLauncher
-from service.jobs.retention import collect_orphan_blobs, purge_check_images
+from service.jobs.lease_duties import LeaseHolderDuties
 from service.jobs.scans import ScanLimits, ScanService
 from service.jobs.store import JobStore
 from service.marketplace.listings import ListingChecker
@@ -60,7 +58,6 @@ STARTUP_ERRORS = (
     IndexModelMismatch,
     SchemaMismatch,
 )
-COMPACTION_RETRY_SECONDS = 300
 MAINTENANCE_LEASE = "maintenance"
 
 
@@ -87,7 +84,6 @@ class Runtime:
         # Once-only background work (snapshots, retention GC) is done by the holder of a lease; the CLI never competes.
         self.leases = Leases(self.sessions, process_identity(), settings.lease_seconds)
         self.is_leader = self.persist_snapshots and self.leases.hold(MAINTENANCE_LEASE)
-        self._next_gc = time.monotonic() + settings.gc_interval_seconds
         self.jobs = JobStore(self.sessions)
         self.launcher = JobLauncher(self.jobs)  # every background job starts (or is adopted) through it
         self.audit = AuditLog(self.sessions)
@@ -95,7 +91,6 @@ class Runtime:
         self.rate_limits = (
             SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()
         )
-        self._next_compaction = 0.0
 
     def _start_workers(self) -> None:
         """CPU worker processes and dispatch threads, the fetcher, webhooks and the check log's group commit."""
@@ -150,6 +145,8 @@ class Runtime:
         )
         self._start_exchange()
         self._start_checks()
+        self._start_jobs()
+        self.ui_sessions = UiSessions(self.sessions, timedelta(hours=self.settings.ui_session_hours))
 
     def _start_exchange(self) -> None:
         """Signals shared with other platforms, and this platform's signed feed."""
@@ -214,7 +211,10 @@ class Runtime:
             keying=IdentifierKeying(settings.consortium_key_bytes(), settings.default_phone_region),
             on_event=self.deliverer.wake,
         )
-        self.ui_sessions = UiSessions(self.sessions, timedelta(hours=settings.ui_session_hours))
+
+    def _start_jobs(self) -> None:
+        """Scans, and the duties the maintenance lease holder does for the deployment."""
+        settings = self.settings
         self.scans = ScanService(
             sessions=self.sessions,
             jobs=self.jobs,
@@ -225,6 +225,15 @@ class Runtime:
             settings=settings,
             served_model=lambda: self.serving.runner.info.spec,
             on_event=self.deliverer.wake,
+        )
+        self.duties = LeaseHolderDuties(
+            settings=settings,
+            sessions=self.sessions,
+            blobs=self.blobs,
+            jobs=self.jobs,
+            launcher=self.launcher,
+            slot=self.slot,
+            scans=self.scans,
         )
 
     def _background_vectors(self) -> np.ndarray:
@@ -247,61 +256,24 @@ class Runtime:
         return self.is_leader
 
     def maintain(self) -> None:
-        """Each poll: renew (or take over) the maintenance lease; as its holder, run retention GC when due."""
+        """Each poll: refresh what the lease holder fitted or pulled; renew (or take over) the maintenance
+        lease, and as its holder fit look-alike classifiers, deliver webhooks and do the deployment's duties."""
         fingerprint = self.serving.runner.info.fingerprint()
         self.probes.refresh(fingerprint)  # every replica scores with the classifiers the leader fitted
-        self.shared_signals.refresh_if_changed(
-            self.sessions
-        )  # a feed pull (another process) may have changed them
+        # A feed pull (another process) may have changed the shared signals.
+        self.shared_signals.refresh_if_changed(self.sessions)
         if not self.persist_snapshots:
             return
         self.is_leader = self.leases.hold(MAINTENANCE_LEASE)
         if self.is_leader:
-            self._compact_if_due()
             self.probe_trainer.start_if_due(fingerprint, self._background_vectors())
             self.deliverer.ensure_running()  # the outbox is delivered by one process: the lease holder
-            self._resume_orphaned_scan()
+            self.duties.run()
         else:
             self.deliverer.stop()
-        if self.is_leader and time.monotonic() >= self._next_gc:
-            self._next_gc = time.monotonic() + self.settings.gc_interval_seconds
-            removed = purge_check_images(
-                self.sessions, self.blobs, timedelta(days=self.settings.check_image_retention_days)
-            )
-            orphans = collect_orphan_blobs(self.sessions, self.blobs)
-            log.info(
-                "Retention GC removed %d kept check images and %d blobs nothing refers to", removed, orphans
-            )
 
     def start_scan(self, job_id: str) -> None:
         self.launcher.start(self.jobs.get(job_id), self.scans.run)
-
-    def _resume_orphaned_scan(self) -> None:
-        """A scan whose process died (kill -9, a lost node) is continued here, from its unfinished listings."""
-        self.launcher.adopt("scan", self.scans.run)
-
-    def _compact_if_due(self) -> None:
-        """An HNSW generation keeps deleted vectors as tombstones; past COMPACT_TOMBSTONE_RATIO the lease
-        holder rebuilds it as a new generation (a reindex with the same model: stored embeddings, no
-        re-embedding), off the request path. Every replica then swaps to it like after any reindex."""
-        index = self.serving.index_sync.index
-        if index.tombstone_ratio <= COMPACT_TOMBSTONE_RATIO or time.monotonic() < self._next_compaction:
-            return
-        self._next_compaction = (
-            time.monotonic() + COMPACTION_RETRY_SECONDS
-        )  # one at a time; a failed one is retried later
-        from service.jobs.reindex import Reindexer, ReindexParams, params_dict
-
-        params = ReindexParams(self.serving.runner.info.spec, index_type="hnsw")
-        reindexer = Reindexer(self.settings, self.sessions, self.blobs, self.jobs)
-        job = self.launcher.launch(
-            "reindex", params_dict(params), lambda job_id: reindexer.run(job_id, params)
-        )
-        log.info(
-            "HNSW index has %.0f %% tombstones: compacting into a new generation (job %s)",
-            100 * index.tombstone_ratio,
-            job.id,
-        )
 
     @property
     def serving(self) -> Serving:
