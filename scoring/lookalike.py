@@ -44,6 +44,12 @@ class BrandProbe:
     counts: dict[str, int] = field(default_factory=dict)  # references per bank it was fitted on
     trained_through_seq: int = 0  # the change-log position its banks were read at
     format: int = 2
+    # Where its held-out verdicts reach the precision a platform acts on (scoring.lookalike_fit): it decides
+    # "counterfeit" only at or above the first, "authentic" at or below the second; between, it abstains.
+    # A probe fitted before these existed decides at the brand's thresholds alone.
+    decides_counterfeit_at: float = 0.0
+    decides_authentic_at: float = 1.0
+    decided_share: float | None = None  # the share of held-out references those bounds decide
 
     def logit(self, vectors: np.ndarray) -> float:
         """The calibrated logit, averaged over the query's views (``vectors``: one row per view, or one vector)."""
@@ -82,6 +88,9 @@ class LookAlike:
     cv_accuracy: float
     cv_auc: float
     counts: dict[str, int]
+    decides_counterfeit_at: float = 0.0
+    decides_authentic_at: float = 1.0
+    decided_share: float | None = None
 
 
 class ProbeSet(Mapping[str, BrandProbe]):
@@ -146,4 +155,7 @@ def look_alike(
         probe.cv_accuracy,
         probe.cv_auc,
         dict(probe.counts),
+        probe.decides_counterfeit_at,
+        probe.decides_authentic_at,
+        probe.decided_share,
     )

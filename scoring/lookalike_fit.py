@@ -21,6 +21,12 @@ of a fold, or held-out scores would flatter):
 
 It abstains (returns the reason) when a bank is too small, there are no negatives, or the held-out
 accuracy says the banks cannot be told apart: a brand then gets copy matching only, never a guess.
+
+A probe that is fitted still abstains on the photos it cannot judge well enough: from its held-out
+calibrated probabilities it finds the probability at or above which "counterfeit" was right at least
+``min_precision`` of the time (and the one at or below which "authentic" was), and decides only beyond
+them (``BrandProbe.decides_counterfeit_at`` / ``decides_authentic_at``; ``decided_share`` is the share of
+held-out references they decide: the coverage this honesty leaves).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ REGULARISATIONS = (0.01, 0.1, 1.0, 10.0, 100.0)
 # Thousands of negatives against one brand: only weak penalties are worth trying (the strong ones
 # never won, and each try is a cross-validated fit on the largest matrix of the job).
 MEMBERSHIP_REGULARISATIONS = (1.0, 10.0, 100.0)
-PROBE_FORMAT = 3  # 3: the gate also clears other products (2: own references only; 1: a similarity gate)
+PROBE_FORMAT = 4  # 4: decides only within its held-out precision bounds; 3: the gate also clears other products
+# (2: own references only; 1: a similarity gate)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ def fit_brand_probe(
     negatives: np.ndarray | None = None,
     min_per_bank: int = 8,
     min_cv_auc: float = 0.8,
+    min_precision: float = 0.9,
     trained_through_seq: int = 0,
     seed: int = 0,
 ) -> BrandProbe | Abstained:
@@ -91,7 +99,8 @@ def fit_brand_probe(
             f"the banks are not separable enough: cross-validated ROC-AUC {cv_auc:.3f} < {min_cv_auc}",
             counts,
         )
-    weights, intercept, cv_accuracy = _calibrated_direction(centred, y, held_out, c, mean)
+    weights, intercept, cv_accuracy, held_out_p = _calibrated_direction(centred, y, held_out, c, mean)
+    counterfeit_at, authentic_at, decided = precise_bounds(held_out_p, y, min_precision)
 
     membership, gate = _membership(x, groups, negatives, folds, seed)
     return BrandProbe(
@@ -108,6 +117,9 @@ def fit_brand_probe(
         counts=counts,
         trained_through_seq=trained_through_seq,
         format=PROBE_FORMAT,
+        decides_counterfeit_at=counterfeit_at,
+        decides_authentic_at=authentic_at,
+        decided_share=decided,
     )
 
 
@@ -120,7 +132,8 @@ def _calibrated_direction(
     centred: np.ndarray, y: np.ndarray, held_out: np.ndarray, c: float, mean: np.ndarray
 ):
     """Counterfeit vs authentic as one direction in the embedding space, Platt-scaled on the held-out decision
-    values (logit = a·d + b is calibrated for unseen photos): (weights, intercept, cross-validated accuracy)."""
+    values (logit = a·d + b is calibrated for unseen photos): (weights, intercept, cross-validated accuracy,
+    the held-out calibrated probabilities)."""
     from sklearn.linear_model import LogisticRegression
 
     platt = LogisticRegression(C=1e4, max_iter=1000).fit(held_out[:, None], y)
@@ -129,7 +142,29 @@ def _calibrated_direction(
     model = LogisticRegression(C=c, max_iter=2000).fit(centred, y)
     weights = a * model.coef_[0]
     intercept = a * (float(model.intercept_[0]) - float(model.coef_[0] @ mean)) + b
-    return weights, intercept, cv_accuracy
+    return weights, intercept, cv_accuracy, 1 / (1 + np.exp(-(a * held_out + b)))
+
+
+def precise_bounds(
+    probabilities: np.ndarray, labels: np.ndarray, min_precision: float
+) -> tuple[float, float, float]:
+    """``(counterfeit_at, authentic_at, decided share)``: the lowest probability at or above which the
+    held-out "counterfeit" calls were right at least ``min_precision`` of the time, the highest at or below
+    which the "authentic" calls were, and the share of held-out rows beyond them. A side that never reaches
+    the precision gets a bound nothing passes (above 1, below 0)."""
+    p, y = np.asarray(probabilities, dtype=np.float64), np.asarray(labels, dtype=int)
+    order = np.argsort(-p)
+    right = np.cumsum(y[order] == 1) / np.arange(1, len(p) + 1)  # precision of "counterfeit" from the top
+    counterfeit_at = float(p[order][right >= min_precision].min()) if (right >= min_precision).any() else 1.01
+    ascending = order[::-1]
+    right = np.cumsum(y[ascending] == 0) / np.arange(
+        1, len(p) + 1
+    )  # precision of "authentic" from the bottom
+    authentic_at = (
+        float(p[ascending][right >= min_precision].max()) if (right >= min_precision).any() else -0.01
+    )
+    decided = float(np.mean((p >= counterfeit_at) | (p <= authentic_at)))
+    return round(counterfeit_at, 6), round(authentic_at, 6), round(decided, 4)
 
 
 def _membership(x: np.ndarray, groups: np.ndarray, negatives, folds: int, seed: int):

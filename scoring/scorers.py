@@ -136,6 +136,16 @@ def score(
     probability = round(scorer.probability(features), 6)
     if features.regime == "lookalike":
         brand = lookalike.brand
+        thresholds = honest(thresholds, lookalike)
     else:
         brand = features.strongest.brand if features.strongest else brand_hint
     return Score(decide(probability, thresholds), probability, brand, features)
+
+
+def honest(thresholds: Thresholds, lookalike: LookAlike) -> Thresholds:
+    """Where only the brand's classifier speaks, it decides no nearer the middle than its held-out verdicts
+    reached the precision a platform acts on (scoring.lookalike_fit.precise_bounds): between, inconclusive."""
+    return Thresholds(
+        max(thresholds.counterfeit, lookalike.decides_counterfeit_at),
+        min(thresholds.authentic, lookalike.decides_authentic_at),
+    )

@@ -219,6 +219,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="Below this cross-validated ROC-AUC the classifier abstains: its banks cannot be told apart.",
     )
+    lookalike_min_precision: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="Where only the brand's classifier speaks, it decides only as far from the middle as its "
+        "held-out verdicts were right this often; between, the check is inconclusive.",
+    )
     lookalike_debounce_seconds: float = Field(
         30.0,
         ge=0,

@@ -131,6 +131,7 @@ def evaluate(
         settings.local_features,
         min_distinct,
         settings.lookalike_min_cv_auc,
+        settings.lookalike_min_precision,
     )
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(outcomes, names, out)

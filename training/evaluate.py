@@ -86,6 +86,7 @@ def fit_probes(
     background: np.ndarray,
     min_per_bank: int = 8,
     min_cv_auc: float = 0.8,
+    min_precision: float = 0.9,
 ) -> ProbeSet:
     """Each brand's look-alike classifier, fitted as the service's job fits it (scoring.lookalike_fit):
     ``vectors`` are the references' stored views (n × views × d), ``background`` the model's background
@@ -106,6 +107,7 @@ def fit_probes(
             negatives=negatives,
             min_per_bank=min_per_bank,
             min_cv_auc=min_cv_auc,
+            min_precision=min_precision,
         )
         if isinstance(fitted, BrandProbe):
             probes[brand] = fitted
@@ -123,6 +125,7 @@ def run_pipeline(
     local_features: bool = True,
     min_distinctiveness: float = 0.0,
     lookalike_min_cv_auc: float = 0.8,
+    lookalike_min_precision: float = 0.9,
 ) -> list[QueryOutcome]:
     """``regions``: the query regions searched, ``reference_regions`` those indexed with each reference
     (index.regions; the service's ``COUNTERFEIT_QUERY_REGIONS`` and ``COUNTERFEIT_REFERENCE_REGIONS``);
@@ -139,7 +142,12 @@ def run_pipeline(
     background = getattr(embedder, "background_vectors", np.zeros((0, ref_all.shape[-1]), np.float32))
     probes = (
         fit_probes(
-            references, ref_all, embedder.info.fingerprint(), background, min_cv_auc=lookalike_min_cv_auc
+            references,
+            ref_all,
+            embedder.info.fingerprint(),
+            background,
+            min_cv_auc=lookalike_min_cv_auc,
+            min_precision=lookalike_min_precision,
         )
         if lookalike
         else {}
@@ -396,6 +404,7 @@ def evaluate_set(
     local_features: bool = True,
     min_distinctiveness: float = 0.0,
     lookalike_min_cv_auc: float = 0.8,
+    lookalike_min_precision: float = 0.9,
 ) -> tuple[dict[str, Any], list[QueryOutcome], list[str]]:
     """Run every scorer we ship on the set: CLIP only, + PDQ, + local features, + the brands' look-alike
     classifiers (the default), and the calibration if given."""
@@ -425,6 +434,7 @@ def evaluate_set(
         local_features=local_features,
         min_distinctiveness=min_distinctiveness,
         lookalike_min_cv_auc=lookalike_min_cv_auc,
+        lookalike_min_precision=lookalike_min_precision,
     )
     apply_scorers(outcomes, scorers, thresholds, min_match_similarity)
     per_source = Counter(i.source for i in items if i.role == "reference")
@@ -437,6 +447,7 @@ def evaluate_set(
     report["reference_regions"] = [r.name for r in reference_regions]
     report["local_features"] = local_features
     report["lookalike_min_cv_auc"] = lookalike_min_cv_auc
+    report["lookalike_min_precision"] = lookalike_min_precision
     report["listings"] = listing_report(outcomes, "fused", default_thresholds)
     if calibration is not None:
         report["calibration"] = calibration.version

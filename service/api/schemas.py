@@ -271,6 +271,14 @@ class Classifier(BaseModel):
     cv_accuracy: float = Field(description="Cross-validated accuracy on the brand's references")
     cv_auc: float
     references: dict[str, int] = Field(description="References per bank it was fitted on")
+    decides_at: dict[str, float] = Field(
+        description="It decides counterfeit at or above `counterfeit`, authentic at or below `authentic` (each "
+        "no nearer the middle than the brand's thresholds): where its held-out verdicts were right "
+        "COUNTERFEIT_LOOKALIKE_MIN_PRECISION of the time; between, the check is inconclusive"
+    )
+    decided_share: float | None = Field(
+        description="The share of the brand's held-out references those bounds decide (None: fitted before them)"
+    )
 
 
 class CheckResult(BaseModel):

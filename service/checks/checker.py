@@ -399,6 +399,11 @@ class Checker:
                 "cv_accuracy": lookalike.cv_accuracy,
                 "cv_auc": lookalike.cv_auc,
                 "references": lookalike.counts,
+                "decides_at": {
+                    "counterfeit": lookalike.decides_counterfeit_at,
+                    "authentic": lookalike.decides_authentic_at,
+                },
+                "decided_share": lookalike.decided_share,
             },
         }
 

@@ -167,6 +167,7 @@ class ProbeTrainer:
             negatives=probe_negatives(others, background),
             min_per_bank=self.settings.lookalike_min_per_bank,
             min_cv_auc=self.settings.lookalike_min_cv_auc,
+            min_precision=self.settings.lookalike_min_precision,
             trained_through_seq=seq,
         )
         with self.sessions() as session:
