@@ -11,7 +11,7 @@
     sells: correlated with the others, not another chance to be fake. Their log-odds are averaged and
     the mean grows only slowly with their number, ``mean(logit p_i) × n^LOOKALIKE_POOLING``. Noisy-OR
     made four mildly fake-looking photos of one genuine shoe four chances to be fake and tipped genuine
-    listings over (real photos: decided precision .667 at coverage .76 by noisy-OR, .92 at .47 so;
+    listings over (real photos: decided precision .667 at coverage .76 by noisy-OR, .914 at .44 so;
     docs/evaluation.md);
   - the two parts are combined by noisy-OR (a copy of a fake *or* a fake item).
   ``noisy-or`` (every photo alike) is kept for comparison: ``counterfeit eval`` reports both.
@@ -40,7 +40,7 @@ LOW_PRICE_RATIO = 0.5
 # How the pooled look-alike log-odds grow with the number of photos: 0 is their mean (one observation,
 # however many photos), 1 their sum (independent observations). Fitted by log loss on listings of 2–6
 # real photos of one pair (../shared/data/sneakers-dev, `counterfeit eval --manifest`: the report's
-# listings.fitted_pooling, 0.2–0.3 there); see docs/evaluation.md.
+# listings.fitted_pooling: 0.2–0.5 there, 1.0 on the generated look-alikes); see docs/evaluation.md.
 LOOKALIKE_POOLING = 0.25
 COPY_REGIMES = ("copy", "copy+lookalike")
 

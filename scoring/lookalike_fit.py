@@ -45,8 +45,9 @@ REGULARISATIONS = (0.01, 0.1, 1.0, 10.0, 100.0)
 # Thousands of negatives against one brand: only weak penalties are worth trying (the strong ones
 # never won, and each try is a cross-validated fit on the largest matrix of the job).
 MEMBERSHIP_REGULARISATIONS = (1.0, 10.0, 100.0)
-PROBE_FORMAT = 4  # 4: decides only within its held-out precision bounds; 3: the gate also clears other products
-# (2: own references only; 1: a similarity gate)
+# 4: decides only beyond its held-out precision bounds; 3: the gate also clears other products;
+# 2: own references only; 1: a similarity gate.
+PROBE_FORMAT = 4
 
 
 @dataclass(frozen=True)
