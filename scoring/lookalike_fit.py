@@ -80,15 +80,9 @@ def fit_brand_probe(
     x, y = np.asarray(vectors, dtype=np.float64), np.asarray(labels, dtype=int)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     counts = _bank_sizes(groups, y)
-    if min(counts.values()) < min_per_bank:
-        return Abstained(
-            brand,
-            f"too few references: {counts['authentic']} authentic and {counts['counterfeit']} "
-            f"counterfeit, {min_per_bank} of each are needed",
-            counts,
-        )
-    if negatives is None or len(negatives) == 0:
-        return Abstained(brand, "no images of other products to learn what is not this brand's", counts)
+    unfit = _unfit(brand, counts, negatives, min_per_bank)
+    if unfit is not None:
+        return unfit
     folds = min(5, min(counts.values()))
     mean = x.mean(axis=0)
     centred = x - mean  # the banks' own centre: the penalty then shrinks towards "no preference"
@@ -122,6 +116,20 @@ def fit_brand_probe(
         decides_authentic_at=authentic_at,
         decided_share=decided,
     )
+
+
+def _unfit(brand: str, counts: dict[str, int], negatives, min_per_bank: int) -> Abstained | None:
+    """Why no classifier can be fitted yet (too few references, no other products), or None."""
+    if min(counts.values()) < min_per_bank:
+        return Abstained(
+            brand,
+            f"too few references: {counts['authentic']} authentic and {counts['counterfeit']} "
+            f"counterfeit, {min_per_bank} of each are needed",
+            counts,
+        )
+    if negatives is None or len(negatives) == 0:
+        return Abstained(brand, "no images of other products to learn what is not this brand's", counts)
+    return None
 
 
 def _bank_sizes(groups: np.ndarray, y: np.ndarray) -> dict[str, int]:

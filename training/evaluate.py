@@ -163,23 +163,39 @@ def run_pipeline(
         min_distinctiveness=min_distinctiveness,
     )
 
-    outcomes = []
-    for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points):
-        query = EvidenceQuery(vector, pdq, k, None, regions, points)
-        neighbours = gather_evidence(sources, query)
-        top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
-        applied = look_alike(probes, vector, None)
-        outcomes.append(
-            QueryOutcome(
-                item,
-                neighbours,
-                compute_features(neighbours, None, min_match_similarity, applied),
-                top,
-                [(references[n.reference_id].source, n.strength) for n in neighbours],
-                applied,
-            )
+    return [
+        _outcome(
+            item,
+            sources,
+            EvidenceQuery(vector, pdq, k, None, regions, points),
+            probes,
+            references,
+            min_match_similarity,
         )
-    return outcomes
+        for item, vector, pdq, points in zip(queries, query_vectors, query_hashes, query_points)
+    ]
+
+
+def _outcome(
+    item: Item,
+    sources: EvidenceSources,
+    query: EvidenceQuery,
+    probes: Mapping[str, BrandProbe],
+    references: Sequence[Item],
+    min_match_similarity: float,
+) -> QueryOutcome:
+    """One query's evidence, features and look-alike verdict, as the service would gather them."""
+    neighbours = gather_evidence(sources, query)
+    top = max((n.clip_similarity for n in neighbours if n.clip_similarity is not None), default=0.0)
+    applied = look_alike(probes, query.vector, None)
+    return QueryOutcome(
+        item,
+        neighbours,
+        compute_features(neighbours, None, min_match_similarity, applied),
+        top,
+        [(references[n.reference_id].source, n.strength) for n in neighbours],
+        applied,
+    )
 
 
 def _reference_bank(embedder: Embedder, references: Sequence[Item], reference_regions, local_features: bool):
