@@ -31,7 +31,11 @@ async def _concurrent_checks(url: str, key: str, payloads: list[bytes]) -> list[
 
 @pytest.fixture
 def batching_server(tmp_path, keys_for):
-    settings = make_settings(tmp_path / "data", batch_max_wait_ms=50)
+    # A wait long enough that requests whose CPU preparation (decode, PDQ, regions, keypoints) finishes at
+    # different moments still meet: on a loaded 2-core machine those moments spread over more than 50 ms, and
+    # with a 50 ms wait every check had its own forward pass (a PostgreSQL-pass failure). The runner waits
+    # only while arrivals are that dense, and a full batch goes at once.
+    settings = make_settings(tmp_path / "data", batch_max_wait_ms=1000)
     keys = keys_for(settings)
     server = ThreadedServer(settings).start()
     yield server, keys
