@@ -18,6 +18,7 @@ from service.api.routes import (
     ReadableJSONResponse,
     audit,
     checks,
+    complaints,
     jobs,
     listings,
     references,
@@ -106,7 +107,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _add_middleware(app, settings)
     install_error_handlers(app)
-    for module in (system, references, checks, listings, scans, jobs, reviews, signals, webhooks, audit):
+    for module in (
+        system,
+        references,
+        checks,
+        listings,
+        complaints,
+        scans,
+        jobs,
+        reviews,
+        signals,
+        webhooks,
+        audit,
+    ):
         app.include_router(module.router)
     app.include_router(signals.exchange)
     app.include_router(ui.router)

@@ -38,6 +38,7 @@ from service.jobs.launcher import JobLauncher
 from service.jobs.lease_duties import LeaseHolderDuties
 from service.jobs.scans import ScanLimits, ScanService
 from service.jobs.store import JobStore
+from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
@@ -211,6 +212,17 @@ class Runtime:
             keying=IdentifierKeying(settings.consortium_key_bytes(), settings.default_phone_region),
             on_event=self.deliverer.wake,
         )
+        self.complaints = ComplaintService(
+            sessions=self.sessions,
+            blobs=self.blobs,
+            listings=self.listings,
+            reviews=self.reviews,
+            registry=self.registry,
+            metrics=self.metrics,
+            default_k=settings.default_k,
+            on_event=self.deliverer.wake,
+        )
+        self.metrics.complaints_overdue.set_function(self.complaints.overdue_count)
 
     def _start_jobs(self) -> None:
         """Scans, and the duties the maintenance lease holder does for the deployment."""

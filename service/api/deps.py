@@ -19,6 +19,7 @@ from service.exchange.signals import SignalSharing
 from service.exchange.webhooks import WebhookRegistry
 from service.jobs.scans import ScanService
 from service.jobs.store import JobStore
+from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
@@ -51,6 +52,7 @@ Sellers = Annotated[SellerRecords, _part("sellers")]
 Policies = Annotated[PolicyStore, _part("policies")]
 Checks = Annotated[Checker, _part("checker")]
 Listings = Annotated[ListingChecker, _part("listings")]
+Complaints = Annotated[ComplaintService, _part("complaints")]
 Reviews = Annotated[ReviewService, _part("reviews")]
 Sharing = Annotated[SignalSharing, _part("signal_sharing")]
 Feed = Annotated[FeedPublisher, _part("feed")]

@@ -33,6 +33,7 @@ from service.core.validation import (
 )
 from service.db.models import Label
 from service.exchange.identifier_kinds import IDENTIFIER_KINDS
+from service.exchange.webhooks import EVENTS as WEBHOOK_EVENTS
 
 Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
 
@@ -646,9 +647,7 @@ class WebhookBody(StrictBody):
     url: Text = Field(
         max_length=2000, pattern=HTTP_URL_PATTERN, description="Public http(s) endpoint; not redirected"
     )
-    events: list[
-        Literal["check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed"]
-    ] = Field(min_length=1, max_length=4)
+    events: list[Literal[WEBHOOK_EVENTS]] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
 
 
 class RotateWebhookBody(StrictBody):
@@ -685,3 +684,127 @@ class DeliveryOut(BaseModel):
 
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
+
+
+# ---- complaints ---------------------------------------------------------------------------------
+class ComplaintForm(StrictForm):
+    platform: str = Field(description="The platform tenant that decides it", json_schema_extra=BRAND_SCHEMA)
+    claim: Literal["counterfeit", "image_copy", "trademark"]
+    statement: Text = Field(max_length=5000, description="The complainant's statement, in good faith")
+    brand: str | None = Field(
+        None,
+        description="The complainant brand (admin keys; a brand key files for its own)",
+        json_schema_extra=BRAND_SCHEMA,
+    )
+    listing_id: Text | None = Field(None, max_length=200, description="The platform's id of the listing")
+    url: Text | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
+    marketplace: Text | None = Field(None, max_length=100, pattern=MARKETPLACE_PATTERN)
+    seller_id: Text | None = Field(None, max_length=200)
+    title: Text | None = Field(None, max_length=500)
+    reference_ids: list[int] | None = Field(
+        None, description="The brand's references the complaint relies on"
+    )
+    images: list[UploadFile] | None = Field(
+        None,
+        description="Photos of the listing; without them, the platform's own check of listing_id is the evidence",
+    )
+
+
+class TriageFactor(BaseModel):
+    factor: Literal["model", "track_record", "seller_risk"]
+    value: float | None
+    weight: float = Field(description="Its contribution to the score, in log-odds")
+
+
+class TrackRecordOut(BaseModel):
+    upheld: int
+    rejected: int
+    share: float = Field(description="Share upheld under a Beta(2, 2) prior: a new brand starts at 0.5")
+
+
+class TriageOut(BaseModel):
+    score: float = Field(description="How likely the complaint is upheld, from what was known at filing")
+    fast_track_bar: float
+    model_probability: float | None
+    model_verdict: Verdict | None
+    seller_risk: float | None
+    track_record: TrackRecordOut
+    factors: list[TriageFactor]
+
+
+class ComplaintListing(BaseModel):
+    listing_id: str | None
+    url: str | None
+    marketplace: str | None
+    seller_id: str | None
+    title: str | None
+    listing_check_id: str | None = Field(description="The platform's own listing check this complaint names")
+
+
+class ComplaintPhotoOut(BaseModel):
+    sha256: str
+    check_id: str | None
+
+
+class SlaOut(BaseModel):
+    due_at: str
+    breached: bool = Field(description="Decided after its due time, or open and past it")
+
+
+class DecisionOut(BaseModel):
+    outcome: Literal["upheld", "rejected"]
+    action: str | None
+    reason: str | None
+    by: str | None
+    breached: bool
+    added_reference_ids: list[int]
+
+
+class ComplaintOut(BaseModel):
+    id: str
+    platform: str
+    brand: str
+    claim: str
+    statement: str
+    listing: ComplaintListing
+    reference_ids: list[int]
+    photos: list[ComplaintPhotoOut]
+    triage: TriageOut
+    lane: Literal["fast", "normal"]
+    state: Literal["open", "upheld", "rejected"]
+    sla: SlaOut
+    decision: DecisionOut | None
+    history: list[dict[str, Any]]
+    created_at: str
+    decided_at: str | None
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintOut]
+
+
+class DecisionBody(StrictBody):
+    outcome: Literal["upheld", "rejected"]
+    action: Literal["removed", "restricted", "warned"] | None = Field(
+        None, description="Required when upheld"
+    )
+    reason: Text | None = Field(None, max_length=2000, description="Required when rejected")
+
+
+class CounterNoticeBody(StrictBody):
+    statement: Text = Field(min_length=1, max_length=5000, description="The seller's counter-notice")
+
+
+class ComplaintPolicyBody(StrictBody):
+    fast_track_bar: Number = Field(
+        0.8, description="Triage score at or above which a complaint is fast-tracked"
+    )
+    fast_sla_hours: Number = Field(24.0, description="Hours to decide a fast-tracked complaint")
+    normal_sla_hours: Number = Field(168.0, description="Hours to decide any other complaint")
+
+
+class ComplaintPolicyOut(BaseModel):
+    platform: str
+    fast_track_bar: float
+    fast_sla_hours: float
+    normal_sla_hours: float

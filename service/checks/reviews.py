@@ -42,41 +42,9 @@ class ReviewService:
         scope = principal.brand_scope()
         if check is None or (scope is not None and check.brand != scope):
             raise not_found("check")  # a brand cannot tell another brand's checks from missing ones
-        added, reason = None, None
-        policy = self.policies.get(check.brand) if check.brand else None
-        if label is Label.counterfeit and policy and policy.auto_add_confirmed_counterfeits:
-            added, reason = self._add_to_bank(check, principal)
+        added, reason = self.bank_if_opted_in(check, label, principal)
         with self.sessions() as session:
-            review = Review(
-                check_id=check.id,
-                label=label,
-                api_key_id=principal.key_id,
-                note=note,
-                added_reference_id=added,
-            )
-            session.add(review)
-            session.add(
-                audit_event(
-                    principal,
-                    "check.review",
-                    check.brand,
-                    check.id,
-                    label=label.value,
-                    added_reference_id=added,
-                )
-            )
-            if label is Label.counterfeit:  # announced from the outbox, committed with the review
-                enqueue(
-                    session,
-                    [
-                        Event(
-                            "review.confirmed",
-                            check.brand,
-                            {"check_id": check.id, "label": label.value, "added_reference_id": added},
-                            check.api_key_id,
-                        )
-                    ],
-                )
+            review = self.record(session, check, label, principal, note, added)
             session.commit()
         self.on_event()
         return {
@@ -87,6 +55,50 @@ class ReviewService:
             "added_reference_id": added,
             **({"not_added_because": reason} if reason else {}),
         }
+
+    def bank_if_opted_in(
+        self, check: Check, label: Label, principal: Principal
+    ) -> tuple[int | None, str | None]:
+        """A confirmed counterfeit joins its brand's known-fake bank when the brand's policy says so: the new
+        reference's id, or why it was not added (None, None: the policy does not add)."""
+        policy = self.policies.get(check.brand) if check.brand else None
+        if label is Label.counterfeit and policy and policy.auto_add_confirmed_counterfeits:
+            return self._add_to_bank(check, principal)
+        return None, None
+
+    @staticmethod
+    def record(
+        session: Session,
+        check: Check,
+        label: Label,
+        principal: Principal,
+        note: str | None,
+        added: int | None,
+    ) -> Review:
+        """The review, its audit row and (for a counterfeit) its event, in the caller's transaction."""
+        review = Review(
+            check_id=check.id, label=label, api_key_id=principal.key_id, note=note, added_reference_id=added
+        )
+        session.add(review)
+        session.add(
+            audit_event(
+                principal, "check.review", check.brand, check.id, label=label.value, added_reference_id=added
+            )
+        )
+        if label is Label.counterfeit:  # announced from the outbox, committed with the review
+            enqueue(
+                session,
+                [
+                    Event(
+                        "review.confirmed",
+                        check.brand,
+                        {"check_id": check.id, "label": label.value, "added_reference_id": added},
+                        check.api_key_id,
+                    )
+                ],
+            )
+        session.flush()  # the review's id
+        return review
 
     def _add_to_bank(self, check: Check, principal: Principal) -> tuple[int | None, str | None]:
         if not self.blobs.exists(check.image_sha256):

@@ -75,3 +75,28 @@ class Metrics:
         self.index_size = Gauge(
             "counterfeit_index_vectors", "Vectors in the live index", ["generation"], registry=r
         )
+        self._complaint_metrics(r)
+
+    def _complaint_metrics(self, r: CollectorRegistry) -> None:
+        """Complaints' lanes, decisions and service levels (service/marketplace/complaints.py)."""
+        self.complaints_filed = Counter(
+            "counterfeit_complaints_filed", "Complaints filed, per triage lane", ["lane"], registry=r
+        )
+        self.complaint_decisions = Counter(
+            "counterfeit_complaint_decisions",
+            "Complaints decided, per outcome and lane, and whether the decision came after its due time",
+            ["outcome", "lane", "breached"],
+            registry=r,
+        )
+        self.complaint_decision_hours = Histogram(
+            "counterfeit_complaint_decision_hours",
+            "Hours from filing to decision",
+            ["lane"],
+            buckets=(0.25, 1, 4, 12, 24, 48, 72, 168, 336, 720),
+            registry=r,
+        )
+        self.complaints_overdue = Gauge(
+            "counterfeit_complaints_overdue",
+            "Open complaints past their due time (read when scraped)",
+            registry=r,
+        )

@@ -253,9 +253,63 @@ class Listing(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     url: Mapped[str | None] = mapped_column(String(2000))
     api_key_id: Mapped[str | None] = mapped_column(String(40))
+    # The platform tenant a listing belongs to when no platform key made it: an upheld complaint's listing.
+    platform: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, index=True
     )
+
+
+class Complaint(Base):
+    """A brand's notice about a listing on a platform tenant: triaged, decided, reopened by a counter-notice
+    (service/marketplace/complaints.py)."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_queue", "platform", "state", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64), nullable=False)  # the tenant that decides it
+    brand: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # the complainant
+    claim: Mapped[str] = mapped_column(String(32), nullable=False)
+    statement: Mapped[str] = mapped_column(String(5000), nullable=False)
+    listing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # listing_id, url, seller, title
+    listing_ref: Mapped[str | None] = mapped_column(String(40))  # the platform's own listing check it names
+    photo_check_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    reference_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    triage: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    lane: Mapped[str] = mapped_column(String(16), nullable=False)  # fast | normal
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # open | upheld | rejected
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # outcome, action, reason, by, breached
+    upheld_listing_ref: Mapped[str | None] = mapped_column(String(40))  # the listing row an uphold added
+    upheld_review_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ComplaintPhoto(Base):
+    """A photo a complaint was filed with, kept as evidence (not subject to check-image retention)."""
+
+    __tablename__ = "complaint_photos"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id"), nullable=False, index=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    check_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class PlatformPolicy(Base):
+    """A platform tenant's complaint handling: the fast-track bar and the two lanes' service levels."""
+
+    __tablename__ = "platform_policies"
+
+    platform: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fast_track_bar: Mapped[float] = mapped_column(Float, nullable=False)
+    fast_sla_hours: Mapped[float] = mapped_column(Float, nullable=False)
+    normal_sla_hours: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class ScanItem(Base):

@@ -45,7 +45,16 @@ from service.db.models import ApiKey, Role, Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("check.likely_counterfeit", "review.confirmed", "seller.risk_raised", "scan.completed")
+EVENTS = (
+    "check.likely_counterfeit",
+    "review.confirmed",
+    "seller.risk_raised",
+    "scan.completed",
+    "complaint.filed",
+    "complaint.fast_tracked",
+    "complaint.decided",
+    "complaint.reopened",
+)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 3600.0
 
@@ -58,6 +67,7 @@ class Event:
     caused_by_key: str | None = (
         None  # the API key whose request caused it: its platform tenant may hear of it
     )
+    platform: str | None = None  # a platform tenant it is addressed to, whoever caused it (a complaint's)
 
 
 def _receives(hook: Webhook, event: Event, platform_of: dict[str, str | None]) -> bool:
@@ -66,6 +76,8 @@ def _receives(hook: Webhook, event: Event, platform_of: dict[str, str | None]) -
     if hook.brand is not None:
         return hook.brand == event.brand
     if hook.platform is not None:
+        if event.platform is not None:
+            return event.platform == hook.platform
         return event.caused_by_key is not None and platform_of.get(event.caused_by_key) == hook.platform
     return True  # the operator's endpoint
 

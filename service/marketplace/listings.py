@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scoring.listing import PhotoOutcome, score_listing
+from scoring.listing import ListingScore, PhotoOutcome, score_listing
 from scoring.scorers import Thresholds
 from service.checks.checker import Checker, Embedded
 from service.core.errors import InvalidInput, error_of_status
@@ -83,13 +83,9 @@ class ListingChecker:
             keyed_ids = self.key_identifiers(
                 facts
             )  # before any photo is checked: a bad identifier writes nothing
-        photos = await self.checker.check_many(
+        results, photos = await self._checked_photos(
             images, brand_hint, k, api_key_id, request_id, embedded, check_ids
         )
-        results = [photo["result"] for photo in photos if photo["status"] == 200]
-        if not results:  # nothing to judge the listing by: the first photo's own error
-            error = photos[0]["error"]
-            raise error_of_status(photos[0]["status"], error["code"], error["message"])
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.checker.pool,
@@ -102,6 +98,41 @@ class ListingChecker:
             keyed_ids,
             on_stored,
         )
+
+    async def assess(
+        self,
+        images: list[tuple[str | None, bytes]],
+        facts: ListingFacts,
+        brand_hint: str | None,
+        k: int,
+        api_key_id: str | None,
+        platform: str | None,
+    ) -> tuple[ListingScore, dict[str, Any] | None, list[dict[str, Any]]]:
+        """The listing's photos checked (each its own check row) and scored like ``check``, with ``platform``'s
+        record of the seller, but no listing row: a complaint's triage must not raise a seller's risk before
+        anyone decided it. Returns the score, the seller record and the photos' answers."""
+        results, photos = await self._checked_photos(images, brand_hint, k, api_key_id, None, None, None)
+        loop = asyncio.get_running_loop()
+
+        def score() -> tuple[ListingScore, dict[str, Any] | None]:
+            seller = self.sellers.risk(facts.marketplace, facts.seller_id, (), platform)
+            return self._score(results, facts, brand_hint, seller), seller
+
+        listing_score, seller = await loop.run_in_executor(self.checker.pool, score)
+        return listing_score, seller, photos
+
+    async def _checked_photos(
+        self, images, brand_hint, k, api_key_id, request_id, embedded, check_ids
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every photo checked (one model pass); the successful results, and every photo's answer."""
+        photos = await self.checker.check_many(
+            images, brand_hint, k, api_key_id, request_id, embedded, check_ids
+        )
+        results = [photo["result"] for photo in photos if photo["status"] == 200]
+        if not results:  # nothing to judge the listing by: the first photo's own error
+            error = photos[0]["error"]
+            raise error_of_status(photos[0]["status"], error["code"], error["message"])
+        return results, photos
 
     def key_identifiers(self, facts: ListingFacts) -> list[KeyedIdentifier]:
         """The listing's seller identifiers as keyed hashes; 422 for a listing that cannot be taken as given."""
@@ -136,19 +167,7 @@ class ListingChecker:
         seller = self.sellers.risk(
             facts.marketplace, facts.seller_id, keyed_ids, self.sellers.platform_of(api_key_id)
         )
-        photo_outcomes = [
-            PhotoOutcome(r["counterfeit_probability"], r["regime"], r["brand"], _exact_copy(r))
-            for r in results
-        ]
-        brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
-        score = score_listing(
-            photo_outcomes,
-            self.thresholds(brand),
-            seller["risk"] if seller else None,
-            facts.price,
-            self._reference_price(results, facts.currency),
-            sorted({r["shared_by"] for r in seller["shared"]}) if seller else (),
-        )
+        score = self._score(results, facts, brand_hint, seller)
         listing = self._listing_row(facts, score, results, api_key_id)
         with self.sessions() as session:
             self._add_seller_rows(session, listing, facts, keyed_ids, score, seller, api_key_id)
@@ -167,6 +186,23 @@ class ListingChecker:
             session.commit()
         self.on_event()
         return answer
+
+    def _score(
+        self, results: list[dict], facts: ListingFacts, brand_hint: str | None, seller: dict[str, Any] | None
+    ) -> ListingScore:
+        photo_outcomes = [
+            PhotoOutcome(r["counterfeit_probability"], r["regime"], r["brand"], _exact_copy(r))
+            for r in results
+        ]
+        brand = brand_hint or next((p.brand for p in photo_outcomes if p.has_evidence and p.brand), None)
+        return score_listing(
+            photo_outcomes,
+            self.thresholds(brand),
+            seller["risk"] if seller else None,
+            facts.price,
+            self._reference_price(results, facts.currency),
+            sorted({r["shared_by"] for r in seller["shared"]}) if seller else (),
+        )
 
     @staticmethod
     def _listing_row(facts: ListingFacts, score, results: list[dict], api_key_id: str | None) -> Listing:

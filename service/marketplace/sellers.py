@@ -55,7 +55,10 @@ def of_platform(platform: str | None):
     """The SQL condition for listings a platform tenant made (None: every platform's)."""
     if platform is None:
         return Listing.id.is_not(None)
-    return Listing.api_key_id.in_(select(ApiKey.id).where(ApiKey.platform == platform))
+    return or_(
+        Listing.platform == platform,
+        Listing.api_key_id.in_(select(ApiKey.id).where(ApiKey.platform == platform)),
+    )
 
 
 def _identifiers_of_platform(platform: str | None):

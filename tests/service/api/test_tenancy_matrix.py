@@ -62,6 +62,7 @@ class World:
         )
         assert listing.status_code == 200, listing.text
         self.webhook = self.hook()
+        self.complaint_id = self.complaint()
         scan = a.post(
             "/v1/scans",
             files={
@@ -81,6 +82,16 @@ class World:
             "/v1/references",
             data={"brand": "acme", "label": "counterfeit"},
             files={"image": ("r.png", product_photo(seed or next(self.seeds)), "image/png")},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def complaint(self) -> str:
+        """An open complaint of acme's, filed with platform A."""
+        response = self.clients[BA].post(
+            "/v1/complaints",
+            data={"platform": "default", "claim": "counterfeit", "statement": "fake", "listing_id": "L1"},
+            files=[("images", ("p.jpg", resized_jpeg_copy(1), "image/jpeg"))],
         )
         assert response.status_code == 201, response.text
         return response.json()["id"]
@@ -195,6 +206,43 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
         ("POST", "/v1/keys/rotate"): (
             lambda c: c.post("/v1/keys/rotate", json={"overlap_hours": 1}),
             only(201, PA, PB, BA, BB, EX),
+        ),
+        ("POST", "/v1/complaints"): (
+            lambda c: c.post(
+                "/v1/complaints",
+                data={
+                    "brand": "acme",
+                    "platform": "default",
+                    "claim": "counterfeit",
+                    "statement": "s",
+                    "url": "https://m.example/1",
+                },
+                files=[("images", photo["image"])],
+            ),
+            only(201, BA),
+        ),
+        ("GET", "/v1/complaints"): (lambda c: c.get("/v1/complaints"), only(200, PA, PB, BA, BB)),
+        ("GET", "/v1/complaints/{complaint_id}"): (
+            lambda c: c.get(f"/v1/complaints/{w.complaint_id}"),
+            only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
+        ),
+        ("POST", "/v1/complaints/{complaint_id}/decision"): (
+            lambda c: c.post(
+                f"/v1/complaints/{w.complaint()}/decision", json={"outcome": "rejected", "reason": "r"}
+            ),
+            only(200, PA, platform_b=404),
+        ),
+        ("POST", "/v1/complaints/{complaint_id}/counter-notice"): (
+            lambda c: c.post(f"/v1/complaints/{w.complaint_id}/counter-notice", json={"statement": "s"}),
+            only(409, PA, platform_b=404),
+        ),  # 409: the complaint is open, not upheld
+        ("GET", "/v1/platforms/{platform}/complaint-policy"): (
+            lambda c: c.get("/v1/platforms/default/complaint-policy"),
+            only(200, PA, platform_b=404),
+        ),
+        ("PUT", "/v1/platforms/{platform}/complaint-policy"): (
+            lambda c: c.put("/v1/platforms/default/complaint-policy", json={}),
+            only(200, PA, platform_b=404),
         ),
         ("GET", "/v1/exchange/feed"): (
             lambda c: c.get("/v1/exchange/feed"),
