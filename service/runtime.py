@@ -40,6 +40,7 @@ from service.jobs.scans import ScanLimits, ScanService
 from service.jobs.store import JobStore
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
+from service.marketplace.purchases import TestPurchases
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
 from service.serving.follower import GenerationFollower
@@ -146,6 +147,7 @@ class Runtime:
         )
         self._start_exchange()
         self._start_checks()
+        self._start_workflows()
         self._start_jobs()
         self.ui_sessions = UiSessions(self.sessions, timedelta(hours=self.settings.ui_session_hours))
 
@@ -212,6 +214,10 @@ class Runtime:
             keying=IdentifierKeying(settings.consortium_key_bytes(), settings.default_phone_region),
             on_event=self.deliverer.wake,
         )
+
+    def _start_workflows(self) -> None:
+        """Complaints and test purchases: brands and platforms working a listing together."""
+        settings = self.settings
         self.complaints = ComplaintService(
             sessions=self.sessions,
             blobs=self.blobs,
@@ -223,6 +229,13 @@ class Runtime:
             on_event=self.deliverer.wake,
         )
         self.metrics.complaints_overdue.set_function(self.complaints.overdue_count)
+        self.test_purchases = TestPurchases(
+            sessions=self.sessions,
+            blobs=self.blobs,
+            registry=self.registry,
+            listings=self.listings,
+            on_event=self.deliverer.wake,
+        )
 
     def _start_jobs(self) -> None:
         """Scans, and the duties the maintenance lease holder does for the deployment."""

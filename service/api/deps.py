@@ -21,6 +21,7 @@ from service.jobs.scans import ScanService
 from service.jobs.store import JobStore
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
+from service.marketplace.purchases import TestPurchases
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
 from service.runtime import Runtime
@@ -53,6 +54,7 @@ Policies = Annotated[PolicyStore, _part("policies")]
 Checks = Annotated[Checker, _part("checker")]
 Listings = Annotated[ListingChecker, _part("listings")]
 Complaints = Annotated[ComplaintService, _part("complaints")]
+Purchases = Annotated[TestPurchases, _part("test_purchases")]
 Reviews = Annotated[ReviewService, _part("reviews")]
 Sharing = Annotated[SignalSharing, _part("signal_sharing")]
 Feed = Annotated[FeedPublisher, _part("feed")]

@@ -6,6 +6,7 @@ number in JSON); form fields arrive as text, so form models coerce only from tex
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import UploadFile
@@ -741,7 +742,7 @@ class ComplaintListing(BaseModel):
     listing_check_id: str | None = Field(description="The platform's own listing check this complaint names")
 
 
-class ComplaintPhotoOut(BaseModel):
+class EvidencePhotoOut(BaseModel):
     sha256: str
     check_id: str | None
 
@@ -768,7 +769,7 @@ class ComplaintOut(BaseModel):
     statement: str
     listing: ComplaintListing
     reference_ids: list[int]
-    photos: list[ComplaintPhotoOut]
+    photos: list[EvidencePhotoOut]
     triage: TriageOut
     lane: Literal["fast", "normal"]
     state: Literal["open", "upheld", "rejected"]
@@ -808,3 +809,55 @@ class ComplaintPolicyOut(BaseModel):
     fast_track_bar: float
     fast_sla_hours: float
     normal_sla_hours: float
+
+
+# ---- test purchases -----------------------------------------------------------------------------
+class TestPurchaseForm(SellerIdentifierFields):
+    __test__ = False  # not a pytest class, whatever its name
+
+    order_reference: Text = Field(max_length=200, description="The order's reference on the marketplace")
+    ordered_on: date
+    outcome: Literal["counterfeit_confirmed", "genuine", "not_delivered"]
+    examiner_note: Text = Field(max_length=5000, description="What the examiner found, and how")
+    received_on: date | None = None
+    platform: str | None = Field(
+        None,
+        description="The platform tenant (a brand key or admin gives it)",
+        json_schema_extra=BRAND_SCHEMA,
+    )
+    brand: str | None = Field(
+        None, description="Whose product (a platform key or admin gives it)", json_schema_extra=BRAND_SCHEMA
+    )
+    listing_id: Text | None = Field(None, max_length=200)
+    url: Text | None = Field(None, max_length=2000, pattern=HTTP_URL_PATTERN)
+    marketplace: Text | None = Field(None, max_length=100, pattern=MARKETPLACE_PATTERN)
+    seller_id: Text | None = Field(None, max_length=200)
+    title: Text | None = Field(None, max_length=500)
+    share_signals: FormBool = Field(
+        False,
+        description="Share the confirmed item's photo hashes on the exchange feed (counterfeit_confirmed)",
+    )
+    images: list[UploadFile] | None = Field(None, description="Photos of the item received")
+
+
+class TestPurchaseOut(BaseModel):
+    __test__ = False
+
+    id: str
+    platform: str
+    brand: str
+    listing: ComplaintListing
+    order_reference: str
+    ordered_on: str
+    received_on: str | None
+    outcome: str
+    examiner_note: str
+    reference_ids: list[int] = Field(description="The counterfeit references its photos became")
+    photos: list[EvidencePhotoOut]
+    created_at: str
+
+
+class TestPurchasePage(BaseModel):
+    __test__ = False
+
+    items: list[TestPurchaseOut]

@@ -289,15 +289,37 @@ class Complaint(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ComplaintPhoto(Base):
-    """A photo a complaint was filed with, kept as evidence (not subject to check-image retention)."""
+class EvidencePhoto(Base):
+    """A photo kept as evidence of a complaint or a test purchase (not subject to check-image retention)."""
 
-    __tablename__ = "complaint_photos"
+    __tablename__ = "evidence_photos"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id"), nullable=False, index=True)
+    owner_id: Mapped[str] = mapped_column(String(40), nullable=False, index=True)  # cmp_… or tp_…
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     check_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class TestPurchase(Base):
+    """An order placed to test a listing, and what the examiner found in the item received."""
+
+    __tablename__ = "test_purchases"
+    __table_args__ = (Index("ux_test_purchases_order", "platform", "brand", "order_reference", unique=True),)
+    __test__ = False  # not a pytest class, whatever its name
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64), nullable=False)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    listing: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    order_reference: Mapped[str] = mapped_column(String(200), nullable=False)
+    ordered_on: Mapped[str] = mapped_column(String(10), nullable=False)  # ISO dates
+    received_on: Mapped[str | None] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    examiner_note: Mapped[str] = mapped_column(String(5000), nullable=False)
+    listing_ref: Mapped[str | None] = mapped_column(String(40))  # the confirmed listing row it added
+    reference_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class PlatformPolicy(Base):

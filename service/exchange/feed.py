@@ -35,9 +35,15 @@ from service.core.errors import Conflict
 from service.core.timestamps import aware, iso_utc, utcnow
 from service.db.models import FeedEntry, Label, Listing, Reference, Review, SellerIdentifier
 from service.exchange.signals import sign
+from service.marketplace.sellers import CONFIRMED
 
 FORMAT = "counterfeit-feed/1"
+TEST_PURCHASE_SOURCE = "test_purchase:"  # a reference's source: the photo of an item a test purchase examined
 _REFRESH_LOCK = 0x66656564  # "feed": pg_advisory_xact_lock key
+
+
+def _from_test_purchase(reference: Reference) -> bool:
+    return (reference.source or "").startswith(TEST_PURCHASE_SOURCE)
 
 
 def entry_payload(entry: FeedEntry, issuer: str) -> dict[str, Any]:
@@ -153,7 +159,18 @@ class FeedPublisher:
             f"pdq:{r.brand}:{r.sha256}": (
                 "pdq",
                 r.brand,
-                {"sha256": r.sha256, "pdq": r.pdq_hash, "quality": r.pdq_quality, "product": r.product},
+                {
+                    "sha256": r.sha256,
+                    "pdq": r.pdq_hash,
+                    "quality": r.pdq_quality,
+                    "product": r.product,
+                    # an examined item, not a photo someone judged: peers may weigh it higher
+                    **(
+                        {"status": "confirmed", "provenance": "test_purchase"}
+                        if _from_test_purchase(r)
+                        else {}
+                    ),
+                },
             )
             for r in references
         }
@@ -182,7 +199,7 @@ class FeedPublisher:
         ):
             listing = listings[identifier.listing_ref]
             labels = set().union(*(reviewed.get(c, set()) for c in listing.check_ids))
-            if Label.counterfeit in labels:
+            if Label.counterfeit in labels or listing.verdict == CONFIRMED:
                 status = "confirmed"
             elif Label.authentic in labels or listing.verdict != "likely_counterfeit":
                 continue  # a review cleared it, or it was never judged a fake

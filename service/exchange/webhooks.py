@@ -54,6 +54,7 @@ EVENTS = (
     "complaint.fast_tracked",
     "complaint.decided",
     "complaint.reopened",
+    "test_purchase.recorded",
 )
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 3600.0

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.blobs import BlobStore
-from service.db.models import Check, ComplaintPhoto, Reference, ScanItem
+from service.db.models import Check, EvidencePhoto, Reference, ScanItem
 
 # A blob is written before the row that refers to it commits (a registration, a scan's archive photos): one younger
 # than this may belong to a request still in flight, and is left for the next round.
@@ -25,7 +25,7 @@ def purge_check_images(sessions: sessionmaker[Session], blobs: BlobStore, older_
         still_needed = set(session.scalars(select(Check.image_sha256).where(Check.created_at >= cutoff)))
         still_needed |= set(session.scalars(select(Reference.sha256).where(Reference.sha256.in_(old))))
         still_needed |= set(
-            session.scalars(select(ComplaintPhoto.sha256).where(ComplaintPhoto.sha256.in_(old)))
+            session.scalars(select(EvidencePhoto.sha256).where(EvidencePhoto.sha256.in_(old)))
         )
     removed = 0
     for digest in old - still_needed:
@@ -42,7 +42,7 @@ def collect_orphan_blobs(
     grace_seconds: float = ORPHAN_GRACE_SECONDS,
     batch: int = 500,
 ) -> int:
-    """Delete blobs no row refers to — not a reference (live or deleted), a check, a complaint's photo, or a scan listing still to
+    """Delete blobs no row refers to — not a reference (live or deleted), a check, a complaint's or test purchase's photo, or a scan listing still to
     check — once older than ``grace_seconds``: what a crash or a refused request left behind."""
     removed = 0
     candidates = list(blobs.older_than(grace_seconds))
@@ -56,9 +56,7 @@ def collect_orphan_blobs(
             chunk = candidates[start : start + batch]
             used = set(session.scalars(select(Reference.sha256).where(Reference.sha256.in_(chunk))))
             used |= set(session.scalars(select(Check.image_sha256).where(Check.image_sha256.in_(chunk))))
-            used |= set(
-                session.scalars(select(ComplaintPhoto.sha256).where(ComplaintPhoto.sha256.in_(chunk)))
-            )
+            used |= set(session.scalars(select(EvidencePhoto.sha256).where(EvidencePhoto.sha256.in_(chunk))))
             for digest in set(chunk) - used - pending:
                 blobs.delete(digest)
                 removed += 1

@@ -5,7 +5,7 @@
   on, and evidence: photos, or the platform's own listing check of that listing id (``POST
   /v1/listings/check`` or a scan), or both. Photos are checked through the listing path (each photo its
   own check row) but make **no listing row**: a complaint does not raise a seller's risk until it is upheld.
-  The photos are kept as evidence (``complaint_photos``), outside check-image retention.
+  The photos are kept as evidence (``evidence_photos``), outside check-image retention.
 * **Triage** (``complaint_triage``): the model's verdict, the complainant's track record and the seller's
   risk on that platform give a score; at or above the platform's fast-track bar the complaint goes to the
   fast lane, with that lane's service level (``PlatformPolicy``; defaults below). The due time is fixed
@@ -41,10 +41,9 @@ from service.core.errors import Conflict, InvalidInput, NotFound, not_found
 from service.core.metrics import Metrics
 from service.core.timestamps import aware, iso_utc, utcnow
 from service.db.models import (
-    ApiKey,
     Check,
     Complaint,
-    ComplaintPhoto,
+    EvidencePhoto,
     Label,
     Listing,
     PlatformPolicy,
@@ -54,7 +53,7 @@ from service.db.models import (
 from service.exchange.webhooks import Event, enqueue
 from service.marketplace.complaint_triage import TrackRecord, triage_score
 from service.marketplace.listings import ListingChecker, ListingFacts
-from service.marketplace.sellers import of_platform
+from service.marketplace.sellers import of_platform, platform_exists
 from service.references.registry import ReferenceRegistry
 
 CLAIMS = ("counterfeit", "image_copy", "trademark")
@@ -106,7 +105,7 @@ def _visible(complaint: Complaint | None, principal: Principal) -> Complaint:
     return complaint
 
 
-def complaint_to_dict(complaint: Complaint, photos: Iterable[ComplaintPhoto] = ()) -> dict[str, Any]:
+def complaint_to_dict(complaint: Complaint, photos: Iterable[EvidencePhoto] = ()) -> dict[str, Any]:
     due = aware(complaint.due_at)
     now = utcnow()
     return {
@@ -181,13 +180,6 @@ class ComplaintService:
             session.commit()
         return policy
 
-    def platform_exists(self, platform: str) -> bool:
-        with self.sessions() as session:
-            return (
-                session.scalar(select(ApiKey.id).where(ApiKey.platform == platform).limit(1)) is not None
-                or session.get(PlatformPolicy, platform) is not None
-            )
-
     # ---- filing -------------------------------------------------------------------------------------
     async def file(self, new: NewComplaint, principal: Principal) -> dict[str, Any]:
         self._validate(new)
@@ -227,7 +219,9 @@ class ComplaintService:
             )
         if new.listing.seller_id and not new.listing.marketplace:
             raise InvalidInput("marketplace_required", "seller_id is per marketplace: give marketplace too.")
-        if not self.platform_exists(new.platform):
+        with self.sessions() as session:
+            known = platform_exists(session, new.platform)
+        if not known:
             raise InvalidInput(
                 "unknown_platform", f"No platform tenant '{new.platform}' takes complaints here."
             )
@@ -313,7 +307,7 @@ class ComplaintService:
             session.add(complaint)
             session.flush()
             photos = [
-                ComplaintPhoto(complaint_id=complaint.id, sha256=d, check_id=c)
+                EvidencePhoto(owner_id=complaint.id, sha256=d, check_id=c)
                 for d, c in zip(digests, photo_checks + [None] * len(digests))
             ]
             session.add_all(photos)
@@ -342,9 +336,7 @@ class ComplaintService:
         with self.sessions() as session:
             complaint = _visible(session.get(Complaint, complaint_id), principal)
             photos = session.scalars(
-                select(ComplaintPhoto)
-                .where(ComplaintPhoto.complaint_id == complaint.id)
-                .order_by(ComplaintPhoto.id)
+                select(EvidencePhoto).where(EvidencePhoto.owner_id == complaint.id).order_by(EvidencePhoto.id)
             ).all()
             return complaint_to_dict(complaint, photos)
 

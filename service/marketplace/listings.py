@@ -170,7 +170,13 @@ class ListingChecker:
         score = self._score(results, facts, brand_hint, seller)
         listing = self._listing_row(facts, score, results, api_key_id)
         with self.sessions() as session:
-            self._add_seller_rows(session, listing, facts, keyed_ids, score, seller, api_key_id)
+            add_listing(
+                session,
+                listing,
+                keyed_ids,
+                raises_risk=score.verdict == "likely_counterfeit",
+                risk_before=seller["risk"] if seller else 0.0,
+            )
             answer = {
                 "listing_check_id": listing.id,
                 "listing_id": facts.listing_id,
@@ -222,48 +228,6 @@ class ListingChecker:
             api_key_id=api_key_id,
         )
 
-    @staticmethod
-    def _add_seller_rows(
-        session: Session,
-        listing: Listing,
-        facts: ListingFacts,
-        keyed_ids,
-        score,
-        seller,
-        api_key_id: str | None,
-    ) -> None:
-        """The listing, its seller's keyed identifiers and, when it raises the seller's risk, that event."""
-        session.add(listing)
-        session.add_all(
-            SellerIdentifier(
-                listing_ref=listing.id,
-                marketplace=facts.marketplace,
-                seller_id=facts.seller_id,
-                kind=k.kind,
-                key_id=k.key_id,
-                digest=k.digest,
-            )
-            for k in keyed_ids
-        )
-        if facts.seller_id and score.verdict == "likely_counterfeit":  # this listing raises the seller's risk
-            enqueue(
-                session,
-                [
-                    Event(
-                        "seller.risk_raised",
-                        score.brand,
-                        {
-                            "marketplace": facts.marketplace,
-                            "seller_id": facts.seller_id,
-                            "listing_check_id": listing.id,
-                            "listing_id": facts.listing_id,
-                            "risk_before": seller["risk"] if seller else 0.0,
-                        },
-                        api_key_id,
-                    )
-                ],
-            )
-
     def _reference_price(self, results: list[dict], currency: str | None) -> float | None:
         """``reference_price`` of the product the strongest evidence points to, in the listing's currency."""
         top = [
@@ -284,3 +248,39 @@ class ListingChecker:
         ):
             return None
         return float(price)
+
+
+def add_listing(
+    session: Session,
+    listing: Listing,
+    keyed_ids: list[KeyedIdentifier],
+    *,
+    raises_risk: bool,
+    risk_before: float,
+) -> None:
+    """The listing, its seller's keyed identifiers and, when it raises the seller's risk, that event."""
+    session.add(listing)
+    if listing.seller_id:
+        session.add_all(
+            SellerIdentifier(
+                listing_ref=listing.id,
+                marketplace=listing.marketplace,
+                seller_id=listing.seller_id,
+                kind=k.kind,
+                key_id=k.key_id,
+                digest=k.digest,
+            )
+            for k in keyed_ids
+        )
+    if listing.seller_id and raises_risk:
+        payload = {
+            "marketplace": listing.marketplace,
+            "seller_id": listing.seller_id,
+            "listing_check_id": listing.id,
+            "listing_id": listing.listing_id,
+            "risk_before": risk_before,
+        }
+        event = Event(
+            "seller.risk_raised", listing.brand, payload, listing.api_key_id, platform=listing.platform
+        )
+        enqueue(session, [event])

@@ -1,7 +1,7 @@
 """Seller records from checked listings: counts, recency-weighted risk, brands affected.
 
 Risk is ``1 − exp(−Σ w_i · s_i / 3)`` over the seller's listings, with ``s_i`` = 2 for a listing
-whose photo a review confirmed counterfeit, 1 for a listing checked ``likely_counterfeit``, 0
+whose photo a review (or an upheld complaint) confirmed counterfeit or whose item a test purchase did, 1 for a listing checked ``likely_counterfeit``, 0
 otherwise, and ``w_i = 0.5 ^ (age in days / RISK_HALF_LIFE_DAYS)``: three recent likely fakes (or
 one recent confirmed and one likely) put a seller above 0.6; a seller quiet for months fades.
 Computed from the listings table when asked, so it is never stale. A brand key sees a seller
@@ -29,10 +29,20 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.timestamps import aware, iso_utc, utcnow
-from service.db.models import ApiKey, Label, Listing, Review, SellerIdentifier, SharedSellerSignal
+from service.db.models import (
+    ApiKey,
+    Label,
+    Listing,
+    PlatformPolicy,
+    Review,
+    SellerIdentifier,
+    SharedSellerSignal,
+)
 from service.exchange.identifiers import KeyedIdentifier
 
 RISK_HALF_LIFE_DAYS = 30.0
+# The verdict of a listing known counterfeit without a model's word: a test purchase's examined item.
+CONFIRMED = "confirmed_counterfeit"
 
 
 def _weight(created_at: datetime, now: datetime) -> float:
@@ -58,6 +68,14 @@ def of_platform(platform: str | None):
     return or_(
         Listing.platform == platform,
         Listing.api_key_id.in_(select(ApiKey.id).where(ApiKey.platform == platform)),
+    )
+
+
+def platform_exists(session: Session, platform: str) -> bool:
+    """A platform tenant is known by its keys (or a policy an admin set for it before its first key)."""
+    return (
+        session.scalar(select(ApiKey.id).where(ApiKey.platform == platform).limit(1)) is not None
+        or session.get(PlatformPolicy, platform) is not None
     )
 
 
@@ -184,7 +202,7 @@ def summarise(
     for report in shared:  # other platforms' word: not decayed here, it expires at its issuer's expiry
         total += report["weight"] * (2 if report["status"] == "confirmed" else 1)
     for listing in listings:
-        is_confirmed = any(c in confirmed_checks for c in listing.check_ids)
+        is_confirmed = listing.verdict == CONFIRMED or any(c in confirmed_checks for c in listing.check_ids)
         is_likely = listing.verdict == "likely_counterfeit"
         severity = 2 if is_confirmed else 1 if is_likely else 0
         confirmed += is_confirmed

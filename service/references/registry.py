@@ -102,6 +102,18 @@ class ReferenceRegistry:
         serving.index_sync.catch_up()
         return reference, True
 
+    def preflight(self, brand: str, label: Label, photos: list[bytes]) -> None:
+        """Refuse, before anything is written, what ``register`` would refuse for any of these photos (one that
+        does not decode, or is already this brand's reference with the other label): several photos
+        registered together are all or none as far as the input can tell."""
+        with self.slot.use() as serving:
+            for data in photos:
+                decode_upload(data, serving.limits)
+        for data in photos:
+            existing = self._live_by_hash(brand, sha256_hex(data))
+            if existing is not None:
+                self._same_or_conflict(existing, label)
+
     @staticmethod
     def _add_rows(
         session: Session, reference: Reference, serving, vectors, keypoints, actor: Principal

@@ -63,6 +63,7 @@ class World:
         assert listing.status_code == 200, listing.text
         self.webhook = self.hook()
         self.complaint_id = self.complaint()
+        self.purchase_id = self.purchase(self.clients[BA]).json()["id"]
         scan = a.post(
             "/v1/scans",
             files={
@@ -95,6 +96,21 @@ class World:
         )
         assert response.status_code == 201, response.text
         return response.json()["id"]
+
+    def purchase(self, client):
+        """Record a genuine test purchase of acme's on platform A (a new order each time)."""
+        return client.post(
+            "/v1/test-purchases",
+            data={
+                "platform": "default",
+                "brand": "acme",
+                "listing_id": "L1",
+                "order_reference": f"ORD-{next(self.seeds)}",
+                "ordered_on": "2026-11-01",
+                "outcome": "not_delivered",
+                "examiner_note": "never arrived",
+            },
+        )
 
     def hook(self) -> str:
         response = self.clients[PA].post(
@@ -243,6 +259,12 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
         ("PUT", "/v1/platforms/{platform}/complaint-policy"): (
             lambda c: c.put("/v1/platforms/default/complaint-policy", json={}),
             only(200, PA, platform_b=404),
+        ),
+        ("POST", "/v1/test-purchases"): (w.purchase, only(201, PA, BA)),
+        ("GET", "/v1/test-purchases"): (lambda c: c.get("/v1/test-purchases"), only(200, PA, PB, BA, BB)),
+        ("GET", "/v1/test-purchases/{purchase_id}"): (
+            lambda c: c.get(f"/v1/test-purchases/{w.purchase_id}"),
+            only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
         ),
         ("GET", "/v1/exchange/feed"): (
             lambda c: c.get("/v1/exchange/feed"),

@@ -339,3 +339,37 @@ def test_seller_entries_expire_into_tombstones_and_the_feed_pages(tmp_path, keys
         assert (
             admin.get("/v1/exchange/feed", params={"since": expired["next_cursor"]}).json()["entries"] == []
         )
+
+
+def test_a_test_purchase_is_shared_as_confirmed_when_the_brand_opts_in(tmp_path, keys_for):
+    from tests.helpers import product_photo, running
+
+    private, _ = generate_keypair()
+    settings = make_settings(tmp_path / "a", signal_private_key=private, consortium_keys={"k1": K_OLD})
+    keys = keys_for(settings)
+    with running(settings) as server, server.client(keys.brand_a) as acme:
+        for order, (seed, share) in enumerate(((21, "true"), (22, "false"))):
+            recorded = acme.post(
+                "/v1/test-purchases",
+                data={
+                    "platform": "default",
+                    "listing_id": f"L{order}",
+                    "marketplace": "m",
+                    "seller_id": f"s{order}",
+                    "seller_email": f"seller{order}@example.com",
+                    "order_reference": f"O{order}",
+                    "ordered_on": "2026-11-01",
+                    "received_on": "2026-11-05",
+                    "outcome": "counterfeit_confirmed",
+                    "examiner_note": "fake",
+                    "share_signals": share,
+                },
+                files=[("images", ("i.png", product_photo(seed), "image/png"))],
+            )
+            assert recorded.status_code == 201, recorded.text
+        with server.client(keys.admin) as admin:
+            entries = admin.get("/v1/exchange/feed").json()["entries"]
+    pdq = [e["data"] for e in entries if e["type"] == "pdq"]
+    sellers = sorted(e["data"]["status"] for e in entries if e["type"] == "seller")
+    assert len(pdq) == 1 and pdq[0]["status"] == "confirmed" and pdq[0]["provenance"] == "test_purchase"
+    assert sellers == ["confirmed", "confirmed"]  # an examined item is a confirmed fact about its seller

@@ -11,44 +11,10 @@ import time
 
 import pytest
 
-from service.db.models import Role
-from tests.helpers import create_api_key, make_settings, product_photo, resized_jpeg_copy, running, sql
+from tests.helpers import product_photo, resized_jpeg_copy, sql
 from tests.service.exchange.test_webhooks import Receiver, _wait
 
 FAKE, UNRELATED = 1, 7
-
-
-class Tenants:
-    def __init__(self, server, settings):
-        self.settings = settings
-        tokens = {
-            "admin": create_api_key(settings, Role.admin),
-            "platform_a": create_api_key(settings, Role.platform),  # tenant "default"
-            "platform_b": create_api_key(settings, Role.platform, platform="market-b"),
-            "acme": create_api_key(settings, Role.brand, "acme"),
-            "globex": create_api_key(settings, Role.brand, "globex"),
-        }
-        self.clients = {name: server.client(token) for name, token in tokens.items()}
-
-    def __getattr__(self, name):
-        return self.clients[name]
-
-    def close(self):
-        for client in self.clients.values():
-            client.close()
-
-
-@pytest.fixture
-def tenants(tmp_path):
-    settings = make_settings(
-        tmp_path / "data", unsafe_fetch_allow_loopback_for_tests=True, webhook_retry_base_seconds=0.1
-    )
-    with running(settings) as server:
-        world = Tenants(server, settings)
-        try:
-            yield world
-        finally:
-            world.close()
 
 
 def _register(client, seed: int, brand: str = "acme", label: str = "counterfeit") -> int:
@@ -224,7 +190,7 @@ def test_a_bad_complaint_is_refused_and_writes_nothing(tenants, fields, code):
     globex_reference = _register(t.admin, 3, brand="globex")
     if fields.get("reference_ids") == "GLOBEX":
         fields = {**fields, "reference_ids": str(globex_reference)}
-    tables = ("complaints", "complaint_photos", "checks", "webhook_deliveries", "listings")
+    tables = ("complaints", "evidence_photos", "checks", "webhook_deliveries", "listings")
     before = {table: _count(t.settings, table) for table in tables}
     data = {k: v for k, v in fields.items() if v is not None}
     omitted = [k for k, v in fields.items() if v is None]
