@@ -41,6 +41,7 @@ from service.jobs.store import JobStore
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.purchases import TestPurchases
+from service.marketplace.reports import Reports
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
 from service.serving.follower import GenerationFollower
@@ -216,7 +217,7 @@ class Runtime:
         )
 
     def _start_workflows(self) -> None:
-        """Complaints and test purchases: brands and platforms working a listing together."""
+        """Complaints, test purchases and transparency reports: brands and platforms working together."""
         settings = self.settings
         self.complaints = ComplaintService(
             sessions=self.sessions,
@@ -229,6 +230,7 @@ class Runtime:
             on_event=self.deliverer.wake,
         )
         self.metrics.complaints_overdue.set_function(self.complaints.overdue_count)
+        self.reports = Reports(self.sessions)
         self.test_purchases = TestPurchases(
             sessions=self.sessions,
             blobs=self.blobs,

@@ -22,6 +22,7 @@ from service.jobs.store import JobStore
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.purchases import TestPurchases
+from service.marketplace.reports import Reports
 from service.marketplace.sellers import SellerRecords
 from service.references.registry import ReferenceRegistry
 from service.runtime import Runtime
@@ -55,6 +56,7 @@ Checks = Annotated[Checker, _part("checker")]
 Listings = Annotated[ListingChecker, _part("listings")]
 Complaints = Annotated[ComplaintService, _part("complaints")]
 Purchases = Annotated[TestPurchases, _part("test_purchases")]
+ReportsDep = Annotated[Reports, _part("reports")]
 Reviews = Annotated[ReviewService, _part("reviews")]
 Sharing = Annotated[SignalSharing, _part("signal_sharing")]
 Feed = Annotated[FeedPublisher, _part("feed")]

@@ -861,3 +861,70 @@ class TestPurchasePage(BaseModel):
     __test__ = False
 
     items: list[TestPurchaseOut]
+
+
+# ---- reports ------------------------------------------------------------------------------------
+class ReportPeriod(BaseModel):
+    start: str
+    end: str
+
+
+class ReportChecks(BaseModel):
+    run: int
+    flagged: int = Field(description="Checked likely_counterfeit")
+    confirmed: int = Field(description="Confirmed counterfeit by a review or an upheld complaint")
+
+
+class ReportComplaints(BaseModel):
+    filed: int
+    fast_tracked: int
+    upheld: int
+    rejected: int
+    open: int
+    median_hours_to_decision: float | None
+    sla_breaches: int = Field(description="Decided after their due time, or open past it")
+
+
+class ReportSellers(BaseModel):
+    actioned: int
+    repeat_infringers: int = Field(description="Sellers actioned twice or more in the period")
+
+
+class ReportScans(BaseModel):
+    runs: int
+    listings: int = Field(description="Listings of the brand the scans checked")
+    flagged: int
+
+
+class ReportTestPurchases(BaseModel):
+    counterfeit_confirmed: int
+    genuine: int
+    not_delivered: int
+
+
+class ReportSignals(BaseModel):
+    sent: int = Field(description="Entries this deployment's exchange feed published for the brand")
+    received: int = Field(description="Signals trusted peers shared about the brand")
+
+
+class ReportWeek(BaseModel):
+    week: str = Field(description="ISO week, e.g. 2026-W49")
+    checks: int
+    flagged: int
+    complaints_filed: int
+    complaints_upheld: int
+
+
+class ReportOut(BaseModel):
+    brand: str
+    platform: str
+    period: ReportPeriod
+    generated_at: str
+    checks: ReportChecks
+    complaints: ReportComplaints
+    listings_actioned: int
+    sellers: ReportSellers
+    scans: ReportScans
+    test_purchases: ReportTestPurchases
+    shared_signals: ReportSignals
+    weekly: list[ReportWeek]

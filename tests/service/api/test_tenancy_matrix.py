@@ -266,6 +266,10 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
             lambda c: c.get(f"/v1/test-purchases/{w.purchase_id}"),
             only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
         ),
+        ("GET", "/v1/reports/brands/{brand}"): (
+            lambda c: c.get("/v1/reports/brands/acme", params={"platform": "default"}),
+            only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
+        ),
         ("GET", "/v1/exchange/feed"): (
             lambda c: c.get("/v1/exchange/feed"),
             only(409, EX),
