@@ -17,6 +17,7 @@ from service.api.middleware import Admission, BodyGuard, RequestContext
 from service.api.routes import (
     ReadableJSONResponse,
     audit,
+    cases,
     checks,
     complaints,
     jobs,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         listings,
         complaints,
         purchases,
+        cases,
         reports,
         scans,
         jobs,

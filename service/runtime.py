@@ -38,6 +38,7 @@ from service.jobs.launcher import JobLauncher
 from service.jobs.lease_duties import LeaseHolderDuties
 from service.jobs.scans import ScanLimits, ScanService
 from service.jobs.store import JobStore
+from service.marketplace.cases import CaseBuilder
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.purchases import TestPurchases
@@ -217,7 +218,7 @@ class Runtime:
         )
 
     def _start_workflows(self) -> None:
-        """Complaints, test purchases and transparency reports: brands and platforms working together."""
+        """Complaints, test purchases, transparency reports and case packages: brands and platforms working together."""
         settings = self.settings
         self.complaints = ComplaintService(
             sessions=self.sessions,
@@ -231,6 +232,14 @@ class Runtime:
         )
         self.metrics.complaints_overdue.set_function(self.complaints.overdue_count)
         self.reports = Reports(self.sessions)
+        self.cases = CaseBuilder(
+            sessions=self.sessions,
+            blobs=self.blobs,
+            sellers=self.sellers,
+            issuer=settings.signal_issuer,
+            private_key=settings.signal_private_key,
+            shared_weights=self.sellers.shared_weights,
+        )
         self.test_purchases = TestPurchases(
             sessions=self.sessions,
             blobs=self.blobs,

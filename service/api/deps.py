@@ -19,6 +19,7 @@ from service.exchange.signals import SignalSharing
 from service.exchange.webhooks import WebhookRegistry
 from service.jobs.scans import ScanService
 from service.jobs.store import JobStore
+from service.marketplace.cases import CaseBuilder
 from service.marketplace.complaints import ComplaintService
 from service.marketplace.listings import ListingChecker
 from service.marketplace.purchases import TestPurchases
@@ -57,6 +58,7 @@ Listings = Annotated[ListingChecker, _part("listings")]
 Complaints = Annotated[ComplaintService, _part("complaints")]
 Purchases = Annotated[TestPurchases, _part("test_purchases")]
 ReportsDep = Annotated[Reports, _part("reports")]
+Cases = Annotated[CaseBuilder, _part("cases")]
 Reviews = Annotated[ReviewService, _part("reviews")]
 Sharing = Annotated[SignalSharing, _part("signal_sharing")]
 Feed = Annotated[FeedPublisher, _part("feed")]

@@ -928,3 +928,29 @@ class ReportOut(BaseModel):
     test_purchases: ReportTestPurchases
     shared_signals: ReportSignals
     weekly: list[ReportWeek]
+
+
+# ---- cases --------------------------------------------------------------------------------------
+class NetworkNode(BaseModel):
+    id: str
+    type: Literal["seller", "peer"]
+    marketplace: str | None = None
+    seller_id: str | None = None
+    hop: int | None = Field(None, description="Links from the seller asked about (sellers)")
+    issuer: str | None = Field(None, description="The peer whose feed reported it (peers)")
+    brand: str | None = None
+    status: Literal["likely", "confirmed"] | None = None
+
+
+class NetworkEdge(BaseModel):
+    source: str
+    target: str
+    via: list[str] = Field(description="The kinds of keyed identifier the two share (email, phone, ...)")
+
+
+class SellerNetwork(BaseModel):
+    root: str
+    hops: int
+    nodes: list[NetworkNode]
+    edges: list[NetworkEdge]
+    truncated: bool

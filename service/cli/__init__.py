@@ -10,7 +10,18 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from service.cli import db, exchange, index, keys, maintenance, models, references, scans, serve  # noqa: F401
+from service.cli import (  # noqa: F401
+    cases,
+    db,
+    exchange,
+    index,
+    keys,
+    maintenance,
+    models,
+    references,
+    scans,
+    serve,
+)
 from service.cli.common import app
 
 __all__ = ["app"]

@@ -167,6 +167,14 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
             lambda c: c.get("/v1/sellers/mkt/shop-a"),
             only(200, PA, PB, BA, BB, platform_b=404, brand_b=404),
         ),
+        ("GET", "/v1/sellers/{marketplace}/{seller_id}/network"): (
+            lambda c: c.get("/v1/sellers/mkt/shop-a/network"),
+            only(200, PA, platform_b=404),
+        ),
+        ("GET", "/v1/sellers/{marketplace}/{seller_id}/case"): (
+            lambda c: c.get("/v1/sellers/mkt/shop-a/case"),
+            only(409, PA, platform_b=404),
+        ),  # 409: this platform has no signing key
         ("GET", "/v1/sellers"): (lambda c: c.get("/v1/sellers"), only(200, PA, PB, BA, BB)),
         ("POST", "/v1/scans"): (
             lambda c: c.post("/v1/scans", files={"feed": ("f.jsonl", b"", "x")}),
