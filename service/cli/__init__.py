@@ -14,6 +14,7 @@ from service.cli import (  # noqa: F401
     cases,
     db,
     exchange,
+    hub,
     index,
     keys,
     maintenance,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import typer
@@ -68,3 +69,37 @@ def status():
             f"pulled_at={row.pulled_at if row and row.pulled_at else '-'}\t"
             f"skipped={row.skipped_entries if row else 0}\tlast_error={(row.last_error if row else None) or '-'}"
         )
+
+
+@exchange.command("push")
+def push(
+    hub_url: str = typer.Option(..., help="The hub's base URL"),
+    api_key: str = typer.Option(..., envvar="COUNTERFEIT_HUB_API_KEY", help="This platform's hub key"),
+):
+    """Publish this platform's signed feed to a hub, from the hub's cursor for it to the end."""
+    import httpx
+
+    from service.exchange.feed import FeedPublisher
+
+    settings = _settings()
+    publisher = FeedPublisher(
+        sessions=_sessions(),
+        issuer=settings.signal_issuer,
+        private_key=settings.signal_private_key,
+        seller_ttl_days=settings.exchange_seller_ttl_days,
+        page_size=settings.exchange_page_size,
+    )
+    with httpx.Client(base_url=hub_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as client:
+        cursor = client.get("/v1/hub/cursor")
+        if cursor.status_code != 200:
+            raise _fail(f"the hub answered HTTP {cursor.status_code}: {cursor.text[:300]}", code=1)
+        since = cursor.json()["cursor"]
+        while True:
+            page = publisher.page(since)
+            answer = client.post("/v1/hub/pages", json=page)
+            if answer.status_code != 200:
+                raise _fail(f"the hub refused the page after {since}: {answer.text[:300]}", code=1)
+            typer.echo(f"published after {since}: {json.dumps(answer.json())}")
+            since = page["next_cursor"]
+            if not page["has_more"]:
+                break

@@ -46,7 +46,7 @@ def _from_test_purchase(reference: Reference) -> bool:
     return (reference.source or "").startswith(TEST_PURCHASE_SOURCE)
 
 
-def entry_payload(entry: FeedEntry, issuer: str) -> dict[str, Any]:
+def entry_payload(entry, issuer: str) -> dict[str, Any]:
     """The signed content of one entry, as peers see it."""
     return {
         "seq": entry.seq,
@@ -58,6 +58,22 @@ def entry_payload(entry: FeedEntry, issuer: str) -> dict[str, Any]:
         "data": entry.data,
         "published_at": iso_utc(entry.published_at),
     }
+
+
+def signed_page(rows: list, since: int, has_more: bool, issuer: str, private_key: str) -> dict[str, Any]:
+    """Feed rows (``seq``, ``entry_key``, ``type``, ``brand``, ``op``, ``data``, ``published_at``) as a page: each
+    entry signed, in a signed envelope naming their seqs."""
+    entries = [sign(entry_payload(row, issuer), private_key) for row in rows]
+    envelope = {
+        "format": FORMAT,
+        "issuer": issuer,
+        "since": since,
+        "next_cursor": rows[-1].seq if rows else since,
+        "has_more": has_more,
+        "served_at": iso_utc(utcnow()),
+        "seqs": [row.seq for row in rows],
+    }
+    return {**sign(envelope, private_key), "entries": entries}
 
 
 class FeedPublisher:
@@ -92,18 +108,7 @@ class FeedPublisher:
                 )
             )
         has_more = len(rows) > limit
-        rows = rows[:limit]
-        entries = [sign(entry_payload(row, self.issuer), self.private_key) for row in rows]
-        envelope = {
-            "format": FORMAT,
-            "issuer": self.issuer,
-            "since": since,
-            "next_cursor": rows[-1].seq if rows else since,
-            "has_more": has_more,
-            "served_at": iso_utc(utcnow()),
-            "seqs": [row.seq for row in rows],
-        }
-        return {**sign(envelope, self.private_key), "entries": entries}
+        return signed_page(rows[:limit], since, has_more, self.issuer, self.private_key)
 
     def refresh(self) -> int:
         """Append the difference between what is shared now and the feed's latest state; the number appended."""

@@ -74,6 +74,64 @@ def _cursor_row(session: Session, issuer: str) -> ExchangeCursor:
     return session.get(ExchangeCursor, issuer) or ExchangeCursor(issuer=issuer, cursor=0, skipped_entries=0)
 
 
+def verify_envelope(
+    page: dict[str, Any],
+    issuer: str,
+    public_key: str,
+    cursor: int,
+    last_served: datetime | None,
+    max_page_age: timedelta,
+) -> dict[str, Any]:
+    """The page's signed envelope, if the issuer signed it, it starts at ``cursor`` (an older page is a replay),
+    it is fresh, and its entries are the seqs it lists; else :class:`PageRefused`."""
+    envelope = {k: v for k, v in page.items() if k != "entries"}
+    if envelope.get("format") != FORMAT:
+        raise PageRefused(f"not a {FORMAT} page")
+    if envelope.get("issuer") != issuer:
+        raise PageRefused(f"the page names issuer {envelope.get('issuer')!r}, not {issuer!r}")
+    if not signature_valid(envelope, public_key):
+        raise PageRefused(f"the page's signature does not verify with {issuer}'s key (tampered?)")
+    if envelope.get("since") != cursor:
+        raise PageRefused(
+            f"the page starts after {envelope.get('since')!r}, not at the cursor {cursor} (a replayed page?)"
+        )
+    served_at = _parse_time(envelope.get("served_at"))
+    if served_at < utcnow() - max_page_age or (last_served is not None and served_at < last_served):
+        raise PageRefused(f"the page was signed at {served_at.isoformat()}: too old (a replayed page?)")
+    seqs, entries = envelope.get("seqs"), page.get("entries")
+    if not (
+        isinstance(seqs, list)
+        and isinstance(entries, list)
+        and len(seqs) == len(entries)
+        and all(isinstance(s, int) and cursor < s for s in seqs)
+        and seqs == sorted(set(seqs))
+        and envelope.get("next_cursor") == (seqs[-1] if seqs else cursor)
+        and isinstance(envelope.get("has_more"), bool)
+    ):
+        raise PageRefused("the page's entries do not match its signed list of seqs")
+    return envelope
+
+
+def verified_entry(entry: Any, seq: int, issuer: str, public_key: str) -> tuple[str, str, str, str, Any]:
+    """(type, key, brand, op, data) of one entry the page lists, signed by its issuer; else :class:`EntryRefused`."""
+    if not isinstance(entry, dict) or entry.get("seq") != seq or entry.get("issuer") != issuer:
+        raise EntryRefused("not the entry the page lists")
+    if not signature_valid(entry, public_key):
+        raise EntryRefused("its signature does not verify (corrupt or tampered)")
+    kind, key, brand, op, data = (entry.get(name) for name in ("type", "key", "brand", "op", "data"))
+    if (
+        kind not in ("pdq", "seller")
+        or not isinstance(key, str)
+        or not 0 < len(key) <= 200
+        or not isinstance(brand, str)
+        or op not in ("add", "withdraw")
+    ):
+        raise EntryRefused("malformed entry")
+    if op == "add" and not isinstance(data, dict):
+        raise EntryRefused("an add without data")
+    return kind, key, brand, op, data
+
+
 class FeedPuller:
     def __init__(
         self,
@@ -109,7 +167,9 @@ class FeedPuller:
             ) as client:
                 while True:
                     page = self._fetch(client, report.cursor)
-                    envelope = self._verify_envelope(page, issuer, report.cursor, last_served)
+                    envelope = verify_envelope(
+                        page, issuer, self.trusted[issuer], report.cursor, last_served, self.max_page_age
+                    )
                     self._apply_page(issuer, peer, page, envelope, report)
                     last_served = _parse_time(envelope["served_at"])
                     on_page(report)
@@ -132,37 +192,6 @@ class FeedPuller:
         if not isinstance(page, dict):
             raise PageRefused("the page is not a JSON object")
         return page
-
-    def _verify_envelope(
-        self, page: dict[str, Any], issuer: str, cursor: int, last_served: datetime | None
-    ) -> dict[str, Any]:
-        envelope = {k: v for k, v in page.items() if k != "entries"}
-        if envelope.get("format") != FORMAT:
-            raise PageRefused(f"not a {FORMAT} page")
-        if envelope.get("issuer") != issuer:
-            raise PageRefused(f"the page names issuer {envelope.get('issuer')!r}, not {issuer!r}")
-        if not signature_valid(envelope, self.trusted[issuer]):
-            raise PageRefused(f"the page's signature does not verify with {issuer}'s key (tampered?)")
-        if envelope.get("since") != cursor:
-            raise PageRefused(
-                f"the page starts after {envelope.get('since')!r}, not at this platform's cursor {cursor} "
-                "(a replayed page?)"
-            )
-        served_at = _parse_time(envelope.get("served_at"))
-        if served_at < utcnow() - self.max_page_age or (last_served is not None and served_at < last_served):
-            raise PageRefused(f"the page was signed at {served_at.isoformat()}: too old (a replayed page?)")
-        seqs, entries = envelope.get("seqs"), page.get("entries")
-        if not (
-            isinstance(seqs, list)
-            and isinstance(entries, list)
-            and len(seqs) == len(entries)
-            and all(isinstance(s, int) and cursor < s for s in seqs)
-            and seqs == sorted(set(seqs))
-            and envelope.get("next_cursor") == (seqs[-1] if seqs else cursor)
-            and isinstance(envelope.get("has_more"), bool)
-        ):
-            raise PageRefused("the page's entries do not match its signed list of seqs")
-        return envelope
 
     def _apply_page(
         self,
@@ -206,34 +235,13 @@ class FeedPuller:
         now: datetime,
         report: PullReport,
     ) -> None:
-        if not isinstance(entry, dict) or entry.get("seq") != seq or entry.get("issuer") != issuer:
-            raise EntryRefused("not the entry the page lists")
-        if not signature_valid(entry, self.trusted[issuer]):
-            raise EntryRefused("its signature does not verify (corrupt or tampered)")
-        kind, key, brand, op, data = (entry.get(name) for name in ("type", "key", "brand", "op", "data"))
-        if (
-            kind not in ("pdq", "seller")
-            or not isinstance(key, str)
-            or not 0 < len(key) <= 200
-            or not isinstance(brand, str)
-            or op not in ("add", "withdraw")
-        ):
-            raise EntryRefused("malformed entry")
+        kind, key, brand, op, data = verified_entry(entry, seq, issuer, self.trusted[issuer])
         if kind not in peer.types:
             report.ignored += 1
             return
         row: SharedSignal | SharedSellerSignal | None = None
         if op == "add":
-            if not isinstance(data, dict):
-                raise EntryRefused("an add without data")
-            try:
-                row = (
-                    self._pdq_row(issuer, key, brand, data)
-                    if kind == "pdq"
-                    else self._seller_row(issuer, key, brand, seq, data)
-                )
-            except (KeyError, TypeError, ValueError, PageRefused) as exc:
-                raise EntryRefused(f"malformed {kind} data ({exc})") from None
+            row = shared_row(issuer, kind, key, brand, seq, data)
             expires = getattr(row, "expires_at", None)
             if expires is not None and expires <= now:
                 row = None  # expired on arrival: as good as withdrawn
@@ -300,3 +308,13 @@ class FeedPuller:
             state.pulled_at = utcnow()
             session.add(state)
             session.commit()
+
+
+def shared_row(issuer: str, kind: str, key: str, brand: str, seq: int, data: dict[str, Any]):
+    """The row an ``add`` entry's data becomes; :class:`EntryRefused` when the data is malformed."""
+    try:
+        if kind == "pdq":
+            return FeedPuller._pdq_row(issuer, key, brand, data)
+        return FeedPuller._seller_row(issuer, key, brand, seq, data)
+    except (KeyError, TypeError, ValueError, PageRefused) as exc:
+        raise EntryRefused(f"malformed {kind} data ({exc})") from None
