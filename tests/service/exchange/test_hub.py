@@ -39,7 +39,7 @@ class HubProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "service", "hub", *args],
+            [sys.executable, "-m", "service", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -62,13 +62,13 @@ class HubProcess:
             time.sleep(0.2)
 
     def stats(self) -> dict[str, dict]:
-        listed = self.cli("members", "list")
+        listed = self.cli("hub", "members", "list")
         assert listed.returncode == 0, listed.stderr
         return {m["member"]: m for m in json.loads(listed.stdout)}
 
 
 def _member(hub: HubProcess, name: str, public: str, *extra: str) -> str:
-    added = hub.cli("members", "add", name, "--public-key", public, *extra)
+    added = hub.cli("hub", "members", "add", name, "--public-key", public, *extra)
     assert added.returncode == 0, added.stderr
     return added.stdout.strip()
 
@@ -199,7 +199,7 @@ def test_a_hub_relays_one_platforms_signals_to_two_others_and_refuses_what_it_mu
         # A withdrawal reaches subscribers: A deletes its reference, the hub pulls A's feed, B pulls the hub.
         a.headers["Authorization"] = f"Bearer {a_admin}"
         assert a.delete(f"/v1/references/{references['coffee']}").status_code == 200
-        pulled_by_hub = hub.cli("pull", "--name", "platform-a")
+        pulled_by_hub = hub.cli("hub", "pull", "--name", "platform-a")
         assert pulled_by_hub.returncode == 0 and '"withdrawn": 1' in pulled_by_hub.stdout, (
             pulled_by_hub.stdout
         )
@@ -209,7 +209,7 @@ def test_a_hub_relays_one_platforms_signals_to_two_others_and_refuses_what_it_mu
         )
 
         # Revoking A withdraws everything it reported; its pages are refused from then on.
-        assert hub.cli("members", "revoke", "platform-a").returncode == 0
+        assert hub.cli("hub", "members", "revoke", "platform-a").returncode == 0
         assert run_cli(settings_c, "exchange", "pull").returncode == 0
         assert _shared(settings_c, "shared_seller_signals") == 0
         refused = run_cli(settings_a, "exchange", "push", "--hub-url", hub.url, "--api-key", token_a)
