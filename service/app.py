@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
-from service.api import ui
+from service.api import ui, workbench
 from service.api.errors import install_error_handlers
 from service.api.middleware import Admission, BodyGuard, RequestContext
 from service.api.routes import (
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(module.router)
     app.include_router(signals.exchange)
     app.include_router(ui.router)
+    app.include_router(workbench.router)
 
     @app.exception_handler(ui.LoginRequired)
     async def _to_login(request: Request, exc: ui.LoginRequired):

@@ -36,7 +36,7 @@ from service.core.auth import Principal
 from service.core.errors import DomainError, Forbidden, not_found
 from service.core.timestamps import aware
 from service.core.validation import NO_NUL
-from service.db.models import Check, Label, Listing, Reference, Review, ScanItem
+from service.db.models import Check, Label, Listing, Reference, Review, Role, ScanItem
 from service.references.registry import NewReference
 
 COOKIE = "counterfeit_session"
@@ -50,11 +50,24 @@ class LoginRequired(Exception):
     """No valid session: the page answers with a redirect to the login form."""
 
 
-def reviewer(request: Request, runtime: RuntimeDep) -> tuple[Principal, str]:
+def workbench_user(request: Request, runtime: RuntimeDep) -> tuple[Principal, str]:
+    """Whoever holds a valid session: a brand's analyst, a platform's moderator or an admin (and its CSRF token)."""
     found = runtime.ui_sessions.resolve(request.cookies.get(COOKIE))
     if found is None:
         raise LoginRequired()
     return found
+
+
+WorkbenchUser = Annotated[tuple[Principal, str], Depends(workbench_user)]
+
+
+def reviewer(who: WorkbenchUser) -> tuple[Principal, str]:
+    """A brand's analyst or an admin: the review queue is brands' (a platform's key works complaints instead)."""
+    if who[0].role is Role.platform:
+        raise Forbidden(
+            "forbidden", "The review queue is for brand (or admin) keys; platforms work complaints."
+        )
+    return who
 
 
 Reviewer = Annotated[tuple[Principal, str], Depends(reviewer)]
@@ -180,7 +193,7 @@ def login(request: Request, runtime: RuntimeDep, api_key: Annotated[str, Form(ma
 
 @router.post("/logout")
 def logout(
-    request: Request, runtime: RuntimeDep, who: Reviewer, csrf: Annotated[str, Form(max_length=100)] = ""
+    request: Request, runtime: RuntimeDep, who: WorkbenchUser, csrf: Annotated[str, Form(max_length=100)] = ""
 ):
     _check_csrf(request, who[1], csrf)
     runtime.ui_sessions.close(request.cookies.get(COOKIE))
@@ -190,8 +203,10 @@ def logout(
 
 
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, runtime: RuntimeDep, who: Reviewer):
+def queue_page(request: Request, runtime: RuntimeDep, who: WorkbenchUser):
     principal, csrf = who
+    if principal.role is Role.platform:
+        return RedirectResponse("/ui/complaints", status_code=303)
     return _page(
         request,
         "queue.html",

@@ -28,11 +28,11 @@ class UiSessions:
         self.lifetime = lifetime
 
     def open(self, api_token: str) -> tuple[str, Principal]:
-        """A new session for a valid brand or admin key: (cookie token, who)."""
+        """A new session for a valid brand, platform or admin key: (cookie token, who)."""
         with self.sessions() as session:
             principal = authenticate(session, f"Bearer {api_token}")
-            if principal.role not in (Role.brand, Role.admin):
-                raise Forbidden("forbidden", "The review page is for brand (or admin) keys.")
+            if principal.role not in (Role.brand, Role.platform, Role.admin):
+                raise Forbidden("forbidden", "The workbench is for brand, platform (or admin) keys.")
             token = secrets.token_urlsafe(32)
             session.add(
                 UiSession(
@@ -63,7 +63,9 @@ class UiSessions:
             )
             if key is None:
                 return None
-            return Principal(key_id=key.id, role=key.role, brand=key.brand), row.csrf_token
+            return Principal(
+                key_id=key.id, role=key.role, brand=key.brand, platform=key.platform
+            ), row.csrf_token
 
     def close(self, token: str | None) -> None:
         if token:

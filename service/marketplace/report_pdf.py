@@ -12,7 +12,7 @@ from typing import Any
 from service.marketplace.reports import report_rows
 
 
-def _chart(report: dict[str, Any]) -> bytes:
+def report_chart(report: dict[str, Any]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server
@@ -68,7 +68,7 @@ def report_pdf(report: dict[str, Any]) -> bytes:
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 13)
     pdf.cell(0, 8, "Weekly trends", new_x="LMARGIN", new_y="NEXT")
-    pdf.image(io.BytesIO(_chart(report)), w=pdf.epw)
+    pdf.image(io.BytesIO(report_chart(report)), w=pdf.epw)
     pdf.set_font("Helvetica", size=9)
     with pdf.table(text_align="RIGHT") as table:
         table.row(["week", "checks", "flagged", "complaints filed", "complaints upheld"])
