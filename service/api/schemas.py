@@ -917,7 +917,9 @@ class ReportWeek(BaseModel):
 
 class ReportOut(BaseModel):
     brand: str
-    platform: str
+    platform: str | None = Field(
+        description="The platform tenant; null: every platform (brands' and admins' view)"
+    )
     period: ReportPeriod
     generated_at: str
     checks: ReportChecks

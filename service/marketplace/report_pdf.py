@@ -45,7 +45,7 @@ def report_pdf(report: dict[str, Any]) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_title(f"Transparency report: {report['brand']} on {report['platform']}")
+    pdf.set_title(f"Transparency report: {report['brand']} on {report['platform'] or 'all platforms'}")
     pdf.set_creator("counterfeit-check")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
@@ -55,7 +55,9 @@ def report_pdf(report: dict[str, Any]) -> bytes:
     pdf.cell(
         0,
         6,
-        _text(f"Platform {report['platform']}, {period['start']} to {period['end']} (UTC)"),
+        _text(
+            f"Platform {report['platform'] or 'all platforms'}, {period['start']} to {period['end']} (UTC)"
+        ),
         new_x="LMARGIN",
         new_y="NEXT",
     )

@@ -1,4 +1,4 @@
-"""Transparency reports: what a platform tenant did about one brand's counterfeits in a period.
+"""Transparency reports: what a platform tenant (or every platform: None) did about one brand's counterfeits in a period.
 
 "Tell brands what we are doing": per brand, platform and period (dates, UTC, both ends included) —
 checks run, flagged and confirmed; complaints filed, fast-tracked, upheld, rejected, still open, the
@@ -73,7 +73,7 @@ class Reports:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def brand_report(self, brand: str, platform: str, start: date, end: date) -> dict[str, Any]:
+    def brand_report(self, brand: str, platform: str | None, start: date, end: date) -> dict[str, Any]:
         since, until = _bounds(start, end)
         with self.sessions() as session:
             checks, weekly = _checks(session, brand, platform, since, until)
@@ -120,8 +120,13 @@ def _week_row(week: str, counts: Counter | None) -> dict[str, Any]:
     return {"week": week, **{name: (counts or Counter())[name] for name in WEEKLY_FIELDS}}
 
 
-def _platform_keys(platform: str):
-    return select(ApiKey.id).where(ApiKey.platform == platform)
+def _platform_keys(platform: str | None):
+    """Keys of the platform tenant (None: of every platform tenant)."""
+    return select(ApiKey.id).where(ApiKey.platform == platform if platform else ApiKey.platform.is_not(None))
+
+
+def _of(column, platform: str | None):
+    return column == platform if platform else column.is_not(None)
 
 
 def _checks(session, brand, platform, since, until) -> tuple[dict[str, int], dict[str, Counter]]:
@@ -153,7 +158,7 @@ def _complaints(session, brand, platform, since, until):
     rows = session.scalars(
         select(Complaint).where(
             Complaint.brand == brand,
-            Complaint.platform == platform,
+            _of(Complaint.platform, platform),
             Complaint.created_at >= since,
             Complaint.created_at < until,
         )
@@ -186,7 +191,7 @@ def _test_purchases(session, brand, platform, since, until):
     rows = session.scalars(
         select(TestPurchase).where(
             TestPurchase.brand == brand,
-            TestPurchase.platform == platform,
+            _of(TestPurchase.platform, platform),
             TestPurchase.created_at >= since,
             TestPurchase.created_at < until,
         )
@@ -209,7 +214,7 @@ def _scans(session, brand, platform, since, until) -> dict[str, int]:
                 Job.kind == "scan", Job.created_at >= since, Job.created_at < until
             )
         )
-        if (params or {}).get("platform") == platform
+        if platform is None or (params or {}).get("platform") == platform
     ]
     items = Counter(
         dict(
@@ -266,7 +271,7 @@ def report_csv(report: dict[str, Any]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["brand", report["brand"], "platform", report["platform"]])
+    writer.writerow(["brand", report["brand"], "platform", report["platform"] or "all platforms"])
     writer.writerow(["period", report["period"]["start"], report["period"]["end"]])
     writer.writerow(["section", "metric", "value"])
     writer.writerows((s, m, "" if v is None else v) for s, m, v in report_rows(report))

@@ -13,7 +13,7 @@ from service.api.deps import AnyKey, ReportsDep
 from service.api.routes import StrictRoute
 from service.api.schemas import ReportOut, error_responses
 from service.core.auth import Principal
-from service.core.errors import InvalidInput, not_found
+from service.core.errors import not_found
 from service.core.validation import BRAND_SCHEMA, validate_brand
 from service.db.models import Role
 from service.marketplace.report_pdf import report_pdf
@@ -23,8 +23,9 @@ router = APIRouter(prefix="/v1", tags=["reports"], route_class=StrictRoute)
 BrandName = Annotated[str, Path(json_schema_extra=BRAND_SCHEMA)]
 
 
-def report_scope(principal: Principal, brand: str, platform: str | None) -> tuple[str, str]:
-    """(brand, platform) the caller may see: a brand its own, a platform its own tenant's, an admin any."""
+def report_scope(principal: Principal, brand: str, platform: str | None) -> tuple[str, str | None]:
+    """(brand, platform) the caller may see: a brand its own (on one platform, or all: None), a platform its own
+    tenant's, an admin any."""
     validate_brand(brand)
     if principal.role is Role.brand and principal.brand != brand:
         raise not_found("brand")
@@ -32,9 +33,7 @@ def report_scope(principal: Principal, brand: str, platform: str | None) -> tupl
         if platform is not None and platform != principal.platform:
             raise not_found("platform")
         return brand, principal.platform
-    if platform is None:
-        raise InvalidInput("platform_required", "Give platform: a report is one platform tenant's.")
-    return brand, validate_brand(platform)
+    return brand, validate_brand(platform) if platform is not None else None
 
 
 @router.get(
@@ -58,7 +57,7 @@ async def brand_report(
     brand, platform = report_scope(principal, brand, platform)
     start, end = period(start, end)
     report = await run_in_threadpool(reports.brand_report, brand, platform, start, end)
-    name = f"report-{brand}-{platform}-{start}-{end}"
+    name = f"report-{brand}-{platform or 'all-platforms'}-{start}-{end}"
     if format == "csv":
         return Response(
             report_csv(report),
