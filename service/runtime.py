@@ -18,6 +18,7 @@ from service.api.ui_sessions import UiSessions
 from service.checks.active_scoring import ActiveScoring
 from service.checks.check_log import CheckWriter
 from service.checks.checker import Checker
+from service.checks.history import CheckHistory
 from service.checks.lookalike import ProbeStore, ProbeTrainer
 from service.checks.policies import PolicyStore
 from service.checks.reviews import ReviewService
@@ -232,6 +233,7 @@ class Runtime:
         )
         self.metrics.complaints_overdue.set_function(self.complaints.overdue_count)
         self.reports = Reports(self.sessions)
+        self.check_history = CheckHistory(self.sessions)
         self.cases = CaseBuilder(
             sessions=self.sessions,
             blobs=self.blobs,

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from service.checks.active_scoring import ActiveScoring
 from service.checks.checker import Checker
+from service.checks.history import CheckHistory
 from service.checks.policies import PolicyStore
 from service.checks.reviews import ReviewService
 from service.core.auth import Principal, authenticate, rate_limit_error
@@ -54,6 +55,7 @@ Webhooks = Annotated[WebhookRegistry, _part("webhooks")]
 Sellers = Annotated[SellerRecords, _part("sellers")]
 Policies = Annotated[PolicyStore, _part("policies")]
 Checks = Annotated[Checker, _part("checker")]
+History = Annotated[CheckHistory, _part("check_history")]
 Listings = Annotated[ListingChecker, _part("listings")]
 Complaints = Annotated[ComplaintService, _part("complaints")]
 Purchases = Annotated[TestPurchases, _part("test_purchases")]

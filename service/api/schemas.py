@@ -956,3 +956,58 @@ class SellerNetwork(BaseModel):
     nodes: list[NetworkNode]
     edges: list[NetworkEdge]
     truncated: bool
+
+
+# ---- stored checks and listings -----------------------------------------------------------------
+class StoredReview(BaseModel):
+    label: Label
+    note: str | None
+    created_at: str
+
+
+class StoredCheck(BaseModel):
+    check_id: str
+    created_at: str
+    verdict: Verdict
+    counterfeit_probability: float
+    brand: str | None
+    brand_hint: str | None
+    evidence: list[dict[str, Any]] = Field(description="The evidence as it was answered")
+    scorer: str
+    model_fingerprint: str
+    image_sha256: str
+    pdq: PdqOut | None
+    reviews: list[StoredReview]
+
+
+class CheckPage(BaseModel):
+    items: list[StoredCheck]
+    next_cursor: str | None = Field(description="Pass as cursor= for the next (older) page; null at the end")
+
+
+class ListingPhoto(BaseModel):
+    check_id: str
+    verdict: Verdict
+    counterfeit_probability: float
+
+
+class ListingRecord(BaseModel):
+    listing_check_id: str
+    listing_id: str | None
+    seller_id: str | None
+    marketplace: str | None
+    title: str | None
+    price: float | None
+    currency: str | None
+    url: str | None
+    brand: str | None
+    verdict: str = Field(
+        description="likely_counterfeit, likely_authentic, inconclusive, or confirmed_counterfeit"
+    )
+    counterfeit_probability: float
+    created_at: str
+    photos: list[ListingPhoto]
+
+
+class ScanPage(BaseModel):
+    items: list[JobOut]

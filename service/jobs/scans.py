@@ -474,6 +474,16 @@ class ScanService:
     def get(self, job_id: str, caller: Principal = OPERATOR) -> dict[str, Any]:
         return {**job_to_dict(self._scan_job(job_id, caller)), "summary": self.summary(job_id)}
 
+    def list(self, caller: Principal, limit: int = 50) -> list[dict[str, Any]]:
+        """The caller's scans, newest first (a platform key: its own tenant's; an admin: all)."""
+        scope = caller.platform_scope()
+        with self.sessions() as session:
+            jobs = session.scalars(
+                select(Job).where(Job.kind == "scan").order_by(Job.created_at.desc())
+            ).all()
+        mine = [j for j in jobs if scope is None or j.params.get("platform", DEFAULT_PLATFORM) == scope]
+        return [job_to_dict(job) for job in mine[:limit]]
+
     def cancel(self, job_id: str, actor: Principal) -> dict[str, Any]:
         self._scan_job(job_id, actor)
         self.jobs.request_cancel(job_id, actor)

@@ -12,16 +12,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scoring.listing import ListingScore, PhotoOutcome, score_listing
 from scoring.scorers import Thresholds
 from service.checks.checker import Checker, Embedded
-from service.core.errors import InvalidInput, error_of_status
-from service.db.models import Listing, SellerIdentifier
+from service.core.auth import Principal
+from service.core.errors import InvalidInput, error_of_status, not_found
+from service.core.timestamps import iso_utc
+from service.db.models import Check, Listing, Role, SellerIdentifier
 from service.exchange.identifiers import IdentifierKeying, KeyedIdentifier
 from service.exchange.webhooks import Event, enqueue
-from service.marketplace.sellers import SellerRecords
+from service.marketplace.sellers import SellerRecords, of_platform
 from service.references.registry import ReferenceRegistry
 
 
@@ -133,6 +136,40 @@ class ListingChecker:
             error = photos[0]["error"]
             raise error_of_status(photos[0]["status"], error["code"], error["message"])
         return results, photos
+
+    def get(self, listing_check_id: str, principal: Principal) -> dict[str, Any]:
+        """A stored listing check (the id exports, scans and webhooks hand out), within the caller's tenancy:
+        a platform its tenant's listings, a brand those judged its brand's, an admin any; else 404."""
+        query = select(Listing).where(Listing.id == listing_check_id)
+        if principal.role is Role.platform:
+            query = query.where(of_platform(principal.platform))
+        elif principal.role is Role.brand:
+            query = query.where(Listing.brand == principal.brand)
+        with self.sessions() as session:
+            listing = session.scalars(query).first()
+            if listing is None:
+                raise not_found("listing check")
+            checks = session.scalars(select(Check).where(Check.id.in_(listing.check_ids))).all()
+            verdicts = {c.id: (c.verdict, c.probability) for c in checks}
+        return {
+            "listing_check_id": listing.id,
+            "listing_id": listing.listing_id,
+            "seller_id": listing.seller_id,
+            "marketplace": listing.marketplace,
+            "title": listing.title,
+            "price": listing.price,
+            "currency": listing.currency,
+            "url": listing.url,
+            "brand": listing.brand,
+            "verdict": listing.verdict,
+            "counterfeit_probability": listing.probability,
+            "created_at": iso_utc(listing.created_at),
+            "photos": [
+                {"check_id": c, "verdict": verdicts[c][0], "counterfeit_probability": verdicts[c][1]}
+                for c in listing.check_ids
+                if c in verdicts
+            ],
+        }
 
     def key_identifiers(self, facts: ListingFacts) -> list[KeyedIdentifier]:
         """The listing's seller identifiers as keyed hashes; 422 for a listing that cannot be taken as given."""

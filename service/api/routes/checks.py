@@ -1,23 +1,28 @@
-"""Platforms check listing photos, one per request or many in one."""
+"""Platforms check listing photos, one per request or many in one; checks are read back by id or as a list."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import Checks, Config, Fetcher, PlatformKey
+from service.api.deps import AnyKey, Checks, Config, Fetcher, History, PlatformKey
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.schemas import (
     BatchResult,
     CheckBatchForm,
     CheckForm,
+    CheckPage,
     CheckResult,
+    StoredCheck,
+    Verdict,
     error_responses,
 )
+from service.checks.history import CHECK_CURSOR
 from service.core.errors import InvalidInput, TooLarge
-from service.core.validation import validate_brand
+from service.core.validation import BRAND_SCHEMA, NO_NUL, validate_brand
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
@@ -73,3 +78,38 @@ async def check_batch(
     refuse_too_many(form.images, settings.max_batch_images, "one batch")
     payloads = [(image.filename, await image.read()) for image in form.images]
     return {"results": await checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}
+
+
+@router.get(
+    "/checks/{check_id}",
+    response_model=StoredCheck,
+    summary="A check as it was answered, with its reviews (a platform: its tenant's; a brand: its brand's)",
+    responses=error_responses(404),
+)
+def get_check(
+    history: History, principal: AnyKey, check_id: Annotated[str, Path(max_length=40, pattern=NO_NUL)]
+):
+    return history.get(check_id, principal)
+
+
+@router.get(
+    "/checks",
+    response_model=CheckPage,
+    summary="Checks, newest first, with filters; page with cursor=",
+    responses=error_responses(),
+)
+def list_checks(
+    history: History,
+    principal: AnyKey,
+    verdict: Verdict | None = None,
+    brand: Annotated[str | None, Query(json_schema_extra=BRAND_SCHEMA)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CHECK_CURSOR.pattern, description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+):
+    if brand is not None:
+        validate_brand(brand)
+    return history.list(principal, verdict, brand, since, until, cursor, limit)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Form, Path, Query
 from service.api.deps import AnyKey, Config, Listings, PlatformKey, Sellers
 from service.api.routes import StrictRoute, refuse_empty_form_fields
 from service.api.routes.checks import check_params, refuse_too_many
-from service.api.schemas import ListingCheckForm, ListingResult, SellerOut, SellerPage, error_responses
+from service.api.schemas import (
+    ListingCheckForm,
+    ListingRecord,
+    ListingResult,
+    SellerOut,
+    SellerPage,
+    error_responses,
+)
 from service.core.errors import Forbidden, not_found
 from service.core.validation import BRAND_SCHEMA, MARKETPLACE_PATTERN, NO_NUL, validate_brand
 from service.exchange.identifier_kinds import identifier_values
@@ -44,6 +51,20 @@ async def check_listing(
     )
     payloads = [(image.filename, await image.read()) for image in form.images]
     return await listings.check(payloads, facts, brand, k, principal.key_id, principal.request_id)
+
+
+@router.get(
+    "/listings/{listing_check_id}",
+    response_model=ListingRecord,
+    responses=error_responses(404),
+    summary="A stored listing check (the id exports, scans and webhooks hand out) with its photos' checks",
+)
+def get_listing(
+    listings: Listings,
+    principal: AnyKey,
+    listing_check_id: Annotated[str, Path(max_length=40, pattern=NO_NUL)],
+):
+    return listings.get(listing_check_id, principal)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from service.api.schemas import (
     ScanAccepted,
     ScanForm,
     ScanOut,
+    ScanPage,
     ScanResultPage,
     ScanSellerPage,
     Verdict,
@@ -45,6 +46,16 @@ async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotate
     )
     runtime.start_scan(scan_id)
     return {"scan_id": scan_id, "state": "queued", "listings": runtime.jobs.get(scan_id).params["listings"]}
+
+
+@router.get(
+    "",
+    response_model=ScanPage,
+    responses=error_responses(),
+    summary="The caller's scans, newest first (a platform key: its own tenant's)",
+)
+def list_scans(scans: Scans, principal: PlatformKey, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+    return {"items": scans.list(principal, limit)}
 
 
 @router.get(

@@ -61,6 +61,7 @@ class World:
             files=[("images", ("p.jpg", resized_jpeg_copy(1), "image/jpeg"))],
         )
         assert listing.status_code == 200, listing.text
+        self.listing_check_id = listing.json()["listing_check_id"]
         self.webhook = self.hook()
         self.complaint_id = self.complaint()
         self.purchase_id = self.purchase(self.clients[BA]).json()["id"]
@@ -154,6 +155,16 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
             brand_read,
         ),
         ("POST", "/v1/check"): (lambda c: c.post("/v1/check", files=photo), only(200, PA, PB)),
+        ("GET", "/v1/checks/{check_id}"): (
+            lambda c: c.get(f"/v1/checks/{w.check_id}"),
+            only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
+        ),
+        ("GET", "/v1/checks"): (lambda c: c.get("/v1/checks"), only(200, PA, PB, BA, BB)),
+        ("GET", "/v1/listings/{listing_check_id}"): (
+            lambda c: c.get(f"/v1/listings/{w.listing_check_id}"),
+            only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
+        ),
+        ("GET", "/v1/scans"): (lambda c: c.get("/v1/scans"), only(200, PA, PB)),
         ("POST", "/v1/check/batch"): (
             lambda c: c.post("/v1/check/batch", files=[("images", photo["image"])]),
             only(200, PA, PB),

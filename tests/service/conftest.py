@@ -1,4 +1,4 @@
-"""Tenants for the marketplace workflows: an admin, platforms A ("default") and B, brands acme and globex."""
+"""Tenants for workflow tests: an admin, platforms A ("default") and B, brands acme and globex (keys over HTTP)."""
 
 from __future__ import annotations
 
