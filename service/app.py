@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from service.api import ui, workbench
+from service.api.docs import serve_offline_docs
 from service.api.errors import install_error_handlers
 from service.api.middleware import Admission, BodyGuard, RequestContext
 from service.api.routes import (
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Is this product photo probably counterfeit? Evidence from brands' reference images.",
         lifespan=lifespan,
         default_response_class=ReadableJSONResponse,
+        docs_url=None,  # served offline below
+        redoc_url=None,
     )
 
     _add_middleware(app, settings)
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(signals.exchange)
     app.include_router(ui.router)
     app.include_router(workbench.router)
+    serve_offline_docs(app)
 
     @app.exception_handler(ui.LoginRequired)
     async def _to_login(request: Request, exc: ui.LoginRequired):

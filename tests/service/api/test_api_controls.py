@@ -234,3 +234,18 @@ def test_a_keys_rate_holds_across_three_replicas(tmp_path):
     allowed = statuses.count(200)
     expected = 5 + 5 * window  # the burst, then the rate
     assert abs(allowed - expected) <= 0.1 * expected + 1, (allowed, expected, len(statuses))
+
+
+def test_the_interactive_docs_load_every_asset_from_this_server(server):
+    """/docs works offline: Swagger UI's script and style come from this process, none from a CDN."""
+    import re
+
+    with server.client() as client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "swagger-ui" in page.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+        for asset in assets:
+            response = client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 500, asset
+        assert client.get("/openapi.json").json()["paths"]
