@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.auth import Principal
-from service.core.errors import DomainError, InvalidInput, NotFound
+from service.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from service.core.fetch import SafeFetcher
 from service.core.timestamps import aware, iso_utc, utcnow
 from service.db.models import ApiKey, Role, Webhook, WebhookDelivery
@@ -256,6 +256,20 @@ class WebhookDeliverer:
             session.commit()
 
 
+def delivery_to_dict(r: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "event": r.event,
+        "state": r.state,
+        "attempts": r.attempts,
+        "last_status": r.last_status,
+        "last_error": r.last_error,
+        "created_at": iso_utc(r.created_at),
+        "delivered_at": iso_utc(r.delivered_at) if r.delivered_at else None,
+        "next_attempt_at": iso_utc(r.next_attempt_at) if r.state == "pending" else None,
+    }
+
+
 class WebhookRegistry:
     def __init__(self, sessions: sessionmaker[Session], fetcher: SafeFetcher):
         self.sessions = sessions
@@ -332,20 +346,47 @@ class WebhookRegistry:
                 .order_by(WebhookDelivery.created_at.desc())
                 .limit(limit)
             ).all()
-        return [
-            {
-                "id": r.id,
-                "event": r.event,
-                "state": r.state,
-                "attempts": r.attempts,
-                "last_status": r.last_status,
-                "last_error": r.last_error,
-                "created_at": iso_utc(r.created_at),
-                "delivered_at": iso_utc(r.delivered_at) if r.delivered_at else None,
-                "next_attempt_at": iso_utc(r.next_attempt_at) if r.state == "pending" else None,
-            }
-            for r in rows
-        ]
+        return [delivery_to_dict(r) for r in rows]
+
+    def ping(self, webhook_id: str, caller: Principal) -> dict[str, Any]:
+        """Queue a ``ping`` to the endpoint now (signed like any event): a receiver is tested without waiting
+        for a real event."""
+        hook = self.get(webhook_id, caller)
+        payload = {
+            "event": "ping",
+            "brand": hook.brand,
+            "at": iso_utc(utcnow()),
+            "data": {"webhook_id": hook.id},
+        }
+        return self._queue(hook.id, "ping", payload)
+
+    def redeliver(self, webhook_id: str, delivery_id: str, caller: Principal) -> dict[str, Any]:
+        """Send a past delivery's payload again, as a new delivery (a receiver that lost or rejected it)."""
+        self.get(webhook_id, caller)
+        with self.sessions() as session:
+            old = session.get(WebhookDelivery, delivery_id)
+        if old is None or old.webhook_id != webhook_id:
+            raise NotFound("not_found", "No such delivery of this webhook.")
+        if old.state == "pending":
+            raise Conflict("delivery_pending", "That delivery is still being tried; wait for it to end.")
+        return self._queue(webhook_id, old.event, old.payload)
+
+    def _queue(self, webhook_id: str, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        delivery = WebhookDelivery(
+            id="dlv_" + secrets.token_hex(10),
+            webhook_id=webhook_id,
+            event=event,
+            payload=payload,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        with self.sessions() as session:
+            session.add(delivery)
+            session.commit()
+            return delivery_to_dict(delivery)
 
     @staticmethod
     def describe(hook: Webhook) -> dict[str, Any]:

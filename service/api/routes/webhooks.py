@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query
 from service.api.deps import AnyKey, Webhooks
 from service.api.routes import StrictRoute
 from service.api.schemas import (
+    DeliveryOut,
     DeliveryPage,
     RotateWebhookBody,
     WebhookBody,
@@ -75,3 +76,30 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
     return {"items": webhooks.deliveries(webhook_id, principal, limit)}
+
+
+@router.post(
+    "/webhooks/{webhook_id}/ping",
+    status_code=201,
+    response_model=DeliveryOut,
+    responses=error_responses(404),
+    summary="Send a signed test event (ping) to the endpoint now",
+)
+def ping_webhook(webhooks: Webhooks, principal: AnyKey, webhook_id: WebhookId):
+    return webhooks.ping(webhook_id, principal)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=201,
+    response_model=DeliveryOut,
+    responses=error_responses(404, 409),
+    summary="Send a past delivery again, as a new delivery",
+)
+def redeliver(
+    webhooks: Webhooks,
+    principal: AnyKey,
+    webhook_id: WebhookId,
+    delivery_id: Annotated[str, Path(max_length=40, pattern=r"^dlv_[0-9a-f]{20}$")],
+):
+    return webhooks.redeliver(webhook_id, delivery_id, principal)

@@ -113,6 +113,16 @@ class World:
             },
         )
 
+    def delivery(self) -> str:
+        """A finished delivery to platform A's endpoint (a ping its receiver accepted)."""
+        admin = self.clients[AD]
+        ping = admin.post(f"/v1/webhooks/{self.webhook}/ping").json()["id"]
+        deadline = time.monotonic() + 20
+        while admin.get(f"/v1/webhooks/{self.webhook}/deliveries").json()["items"][0]["state"] == "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return ping
+
     def hook(self) -> str:
         response = self.clients[PA].post(
             "/v1/webhooks", json={"url": self.receiver.url, "events": ["scan.completed"]}
@@ -232,6 +242,14 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
         ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"): (
             lambda c: c.post(f"/v1/webhooks/{w.webhook}/rotate-secret", json={}),
             hook_call,
+        ),
+        ("POST", "/v1/webhooks/{webhook_id}/ping"): (
+            lambda c: c.post(f"/v1/webhooks/{w.webhook}/ping"),
+            only(201, PA, platform_b=404, brand_a=404, brand_b=404),
+        ),
+        ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
+            lambda c: c.post(f"/v1/webhooks/{w.webhook}/deliveries/{w.delivery()}/redeliver"),
+            only(201, PA, platform_b=404, brand_a=404, brand_b=404),
         ),
         ("GET", "/v1/webhooks/{webhook_id}/deliveries"): (
             lambda c: c.get(f"/v1/webhooks/{w.webhook}/deliveries"),

@@ -289,3 +289,34 @@ def test_platforms_are_tenants_of_their_webhooks_and_hear_only_of_their_own_even
         time.sleep(1.0)  # anything more that would (wrongly) arrive
         assert [json.loads(r[1])["data"]["check_id"] for r in mine.accepted()] == [checked["check_id"]]
         assert len(operators.accepted()) == 1 and theirs.requests == []
+
+
+def test_a_ping_tests_the_receiver_and_a_past_delivery_is_sent_again(hook_server):
+    server, keys = hook_server
+    receiver, down = Receiver(), Receiver(failures=1000)
+    with server.client(keys.platform) as platform, server.client(keys.brand_a) as acme:
+        hook = platform.post("/v1/webhooks", json={"url": receiver.url, "events": ["scan.completed"]}).json()
+        ping = platform.post(f"/v1/webhooks/{hook['id']}/ping")
+        assert ping.status_code == 201 and ping.json()["event"] == "ping", ping.text
+        _wait(lambda: receiver.accepted())
+        headers, body, _ = receiver.accepted()[0]
+        assert json.loads(body)["data"] == {"webhook_id": hook["id"]} and _verify(
+            hook["secret"], headers, body
+        )
+
+        # The receiver lost it: the same payload again, as a new delivery (a new id to dedupe on).
+        again = platform.post(f"/v1/webhooks/{hook['id']}/deliveries/{ping.json()['id']}/redeliver")
+        assert again.status_code == 201 and again.json()["id"] != ping.json()["id"]
+        _wait(lambda: len(receiver.accepted()) == 2)
+        second_headers, second_body, _ = receiver.accepted()[1]
+        first, second = json.loads(body), json.loads(second_body)
+        assert {k: v for k, v in second.items() if k != "id"} == {k: v for k, v in first.items() if k != "id"}
+        assert second_headers["Counterfeit-Delivery"] != headers["Counterfeit-Delivery"]
+
+        assert acme.post(f"/v1/webhooks/{hook['id']}/ping").status_code == 404  # another owner's endpoint
+        missing = platform.post(f"/v1/webhooks/{hook['id']}/deliveries/dlv_{'0' * 20}/redeliver")
+        assert missing.status_code == 404
+        failing = platform.post("/v1/webhooks", json={"url": down.url, "events": ["scan.completed"]}).json()
+        retrying = platform.post(f"/v1/webhooks/{failing['id']}/ping").json()
+        busy = platform.post(f"/v1/webhooks/{failing['id']}/deliveries/{retrying['id']}/redeliver")
+        assert busy.status_code == 409  # still being retried
