@@ -125,11 +125,16 @@ class CheckWriter:
 
 
 def check_event(check: Check) -> dict[str, Any]:
+    """A ``check.likely_counterfeit`` event's data: the references that matched (by CLIP above the match bar,
+    PDQ or verified keypoints), not every neighbour the search looked at."""
+    matched = [e for e in check.evidence or [] if e.get("reference_id") is not None and e.get("signals")]
     return {
         "check_id": check.id,
         "verdict": check.verdict,
         "counterfeit_probability": check.probability,
-        "evidence_reference_ids": list(check.evidence_ids or []),
+        "brand": check.brand,
+        "evidence_reference_ids": [e["reference_id"] for e in matched],
+        "matched": [{k: e.get(k) for k in ("reference_id", "label", "product", "signals")} for e in matched],
         "image_sha256": check.image_sha256,
         "pdq_hash": check.pdq_hash,
     }

@@ -24,7 +24,7 @@ from service.core.timestamps import iso_utc
 from service.db.models import Check, Listing, Role, SellerIdentifier
 from service.exchange.identifiers import IdentifierKeying, KeyedIdentifier
 from service.exchange.webhooks import Event, enqueue
-from service.marketplace.sellers import SellerRecords, of_platform
+from service.marketplace.sellers import SellerRecords, of_platform, risk_with
 from service.references.registry import ReferenceRegistry
 
 
@@ -294,8 +294,10 @@ def add_listing(
     *,
     raises_risk: bool,
     risk_before: float,
+    severity: int = 1,
 ) -> None:
-    """The listing, its seller's keyed identifiers and, when it raises the seller's risk, that event."""
+    """The listing, its seller's keyed identifiers and, when it raises the seller's risk (by ``severity``: 1 a
+    likely counterfeit, 2 a confirmed one), that event with the risk before and after."""
     session.add(listing)
     if listing.seller_id:
         session.add_all(
@@ -316,6 +318,7 @@ def add_listing(
             "listing_check_id": listing.id,
             "listing_id": listing.listing_id,
             "risk_before": risk_before,
+            "risk_after": risk_with(risk_before, severity),
         }
         event = Event(
             "seller.risk_raised", listing.brand, payload, listing.api_key_id, platform=listing.platform

@@ -208,7 +208,9 @@ class TestPurchases:
             photos = [EvidencePhoto(owner_id=purchase_id, sha256=d) for d in digests]
             session.add_all(photos)
             if listing is not None:
-                add_listing(session, listing, keyed, raises_risk=True, risk_before=0.0)
+                record = self.listings.sellers.risk(facts.marketplace, facts.seller_id, keyed, new.platform)
+                before = record["risk"] if record else 0.0
+                add_listing(session, listing, keyed, raises_risk=True, risk_before=before, severity=2)
             session.add(
                 audit_event(principal, "test_purchase.record", new.brand, purchase_id, outcome=new.outcome)
             )

@@ -45,6 +45,12 @@ RISK_HALF_LIFE_DAYS = 30.0
 CONFIRMED = "confirmed_counterfeit"
 
 
+def risk_with(risk_before: float, severity: int) -> float:
+    """The risk once a listing of ``severity`` (1 likely, 2 confirmed) is added now: the formula above, inverted
+    for the total and added to."""
+    return round(1 - (1 - risk_before) * math.exp(-severity / 3), 4)
+
+
 def _weight(created_at: datetime, now: datetime) -> float:
     age_days = max((now - aware(created_at)).total_seconds(), 0.0) / 86400
     return 0.5 ** (age_days / RISK_HALF_LIFE_DAYS)

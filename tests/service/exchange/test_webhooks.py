@@ -117,6 +117,13 @@ def test_a_failing_receiver_gets_exactly_one_accepted_signed_delivery_and_other_
             event["data"]["check_id"] == result["check_id"] and headers["Counterfeit-Delivery"] == event["id"]
         )
         assert other.requests == []  # globex's endpoint never hears of acme's checks
+        matched = event["data"]["matched"]  # the references that matched, not every neighbour searched
+        assert (
+            event["data"]["evidence_reference_ids"]
+            == [m["reference_id"] for m in matched]
+            == [result["evidence"][0]["reference_id"]]
+        )
+        assert matched[0]["label"] == "counterfeit" and matched[0]["signals"]
 
         deliveries = acme.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
         assert [(d["state"], d["attempts"], d["last_status"]) for d in deliveries] == [("delivered", 3, 200)]

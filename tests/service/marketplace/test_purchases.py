@@ -37,7 +37,9 @@ def _record(client, photos=(ITEM,), **fields):
 def test_a_confirmed_counterfeit_joins_the_bank_and_counts_as_a_confirmed_fact_for_the_seller(tenants):
     t = tenants
     receiver = Receiver()
-    hook = t.platform_a.post("/v1/webhooks", json={"url": receiver.url, "events": ["test_purchase.recorded"]})
+    hook = t.platform_a.post(
+        "/v1/webhooks", json={"url": receiver.url, "events": ["test_purchase.recorded", "seller.risk_raised"]}
+    )
     assert hook.status_code == 201, hook.text
     recorded = _record(t.acme, share_signals="true")
     assert recorded.status_code == 201, recorded.text
@@ -57,9 +59,11 @@ def test_a_confirmed_counterfeit_joins_the_bank_and_counts_as_a_confirmed_fact_f
     ).json()
     assert check["verdict"] == "likely_counterfeit"
     assert check["evidence"][0]["reference_id"] == reference["id"]
-    _wait(lambda: receiver.accepted())
-    event = json.loads(receiver.accepted()[0][1])
-    assert event["event"] == "test_purchase.recorded" and event["data"]["test_purchase_id"] == purchase["id"]
+    _wait(lambda: len(receiver.accepted()) == 2)
+    events = {e["event"]: e["data"] for e in (json.loads(r[1]) for r in receiver.accepted())}
+    assert events["test_purchase.recorded"]["test_purchase_id"] == purchase["id"]
+    raised = events["seller.risk_raised"]  # a confirmed fact: the risk it leaves, as the record says
+    assert raised["risk_before"] == 0.0 and raised["risk_after"] == seller["risk"], raised
 
     # The same order again: the first record (a retry), or a conflict when the outcome differs.
     again = _record(t.acme)
