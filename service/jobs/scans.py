@@ -472,7 +472,23 @@ class ScanService:
         return job
 
     def get(self, job_id: str, caller: Principal = OPERATOR) -> dict[str, Any]:
-        return {**job_to_dict(self._scan_job(job_id, caller)), "summary": self.summary(job_id)}
+        job = job_to_dict(self._scan_job(job_id, caller))
+        return {
+            **job,
+            "failures": job["failures"] + self._failed_listings(job_id),
+            "summary": self.summary(job_id),
+        }
+
+    def _failed_listings(self, job_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The listings that failed (first ``limit`` by row): a scan's status must not say "no failures"."""
+        with self.sessions() as session:
+            items = session.scalars(
+                select(ScanItem)
+                .where(ScanItem.job_id == job_id, ScanItem.state == "failed")
+                .order_by(ScanItem.row)
+                .limit(limit)
+            ).all()
+        return [{"row": i.row, "listing_id": i.listing.get("listing_id"), "error": i.error} for i in items]
 
     def list(self, caller: Principal, limit: int = 50) -> list[dict[str, Any]]:
         """The caller's scans, newest first (a platform key: its own tenant's; an admin: all)."""

@@ -123,6 +123,8 @@ def test_a_scan_of_200_listings_finds_the_registered_fakes(tmp_path, keys_for):
         assert scan["state"] == "succeeded" and scan["done"] == scan["total"] == 201, scan
         assert scan["summary"]["verdicts"]["likely_counterfeit"] == len(fakes) == 20
         assert scan["summary"]["states"] == {"done": 200, "failed": 1}
+        [failure] = scan["failures"]  # the status names the failed listing, not "failures": []
+        assert failure["listing_id"] == "private" and "forbidden_address" in failure["error"]
 
         found = []
         after = 0
