@@ -491,6 +491,8 @@ class ScanOut(JobOut):
 class ScanResult(BaseModel):
     row: int = Field(description="The listing's row in the feed (1-based); page with after=")
     listing_id: str
+    title: str | None = None
+    url: str | None = None
     seller_id: str | None
     marketplace: str | None
     state: Literal["pending", "done", "failed"]

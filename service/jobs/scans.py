@@ -38,7 +38,7 @@ from service.core.errors import DomainError, InvalidInput, TooLarge, not_found
 from service.core.fetch import SafeFetcher
 from service.core.timestamps import utcnow
 from service.core.validation import CURRENCY_PATTERN, HTTP_URL_PATTERN, MARKETPLACE_PATTERN, NO_NUL
-from service.db.models import Job, ScanItem
+from service.db.models import Check, Job, Listing, ScanItem
 from service.exchange.identifier_kinds import IDENTIFIER_KINDS, identifier_values
 from service.exchange.identifiers import KeyedIdentifier
 from service.exchange.webhooks import Event, enqueue
@@ -568,19 +568,8 @@ class ScanService:
         return [{**e, "brands": sorted(e["brands"])} for e in ranked]
 
     def export(self, job_id: str, fmt: str, caller: Principal = OPERATOR) -> bytes:
-        rows = self.results(job_id, None, None, 0, self.limits.max_listings, caller)
-        columns = [
-            "row",
-            "listing_id",
-            "seller_id",
-            "marketplace",
-            "state",
-            "verdict",
-            "counterfeit_probability",
-            "brand",
-            "listing_check_id",
-            "error",
-        ]
+        rows = self._export_rows(self.results(job_id, None, None, 0, self.limits.max_listings, caller))
+        columns = list(EXPORT_COLUMNS)
         if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -593,6 +582,53 @@ class ScanService:
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue().encode()
+
+    def _export_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each result with the feed's title and URL, the reference that matched best and why, in words."""
+        with self.sessions() as session:
+            listings = {
+                listing.id: listing
+                for listing in session.scalars(
+                    select(Listing).where(
+                        Listing.id.in_([r["listing_check_id"] for r in rows if r["listing_check_id"]])
+                    )
+                )
+            }
+            check_ids = [c for listing in listings.values() for c in listing.check_ids]
+            checks = {c.id: c for c in session.scalars(select(Check).where(Check.id.in_(check_ids)))}
+        out = []
+        for row in rows:
+            listing = listings.get(row["listing_check_id"])
+            photos = [checks[c] for c in (listing.check_ids if listing else []) if c in checks]
+            out.append({**row, **_matched(photos, row["verdict"])})
+        return out
+
+
+def _matched(photos: list[Check], verdict: str | None) -> dict[str, Any]:
+    """The strongest matched reference among a listing's photos, and the reason in words."""
+    matches = sorted(
+        (e for check in photos for e in check.evidence or [] if e.get("signals") and e.get("reference_id")),
+        key=lambda e: (len(e["signals"]), e.get("similarity") or 0),
+        reverse=True,
+    )
+    if not matches:
+        reason = {None: "", "inconclusive": "no reference matched"}.get(
+            verdict, "judged by the brand's classifier"
+        )
+        return {
+            "matched_reference_id": None,
+            "matched_label": None,
+            "matched_product": None,
+            "reason": reason,
+        }
+    best = matches[0]
+    product = f" ({best['product']})" if best.get("product") else ""
+    return {
+        "matched_reference_id": best["reference_id"],
+        "matched_label": best["label"],
+        "matched_product": best.get("product"),
+        "reason": f"{' + '.join(best['signals'])} match to {best['label']} reference {best['reference_id']}{product}",
+    }
 
 
 class _Progress:
@@ -628,10 +664,32 @@ class _Progress:
         self.on_progress(job_to_dict(jobs.get(self.job_id)))
 
 
+EXPORT_COLUMNS = (
+    "row",
+    "listing_id",
+    "title",
+    "url",
+    "seller_id",
+    "marketplace",
+    "state",
+    "verdict",
+    "counterfeit_probability",
+    "brand",
+    "listing_check_id",
+    "matched_reference_id",
+    "matched_label",
+    "matched_product",
+    "reason",
+    "error",
+)
+
+
 def _item_dict(item: ScanItem) -> dict[str, Any]:
     return {
         "row": item.row,
         "listing_id": item.listing["listing_id"],
+        "title": item.listing.get("title"),
+        "url": item.listing.get("url"),
         "seller_id": item.listing.get("seller_id"),
         "marketplace": item.listing.get("marketplace"),
         "state": item.state,

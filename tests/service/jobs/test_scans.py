@@ -148,6 +148,15 @@ def test_a_scan_of_200_listings_finds_the_registered_fakes(tmp_path, keys_for):
             len(table) == 201
             and {r["listing_id"] for r in table if r["verdict"] == "likely_counterfeit"} == fakes
         )
+        fake_row = next(r for r in table if r["verdict"] == "likely_counterfeit")
+        assert fake_row["matched_label"] == "counterfeit" and fake_row["matched_reference_id"]
+        assert (
+            fake_row["reason"].startswith(("clip", "pdq", "local"))
+            and "counterfeit reference" in fake_row["reason"]
+        )
+        assert (
+            next(r for r in table if r["listing_id"] == "private")["reason"] == ""
+        )  # failed: nothing judged
         import pyarrow.parquet as pq
 
         parquet = pq.read_table(
