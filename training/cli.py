@@ -47,8 +47,12 @@ def eval_set_build(
     from training.dataset import build_eval_set
 
     items = build_eval_set(out, seed=seed, procedural=procedural, copies=copies)
-    counts = Counter(f"{i.role}s {i.label}" for i in items)
+    counts = Counter(f"{_plural(i.role)} {i.label}" for i in items)
     err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {out}")
+
+
+def _plural(role: str) -> str:
+    return {"query": "queries"}.get(role, role + "s")  # "96 queries", not "96 querys"
 
 
 @eval_set_app.command("lookalike")
@@ -73,7 +77,7 @@ def eval_set_lookalike(
         seed=seed,
     )
     manifest = write_lookalike_set(out, photos)
-    counts = Counter(f"{p.role}s {p.label}" for p in photos)
+    counts = Counter(f"{_plural(p.role)} {p.label}" for p in photos)
     err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {manifest}")
 
 

@@ -22,6 +22,28 @@ from service.core.errors import (
 from service.settings import Settings
 
 app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"counterfeit-check {version('counterfeit-check')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("counterfeit-check (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """counterfeit-check: is this product photo probably counterfeit?"""
+
+
 err = Console(stderr=True, soft_wrap=True)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 

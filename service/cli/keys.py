@@ -71,12 +71,16 @@ def keys_list():
     from service.db.models import ApiKey
 
     now = datetime.now(timezone.utc)
+    typer.echo("id\trole\tbrand\tplatform\tstate\texpires\tname")
     with _sessions()() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
             expires = aware(key.expires_at)
             state = "revoked" if key.revoked_at else "expired" if expires and expires <= now else "active"
             until = expires.isoformat(timespec="seconds") if expires else "-"
-            typer.echo(f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{state}\t{until}\t{key.name or ''}")
+            typer.echo(
+                f"{key.id}\t{key.role.value}\t{key.brand or '-'}\t{key.platform or '-'}\t{state}\t{until}\t"
+                f"{key.name or ''}"
+            )
 
 
 @keys_app.command("rotate")

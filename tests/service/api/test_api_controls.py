@@ -79,7 +79,7 @@ def test_cli_creates_expiring_keys_and_rotates(settings):
     created = run_cli(settings, "keys", "create", "--role", "platform", "--expires-in-days", "0")
     assert created.returncode == 0, created.stderr
     listed = run_cli(settings, "keys", "list").stdout
-    key_id = listed.split("\t")[0]
+    key_id = listed.splitlines()[1].split("\t")[0]
     assert "\texpired\t" in listed
     lasting = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "acme")
     brand_id = [line for line in run_cli(settings, "keys", "list").stdout.splitlines() if "acme" in line][

@@ -24,13 +24,23 @@ def test_keys_create_prints_only_the_key_and_stores_only_its_hash(settings):
     assert token.startswith("cfk_") and "\n" not in token
     assert "brand" in created.stderr
     listed = run_cli(settings, "keys", "list")
-    key_id = listed.stdout.split("\t")[0]
+    header, row = listed.stdout.splitlines()
+    assert header.split("\t")[:5] == [
+        "id",
+        "role",
+        "brand",
+        "platform",
+        "state",
+    ]  # a header names the columns
+    key_id = row.split("\t")[0]
     assert "acme" in listed.stdout and token not in listed.stdout
     assert token not in str(sql(settings, "SELECT * FROM api_keys"))
     assert run_cli(settings, "keys", "revoke", key_id).returncode == 0
     assert "revoked" in run_cli(settings, "keys", "list").stdout
     bad = run_cli(settings, "keys", "create", "--role", "brand")
     assert bad.returncode == 2 and bad.stdout == ""
+    version = run_cli(settings, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("counterfeit-check ")
 
 
 def test_bulk_register_continues_past_bad_files_and_running_server_sees_it(settings, keys, tmp_path):
