@@ -18,9 +18,10 @@ install:
 	PYTHON=$(PYTHON) VENV=$(VENV) EXTRAS=test,offline-model scripts/install.sh
 
 # `db upgrade` first: a data directory from an earlier release is upgraded in place (a no-op otherwise).
+# `make serve PORT=8080 HOST=0.0.0.0` overrides COUNTERFEIT_PORT / COUNTERFEIT_HOST for this run.
 serve: install
 	$(PY) -m service db upgrade
-	COUNTERFEIT_MODEL=$(MODEL) $(PY) -m service serve
+	COUNTERFEIT_MODEL=$(MODEL) $(PY) -m service serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 # Formatting and lint first: seconds, and a red build says why at once.
 lint: install

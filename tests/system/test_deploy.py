@@ -256,3 +256,24 @@ def test_kubernetes_manifests_fit_the_service_they_deploy():
         and {"name": "COUNTERFEIT_DEVICE", "value": "cuda"}
         in gpu[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     )
+
+
+def test_make_serve_takes_port_and_host_from_the_command_line():
+    """`make serve PORT=… HOST=…` reaches the server's options (it used to be ignored)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    planned = subprocess.run(
+        ["make", "-n", "serve", "PORT=8123", "HOST=0.0.0.0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1]
+    assert planned.endswith("serve --port 8123 --host 0.0.0.0"), planned
+    default = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert (
+        "--port" not in default.stdout.splitlines()[-1]
+    )  # the settings' own port (COUNTERFEIT_PORT) otherwise
