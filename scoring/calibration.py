@@ -9,6 +9,7 @@ decision thresholds chosen for a target precision, and fit statistics.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,15 +63,63 @@ class CalibrationArtefact:
 
 
 class CalibrationStore:
+    """Versioned calibrations in a directory; ``ACTIVE`` names the one in use (none: the default scorer) and
+    ``HISTORY`` every activation in order, so a bad one is rolled back to the one before."""
+
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.pointer = self.directory / "ACTIVE"
+        self.history = self.directory / "HISTORY"
 
-    def save_and_activate(self, artefact: CalibrationArtefact) -> Path:
+    def save(self, artefact: CalibrationArtefact) -> Path:
         path = self.directory / f"{artefact.version}.json"
         artefact.save(path)
-        write_atomic(self.pointer, path.name + "\n")
         return path
+
+    def save_and_activate(self, artefact: CalibrationArtefact) -> Path:
+        path = self.save(artefact)
+        self.activate(artefact.version)
+        return path
+
+    def activate(self, version: str) -> None:
+        if (
+            not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", version)
+            or not (self.directory / f"{version}.json").exists()
+        ):
+            raise KeyError(version)
+        write_atomic(self.pointer, f"{version}.json\n")
+        write_atomic(self.history, "".join(f"{v}\n" for v in [*self._history(), version]))
+
+    def rollback(self) -> str | None:
+        """Activate the calibration active before the current one (None: back to the default scorer)."""
+        history = self._history()[:-1]
+        write_atomic(self.history, "".join(f"{v}\n" for v in history))
+        if history:
+            write_atomic(self.pointer, f"{history[-1]}.json\n")
+            return history[-1]
+        self.pointer.unlink(missing_ok=True)
+        return None
+
+    def _history(self) -> list[str]:
+        return self.history.read_text().split() if self.history.exists() else []
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every saved calibration, newest first, and which one is active."""
+        active = self.active_path()
+        found = []
+        for path in self.directory.glob("*.json"):
+            data = json.loads(path.read_text())
+            found.append(
+                {
+                    "version": data["version"],
+                    "model_fingerprint": data["model_fingerprint"],
+                    "samples": data.get("stats", {}).get("samples"),
+                    "thresholds": data["thresholds"],
+                    "saved_at": path.stat().st_mtime,
+                    "active": active is not None and path.name == active.name,
+                }
+            )
+        return sorted(found, key=lambda v: -v["saved_at"])
 
     def active_path(self) -> Path | None:
         if not self.pointer.exists():

@@ -18,6 +18,7 @@ from service.api.middleware import Admission, BodyGuard, RequestContext
 from service.api.routes import (
     ReadableJSONResponse,
     audit,
+    calibrations,
     cases,
     checks,
     complaints,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         scans,
         jobs,
         reviews,
+        calibrations,
         signals,
         webhooks,
         audit,

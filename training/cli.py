@@ -179,7 +179,9 @@ def train_calibrate(
     ),
     model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
     target_precision: float = typer.Option(0.95, help="Precision the verdict thresholds must reach"),
-    activate: bool = typer.Option(True, help="Make it the scorer running services use"),
+    activate: bool = typer.Option(
+        False, help="Also make it the scorer running services use (else: counterfeit calibrations activate)"
+    ),
     brand_policies: bool = typer.Option(True, help="Also set per-brand thresholds where reviews allow"),
 ):
     """Fit a calibrated scorer from confirmed outcomes (reviews) or a labelled set; save it, versioned."""
@@ -219,12 +221,14 @@ def train_calibrate(
     if brands and activate and brand_policies:
         _apply_brand_thresholds(artefact, features, labels, brands, target_precision)
     store = CalibrationStore(settings.data_dir / "calibration")
-    path = store.save_and_activate(artefact) if activate else store.directory / f"{artefact.version}.json"
-    if not activate:
-        artefact.save(path)
+    path = store.save_and_activate(artefact) if activate else store.save(artefact)
     err.print(
         f"Calibration {artefact.version} from {artefact.stats['samples']} outcomes -> {path}"
-        + (" (active)" if activate else "")
+        + (
+            " (active)"
+            if activate
+            else f" (not active: counterfeit calibrations activate {artefact.version})"
+        )
     )
     typer.echo(str(path))
 

@@ -1013,3 +1013,18 @@ class ListingRecord(BaseModel):
 
 class ScanPage(BaseModel):
     items: list[JobOut]
+
+
+# ---- calibrations -------------------------------------------------------------------------------
+class CalibrationOut(BaseModel):
+    version: str
+    model_fingerprint: str
+    samples: int | None
+    thresholds: dict[str, float]
+    saved_at: float = Field(description="Unix time it was saved")
+    active: bool
+
+
+class CalibrationPage(BaseModel):
+    items: list[CalibrationOut]
+    scorer: str = Field(description="The scorer this process's checks use now")

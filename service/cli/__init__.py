@@ -11,6 +11,7 @@ import logging
 from importlib.metadata import entry_points
 
 from service.cli import (  # noqa: F401
+    calibrations,
     cases,
     db,
     exchange,

@@ -255,6 +255,12 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
             lambda c: c.get(f"/v1/webhooks/{w.webhook}/deliveries"),
             hook_call,
         ),
+        ("GET", "/v1/calibrations"): (lambda c: c.get("/v1/calibrations"), only(200)),
+        ("POST", "/v1/calibrations/{version}/activate"): (
+            lambda c: c.post("/v1/calibrations/none-saved/activate"),
+            only(404),
+        ),
+        ("POST", "/v1/calibrations/rollback"): (lambda c: c.post("/v1/calibrations/rollback"), only(200)),
         ("GET", "/v1/audit"): (lambda c: c.get("/v1/audit"), only(200, BA, BB)),
         ("POST", "/v1/keys/rotate"): (
             lambda c: c.post("/v1/keys/rotate", json={"overlap_hours": 1}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 
@@ -98,9 +99,8 @@ def test_brand_thresholds_change_verdicts_and_are_validated(server, keys, admin)
         assert platform.get("/v1/brands/acme/policy").status_code == 403
 
 
-def test_reviews_train_a_calibration_that_running_services_use(server, keys, admin, settings):
-    from tests.service.cli.test_cli import run_cli
-
+def _reviewed_checks(server, keys, admin) -> None:
+    """16 known fakes and 16 genuine photos of acme, each checked by the platform and reviewed by the brand."""
     fakes, genuine = range(500, 516), range(600, 616)
     for seeds, label in ((fakes, "counterfeit"), (genuine, "authentic")):
         for seed in seeds:
@@ -119,7 +119,12 @@ def test_reviews_train_a_calibration_that_running_services_use(server, keys, adm
                     == 201
                 )
 
-    result = run_cli(settings, "train", "calibrate", "--target-precision", "0.9")
+
+def test_reviews_train_a_calibration_that_running_services_use(server, keys, admin, settings):
+    from tests.service.cli.test_cli import run_cli
+
+    _reviewed_checks(server, keys, admin)
+    result = run_cli(settings, "train", "calibrate", "--target-precision", "0.9", "--activate")
     assert result.returncode == 0, result.stderr
     assert "brand acme" in result.stderr  # 32 reviews of both kinds: enough for acme's own thresholds
     version = result.stdout.strip().rsplit("/", 1)[-1].removesuffix(".json")
@@ -184,3 +189,30 @@ def test_blobs_nothing_refers_to_are_collected_once_an_hour_old(server, admin, s
     result = run_cli(settings, "gc")
     assert result.returncode == 0 and "and 1 blobs nothing refers to" in result.stderr, result.stderr
     assert blobs.exists(referenced) and blobs.exists(young_orphan) and not blobs.exists(old_orphan)
+
+
+def test_a_calibration_is_used_only_once_activated_and_can_be_rolled_back(server, keys, admin, settings):
+    """`train calibrate` fits and saves; checks switch only on `calibrations activate`; rollback goes back."""
+    from tests.service.cli.test_cli import run_cli
+
+    _reviewed_checks(server, keys, admin)
+    with server.client(keys.platform) as platform, server.client(keys.brand_a) as brand:
+        fitted = run_cli(settings, "train", "calibrate", "--target-precision", "0.9")
+        assert fitted.returncode == 0 and "not active" in fitted.stderr, fitted.stderr
+        version = fitted.stdout.strip().rsplit("/", 1)[-1].removesuffix(".json")
+        listed = admin.get("/v1/calibrations").json()
+        assert [(c["version"], c["active"]) for c in listed["items"]] == [(version, False)]
+        assert (
+            listed["scorer"] == "fused-v4"
+            and _check(platform, resized_jpeg_copy(530))["scorer"] == "fused-v4"
+        )
+
+        assert run_cli(settings, "calibrations", "activate", version).returncode == 0
+        assert admin.get("/v1/calibrations").json()["scorer"] == f"calibrated-{version}"
+        assert _check(platform, resized_jpeg_copy(531))["scorer"] == f"calibrated-{version}"
+        assert admin.post("/v1/calibrations/rollback").json()["scorer"] == "fused-v4"
+        assert admin.post(f"/v1/calibrations/{version}/activate").json()["items"][0]["active"] is True
+        assert admin.post("/v1/calibrations/nope/activate").status_code == 404
+        assert run_cli(settings, "calibrations", "rollback").returncode == 0
+        assert json.loads(run_cli(settings, "calibrations", "list").stdout)[0]["active"] is False
+        assert brand.get("/v1/calibrations").status_code == 403
