@@ -101,6 +101,10 @@ class Checker:
         self.metrics = metrics
         self.probes = probes  # model fingerprint -> brand -> its look-alike classifier
 
+    def knows_brand(self, brand: str) -> bool:
+        """Whether a brand hint can find anything: the brand has references here, or peers shared its signals."""
+        return brand in self.slot.current.index_sync.index.brands() or brand in self.shared.brands()
+
     def check(self, data: bytes, brand_hint: str | None, k: int, api_key_id: str | None) -> dict[str, Any]:
         """Blocking variant (CLI)."""
         with self.slot.use() as serving:

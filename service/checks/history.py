@@ -20,7 +20,7 @@ from service.core.errors import InvalidInput, not_found
 from service.core.timestamps import aware, iso_utc
 from service.db.models import ApiKey, Check, Review, Role
 
-CHECK_CURSOR = re.compile(r"^[0-9]{1,20}-[A-Za-z0-9_]{1,40}$")
+CHECK_CURSOR = re.compile(r"^[0-9]{1,16}-[A-Za-z0-9_]{1,40}$")  # microseconds since 1970 (to year 2286), id
 
 
 def _visible(principal: Principal):
@@ -44,7 +44,10 @@ def _after(cursor: str):
     if not CHECK_CURSOR.fullmatch(cursor):
         raise InvalidInput("invalid_cursor", "The cursor is not one this API returned.")
     micros, check_id = cursor.split("-", 1)
-    at = _EPOCH + int(micros) * _MICROSECOND
+    try:
+        at = _EPOCH + int(micros) * _MICROSECOND
+    except OverflowError:  # past datetime's range: no cursor this API returned
+        raise InvalidInput("invalid_cursor", "The cursor is not one this API returned.") from None
     return or_(Check.created_at < at, and_(Check.created_at == at, Check.id < check_id))
 
 

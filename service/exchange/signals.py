@@ -111,6 +111,10 @@ class SharedSignalIndex:
     def _stamp_of(rows: list[SharedSignal]) -> tuple:
         return (len(rows), max((r.imported_at for r in rows), default=None))
 
+    def brands(self) -> set[str]:
+        with self._lock:
+            return {row.brand for row in self.meta.values()}
+
     def search(
         self, pdq: PdqHash, brand: str | None, max_distance: int, k: int = 10
     ) -> list[tuple[SharedSignal, int]]:

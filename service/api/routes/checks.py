@@ -20,6 +20,7 @@ from service.api.schemas import (
     Verdict,
     error_responses,
 )
+from service.checks.checker import Checker
 from service.checks.history import CHECK_CURSOR
 from service.core.errors import InvalidInput, TooLarge
 from service.core.validation import BRAND_SCHEMA, NO_NUL, validate_brand
@@ -28,11 +29,23 @@ from service.settings import Settings
 router = APIRouter(prefix="/v1", tags=["checks"], route_class=StrictRoute)
 
 
-def check_params(settings: Settings, brand: str | None, k: int | None) -> tuple[str | None, int]:
+def check_params(
+    settings: Settings, brand: str | None, k: int | None, checker: Checker | None = None
+) -> tuple[str | None, int]:
+    """The brand hint and k as given or defaulted; a hint for a brand with no references (or shared signals)
+    here is refused: it would silently judge nothing (an answer of "inconclusive" that means "typo")."""
     k = settings.default_k if k is None else k
     if not 1 <= k <= settings.max_k:
         raise InvalidInput("invalid_k", f"k must be between 1 and {settings.max_k}.")
-    return (validate_brand(brand) if brand else None), k
+    if brand is not None:
+        brand = validate_brand(brand)
+        if checker is not None and not checker.knows_brand(brand):
+            raise InvalidInput(
+                "unknown_brand",
+                f"No references of brand {brand!r} here, and no peer shared any: leave brand out, or register "
+                "the brand's references first.",
+            )
+    return brand, k
 
 
 def refuse_too_many(images: list, limit: int, what: str) -> None:
@@ -54,7 +67,7 @@ async def check_image(
     principal: PlatformKey,
     form: Annotated[CheckForm, Form()],
 ):
-    brand, k = check_params(settings, form.brand, form.k)
+    brand, k = check_params(settings, form.brand, form.k, checker)
     if (form.image is None) == (form.image_url is None):
         raise InvalidInput("image_or_url", "Give exactly one of image (a file) and image_url.")
     if form.image is not None:
@@ -74,7 +87,7 @@ async def check_image(
 async def check_batch(
     checker: Checks, settings: Config, principal: PlatformKey, form: Annotated[CheckBatchForm, Form()]
 ):
-    brand, k = check_params(settings, form.brand, form.k)
+    brand, k = check_params(settings, form.brand, form.k, checker)
     refuse_too_many(form.images, settings.max_batch_images, "one batch")
     payloads = [(image.filename, await image.read()) for image in form.images]
     return {"results": await checker.check_many(payloads, brand, k, principal.key_id, principal.request_id)}

@@ -37,7 +37,7 @@ SellerId = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
 async def check_listing(
     listings: Listings, settings: Config, principal: PlatformKey, form: Annotated[ListingCheckForm, Form()]
 ):
-    brand, k = check_params(settings, form.brand, form.k)
+    brand, k = check_params(settings, form.brand, form.k, listings.checker)
     refuse_too_many(form.images, settings.max_listing_images, "a listing check")
     facts = ListingFacts(
         form.listing_id,

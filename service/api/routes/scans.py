@@ -37,7 +37,7 @@ ScanId = Annotated[str, Path(max_length=40, pattern=NO_NUL)]
     responses=error_responses(409, 413),
 )
 async def start_scan(runtime: RuntimeDep, principal: PlatformKey, form: Annotated[ScanForm, Form()]):
-    brand, k = check_params(runtime.settings, form.brand, form.k)
+    brand, k = check_params(runtime.settings, form.brand, form.k, runtime.checker)
     fmt = feed_format(form.feed.filename, form.format)
     data = await form.feed.read()
     archive = await form.images.read() if form.images is not None else None

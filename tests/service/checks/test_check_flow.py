@@ -46,8 +46,10 @@ def test_copies_of_references_get_their_verdicts_and_evidence(server, keys, admi
         assert result["verdict"] == "inconclusive"
         assert all(e["similarity"] < 0.85 for e in result["evidence"])
 
-        # Brand hint restricts the search to that brand's references.
-        assert check(platform, resized_jpeg_copy(FAKE_SEED), brand="globex")["evidence"] == []
+        # Brand hint restricts the search to that brand's references (a brand with none is refused: 422).
+        register(admin, 40, "authentic", brand="globex")
+        hinted = check(platform, resized_jpeg_copy(FAKE_SEED), brand="globex")["evidence"]
+        assert hinted and all(e["brand"] == "globex" for e in hinted)
 
 
 def test_deleted_reference_is_no_longer_evidence(server, keys, admin):
@@ -162,3 +164,24 @@ def test_a_mirrored_or_rotated_reupload_of_a_known_fake_is_caught(server, keys, 
                 result,
             )
             assert result["verdict"] == "likely_counterfeit", (transpose, result)
+
+
+def test_a_brand_hint_nobody_registered_is_refused_not_answered_inconclusive(server, keys, admin, settings):
+    """brand=nobody used to answer a silent "inconclusive" (and queue nothing anyone would see): a typo."""
+    from tests.helpers import product_photo, resized_jpeg_copy, sql
+
+    admin.post(
+        "/v1/references",
+        files={"image": ("r.png", product_photo(1), "image/png")},
+        data={"brand": "acme", "label": "counterfeit"},
+    )
+    with server.client(keys.platform) as platform:
+        photo = {"image": ("q.jpg", resized_jpeg_copy(1), "image/jpeg")}
+        refused = platform.post("/v1/check", files=photo, data={"brand": "nobody"})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_brand"
+        listing = platform.post(
+            "/v1/listings/check", files=[("images", photo["image"])], data={"brand": "nobody"}
+        )
+        assert listing.status_code == 422
+        assert sql(settings, "SELECT count(*) FROM checks")[0][0] == 0  # nothing was checked
+        assert platform.post("/v1/check", files=photo, data={"brand": "acme"}).json()["brand"] == "acme"

@@ -65,11 +65,16 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
 
 
 def test_review_without_the_policy_only_records(server, keys, admin):
+    admin.post(  # acme has a reference (a hint for a brand with none is refused), but no auto-add policy
+        "/v1/references",
+        files={"image": ("g.png", product_photo(30), "image/png")},
+        data={"brand": "acme", "label": "authentic"},
+    )
     with server.client(keys.platform) as platform:
         check = _check(platform, product_photo(7), brand="acme")
     review = admin.post(f"/v1/checks/{check['check_id']}/review", json={"label": "counterfeit"}).json()
     assert review["added_reference_id"] is None
-    assert admin.get("/v1/info").json()["references"] == {}
+    assert admin.get("/v1/info").json()["references"] == {"acme": {"authentic": 1, "counterfeit": 0}}
 
 
 def test_brand_thresholds_change_verdicts_and_are_validated(server, keys, admin):
