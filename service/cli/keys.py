@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -41,6 +42,7 @@ def keys_create(
             validate_brand(brand)
         if platform:
             validate_brand(platform)  # the same shape as a brand name
+        _refuse_a_new_database()
         with _sessions()() as session:
             expires_at = (
                 datetime.now(timezone.utc) + timedelta(days=expires_in_days)
@@ -60,6 +62,19 @@ def keys_create(
         + ". Store it now; it is not shown again."
     )
     typer.echo(token)
+
+
+def _refuse_a_new_database() -> None:
+    """A key made into a database that did not exist works nowhere: it is the wrong folder (or a typo in
+    COUNTERFEIT_DATA_DIR), not a new deployment — which `counterfeit db upgrade` (or `make serve`) starts."""
+    from service.cli.common import _settings
+
+    url = _settings().resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise _fail(
+            f"No database at {url.removeprefix('sqlite:///')}: run this in the service's folder, set "
+            "COUNTERFEIT_DATA_DIR to its data directory, or start a new one with `counterfeit db upgrade`."
+        )
 
 
 @keys_app.command("list")

@@ -76,6 +76,7 @@ def test_rotation_overlaps_then_retires_the_old_key(server, keys, admin):
 
 
 def test_cli_creates_expiring_keys_and_rotates(settings):
+    assert run_cli(settings, "db", "upgrade").returncode == 0
     created = run_cli(settings, "keys", "create", "--role", "platform", "--expires-in-days", "0")
     assert created.returncode == 0, created.stderr
     listed = run_cli(settings, "keys", "list").stdout

@@ -18,6 +18,13 @@ def run_cli(settings, *args: str, extra_env: dict[str, str] | None = None) -> su
 
 
 def test_keys_create_prints_only_the_key_and_stores_only_its_hash(settings):
+    if settings.database_url is None:  # SQLite in a folder (on PostgreSQL the server holds the database)
+        elsewhere = run_cli(
+            settings, "keys", "create", "--role", "admin"
+        )  # no database here: the wrong folder
+        assert elsewhere.returncode == 2 and "No database" in elsewhere.stderr and elsewhere.stdout == ""
+        assert not settings.data_dir.exists()  # and nothing was created
+    assert run_cli(settings, "db", "upgrade").returncode == 0  # a new deployment starts here
     created = run_cli(settings, "keys", "create", "--role", "brand", "--brand", "acme")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
