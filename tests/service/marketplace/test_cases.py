@@ -54,7 +54,12 @@ class World:
 @pytest.fixture
 def world(tmp_path):
     private, _ = generate_keypair()
-    settings = make_settings(tmp_path / "data", signal_private_key=private, consortium_keys={"k1": "k" * 40})
+    settings = make_settings(
+        tmp_path / "data",
+        signal_private_key=private,
+        consortium_keys={"k1": "k" * 40},
+        exchange_peers={"market-x": {"url": "http://127.0.0.1:9", "api_key": "x", "types": ["seller"]}},
+    )
     with running(settings) as server:
         w = World(server, settings)
         _register(w.admin, FAKE)
@@ -170,3 +175,26 @@ def test_without_a_signing_key_no_package_is_made(tmp_path):
         assert listing.status_code == 200
         response = platform.get("/v1/sellers/mkt/s/case")
         assert response.status_code == 409 and response.json()["error"]["code"] == "no_signing_key"
+
+
+def test_a_peers_shared_report_about_an_identifier_in_the_network_joins_it(world):
+    """What a trusted peer's feed said of one of the network's identifiers (here: shop-3's phone) is a node."""
+    from service.exchange.identifiers import IdentifierKeying
+    from tests.helpers import sql
+
+    w = world
+    [phone] = IdentifierKeying(w.settings.consortium_key_bytes()).key("phone", SECRET_PHONE)
+    sql(
+        w.settings,
+        "INSERT INTO shared_seller_signals (issuer, entry_key, brand, kind, key_id, digest, status, reason, seq, "
+        "imported_at) VALUES ('market-x', 'seller:acme:k1:x', 'acme', 'phone', :key_id, :digest, 'confirmed', "
+        "'2 confirmed listings of acme', 7, CURRENT_TIMESTAMP)",
+        key_id=phone.key_id,
+        digest=phone.digest,
+    )
+    graph = w.platform_a.get("/v1/sellers/mkt/shop-1/network", params={"hops": 2}).json()
+    [peer] = [n for n in graph["nodes"] if n["type"] == "peer"]
+    assert (peer["issuer"], peer["brand"], peer["status"]) == ("market-x", "acme", "confirmed")
+    linked = sorted(e["source"] for e in graph["edges"] if e["target"] == peer["id"])
+    assert linked == ["seller:mkt/shop-2", "seller:other/shop-3"]  # both carry that phone
+    assert phone.digest not in json.dumps(graph)
