@@ -265,15 +265,20 @@ def test_make_serve_takes_port_and_host_from_the_command_line():
 
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    planned = subprocess.run(
-        ["make", "-n", "serve", "PORT=8123", "HOST=0.0.0.0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()[-1]
-    assert planned.endswith("serve --port 8123 --host 0.0.0.0"), planned
-    default = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert (
-        "--port" not in default.stdout.splitlines()[-1]
-    )  # the settings' own port (COUNTERFEIT_PORT) otherwise
+    # Run as a top-level make: under `make test` the inherited MAKEFLAGS would add directory lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
+    def planned(*args: str) -> str:
+        lines = subprocess.run(
+            ["make", "--no-print-directory", "-n", "serve", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        [serve] = [line for line in lines if "-m service serve" in line]
+        return serve.rstrip()
+
+    assert planned("PORT=8123", "HOST=0.0.0.0").endswith("serve --port 8123 --host 0.0.0.0")
+    assert "--port" not in planned()  # the settings' own port (COUNTERFEIT_PORT) otherwise
