@@ -45,7 +45,10 @@ def _tenants(principal: Principal, form: TestPurchaseForm) -> tuple[str, str]:
     dependencies=[Depends(refuse_empty_form_fields)],
     response_model=TestPurchaseOut,
     summary="Record a test purchase; a confirmed counterfeit joins the bank and raises the seller's risk",
-    responses=error_responses(400, 409, 413, 503),
+    responses={
+        200: {"model": TestPurchaseOut, "description": "The same order was recorded before: its record"},
+        **error_responses(400, 409, 413, 503),
+    },
 )
 async def record_test_purchase(
     purchases: Purchases,
