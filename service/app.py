@@ -24,6 +24,7 @@ from service.api.routes import (
     complaints,
     jobs,
     listings,
+    people,
     purchases,
     references,
     reports,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         signals,
         webhooks,
         audit,
+        people,
     ):
         app.include_router(module.router)
     app.include_router(signals.exchange)

@@ -28,6 +28,7 @@ from service.core.blobs import open_blob_store
 from service.core.fetch import SafeFetcher
 from service.core.leases import Leases, process_identity
 from service.core.metrics import Metrics
+from service.core.people import People
 from service.core.ratelimit import SharedTokenBuckets, TokenBuckets
 from service.db.models import ApiKey, Role
 from service.db.session import SchemaMismatch, make_engine, make_session_factory
@@ -92,6 +93,7 @@ class Runtime:
         self.jobs = JobStore(self.sessions)
         self.launcher = JobLauncher(self.jobs)  # every background job starts (or is adopted) through it
         self.audit = AuditLog(self.sessions)
+        self.people = People(self.sessions)
         # Shared by every replica on PostgreSQL; on SQLite, per process.
         self.rate_limits = (
             SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()
@@ -152,7 +154,9 @@ class Runtime:
         self._start_checks()
         self._start_workflows()
         self._start_jobs()
-        self.ui_sessions = UiSessions(self.sessions, timedelta(hours=self.settings.ui_session_hours))
+        self.ui_sessions = UiSessions(
+            self.sessions, self.people, timedelta(hours=self.settings.ui_session_hours)
+        )
 
     def _start_exchange(self) -> None:
         """Signals shared with other platforms, and this platform's signed feed."""

@@ -619,6 +619,7 @@ class AuditEventOut(BaseModel):
     at: str
     actor_key_id: str | None
     actor_role: str
+    actor_person_id: str | None = Field(description="A person who acted in the workbench (not a key)")
     action: str
     brand: str | None
     target: str | None
@@ -633,6 +634,56 @@ class AuditPage(BaseModel):
 
 class RotateBody(StrictBody):
     overlap_hours: Number = Field(24.0, ge=0, le=24 * 30, description="How long the old key keeps working")
+
+
+# ---- people (workbench accounts) ----------------------------------------------------------------
+class PersonBody(StrictBody):
+    username: StrictStr = Field(
+        description="3-64 characters: a-z, 0-9 and . _ @ - (lower case)",
+        json_schema_extra={"pattern": "^[a-z0-9][a-z0-9._@-]{2,63}$"},
+    )
+    access: Literal["viewer", "reviewer", "manager"] = Field(
+        description="viewer reads; reviewer also decides; manager also adds and disables people"
+    )
+    role: Literal["brand", "platform", "admin"] | None = Field(
+        None, description="The person's tenant kind; default: the calling key's (an admin key must give it)"
+    )
+    brand: StrictStr | None = Field(
+        None, description="A brand's person: its brand", json_schema_extra=BRAND_SCHEMA
+    )
+    platform: StrictStr | None = Field(
+        None, description="A platform's person: its tenant", json_schema_extra=BRAND_SCHEMA
+    )
+    display_name: StrictStr | None = Field(None, max_length=200, pattern=NO_NUL)
+    password: StrictStr | None = Field(
+        None, min_length=12, max_length=200, description="Default: a generated one, returned once"
+    )
+
+
+class PersonOut(BaseModel):
+    id: str
+    username: str
+    display_name: str | None
+    role: str
+    brand: str | None
+    platform: str | None
+    access: str
+    created_at: str
+    created_by: str | None
+    disabled: bool
+
+
+class PersonCreated(PersonOut):
+    password: str = Field(description="The password (the given or generated one); shown once")
+
+
+class PeoplePage(BaseModel):
+    items: list[PersonOut]
+
+
+class NewPassword(BaseModel):
+    id: str
+    password: str = Field(description="A generated password; shown once. The person's sessions ended.")
 
 
 class RotatedKey(BaseModel):

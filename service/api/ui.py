@@ -36,7 +36,7 @@ from service.core.auth import Principal
 from service.core.errors import DomainError, Forbidden, not_found
 from service.core.timestamps import aware
 from service.core.validation import NO_NUL
-from service.db.models import Check, Label, Listing, Reference, Review, Role, ScanItem
+from service.db.models import Check, Label, Listing, Person, Reference, Review, Role, ScanItem
 from service.references.registry import NewReference
 
 COOKIE = "counterfeit_session"
@@ -172,10 +172,19 @@ def login_form(request: Request):
 
 
 @router.post("/login")
-def login(request: Request, runtime: RuntimeDep, api_key: Annotated[str, Form(max_length=200)]):
+def login(
+    request: Request,
+    runtime: RuntimeDep,
+    username: Annotated[str | None, Form(max_length=64)] = None,
+    password: Annotated[str | None, Form(max_length=200)] = None,
+    api_key: Annotated[str | None, Form(max_length=200)] = None,
+):
     _same_origin(request)
     try:
-        token, _ = runtime.ui_sessions.open(api_key.strip())
+        if api_key:
+            token, _ = runtime.ui_sessions.open(api_key.strip())
+        else:
+            token, _ = runtime.ui_sessions.open_person(username or "", password or "")
     except DomainError as exc:
         return _page(request, "login.html", error=exc.message, status=exc.status)
     response = RedirectResponse("/ui", status_code=303)
@@ -227,6 +236,11 @@ def item_page(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: Ch
         live = set(
             session.scalars(select(Reference.id).where(Reference.id.in_(ids), Reference.deleted_at.is_(None)))
         )
+        people = dict(
+            session.execute(
+                select(Person.id, Person.username).where(Person.id.in_({r.person_id for r in reviews}))
+            ).all()
+        )
     return _page(
         request,
         "item.html",
@@ -234,6 +248,7 @@ def item_page(request: Request, runtime: RuntimeDep, who: Reviewer, check_id: Ch
         csrf=csrf,
         check=check,
         reviews=reviews,
+        reviewers=people,
         live_references=live,
         image_kept=runtime.blobs.exists(check.image_sha256),
     )
@@ -278,6 +293,8 @@ def review(
 ):
     principal, expected = who
     _check_csrf(request, expected, csrf)
+    if not principal.may_decide():
+        raise Forbidden("viewer", "Your account may read the queue but not decide; ask your manager.")
     outcome = runtime.reviews.review(check_id, label, principal, note or None)
     if add_to_bank and outcome["added_reference_id"] is None:
         with runtime.sessions() as session:

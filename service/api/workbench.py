@@ -2,7 +2,8 @@
 
 Same sessions, CSRF and page headers as the review page (service/api/ui.py); every action goes through the
 same domain services as the API, with the same scoping: a brand's analyst sees its own complaints and
-reports, a platform's moderator its tenant's complaints (and decides them), reports and cases.
+reports, a platform's moderator its tenant's complaints (and decides them), reports and cases; managers
+add and disable their tenant's people.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,9 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from service.api.deps import RuntimeDep
 from service.api.routes.reports import report_scope
 from service.api.ui import WorkbenchUser, _check_csrf, _image, _page
-from service.core.errors import Forbidden, InvalidInput, not_found
+from service.core.auth import Principal
+from service.core.errors import DomainError, Forbidden, InvalidInput, not_found
+from service.core.people import NewPerson, person_view
 from service.core.validation import NO_NUL
-from service.db.models import Role
+from service.db.models import Access, Role
 from service.marketplace.report_pdf import report_chart, report_pdf
 from service.marketplace.reports import period, report_csv, report_rows
 
@@ -30,8 +33,9 @@ ComplaintId = Annotated[str, PathParam(max_length=40, pattern=NO_NUL)]
 Text = Annotated[str, Query(max_length=200, pattern=NO_NUL)]
 
 
-def _deciders(role: Role) -> bool:
-    return role in (Role.platform, Role.admin)
+def _deciders(principal: Principal) -> bool:
+    """The platform (or an admin) decides complaints, and among its people only reviewers and managers."""
+    return principal.role in (Role.platform, Role.admin) and principal.may_decide()
 
 
 @router.get("/complaints", response_class=HTMLResponse)
@@ -61,7 +65,7 @@ def complaint_page(request: Request, runtime: RuntimeDep, who: WorkbenchUser, co
     principal, csrf = who
     complaint = runtime.complaints.get(complaint_id, principal)
     return _page(
-        request, "complaint.html", principal, csrf=csrf, c=complaint, can_decide=_deciders(principal.role)
+        request, "complaint.html", principal, csrf=csrf, c=complaint, can_decide=_deciders(principal)
     )
 
 
@@ -91,8 +95,8 @@ def decide(
 ):
     principal, expected = who
     _check_csrf(request, expected, csrf)
-    if not _deciders(principal.role):
-        raise Forbidden("forbidden", "The platform decides complaints.")
+    if not _deciders(principal):
+        raise Forbidden("forbidden", "The platform's reviewers decide complaints.")
     runtime.complaints.decide(
         complaint_id, outcome, action if outcome == "upheld" else None, reason or None, principal
     )
@@ -110,8 +114,8 @@ def counter_notice(
 ):
     principal, expected = who
     _check_csrf(request, expected, csrf)
-    if not _deciders(principal.role):
-        raise Forbidden("forbidden", "The platform relays counter-notices.")
+    if not _deciders(principal):
+        raise Forbidden("forbidden", "The platform's reviewers relay counter-notices.")
     runtime.complaints.counter_notice(complaint_id, statement, principal)
     return RedirectResponse(f"/ui/complaints/{complaint_id}", status_code=303)
 
@@ -243,3 +247,66 @@ async def case_package(
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="case.zip"'}
     )
+
+
+# ---- people: a manager adds and disables their tenant's analysts -------------------------------------
+def _manager(who: WorkbenchUser) -> tuple[Principal, str]:
+    if not who[0].may_manage():
+        raise Forbidden("forbidden", "Only your brand's or platform's managers manage people.")
+    return who
+
+
+Manager = Annotated[tuple[Principal, str], Depends(_manager)]
+
+
+def _people_page(
+    request: Request, runtime: RuntimeDep, who: tuple[Principal, str], **context: Any
+) -> Response:
+    principal, csrf = who
+    people = [person_view(p) for p in runtime.people.list(principal)]
+    return _page(request, "people.html", principal, csrf=csrf, people=people, **context)
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_page(request: Request, runtime: RuntimeDep, who: Manager):
+    return _people_page(request, runtime, who)
+
+
+@router.post("/people", response_class=HTMLResponse)
+def add_person(
+    request: Request,
+    runtime: RuntimeDep,
+    who: Manager,
+    username: Annotated[str, Form(max_length=64)],
+    access: Annotated[Access, Form()],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    display_name: Annotated[str | None, Form(max_length=200, pattern=NO_NUL)] = None,
+):
+    principal, expected = who
+    _check_csrf(request, expected, csrf)
+    new = NewPerson(
+        username=username.strip().lower(),
+        access=access,
+        role=principal.role,
+        brand=principal.brand if principal.role is Role.brand else None,
+        platform=principal.platform if principal.role is Role.platform else None,
+        display_name=display_name or None,
+    )
+    try:
+        person, password = runtime.people.create(new, principal)
+    except DomainError as exc:
+        return _people_page(request, runtime, who, error=exc.message)
+    return _people_page(request, runtime, who, added=person.username, password=password)
+
+
+@router.post("/people/{person_id}/disable")
+def disable_person(
+    request: Request,
+    runtime: RuntimeDep,
+    who: Manager,
+    person_id: Annotated[str, PathParam(max_length=40, pattern=NO_NUL)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+):
+    _check_csrf(request, who[1], csrf)
+    runtime.people.disable(person_id, who[0])
+    return RedirectResponse("/ui/people", status_code=303)

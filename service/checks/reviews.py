@@ -77,7 +77,12 @@ class ReviewService:
     ) -> Review:
         """The review, its audit row and (for a counterfeit) its event, in the caller's transaction."""
         review = Review(
-            check_id=check.id, label=label, api_key_id=principal.key_id, note=note, added_reference_id=added
+            check_id=check.id,
+            label=label,
+            api_key_id=principal.key_id,
+            person_id=principal.person_id,
+            note=note,
+            added_reference_id=added,
         )
         session.add(review)
         session.add(

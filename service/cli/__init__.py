@@ -20,6 +20,7 @@ from service.cli import (  # noqa: F401
     keys,
     maintenance,
     models,
+    people,
     references,
     scans,
     serve,

@@ -23,6 +23,7 @@ def audit_event(
     return AuditEvent(
         actor_key_id=actor.key_id,
         actor_role=actor.role.value,
+        actor_person_id=actor.person_id,
         action=action,
         brand=brand,
         target=None if target is None else str(target),

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from service.core.errors import Conflict, NotFound, RateLimited, Unauthenticated
 from service.core.timestamps import aware
 from service.core.timestamps import utcnow as _now
-from service.db.models import ApiKey, Role
+from service.db.models import Access, ApiKey, Role
 
 TOKEN_PREFIX = "cfk_"
 
@@ -39,6 +39,22 @@ class Principal:
     brand: str | None
     request_id: str | None = None
     platform: str | None = None  # a platform key's tenant
+    person_id: str | None = None  # a person logged in to the workbench (service/core/people.py), not a key
+    person_name: str | None = None  # their username, for pages and histories
+    access: Access = Access.manager  # a key acts with its role's full authority; people may have less
+
+    @property
+    def actor_id(self) -> str | None:
+        """Who acted, as the audit log and decision histories name them: the person, else the key."""
+        return self.person_id or self.key_id
+
+    def may_decide(self) -> bool:
+        """Viewers read; reviewers and managers (and every key) decide."""
+        return self.access is not Access.viewer
+
+    def may_manage(self) -> bool:
+        """Managers (and every key) add and disable their tenant's people."""
+        return self.access is Access.manager
 
     def brand_scope(self) -> str | None:
         """The only brand this caller may see, or None for all (admin)."""

@@ -151,13 +151,47 @@ class Check(Base):
     )  # as answered: what a reviewer is shown
 
 
+class Access(str, enum.Enum):
+    """What a person may do in the workbench, within their tenant (service/core/people.py)."""
+
+    viewer = "viewer"  # reads queues, items, complaints and reports; decides nothing
+    reviewer = "reviewer"  # also decides: reviews, complaint decisions, bulk actions
+    manager = "manager"  # also manages the tenant's people (a brand's or a platform's admin)
+
+
+class Person(Base):
+    """An analyst's own account: a brand's, a platform tenant's or the service's (role admin).
+
+    API keys stay for machines; people log in to the workbench with a password (argon2id) and every
+    decision they take is audited under their own id."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16), nullable=False)
+    brand: Mapped[str | None] = mapped_column(String(64), index=True)
+    platform: Mapped[str | None] = mapped_column(String(64), index=True)
+    access: Mapped[Access] = mapped_column(Enum(Access, native_enum=False, length=16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(40))  # the key or person that added them
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class UiSession(Base):
-    """A reviewer's browser session (service/api/ui.py): the cookie holds a random token, stored here hashed."""
+    """A reviewer's browser session (service/api/ui.py): the cookie holds a random token, stored here hashed.
+
+    It belongs to an API key (machines' and operators' way in) or to a person (``person_id``)."""
 
     __tablename__ = "ui_sessions"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    api_key_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    person_id: Mapped[str | None] = mapped_column(String(40))
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -437,6 +471,7 @@ class Review(Base):
     check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), nullable=False, index=True)
     label: Mapped[Label] = mapped_column(Enum(Label, native_enum=False, length=16), nullable=False)
     api_key_id: Mapped[str | None] = mapped_column(String(40))
+    person_id: Mapped[str | None] = mapped_column(String(40))  # the analyst who decided, in the workbench
     note: Mapped[str | None] = mapped_column(String(1000))
     added_reference_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
@@ -522,6 +557,7 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     actor_key_id: Mapped[str | None] = mapped_column(String(40))  # None: the operator's CLI
     actor_role: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor_person_id: Mapped[str | None] = mapped_column(String(40))  # a person in the workbench, not a key
     action: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     brand: Mapped[str | None] = mapped_column(String(64))  # whose data it touched; brands read their own
     target: Mapped[str | None] = mapped_column(String(80))

@@ -298,7 +298,7 @@ class ComplaintService:
             state="open",
             due_at=now + timedelta(hours=policy.sla_hours(lane)),
             upheld_review_ids=[],
-            history=[{"at": iso_utc(now), "event": "filed", "by": principal.key_id, "lane": lane}],
+            history=[{"at": iso_utc(now), "event": "filed", "by": principal.actor_id, "lane": lane}],
             api_key_id=principal.key_id,
             created_at=now,
         )
@@ -387,14 +387,14 @@ class ComplaintService:
                 "outcome": outcome,
                 "action": action,
                 "reason": reason,
-                "by": principal.key_id,
+                "by": principal.actor_id,
                 "breached": breached,
                 "added_reference_ids": [],
             }
             complaint.decided_at = now
             complaint.history = [
                 *complaint.history,
-                {"at": iso_utc(now), "event": outcome, "by": principal.key_id},
+                {"at": iso_utc(now), "event": outcome, "by": principal.actor_id},
             ]
             reviewed: list[tuple[Review, Check]] = []
             if outcome == "upheld":
@@ -475,7 +475,7 @@ class ComplaintService:
                 {
                     "at": iso_utc(now),
                     "event": "counter_notice",
-                    "by": principal.key_id,
+                    "by": principal.actor_id,
                     "statement": statement,
                     "previous_decision": complaint.decision,
                 },

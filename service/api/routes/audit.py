@@ -39,6 +39,7 @@ def list_audit(
             "at": iso_utc(e.at),
             "actor_key_id": e.actor_key_id,
             "actor_role": e.actor_role,
+            "actor_person_id": e.actor_person_id,
             "action": e.action,
             "brand": e.brand,
             "target": e.target,

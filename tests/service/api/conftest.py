@@ -28,3 +28,16 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+def log_in_with_key(page, token: str) -> None:
+    """The login page's second form (operators' keys), folded away under the people's form."""
+    page.click("summary")
+    page.fill("#api_key", token)
+    page.click("#key-login button[type=submit]")
+
+
+def log_in_as(page, username: str, password: str) -> None:
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#person-login button[type=submit]")

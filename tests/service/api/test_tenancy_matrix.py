@@ -65,6 +65,7 @@ class World:
         self.webhook = self.hook()
         self.complaint_id = self.complaint()
         self.purchase_id = self.purchase(self.clients[BA]).json()["id"]
+        self.person_id = self.person(self.clients[BA]).json()["id"]
         scan = a.post(
             "/v1/scans",
             files={
@@ -112,6 +113,16 @@ class World:
                 "examiner_note": "never arrived",
             },
         )
+
+    def person(self, client):
+        """Add a viewer to acme's people (a new username each time)."""
+        body = {
+            "username": f"analyst-{next(self.seeds)}",
+            "access": "viewer",
+            "role": "brand",
+            "brand": "acme",
+        }
+        return client.post("/v1/people", json=body)
 
     def delivery(self) -> str:
         """A finished delivery to platform A's endpoint (a ping its receiver accepted)."""
@@ -312,6 +323,16 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
         ("GET", "/v1/reports/brands/{brand}"): (
             lambda c: c.get("/v1/reports/brands/acme", params={"platform": "default"}),
             only(200, PA, BA, PB, BB, platform_b=404, brand_b=404),
+        ),
+        ("POST", "/v1/people"): (w.person, only(201, BA)),
+        ("GET", "/v1/people"): (lambda c: c.get("/v1/people"), only(200, PA, PB, BA, BB)),
+        ("POST", "/v1/people/{person_id}/disable"): (
+            lambda c: c.post(f"/v1/people/{w.person_id}/disable"),
+            only(200, BA, platform_a=404, platform_b=404, brand_b=404),
+        ),
+        ("POST", "/v1/people/{person_id}/password"): (
+            lambda c: c.post(f"/v1/people/{w.person_id}/password"),
+            only(200, BA, platform_a=404, platform_b=404, brand_b=404),
         ),
         ("GET", "/v1/exchange/feed"): (
             lambda c: c.get("/v1/exchange/feed"),

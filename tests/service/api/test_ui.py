@@ -7,6 +7,7 @@ import re
 import httpx
 
 from tests.helpers import REPO_ROOT, product_photo, resized_jpeg_copy
+from tests.service.api.conftest import log_in_with_key
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 SUSPECT, GENUINE, ANOTHER = 2, 4, 5
@@ -52,14 +53,12 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     page = browser.new_page()
     page.goto(f"{base}/ui")
     assert page.url.endswith("/ui/login")  # no session: the login form
-    page.fill("#api_key", keys.platform)  # a platform key works complaints, not the brands' review queue
-    page.click("button[type=submit]")
+    log_in_with_key(page, keys.platform)  # a platform key works complaints, not the brands' review queue
     page.wait_for_url(f"{base}/ui/complaints")
     assert page.request.get(f"{base}/ui/checks/{suspect['check_id']}").status == 403
     page.click("header button[type=submit]")  # log out
     page.wait_for_url(f"{base}/ui/login")
-    page.fill("#api_key", keys.brand_a)
-    page.click("button[type=submit]")
+    log_in_with_key(page, keys.brand_a)
     page.wait_for_url(f"{base}/ui")
     [cookie] = page.context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and keys.brand_a not in cookie["value"]
@@ -95,8 +94,7 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     # Another brand's reviewer never sees acme's items, and its forms need its own CSRF token.
     other = browser.new_page()
     other.goto(f"{base}/ui/login")
-    other.fill("#api_key", keys.brand_b)
-    other.click("button[type=submit]")
+    log_in_with_key(other, keys.brand_b)
     other.wait_for_url(f"{base}/ui")
     assert suspect["check_id"] not in other.content() and other_brand["check_id"] in other.content()
     assert other.goto(f"{base}/ui/checks/{suspect['check_id']}").status == 404

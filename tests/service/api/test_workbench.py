@@ -17,6 +17,7 @@ from service.db.models import Role
 from service.exchange.signals import generate_keypair
 from service.marketplace.cases import verify_package
 from tests.helpers import create_api_key, make_settings, resized_jpeg_copy, running
+from tests.service.api.conftest import log_in_with_key
 from tests.service.marketplace.test_complaints import FAKE, UNRELATED, _file, _register
 
 
@@ -70,8 +71,7 @@ def world(tmp_path):
 def _login(browser, base: str, token: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base}/ui/login")
-    page.fill("#api_key", token)
-    page.click("button[type=submit]")
+    log_in_with_key(page, token)
     return page
 
 
