@@ -169,24 +169,44 @@ def verify(query: Keypoints, reference: ReferenceKeypoints) -> Verification:
     return max(plain, mirrored, key=lambda v: (v.verified, v.inliers))
 
 
-def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verification:
+@dataclass(frozen=True)
+class Fit:
+    """A similarity transform (query → reference) fitted to the ratio-test matches, and which agree with it."""
+
+    transform: np.ndarray
+    query_points: np.ndarray  # the matched points, query side
+    reference_points: np.ndarray  # and reference side
+    inliers: np.ndarray  # bool per match: agrees with the transform
+
+
+def fit(query: Keypoints, reference: Keypoints) -> Fit | None:
+    """The RANSAC fit a verification rests on (None: too few matches, or a scale change no copy makes).
+    The workbench draws its inliers (service/checks/match_picture.py)."""
     import cv2
 
     if len(query) < 3 or len(reference) < 3:
-        return NOT_VERIFIED
+        return None
     query_index, train_index = _ratio_matches(query, reference)
     if len(query_index) < 4:
-        return NOT_VERIFIED
+        return None
     source = query.points[query_index]
     target = reference.points[train_index]
     transform, inlier_mask = cv2.estimateAffinePartial2D(
         source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
     )
     if transform is None or inlier_mask is None:
-        return NOT_VERIFIED
+        return None
     scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
     if not 1 / MAX_SCALE_CHANGE < scale < MAX_SCALE_CHANGE:
+        return None
+    return Fit(transform, source, target, inlier_mask.ravel().astype(bool))
+
+
+def _verify(query: Keypoints, reference: Keypoints, mirrored: bool) -> Verification:
+    found = fit(query, reference)
+    if found is None:
         return NOT_VERIFIED
+    transform, inlier_mask = found.transform, found.inliers
     inliers = int(inlier_mask.sum())
     # The reference's keypoints that the transform puts inside the query: what a copy should show.
     inverse = np.linalg.inv(np.vstack([transform, [0.0, 0.0, 1.0]]))

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from scoring.scorers import INCONCLUSIVE, Thresholds, decide, sigmoid
+from scoring.scorers import NO_MATCH, Thresholds, decide, sigmoid
 
 SELLER_LOGIT = 2.0
 PRICE_LOGIT = 1.0
@@ -91,9 +91,7 @@ def score_listing(
     brands = [p.brand for p in decided if p.brand] or [p.brand for p in photos if p.brand]
     brand = max(set(brands), key=brands.count) if brands else None
     if not decided:
-        return ListingScore(
-            INCONCLUSIVE, 0.5, brand, [{"factor": "photos", "detail": "no photo had evidence"}]
-        )
+        return ListingScore(NO_MATCH, 0.5, brand, [{"factor": "photos", "detail": "no photo had evidence"}])
     logit, detail = AGGREGATIONS[aggregation](decided)
     factors = [{"factor": "photos", "logit": round(logit, 4), "detail": detail}]
     if seller_risk:

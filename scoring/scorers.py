@@ -2,8 +2,10 @@
 
 Shipped default, ``fused-v1`` (CLIP margin plus PDQ):
 
-* no evidence (no CLIP neighbour at or above the match similarity ``m`` and no PDQ match):
-  probability ``0.5``, verdict ``inconclusive``;
+* no evidence (no CLIP neighbour at or above the match similarity ``m``, no PDQ match, no verified
+  keypoints, no brand classifier): probability ``0.5``, verdict ``no_match`` — nothing relevant was found,
+  which is not the same as ``inconclusive`` (evidence that conflicts or is too weak to decide): a platform
+  acts on neither, but only the second is a question for a brand's reviewer;
 * otherwise ``p = sigmoid((max(c, m) − max(a, m)) / T + 4·[PDQ match to a fake] − 4·[PDQ match to a
   genuine photo])`` where ``c``/``a`` are the best CLIP similarities to counterfeit/authentic
   references and ``T`` the temperature. A PDQ near-duplicate of a known fake is the strongest
@@ -37,6 +39,8 @@ from scoring.lookalike import LookAlike
 LIKELY_COUNTERFEIT = "likely_counterfeit"
 LIKELY_AUTHENTIC = "likely_authentic"
 INCONCLUSIVE = "inconclusive"
+NO_MATCH = "no_match"
+ABSTENTIONS = frozenset({INCONCLUSIVE, NO_MATCH})  # the verdicts that decide nothing
 PDQ_LOGIT = 4.0
 LOCAL_LOGIT = 4.0  # a verified geometric copy is evidence of the same strength as a PDQ near-duplicate
 
@@ -132,7 +136,7 @@ def score(
 ) -> Score:
     features = compute_features(neighbours, brand_hint, min_match_similarity, lookalike)
     if not features.has_evidence:
-        return Score(INCONCLUSIVE, 0.5, brand_hint, features)
+        return Score(NO_MATCH, 0.5, brand_hint, features)
     probability = round(scorer.probability(features), 6)
     if features.regime == "lookalike":
         brand = lookalike.brand

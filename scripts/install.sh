@@ -16,6 +16,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
+# axe-core from npm for the workbench's accessibility check (tests only; skipped where npm is missing).
+if [[ "$EXTRAS" == *test* ]] && command -v npm >/dev/null 2>&1 \
+   && [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
 stamp="$VENV/.counterfeit-installed"
 want="$(cat pyproject.toml "$0" | sha256sum | cut -c1-16) $EXTRAS $TORCH_VERSION $TORCHVISION_VERSION"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

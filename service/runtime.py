@@ -21,6 +21,7 @@ from service.checks.checker import Checker
 from service.checks.history import CheckHistory
 from service.checks.lookalike import ProbeStore, ProbeTrainer
 from service.checks.policies import PolicyStore
+from service.checks.review_queue import ReviewQueue
 from service.checks.reviews import ReviewService
 from service.core.audit import AuditLog
 from service.core.auth import ensure_key
@@ -94,6 +95,7 @@ class Runtime:
         self.launcher = JobLauncher(self.jobs)  # every background job starts (or is adopted) through it
         self.audit = AuditLog(self.sessions)
         self.people = People(self.sessions)
+        self.review_queue = ReviewQueue(self.sessions)
         # Shared by every replica on PostgreSQL; on SQLite, per process.
         self.rate_limits = (
             SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()

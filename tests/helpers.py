@@ -219,3 +219,18 @@ def background_http(handler: type) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def register_conflicting_pair(admin: httpx.Client, brand: str, seed: int, product: str | None = None) -> None:
+    """The same photo in both of ``brand``'s banks (a PNG as genuine, a JPEG of it as a fake): a copy of it
+    matches both alike, so its check is ``inconclusive`` *with* evidence — a question for a reviewer."""
+    for label, data in (
+        ("authentic", product_photo(seed)),
+        ("counterfeit", jpeg_bytes(synthetic_image(seed), 95)),
+    ):
+        response = admin.post(
+            "/v1/references",
+            files={"image": ("r.img", data, "image/png" if label == "authentic" else "image/jpeg")},
+            data={"brand": brand, "label": label, **({"product": product} if product else {})},
+        )
+        assert response.status_code == 201, response.text

@@ -30,7 +30,7 @@ from scoring.features import Features, Neighbour, compute_features
 from scoring.listing import AGGREGATIONS, LOOKALIKE_POOLING, PhotoOutcome, by_evidence, score_listing
 from scoring.lookalike import BrandProbe, LookAlike, ProbeSet, look_alike
 from scoring.lookalike_fit import fit_brand_probe, probe_negatives
-from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
+from scoring.scorers import ABSTENTIONS, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Scorer, Thresholds, score
 from scoring.signals import EvidenceQuery, EvidenceSources
 from training.manifest import Item
 from training.metrics import expected_calibration_error, micro_average_precision
@@ -270,9 +270,9 @@ def summarise(
             else None,
             "ece": round(expected_calibration_error(probabilities, truth), 4),
             "verdicts": per_verdict,
-            "inconclusive_rate_in_bank": round(float(np.mean([v == INCONCLUSIVE for v in verdicts])), 4),
+            "inconclusive_rate_in_bank": round(float(np.mean([v in ABSTENTIONS for v in verdicts])), 4),
             "distractor_inconclusive_rate": round(
-                float(np.mean([o.results[name][1] == INCONCLUSIVE for o in distractors])), 4
+                float(np.mean([o.results[name][1] in ABSTENTIONS for o in distractors])), 4
             )
             if distractors
             else None,
@@ -323,7 +323,7 @@ def listing_report(outcomes: Sequence[QueryOutcome], scorer: str, thresholds: Th
         decided = [
             (s.verdict == LIKELY_COUNTERFEIT) == bool(t)
             for s, t in zip(scored, truth)
-            if s.verdict != INCONCLUSIVE
+            if s.verdict not in ABSTENTIONS
         ]
         report[aggregation] = {
             "roc_auc": round(float(roc_auc_score(truth, probabilities)), 4)
@@ -370,13 +370,16 @@ def fit_pooling(listings: Sequence[Sequence[PhotoOutcome]], truth: np.ndarray) -
 
 
 def _right(outcome: QueryOutcome, scorer: str) -> bool:
-    expected = {"counterfeit": LIKELY_COUNTERFEIT, "authentic": LIKELY_AUTHENTIC, "distractor": INCONCLUSIVE}
-    return outcome.results[scorer][1] == expected[outcome.item.label]
+    """Right: a counterfeit or genuine item decided so; a distractor (not in the banks) not decided at all."""
+    verdict = outcome.results[scorer][1]
+    if outcome.item.label == "distractor":
+        return verdict in ABSTENTIONS
+    return verdict == {"counterfeit": LIKELY_COUNTERFEIT, "authentic": LIKELY_AUTHENTIC}[outcome.item.label]
 
 
 def _decided(in_bank: Sequence[QueryOutcome], scorer: str) -> dict[str, float | None]:
-    """Precision of the verdicts that were decided (not inconclusive), and the share decided (coverage)."""
-    decided = [o for o in in_bank if o.results[scorer][1] != INCONCLUSIVE]
+    """Precision of the verdicts that were decided (not inconclusive nor no_match), and the share decided."""
+    decided = [o for o in in_bank if o.results[scorer][1] not in ABSTENTIONS]
     return {
         "coverage": round(len(decided) / len(in_bank), 4) if in_bank else None,
         "precision": round(float(np.mean([_right(o, scorer) for o in decided])), 4) if decided else None,

@@ -36,7 +36,7 @@ from service.db.models import Label
 from service.exchange.identifier_kinds import IDENTIFIER_KINDS
 from service.exchange.webhooks import EVENTS as WEBHOOK_EVENTS
 
-Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive"]
+Verdict = Literal["likely_counterfeit", "likely_authentic", "inconclusive", "no_match"]
 
 
 def _json_number(value: Any) -> Any:
@@ -295,7 +295,7 @@ class CheckResult(BaseModel):
     regime: str | None = Field(
         None,
         description="What decided: copy (near-copies of references), lookalike (the "
-        "brand's classifier), copy+lookalike (both), or null (no evidence: inconclusive)",
+        "brand's classifier), copy+lookalike (both), or null (no evidence: no_match)",
         json_schema_extra={"enum": ["copy", "lookalike", "copy+lookalike", None]},
     )
     classifier: Classifier | None = None
@@ -1055,7 +1055,7 @@ class ListingRecord(BaseModel):
     url: str | None
     brand: str | None
     verdict: str = Field(
-        description="likely_counterfeit, likely_authentic, inconclusive, or confirmed_counterfeit"
+        description="likely_counterfeit, likely_authentic, inconclusive, no_match, or confirmed_counterfeit"
     )
     counterfeit_probability: float
     created_at: str

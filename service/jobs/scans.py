@@ -612,9 +612,11 @@ def _matched(photos: list[Check], verdict: str | None) -> dict[str, Any]:
         reverse=True,
     )
     if not matches:
-        reason = {None: "", "inconclusive": "no reference matched"}.get(
-            verdict, "judged by the brand's classifier"
-        )
+        reason = {
+            None: "",
+            "no_match": "no reference matched",
+            "inconclusive": "weak or conflicting evidence",
+        }.get(verdict, "judged by the brand's classifier")
         return {
             "matched_reference_id": None,
             "matched_label": None,

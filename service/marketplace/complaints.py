@@ -530,7 +530,7 @@ def _upheld_listing(complaint: Complaint, check_ids: list[str]) -> Listing:
         seller_id=facts.get("seller_id"),
         marketplace=facts.get("marketplace"),
         brand=complaint.brand,
-        verdict=complaint.triage.get("model_verdict") or "inconclusive",
+        verdict=complaint.triage.get("model_verdict") or "no_match",
         probability=complaint.triage.get("model_probability") or 0.5,
         check_ids=check_ids,
         title=facts.get("title"),

@@ -154,7 +154,7 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
             assert genuine["evidence"][0]["reference_id"] == ids[names[1]], genuine
             detections = _keypoint_detections(server, keys.admin)
             unrelated = check(photos[names[5]])
-            assert unrelated["verdict"] == "inconclusive" and unrelated["regime"] is None, unrelated
+            assert unrelated["verdict"] == "no_match" and unrelated["regime"] is None, unrelated
             assert all("local" not in e["signals"] for e in unrelated["evidence"])
             assert _keypoint_detections(server, keys.admin) == detections + 1
             # A re-upload matches by PDQ, which needs no second proof: on the CPU path its hash is known before
@@ -168,7 +168,7 @@ def test_copies_clip_cannot_place_are_decided_by_stored_keypoints_and_backfill_r
 
             sql(settings, "DELETE FROM reference_keypoints")  # as for references registered before keypoints
             before = check(screenshot(photos[names[0]], np.random.default_rng(11)))
-            assert before["verdict"] == "inconclusive", before
+            assert before["verdict"] == "no_match", before
             assert all(e["inliers"] is None for e in before["evidence"])
             backfilled = run_cli(settings, "backfill-keypoints")
             assert backfilled.returncode == 0, backfilled.stderr

@@ -8,7 +8,7 @@ from contextlib import closing
 
 import httpx
 
-from tests.helpers import product_photo, resized_jpeg_copy
+from tests.helpers import register_conflicting_pair, resized_jpeg_copy
 from tests.service.api.conftest import log_in_as
 from tests.service.cli.test_cli import run_cli
 
@@ -85,12 +85,7 @@ def _review(client: httpx.Client, check_id: str, label: str) -> httpx.Response:
 
 
 def _queued_check(server, keys, admin) -> str:
-    registered = admin.post(
-        "/v1/references",
-        files={"image": ("g.png", product_photo(4), "image/png")},
-        data={"brand": "acme", "label": "authentic"},
-    )
-    assert registered.status_code == 201, registered.text
+    register_conflicting_pair(admin, "acme", 2)
     with server.client(keys.platform) as platform:
         check = platform.post(
             "/v1/check",

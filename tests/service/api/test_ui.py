@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.helpers import REPO_ROOT, product_photo, resized_jpeg_copy
+from tests.helpers import REPO_ROOT, register_conflicting_pair, resized_jpeg_copy
 from tests.service.api.conftest import log_in_with_key
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -22,19 +22,20 @@ def _check(client, seed: int, **data) -> dict:
 
 
 def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin, browser):
-    # acme keeps checked photos (confirmed counterfeits join its bank); a genuine reference gives evidence.
+    # acme keeps checked photos (confirmed counterfeits join its bank); each brand holds a photo in both banks,
+    # so a copy of it is uncertain with evidence (a photo that matches nothing is no_match, and not queued).
     assert (
         admin.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code == 200
     )
-    for brand, seed in (("acme", GENUINE), ("globex", GENUINE + 10)):
-        assert (
-            admin.post(
-                "/v1/references",
-                files={"image": ("g.png", product_photo(seed), "image/png")},
-                data={"brand": brand, "label": "authentic"},
-            ).status_code
-            == 201
-        )
+    register_conflicting_pair(admin, "acme", SUSPECT)
+    register_conflicting_pair(admin, "globex", ANOTHER)
+    register_conflicting_pair(admin, "acme", 3)  # the listing's photo
+    nothing = admin.post(
+        "/v1/check",
+        files={"image": ("n.jpg", resized_jpeg_copy(GENUINE + 10), "image/jpeg")},
+        data={"brand": "acme"},
+    ).json()
+    assert nothing["verdict"] == "no_match", nothing
     with server.client(keys.platform) as platform:
         suspect = _check(platform, SUSPECT, brand="acme")
         assert suspect["verdict"] == "inconclusive" and suspect["brand"] == "acme" and suspect["evidence"], (
@@ -62,34 +63,35 @@ def test_a_reviewer_confirms_a_flagged_check_in_the_browser(server, keys, admin,
     page.wait_for_url(f"{base}/ui")
     [cookie] = page.context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and keys.brand_a not in cookie["value"]
-    queue = page.inner_text("#uncertain")
+    queue = page.inner_text("#queue")
     assert suspect["check_id"] in queue and other_brand["check_id"] not in page.content()
     row = page.locator("tr", has_text=listed_check).inner_text()
     assert "listing L-7 · seller shop-3" in row, (
         row
     )  # where each item came from (an API check, a listing, a scan)
 
-    page.click(f"text={suspect['check_id']}")
+    page.click(f"#row-{suspect['check_id']} a")
     page.wait_for_url(re.compile(r".*/ui/checks/chk_.*"))
     evidence = page.inner_text("#evidence")
     assert "authentic" in evidence and f"#{suspect['evidence'][0]['reference_id']}" in evidence
-    assert page.evaluate(
-        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
-    )  # photos load
+    shown = page.evaluate(
+        "() => [...document.images].filter(i => i.checkVisibility()).map(i => [i.src, i.complete, i.naturalWidth])"
+    )
+    assert shown and all(complete and width > 0 for _, complete, width in shown), shown  # the photos load
     assert page.locator("img").count() >= 2  # the checked photo beside its evidence
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "review-item.png"), full_page=True)
 
     page.click("button.confirm")
-    page.wait_for_url(re.compile(r".*/ui\?reviewed=.*"))
-    assert "saved" in page.inner_text("[role=status]") and suspect["check_id"] not in page.inner_text(
-        "#uncertain"
-    )
+    page.wait_for_url(re.compile(r".*reviewed=chk_.*"))  # on to the next item (or the queue when none)
+    page.goto(f"{base}/ui")
+    assert suspect["check_id"] not in page.inner_text("#queue")
     with server.client(
         keys.platform
     ) as platform:  # confirmed (and added to the bank): the next check knows it
         again = _check(platform, SUSPECT, brand="acme")
-    assert again["verdict"] == "likely_counterfeit", again
+    # the exact photo is now in the fake bank (PDQ distance 0); it is still in both banks, so still uncertain
+    assert any(e["label"] == "counterfeit" and e["pdq_distance"] == 0 for e in again["evidence"]), again
 
     # Another brand's reviewer never sees acme's items, and its forms need its own CSRF token.
     other = browser.new_page()

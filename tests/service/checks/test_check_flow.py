@@ -43,7 +43,7 @@ def test_copies_of_references_get_their_verdicts_and_evidence(server, keys, admi
         assert result["evidence"][0]["reference_id"] == genuine.json()["id"]
 
         result = check(platform, resized_jpeg_copy(UNRELATED_SEED))
-        assert result["verdict"] == "inconclusive"
+        assert result["verdict"] == "no_match"  # nothing relevant found: no question for a reviewer
         assert all(e["similarity"] < 0.85 for e in result["evidence"])
 
         # Brand hint restricts the search to that brand's references (a brand with none is refused: 422).
@@ -59,7 +59,7 @@ def test_deleted_reference_is_no_longer_evidence(server, keys, admin):
         assert admin.delete(f"/v1/references/{fake_id}").status_code == 200
         result = check(platform, resized_jpeg_copy(FAKE_SEED))
     assert fake_id not in [e["reference_id"] for e in result["evidence"]]
-    assert result["verdict"] == "inconclusive"
+    assert result["verdict"] == "no_match"
     assert admin.get(f"/v1/references/{fake_id}").status_code == 404
     assert admin.delete(f"/v1/references/{fake_id}").status_code == 404
 

@@ -35,7 +35,7 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
     )
     with server.client(keys.platform) as platform:
         first = _check(platform, listing, brand="acme")
-    assert first["verdict"] == "inconclusive" and first["brand"] == "acme"
+    assert first["verdict"] == "no_match" and first["brand"] == "acme"
 
     with server.client(keys.brand_b) as other_brand:
         response = other_brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit"})

@@ -64,7 +64,7 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
                 before = platform.post(
                     "/v1/check", files={"image": ("q.jpg", _reupload(photos["coffee"]), "image/jpeg")}
                 ).json()
-                assert before["verdict"] == "inconclusive"  # platform B has no references at all
+                assert before["verdict"] == "no_match"  # platform B has no references at all
                 assert platform.post("/v1/signals/import", json=bundle).status_code == 403  # admins import
             imported = admin.post("/v1/signals/import", json=bundle)
             assert imported.status_code == 200 and imported.json() == {
@@ -91,7 +91,7 @@ def test_signed_bundle_moves_known_fakes_between_platforms(tmp_path):
         assert result["verdict"] == "likely_counterfeit" and result["brand"] == "acme"
         assert top["shared_by"] == "platform-a" and top["reference_id"] is None and "shared" in top["signals"]
         assert top["pdq_distance"] <= 31 and top["product"] == "coffee-1"
-        assert unrelated["verdict"] == "inconclusive"
+        assert unrelated["verdict"] == "no_match"
     finally:
         server_a.stop()
         server_b.stop()

@@ -161,7 +161,7 @@ def test_evidence_from_the_platforms_own_listing_check_and_a_no_evidence_photo_g
     assert to_b.status_code == 422 and to_b.json()["error"]["code"] == "no_evidence"
 
     unrelated = _file(t.acme, seeds=(UNRELATED,), listing_id="L-2").json()
-    assert unrelated["triage"]["model_verdict"] == "inconclusive" and unrelated["lane"] == "normal"
+    assert unrelated["triage"]["model_verdict"] == "no_match" and unrelated["lane"] == "normal"
     queue = t.platform_a.get("/v1/complaints", params={"state": "open"}).json()["items"]
     assert [c["lane"] for c in queue] == ["fast", "normal"]  # the fast lane first
     # Upheld on the platform's own listing: its checks are confirmed, no second listing row is made.

@@ -48,7 +48,7 @@ def test_a_listing_is_judged_by_all_its_photos_and_its_seller_builds_a_record(se
         assert [p["result"]["verdict"] for p in body["photos"]] == [
             "likely_authentic",
             "likely_counterfeit",
-            "inconclusive",
+            "no_match",
         ]
         assert body["factors"][0]["factor"] == "photos" and "2 photo(s)" in body["factors"][0]["detail"]
         assert body["seller"] is None  # nothing known of this seller before this listing
@@ -57,7 +57,7 @@ def test_a_listing_is_judged_by_all_its_photos_and_its_seller_builds_a_record(se
         assert genuine["verdict"] == "likely_authentic", genuine
         nothing = _listing(platform, [UNRELATED], seller_id="shop-9", marketplace="mkt").json()
         assert (
-            nothing["verdict"] == "inconclusive" and nothing["counterfeit_probability"] == 0.5
+            nothing["verdict"] == "no_match" and nothing["counterfeit_probability"] == 0.5
         )  # history alone decides nothing
 
         # Far below the matched product's reference price (same currency): an explained extra factor.
