@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
-from service.api import review_pages, ui, workbench
+from service.api import case_pages, review_pages, ui, workbench
 from service.api.docs import serve_offline_docs
 from service.api.errors import install_error_handlers
 from service.api.middleware import Admission, BodyGuard, RequestContext
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(signals.exchange)
     app.include_router(ui.router)
     app.include_router(review_pages.router)
+    app.include_router(case_pages.router)
     app.include_router(workbench.router)
     serve_offline_docs(app)
 

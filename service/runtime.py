@@ -21,6 +21,7 @@ from service.checks.checker import Checker
 from service.checks.history import CheckHistory
 from service.checks.lookalike import ProbeStore, ProbeTrainer
 from service.checks.policies import PolicyStore
+from service.checks.review_cases import ReviewCases
 from service.checks.review_queue import ReviewQueue
 from service.checks.reviews import ReviewService
 from service.core.audit import AuditLog
@@ -96,6 +97,7 @@ class Runtime:
         self.audit = AuditLog(self.sessions)
         self.people = People(self.sessions)
         self.review_queue = ReviewQueue(self.sessions)
+        self.review_cases = ReviewCases(self.sessions, self.review_queue)
         # Shared by every replica on PostgreSQL; on SQLite, per process.
         self.rate_limits = (
             SharedTokenBuckets(self.engine) if self.engine.dialect.name == "postgresql" else TokenBuckets()

@@ -216,8 +216,18 @@ class Evidence(BaseModel):
     brand: str
     label: Label
     product: str | None
-    similarity: float | None
-    clip_similarity: float | None
+    similarity: float | None = Field(
+        description="The embedding model's cosine similarity (= embedding_similarity)"
+    )
+    embedding_similarity: float | None = Field(
+        None,
+        description="Cosine similarity of the two photos' embeddings from the model the service runs (CLIP, or "
+        "the offline EfficientNet backbone: see the answer's model)",
+    )
+    clip_similarity: float | None = Field(
+        deprecated=True,
+        description="The 1.x name of embedding_similarity, kept for old clients: the model need not be CLIP",
+    )
     pdq_distance: int | None
     region: str | None = Field(
         None,
@@ -239,13 +249,13 @@ class Evidence(BaseModel):
     )
     distinctiveness: float | None = Field(
         None,
-        description="How far its CLIP similarity stands out of the photo's "
+        description="How far its embedding similarity stands out of the photo's "
         "neighbourhood: minus the mean of the 4 nearest photos of other banks "
         "(scoring/distinctiveness.py)",
     )
     signals: list[str] = Field(
-        description="What matched: clip (similarity at or above the model's match similarity, "
-        "and distinctiveness at or above the model's), "
+        description="What matched: clip (the embedding model's neighbour — CLIP or the offline backbone, "
+        "the name is historical — at or above the model's match similarity and distinctiveness), "
         "pdq (near-duplicate hash), local (verified geometric copy), shared (another "
         "platform's known-fake hash)"
     )

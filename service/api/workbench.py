@@ -264,7 +264,8 @@ def _people_page(
 ) -> Response:
     principal, csrf = who
     people = [person_view(p) for p in runtime.people.list(principal)]
-    return _page(request, "people.html", principal, csrf=csrf, people=people, **context)
+    keeps = runtime.policies.keeps_check_images(principal.brand) if principal.role is Role.brand else None
+    return _page(request, "people.html", principal, csrf=csrf, people=people, keeps_photos=keeps, **context)
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -309,4 +310,29 @@ def disable_person(
 ):
     _check_csrf(request, who[1], csrf)
     runtime.people.disable(person_id, who[0])
+    return RedirectResponse("/ui/people", status_code=303)
+
+
+@router.post("/policy")
+def keep_photos(
+    request: Request,
+    runtime: RuntimeDep,
+    who: Manager,
+    keep: Annotated[bool, Form()] = False,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+):
+    """A brand's manager decides whether checked photos are kept (and confirmed fakes join the bank); the
+    thresholds stay as the operator set them."""
+    principal, expected = who
+    _check_csrf(request, expected, csrf)
+    if principal.role is not Role.brand:
+        raise Forbidden("forbidden", "This setting is a brand's.")
+    current = runtime.policies.get(principal.brand)
+    runtime.policies.put(
+        principal.brand,
+        current.counterfeit_threshold if current else None,
+        current.authentic_threshold if current else None,
+        keep,
+        principal,
+    )
     return RedirectResponse("/ui/people", status_code=303)

@@ -429,7 +429,8 @@ class Checker:
             "label": neighbour.label,
             "product": neighbour.product,
             "similarity": neighbour.clip_similarity,
-            "clip_similarity": neighbour.clip_similarity,
+            "embedding_similarity": neighbour.clip_similarity,
+            "clip_similarity": neighbour.clip_similarity,  # the 1.x name: the model need not be CLIP
             "pdq_distance": neighbour.pdq_distance,
             "region": neighbour.region,
             "reference_region": neighbour.reference_region,

@@ -182,6 +182,28 @@ class Person(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ReviewCase(Base):
+    """A brand's analysts' case about one listing or one seller: its checks reviewed together, with a status,
+    an assignee and notes (service/checks/review_cases.py)."""
+
+    __tablename__ = "review_cases"
+    __table_args__ = (
+        Index("ux_review_cases_subject", "brand", "subject_kind", "marketplace", "subject", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    brand: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # listing or seller
+    marketplace: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)  # the listing id or the seller id
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="new")
+    assignee_id: Mapped[str | None] = mapped_column(String(40))  # a person of the brand
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 class UiSession(Base):
     """A reviewer's browser session (service/api/ui.py): the cookie holds a random token, stored here hashed.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scoring.listing import LOOKALIKE_POOLING, PhotoOutcome, pooled_logit, score_listing
-from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, Thresholds, sigmoid
+from scoring.scorers import INCONCLUSIVE, LIKELY_AUTHENTIC, LIKELY_COUNTERFEIT, NO_MATCH, Thresholds, sigmoid
 
 THRESHOLDS = Thresholds(0.7, 0.3)
 
@@ -59,7 +59,7 @@ def test_a_clip_match_to_a_genuine_photo_is_an_observation_of_the_item_not_a_sto
 
 def test_photos_without_evidence_say_nothing_and_seller_and_price_add_log_odds():
     nothing = score_listing([PhotoOutcome(0.5, None, None)] * 3, THRESHOLDS, seller_risk=1.0)
-    assert (nothing.verdict, nothing.probability) == (INCONCLUSIVE, 0.5)
+    assert (nothing.verdict, nothing.probability) == (NO_MATCH, 0.5)
     base = score_listing([_look(0.6), PhotoOutcome(0.5, None, None)], THRESHOLDS)
     assert base.probability == pytest.approx(0.6, abs=1e-6)
     risky = score_listing([_look(0.6)], THRESHOLDS, seller_risk=0.5, price=20.0, reference_price=100.0)

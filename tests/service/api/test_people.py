@@ -154,6 +154,15 @@ def test_a_manager_adds_an_analyst_in_the_browser_who_then_logs_in(server, setti
     page.click("form.inline button[type=submit]")
     new_password = page.inner_text("#new-password").strip()
     assert "sam" in page.inner_text("#people") and len(new_password) >= 20
+    # The manager keeps checked photos for review (the brand's own flag; thresholds stay the operator's).
+    page.goto(f"{base}/ui/people")
+    page.check("#keep-photos")
+    with page.expect_navigation():
+        page.click("#save-settings")
+    assert page.is_checked("#keep-photos")
+    with server.client(keys.admin) as admin:
+        policy = admin.get("/v1/brands/acme/policy").json()
+    assert policy["auto_add_confirmed_counterfeits"] is True
 
     other = browser.new_context().new_page()
     other.goto(f"{base}/ui/login")

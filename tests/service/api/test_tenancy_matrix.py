@@ -234,7 +234,10 @@ def rules(w: World) -> dict[tuple[str, str], tuple]:
             lambda c: c.get("/v1/brands/acme/policy"),
             only(200, BA, brand_b=404),
         ),
-        ("PUT", "/v1/brands/{brand}/policy"): (lambda c: c.put("/v1/brands/acme/policy", json={}), only(200)),
+        ("PUT", "/v1/brands/{brand}/policy"): (
+            lambda c: c.put("/v1/brands/acme/policy", json={}),
+            only(200, BA, brand_b=404),
+        ),
         ("POST", "/v1/checks/{check_id}/review"): (
             lambda c: c.post(f"/v1/checks/{w.check_id}/review", json={"label": "authentic"}),
             only(201, BA, brand_b=404),

@@ -40,10 +40,27 @@ def test_confirmed_counterfeit_joins_the_bank_when_the_policy_says_so(server, ke
     with server.client(keys.brand_b) as other_brand:
         response = other_brand.post(f"/v1/checks/{first['check_id']}/review", json={"label": "counterfeit"})
         assert response.status_code == 404  # globex cannot see, let alone review, acme's checks
-    with server.client(keys.brand_a) as brand:
+    with server.client(keys.brand_a) as brand, server.client(keys.brand_b) as globex:
+        # A brand sets its own flag (keep checked photos, add confirmed fakes) but not the thresholds platforms
+        # act on, nor another brand's policy.
+        thresholds = {"counterfeit_threshold": 0.9, "authentic_threshold": 0.2}
+        refused = brand.put(
+            "/v1/brands/acme/policy", json={**thresholds, "auto_add_confirmed_counterfeits": True}
+        )
+        assert (
+            refused.status_code == 403 and refused.json()["error"]["code"] == "thresholds_are_the_operators"
+        )
+        assert (
+            globex.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": False}).status_code
+            == 404
+        )
         assert (
             brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": False}).status_code
-            == 403
+            == 200
+        )
+        assert (
+            brand.put("/v1/brands/acme/policy", json={"auto_add_confirmed_counterfeits": True}).status_code
+            == 200
         )
         assert brand.get("/v1/brands/acme/policy").json()["auto_add_confirmed_counterfeits"] is True
         review = brand.post(
