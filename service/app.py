@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
-from service.api import case_pages, review_pages, ui, workbench
+from service.api import bank_pages, case_pages, review_pages, ui, workbench
 from service.api.docs import serve_offline_docs
 from service.api.errors import install_error_handlers
 from service.api.middleware import Admission, BodyGuard, RequestContext
@@ -115,30 +115,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _add_middleware(app, settings)
     install_error_handlers(app)
-    for module in (
-        system,
-        references,
-        checks,
-        listings,
-        complaints,
-        purchases,
-        cases,
-        reports,
-        scans,
-        jobs,
-        reviews,
-        calibrations,
-        signals,
-        webhooks,
-        audit,
-        people,
-    ):
-        app.include_router(module.router)
-    app.include_router(signals.exchange)
-    app.include_router(ui.router)
-    app.include_router(review_pages.router)
-    app.include_router(case_pages.router)
-    app.include_router(workbench.router)
+    _include_routers(app)
     serve_offline_docs(app)
 
     @app.exception_handler(ui.LoginRequired)
@@ -147,6 +124,32 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _complete_openapi(app, settings)
     return app
+
+
+API_ROUTES = (
+    system,
+    references,
+    checks,
+    listings,
+    complaints,
+    purchases,
+    cases,
+    reports,
+    scans,
+    jobs,
+    reviews,
+)
+API_ROUTES += (calibrations, signals, webhooks, audit, people)
+WORKBENCH = (ui.router, review_pages.router, case_pages.router, case_pages.seller_router, bank_pages.router)
+
+
+def _include_routers(app: FastAPI) -> None:
+    """The API's resources, the exchange feed, then the workbench's pages."""
+    for module in API_ROUTES:
+        app.include_router(module.router)
+    app.include_router(signals.exchange)
+    for router in (*WORKBENCH, workbench.router):
+        app.include_router(router)
 
 
 def _complete_openapi(app: FastAPI, settings: Settings) -> None:

@@ -9,14 +9,23 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _fail, _load_model_or_exit, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import (
+    PANELS,
+    _fail,
+    _load_model_or_exit,
+    _sessions,
+    _settings,
+    _setup_logging,
+    app,
+    err,
+)
 
 train_app = typer.Typer(
     help="Fit calibrated scorers; fine-tune the backbone on the banks.", no_args_is_help=True
 )
-app.add_typer(train_app, name="train")
+app.add_typer(train_app, name="train", rich_help_panel=PANELS.EVALUATION)
 eval_set_app = typer.Typer(help="Build the offline evaluation set.", no_args_is_help=True)
-app.add_typer(eval_set_app, name="eval-set")
+app.add_typer(eval_set_app, name="eval-set", rich_help_panel=PANELS.EVALUATION)
 
 
 def _eval_items(manifest: Optional[Path], references: Optional[Path], queries: Optional[Path]):
@@ -81,7 +90,7 @@ def eval_set_lookalike(
     err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {manifest}")
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel=PANELS.EVALUATION)
 def evaluate(
     manifest: Optional[Path] = typer.Option(None, exists=True, dir_okay=False),
     references: Optional[Path] = typer.Option(None, exists=True, file_okay=False),

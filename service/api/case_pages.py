@@ -13,6 +13,7 @@ from service.api.deps import RuntimeDep
 from service.api.review_pages import _decorate
 from service.api.ui import Reviewer, _check_csrf, _page
 from service.core.auth import Principal
+from service.core.errors import not_found
 from service.core.people import person_view
 from service.core.validation import NO_NUL
 
@@ -121,3 +122,25 @@ def add_note(
     _check_csrf(request, who[1], csrf)
     runtime.review_cases.note(who[0], case_id, text)
     return RedirectResponse(f"/ui/review-cases/{case_id}", status_code=303)
+
+
+seller_router = APIRouter(prefix="/ui/sellers", include_in_schema=False)
+Name = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+@seller_router.get("/{marketplace}/{seller_id}", response_class=HTMLResponse)
+def seller_page(request: Request, runtime: RuntimeDep, who: Reviewer, marketplace: Name, seller_id: Name):
+    """A seller as the brand sees it: its risk, linked sellers, peers' shared reports and its listings."""
+    principal, csrf = who
+    scope = principal.brand_scope()
+    record = runtime.sellers.get(marketplace, seller_id, scope)
+    if record is None:
+        raise not_found("seller")
+    return _page(
+        request,
+        "seller.html",
+        principal,
+        csrf=csrf,
+        seller=record,
+        history=runtime.sellers.history(marketplace, seller_id, scope),
+    )

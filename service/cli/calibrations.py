@@ -6,13 +6,13 @@ import json
 
 import typer
 
-from service.cli.common import _fail, _settings, app, err
+from service.cli.common import PANELS, _fail, _settings, app, err
 
 calibrations = typer.Typer(
     help="Calibrated scorers (counterfeit train calibrate fits them): list, activate, roll back.",
     no_args_is_help=True,
 )
-app.add_typer(calibrations, name="calibrations")
+app.add_typer(calibrations, name="calibrations", rich_help_panel=PANELS.EVALUATION)
 
 
 def _store():

@@ -8,12 +8,12 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _fail, app, err
+from service.cli.common import PANELS, _fail, app, err
 
 case = typer.Typer(
     help="Enforcement case packages (GET /v1/sellers/{marketplace}/{seller}/case).", no_args_is_help=True
 )
-app.add_typer(case, name="case")
+app.add_typer(case, name="case", rich_help_panel=PANELS.EXCHANGE)
 
 
 @case.command("verify")

@@ -24,6 +24,18 @@ from service.settings import Settings
 app = typer.Typer(help="counterfeit-check: is this product photo probably counterfeit?", no_args_is_help=True)
 
 
+class PANELS:
+    """The help's sections, so `counterfeit --help` reads by task (service/cli/__init__.py orders them)."""
+
+    SERVE = "Serve and check"
+    REFERENCES = "References, models and indexes"
+    JOBS = "Catalogue scans"
+    ACCESS = "Keys and people"
+    EXCHANGE = "Exchange, hub and cases"
+    EVALUATION = "Evaluation, calibration and training"
+    MAINTENANCE = "Maintenance"
+
+
 def _version(show: bool) -> None:
     if show:
         from importlib.metadata import PackageNotFoundError, version

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from service.cli.common import _settings, app, err
+from service.cli.common import PANELS, _settings, app, err
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+app.add_typer(db_app, name="db", rich_help_panel=PANELS.MAINTENANCE)
 
 
 @db_app.command("current")

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _fail, _sessions, _settings, app, err
+from service.cli.common import PANELS, _fail, _sessions, _settings, app, err
 
 exchange = typer.Typer(
     help="Peers' signed exchange feeds: known-fake hashes and keyed seller identifiers.", no_args_is_help=True
 )
-app.add_typer(exchange, name="exchange")
+app.add_typer(exchange, name="exchange", rich_help_panel=PANELS.EXCHANGE)
 
 
 @exchange.command("pull")

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from service.cli.common import _fail, app, err
+from service.cli.common import PANELS, _fail, app, err
 
 hub = typer.Typer(
     help="A neutral third-party exchange hub: members publish, subscribers read one merged feed.",
@@ -16,7 +16,7 @@ hub = typer.Typer(
 members = typer.Typer(
     help="The hub's members: their keys, what they may publish, revocation, statistics.", no_args_is_help=True
 )
-app.add_typer(hub, name="hub")
+app.add_typer(hub, name="hub", rich_help_panel=PANELS.EXCHANGE)
 hub.add_typer(members, name="members")
 
 

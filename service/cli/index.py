@@ -8,13 +8,23 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from service.cli.common import RUNTIME_HELP, _fail, _refused, _sessions, _settings, _setup_logging, app, err
+from service.cli.common import (
+    PANELS,
+    RUNTIME_HELP,
+    _fail,
+    _refused,
+    _sessions,
+    _settings,
+    _setup_logging,
+    app,
+    err,
+)
 
 index_app = typer.Typer(help="Index generations: list, roll back.", no_args_is_help=True)
-app.add_typer(index_app, name="index")
+app.add_typer(index_app, name="index", rich_help_panel=PANELS.REFERENCES)
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.REFERENCES)
 def reindex(
     model: Optional[str] = typer.Option(None, help="Model spec; default COUNTERFEIT_MODEL"),
     index_type: str = typer.Option("auto", help="auto, flat, ivf, ivf-pq or hnsw"),

@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _fail, _refused, _sessions, app, err
+from service.cli.common import PANELS, _fail, _refused, _sessions, app, err
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+app.add_typer(keys_app, name="keys", rich_help_panel=PANELS.ACCESS)
 
 
 @keys_app.command("create")
@@ -138,7 +138,7 @@ def keys_revoke(key_id: str):
     err.print(f"Revoked {key_id}")
 
 
-@app.command("signals-keygen")
+@app.command("signals-keygen", rich_help_panel=PANELS.EXCHANGE)
 def signals_keygen():
     """A new Ed25519 key pair for signing shared signals: private key on stdout, public key on stderr."""
     from service.exchange.signals import generate_keypair

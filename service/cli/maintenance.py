@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _sessions, _settings, app, err
+from service.cli.common import PANELS, _sessions, _settings, app, err
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.MAINTENANCE)
 def gc(
     older_than_days: Optional[float] = typer.Option(
         None, help="Default COUNTERFEIT_CHECK_IMAGE_RETENTION_DAYS"
@@ -31,7 +31,7 @@ def gc(
     )
 
 
-@app.command("rehash-pdq")
+@app.command("rehash-pdq", rich_help_panel=PANELS.MAINTENANCE)
 def rehash_pdq_command():
     """Recompute every live reference's PDQ hash the reference hasher's way; update those that differ."""
     from index.generations import Generations
@@ -66,7 +66,7 @@ def rehash_pdq_command():
         raise typer.Exit(1)
 
 
-@app.command("backfill-keypoints")
+@app.command("backfill-keypoints", rich_help_panel=PANELS.MAINTENANCE)
 def backfill_keypoints_command():
     """Compute the keypoints of live references registered before local-feature verification (from their blobs)."""
     from index.prepare import CpuWorkers

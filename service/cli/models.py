@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _load_model_or_exit, _sessions, _setup_logging, app, err
+from service.cli.common import PANELS, _load_model_or_exit, _sessions, _setup_logging, app, err
 
 model_app = typer.Typer(help="Fetch and inspect embedding models.", no_args_is_help=True)
-app.add_typer(model_app, name="model")
+app.add_typer(model_app, name="model", rich_help_panel=PANELS.REFERENCES)
 
 
 @model_app.command("pull")

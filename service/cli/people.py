@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _refused, _sessions, app, err
+from service.cli.common import PANELS, _refused, _sessions, app, err
 
 people_app = typer.Typer(
     help="People's workbench accounts (passwords, viewer/reviewer/manager access); keys stay for machines.",
     no_args_is_help=True,
 )
-app.add_typer(people_app, name="people")
+app.add_typer(people_app, name="people", rich_help_panel=PANELS.ACCESS)
 
 
 def _people():

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service.cli.common import (
     IMAGE_SUFFIXES,
+    PANELS,
     _refused,
     _settings,
     _setup_logging,
@@ -20,7 +21,7 @@ from service.cli.common import (
 )
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.REFERENCES)
 def register(
     directory: Path = typer.Argument(..., exists=True, file_okay=False),
     brand: str = typer.Option(...),
@@ -66,7 +67,7 @@ def register(
     raise typer.Exit(1 if failures else 0)
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.SERVE)
 def check(
     image: Path = typer.Argument(..., exists=True, dir_okay=False), brand: Optional[str] = None, k: int = 10
 ):

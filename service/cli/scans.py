@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from service.cli.common import (
+    PANELS,
     RUNTIME_HELP,
     _fail,
     _refused,
@@ -21,7 +22,7 @@ from service.cli.common import (
 )
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.JOBS)
 def scan(
     feed: Path = typer.Argument(
         ..., exists=True, dir_okay=False, help="JSONL, CSV or Parquet, a listing per row"

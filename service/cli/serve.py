@@ -6,10 +6,10 @@ from typing import Optional
 
 import typer
 
-from service.cli.common import _settings, _setup_logging, _start_runtime, app
+from service.cli.common import PANELS, _settings, _setup_logging, _start_runtime, app
 
 
-@app.command()
+@app.command(rich_help_panel=PANELS.SERVE)
 def serve(
     host: Optional[str] = None,
     port: Optional[int] = None,

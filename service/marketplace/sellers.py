@@ -272,6 +272,28 @@ class SellerRecords:
                 marketplace, seller_id, listings, _confirmed_checks(session, listings), now, linked, shared
             )
 
+    def history(
+        self,
+        marketplace: str,
+        seller_id: str,
+        brand_scope: str | None = None,
+        platform: str | None = None,
+        limit: int = 100,
+    ) -> list[Listing]:
+        """The seller's own listings this brand (or platform) may see, newest first: its history on a seller page."""
+        query = (
+            select(Listing)
+            .where(Listing.marketplace == marketplace, Listing.seller_id == seller_id, of_platform(platform))
+            .order_by(Listing.created_at.desc())
+            .limit(limit)
+        )
+        if brand_scope:
+            query = query.where(Listing.brand == brand_scope)
+        with self.sessions() as session:
+            listings = list(session.scalars(query))
+            session.expunge_all()
+        return listings
+
     def platform_of(self, api_key_id: str | None) -> str | None:
         """The platform tenant of the key that made a listing (None: an admin's or the operator's, all platforms)."""
         if api_key_id is None:

@@ -61,6 +61,12 @@ def test_analysts_work_a_sellers_checks_as_a_case(server, keys, admin, queued): 
         assert "seller shop-3 on mkt" in reviewer.get("/ui/review-cases?status=action_taken").text
         assert "shop-3" not in reviewer.get("/ui/review-cases?status=new").text
 
+        # The seller page: its record, its listings (history) and a way back to its photos.
+        assert 'href="/ui/sellers/mkt/shop-3"' in reviewer.get(item).text
+        seller = reviewer.get("/ui/sellers/mkt/shop-3").text
+        assert "Bag L-1" in seller and "Bag L-2" in seller and f"/ui/checks/{copies[0]}" in seller
+        assert re.search(r"Likely counterfeit</td><td>2<", seller), seller
+
     with closing(_login(base, "vic", vic["password"])) as viewer:
         assert viewer.get(case_path).status_code == 200
         refused = viewer.post(
@@ -69,6 +75,7 @@ def test_analysts_work_a_sellers_checks_as_a_case(server, keys, admin, queued): 
         assert refused.status_code == 403
     with closing(_login(base, "gina", gina["password"])) as other:
         assert other.get(case_path).status_code == 404  # another brand's case is a missing one
+        assert other.get("/ui/sellers/mkt/shop-3").status_code == 404  # globex has no listing of shop-3
     audit = admin.get("/v1/audit", params={"action": "review_case.status"}).json()["items"]
     assert [e["details"]["status"] for e in audit] == ["action_taken", "reviewing"]
     assert {e["actor_person_id"] for e in audit} == {rita["id"]}
