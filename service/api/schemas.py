@@ -20,6 +20,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
     create_model,
+    model_validator,
 )
 
 from index.vector_index import INDEX_TYPES
@@ -31,6 +32,7 @@ from service.core.validation import (
     MARKETPLACE_PATTERN,
     NO_NUL,
     FormBool,
+    json_problem,
 )
 from service.db.models import Label
 from service.exchange.identifier_kinds import IDENTIFIER_KINDS
@@ -58,6 +60,16 @@ class StrictBody(BaseModel):
     infinite or NaN."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """Text no database stores or UTF-8 JSON renders (NUL, an unpaired surrogate such as JSON "\\ud800")
+        is refused in any field, before it reaches the domain (or argon2, which encodes passwords as UTF-8)."""
+        problem = json_problem(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
 
 def _non_empty_text_fields(schema: dict[str, Any]) -> None:

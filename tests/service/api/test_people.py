@@ -59,6 +59,10 @@ def test_keys_add_people_to_their_own_tenant_only(server, keys):
         _add(acme, 422, username="eve", access="viewer", password="short")
         _add(acme, 422, username="Eve!", access="viewer")
         _add(acme, 422, username="eve", access="viewer", is_admin=True)
+        for field in ("display_name", "password"):  # text no database stores nor argon2 encodes
+            raw = '{"username": "sur", "access": "viewer", "%s": "passw\\ud800rd-long-enough"}' % field
+            sent = acme.post("/v1/people", content=raw, headers={"Content-Type": "application/json"})
+            assert sent.status_code == 422 and "surrogate" in sent.text, sent.text
         assert _usernames(admin) == {"ana", "moe", "ops"}
 
         # Each tenant sees its own people; another tenant's person is a missing one.
