@@ -176,7 +176,9 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
             ).json()["evidence"]
             return evidence[0]["reference_id"] if evidence else None
 
-        def eventually(condition, what: str, seconds: float = 10.0):
+        def eventually(
+            condition, what: str, seconds: float = 30.0
+        ):  # generous: three servers share two cores
             deadline = time.monotonic() + seconds
             while not condition():
                 assert time.monotonic() < deadline, what
