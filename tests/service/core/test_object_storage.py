@@ -160,8 +160,15 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
     ports = [free_port() for _ in fleet]
     processes = []
     try:
-        for settings, port, extra in zip(fleet, ports, ({}, {}, {"ATEN_CPU_CAPABILITY": "default"})):
-            processes.append(_start_process(settings, port, **extra))  # ready: no "run a reindex" refusal
+        logs = [tmp_path / f"replica-{name}.log" for name in "abc"]
+        for settings, port, log, extra in zip(
+            fleet, ports, logs, ({}, {}, {"ATEN_CPU_CAPABILITY": "default"})
+        ):
+            # Output to files: an unread stderr pipe fills during the store outage (each poll logs its failure)
+            # and then blocks the replica on its next log line.
+            processes.append(
+                _start_process(settings, port, log, **extra)
+            )  # ready: no "run a reindex" refusal
         a, b, c = (httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for port in ports)
         assert (
             len(
@@ -181,7 +188,9 @@ def test_a_fleet_of_three_replicas_with_separate_disks_one_database_and_one_buck
         ):  # generous: three servers share two cores
             deadline = time.monotonic() + seconds
             while not condition():
-                assert time.monotonic() < deadline, what
+                if time.monotonic() >= deadline:
+                    tails = "\n".join(f"{log.name}: {log.read_text()[-1500:]}" for log in logs)
+                    raise AssertionError(f"{what}\n{tails}")
                 time.sleep(0.05)
 
         reference = a.post(
